@@ -1,0 +1,92 @@
+#include "command.h"
+
+#include <string.h>
+
+#include "cpipe.h"
+
+static uint32_t read_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static size_t decimal_digits(uint32_t v) {
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* "<prefix><decimal>\r\n", the header of a RESP array or bulk string. */
+static size_t resp_header_size(uint32_t v) {
+    return 1 + decimal_digits(v) + 2;
+}
+
+static uint8_t *write_resp_header(uint8_t *p, char prefix, uint32_t v) {
+    size_t digits = decimal_digits(v);
+    *p++ = (uint8_t)prefix;
+    for (size_t i = digits; i > 0; i--) {
+        p[i - 1] = (uint8_t)('0' + v % 10);
+        v /= 10;
+    }
+    p += digits;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+int cpipe_commands_measure(const uint8_t *cmds, size_t len, size_t *count, size_t *resp_size) {
+    size_t pos = 0, commands = 0, size = 0;
+    if (len > 0 && cmds == NULL) return -1;
+    while (pos < len) {
+        if (len - pos < 4) return -1;
+        uint32_t argc = read_u32(cmds + pos);
+        pos += 4;
+        /* Each argument needs at least its 4-byte length. */
+        if (argc == 0 || argc > (len - pos) / 4) return -1;
+        size += resp_header_size(argc);
+        for (uint32_t i = 0; i < argc; i++) {
+            if (len - pos < 4) return -1;
+            uint32_t arg_len = read_u32(cmds + pos);
+            pos += 4;
+            if (arg_len > len - pos) return -1;
+            pos += arg_len;
+            size += resp_header_size(arg_len) + arg_len + 2;
+        }
+        commands++;
+    }
+    *count = commands;
+    *resp_size = size;
+    return 0;
+}
+
+int cpipe_commands_write_resp(const uint8_t *cmds, size_t len, size_t resp_size, cpipe_buffer *out) {
+    if (cpipe_buffer_reserve(out, resp_size) != 0) return -1;
+    uint8_t *p = out->data + out->len;
+    size_t pos = 0;
+    while (pos < len) {
+        uint32_t argc = read_u32(cmds + pos);
+        pos += 4;
+        p = write_resp_header(p, '*', argc);
+        for (uint32_t i = 0; i < argc; i++) {
+            uint32_t arg_len = read_u32(cmds + pos);
+            pos += 4;
+            p = write_resp_header(p, '$', arg_len);
+            memcpy(p, cmds + pos, arg_len);
+            p += arg_len;
+            pos += arg_len;
+            *p++ = '\r';
+            *p++ = '\n';
+        }
+    }
+    out->len += resp_size;
+    return 0;
+}
+
+CPIPE_API int32_t cpipe_commands_count(const uint8_t *cmds, int32_t cmds_len) {
+    size_t count, size;
+    if (cmds_len < 0) return CPIPE_ERR_ARG;
+    if (cpipe_commands_measure(cmds, (size_t)cmds_len, &count, &size) != 0) return CPIPE_ERR_ARG;
+    if (count > INT32_MAX) return CPIPE_ERR_ARG;
+    return (int32_t)count;
+}

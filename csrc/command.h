@@ -1,0 +1,18 @@
+/* Packed commands (see cpipe.h) checked and written out as RESP. */
+#ifndef CPIPE_COMMAND_H
+#define CPIPE_COMMAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buffer.h"
+
+/* Walks the packed commands once: on success stores how many there are and
+ * how many bytes their RESP form takes, and returns 0; returns -1 when the
+ * buffer is malformed (zero arguments, a length past the end, trailing bytes). */
+int cpipe_commands_measure(const uint8_t *cmds, size_t len, size_t *count, size_t *resp_size);
+
+/* Appends the RESP form of already measured commands to out; 0 or -1 (no memory). */
+int cpipe_commands_write_resp(const uint8_t *cmds, size_t len, size_t resp_size, cpipe_buffer *out);
+
+#endif

@@ -1,0 +1,367 @@
+/* One connection to a Redis server: connect and handshake, then move packed
+ * commands out and encoded replies in, on a non-blocking socket. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/sockcompat.h>
+
+#include "buffer.h"
+#include "command.h"
+#include "cpipe.h"
+#include "heap.h"
+#include "reply.h"
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on the socket instead */
+#endif
+
+/* Bytes received are handed to the reader in slices of this size: the
+ * reader compacts its buffer as it consumes, and smaller slices keep that
+ * compaction cheap. */
+#define FEED_SLICE 4096
+#define RECV_CHUNK (64 * 1024)
+#define MAX_HOST_LEN 1024
+
+struct cpipe_conn {
+    /* Where and how to connect; fixed at creation. */
+    char *host;
+    int port;
+    int connect_timeout_ms;
+    int command_timeout_ms;
+    uint8_t *handshake; /* packed commands run after each connect */
+    size_t handshake_len;
+
+    /* The live connection; ctx is NULL while disconnected. */
+    redisContext *ctx;
+    redisReader *reader;
+    cpipe_reply_encoder enc;
+    int reply_ready;     /* enc holds a whole reply not yet delivered */
+    cpipe_buffer unsent; /* RESP bytes not yet written to the socket */
+    cpipe_buffer inbox;  /* bytes received, not yet given to the reader */
+    size_t pending;      /* commands sent or queued whose replies are not delivered */
+
+    int closed;
+    char errstr[CPIPE_ERRSTR_LEN];
+    size_t errlen;
+};
+
+enum pump_result { PUMP_REPLY = 0, PUMP_WOULD_BLOCK = 1 };
+
+static int32_t set_error(cpipe_conn *c, int32_t code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(c->errstr, sizeof c->errstr, fmt, ap);
+    va_end(ap);
+    c->errlen = n < 0 ? 0 : (size_t)n >= sizeof c->errstr ? sizeof c->errstr - 1 : (size_t)n;
+    return code;
+}
+
+/* Monotonic milliseconds, so a wall-clock jump cannot fire a timeout. */
+static int64_t now_ms(void) {
+#ifdef _WIN32
+    return (int64_t)GetTickCount64();
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+#endif
+}
+
+static void drop_connection(cpipe_conn *c) {
+    if (c->ctx) redisFree(c->ctx);
+    c->ctx = NULL;
+    if (c->reader) redisReaderFree(c->reader);
+    c->reader = NULL;
+    cpipe_buffer_release(&c->enc.encoded);
+    cpipe_buffer_release(&c->unsent);
+    cpipe_buffer_release(&c->inbox);
+    c->reply_ready = 0;
+    c->pending = 0;
+}
+
+/* Drops the connection and reports why; every awaited reply is lost with it. */
+static int32_t fail(cpipe_conn *c, int32_t code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char message[CPIPE_ERRSTR_LEN];
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    drop_connection(c);
+    return set_error(c, code, "%s:%d: %s", c->host, c->port, message);
+}
+
+static int set_nonblocking(redisFD fd) {
+#ifdef _WIN32
+    unsigned long on = 1;
+    return ioctl(fd, FIONBIO, &on) == 0 ? 0 : -1;
+#else
+    int flags = fcntl(fd, F_GETFL, 0);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 ? 0 : -1;
+#endif
+}
+
+static int would_block(void) {
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/* Writes what it can of the unsent bytes without waiting. */
+static int32_t write_some(cpipe_conn *c, int *progress) {
+    while (cpipe_buffer_live(&c->unsent) > 0) {
+        size_t want = cpipe_buffer_live(&c->unsent);
+        if (want > (1u << 30)) want = 1u << 30;
+        ssize_t n = send(c->ctx->fd, (const char *)c->unsent.data + c->unsent.pos, want, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->unsent.pos += (size_t)n;
+            *progress = 1;
+            continue;
+        }
+        if (n < 0 && would_block()) return CPIPE_OK;
+        return fail(c, CPIPE_ERR_CONN, "write failed: %s", n < 0 ? strerror(errno) : "connection closed");
+    }
+    cpipe_buffer_reset(&c->unsent);
+    return CPIPE_OK;
+}
+
+/* Receives what is available without waiting; *got tells whether bytes came. */
+static int32_t read_some(cpipe_conn *c, int *got) {
+    *got = 0;
+    if (cpipe_buffer_reserve(&c->inbox, RECV_CHUNK) != 0) return fail(c, CPIPE_ERR_NOMEM, "out of memory");
+    ssize_t n = recv(c->ctx->fd, (char *)c->inbox.data + c->inbox.len, RECV_CHUNK, 0);
+    if (n > 0) {
+        c->inbox.len += (size_t)n;
+        *got = 1;
+        return CPIPE_OK;
+    }
+    if (n < 0 && would_block()) return CPIPE_OK;
+    if (n == 0) return fail(c, CPIPE_ERR_CONN, "server closed the connection");
+    return fail(c, CPIPE_ERR_CONN, "read failed: %s", strerror(errno));
+}
+
+/* Parses buffered bytes until a whole reply is encoded; 1 when one is. */
+static int32_t parse_some(cpipe_conn *c) {
+    for (;;) {
+        void *reply = NULL;
+        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
+            if (c->reader->err == REDIS_ERR_OOM) return fail(c, CPIPE_ERR_NOMEM, "out of memory reading a reply");
+            return fail(c, CPIPE_ERR_PROTOCOL, "protocol error: %s", c->reader->errstr);
+        }
+        if (reply != NULL) {
+            c->reply_ready = 1;
+            return 1;
+        }
+        size_t live = cpipe_buffer_live(&c->inbox);
+        if (live == 0) return 0;
+        size_t slice = live < FEED_SLICE ? live : FEED_SLICE;
+        if (redisReaderFeed(c->reader, (const char *)c->inbox.data + c->inbox.pos, slice) != REDIS_OK)
+            return fail(c, CPIPE_ERR_NOMEM, "out of memory reading a reply");
+        c->inbox.pos += slice;
+    }
+}
+
+/* Moves bytes both ways until a whole reply is ready (PUMP_REPLY), or, when
+ * may_block is 0, until nothing can move without waiting (PUMP_WOULD_BLOCK).
+ * Waiting is bounded by the command timeout, counted from the last progress. */
+static int32_t pump(cpipe_conn *c, int may_block) {
+    int64_t deadline = c->command_timeout_ms > 0 ? now_ms() + c->command_timeout_ms : 0;
+    for (;;) {
+        int32_t rc = parse_some(c);
+        if (rc != 0) return rc < 0 ? rc : PUMP_REPLY;
+
+        int progress = 0, got = 0;
+        if ((rc = write_some(c, &progress)) != CPIPE_OK) return rc;
+        if ((rc = read_some(c, &got)) != CPIPE_OK) return rc;
+        if (got) progress = 1;
+        if (progress) {
+            if (deadline) deadline = now_ms() + c->command_timeout_ms;
+            if (got) continue;
+        }
+        if (!may_block && cpipe_buffer_live(&c->unsent) == 0) return PUMP_WOULD_BLOCK;
+        if (progress) continue;
+
+        struct pollfd pfd = {.fd = c->ctx->fd, .events = POLLIN};
+        if (cpipe_buffer_live(&c->unsent) > 0) pfd.events |= POLLOUT;
+        int wait_ms = -1;
+        if (deadline) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0) return fail(c, CPIPE_ERR_TIMEOUT, "no reply within %d ms", c->command_timeout_ms);
+            wait_ms = left > INT32_MAX ? INT32_MAX : (int)left;
+        }
+        int ready = poll(&pfd, 1, wait_ms);
+        if (ready < 0 && errno != EINTR) return fail(c, CPIPE_ERR_CONN, "poll failed: %s", strerror(errno));
+        if (ready == 0) return fail(c, CPIPE_ERR_TIMEOUT, "no reply within %d ms", c->command_timeout_ms);
+    }
+}
+
+static int32_t queue_commands(cpipe_conn *c, const uint8_t *cmds, size_t len, size_t count, size_t resp_size) {
+    if (cpipe_commands_write_resp(cmds, len, resp_size, &c->unsent) != 0)
+        return set_error(c, CPIPE_ERR_NOMEM, "out of memory queueing %zu commands", count);
+    c->pending += count;
+    return CPIPE_OK;
+}
+
+/* The reply's message as the server wrote it, for handshake failures. */
+static int32_t fail_with_error_reply(cpipe_conn *c) {
+    const uint8_t *p = c->enc.encoded.data + c->enc.encoded.pos;
+    uint32_t len = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+    return fail(c, CPIPE_ERR_HANDSHAKE, "handshake failed: %.*s", (int)(len > 200 ? 200 : len), (const char *)p + 5);
+}
+
+static int32_t run_handshake(cpipe_conn *c) {
+    size_t count, resp_size;
+    if (c->handshake_len == 0) return CPIPE_OK;
+    cpipe_commands_measure(c->handshake, c->handshake_len, &count, &resp_size); /* checked at creation */
+    int32_t rc = queue_commands(c, c->handshake, c->handshake_len, count, resp_size);
+    if (rc != CPIPE_OK) return rc;
+    while (c->pending > 0) {
+        if ((rc = pump(c, 1)) < 0) return rc;
+        int is_error = c->enc.encoded.data[c->enc.encoded.pos] == '-';
+        if (!c->enc.is_push) {
+            if (is_error) return fail_with_error_reply(c);
+            c->pending--;
+        }
+        c->reply_ready = 0;
+        cpipe_buffer_reset(&c->enc.encoded);
+    }
+    return CPIPE_OK;
+}
+
+static int32_t open_connection(cpipe_conn *c) {
+    drop_connection(c);
+    redisOptions opts = {0};
+    struct timeval timeout = {c->connect_timeout_ms / 1000, (c->connect_timeout_ms % 1000) * 1000};
+    if (c->host[0] == '/') {
+        REDIS_OPTIONS_SET_UNIX(&opts, c->host);
+    } else {
+        REDIS_OPTIONS_SET_TCP(&opts, c->host, c->port);
+    }
+    if (c->connect_timeout_ms > 0) opts.connect_timeout = &timeout;
+    c->ctx = redisConnectWithOptions(&opts);
+    if (c->ctx == NULL) return fail(c, CPIPE_ERR_NOMEM, "out of memory connecting");
+    if (c->ctx->err) return fail(c, CPIPE_ERR_CONN, "cannot connect: %s", c->ctx->errstr);
+    if (set_nonblocking(c->ctx->fd) != 0) return fail(c, CPIPE_ERR_CONN, "cannot make the socket non-blocking");
+#ifdef SO_NOSIGPIPE
+    int on = 1;
+    setsockopt(c->ctx->fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
+#endif
+    c->reader = cpipe_reply_reader_create(&c->enc);
+    if (c->reader == NULL) return fail(c, CPIPE_ERR_NOMEM, "out of memory connecting");
+    return run_handshake(c);
+}
+
+CPIPE_API cpipe_conn *cpipe_conn_create(const uint8_t *host, int32_t host_len, int32_t port,
+                                        int32_t connect_timeout_ms, int32_t command_timeout_ms,
+                                        const uint8_t *handshake, int32_t handshake_len) {
+    size_t count, resp_size;
+    if (host == NULL || host_len <= 0 || host_len > MAX_HOST_LEN || memchr(host, 0, (size_t)host_len)) return NULL;
+    if (port < 0 || port > 65535 || connect_timeout_ms < 0 || command_timeout_ms < 0 || handshake_len < 0) return NULL;
+    if (cpipe_commands_measure(handshake, (size_t)handshake_len, &count, &resp_size) != 0) return NULL;
+
+    cpipe_alloc_install();
+    cpipe_conn *c = cpipe_calloc(1, sizeof *c);
+    if (c == NULL) return NULL;
+    c->host = cpipe_malloc((size_t)host_len + 1);
+    c->handshake = handshake_len ? cpipe_malloc((size_t)handshake_len) : NULL;
+    if (c->host == NULL || (handshake_len && c->handshake == NULL)) {
+        cpipe_conn_free(c);
+        return NULL;
+    }
+    memcpy(c->host, host, (size_t)host_len);
+    c->host[host_len] = '\0';
+    if (handshake_len) memcpy(c->handshake, handshake, (size_t)handshake_len);
+    c->handshake_len = (size_t)handshake_len;
+    c->port = port;
+    c->connect_timeout_ms = connect_timeout_ms;
+    c->command_timeout_ms = command_timeout_ms;
+    return c;
+}
+
+CPIPE_API int32_t cpipe_conn_connect(cpipe_conn *c) {
+    if (c == NULL) return CPIPE_ERR_ARG;
+    if (c->closed) return set_error(c, CPIPE_ERR_CLOSED, "connection is closed");
+    return open_connection(c);
+}
+
+static void put_u32(uint8_t *p, uint32_t v) {
+    memcpy(p, &v, 4); /* every supported target is little-endian */
+}
+
+CPIPE_API int32_t cpipe_conn_exchange(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len,
+                                      uint8_t *out, int32_t out_cap) {
+    size_t count = 0, resp_size = 0;
+    if (c == NULL) return CPIPE_ERR_ARG;
+    if (out == NULL || out_cap < CPIPE_REPLY_HEADER) return set_error(c, CPIPE_ERR_ARG, "reply buffer too small");
+    memset(out, 0, CPIPE_REPLY_HEADER);
+    if (c->closed) return set_error(c, CPIPE_ERR_CLOSED, "connection is closed");
+    if (cmds_len < 0 || cpipe_commands_measure(cmds, (size_t)cmds_len, &count, &resp_size) != 0)
+        return set_error(c, CPIPE_ERR_ARG, "malformed command buffer");
+
+    int32_t rc = CPIPE_OK;
+    if (count > 0) {
+        if (c->ctx == NULL && (rc = open_connection(c)) != CPIPE_OK) return rc;
+        if ((rc = queue_commands(c, cmds, (size_t)cmds_len, count, resp_size)) != CPIPE_OK) return rc;
+    }
+
+    size_t room = (size_t)out_cap - CPIPE_REPLY_HEADER, used = 0;
+    uint32_t replies = 0, need = 0;
+    while (c->ctx != NULL) {
+        if (c->reply_ready) {
+            size_t size = cpipe_buffer_live(&c->enc.encoded);
+            if (size > room - used) {
+                if (replies == 0) need = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+                break;
+            }
+            memcpy(out + CPIPE_REPLY_HEADER + used, c->enc.encoded.data + c->enc.encoded.pos, size);
+            used += size;
+            replies++;
+            if (!c->enc.is_push) c->pending--;
+            c->reply_ready = 0;
+            cpipe_buffer_reset(&c->enc.encoded);
+        }
+        if (c->pending == 0 && cpipe_buffer_live(&c->unsent) == 0) break;
+        rc = pump(c, replies == 0);
+        if (rc != PUMP_REPLY) break;
+    }
+    if (rc == PUMP_WOULD_BLOCK) rc = CPIPE_OK;
+
+    put_u32(out, replies);
+    put_u32(out + 4, (uint32_t)used);
+    put_u32(out + 8, c->ctx && cpipe_buffer_live(&c->unsent) ? CPIPE_FLAG_UNSENT : 0);
+    put_u32(out + 12, need);
+    return rc;
+}
+
+CPIPE_API int32_t cpipe_conn_pending(const cpipe_conn *c) {
+    if (c == NULL) return CPIPE_ERR_ARG;
+    return c->pending > INT32_MAX ? INT32_MAX : (int32_t)c->pending;
+}
+
+CPIPE_API int32_t cpipe_conn_errstr(const cpipe_conn *c, uint8_t *buf, int32_t cap) {
+    if (c == NULL) return CPIPE_ERR_ARG;
+    if (buf != NULL && cap > 0) memcpy(buf, c->errstr, c->errlen < (size_t)cap ? c->errlen : (size_t)cap);
+    return (int32_t)c->errlen;
+}
+
+CPIPE_API int32_t cpipe_conn_close(cpipe_conn *c) {
+    if (c == NULL) return CPIPE_ERR_ARG;
+    drop_connection(c);
+    c->closed = 1;
+    return CPIPE_OK;
+}
+
+CPIPE_API void cpipe_conn_free(cpipe_conn *c) {
+    if (c == NULL) return;
+    drop_connection(c);
+    cpipe_free(c->host);
+    cpipe_free(c->handshake);
+    cpipe_free(c);
+}
+
+CPIPE_API int32_t cpipe_abi_version(void) {
+    return CPIPE_ABI_VERSION;
+}

@@ -1,0 +1,17 @@
+/* Heap functions of the core: counted, so tests can prove nothing leaks. */
+#ifndef CPIPE_HEAP_H
+#define CPIPE_HEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *cpipe_malloc(size_t size);
+void *cpipe_calloc(size_t count, size_t size);
+void *cpipe_realloc(void *ptr, size_t size);
+void cpipe_free(void *ptr);
+
+/* Routes hiredis' allocations through the counted functions. Idempotent and
+ * safe to call from several threads. */
+void cpipe_alloc_install(void);
+
+#endif

@@ -1,0 +1,96 @@
+/**
+ * Every symbol of the native core, under its C name, with the C type of each
+ * parameter beside it. Written in Deno's notation; `ffi/load.ts` maps it for
+ * Bun. See `csrc/cpipe.h` for what each function does.
+ */
+export const symbols = {
+  cpipe_conn_create: {
+    parameters: [
+      "buffer", // const uint8_t *host
+      "i32", // int32_t host_len
+      "i32", // int32_t port
+      "i32", // int32_t connect_timeout_ms
+      "i32", // int32_t command_timeout_ms
+      "buffer", // const uint8_t *handshake
+      "i32", // int32_t handshake_len
+    ],
+    result: "pointer", // cpipe_conn *
+  },
+  cpipe_conn_connect: {
+    parameters: ["pointer"], // cpipe_conn *c
+    result: "i32",
+  },
+  cpipe_conn_exchange: {
+    parameters: [
+      "pointer", // cpipe_conn *c
+      "buffer", // const uint8_t *cmds
+      "i32", // int32_t cmds_len
+      "buffer", // uint8_t *out
+      "i32", // int32_t out_cap
+    ],
+    result: "i32",
+  },
+  cpipe_conn_pending: {
+    parameters: ["pointer"], // const cpipe_conn *c
+    result: "i32",
+  },
+  cpipe_conn_errstr: {
+    parameters: [
+      "pointer", // const cpipe_conn *c
+      "buffer", // uint8_t *buf
+      "i32", // int32_t cap
+    ],
+    result: "i32",
+  },
+  cpipe_conn_close: {
+    parameters: ["pointer"], // cpipe_conn *c
+    result: "i32",
+  },
+  cpipe_conn_free: {
+    parameters: ["pointer"], // cpipe_conn *c
+    result: "void",
+  },
+  cpipe_commands_count: {
+    parameters: [
+      "buffer", // const uint8_t *cmds
+      "i32", // int32_t cmds_len
+    ],
+    result: "i32",
+  },
+  cpipe_live_allocations: {
+    parameters: [],
+    result: "i64",
+  },
+  cpipe_abi_version: {
+    parameters: [],
+    result: "i32",
+  },
+} as const;
+
+/** The ABI this TypeScript expects; `cpipe_abi_version()` must match. */
+export const ABI_VERSION = 1;
+
+/** An opaque native handle (a pointer object in Deno, a number in Bun). */
+export type Handle = NonNullable<unknown>;
+
+/** The native functions as the rest of cpipe calls them, in either runtime. */
+export interface Native {
+  cpipe_conn_create(
+    host: Uint8Array,
+    hostLen: number,
+    port: number,
+    connectTimeoutMs: number,
+    commandTimeoutMs: number,
+    handshake: Uint8Array,
+    handshakeLen: number,
+  ): Handle | null;
+  cpipe_conn_connect(conn: Handle): number;
+  cpipe_conn_exchange(conn: Handle, cmds: Uint8Array, cmdsLen: number, out: Uint8Array, outCap: number): number;
+  cpipe_conn_pending(conn: Handle): number;
+  cpipe_conn_errstr(conn: Handle, buf: Uint8Array, cap: number): number;
+  cpipe_conn_close(conn: Handle): number;
+  cpipe_conn_free(conn: Handle): void;
+  cpipe_commands_count(cmds: Uint8Array, cmdsLen: number): number;
+  cpipe_live_allocations(): number | bigint;
+  cpipe_abi_version(): number;
+}

@@ -1,0 +1,24 @@
+/**
+ * cpipe — a fast Redis client for Deno and Bun, with a native core on hiredis.
+ *
+ * @example
+ * ```ts
+ * import * as cpipe from "jsr:@x/cpipe";
+ *
+ * const r = cpipe.connect("localhost", 6379);
+ * r.hset("hashmap", "key", "value");
+ * r.hget("hashmap", "key"); // "value"
+ *
+ * for (let i = 0; i < 10_000; i++) r.addCommand("hset", "words", `word|${i}`, "1");
+ * r.execute(); // one round trip, 10,000 replies
+ * r.close();
+ * ```
+ *
+ * @module
+ */
+export { Client } from "./src/client.ts";
+export { Pipeline } from "./src/pipeline.ts";
+export { addCommand, connect, defaultClient, del, execute, get, hget, hset, send, set } from "./src/default_client.ts";
+export { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./src/errors.ts";
+export type { FieldValues, ScoredMember, SetOptions, ZRangeOptions } from "./src/commands.ts";
+export type { Arg, ConnectOptions, Reply } from "./src/types.ts";

@@ -1,0 +1,102 @@
+/** The synchronous client: each call sends its command and returns its reply. */
+import { Commands, type Transform } from "./commands.ts";
+import { Connection } from "./connection.ts";
+import { CommandEncoder } from "./encoder.ts";
+import { ReplyError } from "./errors.ts";
+import { checkCommand } from "./guards.ts";
+import { Pipeline } from "./pipeline.ts";
+import type { Arg, ConnectOptions, Reply } from "./types.ts";
+
+/**
+ * A synchronous Redis client over one connection, like `bun:sqlite`: calls
+ * block until the reply is there. After a dropped connection the next call
+ * reconnects (re-running AUTH/SELECT/CLIENT SETNAME).
+ *
+ * @example
+ * ```ts
+ * using r = connect("127.0.0.1", 6379);
+ * r.hset("hashmap", "key", "value");
+ * r.hget("hashmap", "key"); // "value"
+ * ```
+ */
+export class Client extends Commands<"sync"> {
+  readonly #connection: Connection;
+  readonly #encoder = new CommandEncoder();
+  readonly #queue: Pipeline;
+
+  /** @internal Use {@linkcode connect}. */
+  constructor(host: string, port: number, options: ConnectOptions = {}) {
+    super();
+    this.#connection = new Connection(host, port, options, this.#encoder);
+    this.#queue = this.pipeline();
+  }
+
+  /** `host:port`, or the socket path. */
+  get address(): string {
+    return this.#connection.address;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#connection.closed;
+  }
+
+  /**
+   * Sends any command and returns its reply; an error reply is thrown as `ReplyError`.
+   *
+   * @example
+   * ```ts
+   * r.send("CONFIG", "GET", "maxmemory"); // ["maxmemory", "0"]
+   * ```
+   */
+  send(command: string, ...args: Arg[]): Reply {
+    checkCommand(command, args[0]);
+    return this.dispatch(command, args, null, false);
+  }
+
+  /** As `send`, with bulk strings returned as `Uint8Array` (binary-safe). */
+  sendBuffer(command: string, ...args: Arg[]): Reply {
+    checkCommand(command, args[0]);
+    return this.dispatch(command, args, null, true);
+  }
+
+  /** A new pipeline on this client's connection: queue with its methods, then `execute()`. */
+  pipeline(): Pipeline {
+    return new Pipeline((encoder, asBuffer) => this.#connection.run(encoder, asBuffer));
+  }
+
+  /** Queues a command on the client's own pipeline, sent by `execute()`. */
+  addCommand(command: string, ...args: Arg[]): this {
+    this.#queue.addCommand(command, ...args);
+    return this;
+  }
+
+  /** Sends the commands queued with `addCommand` and returns their replies in order, errors in place. */
+  execute(): Reply[] {
+    return this.#queue.execute();
+  }
+
+  /** As `execute()`, with bulk strings returned as `Uint8Array`. */
+  executeBuffer(): Reply[] {
+    return this.#queue.executeBuffer();
+  }
+
+  /** Closes the connection; later calls throw `ClosedError`. Safe to call twice. */
+  close(): void {
+    this.#queue.discard();
+    this.#connection.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
+    const encoder = this.#encoder;
+    encoder.reset();
+    encoder.add(command, args);
+    const reply = this.#connection.run(encoder, asBuffer)[0];
+    if (reply instanceof ReplyError) throw reply;
+    return transform === null ? reply as T : transform(reply);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * One native connection and the loop that moves an encoder's commands out and
+ * their replies in, chunk by chunk, so memory stays bounded at any size.
+ */
+import { native } from "../ffi/load.ts";
+import type { Handle } from "../ffi/symbols.ts";
+import type { CommandEncoder } from "./encoder.ts";
+import { HEADER_SIZE, PUSH_TAG, ReplyDecoder } from "./decoder.ts";
+import { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./errors.ts";
+import type { ConnectOptions, Reply } from "./types.ts";
+
+const ERR_ARG = -1, ERR_CLOSED = -2, ERR_CONN = -3, ERR_TIMEOUT = -4, ERR_PROTOCOL = -5, ERR_HANDSHAKE = -7;
+const FLAG_UNSENT = 0x1;
+const OUT_SIZE = 256 * 1024;
+/** A reply buffer grown past this for one huge reply is dropped afterwards. */
+const OUT_RETAIN_LIMIT = 16 * 1024 * 1024;
+const NO_BYTES = new Uint8Array(0);
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+/** Frees native handles whose owners were collected without close(). */
+const orphans = new FinalizationRegistry<Handle>((handle) => native.cpipe_conn_free(handle));
+
+/** The AUTH / SELECT / CLIENT SETNAME commands the core replays on every (re)connect. */
+function handshake(options: ConnectOptions, encoder: CommandEncoder): void {
+  if (options.password !== undefined) {
+    encoder.add("AUTH", options.username !== undefined ? [options.username, options.password] : [options.password]);
+  }
+  if (options.db !== undefined && options.db !== 0) encoder.add("SELECT", [options.db]);
+  if (options.name !== undefined) encoder.add("CLIENT", ["SETNAME", options.name]);
+}
+
+function checkTimeout(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 0 || v > 0x7fff_ffff) {
+    throw new TypeError(`cpipe: ${name} must be a whole number of milliseconds from 0 to 2^31-1`);
+  }
+  return v;
+}
+
+export class Connection {
+  readonly address: string;
+  #handle: Handle | null;
+  #out = new Uint8Array(OUT_SIZE);
+  #errbuf = new Uint8Array(512);
+  readonly #decoder = new ReplyDecoder();
+
+  constructor(host: string, port: number, options: ConnectOptions, handshakeEncoder: CommandEncoder) {
+    if (typeof host !== "string" || host.length === 0) throw new TypeError("cpipe: host must be a non-empty string");
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new TypeError(`cpipe: port must be an integer from 0 to 65535, not ${port}`);
+    }
+    this.address = host.startsWith("/") ? host : `${host}:${port}`;
+    const connectTimeout = checkTimeout("connectTimeout", options.connectTimeout, 10_000);
+    const commandTimeout = checkTimeout("commandTimeout", options.commandTimeout, 0);
+    handshakeEncoder.reset();
+    handshake(options, handshakeEncoder);
+    const hostBytes = utf8.encode(host);
+    const handle = native.cpipe_conn_create(
+      hostBytes,
+      hostBytes.length,
+      port,
+      connectTimeout,
+      commandTimeout,
+      handshakeEncoder.bytes,
+      handshakeEncoder.length,
+    );
+    handshakeEncoder.reset();
+    if (handle === null) throw new TypeError(`cpipe: invalid connection settings for ${this.address}`);
+    const rc = native.cpipe_conn_connect(handle);
+    if (rc !== 0) {
+      const error = this.#error(rc, handle);
+      native.cpipe_conn_free(handle);
+      throw error;
+    }
+    this.#handle = handle;
+    orphans.register(this, handle, this);
+  }
+
+  get closed(): boolean {
+    return this.#handle === null;
+  }
+
+  /**
+   * Sends every command in `encoder` and returns their replies in order; an
+   * error reply is a `ReplyError` in its place. The encoder is left as it was.
+   * `asBuffer` asks for bulk strings as bytes, for all replies or per reply.
+   */
+  run(encoder: CommandEncoder, asBuffer: boolean | readonly boolean[]): Reply[] {
+    const handle = this.#handle;
+    if (handle === null) throw new ClosedError(`cpipe: the client for ${this.address} is closed`);
+    const decoder = this.#decoder;
+    const perReply = typeof asBuffer !== "boolean";
+    if (!perReply) decoder.asBuffer = asBuffer;
+    const total = encoder.count, replies: Reply[] = [];
+    const chunks = encoder.chunks;
+    let nextChunk = 0, sendMore = true;
+    while (replies.length < total) {
+      let cmds: Uint8Array = NO_BYTES, cmdsLen = 0;
+      if (sendMore && nextChunk < chunks) {
+        cmds = chunks === 1 ? encoder.bytes : encoder.chunk(nextChunk);
+        cmdsLen = chunks === 1 ? encoder.length : cmds.length;
+        nextChunk++;
+      }
+      const out = this.#out;
+      const rc = native.cpipe_conn_exchange(handle, cmds, cmdsLen, out, out.length);
+      decoder.attach(out);
+      const got = decoder.header(0);
+      for (let i = 0; i < got; i++) {
+        if (decoder.peekTag() === PUSH_TAG) {
+          decoder.next(); // out-of-band: answers no command
+          continue;
+        }
+        if (perReply) decoder.asBuffer = asBuffer[replies.length];
+        replies.push(decoder.next());
+      }
+      if (rc !== 0) throw this.#error(rc, handle, replies.length, total);
+      const need = decoder.header(3);
+      if (got === 0 && need > 0) this.#out = new Uint8Array(HEADER_SIZE + need);
+      else if (got === 0 && cmdsLen === 0) {
+        throw new CpipeError("cpipe: the core returned no reply (a bug: please report it)");
+      }
+      sendMore = (decoder.header(2) & FLAG_UNSENT) === 0;
+    }
+    if (this.#out.length > OUT_RETAIN_LIMIT) this.#out = new Uint8Array(OUT_SIZE);
+    return replies;
+  }
+
+  /** Closes the socket and frees the native handle; safe to call twice. */
+  close(): void {
+    const handle = this.#handle;
+    if (handle === null) return;
+    this.#handle = null;
+    orphans.unregister(this);
+    native.cpipe_conn_free(handle);
+  }
+
+  #error(rc: number, handle: Handle, received = 0, total = 1): CpipeError {
+    const len = native.cpipe_conn_errstr(handle, this.#errbuf, this.#errbuf.length);
+    let message = fromUtf8.decode(this.#errbuf.subarray(0, Math.min(len, this.#errbuf.length)));
+    if (total > 1) message += ` (${received} of ${total} replies received)`;
+    message = `cpipe: ${message}`;
+    switch (rc) {
+      case ERR_CLOSED:
+        return new ClosedError(message);
+      case ERR_CONN:
+        return new ConnectionError(message);
+      case ERR_TIMEOUT:
+        return new TimeoutError(message);
+      case ERR_PROTOCOL:
+        return new ProtocolError(message);
+      case ERR_HANDSHAKE: {
+        const reply = message.replace(/^.*handshake failed: /, "");
+        return new ConnectionError(message, { cause: new ReplyError(reply) });
+      }
+      case ERR_ARG:
+        return new CpipeError(`${message} (a bug in cpipe: please report it)`);
+      default:
+        return new CpipeError(message);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Decodes the core's encoded replies (layout in `csrc/cpipe.h`) in one pass.
+ * Aggregates are built with an explicit stack, so nesting depth is bounded by
+ * memory, not by the JavaScript call stack.
+ */
+import { ReplyError } from "./errors.ts";
+import type { Reply } from "./types.ts";
+
+/** Bytes before the replies in the output buffer: replies, used, flags, need. */
+export const HEADER_SIZE = 16;
+/** A push (RESP3 out-of-band message) is tagged '>' and answers no command. */
+export const PUSH_TAG = 0x3e;
+
+const utf8 = new TextDecoder();
+
+interface Frame {
+  tag: number;
+  items: Reply[];
+  count: number;
+}
+
+export class ReplyDecoder {
+  bytes: Uint8Array = new Uint8Array(0);
+  #view = new DataView(this.bytes.buffer);
+  pos = 0;
+  /** Bulk strings as `Uint8Array` instead of `string`. */
+  asBuffer = false;
+
+  /** Points the decoder at a new output buffer, positioned after its header. */
+  attach(bytes: Uint8Array): void {
+    this.bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = HEADER_SIZE;
+  }
+
+  header(field: 0 | 1 | 2 | 3): number {
+    return this.#view.getUint32(field * 4, true);
+  }
+
+  /** Tag of the reply at the current position. */
+  peekTag(): number {
+    return this.bytes[this.pos];
+  }
+
+  /** Decodes the reply at the current position and moves past it. */
+  next(): Reply {
+    const tag = this.bytes[this.pos++];
+    if (!isAggregate(tag)) return this.#scalar(tag);
+    const count = this.#u32();
+    if (count === 0) return finish(tag, []);
+    const stack: Frame[] = [{ tag, items: [], count }];
+    for (;;) {
+      const top = stack[stack.length - 1];
+      if (top.items.length === top.count) {
+        stack.pop();
+        const done = finish(top.tag, top.items);
+        if (stack.length === 0) return done;
+        stack[stack.length - 1].items.push(done);
+        continue;
+      }
+      const t = this.bytes[this.pos++];
+      if (!isAggregate(t)) {
+        top.items.push(this.#scalar(t));
+        continue;
+      }
+      const n = this.#u32();
+      if (n === 0) top.items.push(finish(t, []));
+      else stack.push({ tag: t, items: [], count: n });
+    }
+  }
+
+  #u32(): number {
+    const v = this.#view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  #scalar(tag: number): Reply {
+    switch (tag) {
+      case 0x24: // '$' bulk
+      case 0x3d: // '=' verbatim
+        return this.asBuffer ? this.#bytes() : this.#string();
+      case 0x3a: { // ':' integer, exact in an f64
+        const v = this.#view.getFloat64(this.pos, true);
+        this.pos += 8;
+        return v;
+      }
+      case 0x2b: // '+' status
+        return this.#string();
+      case 0x5f: // '_' nil
+        return null;
+      case 0x2d: // '-' error
+        return new ReplyError(this.#string());
+      case 0x4c: { // 'L' integer beyond 2^53
+        const v = this.#view.getBigInt64(this.pos, true);
+        this.pos += 8;
+        return v;
+      }
+      case 0x2c: { // ',' double
+        const v = this.#view.getFloat64(this.pos, true);
+        this.pos += 8;
+        return v;
+      }
+      case 0x23: // '#' boolean
+        return this.bytes[this.pos++] !== 0;
+      case 0x28: // '(' big number
+        return BigInt(this.#string());
+      default:
+        throw new Error(`cpipe: unknown reply tag ${tag} at ${this.pos - 1}`);
+    }
+  }
+
+  #bytes(): Uint8Array {
+    const len = this.#u32();
+    const start = this.pos;
+    this.pos += len;
+    return this.bytes.slice(start, start + len);
+  }
+
+  #string(): string {
+    const len = this.#u32();
+    const start = this.pos, end = start + len;
+    this.pos = end;
+    if (len <= 32) {
+      // Short ASCII strings are the common case; decoding them by hand avoids TextDecoder's call cost.
+      const bytes = this.bytes;
+      let s = "";
+      for (let i = start; i < end; i++) {
+        const c = bytes[i];
+        if (c >= 0x80) return utf8.decode(bytes.subarray(start, end));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return utf8.decode(this.bytes.subarray(start, end));
+  }
+}
+
+function isAggregate(tag: number): boolean {
+  // '*' array, '%' map, '~' set, '>' push, '|' attribute
+  return tag === 0x2a || tag === 0x25 || tag === 0x7e || tag === 0x3e || tag === 0x7c;
+}
+
+function finish(tag: number, items: Reply[]): Reply {
+  if (tag !== 0x25 && tag !== 0x7c) return items;
+  const map = new Map<Reply, Reply>();
+  for (let i = 0; i + 1 < items.length; i += 2) map.set(items[i], items[i + 1]);
+  return map;
+}

@@ -1,0 +1,149 @@
+/**
+ * Packs commands into one byte arena in the layout the native core reads:
+ * per command `u32 argc`, then per argument `u32 len` and its bytes.
+ */
+import type { Arg } from "./types.ts";
+
+const INITIAL_SIZE = 64 * 1024;
+/** A larger arena is dropped on reset, so one huge value does not stay resident. */
+const RETAIN_LIMIT = 16 * 1024 * 1024;
+/** Commands are sent to the core in chunks of about this many bytes. */
+export const CHUNK_SIZE = 256 * 1024;
+/** FFI lengths are signed 32-bit: no single buffer may reach 2 GiB. */
+const MAX_BUFFER = 0x7fff_ffff;
+
+const utf8 = new TextEncoder();
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? (value.constructor?.name ?? "an object") : typeof value;
+}
+
+function utf8Length(value: string): number {
+  let bytes = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length) {
+      const next = value.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+export class CommandEncoder {
+  bytes: Uint8Array = new Uint8Array(INITIAL_SIZE);
+  #view = new DataView(this.bytes.buffer);
+  /** Bytes used. */
+  length = 0;
+  /** Commands packed. */
+  count = 0;
+  /** Offsets where chunks start after the first, at command boundaries. */
+  readonly chunkStarts: number[] = [];
+
+  /** Appends one command; on a bad argument nothing is appended and a TypeError is thrown. */
+  add(command: string, args: readonly Arg[]): void {
+    const start = this.length;
+    try {
+      this.#ensure(4);
+      this.#view.setUint32(this.length, args.length + 1, true);
+      this.length += 4;
+      this.#writeString(command);
+      for (let i = 0; i < args.length; i++) this.#writeArg(args[i], command, i + 1);
+    } catch (e) {
+      this.length = start;
+      throw e;
+    }
+    const lastChunk = this.chunkStarts.length ? this.chunkStarts[this.chunkStarts.length - 1] : 0;
+    if (start - lastChunk >= CHUNK_SIZE) this.chunkStarts.push(start);
+    this.count++;
+  }
+
+  /** The packed bytes of chunk i (0 ≤ i ≤ chunkStarts.length). */
+  chunk(i: number): Uint8Array {
+    const from = i === 0 ? 0 : this.chunkStarts[i - 1];
+    const to = i < this.chunkStarts.length ? this.chunkStarts[i] : this.length;
+    return this.bytes.subarray(from, to);
+  }
+
+  get chunks(): number {
+    return this.chunkStarts.length + 1;
+  }
+
+  reset(): void {
+    this.length = 0;
+    this.count = 0;
+    this.chunkStarts.length = 0;
+    if (this.bytes.length > RETAIN_LIMIT) this.#replace(new Uint8Array(INITIAL_SIZE));
+  }
+
+  #replace(bytes: Uint8Array): void {
+    this.bytes = bytes;
+    this.#view = new DataView(bytes.buffer);
+  }
+
+  #ensure(extra: number): void {
+    const need = this.length + extra;
+    if (need <= this.bytes.length) return;
+    if (need > MAX_BUFFER) {
+      throw new RangeError(`cpipe: commands too large (${need} bytes; the limit is 2 GiB at once)`);
+    }
+    let size = this.bytes.length * 2;
+    while (size < need) size *= 2;
+    const grown = new Uint8Array(Math.min(size, MAX_BUFFER));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.#replace(grown);
+  }
+
+  #writeArg(arg: Arg, command: string, index: number): void {
+    if (typeof arg === "string") return this.#writeString(arg);
+    if (arg instanceof Uint8Array) return this.#writeBytes(arg);
+    if (typeof arg === "number") {
+      if (Number.isNaN(arg)) throw new TypeError(`cpipe: argument ${index} of ${command} is NaN`);
+      return this.#writeString(arg === Infinity ? "inf" : arg === -Infinity ? "-inf" : String(arg));
+    }
+    if (typeof arg === "bigint") return this.#writeString(arg.toString());
+    throw new TypeError(
+      `cpipe: argument ${index} of ${command} must be a string, number, bigint or Uint8Array, not ${describe(arg)}`,
+    );
+  }
+
+  #writeBytes(value: Uint8Array): void {
+    this.#ensure(4 + value.length);
+    this.#view.setUint32(this.length, value.length, true);
+    this.bytes.set(value, this.length + 4);
+    this.length += 4 + value.length;
+  }
+
+  #writeString(value: string): void {
+    const n = value.length;
+    // Short ASCII strings are the common case; a loop beats encodeInto there.
+    if (n <= 64) {
+      this.#ensure(4 + n * 3);
+      const bytes = this.bytes, at = this.length + 4;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = value.charCodeAt(i);
+        if (c >= 0x80) break;
+        bytes[at + i] = c;
+      }
+      if (i === n) {
+        this.#view.setUint32(this.length, n, true);
+        this.length = at + n;
+        return;
+      }
+    } else {
+      // Three bytes per UTF-16 unit is the worst case; measure only when that bound is too large.
+      this.#ensure(4 + (this.length + n * 3 < MAX_BUFFER ? n * 3 : utf8Length(value)));
+    }
+    const written = utf8.encodeInto(value, this.bytes.subarray(this.length + 4)).written;
+    this.#view.setUint32(this.length, written, true);
+    this.length += 4 + written;
+  }
+}

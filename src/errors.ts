@@ -1,0 +1,44 @@
+/** Base class of every error cpipe throws. */
+export class CpipeError extends Error {
+  override name = "CpipeError";
+}
+
+/**
+ * The server answered a command with an error reply. `code` is its first word
+ * (`ERR`, `WRONGTYPE`, `MOVED`, `NOAUTH`…). The client stays usable.
+ *
+ * @example
+ * ```ts
+ * try { r.send("INCR", "not-a-number-key"); } catch (e) { if (e instanceof ReplyError) console.log(e.code); }
+ * ```
+ */
+export class ReplyError extends CpipeError {
+  override name = "ReplyError";
+  /** The first word of the server's message, e.g. `WRONGTYPE`. */
+  readonly code: string;
+  constructor(message: string) {
+    super(message);
+    const space = message.indexOf(" ");
+    this.code = space > 0 ? message.slice(0, space) : message;
+  }
+}
+
+/** The server could not be reached, or the connection broke. */
+export class ConnectionError extends CpipeError {
+  override name = "ConnectionError";
+}
+
+/** The server sent bytes that are not the Redis protocol; the connection was dropped. */
+export class ProtocolError extends ConnectionError {
+  override name = "ProtocolError";
+}
+
+/** No reply came within the command timeout; the connection was dropped. */
+export class TimeoutError extends CpipeError {
+  override name = "TimeoutError";
+}
+
+/** The client or pool was closed. */
+export class ClosedError extends CpipeError {
+  override name = "ClosedError";
+}

@@ -1,0 +1,19 @@
+/** Checks shared by every way of sending a command by name. */
+import { CpipeError } from "./errors.ts";
+
+/**
+ * Commands after which the server answers with more (or fewer) replies than
+ * commands sent; a request/reply client would hand them to the wrong caller.
+ */
+const STREAM_CHANGING = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "SYNC", "PSYNC"]);
+
+export function checkCommand(command: string, next?: unknown): void {
+  if (typeof command !== "string" || command.length === 0) {
+    throw new TypeError(`cpipe: the command name must be a non-empty string, not ${typeof command}`);
+  }
+  if (command.length > 10) return;
+  const upper = command.toUpperCase();
+  if (STREAM_CHANGING.has(upper) || (upper === "CLIENT" && typeof next === "string" && /^reply$/i.test(next))) {
+    throw new CpipeError(`cpipe: ${upper} changes how the server replies and is not supported on this client`);
+  }
+}
