@@ -125,11 +125,20 @@ test-bun: tools redis $(LIB)
 
 # C-level tests of the core (argument packing, reply encoding, error paths,
 # a live server) under AddressSanitizer + UBSan, and under valgrind.
+# A throwaway redis-server on a unix socket for the C tests: $(call with_redis,DIR,COMMAND).
+define with_redis
+	@rm -f $(1)/redis.sock $(1)/redis.pid
+	redis-server --port 0 --unixsocket $(CURDIR)/$(1)/redis.sock --save '' --appendonly no --enable-debug-command yes \
+	  --daemonize yes --pidfile $(CURDIR)/$(1)/redis.pid --dir $(CURDIR)/$(1) --logfile redis.log
+	@for i in $$(seq 100); do [ -S $(1)/redis.sock ] && break; sleep 0.05; done
+	CPIPE_TEST_SOCKET=$(CURDIR)/$(1)/redis.sock $(2); rc=$$?; kill $$(cat $(1)/redis.pid); exit $$rc
+endef
+
 asan: build/asan/test_core redis
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_core
+	$(call with_redis,build/asan,ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_core)
 
 valgrind: build/valgrind/test_core redis
-	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all -q build/valgrind/test_core
+	$(call with_redis,build/valgrind,valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all -q build/valgrind/test_core)
 
 demo: install $(LIB)
 	$(DENO) run -A bench/demo.ts

@@ -68,6 +68,8 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
     dir,
     "--protected-mode",
     "no",
+    "--enable-debug-command",
+    "yes",
     ...(options.args ?? []),
   ];
   let child: ChildProcess | null = null;
