@@ -110,6 +110,24 @@ static int would_block(void) {
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
+/* When the server hangs up on a request it refused (an oversized argument,
+ * say), it usually sent an error reply first: find it among the bytes that
+ * already arrived, so the caller learns why. 1 when one was found. */
+static int server_last_words(cpipe_conn *c, char *said, size_t cap) {
+    char bytes[512];
+    ssize_t n = recv(c->ctx->fd, bytes, sizeof bytes, 0);
+    if (n <= 0) return 0;
+    for (ssize_t i = 0; i + 1 < n; i++) {
+        if (bytes[i] != '-' || (i > 0 && bytes[i - 1] != '\n')) continue;
+        size_t len = 0;
+        while (i + 1 + (ssize_t)len < n && bytes[i + 1 + len] != '\r' && len + 1 < cap) len++;
+        memcpy(said, bytes + i + 1, len);
+        said[len] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
 /* Writes what it can of the unsent bytes without waiting. */
 static int32_t write_some(cpipe_conn *c, int *progress) {
     while (cpipe_buffer_live(&c->unsent) > 0) {
@@ -122,7 +140,11 @@ static int32_t write_some(cpipe_conn *c, int *progress) {
             continue;
         }
         if (n < 0 && would_block()) return CPIPE_OK;
-        return fail(c, CPIPE_ERR_CONN, "write failed: %s", n < 0 ? strerror(errno) : "connection closed");
+        const char *why = n < 0 ? strerror(errno) : "connection closed";
+        char said[160];
+        if (server_last_words(c, said, sizeof said))
+            return fail(c, CPIPE_ERR_CONN, "write failed: %s; the server said: %s", why, said);
+        return fail(c, CPIPE_ERR_CONN, "write failed: %s", why);
     }
     cpipe_buffer_reset(&c->unsent);
     return CPIPE_OK;

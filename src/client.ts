@@ -67,17 +67,20 @@ export class Client extends Commands<"sync"> {
 
   /** Queues a command on the client's own pipeline, sent by `execute()`. */
   addCommand(command: string, ...args: Arg[]): this {
+    this.#connection.assertOpen();
     this.#queue.addCommand(command, ...args);
     return this;
   }
 
   /** Sends the commands queued with `addCommand` and returns their replies in order, errors in place. */
   execute(): Reply[] {
+    this.#connection.assertOpen();
     return this.#queue.execute();
   }
 
   /** As `execute()`, with bulk strings returned as `Uint8Array`. */
   executeBuffer(): Reply[] {
+    this.#connection.assertOpen();
     return this.#queue.executeBuffer();
   }
 

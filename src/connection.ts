@@ -89,7 +89,7 @@ export class Connection {
    */
   run(encoder: CommandEncoder, asBuffer: boolean | readonly boolean[]): Reply[] {
     const handle = this.#handle;
-    if (handle === null) throw new ClosedError(`cpipe: the client for ${this.address} is closed`);
+    if (handle === null) throw this.#closedError();
     const decoder = this.#decoder;
     const perReply = typeof asBuffer !== "boolean";
     if (!perReply) decoder.asBuffer = asBuffer;
@@ -125,6 +125,15 @@ export class Connection {
     }
     if (this.#out.length > OUT_RETAIN_LIMIT) this.#out = new Uint8Array(OUT_SIZE);
     return replies;
+  }
+
+  /** Throws ClosedError once `close()` was called. */
+  assertOpen(): void {
+    if (this.#handle === null) throw this.#closedError();
+  }
+
+  #closedError(): ClosedError {
+    return new ClosedError(`cpipe: the client for ${this.address} is closed`);
   }
 
   /** Closes the socket and frees the native handle; safe to call twice. */

@@ -76,11 +76,12 @@ export class CommandEncoder {
     return this.chunkStarts.length + 1;
   }
 
-  reset(): void {
+  /** Empties the arena; `keepStorage` keeps a large one for the next batch instead of dropping it. */
+  reset(keepStorage = false): void {
     this.length = 0;
     this.count = 0;
     this.chunkStarts.length = 0;
-    if (this.bytes.length > RETAIN_LIMIT) this.#replace(new Uint8Array(INITIAL_SIZE));
+    if (!keepStorage && this.bytes.length > RETAIN_LIMIT) this.#replace(new Uint8Array(INITIAL_SIZE));
   }
 
   #replace(bytes: Uint8Array): void {

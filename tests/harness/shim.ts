@@ -18,14 +18,15 @@ interface DenoTestHooks {
 }
 
 /** Which runtime runs the tests. */
-export const runtime: "deno" | "bun" = typeof Deno !== "undefined" && typeof Deno.test === "function"
-  ? "deno"
-  : "bun";
+export const runtime: "deno" | "bun" = typeof Deno !== "undefined" && typeof Deno.test === "function" ? "deno" : "bun";
 
 const bun = runtime === "bun" ? await import(["bun", "test"].join(":")) as BunTest : null;
 
+/** Bun's default per-test limit is 5 s; some tests move gigabytes. */
+const TEST_TIMEOUT_MS = 600_000;
+
 export function test(name: string, fn: Body): void {
-  if (bun) bun.test(name, fn);
+  if (bun) bun.test(name, fn, TEST_TIMEOUT_MS);
   else Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false, sanitizeExit: false });
 }
 

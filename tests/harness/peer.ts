@@ -1,0 +1,17 @@
+/** Starts tests/harness/peer.mjs in a node subprocess and tells its port. */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export interface Peer {
+  port: number;
+  stop(): void;
+}
+
+export function startPeer(mode: "garbage" | "silent" | "close" | "partial"): Promise<Peer> {
+  const script = fileURLToPath(new URL("./peer.mjs", import.meta.url));
+  const child = spawn("node", [script, mode], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.stdout!.once("data", (d) => resolve({ port: Number(String(d).trim()), stop: () => child.kill("SIGKILL") }));
+  });
+}

@@ -1,0 +1,122 @@
+/** Pipelines: order, errors in place, typed chaining, any size in bounded memory, connection loss. */
+import assert from "node:assert/strict";
+import { afterAll, test } from "../harness/shim.ts";
+import { startRedis } from "../harness/server.ts";
+import { connect, ConnectionError, ReplyError } from "../../mod.ts";
+
+const server = await startRedis();
+afterAll(() => server[Symbol.asyncDispose]());
+
+test("replies come back in order, one per command", () => {
+  const r = connect(server.host, server.port);
+  for (let i = 0; i < 50_000; i++) r.addCommand("INCR", "order:counter");
+  const replies = r.execute();
+  assert.equal(replies.length, 50_000);
+  replies.forEach((v, i) => assert.equal(v, i + 1));
+  assert.deepEqual(r.execute(), []); // the queue is empty afterwards
+  r.close();
+});
+
+test("an error reply is a ReplyError in its place; the others are unaffected", () => {
+  const r = connect(server.host, server.port);
+  r.addCommand("SET", "pe:s", "text");
+  r.addCommand("INCR", "pe:s");
+  r.addCommand("GET", "pe:s");
+  r.addCommand("NOSUCHCOMMAND", "x");
+  r.addCommand("HGET", "pe:s", "f");
+  r.addCommand("PING");
+  const [ok, incr, get, unknown, wrongtype, pong] = r.execute();
+  assert.equal(ok, "OK");
+  assert.ok(incr instanceof ReplyError && incr.code === "ERR");
+  assert.equal(get, "text");
+  assert.ok(unknown instanceof ReplyError);
+  assert.ok(wrongtype instanceof ReplyError && wrongtype.code === "WRONGTYPE");
+  assert.equal(pong, "PONG");
+  r.close();
+});
+
+test("pipeline(): typed, chainable, transforms applied, errors in place", () => {
+  const r = connect(server.host, server.port);
+  const p = r.pipeline()
+    .set("pt:a", "1")
+    .incr("pt:a")
+    .get("pt:a")
+    .hset("pt:h", { f: "v", g: "w" })
+    .hgetall("pt:h")
+    .zadd("pt:z", 2.5, "m")
+    .zscore("pt:z", "m")
+    .incr("pt:h")
+    .getBuffer("pt:a")
+    .addCommand("ECHO", "raw");
+  assert.equal(p.length, 10);
+  const replies = p.execute();
+  assert.deepEqual(replies.slice(0, 7), ["OK", 2, "2", 2, { f: "v", g: "w" }, 1, 2.5]);
+  assert.ok(replies[7] instanceof ReplyError && replies[7].code === "WRONGTYPE");
+  assert.deepEqual(replies[8], new TextEncoder().encode("2"));
+  assert.equal(replies[9], "raw");
+  assert.equal(p.length, 0);
+  r.close();
+});
+
+test("executeBuffer() returns bulk strings as bytes", () => {
+  const r = connect(server.host, server.port);
+  const bytes = new Uint8Array([0, 255, 13, 10]);
+  r.addCommand("SET", "pb:k", bytes).addCommand("GET", "pb:k").addCommand("MGET", "pb:k", "pb:none");
+  assert.deepEqual(r.executeBuffer(), ["OK", bytes, [bytes, null]]);
+  r.close();
+});
+
+test("1,000,000 commands in one execute()", () => {
+  const r = connect(server.host, server.port);
+  for (let i = 0; i < 1_000_000; i++) r.addCommand("HSET", "p1m", `word|${i}`, "1");
+  const replies = r.execute();
+  assert.equal(replies.length, 1_000_000);
+  let ones = 0;
+  for (const v of replies) if (v === 1) ones++;
+  assert.equal(ones, 1_000_000);
+  assert.equal(r.hlen("p1m"), 1_000_000);
+  r.del("p1m");
+  r.close();
+});
+
+test("10,000 commands with 1 MB values stream in bounded memory", () => {
+  const r = connect(server.host, server.port);
+  const value = new Uint8Array(1024 * 1024).fill(120);
+  const rssBefore = process.memoryUsage().rss;
+  let peak = rssBefore;
+  const p = r.pipeline();
+  for (let i = 0; i < 10_000; i++) {
+    p.set(`pbig:${i % 4}`, value);
+    if (i % 500 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+  }
+  const replies = p.execute();
+  peak = Math.max(peak, process.memoryUsage().rss);
+  assert.equal(replies.length, 10_000);
+  assert.ok(replies.every((x) => x === "OK"));
+  // 10 GB went through; the client never held more than a few queue chunks of it.
+  assert.ok(peak - rssBefore < 1024 * 1024 * 1024, `RSS grew by ${((peak - rssBefore) / 2 ** 20).toFixed(0)} MB`);
+  // Large replies stream back too, in order.
+  for (let i = 0; i < 200; i++) p.getBuffer(`pbig:${i % 4}`);
+  const got = p.execute();
+  assert.equal(got.length, 200);
+  assert.ok(got.every((x) => x instanceof Uint8Array && x.length === value.length && x[12345] === 120));
+  r.del("pbig:0", "pbig:1", "pbig:2", "pbig:3");
+  r.close();
+});
+
+test("a connection lost mid-execute() throws ConnectionError, empties the queue, and the client reconnects", () => {
+  const r = connect(server.host, server.port);
+  for (let i = 0; i < 100; i++) r.addCommand("PING");
+  r.addCommand("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "no"); // the server drops us here
+  for (let i = 0; i < 100; i++) r.addCommand("PING");
+  assert.throws(() => r.execute(), (e: unknown) => {
+    assert.ok(e instanceof ConnectionError);
+    assert.match(e.message, /of 201 replies received/);
+    return true;
+  });
+  assert.deepEqual(r.execute(), []);
+  assert.equal(r.ping(), "PONG");
+  r.addCommand("PING");
+  assert.deepEqual(r.execute(), ["PONG"]);
+  r.close();
+});

@@ -1,0 +1,104 @@
+/** Connection loss, server restarts, timeouts and peers that do not speak RESP. */
+import assert from "node:assert/strict";
+import { afterAll, test } from "../harness/shim.ts";
+import { startRedis } from "../harness/server.ts";
+import { startPeer } from "../harness/peer.ts";
+import { connect, ConnectionError, ProtocolError, TimeoutError } from "../../mod.ts";
+
+const server = await startRedis();
+afterAll(() => server[Symbol.asyncDispose]());
+
+test("a server restart: one ConnectionError, then the client reconnects by itself", async () => {
+  const r = connect(server.host, server.port);
+  r.set("restart:k", "v");
+  await server.restart();
+  assert.throws(() => r.get("restart:k"), ConnectionError);
+  assert.equal(r.get("restart:k"), null); // a fresh, empty server (no persistence)
+  assert.equal(r.ping(), "PONG");
+  r.close();
+});
+
+test("while the server is down every call fails fast with ConnectionError", async () => {
+  const r = connect(server.host, server.port);
+  await server.stop();
+  try {
+    for (let i = 0; i < 3; i++) assert.throws(() => r.ping(), ConnectionError);
+    r.addCommand("PING").addCommand("PING");
+    assert.throws(() => r.execute(), ConnectionError);
+  } finally {
+    await server.restart();
+  }
+  assert.equal(r.ping(), "PONG");
+  assert.deepEqual(r.execute(), []);
+  r.close();
+});
+
+test("a peer that answers garbage is a ProtocolError, a ConnectionError too", async () => {
+  const peer = await startPeer("garbage");
+  try {
+    const r = connect("127.0.0.1", peer.port);
+    assert.throws(() => r.ping(), (e: unknown) => e instanceof ProtocolError && e instanceof ConnectionError);
+    r.close();
+  } finally {
+    peer.stop();
+  }
+});
+
+test("a reply cut short by EOF is a ConnectionError, not a hang", async () => {
+  const peer = await startPeer("partial");
+  try {
+    const r = connect("127.0.0.1", peer.port);
+    assert.throws(() => r.get("k"), (e: unknown) => e instanceof ConnectionError && /closed/.test(e.message));
+    r.close();
+  } finally {
+    peer.stop();
+  }
+});
+
+test("a peer that never answers: TimeoutError after commandTimeout", async () => {
+  const peer = await startPeer("silent");
+  try {
+    const r = connect("127.0.0.1", peer.port, { commandTimeout: 200 });
+    const started = Date.now();
+    assert.throws(() => r.ping(), TimeoutError);
+    assert.ok(Date.now() - started >= 150);
+    r.close();
+  } finally {
+    peer.stop();
+  }
+});
+
+test("a peer that hangs up at once is a ConnectionError", async () => {
+  const peer = await startPeer("close");
+  try {
+    assert.throws(() => {
+      const r = connect("127.0.0.1", peer.port);
+      try {
+        r.ping();
+      } finally {
+        r.close();
+      }
+    }, ConnectionError);
+  } finally {
+    peer.stop();
+  }
+});
+
+test("a 512 MB value round-trips; one byte more is refused by the server with a clear error", () => {
+  const r = connect(server.host, server.port);
+  const size = 512 * 1024 * 1024;
+  const value = new Uint8Array(size);
+  for (let i = 0; i < size; i += 1 << 20) value[i] = (i >> 20) & 0xff;
+  value[size - 1] = 0xab;
+  assert.equal(r.set("huge", value), "OK");
+  const back = r.getBuffer("huge");
+  assert.ok(back !== null && back.length === size && back[size - 1] === 0xab && back[5 << 20] === 5);
+  r.del("huge");
+  const tooBig = new Uint8Array(size + 1);
+  assert.throws(
+    () => r.set("huge", tooBig),
+    (e: unknown) => e instanceof ConnectionError && /invalid bulk length/.test(e.message),
+  );
+  assert.equal(r.ping(), "PONG");
+  r.close();
+});
