@@ -1,5 +1,8 @@
 /* One connection to a Redis server: connect and handshake, then move packed
  * commands out and encoded replies in, on a non-blocking socket. */
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#define _DARWIN_C_SOURCE /* _POSIX_C_SOURCE alone hides SO_NOSIGPIPE */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -18,6 +21,9 @@
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on the socket instead */
+#endif
+#if defined(__APPLE__) && !defined(SO_NOSIGPIPE)
+#error "SO_NOSIGPIPE is needed on macOS, or a write to a closed socket raises SIGPIPE"
 #endif
 
 /* Bytes received are handed to the reader in slices of this size: the
