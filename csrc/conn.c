@@ -32,6 +32,8 @@
 #define FEED_SLICE 4096
 #define RECV_CHUNK (64 * 1024)
 #define MAX_HOST_LEN 1024
+/* How long to keep asking for a reply before sleeping in poll(). */
+#define SPIN_US 50
 
 struct cpipe_conn {
     /* Where and how to connect; fixed at creation. */
@@ -67,15 +69,23 @@ static int32_t set_error(cpipe_conn *c, int32_t code, const char *fmt, ...) {
     return code;
 }
 
-/* Monotonic milliseconds, so a wall-clock jump cannot fire a timeout. */
-static int64_t now_ms(void) {
+/* Monotonic microseconds, so a wall-clock jump cannot fire a timeout. */
+static int64_t now_us(void) {
 #ifdef _WIN32
-    return (int64_t)GetTickCount64();
+    static LARGE_INTEGER frequency;
+    LARGE_INTEGER counter;
+    if (frequency.QuadPart == 0) QueryPerformanceFrequency(&frequency);
+    QueryPerformanceCounter(&counter);
+    return (int64_t)(counter.QuadPart * 1000000 / frequency.QuadPart);
 #else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 #endif
+}
+
+static int64_t now_ms(void) {
+    return now_us() / 1000;
 }
 
 static void drop_connection(cpipe_conn *c) {
@@ -197,6 +207,7 @@ static int32_t parse_some(cpipe_conn *c) {
  * Waiting is bounded by the command timeout, counted from the last progress. */
 static int32_t pump(cpipe_conn *c, int may_block) {
     int64_t deadline = c->command_timeout_ms > 0 ? now_ms() + c->command_timeout_ms : 0;
+    int64_t spin_until = 0;
     for (;;) {
         int32_t rc = parse_some(c);
         if (rc != 0) return rc < 0 ? rc : PUMP_REPLY;
@@ -211,6 +222,12 @@ static int32_t pump(cpipe_conn *c, int may_block) {
         }
         if (!may_block && cpipe_buffer_live(&c->unsent) == 0) return PUMP_WOULD_BLOCK;
         if (progress) continue;
+        /* A reply on loopback usually arrives within microseconds; asking
+         * again for a moment beats being put to sleep and woken up. */
+        if (cpipe_buffer_live(&c->unsent) == 0) {
+            if (spin_until == 0) spin_until = now_us() + SPIN_US;
+            if (now_us() < spin_until) continue;
+        }
 
         struct pollfd pfd = {.fd = c->ctx->fd, .events = POLLIN};
         if (cpipe_buffer_live(&c->unsent) > 0) pfd.events |= POLLOUT;
