@@ -35,7 +35,7 @@ DENO := node_modules/.bin/deno
 BUN  := node_modules/.bin/bun
 TS_TESTS := tests
 
-.PHONY: all install tools redis test test-deno test-bun lint asan valgrind demo clean
+.PHONY: all install tools redis test test-deno test-bun lint asan valgrind demo clean cross cross-tools test-cross
 
 all: $(LIB)
 
@@ -69,19 +69,21 @@ $(HIREDIS_SRC)/.unpacked: $(HIREDIS_TARBALL)
 	@mkdir -p build/include && ln -sfn ../hiredis-$(HIREDIS_VERSION) build/include/hiredis
 	touch $@
 
-# One set of rules per build flavour: the release library and the sanitizer
-# and valgrind builds of the C tests. $(1) is the directory, $(2) extra flags.
+# One set of rules per build flavour: the release library, the sanitizer
+# and valgrind builds of the C tests, and one per cross target. $(1) is the
+# directory, $(2) extra flags; optionally $(3) the compiler (default $(CC)),
+# $(4) the archiver (default ar), $(5) what must exist before compiling.
 define flavour
-$(1)/hiredis/%.o: $$(HIREDIS_SRC)/.unpacked
+$(1)/hiredis/%.o: $$(HIREDIS_SRC)/.unpacked | $(5)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(HIREDIS_CFLAGS) $(2) -c $$(HIREDIS_SRC)/$$*.c -o $$@
+	$(or $(3),$$(CC)) $$(HIREDIS_CFLAGS) $(2) -c $$(HIREDIS_SRC)/$$*.c -o $$@
 
 $(1)/libhiredis.a: $$(addprefix $(1)/hiredis/,$$(addsuffix .o,$$(HIREDIS_OBJ)))
-	rm -f $$@ && ar rcs $$@ $$^
+	rm -f $$@ && $(or $(4),ar) rcs $$@ $$^
 
-$(1)/core/%.o: csrc/%.c $$(CORE_HDR) $$(HIREDIS_SRC)/.unpacked
+$(1)/core/%.o: csrc/%.c $$(CORE_HDR) $$(HIREDIS_SRC)/.unpacked | $(5)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $(2) $$(INCLUDES) -c $$< -o $$@
+	$(or $(3),$$(CC)) $$(CFLAGS) $(2) $$(INCLUDES) -c $$< -o $$@
 
 $(1)/test_core: tests/c/test_core.c $$(patsubst csrc/%.c,$(1)/core/%.o,$$(CORE_SRC)) $(1)/libhiredis.a
 	$$(CC) $$(CFLAGS) $(2) $$(INCLUDES) -Icsrc $$^ -o $$@ -lpthread
@@ -96,6 +98,7 @@ $(eval $(call flavour,build/valgrind,-g -O1))
 $(LIB): $(patsubst csrc/%.c,$(OBJDIR)/core/%.o,$(CORE_SRC)) $(OBJDIR)/libhiredis.a
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $^ -Wl,--exclude-libs,ALL -Wl,-z,defs -lpthread
+	@scripts/checksums.sh
 
 # ---- tools: deno and bun from npm, redis-server from Debian -------------------
 install: tools redis
@@ -142,6 +145,74 @@ valgrind: build/valgrind/test_core redis
 
 demo: install $(LIB)
 	$(DENO) run -A bench/demo.ts
+
+# ---- cross builds: every shipped target, zig as the C compiler ---------------
+# `make cross` installs zig (PyPI's ziglang wheel, sha256-pinned in
+# scripts/zig-requirements.txt) into build/zig, builds hiredis and the core for
+# each target into build/cross/<target>/ with release flags (stripped, unused
+# sections dropped, oldest glibc / macOS named below), checks each library
+# (scripts/check-lib.sh: format, architecture, dependencies, exports), then
+# copies it to ffi/lib/<target>/, where both packages take it from, and records
+# every sha256 in ffi/lib/checksums.json. For this machine's own target that
+# replaces the output of `make`; editing csrc/ and running `make` puts a cc
+# build back. `make test-cross` runs both suites against the zig build in
+# build/cross/<target>/ through CPIPE_LIB. `make test` needs none of this.
+ZIG_VERSION   := $(shell sed -n 's/^ziglang==\([0-9.]*\).*/\1/p' scripts/zig-requirements.txt)
+ZIG_DIR       := build/zig
+ZIG_STAMP     := $(ZIG_DIR)/.installed-$(ZIG_VERSION)
+ZIG           := ZIG_GLOBAL_CACHE_DIR=$(CURDIR)/build/zig-cache PYTHONPATH=$(CURDIR)/$(ZIG_DIR) python3 -m ziglang
+CROSS_TARGETS := x86_64-linux-gnu aarch64-linux-gnu x86_64-linux-musl x86_64-macos aarch64-macos x86_64-windows-gnu
+ZIG_TARGET.x86_64-linux-gnu   := x86_64-linux-gnu.2.17
+ZIG_TARGET.aarch64-linux-gnu  := aarch64-linux-gnu.2.17
+ZIG_TARGET.x86_64-linux-musl  := x86_64-linux-musl
+ZIG_TARGET.x86_64-macos       := x86_64-macos.10.15
+ZIG_TARGET.aarch64-macos      := aarch64-macos.11.0
+ZIG_TARGET.x86_64-windows-gnu := x86_64-windows-gnu
+# Only CPIPE_API functions are visible (-fvisibility=hidden everywhere else),
+# so no export list is needed. GNU ld's --exclude-libs is not in zig's linker.
+CROSS_CFLAGS          := -ffunction-sections -fdata-sections
+CROSS_LDFLAGS.linux   := -s -Wl,--gc-sections -Wl,-z,defs -lpthread
+CROSS_LDFLAGS.macos   := -Wl,-x -Wl,-dead_strip -Wl,-install_name,@rpath/libcpipe.dylib
+CROSS_LDFLAGS.windows := -s -Wl,--gc-sections -lws2_32 -Wl,--out-implib,$$(@D)/cpipe.lib
+CROSS_LIBNAME.linux   := libcpipe.so
+CROSS_LIBNAME.macos   := libcpipe.dylib
+CROSS_LIBNAME.windows := cpipe.dll
+cross_os   = $(word 2,$(subst -, ,$(1)))
+cross_lib  = build/cross/$(1)/$(CROSS_LIBNAME.$(call cross_os,$(1)))
+CROSS_LIBS := $(foreach t,$(CROSS_TARGETS),$(call cross_lib,$(t)))
+
+$(ZIG_STAMP): scripts/zig-requirements.txt
+	@python3 -m pip --version >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
+	rm -rf $(ZIG_DIR) && mkdir -p $(ZIG_DIR)
+	PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --no-warn-script-location \
+	  --require-hashes --target $(ZIG_DIR) -r scripts/zig-requirements.txt
+	test "$$($(ZIG) version)" = "$(ZIG_VERSION)"
+	touch $@
+
+# file, readelf, objdump and nm for ELF and PE; llvm-nm and llvm-objdump for Mach-O.
+cross-tools:
+	@for t in file readelf objdump nm llvm-nm llvm-objdump; do command -v $$t >/dev/null || missing=1; done; \
+	  [ -z "$$missing" ] || { $(SUDO) apt-get update -qq && \
+	    $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq file binutils llvm >/dev/null; }
+
+define cross_target
+$(call flavour,build/cross/$(1),$(CROSS_CFLAGS),$(ZIG) cc -target $(ZIG_TARGET.$(1)),$(ZIG) ar,$(ZIG_STAMP))
+$(call cross_lib,$(1)): $(patsubst csrc/%.c,build/cross/$(1)/core/%.o,$(CORE_SRC)) build/cross/$(1)/libhiredis.a
+	$(ZIG) cc -target $(ZIG_TARGET.$(1)) -shared -o $$@ $$^ $(CROSS_LDFLAGS.$(call cross_os,$(1)))
+endef
+$(foreach t,$(CROSS_TARGETS),$(eval $(call cross_target,$(t))))
+
+cross: $(CROSS_LIBS) | cross-tools
+	@echo "== checks"
+	@$(foreach t,$(CROSS_TARGETS),scripts/check-lib.sh $(t) $(call cross_lib,$(t)) &&) true
+	@$(foreach t,$(CROSS_TARGETS),install -D -m 0755 $(call cross_lib,$(t)) ffi/lib/$(t)/$(notdir $(call cross_lib,$(t))) &&) true
+	@scripts/checksums.sh
+
+test-cross: cross tools redis
+	@$(if $(filter $(TARGET),$(CROSS_TARGETS)),true,echo "no cross target for this machine ($(TARGET))" >&2; false)
+	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(DENO) test -A --no-check=remote $(TS_TESTS)
+	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(BUN) test $(TS_TESTS)
 
 clean:
 	rm -rf build ffi/lib
