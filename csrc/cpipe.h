@@ -34,7 +34,7 @@
 #define CPIPE_API __attribute__((visibility("default")))
 #endif
 
-#define CPIPE_ABI_VERSION 1
+#define CPIPE_ABI_VERSION 2
 
 /* Status codes. */
 #define CPIPE_OK 0
@@ -45,9 +45,11 @@
 #define CPIPE_ERR_PROTOCOL (-5)  /* the server sent bytes that are not RESP */
 #define CPIPE_ERR_NOMEM (-6)     /* out of memory */
 #define CPIPE_ERR_HANDSHAKE (-7) /* a handshake command got an error reply */
+#define CPIPE_ERR_BUSY (-8)      /* a pool's limit is reached: retry after draining */
 
 /* Bits of the reply header's `flags`. */
 #define CPIPE_FLAG_UNSENT 0x1 /* bytes of earlier commands still wait to be sent */
+#define CPIPE_FLAG_MORE 0x2   /* cpipe_pool_drain: more records wait to be drained */
 
 #define CPIPE_REPLY_HEADER 16
 #define CPIPE_ERRSTR_LEN 256
@@ -100,5 +102,91 @@ CPIPE_API int32_t cpipe_commands_count(const uint8_t *cmds, int32_t cmds_len);
 CPIPE_API int64_t cpipe_live_allocations(void);
 
 CPIPE_API int32_t cpipe_abi_version(void);
+
+/* ---- the pool ----------------------------------------------------------------
+ * A pool of connections to one server, served by one native I/O thread that
+ * connects, reconnects, reads and parses; the host only submits commands
+ * and drains completions, and never waits on the network.
+ *
+ * Commands are submitted in batches under host-chosen u32 ids (consecutive
+ * from `first_id`); one batch goes to one connection, in order and
+ * contiguous, so a MULTI ... EXEC inside a batch stays whole. Each command
+ * gets exactly one completion record, drained into the caller's buffer after
+ * the 16-byte header { u32 records; u32 used; u32 flags; u32 need }:
+ *     u32 id; u32 len; u8 bytes[len]
+ * where bytes is one encoded reply (see above), or a failure:
+ *     '!' i32 status (CPIPE_ERR_CONN, _TIMEOUT, _PROTOCOL, _HANDSHAKE,
+ *         _CLOSED, _NOMEM); u32 len; u8 message[len]
+ * A command fails only when its connection breaks before its reply came
+ * (every command that connection owed a reply fails with it) or the pool
+ * closes. Broken connections reconnect in the background, waiting 10 ms,
+ * then twice as long after each failure, up to `reconnect_max_ms`.
+ *
+ * When the completion queue goes from empty to non-empty the I/O thread
+ * writes one byte to the host's end of a socket pair (cpipe_pool_notify_fd);
+ * the host watches it in its event loop and then calls cpipe_pool_drain
+ * until the header's flags lack CPIPE_FLAG_MORE. The bytes carry no meaning.
+ *
+ * Every function but cpipe_pool_free may be called only from one thread (the
+ * host's) at a time. */
+typedef struct cpipe_pool cpipe_pool;
+
+/* Creates a pool of `size` shared connections (1 to 1024) and up to
+ * `exclusive` more (0 to 1024) made on demand for cpipe_pool_lease, and
+ * starts its I/O thread, which connects the shared ones at once. `host`,
+ * `handshake` and the timeouts are as for cpipe_conn_create; the connect
+ * timeout covers the handshake. The command timeout (0 for none) drops a
+ * shared connection that owes replies and received nothing for that long.
+ * At most `max_in_flight` commands may be submitted and not yet drained.
+ * Returns NULL when an argument is invalid or resources are exhausted. */
+CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *host, int32_t host_len, int32_t port, int32_t size,
+                                        int32_t exclusive, int32_t connect_timeout_ms, int32_t command_timeout_ms,
+                                        int32_t reconnect_max_ms, int32_t max_in_flight,
+                                        const uint8_t *handshake, int32_t handshake_len);
+
+/* The host's end of the notification socket pair. With `take` 1 the caller
+ * owns it from now on (and closes it); otherwise the pool closes it when
+ * freed. Fails once it was taken. */
+CPIPE_API int32_t cpipe_pool_notify_fd(cpipe_pool *p, int32_t take);
+
+/* Submits packed commands with ids first_id, first_id + 1, ... to one
+ * connection: `route` -1 lets the pool pick a shared one (the least busy
+ * that is up; while all are connecting, one of those, which sends them
+ * once ready), or names a leased exclusive connection. Returns the index of
+ * the connection, or CPIPE_ERR_CONN when every shared connection is down
+ * and waiting to retry, CPIPE_ERR_BUSY past max_in_flight, CPIPE_ERR_ARG,
+ * CPIPE_ERR_NOMEM or CPIPE_ERR_CLOSED; on failure nothing was submitted and
+ * no record will come for these ids. */
+CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t cmds_len, uint32_t first_id,
+                                    int32_t route);
+
+/* Moves completion records into `out` (header first, whole records only).
+ * A record larger than `out` stays queued and its size is reported in the
+ * header's `need`. Works after cpipe_pool_close too. */
+CPIPE_API int32_t cpipe_pool_drain(cpipe_pool *p, uint8_t *out, int32_t out_cap);
+
+/* Leases an exclusive connection (connecting it when needed) and returns
+ * its index for cpipe_pool_submit, or CPIPE_ERR_BUSY when all are leased. */
+CPIPE_API int32_t cpipe_pool_lease(cpipe_pool *p);
+
+/* Ends a lease. With `keep` 0, or when the connection is not up or still
+ * owes replies, it is closed (commands it owed fail with CPIPE_ERR_CLOSED);
+ * otherwise it stays open for the next lease. */
+CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t slot, int32_t keep);
+
+/* Number of connections up now (shared and exclusive). */
+CPIPE_API int32_t cpipe_pool_connected(cpipe_pool *p);
+
+/* Copies the last error message of a failed call (not NUL-terminated) into
+ * buf; returns its full length. */
+CPIPE_API int32_t cpipe_pool_errstr(const cpipe_pool *p, uint8_t *buf, int32_t cap);
+
+/* Stops and joins the I/O thread, closes every connection, and fails every
+ * command still owed a reply with CPIPE_ERR_CLOSED (drain to collect them).
+ * Later submits fail with CPIPE_ERR_CLOSED. Safe to call twice. */
+CPIPE_API int32_t cpipe_pool_close(cpipe_pool *p);
+
+/* Closes the pool when needed and frees it. NULL is accepted. */
+CPIPE_API void cpipe_pool_free(cpipe_pool *p);
 
 #endif

@@ -65,10 +65,83 @@ export const symbols = {
     parameters: [],
     result: "i32",
   },
+  cpipe_pool_create: {
+    parameters: [
+      "buffer", // const uint8_t *host
+      "i32", // int32_t host_len
+      "i32", // int32_t port
+      "i32", // int32_t size
+      "i32", // int32_t exclusive
+      "i32", // int32_t connect_timeout_ms
+      "i32", // int32_t command_timeout_ms
+      "i32", // int32_t reconnect_max_ms
+      "i32", // int32_t max_in_flight
+      "buffer", // const uint8_t *handshake
+      "i32", // int32_t handshake_len
+    ],
+    result: "pointer", // cpipe_pool *
+  },
+  cpipe_pool_notify_fd: {
+    parameters: [
+      "pointer", // cpipe_pool *p
+      "i32", // int32_t take
+    ],
+    result: "i32",
+  },
+  cpipe_pool_submit: {
+    parameters: [
+      "pointer", // cpipe_pool *p
+      "buffer", // const uint8_t *cmds
+      "i32", // int32_t cmds_len
+      "i32", // uint32_t first_id, passed as its i32 bit pattern
+      "i32", // int32_t route
+    ],
+    result: "i32",
+  },
+  cpipe_pool_drain: {
+    parameters: [
+      "pointer", // cpipe_pool *p
+      "buffer", // uint8_t *out
+      "i32", // int32_t out_cap
+    ],
+    result: "i32",
+  },
+  cpipe_pool_lease: {
+    parameters: ["pointer"], // cpipe_pool *p
+    result: "i32",
+  },
+  cpipe_pool_release: {
+    parameters: [
+      "pointer", // cpipe_pool *p
+      "i32", // int32_t slot
+      "i32", // int32_t keep
+    ],
+    result: "i32",
+  },
+  cpipe_pool_connected: {
+    parameters: ["pointer"], // cpipe_pool *p
+    result: "i32",
+  },
+  cpipe_pool_errstr: {
+    parameters: [
+      "pointer", // const cpipe_pool *p
+      "buffer", // uint8_t *buf
+      "i32", // int32_t cap
+    ],
+    result: "i32",
+  },
+  cpipe_pool_close: {
+    parameters: ["pointer"], // cpipe_pool *p
+    result: "i32",
+  },
+  cpipe_pool_free: {
+    parameters: ["pointer"], // cpipe_pool *p
+    result: "void",
+  },
 } as const;
 
 /** The ABI this TypeScript expects; `cpipe_abi_version()` must match. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** An opaque native handle (a pointer object in Deno, a number in Bun). */
 export type Handle = NonNullable<unknown>;
@@ -93,4 +166,26 @@ export interface Native {
   cpipe_commands_count(cmds: Uint8Array, cmdsLen: number): number;
   cpipe_live_allocations(): number | bigint;
   cpipe_abi_version(): number;
+  cpipe_pool_create(
+    host: Uint8Array,
+    hostLen: number,
+    port: number,
+    size: number,
+    exclusive: number,
+    connectTimeoutMs: number,
+    commandTimeoutMs: number,
+    reconnectMaxMs: number,
+    maxInFlight: number,
+    handshake: Uint8Array,
+    handshakeLen: number,
+  ): Handle | null;
+  cpipe_pool_notify_fd(pool: Handle, take: number): number;
+  cpipe_pool_submit(pool: Handle, cmds: Uint8Array, cmdsLen: number, firstId: number, route: number): number;
+  cpipe_pool_drain(pool: Handle, out: Uint8Array, outCap: number): number;
+  cpipe_pool_lease(pool: Handle): number;
+  cpipe_pool_release(pool: Handle, slot: number, keep: number): number;
+  cpipe_pool_connected(pool: Handle): number;
+  cpipe_pool_errstr(pool: Handle, buf: Uint8Array, cap: number): number;
+  cpipe_pool_close(pool: Handle): number;
+  cpipe_pool_free(pool: Handle): void;
 }

@@ -1,0 +1,43 @@
+/* The few operating-system services the pool needs beyond hiredis: a thread,
+ * a mutex, a monotonic clock, and a connected pair of sockets for wake-ups.
+ * POSIX threads everywhere but Windows, which gets its native equivalents. */
+#ifndef CPIPE_SYS_H
+#define CPIPE_SYS_H
+
+#include <stdint.h>
+
+#include <hiredis/hiredis.h> /* redisFD */
+
+#ifdef _WIN32
+#include <windows.h>
+typedef HANDLE cpipe_thread;
+typedef SRWLOCK cpipe_mutex;
+#else
+#include <pthread.h>
+typedef pthread_t cpipe_thread;
+typedef pthread_mutex_t cpipe_mutex;
+#endif
+
+/* Starts fn(arg) on a new thread; 0 on success, -1 on failure. */
+int cpipe_thread_start(cpipe_thread *t, void (*fn)(void *), void *arg);
+/* Waits for the thread to return. */
+void cpipe_thread_join(cpipe_thread t);
+
+int cpipe_mutex_init(cpipe_mutex *m);
+void cpipe_mutex_lock(cpipe_mutex *m);
+void cpipe_mutex_unlock(cpipe_mutex *m);
+void cpipe_mutex_destroy(cpipe_mutex *m);
+
+/* Monotonic milliseconds, so a wall-clock jump cannot fire a timeout. */
+int64_t cpipe_now_ms(void);
+
+/* Two connected stream sockets, non-blocking and closed on exec; a write to
+ * one whose peer is gone fails instead of raising SIGPIPE. 0 or -1. */
+int cpipe_socket_pair(redisFD fds[2]);
+/* Writes one byte; 0, or -1 when the peer is gone or the socket is full. */
+int cpipe_socket_poke(redisFD fd);
+/* Reads and discards whatever is waiting. */
+void cpipe_socket_drain(redisFD fd);
+void cpipe_socket_close(redisFD fd);
+
+#endif
