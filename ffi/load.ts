@@ -1,7 +1,18 @@
 /**
  * Finds and opens the native library for the running runtime and platform.
- * Order: `CPIPE_LIB`, then the library under `ffi/lib/<target>/` beside this
- * file (a local `make` writes it there; packages ship it there).
+ *
+ * Order:
+ * 1. `CPIPE_LIB`, a path to a built library;
+ * 2. when this file was loaded from disk (a checkout built with `make`, or an
+ *    installed npm package), `ffi/lib/<target>/<file>` beside it;
+ * 3. when it was loaded from a URL (as from JSR), that same file fetched from
+ *    beside this module, checked against the sha256 that `make` recorded in
+ *    `ffi/lib/checksums.json`, and kept under the user's cache directory at
+ *    `cpipe/<version>/<target>/<file>`, so that a second start needs no
+ *    network (the cached copy is checked again on every start).
+ *
+ * Permission errors (Deno without `--allow-ffi`, `--allow-net`…) are thrown
+ * as they are; every other failure becomes a `CpipeError` saying what to do.
  */
 import { ABI_VERSION, type Native, symbols } from "./symbols.ts";
 import { CpipeError } from "../src/errors.ts";
@@ -31,11 +42,32 @@ interface BunFFI {
 interface BunProcess {
   platform: string;
   arch: string;
+  pid: number;
   env: Record<string, string | undefined>;
   report?: { getReport(): { header?: { glibcVersionRuntime?: string } } };
 }
 
+/** What the loader needs of `node:fs/promises` outside Deno. */
+interface NodeFS {
+  readFile(path: string): Promise<Uint8Array>;
+  writeFile(path: string, data: Uint8Array): Promise<void>;
+  mkdir(path: string, options: { recursive: boolean }): Promise<unknown>;
+  rename(from: string, to: string): Promise<void>;
+  rm(path: string, options: { force: boolean }): Promise<void>;
+}
+
+/** `ffi/lib/checksums.json`, written by `make` and `make cross`. */
+interface Checksums {
+  version: string;
+  /** sha256 (hex) of each library, by `<target>/<file>`. */
+  files: Record<string, string>;
+}
+
 const isDeno = typeof Deno !== "undefined" && typeof Deno.dlopen === "function";
+
+function bunProcess(): BunProcess {
+  return (globalThis as unknown as { process: BunProcess }).process;
+}
 
 function platform(): Platform {
   if (isDeno) {
@@ -46,7 +78,7 @@ function platform(): Platform {
       abi: build.env === "musl" ? "musl" : "gnu",
     };
   }
-  const proc = (globalThis as unknown as { process: BunProcess }).process;
+  const proc = bunProcess();
   const glibc = proc.report?.getReport().header?.glibcVersionRuntime;
   return {
     os: proc.platform === "darwin" ? "macos" : proc.platform === "win32" ? "windows" : proc.platform,
@@ -67,38 +99,183 @@ export function libraryFile(os: string): string {
   return os === "windows" ? "cpipe.dll" : os === "macos" ? "libcpipe.dylib" : "libcpipe.so";
 }
 
+function isPermissionError(e: unknown): boolean {
+  return isDeno && (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable);
+}
+
+function isNotFound(e: unknown): boolean {
+  if (isDeno && e instanceof Deno.errors.NotFound) return true;
+  return (e as { code?: unknown } | null)?.code === "ENOENT";
+}
+
 function envOverride(): string | undefined {
   if (isDeno) {
     const status = Deno.permissions.querySync({ name: "env", variable: "CPIPE_LIB" });
     return status.state === "granted" ? Deno.env.get("CPIPE_LIB") : undefined;
   }
-  return (globalThis as unknown as { process: BunProcess }).process.env.CPIPE_LIB;
+  return bunProcess().env.CPIPE_LIB;
 }
 
-function localLibraryPath(p: Platform): string {
-  const url = new URL(`./lib/${hostTarget(p)}/${libraryFile(p.os)}`, import.meta.url);
-  if (url.protocol !== "file:") {
-    throw new CpipeError(`cpipe: loading the native library from ${url.protocol} URLs is not supported yet`);
-  }
+/** An environment variable; in Deno, asks for (or fails without) `--allow-env`. */
+function env(name: string): string | undefined {
+  const value = isDeno ? Deno.env.get(name) : bunProcess().env[name];
+  return value === "" ? undefined : value;
+}
+
+function filePath(url: URL, os: string): string {
   const path = decodeURIComponent(url.pathname);
-  return p.os === "windows" ? path.replace(/^\/([A-Za-z]:)/, "$1") : path;
+  return os === "windows" ? path.replace(/^\/([A-Za-z]:)/, "$1").replaceAll("/", "\\") : path;
 }
 
-function libraryPath(): string {
+// ---- files, in either runtime ---------------------------------------------
+
+let nodeFS: NodeFS | null = null;
+async function fs(): Promise<NodeFS> {
+  nodeFS ??= await import(["node", "fs/promises"].join(":")) as NodeFS;
+  return nodeFS;
+}
+
+/** The file's bytes, or null when there is no such file. */
+async function readIfExists(path: string): Promise<Uint8Array | null> {
+  try {
+    return isDeno ? await Deno.readFile(path) : new Uint8Array(await (await fs()).readFile(path));
+  } catch (e) {
+    if (isNotFound(e)) return null;
+    throw e;
+  }
+}
+
+/** Writes through a temporary file and a rename, so a reader never sees half a library. */
+async function writeAtomically(dir: string, path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${path}.${isDeno ? Deno.pid : bunProcess().pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  if (isDeno) {
+    await Deno.mkdir(dir, { recursive: true });
+    try {
+      await Deno.writeFile(tmp, bytes, { mode: 0o755 });
+      await Deno.rename(tmp, path);
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
+    }
+    return;
+  }
+  const nfs = await fs();
+  await nfs.mkdir(dir, { recursive: true });
+  try {
+    await nfs.writeFile(tmp, bytes);
+    await nfs.rename(tmp, path);
+  } finally {
+    await nfs.rm(tmp, { force: true }).catch(() => {});
+  }
+}
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// ---- the library shipped beside a remote module -----------------------------
+
+/** Where downloaded libraries are kept: the OS's per-user cache directory. */
+function cacheRoot(p: Platform): string {
+  if (p.os === "windows") {
+    const local = env("LOCALAPPDATA") ?? (env("USERPROFILE") && `${env("USERPROFILE")}\\AppData\\Local`);
+    if (local) return local;
+  } else if (p.os === "macos") {
+    const home = env("HOME");
+    if (home) return `${home}/Library/Caches`;
+  } else {
+    const xdg = env("XDG_CACHE_HOME");
+    if (xdg?.startsWith("/")) return xdg;
+    const home = env("HOME");
+    if (home) return `${home}/.cache`;
+  }
+  throw new CpipeError(
+    "cpipe: cannot tell where to cache the native library: set HOME (XDG_CACHE_HOME on Linux, LOCALAPPDATA on Windows)",
+  );
+}
+
+async function loadChecksums(): Promise<Checksums> {
+  const url = new URL("./lib/checksums.json", import.meta.url);
+  try {
+    const module = await import(url.href, { with: { type: "json" } }) as { default: Checksums };
+    return module.default;
+  } catch (e) {
+    if (isPermissionError(e)) throw e;
+    throw new CpipeError(`cpipe: cannot read the library checksums at ${url}: ${message(e)}`, { cause: e });
+  }
+}
+
+async function fetchBytes(url: URL): Promise<Uint8Array> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    if (isPermissionError(e)) throw e;
+    throw new CpipeError(`cpipe: cannot download the native library from ${url}: ${message(e)}`, { cause: e });
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new CpipeError(`cpipe: cannot download the native library from ${url}: HTTP ${response.status}`);
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** The path of a verified copy of the library for `p`, downloading it if needed. */
+async function remoteLibrary(p: Platform): Promise<string> {
+  const target = hostTarget(p);
+  const file = libraryFile(p.os);
+  const checksums = await loadChecksums();
+  const expected = checksums.files[`${target}/${file}`];
+  if (!expected) {
+    const shipped = Object.keys(checksums.files).map((f) => f.split("/")[0]).join(", ") || "none";
+    throw new CpipeError(
+      `cpipe ${checksums.version}: this package ships no native library for ${target} (it has: ${shipped}); ` +
+        "set CPIPE_LIB to a library built with `make`",
+    );
+  }
+  const sep = p.os === "windows" ? "\\" : "/";
+  const dir = [cacheRoot(p), "cpipe", checksums.version, target].join(sep);
+  const path = `${dir}${sep}${file}`;
+
+  const cached = await readIfExists(path);
+  if (cached && await sha256(cached) === expected) return path;
+
+  const url = new URL(`./lib/${target}/${file}`, import.meta.url);
+  const bytes = await fetchBytes(url);
+  const actual = await sha256(bytes);
+  if (actual !== expected) {
+    throw new CpipeError(
+      `cpipe: refusing the native library downloaded from ${url}: its sha256 is ${actual}, ` +
+        `but cpipe ${checksums.version} was built with ${expected}`,
+    );
+  }
+  await writeAtomically(dir, path, bytes);
+  return path;
+}
+
+// ---- opening ----------------------------------------------------------------
+
+async function libraryPath(): Promise<string> {
   const override = envOverride();
   if (override) return override;
   const p = platform();
-  if (!(SUPPORTED_TARGETS as readonly string[]).includes(hostTarget(p))) {
-    throw new CpipeError(
-      `cpipe: no native library for ${hostTarget(p)}; supported: ${SUPPORTED_TARGETS.join(", ")}`,
-    );
+  const target = hostTarget(p);
+  if (!(SUPPORTED_TARGETS as readonly string[]).includes(target)) {
+    throw new CpipeError(`cpipe: no native library for ${target}; supported: ${SUPPORTED_TARGETS.join(", ")}`);
   }
-  return localLibraryPath(p);
+  const url = new URL(`./lib/${target}/${libraryFile(p.os)}`, import.meta.url);
+  if (url.protocol === "file:") return filePath(url, p.os);
+  if (url.protocol === "https:" || url.protocol === "http:") return await remoteLibrary(p);
+  throw new CpipeError(`cpipe: cannot load the native library from a ${url.protocol} URL; set CPIPE_LIB`);
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 function openError(path: string, cause: unknown): CpipeError {
   return new CpipeError(
-    `cpipe: cannot load the native library ${path}: ${cause instanceof Error ? cause.message : cause}. ` +
+    `cpipe: cannot load the native library ${path}: ${message(cause)}. ` +
       "Build it with `make` in the cpipe checkout, or point CPIPE_LIB at a built library.",
     { cause },
   );
@@ -108,7 +285,7 @@ function openDeno(path: string): Native {
   try {
     return Deno.dlopen(path, symbols).symbols as unknown as Native;
   } catch (e) {
-    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) throw e;
+    if (isPermissionError(e)) throw e;
     throw openError(path, e);
   }
 }
@@ -138,7 +315,7 @@ async function openBun(path: string): Promise<Native> {
 }
 
 async function open(): Promise<Native> {
-  const path = libraryPath();
+  const path = await libraryPath();
   const native = isDeno ? openDeno(path) : await openBun(path);
   const abi = native.cpipe_abi_version();
   if (abi !== ABI_VERSION) {

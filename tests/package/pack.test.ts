@@ -1,0 +1,108 @@
+/**
+ * The npm package as a user gets it: `npm pack` the checkout, install the
+ * tarball into an empty project (offline: the package has no dependencies),
+ * and run a smoke script under Bun (`import "@x/cpipe"`) and under Deno
+ * against a real server. Deno refuses TypeScript inside an npm package
+ * (`npm:@x/cpipe` fails with ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING;
+ * Deno users take the JSR package), so Deno imports the installed `mod.ts` by
+ * path, with `--node-modules-dir=none` so that it is an ordinary local module
+ * rather than part of an npm package. The package carries whatever
+ * ffi/lib/ holds: the host library after `make`, every target after
+ * `make cross`.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, test } from "../harness/shim.ts";
+import { startRedis } from "../harness/server.ts";
+import { BUN, check, checksums, DENO, hostLibrary, ROOT, run } from "./tools.ts";
+
+/** JSR refuses packages above 20 MB; npm has no such cap, but one package serves both. */
+const SIZE_CAP = 20 * 1024 * 1024;
+
+const server = await startRedis();
+const tmp = mkdtempSync(join(tmpdir(), "cpipe-pack-"));
+afterAll(async () => {
+  await server[Symbol.asyncDispose]();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+interface Packed {
+  filename: string;
+  size: number;
+  unpackedSize: number;
+  files: { path: string; size: number }[];
+}
+
+let packed: Packed | null = null;
+async function pack(): Promise<Packed> {
+  if (packed) return packed;
+  const r = check("npm pack", await run("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: ROOT }));
+  packed = (JSON.parse(r.stdout) as Packed[])[0];
+  return packed;
+}
+
+const SMOKE = (specifier: string) => `
+import * as cpipe from ${JSON.stringify(specifier)};
+const r = cpipe.connect("127.0.0.1", ${server.port});
+r.set("pack:smoke", "works");
+const value = r.get("pack:smoke");
+r.close();
+console.log(value === "works" ? "ok" : "bad reply: " + value);
+console.log(import.meta.resolve(${JSON.stringify(specifier)}));
+`;
+
+let project: string | null = null;
+/** An empty project with the packed tarball installed, as `npm install <tgz>` leaves it. */
+async function install(): Promise<string> {
+  if (project) return project;
+  const { filename } = await pack();
+  const dir = join(tmp, "project");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "smoke", private: true, type: "module" }));
+  check(
+    "npm install",
+    await run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", join(tmp, filename)], {
+      cwd: dir,
+    }),
+  );
+  project = dir;
+  return dir;
+}
+
+test("npm pack ships the sources, the libraries and their checksums; not tests, bench or C", async () => {
+  const { files, size } = await pack();
+  const paths = files.map((f) => f.path);
+  for (const path of ["mod.ts", "ffi/load.ts", "ffi/symbols.ts", "ffi/lib/checksums.json", "README.md", "LICENSE"]) {
+    assert.ok(paths.includes(path), `${path} is missing from the package`);
+  }
+  assert.ok(paths.some((p) => p.startsWith("src/")), "src/ is missing from the package");
+  const libraries = Object.keys(checksums().files);
+  assert.ok(libraries.includes(hostLibrary()), `${hostLibrary()} is not in ffi/lib/checksums.json`);
+  for (const lib of libraries) assert.ok(paths.includes(`ffi/lib/${lib}`), `ffi/lib/${lib} is missing`);
+  const stray = paths.filter((p) => /^(tests|bench|csrc|build|scripts|node_modules|\.ci)\//.test(p));
+  assert.deepEqual(stray, []);
+  assert.ok(size < SIZE_CAP, `the package is ${size} bytes`);
+});
+
+test("the installed package works under Bun from an empty project", async () => {
+  const dir = await install();
+  writeFileSync(join(dir, "smoke.ts"), SMOKE("@x/cpipe"));
+  const r = check("bun smoke.ts", await run(BUN, ["smoke.ts"], { cwd: dir }));
+  const [verdict, resolved] = r.stdout.trim().split("\n");
+  assert.equal(verdict, "ok");
+  assert.ok(resolved.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
+});
+
+test("the installed package works under Deno from an empty project", async () => {
+  const dir = await install();
+  writeFileSync(join(dir, "smoke_deno.ts"), SMOKE("./node_modules/@x/cpipe/mod.ts"));
+  const r = check(
+    "deno run smoke_deno.ts",
+    await run(DENO, ["run", "--quiet", "--no-lock", "--node-modules-dir=none", "-A", "smoke_deno.ts"], { cwd: dir }),
+  );
+  const [verdict, resolved] = r.stdout.trim().split("\n");
+  assert.equal(verdict, "ok");
+  assert.ok(resolved.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
+});

@@ -1,0 +1,78 @@
+/**
+ * Helpers of the package tests: paths of the checkout and its tools, a child
+ * process runner that keeps the event loop free (the tests serve HTTP from the
+ * same process), and the environment a user's process would have.
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
+
+/** The checkout's root directory. */
+export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+export const DENO: string = `${ROOT}/node_modules/.bin/deno`;
+export const BUN: string = `${ROOT}/node_modules/.bin/bun`;
+
+/** `ffi/lib/checksums.json`, written by `make`. */
+export interface Checksums {
+  version: string;
+  files: Record<string, string>;
+}
+
+export function checksums(root: string = ROOT): Checksums {
+  return JSON.parse(readFileSync(`${root}/ffi/lib/checksums.json`, "utf8"));
+}
+
+/** This machine's `<target>/<file>`, e.g. `x86_64-linux-gnu/libcpipe.so`. */
+export function hostLibrary(): string {
+  const os = process.platform === "darwin" ? "macos" : process.platform === "win32" ? "windows" : process.platform;
+  const arch = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch;
+  if (os === "windows") return `${arch}-windows-gnu/cpipe.dll`;
+  if (os === "macos") return `${arch}-macos/libcpipe.dylib`;
+  const report = (process as unknown as { report?: { getReport(): { header?: { glibcVersionRuntime?: string } } } })
+    .report?.getReport();
+  return `${arch}-linux-${report?.header?.glibcVersionRuntime ? "gnu" : "musl"}/libcpipe.so`;
+}
+
+/** The environment of a user's process: this one's, without CPIPE_LIB, plus `extra`. */
+export function userEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "CPIPE_LIB") env[k] = v;
+  return { ...env, NO_COLOR: "1", ...extra };
+}
+
+export interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion without blocking the event loop; kills it after `timeoutMs`. */
+export function run(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: options.cwd ?? ROOT, env: options.env ?? userEnv(), stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Fails with the command's output when it did not exit with 0. */
+export function check(what: string, r: Result): Result {
+  if (r.code !== 0) throw new Error(`${what} exited with ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+  return r;
+}
