@@ -90,6 +90,7 @@ export class Client extends Commands<"sync"> {
     this.#connection.close();
   }
 
+  /** `close()`, for `using r = cpipe.connect()`. */
   [Symbol.dispose](): void {
     this.close();
   }

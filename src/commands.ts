@@ -50,7 +50,9 @@ export interface ZRangeOptions {
 
 /** A sorted-set member with its score. */
 export interface ScoredMember {
+  /** The member. */
   member: string;
+  /** Its score. */
   score: number;
 }
 

@@ -1,5 +1,6 @@
 /** Base class of every error cpipe throws. */
 export class CpipeError extends Error {
+  /** Always `"CpipeError"`. */
   override name = "CpipeError";
 }
 
@@ -13,9 +14,11 @@ export class CpipeError extends Error {
  * ```
  */
 export class ReplyError extends CpipeError {
+  /** Always `"ReplyError"`. */
   override name = "ReplyError";
   /** The first word of the server's message, e.g. `WRONGTYPE`. */
   readonly code: string;
+  /** Wraps the server's error message; `code` is taken from its first word. */
   constructor(message: string) {
     super(message);
     const space = message.indexOf(" ");
@@ -25,20 +28,24 @@ export class ReplyError extends CpipeError {
 
 /** The server could not be reached, or the connection broke. */
 export class ConnectionError extends CpipeError {
+  /** Always `"ConnectionError"`. */
   override name = "ConnectionError";
 }
 
 /** The server sent bytes that are not the Redis protocol; the connection was dropped. */
 export class ProtocolError extends ConnectionError {
+  /** Always `"ProtocolError"`. */
   override name = "ProtocolError";
 }
 
 /** No reply came within the command timeout; the connection was dropped. */
 export class TimeoutError extends CpipeError {
+  /** Always `"TimeoutError"`. */
   override name = "TimeoutError";
 }
 
 /** The client or pool was closed. */
 export class ClosedError extends CpipeError {
+  /** Always `"ClosedError"`. */
   override name = "ClosedError";
 }
