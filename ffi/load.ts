@@ -131,7 +131,7 @@ function filePath(url: URL, os: string): string {
 
 let nodeFS: NodeFS | null = null;
 async function fs(): Promise<NodeFS> {
-  nodeFS ??= await import(["node", "fs/promises"].join(":")) as NodeFS;
+  nodeFS ??= await import("node:fs/promises") as NodeFS;
   return nodeFS;
 }
 
@@ -197,8 +197,7 @@ function cacheRoot(p: Platform): string {
 async function loadChecksums(): Promise<Checksums> {
   const url = new URL("./lib/checksums.json", import.meta.url);
   try {
-    const module = await import(url.href, { with: { type: "json" } }) as { default: Checksums };
-    return module.default;
+    return (await import("./lib/checksums.json", { with: { type: "json" } })).default as Checksums;
   } catch (e) {
     if (isPermissionError(e)) throw e;
     throw new CpipeError(`cpipe: cannot read the library checksums at ${url}: ${message(e)}`, { cause: e });
