@@ -9,6 +9,7 @@
 #include <hiredis/hiredis.h> /* redisFD */
 
 #ifdef _WIN32
+#include <winsock2.h> /* before windows.h, which would bring the old winsock.h */
 #include <windows.h>
 typedef HANDLE cpipe_thread;
 typedef SRWLOCK cpipe_mutex;
