@@ -94,6 +94,13 @@ export function hostTarget(p: Platform = platform()): string {
   return `${p.arch}-${p.os}`;
 }
 
+/** Throws a `CpipeError` listing the supported targets when `target` is not one of them. */
+export function assertSupported(target: string): void {
+  if (!(SUPPORTED_TARGETS as readonly string[]).includes(target)) {
+    throw new CpipeError(`cpipe: no native library for ${target}; supported: ${SUPPORTED_TARGETS.join(", ")}`);
+  }
+}
+
 /** The library's file name on an OS. */
 export function libraryFile(os: string): string {
   return os === "windows" ? "cpipe.dll" : os === "macos" ? "libcpipe.dylib" : "libcpipe.so";
@@ -259,9 +266,7 @@ async function libraryPath(): Promise<string> {
   if (override) return override;
   const p = platform();
   const target = hostTarget(p);
-  if (!(SUPPORTED_TARGETS as readonly string[]).includes(target)) {
-    throw new CpipeError(`cpipe: no native library for ${target}; supported: ${SUPPORTED_TARGETS.join(", ")}`);
-  }
+  assertSupported(target);
   const url = new URL(`./lib/${target}/${libraryFile(p.os)}`, import.meta.url);
   if (url.protocol === "file:") return filePath(url, p.os);
   if (url.protocol === "https:" || url.protocol === "http:") return await remoteLibrary(p);

@@ -12,10 +12,15 @@ version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' deno.json | head -n 1)
 }
 
 entries=()
+stale=()
 for lib in ffi/lib/*/libcpipe.so ffi/lib/*/libcpipe.dylib ffi/lib/*/cpipe.dll; do
   [ -f "$lib" ] || continue
   entries+=("$(printf '    "%s": "%s"' "${lib#ffi/lib/}" "$(sha256sum "$lib" | cut -d ' ' -f 1)")")
+  [ -z "$(find csrc -newer "$lib" -print -quit)" ] || stale+=("${lib#ffi/lib/}")
 done
+if [ ${#stale[@]} -gt 0 ]; then
+  echo "scripts/checksums.sh: warning: older than csrc/: ${stale[*]}; run \`make cross\` before publishing" >&2
+fi
 
 out=ffi/lib/checksums.json
 mkdir -p ffi/lib
