@@ -116,7 +116,7 @@ redis:
 test: install $(LIB) lint asan test-deno test-bun
 
 lint: tools
-	$(DENO) check mod.ts $(TS_TESTS) bench
+	$(DENO) check mod.ts $(TS_TESTS) $(wildcard bench)
 	$(DENO) lint
 	$(DENO) fmt --check
 
