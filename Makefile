@@ -146,6 +146,17 @@ valgrind: build/valgrind/test_core redis
 demo: install $(LIB)
 	$(DENO) run -A bench/demo.ts
 
+# ---- benchmark (bench/) --------------------------------------------------------
+# W1–W5 (and the pool's W3/W3s) for cpipe under Deno and Bun, for Bun's
+# RedisClient, ioredis and node-redis under Node and Bun, and redis-benchmark,
+# server pinned to CPU 0 and clients to CPU 1; then the two sweeps. Writes
+# bench/RESULTS.md and bench/*.svg, raw samples in bench/raw/. About 8 minutes.
+# BENCH_ARGS: e.g. --quick, --workloads W2,W4, --clients cpipe-deno,bun-redis, --no-sweeps.
+.PHONY: bench
+BENCH_ARGS ?=
+bench: install $(LIB)
+	$(DENO) run -A bench/run.ts $(BENCH_ARGS)
+
 # ---- cross builds: every shipped target, zig as the C compiler ---------------
 # `make cross` installs zig (PyPI's ziglang wheel, sha256-pinned in
 # scripts/zig-requirements.txt) into build/zig, builds hiredis and the core for

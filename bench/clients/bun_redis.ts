@@ -1,0 +1,72 @@
+/**
+ * Bun's built-in `RedisClient` (auto-pipelining, promises); runs under Bun only.
+ * `bun bench/clients/bun_redis.ts --workload W2 --port 6379`.
+ */
+import { type ClientDef, expect, main, type Params } from "./runner.mjs";
+import { field, KEY } from "../spec.mjs";
+
+/** The part of `Bun.RedisClient` used here (declared so that `deno check` passes). */
+interface RedisClient {
+  connect(): Promise<void>;
+  hset(key: string, field: string, value: string): Promise<number>;
+  hget(key: string, field: string): Promise<string | null>;
+  close(): void;
+}
+interface BunGlobal {
+  version: string;
+  RedisClient: new (url: string) => RedisClient;
+}
+const Bun = (globalThis as unknown as { Bun?: BunGlobal }).Bun;
+if (!Bun) throw new Error("bun_redis.ts runs under Bun");
+
+function fieldOf(i: number, p: Params): string {
+  return field(p.fields > 0 ? i % p.fields : i);
+}
+
+const def: ClientDef<RedisClient[]> = {
+  name: "Bun RedisClient",
+  version: Bun.version,
+  async open(p) {
+    const clients = Array.from({ length: p.size }, () => new Bun.RedisClient(`redis://${p.host}:${p.port}`));
+    await Promise.all(clients.map((c) => c.connect()));
+    return clients;
+  },
+  close(clients) {
+    for (const c of clients) c.close();
+  },
+  kinds: {
+    async seq([r], n, p) {
+      for (let i = 0; i < n; i++) await r.hset(KEY, fieldOf(i, p), "1");
+    },
+    async pipe([r], n, p) {
+      for (let i = 0; i < n;) {
+        const end = Math.min(n, i + p.batch), pending: Promise<number>[] = [];
+        for (; i < end; i++) pending.push(r.hset(KEY, fieldOf(i, p), "1"));
+        const replies = await Promise.all(pending);
+        expect(typeof replies[replies.length - 1] === "number", "HSET");
+      }
+    },
+    async hget([r], n, p) {
+      for (let i = 0; i < n;) {
+        const end = Math.min(n, i + p.batch), pending: Promise<string | null>[] = [];
+        for (; i < end; i++) pending.push(r.hget(KEY, fieldOf(i, p)));
+        const replies = await Promise.all(pending);
+        expect(replies[replies.length - 1] === "1", "HGET");
+      }
+    },
+    async pool(clients, n, p) {
+      const pending: Promise<number>[] = new Array(n);
+      for (let i = 0; i < n; i++) pending[i] = clients[i % clients.length].hset(KEY, fieldOf(i, p), "1");
+      await Promise.all(pending);
+    },
+    async poolSeq(clients, n, p) {
+      const worker = async (w: number) => {
+        const r = clients[w % clients.length];
+        for (let i = w; i < n; i += p.size) await r.hset(KEY, fieldOf(i, p), "1");
+      };
+      await Promise.all(Array.from({ length: p.size }, (_, w) => worker(w)));
+    },
+  },
+};
+
+await main(def);

@@ -1,0 +1,61 @@
+/**
+ * ioredis' side of the benchmark; runs under Node and Bun.
+ * `node bench/clients/ioredis.mjs --workload W2 --port 6379`.
+ * Pipelines use `redis.pipeline()`; the pool is 10 connections used round-robin.
+ */
+import { Redis } from "ioredis";
+import { expect, main, packageVersion } from "./runner.mjs";
+import { field, KEY } from "../spec.mjs";
+
+/** @param {number} i @param {import("./runner.mjs").Params} p */
+const fieldOf = (i, p) => field(p.fields > 0 ? i % p.fields : i);
+
+/** @type {import("./runner.mjs").ClientDef<Redis[]>} */
+const def = {
+  name: "ioredis",
+  version: packageVersion("ioredis"),
+  async open(p) {
+    const clients = Array.from({ length: p.size }, () => new Redis(p.port, p.host, { lazyConnect: true }));
+    await Promise.all(clients.map((c) => c.connect()));
+    return clients;
+  },
+  close(clients) {
+    for (const c of clients) c.disconnect();
+  },
+  kinds: {
+    async seq([r], n, p) {
+      for (let i = 0; i < n; i++) await r.hset(KEY, fieldOf(i, p), "1");
+    },
+    async pipe([r], n, p) {
+      for (let i = 0; i < n;) {
+        const end = Math.min(n, i + p.batch), pipeline = r.pipeline();
+        for (; i < end; i++) pipeline.hset(KEY, fieldOf(i, p), "1");
+        const replies = await pipeline.exec();
+        expect(replies !== null && replies[replies.length - 1][0] === null, "HSET");
+      }
+    },
+    async hget([r], n, p) {
+      for (let i = 0; i < n;) {
+        const end = Math.min(n, i + p.batch), pipeline = r.pipeline();
+        for (; i < end; i++) pipeline.hget(KEY, fieldOf(i, p));
+        const replies = await pipeline.exec();
+        expect(replies !== null && replies[replies.length - 1][1] === "1", "HGET");
+      }
+    },
+    async pool(clients, n, p) {
+      const pending = new Array(n);
+      for (let i = 0; i < n; i++) pending[i] = clients[i % clients.length].hset(KEY, fieldOf(i, p), "1");
+      await Promise.all(pending);
+    },
+    async poolSeq(clients, n, p) {
+      /** @param {number} w */
+      const worker = async (w) => {
+        const r = clients[w % clients.length];
+        for (let i = w; i < n; i += p.size) await r.hset(KEY, fieldOf(i, p), "1");
+      };
+      await Promise.all(Array.from({ length: p.size }, (_, w) => worker(w)));
+    },
+  },
+};
+
+await main(def);

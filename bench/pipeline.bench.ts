@@ -1,0 +1,141 @@
+/**
+ * `deno bench -A bench/`: cpipe (the baseline of each group) against ioredis
+ * and node-redis running under Deno, on a private redis-server this file
+ * starts (pinned to CPU 0 where there are two CPUs) and stops.
+ * The full cross-runtime comparison is `make bench`.
+ */
+import * as cpipe from "../mod.ts";
+import { Redis } from "ioredis";
+import { createClient } from "redis";
+import { startRedis } from "../tests/harness/server.ts";
+import { field, KEY } from "./spec.mjs";
+
+const N = 10_000;
+const server = await startRedis(navigator.hardwareConcurrency >= 2 ? { cpus: "0" } : {});
+const r = cpipe.connect(server.host, server.port);
+const io = new Redis(server.port, server.host);
+const nr = await createClient({
+  socket: { host: server.host, port: server.port },
+  commandOptions: { timeout: 0 },
+}).connect();
+
+interface Pool {
+  hset(key: string, field: string, value: string): Promise<unknown>;
+  close(): unknown;
+}
+type ConnectPool = (options: { host: string; port: number; size: number }) => Pool;
+const connectPool = (cpipe as unknown as Record<string, unknown>)["connectPool"] as ConnectPool | undefined;
+const pool = connectPool?.({ host: server.host, port: server.port, size: 10 });
+
+const fields = Array.from({ length: N }, (_, i) => field(i));
+for (const f of fields) r.addCommand("hset", KEY, f, "1");
+r.execute();
+
+globalThis.addEventListener("unload", () => {
+  r.close();
+  io.disconnect();
+  nr.destroy();
+  void pool?.close();
+  void server.stop();
+});
+
+// ---- W1: one HSET, answered before the next --------------------------------------
+Deno.bench({
+  name: "cpipe hset",
+  group: "W1 one HSET round trip",
+  baseline: true,
+  fn: () => void r.hset(KEY, "f", "1"),
+});
+Deno.bench({
+  name: "ioredis hset",
+  group: "W1 one HSET round trip",
+  fn: async () => void await io.hset(KEY, "f", "1"),
+});
+Deno.bench({
+  name: "node-redis hSet",
+  group: "W1 one HSET round trip",
+  fn: async () => void await nr.hSet(KEY, "f", "1"),
+});
+
+// ---- W2: 10,000 HSET in one pipeline -----------------------------------------------
+Deno.bench({
+  name: "cpipe addCommand + execute",
+  group: "W2 10,000 HSET, one pipeline",
+  baseline: true,
+  fn() {
+    for (let i = 0; i < N; i++) r.addCommand("hset", KEY, fields[i], "1");
+    r.execute();
+  },
+});
+Deno.bench({
+  name: "cpipe pipeline().hset + execute",
+  group: "W2 10,000 HSET, one pipeline",
+  fn() {
+    const p = r.pipeline();
+    for (let i = 0; i < N; i++) p.hset(KEY, fields[i], "1");
+    p.execute();
+  },
+});
+Deno.bench({
+  name: "ioredis pipeline + exec",
+  group: "W2 10,000 HSET, one pipeline",
+  async fn() {
+    const p = io.pipeline();
+    for (let i = 0; i < N; i++) p.hset(KEY, fields[i], "1");
+    await p.exec();
+  },
+});
+Deno.bench({
+  name: "node-redis Promise.all",
+  group: "W2 10,000 HSET, one pipeline",
+  async fn() {
+    await Promise.all(fields.map((f) => nr.hSet(KEY, f, "1")));
+  },
+});
+
+// ---- W4: 10,000 HGET in one pipeline, values as strings --------------------------
+Deno.bench({
+  name: "cpipe addCommand + execute",
+  group: "W4 10,000 HGET, one pipeline",
+  baseline: true,
+  fn() {
+    for (let i = 0; i < N; i++) r.addCommand("hget", KEY, fields[i]);
+    r.execute();
+  },
+});
+Deno.bench({
+  name: "ioredis pipeline + exec",
+  group: "W4 10,000 HGET, one pipeline",
+  async fn() {
+    const p = io.pipeline();
+    for (let i = 0; i < N; i++) p.hget(KEY, fields[i]);
+    await p.exec();
+  },
+});
+Deno.bench({
+  name: "node-redis Promise.all",
+  group: "W4 10,000 HGET, one pipeline",
+  async fn() {
+    await Promise.all(fields.map((f) => nr.hGet(KEY, f)));
+  },
+});
+
+// ---- W3: 10,000 HSET at once through a pool of 10 --------------------------------
+if (pool) {
+  Deno.bench({
+    name: "cpipe pool of 10",
+    group: "W3 10,000 HSET at once, 10 connections",
+    baseline: true,
+    async fn() {
+      await Promise.all(fields.map((f) => pool.hset(KEY, f, "1")));
+    },
+  });
+  Deno.bench({
+    name: "cpipe one connection, one pipeline",
+    group: "W3 10,000 HSET at once, 10 connections",
+    fn() {
+      for (let i = 0; i < N; i++) r.addCommand("hset", KEY, fields[i], "1");
+      r.execute();
+    },
+  });
+}

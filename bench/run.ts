@@ -1,0 +1,412 @@
+/**
+ * `make bench`: starts a private redis-server pinned to CPU 0, runs every
+ * workload for cpipe (Deno, Bun), for the peers (Bun's RedisClient; ioredis
+ * and node-redis under Node and Bun) and for redis-benchmark, each
+ * measurement in its own process pinned to CPU 1, then the two sweeps; writes
+ * bench/RESULTS.md, bench/results.svg, bench/sweep-pipeline.svg,
+ * bench/sweep-hash.svg and the raw samples under bench/raw/.
+ *
+ *     deno run -A bench/run.ts [--quick] [--workloads W1,W2] [--clients cpipe-deno,bun-redis]
+ *                              [--no-sweeps] [--sweeps pipeline,hash]
+ *
+ * A partial run (any filter or --quick) writes its report under bench/raw/<stamp>/
+ * instead of replacing the published one.
+ */
+import { type RedisServer, startRedis } from "../tests/harness/server.ts";
+import {
+  type Client,
+  CLIENTS,
+  KEY,
+  REDIS_BENCHMARK,
+  SWEEPS,
+  sweepWorkload,
+  type Workload,
+  WORKLOAD_ORDER,
+  WORKLOADS,
+} from "./spec.mjs";
+import { type Measurement, median, type RunResult, writeReport } from "./report.ts";
+
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+const DENO = Deno.env.get("DENO") ?? `${ROOT}/node_modules/.bin/deno`;
+const BUN = Deno.env.get("BUN") ?? `${ROOT}/node_modules/.bin/bun`;
+const NODE = Deno.env.get("NODE") ?? "node";
+/** One measurement may not take longer than this. */
+const PROCESS_TIMEOUT_MS = 240_000;
+
+// ---- arguments ----------------------------------------------------------------
+function flag(name: string): string | undefined {
+  const i = Deno.args.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = Deno.args[i + 1];
+  return v === undefined || v.startsWith("--") ? "" : v;
+}
+const known = new Set(["quick", "workloads", "clients", "no-sweeps", "sweeps"]);
+for (const a of Deno.args) {
+  if (a.startsWith("--") && !known.has(a.slice(2))) {
+    console.error(`unknown option ${a}; options: ${[...known].map((k) => `--${k}`).join(" ")}`);
+    Deno.exit(2);
+  }
+}
+const quick = flag("quick") !== undefined;
+const workloadIds = flag("workloads")?.split(",").filter(Boolean) ?? WORKLOAD_ORDER;
+const clientIds = flag("clients")?.split(",").filter(Boolean) ?? [...CLIENTS.map((c) => c.id), REDIS_BENCHMARK.id];
+const sweepIds = flag("no-sweeps") !== undefined
+  ? []
+  : (flag("sweeps")?.split(",").filter(Boolean) ?? Object.keys(SWEEPS)) as (keyof typeof SWEEPS)[];
+for (const w of workloadIds) if (!WORKLOADS[w]) throw new Error(`unknown workload ${w}`);
+for (const c of clientIds) {
+  if (c !== REDIS_BENCHMARK.id && !CLIENTS.some((k) => k.id === c)) throw new Error(`unknown client ${c}`);
+}
+for (const s of sweepIds) if (!SWEEPS[s]) throw new Error(`unknown sweep ${s}`);
+const partial = quick || flag("workloads") !== undefined || flag("clients") !== undefined ||
+  flag("no-sweeps") !== undefined || flag("sweeps") !== undefined;
+
+// ---- machine ------------------------------------------------------------------
+const cpus = navigator.hardwareConcurrency;
+const pinned = cpus >= 2;
+const SERVER_CPU = "0", CLIENT_CPU = "1";
+
+function sh(cmd: string, args: string[]): string {
+  try {
+    const out = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", cwd: ROOT }).outputSync();
+    return new TextDecoder().decode(out.stdout).trim() || new TextDecoder().decode(out.stderr).trim();
+  } catch {
+    return "?";
+  }
+}
+
+function pkgVersion(name: string): string {
+  try {
+    return JSON.parse(Deno.readTextFileSync(`${ROOT}/node_modules/${name}/package.json`)).version;
+  } catch {
+    return "?";
+  }
+}
+
+function loadavg(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+function machine(): Record<string, string> {
+  let model = "?", mem = "?";
+  try {
+    model = Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "?";
+    const kb = Number(Deno.readTextFileSync("/proc/meminfo").match(/^MemTotal:\s*(\d+)/m)?.[1]);
+    mem = `${(kb / 1024 / 1024).toFixed(1)} GiB`;
+  } catch { /* not Linux */ }
+  return { cpu: model, cores: String(cpus), memory: mem, os: sh("uname", ["-sr"]) };
+}
+
+function versions(): Record<string, string> {
+  const git = sh("git", ["rev-parse", "--short", "HEAD"]);
+  const dirty = sh("git", ["status", "--porcelain", "--", "src", "csrc", "ffi", "mod.ts"]) ? " + local changes" : "";
+  const hiredis = Deno.readTextFileSync(`${ROOT}/Makefile`).match(/^HIREDIS_VERSION\s*:=\s*(\S+)/m)?.[1] ?? "?";
+  return {
+    cpipe: `${JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)).version} (${git}${dirty}), hiredis ${hiredis}`,
+    deno: sh(DENO, ["--version"]).split("\n")[0],
+    bun: `bun ${sh(BUN, ["--version"])}`,
+    node: `node ${sh(NODE, ["--version"])}`,
+    "redis-server": sh("redis-server", ["--version"]),
+    "redis-benchmark": sh("redis-benchmark", ["--version"]),
+    ioredis: pkgVersion("ioredis"),
+    "node-redis (redis)": pkgVersion("redis"),
+    mitata: pkgVersion("mitata"),
+  };
+}
+
+// ---- measuring ----------------------------------------------------------------
+const started = performance.now();
+let done = 0, total = 0;
+const errors: string[] = [];
+
+function clock(): string {
+  const s = Math.round((performance.now() - started) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function fmtOps(v: number): string {
+  return v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(0);
+}
+
+function progress(m: Measurement): void {
+  done++;
+  const head = `[${String(done).padStart(3)}/${total} ${clock().padStart(5)}] ${m.workload.padEnd(7)} ${
+    m.label.padEnd(18)
+  }`;
+  if (m.skipped) console.log(`${head} skipped: ${m.skipped}`);
+  else if (m.error) console.log(`${head} FAILED: ${m.error.split("\n").slice(-3).join(" | ")}`);
+  else {
+    const min = Math.min(...m.samples), max = Math.max(...m.samples);
+    const rss = m.peakRssKb ? `  peak RSS ${(m.peakRssKb / 1024).toFixed(0)} MB` : "";
+    console.log(
+      `${head} ${fmtOps(median(m.samples)).padStart(7)} ops/s  (${fmtOps(min)}–${fmtOps(max)}, ${m.samples.length}×, ${
+        m.seconds.toFixed(1)
+      } s)${rss}`,
+    );
+  }
+}
+
+const PREFILL = `local n, padded, args = tonumber(ARGV[1]), ARGV[2] == '1', {}
+for i = 0, n - 1 do
+  args[#args + 1] = padded and string.format('word|%012d', i) or ('word|' .. i)
+  args[#args + 1] = '1'
+  if #args >= 2000 then redis.call('HSET', KEYS[1], unpack(args)); args = {} end
+end
+if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
+return redis.call('HLEN', KEYS[1])`;
+
+/** Empties the server and writes the fields the workload touches (redis-benchmark's spelling when padded). */
+function prepare(server: RedisServer, w: Workload, padded: boolean): void {
+  server.cli("FLUSHALL");
+  const fields = w.fields;
+  if (fields <= 0) return;
+  const got = server.cli("EVAL", PREFILL, "1", KEY, String(fields), padded ? "1" : "0");
+  if (Number(got) !== fields) throw new Error(`pre-fill of ${fields} fields returned ${got}`);
+}
+
+function pin(argv: string[]): string[] {
+  return pinned ? ["taskset", "-c", CLIENT_CPU, ...argv] : argv;
+}
+
+function runtimeArgv(c: Client): string[] {
+  const script = c.script;
+  if (c.runtime === "deno") return [DENO, "run", "-A", "--v8-flags=--expose-gc", script];
+  if (c.runtime === "bun") return [BUN, script];
+  return [NODE, "--expose-gc", script];
+}
+
+/** The command line as a shell would take it, from the repository root, with the port as $PORT. */
+function shown(argv: string[]): string {
+  return argv.map((a, i) =>
+    i > 0 && (argv[i - 1] === "-p" || argv[i - 1] === "--port")
+      ? "$PORT"
+      : /[|\s"'$]/.test(a)
+      ? `'${a.replace(ROOT + "/", "")}'`
+      : a.replace(ROOT + "/", "")
+  ).join(" ");
+}
+
+async function spawn(argv: string[]): Promise<{ code: number; stdout: string; stderr: string; seconds: number }> {
+  const t0 = performance.now();
+  const out = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(PROCESS_TIMEOUT_MS),
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+function reps(w: Workload): { reps: number; warmup: number } {
+  return quick ? { reps: Math.min(w.reps, 5), warmup: Math.min(w.warmup, 1) } : { reps: w.reps, warmup: w.warmup };
+}
+
+async function measureClient(server: RedisServer, w: Workload, c: Client, sweep?: string): Promise<Measurement> {
+  const r = reps(w);
+  const args = [
+    "--workload",
+    w.id,
+    "--kind",
+    w.kind,
+    "--n",
+    String(w.n),
+    "--batch",
+    String(w.batch),
+    "--size",
+    String(w.size),
+    "--fields",
+    String(w.fields),
+    "--reps",
+    String(r.reps),
+    "--warmup",
+    String(r.warmup),
+    "--warmup-n",
+    String(w.warmupN),
+    "--port",
+    String(server.port),
+  ];
+  const argv = pin([...runtimeArgv(c), ...args]);
+  const m: Measurement = {
+    workload: w.id,
+    sweep,
+    client: c.id,
+    label: c.label,
+    ops: w.n,
+    samples: [],
+    ms: [],
+    command: shown(argv),
+    seconds: 0,
+  };
+  try {
+    prepare(server, w, false);
+    const out = await spawn(argv);
+    m.seconds = out.seconds;
+    for (const line of out.stdout.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      const j = JSON.parse(line);
+      if (j.type === "sample") {
+        m.ms.push(j.ms);
+        m.samples.push(j.ops / (j.ms / 1000));
+      } else if (j.type === "skip") m.skipped = j.reason;
+      else if (j.type === "done") {
+        m.runtime = j.runtime;
+        m.version = j.version;
+        m.rssKb = j.rssKb ?? undefined;
+        m.peakRssKb = j.peakRssKb ?? undefined;
+      }
+    }
+    if (out.code !== 0 || (!m.skipped && m.samples.length !== r.reps)) {
+      m.error = `exit ${out.code}: ${out.stderr.trim() || out.stdout.trim()}`.slice(-2000);
+    }
+  } catch (e) {
+    m.error = e instanceof Error ? e.message : String(e);
+  }
+  if (m.error) errors.push(`${w.id} ${c.label}: ${m.error}`);
+  return m;
+}
+
+async function measureBenchmark(server: RedisServer, w: Workload, sweep?: string): Promise<Measurement> {
+  const r = reps(w);
+  const rb = w.rb;
+  const argv = (n: number) =>
+    pin([
+      "redis-benchmark",
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(server.port),
+      "-c",
+      String(rb.c),
+      "-P",
+      String(rb.P),
+      "-n",
+      String(n),
+      "-r",
+      String(w.fields),
+      "--csv",
+      ...rb.args,
+    ]);
+  const m: Measurement = {
+    workload: w.id,
+    sweep,
+    client: REDIS_BENCHMARK.id,
+    label: REDIS_BENCHMARK.label,
+    ops: rb.n,
+    samples: [],
+    ms: [],
+    command: shown(argv(rb.n)),
+    seconds: 0,
+    runtime: "C",
+  };
+  try {
+    prepare(server, w, true);
+    const warmN = Math.max(rb.P * rb.c, Math.min(rb.n, w.warmupN));
+    for (let i = -r.warmup; i < r.reps; i++) {
+      const out = await spawn(argv(i < 0 ? warmN : rb.n));
+      m.seconds += out.seconds;
+      if (out.code !== 0) throw new Error(`exit ${out.code}: ${out.stderr.trim()}`);
+      const row = out.stdout.trim().split("\n").find((l) => l.startsWith(`"${rb.args[0]}`));
+      const rps = row ? Number(JSON.parse(`[${row}]`)[1]) : NaN;
+      if (!(rps > 0)) throw new Error(`cannot parse redis-benchmark output: ${out.stdout.trim()}`);
+      if (i >= 0) {
+        m.samples.push(rps);
+        m.ms.push((rb.n / rps) * 1000);
+      }
+    }
+  } catch (e) {
+    m.error = e instanceof Error ? e.message : String(e);
+    errors.push(`${w.id} redis-benchmark: ${m.error}`);
+  }
+  return m;
+}
+
+async function measure(server: RedisServer, w: Workload, id: string, sweep?: string): Promise<Measurement> {
+  const m = id === REDIS_BENCHMARK.id
+    ? await measureBenchmark(server, w, sweep)
+    : await measureClient(server, w, CLIENTS.find((c) => c.id === id)!, sweep);
+  progress(m);
+  return m;
+}
+
+// ---- main ---------------------------------------------------------------------
+function stamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, "-").replace(/-\d\d\dZ$/, "Z");
+}
+
+if (!pinned) console.warn("fewer than 2 CPUs: server and clients are not pinned apart");
+for (const tool of ["redis-server", "redis-benchmark", ...(pinned ? ["taskset"] : [])]) {
+  if (sh("sh", ["-c", `command -v ${tool}`]) === "") throw new Error(`${tool} is not installed`);
+}
+
+const sweepPlan = sweepIds.map((s) => ({
+  id: s,
+  points: SWEEPS[s].sizes.flatMap((size: number) =>
+    [...SWEEPS[s].clients, REDIS_BENCHMARK.id].filter((c) => clientIds.includes(c)).map((c) => ({ size, c }))
+  ),
+}));
+total = workloadIds.length * clientIds.length + sweepPlan.reduce((a, s) => a + s.points.length, 0);
+
+const result: RunResult = {
+  date: new Date().toISOString(),
+  partial,
+  quick,
+  pinned,
+  serverCpu: SERVER_CPU,
+  clientCpu: CLIENT_CPU,
+  machine: machine(),
+  versions: versions(),
+  loadBefore: loadavg(),
+  loadAfter: "",
+  seconds: 0,
+  workloads: workloadIds.map((id) => WORKLOADS[id]),
+  measurements: [],
+  sweeps: {},
+  serverCommand: "",
+};
+
+console.log(
+  `cpipe benchmark: ${workloadIds.join(" ")} × ${clientIds.length} clients, sweeps: ${sweepIds.join(", ") || "none"}` +
+    ` (${total} measurements${quick ? ", quick" : ""}); load average ${result.loadBefore}`,
+);
+const server = await startRedis(pinned ? { cpus: SERVER_CPU } : {});
+result.serverCommand = `${pinned ? `taskset -c ${SERVER_CPU} ` : ""}redis-server --port $PORT --bind 127.0.0.1 ` +
+  `--save '' --appendonly no (tests/harness/server.ts)`;
+try {
+  for (const wid of workloadIds) {
+    for (const c of clientIds) result.measurements.push(await measure(server, WORKLOADS[wid], c));
+  }
+  for (const s of sweepPlan) {
+    result.sweeps[s.id] = [];
+    for (const { size, c } of s.points) {
+      result.sweeps[s.id].push({ size, m: await measure(server, sweepWorkload(s.id, size), c, s.id) });
+    }
+  }
+} finally {
+  await server[Symbol.asyncDispose]();
+}
+result.loadAfter = loadavg();
+result.seconds = (performance.now() - started) / 1000;
+
+const id = stamp();
+const rawDir = `${ROOT}/bench/raw`;
+Deno.mkdirSync(rawDir, { recursive: true });
+Deno.writeTextFileSync(`${rawDir}/${id}.json`, JSON.stringify(result, null, 1));
+const outDir = partial ? `${rawDir}/${id}` : `${ROOT}/bench`;
+Deno.mkdirSync(outDir, { recursive: true });
+const written = writeReport(result, outDir, `bench/raw/${id}.json`);
+console.log(`\ndone in ${clock()}; raw samples: bench/raw/${id}.json`);
+for (const f of written) console.log(`wrote ${f.replace(ROOT + "/", "")}`);
+if (errors.length) {
+  console.error(`\n${errors.length} measurement(s) failed:\n${errors.join("\n")}`);
+  Deno.exit(1);
+}

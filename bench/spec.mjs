@@ -1,0 +1,268 @@
+/**
+ * What `make bench` measures: the workloads, the clients that run them, the
+ * sweeps, and the matching redis-benchmark invocations. Plain JavaScript, so
+ * that Node, Deno and Bun read the same definitions.
+ *
+ * Every workload writes to (or reads) one hash, `words`, with fields
+ * `word|<i>` and value `1`. Before each client's run the orchestrator flushes
+ * the server and pre-fills the hash with exactly the fields the workload
+ * touches, so every sample of every client updates (or reads) a hash of the
+ * same size. redis-benchmark's fields are `word|<12-digit i>` (its
+ * `__rand_int__`), pre-filled the same way.
+ */
+
+/** The hash every workload uses. */
+export const KEY = "words";
+
+/** The field for operation i, as the seed writes it. */
+export function field(i) {
+  return `word|${i}`;
+}
+
+/**
+ * The kinds of operation a client script implements; a workload is a kind with sizes.
+ * - `seq`: n × HSET, each awaited before the next.
+ * - `pipe`: n × HSET in pipelines of `batch` commands (one `execute()` per batch).
+ * - `hget`: n × HGET in pipelines of `batch`, values returned as strings.
+ * - `pool`: n × HSET issued at once over `size` connections, awaited together.
+ * - `poolSeq`: `size` workers, each awaiting its HSET before the next.
+ * @typedef {"seq" | "pipe" | "hget" | "pool" | "poolSeq"} Kind
+ */
+
+/**
+ * redis-benchmark's side of a workload: `-c c -P P -n n -r r` with `args`.
+ * @typedef {object} BenchmarkRun
+ * @property {number} c clients
+ * @property {number} P pipeline depth
+ * @property {number} n requests per sample
+ * @property {string[]} args the command, `__rand_int__` standing for the field number
+ */
+
+/**
+ * @typedef {object} Workload
+ * @property {string} id
+ * @property {string} title
+ * @property {string} short a label for charts
+ * @property {Kind} kind
+ * @property {number} n operations per sample
+ * @property {number} batch commands per pipeline (`pipe`, `hget`)
+ * @property {number} size connections or workers (`pool`, `poolSeq`)
+ * @property {number} fields distinct fields, cycled as i mod fields (also the pre-fill)
+ * @property {number} reps timed samples
+ * @property {number} warmup untimed runs before them
+ * @property {number} warmupN operations per warm-up run
+ * @property {BenchmarkRun} rb
+ * @property {string} [note]
+ */
+
+const HSET = ["hset", KEY, "word|__rand_int__", "1"];
+const HGET = ["hget", KEY, "word|__rand_int__"];
+
+/** @type {Record<string, Workload>} */
+export const WORKLOADS = {
+  W1: {
+    id: "W1",
+    short: "10k sequential HSET",
+    title: "10,000 sequential HSET",
+    kind: "seq",
+    n: 10_000,
+    batch: 1,
+    size: 1,
+    fields: 10_000,
+    reps: 5,
+    warmup: 1,
+    warmupN: 1_000,
+    rb: { c: 1, P: 1, n: 10_000, args: HSET },
+  },
+  W2: {
+    id: "W2",
+    short: "10k HSET, 1 pipeline",
+    title: "10,000 HSET, one pipeline",
+    kind: "pipe",
+    n: 10_000,
+    batch: 10_000,
+    size: 1,
+    fields: 10_000,
+    reps: 10,
+    warmup: 3,
+    warmupN: 10_000,
+    // redis-benchmark's clock ticks in milliseconds: ten pipelines of 10,000 per sample.
+    rb: { c: 1, P: 10_000, n: 100_000, args: HSET },
+  },
+  W3: {
+    id: "W3",
+    short: "10k HSET, pool of 10",
+    title: "10,000 HSET at once over a pool of 10",
+    kind: "pool",
+    n: 10_000,
+    batch: 1,
+    size: 10,
+    fields: 10_000,
+    reps: 10,
+    warmup: 3,
+    warmupN: 10_000,
+    rb: { c: 10, P: 1_000, n: 100_000, args: HSET },
+  },
+  W3s: {
+    id: "W3s",
+    short: "10 workers, 1 in flight each",
+    title: "10 workers × sequential HSET (10,000)",
+    kind: "poolSeq",
+    n: 10_000,
+    batch: 1,
+    size: 10,
+    fields: 10_000,
+    reps: 5,
+    warmup: 1,
+    warmupN: 1_000,
+    rb: { c: 10, P: 1, n: 10_000, args: HSET },
+  },
+  W4: {
+    id: "W4",
+    short: "10k HGET, 1 pipeline",
+    title: "10,000 HGET, one pipeline",
+    kind: "hget",
+    n: 10_000,
+    batch: 10_000,
+    size: 1,
+    fields: 10_000,
+    reps: 10,
+    warmup: 3,
+    warmupN: 10_000,
+    rb: { c: 1, P: 10_000, n: 100_000, args: HGET },
+  },
+  W5: {
+    id: "W5",
+    short: "1M HSET, 1 pipeline",
+    title: "1,000,000 HSET, one execute()",
+    kind: "pipe",
+    n: 1_000_000,
+    batch: 1_000_000,
+    size: 1,
+    fields: 1_000_000,
+    reps: 5,
+    warmup: 1,
+    warmupN: 100_000,
+    rb: { c: 1, P: 100_000, n: 1_000_000, args: HSET },
+  },
+};
+
+/** The order workloads run and appear in. */
+export const WORKLOAD_ORDER = ["W1", "W2", "W4", "W5", "W3", "W3s"];
+
+/**
+ * @typedef {object} Client
+ * @property {string} id
+ * @property {string} label
+ * @property {"deno" | "bun" | "node"} runtime
+ * @property {string} script relative to the repository root
+ * @property {string} color for the charts
+ */
+
+/** @type {Client[]} */
+export const CLIENTS = [
+  { id: "cpipe-deno", label: "cpipe (Deno)", runtime: "deno", script: "bench/clients/cpipe.ts", color: "#1f5fbf" },
+  { id: "cpipe-bun", label: "cpipe (Bun)", runtime: "bun", script: "bench/clients/cpipe.ts", color: "#6fa8ff" },
+  {
+    id: "bun-redis",
+    label: "Bun RedisClient",
+    runtime: "bun",
+    script: "bench/clients/bun_redis.ts",
+    color: "#e08a1e",
+  },
+  {
+    id: "ioredis-node",
+    label: "ioredis (Node)",
+    runtime: "node",
+    script: "bench/clients/ioredis.mjs",
+    color: "#23885a",
+  },
+  { id: "ioredis-bun", label: "ioredis (Bun)", runtime: "bun", script: "bench/clients/ioredis.mjs", color: "#8dd3a6" },
+  {
+    id: "node-redis-node",
+    label: "node-redis (Node)",
+    runtime: "node",
+    script: "bench/clients/node_redis.mjs",
+    color: "#b8322c",
+  },
+  {
+    id: "node-redis-bun",
+    label: "node-redis (Bun)",
+    runtime: "bun",
+    script: "bench/clients/node_redis.mjs",
+    color: "#f2a09b",
+  },
+];
+
+/** redis-benchmark's row in tables and charts. */
+export const REDIS_BENCHMARK = { id: "redis-benchmark", label: "redis-benchmark", color: "#555555" };
+
+/** The reference peer for "× Bun" ratios. */
+export const BUN_CLIENT = "bun-redis";
+
+/**
+ * The two sweeps, each a `pipe` workload at several sizes.
+ * - pipeline: n HSET in pipelines of `size` (1 … 100,000), fields all distinct.
+ * - hash: 10,000 HSET in one pipeline into a hash of `size` fields (pre-filled),
+ *   field i mod size: from a tiny listpack-encoded hash to a million fields.
+ */
+export const SWEEPS = {
+  pipeline: {
+    id: "pipeline",
+    title: "Throughput against pipeline size",
+    sizes: [1, 10, 100, 1_000, 10_000, 100_000],
+    clients: ["cpipe-deno", "cpipe-bun", "bun-redis", "ioredis-node", "node-redis-node"],
+    reps: 3,
+    warmup: 1,
+  },
+  hash: {
+    id: "hash",
+    title: "Throughput against hash size",
+    sizes: [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000],
+    clients: ["cpipe-deno", "cpipe-bun", "bun-redis"],
+    reps: 3,
+    warmup: 1,
+  },
+};
+
+/**
+ * One point of a sweep as a workload.
+ * @param {"pipeline" | "hash"} sweep
+ * @param {number} size
+ * @returns {Workload}
+ */
+export function sweepWorkload(sweep, size) {
+  const s = SWEEPS[sweep];
+  if (sweep === "pipeline") {
+    // Enough operations that a sample takes tens of milliseconds at every size.
+    const n = size === 1 ? 2_000 : size === 10 ? 10_000 : Math.max(size, 50_000);
+    return {
+      id: `P${size}`,
+      short: `pipelines of ${size}`,
+      title: `HSET in pipelines of ${size}`,
+      kind: "pipe",
+      n,
+      batch: size,
+      size: 1,
+      fields: n,
+      reps: s.reps,
+      warmup: s.warmup,
+      warmupN: Math.min(n, Math.max(size, 1_000)),
+      rb: { c: 1, P: size, n: size >= 1_000 ? Math.max(n, 100_000) : n, args: HSET },
+    };
+  }
+  return {
+    id: `H${size}`,
+    short: `hash of ${size}`,
+    title: `10,000 HSET, one pipeline, into a hash of ${size} fields`,
+    kind: "pipe",
+    n: 10_000,
+    batch: 10_000,
+    size: 1,
+    fields: size,
+    reps: s.reps,
+    warmup: s.warmup,
+    warmupN: 10_000,
+    rb: { c: 1, P: 10_000, n: 100_000, args: HSET },
+  };
+}
