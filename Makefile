@@ -15,9 +15,13 @@ UNAME_M := $(shell uname -m | sed -e 's/^arm64$$/aarch64/')
 ifeq ($(UNAME_S),Darwin)
   TARGET := $(UNAME_M)-macos
   LIBNAME := libcpipe.dylib
+  # Apple's linker: everything but CPIPE_API is hidden already by -fvisibility.
+  HOST_LDFLAGS := -Wl,-dead_strip -Wl,-install_name,@rpath/libcpipe.dylib
 else
   TARGET := $(UNAME_M)-linux-$(shell (ldd --version 2>&1 | grep -qi musl) && echo musl || echo gnu)
   LIBNAME := libcpipe.so
+  # hiredis' own symbols stay private to the library; every reference resolves.
+  HOST_LDFLAGS := -Wl,--exclude-libs,ALL -Wl,-z,defs -lpthread
 endif
 LIB := ffi/lib/$(TARGET)/$(LIBNAME)
 
@@ -97,7 +101,7 @@ $(eval $(call flavour,build/valgrind,-g -O1))
 # ---- the core ---------------------------------------------------------------
 $(LIB): $(patsubst csrc/%.c,$(OBJDIR)/core/%.o,$(CORE_SRC)) $(OBJDIR)/libhiredis.a
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $^ -Wl,--exclude-libs,ALL -Wl,-z,defs -lpthread
+	$(CC) -shared -o $@ $^ $(HOST_LDFLAGS)
 	@scripts/checksums.sh
 
 # ---- tools: deno and bun from npm, redis-server from Debian -------------------
