@@ -18,6 +18,11 @@
  */
 export { Client } from "./src/client.ts";
 export { Pipeline } from "./src/pipeline.ts";
+export { Pool, type PoolOptions } from "./src/pool.ts";
+export { PoolPipeline } from "./src/pool_pipeline.ts";
+export { PoolConnection } from "./src/pool_connection.ts";
+export { QueueFullError } from "./src/pool_core.ts";
+export { connectPool, defaultPool, phget, phset, psend } from "./src/default_pool.ts";
 export { addCommand, connect, defaultClient, del, execute, get, hget, hset, send, set } from "./src/default_client.ts";
 export { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./src/errors.ts";
 export type { FieldValues, ScoredMember, SetOptions, ZRangeOptions } from "./src/commands.ts";

@@ -108,9 +108,9 @@ CPIPE_API int32_t cpipe_abi_version(void);
  * connects, reconnects, reads and parses; the host only submits commands
  * and drains completions, and never waits on the network.
  *
- * Commands are submitted in batches under host-chosen u32 ids (consecutive
- * from `first_id`); one batch goes to one connection, in order and
- * contiguous, so a MULTI ... EXEC inside a batch stays whole. Each command
+ * Commands are submitted in batches under host-chosen u32 ids; one batch
+ * goes to one connection, in order and contiguous, so a MULTI ... EXEC
+ * inside a batch stays whole. Each command
  * gets exactly one completion record, drained into the caller's buffer after
  * the 16-byte header { u32 records; u32 used; u32 flags; u32 need }:
  *     u32 id; u32 len; u8 bytes[len]
@@ -149,16 +149,18 @@ CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *host, int32_t host_len, i
  * freed. Fails once it was taken. */
 CPIPE_API int32_t cpipe_pool_notify_fd(cpipe_pool *p, int32_t take);
 
-/* Submits packed commands with ids first_id, first_id + 1, ... to one
- * connection: `route` -1 lets the pool pick a shared one (the least busy
- * that is up; while all are connecting, one of those, which sends them
- * once ready), or names a leased exclusive connection. Returns the index of
- * the connection, or CPIPE_ERR_CONN when every shared connection is down
- * and waiting to retry, CPIPE_ERR_BUSY past max_in_flight, CPIPE_ERR_ARG,
- * CPIPE_ERR_NOMEM or CPIPE_ERR_CLOSED; on failure nothing was submitted and
- * no record will come for these ids. */
-CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t cmds_len, uint32_t first_id,
-                                    int32_t route);
+/* Submits packed commands to one connection, under the ids in `ids` (one
+ * u32 per command, little-endian; the pool does not interpret them).
+ * `route` -1 lets the pool pick a shared connection (the least busy that is
+ * up; while all are connecting, one of those, which sends them once ready);
+ * an index from an earlier submit keeps to that connection (so that batches
+ * stay in order); a leased exclusive connection's index sends them there.
+ * Returns the index of the connection, or CPIPE_ERR_CONN when it (or, for
+ * -1, every shared connection) is down and waiting to retry, CPIPE_ERR_BUSY
+ * past max_in_flight, CPIPE_ERR_ARG, CPIPE_ERR_NOMEM or CPIPE_ERR_CLOSED; on
+ * failure nothing was submitted and no record will come for these ids. */
+CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t cmds_len, const uint8_t *ids,
+                                    int32_t ids_len, int32_t route);
 
 /* Moves completion records into `out` (header first, whole records only).
  * A record larger than `out` stays queued and its size is reported in the

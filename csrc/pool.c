@@ -449,6 +449,13 @@ CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *host, int32_t host_len, i
     if (handshake_len < 0 || cpipe_commands_measure(handshake, (size_t)handshake_len, &count, &resp_size) != 0)
         return NULL;
 
+    /* The pool's thread outlives any unloading of the library (see sys.h);
+     * a pool is refused rather than risk running unmapped code. */
+    static atomic_int pinned;
+    if (!atomic_load(&pinned)) {
+        if (cpipe_pin_library() != 0) return NULL;
+        atomic_store(&pinned, 1);
+    }
     cpipe_alloc_install();
     cpipe_pool *p = cpipe_calloc(1, sizeof *p);
     if (p == NULL) return NULL;
@@ -556,15 +563,16 @@ static int pick_slot(cpipe_pool *p, int64_t now) {
     return best;
 }
 
-CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t cmds_len, uint32_t first_id,
-                                    int32_t route) {
+CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t cmds_len, const uint8_t *ids,
+                                    int32_t ids_len, int32_t route) {
     size_t count = 0, resp_size = 0;
     if (p == NULL) return CPIPE_ERR_ARG;
     if (p->closed) return set_error(p, CPIPE_ERR_CLOSED, "pool is closed");
     if (cmds_len <= 0 || cpipe_commands_measure(cmds, (size_t)cmds_len, &count, &resp_size) != 0 || count == 0)
         return set_error(p, CPIPE_ERR_ARG, "malformed command buffer");
-    if (route != -1 && (route < p->size || route >= p->nslots))
-        return set_error(p, CPIPE_ERR_ARG, "no exclusive connection %d", route);
+    if (ids == NULL || ids_len < 0 || (size_t)ids_len != count * 4)
+        return set_error(p, CPIPE_ERR_ARG, "%zu commands need %zu bytes of ids", count, count * 4);
+    if (route < -1 || route >= p->nslots) return set_error(p, CPIPE_ERR_ARG, "no connection %d", route);
 
     cpipe_mutex_lock(&p->qlock);
     int room = p->in_flight + count <= p->max_in_flight;
@@ -580,7 +588,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
         if (i < 0) break;
         pool_slot *s = &p->slots[i];
         cpipe_mutex_lock(&s->lock);
-        if (route >= 0 && !s->leased) {
+        if (s->exclusive && !s->leased) {
             cpipe_mutex_unlock(&s->lock);
             rc = set_error(p, CPIPE_ERR_ARG, "exclusive connection %d is not leased", route);
             break;
@@ -592,7 +600,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
         /* The ids first: taking them back is simpler than taking back bytes. */
         size_t before = s->ids.count;
         int ok = 1;
-        for (size_t k = 0; ok && k < count; k++) ok = ring_push(&s->ids, first_id + (uint32_t)k) == 0;
+        for (size_t k = 0; ok && k < count; k++) ok = ring_push(&s->ids, get_u32(ids + 4 * k)) == 0;
         cpipe_buffer *dest = s->state == SLOT_READY ? &s->link.unsent : &s->staged;
         if (!ok || cpipe_commands_write_resp(cmds, (size_t)cmds_len, resp_size, dest) != 0) {
             s->ids.count = before; /* the batch is refused whole */
@@ -602,11 +610,13 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
         }
         rc = i;
         if (s->state == SLOT_READY) {
+            int progress = 0, timed = before == 0 && p->command_timeout_ms > 0 && !s->exclusive;
             if (before == 0) s->progress_at = now;
-            int progress = 0;
             int32_t wrc = cpipe_link_write(&s->link, &progress);
             if (wrc != CPIPE_OK) slot_fail(p, s, wrc, s->link.errstr, &failures);
-            else if (cpipe_buffer_live(&s->link.unsent) > 0) wake_io(p); /* the rest when the socket takes it */
+            /* The I/O thread writes the rest when the socket takes it, and
+             * starts the command timeout's clock. */
+            else if (timed || cpipe_buffer_live(&s->link.unsent) > 0) wake_io(p);
         } else if (s->state == SLOT_DOWN) {
             wake_io(p); /* its connect is due */
         }

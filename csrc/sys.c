@@ -1,5 +1,8 @@
 #if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
-#define _DARWIN_C_SOURCE /* _POSIX_C_SOURCE alone hides SO_NOSIGPIPE */
+#define _DARWIN_C_SOURCE /* _POSIX_C_SOURCE alone hides SO_NOSIGPIPE and dladdr */
+#endif
+#if !defined(_WIN32) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
 #endif
 #include "sys.h"
 
@@ -9,6 +12,7 @@
 
 #include <hiredis/sockcompat.h>
 #ifndef _WIN32
+#include <dlfcn.h>
 #include <fcntl.h>
 #endif
 
@@ -101,6 +105,20 @@ void cpipe_mutex_destroy(cpipe_mutex *m) {
     (void)m;
 #else
     pthread_mutex_destroy(m);
+#endif
+}
+
+int cpipe_pin_library(void) {
+#ifdef _WIN32
+    HMODULE self;
+    DWORD flags = GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN;
+    return GetModuleHandleExA(flags, (LPCSTR)(void *)&cpipe_pin_library, &self) ? 0 : -1;
+#else
+    /* Taking one more reference with RTLD_NODELETE (RTLD_NOLOAD: the
+     * library is loaded already) makes every later dlclose() a no-op. */
+    Dl_info info;
+    if (dladdr((void *)&cpipe_pin_library, &info) == 0 || info.dli_fname == NULL) return -1;
+    return dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != NULL ? 0 : -1;
 #endif
 }
 

@@ -29,6 +29,11 @@ void cpipe_mutex_lock(cpipe_mutex *m);
 void cpipe_mutex_unlock(cpipe_mutex *m);
 void cpipe_mutex_destroy(cpipe_mutex *m);
 
+/* Keeps this library loaded until the process exits, whoever unloads it:
+ * its threads must never run unmapped code (Deno unloads a library when the
+ * worker that opened it ends). 0, or -1 when the library could not be pinned. */
+int cpipe_pin_library(void);
+
 /* Monotonic milliseconds, so a wall-clock jump cannot fire a timeout. */
 int64_t cpipe_now_ms(void);
 

@@ -93,7 +93,8 @@ export const symbols = {
       "pointer", // cpipe_pool *p
       "buffer", // const uint8_t *cmds
       "i32", // int32_t cmds_len
-      "i32", // uint32_t first_id, passed as its i32 bit pattern
+      "buffer", // const uint8_t *ids
+      "i32", // int32_t ids_len
       "i32", // int32_t route
     ],
     result: "i32",
@@ -180,7 +181,7 @@ export interface Native {
     handshakeLen: number,
   ): Handle | null;
   cpipe_pool_notify_fd(pool: Handle, take: number): number;
-  cpipe_pool_submit(pool: Handle, cmds: Uint8Array, cmdsLen: number, firstId: number, route: number): number;
+  cpipe_pool_submit(pool: Handle, cmds: Uint8Array, cmdsLen: number, ids: Uint8Array, idsLen: number, route: number): number;
   cpipe_pool_drain(pool: Handle, out: Uint8Array, outCap: number): number;
   cpipe_pool_lease(pool: Handle): number;
   cpipe_pool_release(pool: Handle, slot: number, keep: number): number;

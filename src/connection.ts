@@ -23,7 +23,7 @@ const fromUtf8 = new TextDecoder();
 const orphans = new FinalizationRegistry<Handle>((handle) => native.cpipe_conn_free(handle));
 
 /** The AUTH / SELECT / CLIENT SETNAME commands the core replays on every (re)connect. */
-function handshake(options: ConnectOptions, encoder: CommandEncoder): void {
+export function handshake(options: ConnectOptions, encoder: CommandEncoder): void {
   if (options.password !== undefined) {
     encoder.add("AUTH", options.username !== undefined ? [options.username, options.password] : [options.password]);
   }
@@ -31,7 +31,8 @@ function handshake(options: ConnectOptions, encoder: CommandEncoder): void {
   if (options.name !== undefined) encoder.add("CLIENT", ["SETNAME", options.name]);
 }
 
-function checkTimeout(name: string, value: number | undefined, fallback: number): number {
+/** A timeout option in milliseconds, checked; `fallback` when it is not given. */
+export function checkTimeout(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < 0 || v > 0x7fff_ffff) {
     throw new TypeError(`cpipe: ${name} must be a whole number of milliseconds from 0 to 2^31-1`);

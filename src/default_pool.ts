@@ -1,0 +1,56 @@
+/**
+ * The module's default pool, so the seed's asynchronous one-liners work:
+ * `cpipe.connectPool({ port }); await cpipe.phset("h", "k", "v")`.
+ */
+import { CpipeError } from "./errors.ts";
+import { Pool, type PoolOptions } from "./pool.ts";
+import type { Arg, Reply } from "./types.ts";
+
+let current: Pool | null = null;
+
+/**
+ * Creates a pool of connections and makes it the module's default. It
+ * connects in the background: when the server cannot be reached, the first
+ * calls reject with `ConnectionError`.
+ *
+ * @example
+ * ```ts
+ * import * as cpipe from "jsr:@x/cpipe";
+ * const pool = cpipe.connectPool({ host: "localhost", port: 6379, size: 10 });
+ * await Promise.all(Array.from({ length: 10_000 }, (_, i) => cpipe.phset("words", `word|${i}`, 1)));
+ * await pool.close();
+ * ```
+ */
+export function connectPool(options: PoolOptions = {}): Pool {
+  const pool = new Pool(options);
+  current = pool;
+  return pool;
+}
+
+/** The pool made by the last `connectPool()`. */
+export function defaultPool(): Pool {
+  if (current === null) throw new CpipeError("cpipe: no pool yet: call cpipe.connectPool() first");
+  return current;
+}
+
+function pool(): Pool | Promise<never> {
+  return current ?? Promise.reject(new CpipeError("cpipe: no pool yet: call cpipe.connectPool() first"));
+}
+
+/** `hset` on the default pool. */
+export function phset(key: Arg, field: Arg, value: Arg, ...more: Arg[]): Promise<number> {
+  const p = pool();
+  return p instanceof Pool ? p.hset(key, field, value, ...more) : p;
+}
+
+/** `hget` on the default pool. */
+export function phget(key: Arg, field: Arg): Promise<string | null> {
+  const p = pool();
+  return p instanceof Pool ? p.hget(key, field) : p;
+}
+
+/** `send` on the default pool. */
+export function psend(command: string, ...args: Arg[]): Promise<Reply> {
+  const p = pool();
+  return p instanceof Pool ? p.send(command, ...args) : p;
+}

@@ -1,0 +1,194 @@
+/** The asynchronous client: a pool of connections served by a native I/O thread. */
+import { Commands, type Transform } from "./commands.ts";
+import { checkTimeout, handshake } from "./connection.ts";
+import { CommandEncoder } from "./encoder.ts";
+import { checkCommand } from "./guards.ts";
+import { PoolConnection } from "./pool_connection.ts";
+import { PoolCore } from "./pool_core.ts";
+import { PoolPipeline } from "./pool_pipeline.ts";
+import { BLOCKING, classify, SHARED, statefulError } from "./pool_routing.ts";
+import type { Arg, ConnectOptions, Reply } from "./types.ts";
+
+/** Options of {@linkcode connectPool}. */
+export interface PoolOptions extends ConnectOptions {
+  /** Server host name or address, or a unix socket path starting with `/`. Default `127.0.0.1`. */
+  host?: string;
+  /** Server port. Default 6379. */
+  port?: number;
+  /** Shared connections, which every caller's commands are spread over. Default 10. */
+  size?: number;
+  /**
+   * Exclusive connections, made on demand, for blocking commands (BLPOP…) and
+   * `acquire()`; more such callers wait for one to be free. Default: `size`.
+   */
+  exclusiveConnections?: number;
+  /** Commands sent and not yet answered, at most; more wait in the pool. Default 131,072. */
+  maxInFlight?: number;
+  /** Commands waiting to be sent, at most; more reject with `QueueFullError`. Default 1,048,576. */
+  maxQueued?: number;
+  /** Longest wait between attempts to reconnect a dropped connection, in milliseconds. Default 2,000. */
+  reconnectMaxDelay?: number;
+  /** How long `close()` lets commands in flight finish, in milliseconds. Default 5,000. */
+  closeTimeout?: number;
+}
+
+function count(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new TypeError(`cpipe: ${name} must be a whole number from ${min} to ${max}, not ${v}`);
+  }
+  return v;
+}
+
+/**
+ * A pool of connections to one server. Every command method returns a
+ * promise; commands issued in the same tick are written together, in order,
+ * on one connection (auto-pipelining), and their replies come back in
+ * batches. A native thread owns the sockets: JavaScript never waits on the
+ * network, and an idle pool does not keep the process alive.
+ *
+ * A dropped connection rejects exactly the commands it carried with
+ * `ConnectionError` and reconnects in the background; the others keep
+ * serving. Blocking commands run on exclusive connections; commands that
+ * would change a shared connection's state (SELECT, AUTH, WATCH…) are
+ * refused: use the options, a pipeline (MULTI … EXEC) or `acquire()`.
+ *
+ * @example
+ * ```ts
+ * await using pool = connectPool({ host: "127.0.0.1", port: 6379, size: 10 });
+ * await Promise.all(Array.from({ length: 10_000 }, (_, i) => pool.hset("words", `word|${i}`, 1)));
+ * await pool.hget("words", "word|42"); // "1"
+ * ```
+ */
+export class Pool extends Commands<"async"> {
+  readonly #core: PoolCore;
+
+  /** @internal Use {@linkcode connectPool}. */
+  constructor(options: PoolOptions = {}) {
+    super();
+    const host = options.host ?? "127.0.0.1";
+    if (typeof host !== "string" || host.length === 0) throw new TypeError("cpipe: host must be a non-empty string");
+    const size = count("size", options.size, 10, 1, 1024);
+    const encoder = new CommandEncoder();
+    handshake(options, encoder);
+    this.#core = new PoolCore({
+      host,
+      port: count("port", options.port, 6379, 0, 65535),
+      size,
+      exclusive: count("exclusiveConnections", options.exclusiveConnections, size, 0, 1024),
+      connectTimeout: checkTimeout("connectTimeout", options.connectTimeout, 10_000),
+      commandTimeout: checkTimeout("commandTimeout", options.commandTimeout, 0),
+      reconnectMaxDelay: count("reconnectMaxDelay", options.reconnectMaxDelay, 2_000, 1, 0x7fff_ffff),
+      maxInFlight: count("maxInFlight", options.maxInFlight, 1 << 17, 1, 1 << 26),
+      maxQueued: count("maxQueued", options.maxQueued, 1 << 20, 1, 1 << 30),
+      closeTimeout: checkTimeout("closeTimeout", options.closeTimeout, 5_000),
+      handshake: encoder,
+    });
+  }
+
+  /** `host:port`, or the socket path. */
+  get address(): string {
+    return this.#core.address;
+  }
+
+  /** The number of shared connections. */
+  get size(): number {
+    return this.#core.size;
+  }
+
+  /** Connections up now (shared and exclusive). */
+  get connected(): number {
+    return this.#core.connected;
+  }
+
+  /** Commands issued whose replies did not come yet. */
+  get pending(): number {
+    return this.#core.pending;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#core.closed;
+  }
+
+  /**
+   * Sends any command; resolves with its reply, rejects with `ReplyError`
+   * for an error reply. Blocking commands (BLPOP, XREAD BLOCK…) run on an
+   * exclusive connection.
+   *
+   * @example
+   * ```ts
+   * await pool.send("CONFIG", "GET", "maxmemory"); // ["maxmemory", "0"]
+   * ```
+   */
+  send(command: string, ...args: Arg[]): Promise<Reply> {
+    return this.#send(command, args, null, false);
+  }
+
+  /** As `send`, with bulk strings as `Uint8Array` (binary-safe). */
+  sendBuffer(command: string, ...args: Arg[]): Promise<Reply> {
+    return this.#send(command, args, null, true);
+  }
+
+  /**
+   * A new pipeline: queue commands with its methods, then `await execute()`.
+   * Its commands go to one connection as one block.
+   *
+   * @example
+   * ```ts
+   * const [, count] = await pool.pipeline().addCommand("MULTI").incr("n").addCommand("EXEC").execute();
+   * ```
+   */
+  pipeline(): PoolPipeline {
+    return new PoolPipeline(this.#core, -1);
+  }
+
+  /**
+   * Leases an exclusive connection, for commands that change a connection's
+   * state (WATCH, SELECT…) or must not share it; release it when done.
+   */
+  async acquire(): Promise<PoolConnection> {
+    const slot = await this.#core.lease();
+    return new PoolConnection(this.#core, slot);
+  }
+
+  /**
+   * Stops taking commands, lets those in flight finish (up to
+   * `closeTimeout`; blocking ones are cancelled), then closes every
+   * connection, joins the native thread and frees everything. Later calls
+   * reject with `ClosedError`. Safe to call twice.
+   */
+  close(): Promise<void> {
+    return this.#core.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    return this.#core.call(-1, command, args, transform, asBuffer);
+  }
+
+  #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    try {
+      checkCommand(command, args[0]);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const kind = classify(command, args);
+    if (kind === SHARED) return this.#core.call(-1, command, args, transform, asBuffer);
+    if (kind === BLOCKING) return this.#blocking(command, args, transform, asBuffer);
+    return Promise.reject(statefulError(command));
+  }
+
+  async #blocking<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    const core = this.#core;
+    const slot = await core.lease();
+    try {
+      return await core.call(slot, command, args, transform, asBuffer);
+    } finally {
+      core.release(slot, true);
+    }
+  }
+}

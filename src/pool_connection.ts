@@ -1,0 +1,116 @@
+/**
+ * One of a pool's exclusive connections, leased to one caller: for WATCH /
+ * MULTI / EXEC across awaits, SELECT, blocking commands in a row… Nobody else
+ * sends on it until it is released.
+ */
+import { Commands, type Transform } from "./commands.ts";
+import { ClosedError } from "./errors.ts";
+import { checkCommand } from "./guards.ts";
+import type { PoolCore } from "./pool_core.ts";
+import { PoolPipeline } from "./pool_pipeline.ts";
+import { classify, STATEFUL } from "./pool_routing.ts";
+import type { Arg, Reply } from "./types.ts";
+
+/**
+ * A connection of the pool's own, from `pool.acquire()`. Release it (or let
+ * `await using` do it); one whose state was changed (SELECT, an open WATCH
+ * or MULTI…) is closed rather than handed to the next caller.
+ *
+ * @example
+ * ```ts
+ * await using c = await pool.acquire();
+ * await c.send("WATCH", "balance");
+ * const balance = Number(await c.get("balance"));
+ * const [result] = await c.pipeline().addCommand("MULTI").set("balance", balance - 10).addCommand("EXEC").execute();
+ * ```
+ */
+export class PoolConnection extends Commands<"async"> {
+  readonly #core: PoolCore;
+  readonly #slot: number;
+  #released = false;
+  #inMulti = false;
+  #watching = false;
+  #dirty = false;
+
+  /** @internal Use `pool.acquire()`. */
+  constructor(core: PoolCore, slot: number) {
+    super();
+    this.#core = core;
+    this.#slot = slot;
+  }
+
+  /** Whether `release()` was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Sends any command on this connection; an error reply rejects with `ReplyError`. */
+  send(command: string, ...args: Arg[]): Promise<Reply> {
+    return this.#send(command, args, false);
+  }
+
+  /** As `send`, with bulk strings as `Uint8Array`. */
+  sendBuffer(command: string, ...args: Arg[]): Promise<Reply> {
+    return this.#send(command, args, true);
+  }
+
+  /** A pipeline on this connection. */
+  pipeline(): PoolPipeline {
+    return new PoolPipeline(this.#core, this.#slot, (names) => {
+      for (const name of names) this.#track(name, []);
+    });
+  }
+
+  /** Gives the connection back to the pool. Safe to call twice. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#core.release(this.#slot, !(this.#dirty || this.#inMulti || this.#watching));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.release();
+    return Promise.resolve();
+  }
+
+  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    if (this.#released) return Promise.reject(this.#releasedError());
+    return this.#core.call(this.#slot, command, args, transform, asBuffer);
+  }
+
+  #send(command: string, args: Arg[], asBuffer: boolean): Promise<Reply> {
+    try {
+      checkCommand(command, args[0]);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (this.#released) return Promise.reject(this.#releasedError());
+    this.#track(command, args);
+    return this.#core.call(this.#slot, command, args, null, asBuffer);
+  }
+
+  /** Follows what a command leaves on the connection. */
+  #track(command: string, args: readonly Arg[]): void {
+    switch (command.toUpperCase()) {
+      case "MULTI":
+        this.#inMulti = true;
+        return;
+      case "EXEC":
+      case "DISCARD":
+        this.#inMulti = false;
+        this.#watching = false;
+        return;
+      case "WATCH":
+        this.#watching = true;
+        return;
+      case "UNWATCH":
+        if (!this.#inMulti) this.#watching = false;
+        return;
+    }
+    if (classify(command, args) === STATEFUL) this.#dirty = true;
+  }
+
+  #releasedError(): ClosedError {
+    return new ClosedError("cpipe: this pool connection was released");
+  }
+}
