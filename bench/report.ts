@@ -27,6 +27,8 @@ export interface Measurement {
   rssKb?: number;
   /** Peak RSS of the client process (VmHWM, kB). */
   peakRssKb?: number;
+  /** Server CPU time per operation over the measurement (µs), from INFO cpu. */
+  serverUsPerOp?: number;
   skipped?: string;
   error?: string;
 }
@@ -89,6 +91,12 @@ function ms(v: number): string {
 
 function mb(kb: number | undefined): string {
   return kb ? `${(kb / 1024).toFixed(0)} MB` : "–";
+}
+
+/** Share of the wall time the server spent on CPU at the median rate: near 100%, the server is the limit. */
+function busy(m: Measurement): string {
+  if (m.serverUsPerOp === undefined || !Number.isFinite(m.serverUsPerOp)) return "–";
+  return `${Math.round((m.serverUsPerOp * median(m.samples)) / 1e4)}%`;
 }
 
 function ok(m: Measurement | undefined): m is Measurement {
@@ -212,14 +220,23 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
   for (const w of ws) {
     out.push(`### ${w.id} — ${w.title}`, "");
     out.push(
-      row(["client", "median ops/s", "min – max ops/s", "samples", "median ms/run", "× redis-benchmark", "× Bun"]),
-      row(["---", "---:", "---:", "---:", "---:", "---:", "---:"]),
+      row([
+        "client",
+        "median ops/s",
+        "min – max ops/s",
+        "samples",
+        "median ms/run",
+        "× redis-benchmark",
+        "× Bun",
+        "server busy",
+      ]),
+      row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
     );
     for (const c of [...clients, REDIS_BENCHMARK]) {
       const m = t.get(w.id, c.id);
       if (m === undefined) continue;
       if (!ok(m)) {
-        out.push(row([c.label, why(m), "", "", "", "", ""]));
+        out.push(row([c.label, why(m), "", "", "", "", "", ""]));
         continue;
       }
       out.push(row([
@@ -230,6 +247,7 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
         ms(median(m.ms)),
         ratio(t.ratio(w.id, c.id, REDIS_BENCHMARK.id)),
         ratio(t.ratio(w.id, c.id, BUN_CLIENT)),
+        busy(m),
       ]));
     }
     out.push("");
@@ -264,7 +282,7 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
     out.push(
       id === "pipeline"
         ? "HSET `words word|i 1` in pipelines of N commands (each awaited before the next pipeline), median ops/s."
-        : "10,000 HSET in one pipeline into a hash pre-filled with N fields (field i mod N), median ops/s. " +
+        : "Pipelines of 10,000 HSET (three per sample) into a hash pre-filled with N fields (field i mod N), median ops/s. " +
           "Up to 128 fields Redis keeps a hash as a listpack (linear scans); above, as a hash table.",
       "",
     );
@@ -305,6 +323,12 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
     "- Each client runs in its own process (fresh JIT, clean RSS): connect, warm-up runs (not timed), then the " +
       "timed samples, a full garbage collection before each (untimed). A sample is the wall time of the whole " +
       "workload, from issuing the first command to having the last reply in JavaScript.",
+    '- "server busy": the server\'s CPU time per operation (`INFO cpu` before and after the measurement, ' +
+      "warm-up included) times the median throughput. Near 100% the single-threaded server, not the client, " +
+      "sets the pace, and no client can go much faster.",
+    "- cpipe's synchronous calls spin on the socket for up to 50 µs before sleeping in `poll()` (csrc/conn.c), " +
+      "which is why its W1 round trips are shorter than those of event-loop clients, redis-benchmark's included; " +
+      "the spinning costs client CPU.",
     "- redis-benchmark's clock ticks in milliseconds, so its W2/W3/W4 samples are ten rounds of the workload " +
       "(`-n 100000`) and its throughput is compared per operation.",
     "- Pipelines: cpipe `addCommand` × N + `execute()`; ioredis `pipeline()` + `exec()`; node-redis and Bun's " +
@@ -366,10 +390,10 @@ function barSvg(r: RunResult, t: Table): string {
     yLabel: "× redis-benchmark throughput",
     groups: ws.map((w) => ({
       label: w.id,
-      sublabels: [w.short, `redis-benchmark: ${compact(t.median(w.id, REDIS_BENCHMARK.id))} ops/s`],
+      sublabels: [w.short, `1× = ${compact(t.median(w.id, REDIS_BENCHMARK.id))} ops/s`],
     })),
     series,
-    reference: { value: 1, label: "redis-benchmark = 1×" },
+    reference: { value: 1, label: "redis-benchmark (1×; its ops/s under each group)" },
     format: (v) => v.toFixed(2),
   });
 }
@@ -395,14 +419,14 @@ function sweepSvg(r: RunResult, id: string): string {
     subtitle: `${
       id === "pipeline"
         ? "HSET words word|i 1 in pipelines of N commands"
-        : "10,000 HSET in one pipeline into a hash of N fields"
+        : "pipelines of 10,000 HSET into a hash of N fields"
     } · medians of ${sampleCounts(points.map((p) => p.m))} runs · ${r.date.slice(0, 10)}`,
     xLabel: id === "pipeline" ? "pipeline size (commands per round trip)" : "fields in the hash",
-    yLabel: "operations per second (log scale)",
+    yLabel: id === "pipeline" ? "operations per second (log scale)" : "operations per second",
     xs: sizes,
     xFormat: (v) => v.toLocaleString("en-US"),
     yFormat: compact,
-    yLog: true,
+    yLog: id === "pipeline",
     series,
   });
 }

@@ -8,6 +8,7 @@
  *
  *     deno run -A bench/run.ts [--quick] [--workloads W1,W2] [--clients cpipe-deno,bun-redis]
  *                              [--no-sweeps] [--sweeps pipeline,hash]
+ *     deno run -A bench/run.ts --from bench/raw/<stamp>.json   # re-renders a run's report
  *
  * A partial run (any filter or --quick) writes its report under bench/raw/<stamp>/
  * instead of replacing the published one.
@@ -40,12 +41,21 @@ function flag(name: string): string | undefined {
   const v = Deno.args[i + 1];
   return v === undefined || v.startsWith("--") ? "" : v;
 }
-const known = new Set(["quick", "workloads", "clients", "no-sweeps", "sweeps"]);
+const known = new Set(["quick", "workloads", "clients", "no-sweeps", "sweeps", "from"]);
 for (const a of Deno.args) {
   if (a.startsWith("--") && !known.has(a.slice(2))) {
     console.error(`unknown option ${a}; options: ${[...known].map((k) => `--${k}`).join(" ")}`);
     Deno.exit(2);
   }
+}
+const from = flag("from");
+if (from) {
+  const saved = JSON.parse(Deno.readTextFileSync(from)) as RunResult;
+  const dir = saved.partial ? from.replace(/\.json$/, "") : `${ROOT}/bench`;
+  Deno.mkdirSync(dir, { recursive: true });
+  const rel = from.startsWith(ROOT) ? from.slice(ROOT.length + 1) : from;
+  for (const f of writeReport(saved, dir, rel)) console.log(`wrote ${f.replace(ROOT + "/", "")}`);
+  Deno.exit(0);
 }
 const quick = flag("quick") !== undefined;
 const workloadIds = flag("workloads")?.split(",").filter(Boolean) ?? WORKLOAD_ORDER;
@@ -150,8 +160,14 @@ function progress(m: Measurement): void {
   }
 }
 
+/**
+ * Writes fields 0 … n-1 in a scrambled order (j × 7919 mod n, a permutation), so that the hash's
+ * entries do not lie in memory in the order the clients walk them: redis-benchmark's fields are
+ * random, and a hash filled in the clients' order would give them a cache advantage.
+ */
 const PREFILL = `local n, padded, args = tonumber(ARGV[1]), ARGV[2] == '1', {}
-for i = 0, n - 1 do
+for j = 0, n - 1 do
+  local i = math.fmod(j * 7919, n)
   args[#args + 1] = padded and string.format('word|%012d', i) or ('word|' .. i)
   args[#args + 1] = '1'
   if #args >= 2000 then redis.call('HSET', KEYS[1], unpack(args)); args = {} end
@@ -166,6 +182,13 @@ function prepare(server: RedisServer, w: Workload, padded: boolean): void {
   if (fields <= 0) return;
   const got = server.cli("EVAL", PREFILL, "1", KEY, String(fields), padded ? "1" : "0");
   if (Number(got) !== fields) throw new Error(`pre-fill of ${fields} fields returned ${got}`);
+}
+
+/** CPU seconds the server's process has used (INFO cpu: user + sys). */
+function serverCpu(server: RedisServer): number {
+  const info = server.cli("INFO", "cpu");
+  const get = (k: string) => Number(info.match(new RegExp(`^${k}:([\\d.]+)`, "m"))?.[1] ?? NaN);
+  return get("used_cpu_user") + get("used_cpu_sys");
 }
 
 function pin(argv: string[]): string[] {
@@ -249,8 +272,10 @@ async function measureClient(server: RedisServer, w: Workload, c: Client, sweep?
   };
   try {
     prepare(server, w, false);
+    const cpu0 = serverCpu(server);
     const out = await spawn(argv);
     m.seconds = out.seconds;
+    m.serverUsPerOp = ((serverCpu(server) - cpu0) * 1e6) / (r.warmup * w.warmupN + r.reps * w.n);
     for (const line of out.stdout.split("\n")) {
       if (!line.startsWith("{")) continue;
       const j = JSON.parse(line);
@@ -311,7 +336,9 @@ async function measureBenchmark(server: RedisServer, w: Workload, sweep?: string
   try {
     prepare(server, w, true);
     const warmN = Math.max(rb.P * rb.c, Math.min(rb.n, w.warmupN));
+    let cpu0 = 0;
     for (let i = -r.warmup; i < r.reps; i++) {
+      if (i === 0) cpu0 = serverCpu(server);
       const out = await spawn(argv(i < 0 ? warmN : rb.n));
       m.seconds += out.seconds;
       if (out.code !== 0) throw new Error(`exit ${out.code}: ${out.stderr.trim()}`);
@@ -323,6 +350,7 @@ async function measureBenchmark(server: RedisServer, w: Workload, sweep?: string
         m.ms.push((rb.n / rps) * 1000);
       }
     }
+    m.serverUsPerOp = ((serverCpu(server) - cpu0) * 1e6) / (r.reps * rb.n);
   } catch (e) {
     m.error = e instanceof Error ? e.message : String(e);
     errors.push(`${w.id} redis-benchmark: ${m.error}`);

@@ -63,17 +63,28 @@ export function compact(v: number): string {
   return `${+v.toFixed(2)}`;
 }
 
-function legend(series: Series[], x: number, y: number, width: number): { svg: string; height: number } {
+/** Legend items in rows: colour swatches, and a dashed line for a reference (`dashed`). */
+function legend(
+  series: { label: string; color: string; dashed?: boolean }[],
+  x: number,
+  y: number,
+  width: number,
+): { svg: string; height: number } {
   const out: string[] = [];
-  const itemWidth = (s: Series) => 22 + s.label.length * 7 + 18;
   let cx = x, cy = y;
   for (const s of series) {
-    const w = itemWidth(s);
+    const w = 22 + s.label.length * 7 + 18;
     if (cx + w > x + width) {
       cx = x;
       cy += 20;
     }
-    out.push(`<rect x="${n(cx)}" y="${n(cy - 10)}" width="14" height="14" rx="2" fill="${s.color}"/>`);
+    out.push(
+      s.dashed
+        ? `<line x1="${n(cx)}" x2="${n(cx + 16)}" y1="${n(cy - 3)}" y2="${
+          n(cy - 3)
+        }" stroke="${s.color}" stroke-width="1.5" stroke-dasharray="4 3"/>`
+        : `<rect x="${n(cx)}" y="${n(cy - 10)}" width="14" height="14" rx="2" fill="${s.color}"/>`,
+    );
     out.push(`<text x="${n(cx + 20)}" y="${n(cy + 1)}" font-size="13" fill="#222">${esc(s.label)}</text>`);
     cx += w;
   }
@@ -104,7 +115,8 @@ export function barChart(c: BarChart): string {
   const width = 1100;
   const left = 70, right = 20;
   const plotW = width - left - right;
-  const leg = legend(c.series, left, 74, plotW);
+  const items = c.reference ? [...c.series, { label: c.reference.label, color: "#333", dashed: true }] : c.series;
+  const leg = legend(items, left, 74, plotW);
   const top = 74 + leg.height + 22;
   const plotH = 360;
   const bottom = top + plotH;
@@ -129,6 +141,14 @@ export function barChart(c: BarChart): string {
     }) rotate(-90)" text-anchor="middle" font-size="13" fill="#333">${esc(c.yLabel)}</text>`,
   );
 
+  if (c.reference) {
+    const ry = y(c.reference.value);
+    out.push(
+      `<line x1="${left}" x2="${width - right}" y1="${n(ry)}" y2="${
+        n(ry)
+      }" stroke="#333" stroke-dasharray="6 4" stroke-width="1.2"/>`,
+    );
+  }
   const groupW = plotW / c.groups.length;
   const pad = Math.min(24, groupW * 0.12);
   const barW = (groupW - 2 * pad) / c.series.length;
@@ -157,7 +177,9 @@ export function barChart(c: BarChart): string {
         }" fill="${s.color}"><title>${esc(`${s.label}, ${g.label}: ${c.format(v)}`)}</title></rect>`,
       );
       out.push(
-        `<text transform="translate(${n(cx + 4)} ${n(bottom - h - 4)}) rotate(-90)" font-size="10.5" fill="#222">${
+        `<text transform="translate(${n(cx + 4)} ${
+          n(bottom - h - 4)
+        }) rotate(-90)" font-size="10.5" fill="#222" stroke="#fff" stroke-width="3" paint-order="stroke">${
           c.format(v)
         }</text>`,
       );
@@ -175,19 +197,6 @@ export function barChart(c: BarChart): string {
       );
     });
   });
-  if (c.reference) {
-    const ry = y(c.reference.value);
-    out.push(
-      `<line x1="${left}" x2="${width - right}" y1="${n(ry)}" y2="${
-        n(ry)
-      }" stroke="#333" stroke-dasharray="6 4" stroke-width="1.2"/>`,
-    );
-    out.push(
-      `<text x="${width - right - 4}" y="${n(ry - 5)}" text-anchor="end" font-size="11.5" fill="#333">${
-        esc(c.reference.label)
-      }</text>`,
-    );
-  }
   out.push(`<line x1="${left}" x2="${width - right}" y1="${bottom}" y2="${bottom}" stroke="#888"/>`);
   return wrap(width, height, out.join("\n"));
 }
@@ -208,12 +217,21 @@ export function lineChart(c: LineChart): string {
   let y: (v: number) => number;
   const ticks: number[] = [];
   if (c.yLog) {
-    const lo = Math.floor(Math.log10(Math.min(...values)));
-    const hi = Math.ceil(Math.log10(Math.max(...values)));
-    y = (v) => bottom - ((Math.log10(v) - lo) / Math.max(1, hi - lo)) * plotH;
-    for (let e = lo; e <= hi; e++) {
-      for (const m of [1, 2, 5]) if (e + Math.log10(m) <= hi + 1e-9) ticks.push(m * 10 ** e);
+    // From the 1-2-5 tick at or below the smallest value to the one at or above the largest.
+    const steps = (e: number) => [1, 2, 5].map((m) => m * 10 ** e);
+    const all: number[] = [];
+    for (
+      let e = Math.floor(Math.log10(Math.min(...values))) - 1;
+      e <= Math.ceil(Math.log10(Math.max(...values)));
+      e++
+    ) {
+      all.push(...steps(e));
     }
+    const lo = Math.max(...all.filter((t) => t <= Math.min(...values)));
+    const hi = Math.min(...all.filter((t) => t >= Math.max(...values)));
+    const span = Math.max(1e-9, Math.log10(hi) - Math.log10(lo));
+    y = (v) => bottom - ((Math.log10(v) - Math.log10(lo)) / span) * plotH;
+    ticks.push(...all.filter((t) => t >= lo && t <= hi));
   } else {
     const max0 = Math.max(...values) * 1.1;
     const step = niceStep(max0, 6);
