@@ -31,7 +31,8 @@ void cpipe_mutex_destroy(cpipe_mutex *m);
 
 /* Keeps this library loaded until the process exits, whoever unloads it:
  * its threads must never run unmapped code (Deno unloads a library when the
- * worker that opened it ends). 0, or -1 when the library could not be pinned. */
+ * worker that opened it ends). 0, or -1 when it could not be pinned, as when
+ * the code is linked into the program rather than loaded as a library. */
 int cpipe_pin_library(void);
 
 /* Monotonic milliseconds, so a wall-clock jump cannot fire a timeout. */
