@@ -25,5 +25,15 @@ export { QueueFullError } from "./src/pool_core.ts";
 export { connectPool, defaultPool, phget, phset, psend } from "./src/default_pool.ts";
 export { addCommand, connect, defaultClient, del, execute, get, hget, hset, send, set } from "./src/default_client.ts";
 export { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./src/errors.ts";
-export type { FieldValues, ScoredMember, SetOptions, ZRangeOptions } from "./src/commands.ts";
+export type {
+  Commands,
+  FieldValues,
+  Kind,
+  Result,
+  ScoredMember,
+  SetOptions,
+  Shapes,
+  Transform,
+  ZRangeOptions,
+} from "./src/commands.ts";
 export type { Arg, ConnectOptions, Reply } from "./src/types.ts";

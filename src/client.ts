@@ -95,6 +95,7 @@ export class Client extends Commands<"sync"> {
     this.close();
   }
 
+  /** Runs (or queues) one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
     const encoder = this.#encoder;
     encoder.reset();

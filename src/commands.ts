@@ -8,11 +8,16 @@ import { ReplyError } from "./errors.ts";
 
 /** How a command's result reaches the caller, by kind of executor. */
 export interface Shapes<T, Self> {
+  /** The synchronous client: the value itself. */
   sync: T;
+  /** A pipeline: the pipeline, for chaining; the value comes from `execute()`. */
   queued: Self;
+  /** The pool: a promise of the value. */
   async: Promise<T>;
 }
+/** The kinds of executor: `"sync"`, `"queued"` or `"async"`. */
 export type Kind = keyof Shapes<unknown, unknown>;
+/** What a typed method returns on an executor of kind K, for a reply of type T. */
 export type Result<K extends Kind, T, Self> = Shapes<T, Self>[K];
 
 /** Turns a raw reply into a typed method's result (never called on an error reply). */
@@ -141,7 +146,10 @@ export function applyTransform<T>(reply: Reply, transform: Transform<T> | null):
  * commands return (the pipeline itself, for chaining).
  */
 export abstract class Commands<K extends Kind, Self = unknown> {
-  /** Runs (or queues) one command; `asBuffer` returns bulk strings as bytes. */
+  /**
+   * Runs (or queues) one command; `asBuffer` returns bulk strings as bytes.
+   * Each executor implements it; the typed methods all go through it.
+   */
   protected abstract dispatch<T>(
     command: string,
     args: Arg[],
@@ -209,15 +217,17 @@ export abstract class Commands<K extends Kind, Self = unknown> {
     return this.dispatch("MGET", keys, asNullableStrings, false);
   }
 
-  /** MSET from an object or Map, or from key, value, key, value…: "OK". */
+  /** MSET from an object or Map: "OK". */
   mset(pairs: FieldValues): Result<K, string, Self>;
+  /** MSET from key, value, key, value…: "OK". */
   mset(key: Arg, value: Arg, ...more: Arg[]): Result<K, string, Self>;
   mset(first: Arg | FieldValues, ...rest: Arg[]): Result<K, string, Self> {
     return this.dispatch("MSET", pairsArgs([], first, rest), asString, false);
   }
 
-  /** HSET one field, or many from an object or Map: how many fields were added. */
+  /** HSET many fields from an object or Map: how many fields were added. */
   hset(key: Arg, fields: FieldValues): Result<K, number, Self>;
+  /** HSET field, value, field, value…: how many fields were added. */
   hset(key: Arg, field: Arg, value: Arg, ...more: Arg[]): Result<K, number, Self>;
   hset(key: Arg, first: Arg | FieldValues, ...rest: Arg[]): Result<K, number, Self> {
     return this.dispatch("HSET", pairsArgs([key], first, rest), asNumber, false);
@@ -263,15 +273,17 @@ export abstract class Commands<K extends Kind, Self = unknown> {
     return this.dispatch("RPUSH", [key, ...values], asNumber, false);
   }
 
-  /** LPOP: the first element or null; with a count, up to that many elements (null when the key is missing). */
+  /** LPOP: the first element, or null. */
   lpop(key: Arg): Result<K, string | null, Self>;
+  /** LPOP with a count: up to that many elements, or null when the key is missing. */
   lpop(key: Arg, count: number): Result<K, string[] | null, Self>;
   lpop(key: Arg, count?: number): Result<K, string | string[] | null, Self> {
     return this.dispatch("LPOP", count === undefined ? [key] : [key, count], null, false);
   }
 
-  /** RPOP: the last element or null; with a count, up to that many elements (null when the key is missing). */
+  /** RPOP: the last element, or null. */
   rpop(key: Arg): Result<K, string | null, Self>;
+  /** RPOP with a count: up to that many elements, or null when the key is missing. */
   rpop(key: Arg, count: number): Result<K, string[] | null, Self>;
   rpop(key: Arg, count?: number): Result<K, string | string[] | null, Self> {
     return this.dispatch("RPOP", count === undefined ? [key] : [key, count], null, false);

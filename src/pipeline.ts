@@ -80,6 +80,7 @@ export class Pipeline extends Commands<"queued", Pipeline> {
     this.#sent = [];
   }
 
+  /** Runs (or queues) one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Pipeline {
     return this.#queue(command, args, transform, asBuffer);
   }
