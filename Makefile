@@ -157,7 +157,7 @@ demo: install $(LIB)
 # `make stress` runs tests/stress/pool_stress.ts under Deno and then Bun:
 # 10 million completions, 1,000 pools created and closed, pools closed with
 # commands in flight, connections killed under load; native allocations, file
-# descriptors and memory must come back. About 10 minutes.
+# descriptors and memory must come back. About a minute per runtime.
 TSAN := -fsanitize=thread -fno-omit-frame-pointer -g -O1
 $(eval $(call flavour,build/tsan,$(TSAN)))
 .PHONY: asan-pool tsan-pool stress
