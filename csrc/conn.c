@@ -32,6 +32,8 @@
 #define FEED_SLICE 4096
 #define RECV_CHUNK (64 * 1024)
 #define MAX_HOST_LEN 1024
+/* cpipe_conn_send() returns once no more than this waits to be sent. */
+#define SEND_BACKLOG (1u << 20)
 /* How long to keep asking for a reply before sleeping in poll(). */
 #define SPIN_US 50
 
@@ -203,9 +205,10 @@ static int32_t parse_some(cpipe_conn *c) {
 }
 
 /* Moves bytes both ways until a whole reply is ready (PUMP_REPLY), or, when
- * may_block is 0, until nothing can move without waiting (PUMP_WOULD_BLOCK).
- * Waiting is bounded by the command timeout, counted from the last progress. */
-static int32_t pump(cpipe_conn *c, int may_block) {
+ * may_block is 0, until nothing can move without waiting and at most
+ * `unsent_allowed` bytes wait to be sent (PUMP_WOULD_BLOCK). Waiting is
+ * bounded by the command timeout, counted from the last progress. */
+static int32_t pump(cpipe_conn *c, int may_block, size_t unsent_allowed) {
     int64_t deadline = c->command_timeout_ms > 0 ? now_ms() + c->command_timeout_ms : 0;
     int64_t spin_until = 0;
     for (;;) {
@@ -220,7 +223,7 @@ static int32_t pump(cpipe_conn *c, int may_block) {
             if (deadline) deadline = now_ms() + c->command_timeout_ms;
             if (got) continue;
         }
-        if (!may_block && cpipe_buffer_live(&c->unsent) == 0) return PUMP_WOULD_BLOCK;
+        if (!may_block && cpipe_buffer_live(&c->unsent) <= unsent_allowed) return PUMP_WOULD_BLOCK;
         if (progress) continue;
         /* A reply on loopback usually arrives within microseconds; asking
          * again for a moment beats being put to sleep and woken up. */
@@ -264,7 +267,7 @@ static int32_t run_handshake(cpipe_conn *c) {
     int32_t rc = queue_commands(c, c->handshake, c->handshake_len, count, resp_size);
     if (rc != CPIPE_OK) return rc;
     while (c->pending > 0) {
-        if ((rc = pump(c, 1)) < 0) return rc;
+        if ((rc = pump(c, 1, 0)) < 0) return rc;
         int is_error = c->enc.encoded.data[c->enc.encoded.pos] == '-';
         if (!c->enc.is_push) {
             if (is_error) return fail_with_error_reply(c);
@@ -336,8 +339,11 @@ static void put_u32(uint8_t *p, uint32_t v) {
     memcpy(p, &v, 4); /* every supported target is little-endian */
 }
 
-CPIPE_API int32_t cpipe_conn_exchange(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len,
-                                      uint8_t *out, int32_t out_cap) {
+/* Queues `cmds` and moves replies into `out`. With wait_reply, returns once
+ * everything is sent and at least one reply is there (or none is awaited);
+ * without, as soon as no more than SEND_BACKLOG bytes wait to be sent. */
+static int32_t transfer(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len, uint8_t *out, int32_t out_cap,
+                        int wait_reply) {
     size_t count = 0, resp_size = 0;
     if (c == NULL) return CPIPE_ERR_ARG;
     if (out == NULL || out_cap < CPIPE_REPLY_HEADER) return set_error(c, CPIPE_ERR_ARG, "reply buffer too small");
@@ -369,7 +375,7 @@ CPIPE_API int32_t cpipe_conn_exchange(cpipe_conn *c, const uint8_t *cmds, int32_
             cpipe_buffer_reset(&c->enc.encoded);
         }
         if (c->pending == 0 && cpipe_buffer_live(&c->unsent) == 0) break;
-        rc = pump(c, replies == 0);
+        rc = wait_reply ? pump(c, replies == 0, 0) : pump(c, 0, SEND_BACKLOG);
         if (rc != PUMP_REPLY) break;
     }
     if (rc == PUMP_WOULD_BLOCK) rc = CPIPE_OK;
@@ -379,6 +385,16 @@ CPIPE_API int32_t cpipe_conn_exchange(cpipe_conn *c, const uint8_t *cmds, int32_
     put_u32(out + 8, c->ctx && cpipe_buffer_live(&c->unsent) ? CPIPE_FLAG_UNSENT : 0);
     put_u32(out + 12, need);
     return rc;
+}
+
+CPIPE_API int32_t cpipe_conn_exchange(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len,
+                                      uint8_t *out, int32_t out_cap) {
+    return transfer(c, cmds, cmds_len, out, out_cap, 1);
+}
+
+CPIPE_API int32_t cpipe_conn_send(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len, uint8_t *out,
+                                  int32_t out_cap) {
+    return transfer(c, cmds, cmds_len, out, out_cap, 0);
 }
 
 CPIPE_API int32_t cpipe_conn_pending(const cpipe_conn *c) {

@@ -34,7 +34,7 @@
 #define CPIPE_API __attribute__((visibility("default")))
 #endif
 
-#define CPIPE_ABI_VERSION 2
+#define CPIPE_ABI_VERSION 3
 
 /* Status codes. */
 #define CPIPE_OK 0
@@ -79,6 +79,14 @@ CPIPE_API int32_t cpipe_conn_connect(cpipe_conn *c);
  * replies that arrived before the failure. */
 CPIPE_API int32_t cpipe_conn_exchange(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len,
                                       uint8_t *out, int32_t out_cap);
+
+/* As cpipe_conn_exchange, without waiting for replies: queues the commands,
+ * sends what the socket takes, collects the replies already there, and
+ * returns once no more than 1 MiB waits to be sent. Lets a caller stream a
+ * long pipeline while it is still encoding it; the remaining replies come
+ * from later exchanges, in order. */
+CPIPE_API int32_t cpipe_conn_send(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len, uint8_t *out,
+                                  int32_t out_cap);
 
 /* Number of commands sent whose replies have not been returned yet. */
 CPIPE_API int32_t cpipe_conn_pending(const cpipe_conn *c);

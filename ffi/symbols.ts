@@ -30,6 +30,16 @@ export const symbols = {
     ],
     result: "i32",
   },
+  cpipe_conn_send: {
+    parameters: [
+      "pointer", // cpipe_conn *c
+      "buffer", // const uint8_t *cmds
+      "i32", // int32_t cmds_len
+      "buffer", // uint8_t *out
+      "i32", // int32_t out_cap
+    ],
+    result: "i32",
+  },
   cpipe_conn_pending: {
     parameters: ["pointer"], // const cpipe_conn *c
     result: "i32",
@@ -142,7 +152,7 @@ export const symbols = {
 } as const;
 
 /** The ABI this TypeScript expects; `cpipe_abi_version()` must match. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** An opaque native handle (a pointer object in Deno, a number in Bun). */
 export type Handle = NonNullable<unknown>;
@@ -160,6 +170,7 @@ export interface Native {
   ): Handle | null;
   cpipe_conn_connect(conn: Handle): number;
   cpipe_conn_exchange(conn: Handle, cmds: Uint8Array, cmdsLen: number, out: Uint8Array, outCap: number): number;
+  cpipe_conn_send(conn: Handle, cmds: Uint8Array, cmdsLen: number, out: Uint8Array, outCap: number): number;
   cpipe_conn_pending(conn: Handle): number;
   cpipe_conn_errstr(conn: Handle, buf: Uint8Array, cap: number): number;
   cpipe_conn_close(conn: Handle): number;

@@ -62,7 +62,7 @@ export class Client extends Commands<"sync"> {
 
   /** A new pipeline on this client's connection: queue with its methods, then `execute()`. */
   pipeline(): Pipeline {
-    return new Pipeline((encoder, asBuffer) => this.#connection.run(encoder, asBuffer));
+    return new Pipeline(this.#connection);
   }
 
   /** Queues a command on the client's own pipeline, sent by `execute()`. */

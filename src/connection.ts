@@ -40,11 +40,49 @@ export function checkTimeout(name: string, value: number | undefined, fallback: 
   return v;
 }
 
+/**
+ * Replies of streamed commands, kept in the core's encoded form until
+ * `execute()` decodes them: only then is it known whether bulk strings are
+ * wanted as text or as bytes. Starts with an unused header, as the core's
+ * output buffer does, so the same decoder reads both.
+ */
+export class ReplyStash {
+  bytes: Uint8Array = new Uint8Array(HEADER_SIZE + 64 * 1024);
+  length = HEADER_SIZE;
+  /** Replies (and pushes) held. */
+  entries = 0;
+
+  /** Appends `count` replies, `used` bytes of them, from an output buffer. */
+  append(out: Uint8Array, used: number, count: number): void {
+    if (count === 0) return;
+    if (this.length + used > this.bytes.length) {
+      let size = this.bytes.length * 2;
+      while (size < this.length + used) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(this.bytes.subarray(0, this.length));
+      this.bytes = grown;
+    }
+    this.bytes.set(out.subarray(HEADER_SIZE, HEADER_SIZE + used), this.length);
+    this.length += used;
+    this.entries += count;
+  }
+}
+
+/** Commands handed to the core ahead of `execute()`, and the replies that came back meanwhile. */
+export interface Streamed {
+  commands: number;
+  stash: ReplyStash;
+  /** Set when the connection broke before every reply came back. */
+  lost?: CpipeError;
+}
+
 export class Connection {
   readonly address: string;
   #handle: Handle | null;
   #out = new Uint8Array(OUT_SIZE);
   #errbuf = new Uint8Array(512);
+  /** The pipeline whose streamed commands still await replies in the core. */
+  #streaming: Streamed | null = null;
   readonly #decoder = new ReplyDecoder();
 
   constructor(host: string, port: number, options: ConnectOptions, handshakeEncoder: CommandEncoder) {
@@ -84,17 +122,69 @@ export class Connection {
   }
 
   /**
+   * Hands the encoder's commands to the core without waiting for their
+   * replies, so the server works while the caller encodes more; replies that
+   * already arrived go to `streamed.stash`. The caller then resets the encoder.
+   */
+  stream(encoder: CommandEncoder, streamed: Streamed): void {
+    const handle = this.#handle;
+    if (handle === null) throw this.#closedError();
+    this.#settleStream(handle, streamed);
+    this.#streaming = null;
+    const rc = native.cpipe_conn_send(handle, encoder.bytes, encoder.length, this.#out, this.#out.length);
+    this.#stashReplies(streamed);
+    if (rc !== 0) throw this.#error(rc, handle, streamed.stash.entries, streamed.commands + encoder.count);
+    streamed.commands += encoder.count;
+    this.#streaming = streamed;
+  }
+
+  /** Moves the replies in the output buffer to a stash; grows the buffer when one reply needs more room. */
+  #stashReplies(streamed: Streamed): void {
+    const decoder = this.#decoder;
+    decoder.attach(this.#out);
+    const got = decoder.header(0), need = decoder.header(3);
+    streamed.stash.append(this.#out, decoder.header(1), got);
+    if (got === 0 && need > 0) this.#out = new Uint8Array(HEADER_SIZE + need);
+  }
+
+  /**
+   * Before anyone else uses the connection, collects every reply still owed
+   * to the pipeline that streamed last (`except` is the caller's own), so
+   * replies always reach the commands they answer.
+   */
+  #settleStream(handle: Handle, except: Streamed | null): void {
+    const owner = this.#streaming;
+    if (owner === null || owner === except) return;
+    this.#streaming = null;
+    while (native.cpipe_conn_pending(handle) > 0) {
+      const rc = native.cpipe_conn_exchange(handle, NO_BYTES, 0, this.#out, this.#out.length);
+      this.#stashReplies(owner);
+      if (rc !== 0) {
+        owner.lost = this.#error(rc, handle, owner.stash.entries, owner.commands);
+        throw this.#error(rc, handle);
+      }
+    }
+  }
+
+  /**
    * Sends every command in `encoder` and returns their replies in order; an
    * error reply is a `ReplyError` in its place. The encoder is left as it was.
    * `asBuffer` asks for bulk strings as bytes, for all replies or per reply.
+   * Commands streamed earlier come first: their replies are decoded from
+   * `streamed.stash`, then the rest are awaited.
    */
-  run(encoder: CommandEncoder, asBuffer: boolean | readonly boolean[]): Reply[] {
+  run(encoder: CommandEncoder, asBuffer: boolean | readonly boolean[], streamed: Streamed | null = null): Reply[] {
     const handle = this.#handle;
     if (handle === null) throw this.#closedError();
+    this.#settleStream(handle, streamed);
+    this.#streaming = null;
+    if (streamed?.lost) throw streamed.lost;
     const decoder = this.#decoder;
-    const perReply = typeof asBuffer !== "boolean";
-    if (!perReply) decoder.asBuffer = asBuffer;
-    const total = encoder.count, replies: Reply[] = [];
+    const total = encoder.count + (streamed?.commands ?? 0), replies: Reply[] = [];
+    if (streamed !== null && streamed.stash.entries > 0) {
+      decoder.attach(streamed.stash.bytes);
+      this.#collect(streamed.stash.entries, replies, asBuffer);
+    }
     const chunks = encoder.chunks;
     let nextChunk = 0, sendMore = true;
     while (replies.length < total) {
@@ -108,14 +198,7 @@ export class Connection {
       const rc = native.cpipe_conn_exchange(handle, cmds, cmdsLen, out, out.length);
       decoder.attach(out);
       const got = decoder.header(0);
-      for (let i = 0; i < got; i++) {
-        if (decoder.peekTag() === PUSH_TAG) {
-          decoder.next(); // out-of-band: answers no command
-          continue;
-        }
-        if (perReply) decoder.asBuffer = asBuffer[replies.length];
-        replies.push(decoder.next());
-      }
+      this.#collect(got, replies, asBuffer);
       if (rc !== 0) throw this.#error(rc, handle, replies.length, total);
       const need = decoder.header(3);
       if (got === 0 && need > 0) this.#out = new Uint8Array(HEADER_SIZE + need);
@@ -126,6 +209,21 @@ export class Connection {
     }
     if (this.#out.length > OUT_RETAIN_LIMIT) this.#out = new Uint8Array(OUT_SIZE);
     return replies;
+  }
+
+  /** Decodes `count` encoded replies at the decoder's position onto `replies`, skipping pushes. */
+  #collect(count: number, replies: Reply[], asBuffer: boolean | readonly boolean[]): void {
+    const decoder = this.#decoder;
+    const perReply = typeof asBuffer !== "boolean";
+    if (!perReply) decoder.asBuffer = asBuffer;
+    for (let i = 0; i < count; i++) {
+      if (decoder.peekTag() === PUSH_TAG) {
+        decoder.next(); // out-of-band: answers no command
+        continue;
+      }
+      if (perReply) decoder.asBuffer = asBuffer[replies.length];
+      replies.push(decoder.next());
+    }
   }
 
   /** Throws ClosedError once `close()` was called. */

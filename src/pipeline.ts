@@ -1,28 +1,20 @@
 /**
- * A queue of commands sent together: one round trip (streamed in chunks) for
- * any number of commands, replies returned in order with errors in place.
+ * A queue of commands sent together: one round trip for any number of
+ * commands, replies returned in order with errors in place. Once the queue
+ * fills a 256 KB chunk it is streamed to the server while the caller keeps
+ * queueing, so encoding overlaps the server's work and memory stays bounded;
+ * `execute()` then sends the rest and collects every reply.
  */
 import { applyTransform, Commands, type Transform } from "./commands.ts";
-import { CommandEncoder } from "./encoder.ts";
+import { CHUNK_SIZE, CommandEncoder } from "./encoder.ts";
+import { ReplyStash, type Streamed } from "./connection.ts";
 import { checkCommand } from "./guards.ts";
 import type { Arg, Reply } from "./types.ts";
 
-/** Runs encoded commands and returns their raw replies; `asBuffer` is for all replies or per reply. */
-export type Runner = (encoder: CommandEncoder, asBuffer: boolean | readonly boolean[]) => Reply[];
-
-/**
- * A queue that grows past this many encoded bytes is sent at once (its
- * replies are kept), so a queue of any size needs bounded memory.
- */
-export const EARLY_SEND_BYTES = 32 * 1024 * 1024;
-
-const utf8 = new TextDecoder();
-
-/** Bulk strings received as bytes, back to text (status replies are text already). */
-function bytesToText(reply: Reply): Reply {
-  if (reply instanceof Uint8Array) return utf8.decode(reply);
-  if (Array.isArray(reply)) return reply.map(bytesToText);
-  return reply;
+/** Where a pipeline's commands go: the synchronous client's connection. */
+export interface PipelineTarget {
+  stream(encoder: CommandEncoder, streamed: Streamed): void;
+  run(encoder: CommandEncoder, asBuffer: boolean | readonly boolean[], streamed: Streamed | null): Reply[];
 }
 
 /**
@@ -34,17 +26,17 @@ function bytesToText(reply: Reply): Reply {
  * ```
  */
 export class Pipeline extends Commands<"queued", Pipeline> {
-  readonly #run: Runner;
+  readonly #target: PipelineTarget;
   readonly #encoder = new CommandEncoder();
   #transforms: (Transform<unknown> | null)[] = [];
   #asBuffer: boolean[] = [];
-  /** Replies of commands already sent because the queue grew large; bulk strings as bytes. */
-  #sent: Reply[] = [];
+  /** Commands already handed to the core, and their replies so far; null until the queue first fills a chunk. */
+  #streamed: Streamed | null = null;
 
   /** @internal Pipelines come from `client.pipeline()`. */
-  constructor(run: Runner) {
+  constructor(target: PipelineTarget) {
     super();
-    this.#run = run;
+    this.#target = target;
   }
 
   /** Commands queued since the last `execute()`. */
@@ -59,9 +51,9 @@ export class Pipeline extends Commands<"queued", Pipeline> {
   }
 
   /**
-   * Sends every queued command and returns their replies in order; an error
-   * reply is a `ReplyError` in its place. The queue is empty afterwards, also
-   * when a connection error is thrown.
+   * Waits for the reply of every queued command and returns them in order;
+   * an error reply is a `ReplyError` in its place. The queue is empty
+   * afterwards, also when a connection error is thrown.
    */
   execute(): Reply[] {
     return this.#execute(false);
@@ -72,12 +64,12 @@ export class Pipeline extends Commands<"queued", Pipeline> {
     return this.#execute(true);
   }
 
-  /** Forgets the queued commands. */
+  /** Forgets the queued commands (those already streamed to the server still run there). */
   discard(): void {
     this.#encoder.reset();
     this.#transforms = [];
     this.#asBuffer = [];
-    this.#sent = [];
+    this.#streamed = null;
   }
 
   /** Runs (or queues) one command for the typed methods; see `Commands`. */
@@ -89,14 +81,15 @@ export class Pipeline extends Commands<"queued", Pipeline> {
     this.#encoder.add(command, args);
     this.#transforms.push(transform);
     this.#asBuffer.push(asBuffer);
-    if (this.#encoder.length >= EARLY_SEND_BYTES) this.#sendEarly();
+    if (this.#encoder.length >= CHUNK_SIZE) this.#stream();
     return this;
   }
 
-  #sendEarly(): void {
+  /** Streams a full chunk to the server while the caller goes on queueing. */
+  #stream(): void {
+    this.#streamed ??= { commands: 0, stash: new ReplyStash() };
     try {
-      const replies = this.#run(this.#encoder, true);
-      for (let i = 0; i < replies.length; i++) this.#sent.push(replies[i]);
+      this.#target.stream(this.#encoder, this.#streamed);
       this.#encoder.reset(true);
     } catch (e) {
       this.discard();
@@ -105,17 +98,12 @@ export class Pipeline extends Commands<"queued", Pipeline> {
   }
 
   #execute(allBuffers: boolean): Reply[] {
-    const transforms = this.#transforms, asBuffer = this.#asBuffer, sent = this.#sent;
+    const transforms = this.#transforms;
     if (transforms.length === 0) return [];
     try {
-      const rest = this.#encoder.count === 0
-        ? []
-        : this.#run(this.#encoder, allBuffers ? true : sent.length === 0 ? asBuffer : asBuffer.slice(sent.length));
-      const replies = sent.length === 0 ? rest : sent.concat(rest);
+      const replies = this.#target.run(this.#encoder, allBuffers ? true : this.#asBuffer, this.#streamed);
       for (let i = 0; i < replies.length; i++) {
-        let reply = replies[i];
-        if (i < sent.length && !allBuffers && !asBuffer[i]) reply = bytesToText(reply);
-        replies[i] = transforms[i] === null ? reply : applyTransform(reply, transforms[i]) as Reply;
+        if (transforms[i] !== null) replies[i] = applyTransform(replies[i], transforms[i]) as Reply;
       }
       return replies;
     } finally {

@@ -316,6 +316,22 @@ static void test_live(const char *socket) {
     CHECK(total == 20000 && ordered);
     CHECK(cpipe_conn_pending(c) == 0);
 
+    /* cpipe_conn_send streams without waiting; exchanges collect the rest, in order. */
+    CHECK(cpipe_conn_send(NULL, many.bytes, (int32_t)many.len, out, sizeof out) == CPIPE_ERR_ARG);
+    CHECK(cpipe_conn_send(c, many.bytes, (int32_t)many.len - 1, out, sizeof out) == CPIPE_ERR_ARG);
+    const char *reset[] = {"SET", "counter", "0"};
+    CHECK(call(c, 3, reset, NULL) == CPIPE_OK);
+    CHECK(cpipe_conn_send(c, many.bytes, (int32_t)many.len, out, sizeof out) == CPIPE_OK);
+    uint32_t streamed = header(0);
+    CHECK(streamed <= 2000 && cpipe_conn_pending(c) == (int32_t)(2000 - streamed));
+    while (cpipe_conn_pending(c) > 0) {
+        CHECK(cpipe_conn_exchange(c, NULL, 0, out, sizeof out) == CPIPE_OK);
+        streamed += header(0);
+    }
+    CHECK(streamed == 2000);
+    const char *getc[] = {"GET", "counter"};
+    CHECK(call(c, 2, getc, NULL) == CPIPE_OK && memcmp(out + CPIPE_REPLY_HEADER + 5, "2000", 4) == 0);
+
     /* A reply larger than the buffer: reported as needed, then delivered. */
     static char big[300000];
     memset(big, 'x', sizeof big);

@@ -120,3 +120,62 @@ test("a connection lost mid-execute() throws ConnectionError, empties the queue,
   assert.deepEqual(r.execute(), ["PONG"]);
   r.close();
 });
+
+/** Enough commands to fill several 256 KB chunks, so they stream before execute(). */
+const STREAMING = 30_000;
+
+test("a long pipeline streams while queued; other calls in between still get their own replies", () => {
+  const r = connect(server.host, server.port);
+  r.set("ps:x", "x-value");
+  const p1 = r.pipeline(), p2 = r.pipeline();
+  for (let i = 0; i < STREAMING; i++) p1.addCommand("INCR", "ps:one");
+  assert.equal(r.get("ps:x"), "x-value"); // settles p1's replies first, then answers this
+  for (let i = 0; i < STREAMING; i++) p2.addCommand("INCR", "ps:two");
+  for (let i = 0; i < STREAMING; i++) r.addCommand("INCR", "ps:three");
+  assert.equal(r.incr("ps:x:n"), 1);
+  const two = p2.execute(), one = p1.execute(), three = r.execute();
+  for (const [replies, name] of [[one, "one"], [two, "two"], [three, "three"]] as const) {
+    assert.equal(replies.length, STREAMING, name);
+    replies.forEach((v, i) => assert.equal(v, i + 1, `${name}[${i}]`));
+  }
+  r.close();
+});
+
+test("executeBuffer() after streaming returns every bulk string as bytes, invalid UTF-8 intact", () => {
+  const r = connect(server.host, server.port);
+  const raw = new Uint8Array([0xff, 0xfe, 0, 13, 10]);
+  r.set("psb:k", raw);
+  for (let i = 0; i < STREAMING; i++) r.addCommand("GET", "psb:k");
+  const replies = r.executeBuffer();
+  assert.equal(replies.length, STREAMING);
+  assert.ok(replies.every((v) => v instanceof Uint8Array && Buffer.compare(v, raw) === 0));
+  for (let i = 0; i < STREAMING; i++) r.addCommand("GET", "psb:k");
+  assert.ok(r.execute().every((v) => typeof v === "string"));
+  r.close();
+});
+
+test("a discarded streamed pipeline does not confuse later calls", () => {
+  const r = connect(server.host, server.port);
+  const p = r.pipeline();
+  for (let i = 0; i < STREAMING; i++) p.addCommand("INCR", "pd:n");
+  p.discard();
+  assert.equal(r.ping("after"), "after");
+  // The chunks already streamed ran on the server; the unsent tail did not.
+  const ran = Number(r.get("pd:n"));
+  assert.ok(ran > 0 && ran < STREAMING, `${ran} INCRs ran`);
+  r.close();
+});
+
+test("a connection lost while a pipeline streams fails that pipeline's execute(), not later calls", () => {
+  const r = connect(server.host, server.port);
+  const killer = connect(server.host, server.port);
+  const p = r.pipeline();
+  for (let i = 0; i < STREAMING; i++) p.addCommand("PING");
+  killer.send("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  assert.throws(() => r.ping(), ConnectionError); // the call that sees the drop
+  assert.throws(() => p.execute(), (e: unknown) => e instanceof ConnectionError && /replies received/.test(e.message));
+  assert.equal(p.length, 0);
+  assert.equal(r.ping(), "PONG");
+  killer.close();
+  r.close();
+});
