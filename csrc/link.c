@@ -24,7 +24,6 @@
 /* Bytes received are handed to the reader in slices of this size: the reader
  * compacts its buffer as it consumes, and smaller slices keep that cheap. */
 #define FEED_SLICE 4096
-#define RECV_CHUNK (64 * 1024)
 
 static int32_t link_error(cpipe_link *l, int32_t code, const char *fmt, ...) {
     va_list ap;
@@ -127,13 +126,13 @@ int32_t cpipe_link_write(cpipe_link *l, int *progress) {
     return CPIPE_OK;
 }
 
-int32_t cpipe_link_read(cpipe_link *l, int *got) {
+int32_t cpipe_link_read(cpipe_link *l, size_t *got) {
     *got = 0;
-    if (cpipe_buffer_reserve(&l->inbox, RECV_CHUNK) != 0) return link_error(l, CPIPE_ERR_NOMEM, "out of memory");
-    ssize_t n = recv(l->ctx->fd, (char *)l->inbox.data + l->inbox.len, RECV_CHUNK, 0);
+    if (cpipe_buffer_reserve(&l->inbox, CPIPE_LINK_READ) != 0) return link_error(l, CPIPE_ERR_NOMEM, "out of memory");
+    ssize_t n = recv(l->ctx->fd, (char *)l->inbox.data + l->inbox.len, CPIPE_LINK_READ, 0);
     if (n > 0) {
         l->inbox.len += (size_t)n;
-        *got = 1;
+        *got = (size_t)n;
         return CPIPE_OK;
     }
     if (n < 0 && would_block()) return CPIPE_OK;

@@ -43,8 +43,10 @@ int32_t cpipe_link_connect_done(cpipe_link *l, int *done);
 /* Writes what it can of `unsent`; *progress is set to 1 when bytes went out. */
 int32_t cpipe_link_write(cpipe_link *l, int *progress);
 
-/* Receives what is available (up to 64 KiB); *got is set to 1 when bytes came. */
-int32_t cpipe_link_read(cpipe_link *l, int *got);
+/* Receives what is available, up to CPIPE_LINK_READ bytes; *got is set to
+ * the number of bytes that came (fewer than asked: the socket is empty). */
+#define CPIPE_LINK_READ (64 * 1024)
+int32_t cpipe_link_read(cpipe_link *l, size_t *got);
 
 /* Parses received bytes: 1 when a whole reply is in `enc` (take it, then
  * call cpipe_link_next_reply), 0 when more bytes are needed, or an error. */

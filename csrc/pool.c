@@ -35,6 +35,11 @@
 #define RECORD_HEADER 8 /* u32 id, u32 len */
 /* Reads per readable socket per loop turn: bounds one connection's share. */
 #define READS_PER_TURN 8
+/* While replies are owed, how long the I/O thread keeps asking for them
+ * (yielding the CPU in between) before it sleeps in poll(): a reply on a
+ * fast network comes within microseconds, sooner than a sleeping thread is
+ * woken up. */
+#define SPIN_US 200
 
 enum slot_state {
     SLOT_UNUSED,     /* an exclusive slot that is not leased and not connected */
@@ -323,7 +328,7 @@ static void slot_io(cpipe_pool *p, pool_slot *s, short revents, cpipe_buffer *ou
     }
     if (revents & (POLLIN | POLLHUP | POLLERR)) {
         for (int i = 0; i < READS_PER_TURN; i++) {
-            int got = 0;
+            size_t got = 0;
             if ((rc = cpipe_link_read(l, &got)) != CPIPE_OK) {
                 /* Replies that arrived before the failure still count. */
                 while (cpipe_link_parse(l) == 1)
@@ -331,7 +336,7 @@ static void slot_io(cpipe_pool *p, pool_slot *s, short revents, cpipe_buffer *ou
                 slot_fail(p, s, rc, l->errstr, out);
                 return;
             }
-            if (!got) break;
+            if (got == 0) break;
             s->progress_at = cpipe_now_ms();
             while ((rc = cpipe_link_parse(l)) == 1)
                 if (take_reply(p, s, out) != 0) return;
@@ -339,6 +344,7 @@ static void slot_io(cpipe_pool *p, pool_slot *s, short revents, cpipe_buffer *ou
                 slot_fail(p, s, rc, l->errstr, out);
                 return;
             }
+            if (got < CPIPE_LINK_READ) break; /* the socket is empty: no need to ask again */
         }
     }
     if (cpipe_buffer_live(&l->unsent) > 0) {
@@ -380,8 +386,10 @@ static int64_t slot_timers(cpipe_pool *p, pool_slot *s, int64_t now, cpipe_buffe
 static void io_main(void *arg) {
     cpipe_pool *p = arg;
     cpipe_buffer out = {0};
+    int64_t spin_until = 0;
     while (!atomic_load(&p->stop)) {
         int64_t now = cpipe_now_ms(), next = 0;
+        size_t owed = 0;
         nfds_t n = 0;
         p->pfds[n].fd = p->wake[0];
         p->pfds[n].events = POLLIN;
@@ -392,6 +400,7 @@ static void io_main(void *arg) {
             cpipe_mutex_lock(&s->lock);
             int64_t due = slot_timers(p, s, now, &out);
             if (due > 0 && (next == 0 || due < next)) next = due;
+            if (s->state == SLOT_READY && !s->exclusive) owed += s->ids.count;
             short events = 0;
             if (s->state == SLOT_CONNECTING) events = POLLOUT;
             else if (s->state == SLOT_HANDSHAKE || s->state == SLOT_READY)
@@ -412,8 +421,19 @@ static void io_main(void *arg) {
             int64_t left = next - cpipe_now_ms();
             timeout = left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
         }
+        /* Replies owed on shared connections (blocking commands run on
+         * exclusive ones): ask again for a while before sleeping. */
+        if (owed > 0 && timeout != 0) {
+            int64_t us = cpipe_now_us();
+            if (spin_until == 0) spin_until = us + SPIN_US;
+            if (us < spin_until) {
+                timeout = 0;
+                cpipe_thread_yield();
+            }
+        }
         int ready = poll(p->pfds, n, timeout);
-        if (ready <= 0) continue; /* a timer is due, or EINTR */
+        if (ready <= 0) continue; /* a timer is due, or EINTR, or spinning */
+        spin_until = 0;
         if (p->pfds[0].revents) {
             cpipe_socket_drain(p->wake[0]);
             atomic_store(&p->wake_pending, 0);

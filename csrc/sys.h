@@ -37,6 +37,11 @@ int cpipe_pin_library(void);
 
 /* Monotonic milliseconds, so a wall-clock jump cannot fire a timeout. */
 int64_t cpipe_now_ms(void);
+/* Monotonic microseconds. */
+int64_t cpipe_now_us(void);
+
+/* Lets another thread run on this CPU. */
+void cpipe_thread_yield(void);
 
 /* Two connected stream sockets, non-blocking and closed on exec; a write to
  * one whose peer is gone fails instead of raising SIGPIPE. 0 or -1. */

@@ -32,9 +32,8 @@ export class Group {
 const INITIAL = 1024;
 
 export class CallTable {
-  /** Settles a single call; undefined for a pipeline member or a free id. */
+  /** Settles a single call (with a rejected promise when it fails); undefined for a pipeline member or a free id. */
   resolve: (((value: unknown) => void) | undefined)[] = [];
-  reject: (((error: Error) => void) | undefined)[] = [];
   transform: (Transform<unknown> | null)[] = [];
   /** 1 when bulk strings are wanted as bytes. */
   asBuffer: Uint8Array = new Uint8Array(INITIAL);
@@ -60,7 +59,6 @@ export class CallTable {
       this.index = index;
     }
     this.resolve.push(undefined);
-    this.reject.push(undefined);
     this.transform.push(null);
     this.group.push(undefined);
     return id;
@@ -68,7 +66,6 @@ export class CallTable {
 
   release(id: number): void {
     this.resolve[id] = undefined;
-    this.reject[id] = undefined;
     this.transform[id] = null;
     this.group[id] = undefined;
     this.#free.push(id);

@@ -42,10 +42,13 @@ function count(name: string, value: number | undefined, fallback: number, min: n
 
 /**
  * A pool of connections to one server. Every command method returns a
- * promise; commands issued in the same tick are written together, in order,
- * on one connection (auto-pipelining), and their replies come back in
- * batches. A native thread owns the sockets: JavaScript never waits on the
- * network, and an idle pool does not keep the process alive.
+ * promise; the commands issued in one tick are handed to the native core in
+ * one call and written together (auto-pipelining), spread over the least
+ * busy connections, and their replies come back in batches. Commands that
+ * must run in order without awaiting each other go in a `pipeline()`, which
+ * keeps them on one connection. A native thread owns the sockets:
+ * JavaScript never waits on the network, and an idle pool does not keep the
+ * process alive.
  *
  * A dropped connection rejects exactly the commands it carried with
  * `ConnectionError` and reconnects in the background; the others keep

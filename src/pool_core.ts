@@ -23,6 +23,14 @@ const OUT_SIZE = 256 * 1024;
 const OUT_RETAIN_LIMIT = 16 * 1024 * 1024;
 /** A segment's commands go to the core in submits of at most about this many bytes. */
 const SUBMIT_BYTES = 1024 * 1024;
+/**
+ * A tick's commands are spread over the connections in parts of at least
+ * this many: replies then come back from several connections at different
+ * moments, and callers that wait on each other do not march in lockstep.
+ */
+const MIN_PART = 4;
+/** A tick that issues this many commands on a route submits them without waiting for its end. */
+const EARLY_FLUSH = 4096;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -56,6 +64,8 @@ class Segment {
   starts: number[] = [];
   /** -1 for any shared connection, else an exclusive connection's index. */
   route = -1;
+  /** A pipeline: every part goes to the connection of the first. */
+  whole = false;
   /** The connection its first part went to, or -1. */
   slot = -1;
   /** Commands submitted so far. */
@@ -66,9 +76,22 @@ class Segment {
     this.ids.length = 0;
     this.starts.length = 0;
     this.route = -1;
+    this.whole = false;
     this.slot = -1;
     this.sent = 0;
   }
+}
+
+/**
+ * One executor for every call's promise: it hands over the promise's resolve
+ * function without a closure made per call. Only `resolve` is kept: a call
+ * fails by being resolved with a rejected promise, so that a pending call
+ * holds one function fewer (100,000 pending calls are a lot for a young
+ * generation to copy).
+ */
+const captured = { resolve: undefined as unknown as (value: unknown) => void };
+function capture(resolve: (value: never) => void): void {
+  captured.resolve = resolve as (value: unknown) => void;
 }
 
 /** Frees native pools whose owners were collected without close(). */
@@ -103,6 +126,7 @@ export class PoolCore {
   #handle: Handle | null;
   #notifier: Notifier | null = null;
   #referenced = false;
+  #unrefQueued = false;
   readonly #settings: CoreSettings;
 
   readonly #table = new CallTable();
@@ -230,12 +254,12 @@ export class PoolCore {
     segment.starts.push(start);
     table.transform[id] = transform as Transform<unknown> | null;
     table.asBuffer[id] = asBuffer ? 1 : 0;
-    const promise = new Promise<T>((resolve, reject) => {
-      table.resolve[id] = resolve as (value: unknown) => void;
-      table.reject[id] = reject;
-    });
+    const promise = new Promise<T>(capture);
+    table.resolve[id] = captured.resolve;
     this.#queued++;
     this.#schedule();
+    // A long tick sends as it goes, so the server works while the rest is encoded.
+    if (segment.ids.length >= EARLY_FLUSH) this.#flushNow();
     return promise;
   }
 
@@ -260,6 +284,7 @@ export class PoolCore {
     segment.encoder = encoder; // taken over: the pipeline starts a new one
     segment.starts = starts;
     segment.route = route;
+    segment.whole = true;
     let group!: Group;
     const promise = new Promise<Reply[]>((resolve, reject) => {
       group = new Group(transforms, resolve, reject);
@@ -307,18 +332,20 @@ export class PoolCore {
 
   readonly #flush = (): void => {
     this.#flushScheduled = false;
+    this.#flushNow();
+  };
+
+  #flushNow(): void {
     const open = this.#open;
     for (let key = 0; key < open.length; key++) if (open[key] !== undefined) this.#close(key - 1);
     this.#submitQueue();
-  };
+  }
 
   #submitQueue(): void {
     const queue = this.#queue;
-    let pinned = -1;
     while (this.#queueHead < queue.length) {
       const segment = queue[this.#queueHead];
-      if (!this.#submit(segment, pinned)) break;
-      if (segment.route < 0) pinned = segment.slot;
+      if (!this.#submit(segment)) break;
       queue[this.#queueHead++] = undefined as unknown as Segment;
       this.#recycle(segment);
     }
@@ -338,19 +365,22 @@ export class PoolCore {
 
   /**
    * Submits what the window allows of a segment; true when all of it went.
-   * Every part of a shared segment goes where its first part went, and the
-   * first part where the tick's first shared segment went: commands issued in
-   * one tick run in order.
+   * A pipeline goes whole to one connection (in parts if large, all to the
+   * connection of the first); the other commands of a tick are spread over
+   * the least busy connections.
    */
-  #submit(segment: Segment, pinned: number): boolean {
+  #submit(segment: Segment): boolean {
     const handle = this.#handle!;
     const n = segment.ids.length, starts = segment.starts, ids = segment.ids;
     const maxInFlight = this.#settings.maxInFlight;
+    const spread = !segment.whole && segment.route < 0;
+    const part = spread ? Math.max(MIN_PART, Math.ceil(n / this.size)) : n;
     while (segment.sent < n) {
       const room = maxInFlight - this.#inFlight;
       if (room <= 0) return false;
       const from = segment.sent, start = starts[from];
-      let to = from + room < n ? from + room : n;
+      let to = from + (room < part ? room : part);
+      if (to > n) to = n;
       // Keep each submit to about SUBMIT_BYTES (at least one command).
       if ((to < n ? starts[to] : segment.encoder.length) - start > SUBMIT_BYTES) {
         let lo = from + 1, hi = to;
@@ -369,7 +399,7 @@ export class PoolCore {
       }
       const view = this.#idsView;
       for (let k = 0; k < count; k++) view.setUint32(k * 4, ids[from + k], true);
-      const route = segment.route >= 0 ? segment.route : segment.slot >= 0 ? segment.slot : pinned;
+      const route = segment.route >= 0 ? segment.route : spread ? -1 : segment.slot;
       const bytes = start === 0 ? segment.encoder.bytes : segment.encoder.bytes.subarray(start, end);
       const rc = native.cpipe_pool_submit(handle, bytes, end - start, this.#ids, count * 4, route);
       if (rc >= 0) {
@@ -441,15 +471,15 @@ export class PoolCore {
     const table = this.#table;
     const resolve = table.resolve[id];
     if (resolve !== undefined) {
-      const reject = table.reject[id]!, transform = table.transform[id];
+      const transform = table.transform[id];
       table.release(id);
-      if (reply instanceof Error) reject(reply);
+      if (reply instanceof Error) resolve(Promise.reject(reply));
       else if (transform === null) resolve(reply);
       else {
         try {
           resolve(transform(reply));
         } catch (e) {
-          reject(e as Error);
+          resolve(Promise.reject(e));
         }
       }
       return;
@@ -464,10 +494,10 @@ export class PoolCore {
 
   #fail(id: number, error: Error): void {
     const table = this.#table;
-    const reject = table.reject[id];
-    if (reject !== undefined) {
+    const resolve = table.resolve[id];
+    if (resolve !== undefined) {
       table.release(id);
-      reject(error);
+      resolve(Promise.reject(error));
       return;
     }
     const group = table.group[id];
@@ -509,7 +539,7 @@ export class PoolCore {
   /** Ends a lease; `keep` false closes the connection (its state may differ from a fresh one's). */
   release(slot: number, keep: boolean): void {
     if (!this.#leased.delete(slot) || this.#handle === null) return;
-    this.#flush(); // what was queued on it goes first, then fails when the connection is closed
+    this.#flushNow(); // what was queued on it goes first, then fails when the connection is closed
     native.cpipe_pool_release(this.#handle, slot, keep ? 1 : 0);
     while (this.#leaseWaiters.length > 0) {
       const next = native.cpipe_pool_lease(this.#handle);
@@ -522,6 +552,12 @@ export class PoolCore {
 
   // ---- lifecycle ----------------------------------------------------------------------
 
+  readonly #unrefIfIdle = (): void => {
+    this.#unrefQueued = false;
+    if (this.#inFlight + this.#queued > 0 || this.#leaseWaiters.length > 0) return;
+    if (this.#referenced) this.#setReferenced(false);
+  };
+
   #setReferenced(on: boolean): void {
     this.#referenced = on;
     const notifier = this.#notifier;
@@ -532,7 +568,12 @@ export class PoolCore {
 
   #checkIdle(): void {
     if (this.#inFlight + this.#queued > 0 || this.#leaseWaiters.length > 0) return;
-    if (this.#referenced) this.#setReferenced(false);
+    // Callers that were just answered usually issue more in the microtasks
+    // that follow: let go of the event loop only if they did not.
+    if (this.#referenced && !this.#unrefQueued) {
+      this.#unrefQueued = true;
+      queueMicrotask(this.#unrefIfIdle);
+    }
     const waiters = this.#idleWaiters;
     if (waiters.length > 0) {
       this.#idleWaiters = [];
@@ -556,7 +597,7 @@ export class PoolCore {
   async #closeNow(): Promise<void> {
     const handle = this.#handle;
     if (handle === null) return;
-    this.#flush();
+    this.#flushNow();
     const closed = new ClosedError(`cpipe: the pool for ${this.address} is closed`);
     for (const waiter of this.#leaseWaiters.splice(0)) waiter.reject(closed);
     for (const slot of [...this.#leased]) this.release(slot, false);

@@ -54,15 +54,23 @@ test("typed commands and send resolve with their replies", async () => {
 test("100,000 concurrent calls each get their own reply", async () => {
   const [pool, k] = fresh();
   const total = 100_000;
-  // Every caller writes and reads back its own value, in the same tick as everyone else.
+  // Every caller writes its own value, all in one tick (spread over the connections)…
   const writes = Array.from({ length: total }, (_, i) => pool.set(`${k}${i}`, `v${i}`));
-  const reads = Array.from({ length: total }, (_, i) => pool.get(`${k}${i}`));
   const echoes = Array.from({ length: total }, (_, i) => pool.send("ECHO", `e${i}`));
   assert.ok((await Promise.all(writes)).every((r) => r === "OK"));
-  const got = await Promise.all(reads);
-  for (let i = 0; i < total; i++) assert.equal(got[i], `v${i}`);
   const echoed = await Promise.all(echoes);
   for (let i = 0; i < total; i++) assert.equal(echoed[i], `e${i}`);
+  // …then reads it back, again all at once.
+  const got = await Promise.all(Array.from({ length: total }, (_, i) => pool.get(`${k}${i}`)));
+  for (let i = 0; i < total; i++) assert.equal(got[i], `v${i}`);
+  // Commands that must run in order without awaiting each other go in one pipeline.
+  const ordered = await Promise.all(
+    Array.from(
+      { length: 1000 },
+      (_, i) => pool.pipeline().set(`${k}o${i}`, i).incr(`${k}o${i}`).get(`${k}o${i}`).execute(),
+    ),
+  );
+  for (let i = 0; i < 1000; i++) assert.deepEqual(ordered[i], ["OK", i + 1, String(i + 1)]);
   // Spread over ticks and connections: callers that each await in turn.
   const workers = Array.from({ length: 50 }, async (_, w) => {
     for (let i = 0; i < 200; i++) {

@@ -32,13 +32,21 @@ async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000):
   }
 }
 
-/** Issues `batches` batches of `per` SETs, each in its own tick, and returns their promises by batch. */
-async function batchesInFlight(pool: ReturnType<typeof connectPool>, key: string, batches: number, per: number) {
+/**
+ * Issues `batches` pipelines of `per` SETs (a pipeline keeps to one
+ * connection) and returns each one's settled replies.
+ */
+function batchesInFlight(pool: ReturnType<typeof connectPool>, key: string, batches: number, per: number) {
   const out: Promise<PromiseSettledResult<unknown>[]>[] = [];
   for (let b = 0; b < batches; b++) {
-    out.push(Promise.allSettled(Array.from({ length: per }, (_, i) => pool.set(`${key}:${b}:${i}`, "v"))));
-    await null; // a new tick: the next batch goes to the least busy connection
-    await null;
+    const pipeline = pool.pipeline();
+    for (let i = 0; i < per; i++) pipeline.set(`${key}:${b}:${i}`, "v");
+    // Each to the least busy connection at the time: two per connection.
+    out.push(
+      pipeline.execute().then((replies) => replies.map((value) => ({ status: "fulfilled" as const, value })), (
+        reason,
+      ) => Array.from({ length: per }, () => ({ status: "rejected" as const, reason }))),
+    );
   }
   return out;
 }
@@ -50,7 +58,7 @@ test("CLIENT KILL mid-flight rejects exactly the killed connections' commands; t
   // Writes wait on the server while it is paused: they are in flight for sure.
   server.cli("CLIENT", "PAUSE", "10000", "WRITE");
   try {
-    const batches = await batchesInFlight(pool, "km", 8, 500);
+    const batches = batchesInFlight(pool, "km", 8, 500);
     await sleep(50); // sent by now
     const ids = clients("kill-mid").map((c) => c.id);
     for (const id of ids.slice(0, 2)) assert.equal(server.cli("CLIENT", "KILL", "ID", id), "1");
