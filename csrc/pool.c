@@ -10,7 +10,11 @@
  * pool's completion queue; when the queue goes from empty to non-empty the
  * I/O thread writes one byte to the host's end of a socket pair, which the
  * host runtime watches in its own event loop. The host then drains the
- * queue with one call. No JavaScript ever runs on the I/O thread.
+ * queue with one call. No JavaScript ever runs on the I/O thread. While
+ * replies are owed, the I/O thread asks its sockets again for SPIN_US
+ * (yielding the CPU in between) before it sleeps: a reply on a fast network
+ * comes sooner than a sleeping thread is woken, and a CPU that never idles
+ * is not woken at all.
  *
  * Locks: each slot's lock guards that slot; `qlock` guards the completion
  * queue and the counters beside it. A thread holding a slot's lock may take

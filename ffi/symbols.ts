@@ -192,7 +192,14 @@ export interface Native {
     handshakeLen: number,
   ): Handle | null;
   cpipe_pool_notify_fd(pool: Handle, take: number): number;
-  cpipe_pool_submit(pool: Handle, cmds: Uint8Array, cmdsLen: number, ids: Uint8Array, idsLen: number, route: number): number;
+  cpipe_pool_submit(
+    pool: Handle,
+    cmds: Uint8Array,
+    cmdsLen: number,
+    ids: Uint8Array,
+    idsLen: number,
+    route: number,
+  ): number;
   cpipe_pool_drain(pool: Handle, out: Uint8Array, outCap: number): number;
   cpipe_pool_lease(pool: Handle): number;
   cpipe_pool_release(pool: Handle, slot: number, keep: number): number;

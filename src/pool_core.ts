@@ -28,7 +28,7 @@ const SUBMIT_BYTES = 1024 * 1024;
  * this many: replies then come back from several connections at different
  * moments, and callers that wait on each other do not march in lockstep.
  */
-const MIN_PART = 4;
+const MIN_PART = 5;
 /** A tick that issues this many commands on a route submits them without waiting for its end. */
 const EARLY_FLUSH = 4096;
 
@@ -239,7 +239,13 @@ export class PoolCore {
    * Queues one command on a route (-1: shared) and returns its reply's
    * promise. Encoding errors reject it.
    */
-  call<T>(route: number, command: string, args: readonly Arg[], transform: Transform<T> | null, asBuffer: boolean) {
+  call<T>(
+    route: number,
+    command: string,
+    args: readonly Arg[],
+    transform: Transform<T> | null,
+    asBuffer: boolean,
+  ): Promise<T> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
     const segment = this.#segmentFor(route);
