@@ -17,20 +17,13 @@
 #include "command.h"
 #include "cpipe.h"
 #include "heap.h"
+#include "link.h"
 #include "reply.h"
 
-#ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on the socket instead */
-#endif
 #if defined(__APPLE__) && !defined(SO_NOSIGPIPE)
 #error "SO_NOSIGPIPE is needed on macOS, or a write to a closed socket raises SIGPIPE"
 #endif
 
-/* Bytes received are handed to the reader in slices of this size: the
- * reader compacts its buffer as it consumes, and smaller slices keep that
- * compaction cheap. */
-#define FEED_SLICE 4096
-#define RECV_CHUNK (64 * 1024)
 #define MAX_HOST_LEN 1024
 /* cpipe_conn_send() returns once no more than this waits to be sent. */
 #define SEND_BACKLOG (1u << 20)
@@ -46,14 +39,9 @@ struct cpipe_conn {
     uint8_t *handshake; /* packed commands run after each connect */
     size_t handshake_len;
 
-    /* The live connection; ctx is NULL while disconnected. */
-    redisContext *ctx;
-    redisReader *reader;
-    cpipe_reply_encoder enc;
-    int reply_ready;     /* enc holds a whole reply not yet delivered */
-    cpipe_buffer unsent; /* RESP bytes not yet written to the socket */
-    cpipe_buffer inbox;  /* bytes received, not yet given to the reader */
-    size_t pending;      /* commands sent or queued whose replies are not delivered */
+    /* The live connection (link.h); link.ctx is NULL while disconnected. */
+    cpipe_link link;
+    size_t pending; /* commands sent or queued whose replies are not delivered */
 
     int closed;
     char errstr[CPIPE_ERRSTR_LEN];
@@ -91,14 +79,7 @@ static int64_t now_ms(void) {
 }
 
 static void drop_connection(cpipe_conn *c) {
-    if (c->ctx) redisFree(c->ctx);
-    c->ctx = NULL;
-    if (c->reader) redisReaderFree(c->reader);
-    c->reader = NULL;
-    cpipe_buffer_release(&c->enc.encoded);
-    cpipe_buffer_release(&c->unsent);
-    cpipe_buffer_release(&c->inbox);
-    c->reply_ready = 0;
+    cpipe_link_close(&c->link);
     c->pending = 0;
 }
 
@@ -124,84 +105,25 @@ static int set_nonblocking(redisFD fd) {
 #endif
 }
 
-static int would_block(void) {
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-}
-
-/* When the server hangs up on a request it refused (an oversized argument,
- * say), it usually sent an error reply first: find it among the bytes that
- * already arrived, so the caller learns why. 1 when one was found. */
-static int server_last_words(cpipe_conn *c, char *said, size_t cap) {
-    char bytes[512];
-    ssize_t n = recv(c->ctx->fd, bytes, sizeof bytes, 0);
-    if (n <= 0) return 0;
-    for (ssize_t i = 0; i + 1 < n; i++) {
-        if (bytes[i] != '-' || (i > 0 && bytes[i - 1] != '\n')) continue;
-        size_t len = 0;
-        while (i + 1 + (ssize_t)len < n && bytes[i + 1 + len] != '\r' && len + 1 < cap) len++;
-        memcpy(said, bytes + i + 1, len);
-        said[len] = '\0';
-        return 1;
-    }
-    return 0;
-}
 
 /* Writes what it can of the unsent bytes without waiting. */
 static int32_t write_some(cpipe_conn *c, int *progress) {
-    while (cpipe_buffer_live(&c->unsent) > 0) {
-        size_t want = cpipe_buffer_live(&c->unsent);
-        if (want > (1u << 30)) want = 1u << 30;
-        ssize_t n = send(c->ctx->fd, (const char *)c->unsent.data + c->unsent.pos, want, MSG_NOSIGNAL);
-        if (n > 0) {
-            c->unsent.pos += (size_t)n;
-            *progress = 1;
-            continue;
-        }
-        if (n < 0 && would_block()) return CPIPE_OK;
-        const char *why = n < 0 ? strerror(errno) : "connection closed";
-        char said[160];
-        if (server_last_words(c, said, sizeof said))
-            return fail(c, CPIPE_ERR_CONN, "write failed: %s; the server said: %s", why, said);
-        return fail(c, CPIPE_ERR_CONN, "write failed: %s", why);
-    }
-    cpipe_buffer_reset(&c->unsent);
-    return CPIPE_OK;
+    int32_t rc = cpipe_link_write(&c->link, progress);
+    return rc == CPIPE_OK ? rc : fail(c, rc, "%s", c->link.errstr);
 }
 
 /* Receives what is available without waiting; *got tells whether bytes came. */
 static int32_t read_some(cpipe_conn *c, int *got) {
-    *got = 0;
-    if (cpipe_buffer_reserve(&c->inbox, RECV_CHUNK) != 0) return fail(c, CPIPE_ERR_NOMEM, "out of memory");
-    ssize_t n = recv(c->ctx->fd, (char *)c->inbox.data + c->inbox.len, RECV_CHUNK, 0);
-    if (n > 0) {
-        c->inbox.len += (size_t)n;
-        *got = 1;
-        return CPIPE_OK;
-    }
-    if (n < 0 && would_block()) return CPIPE_OK;
-    if (n == 0) return fail(c, CPIPE_ERR_CONN, "server closed the connection");
-    return fail(c, CPIPE_ERR_CONN, "read failed: %s", strerror(errno));
+    size_t n = 0;
+    int32_t rc = cpipe_link_read(&c->link, &n);
+    *got = n > 0;
+    return rc == CPIPE_OK ? rc : fail(c, rc, "%s", c->link.errstr);
 }
 
 /* Parses buffered bytes until a whole reply is encoded; 1 when one is. */
 static int32_t parse_some(cpipe_conn *c) {
-    for (;;) {
-        void *reply = NULL;
-        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-            if (c->reader->err == REDIS_ERR_OOM) return fail(c, CPIPE_ERR_NOMEM, "out of memory reading a reply");
-            return fail(c, CPIPE_ERR_PROTOCOL, "protocol error: %s", c->reader->errstr);
-        }
-        if (reply != NULL) {
-            c->reply_ready = 1;
-            return 1;
-        }
-        size_t live = cpipe_buffer_live(&c->inbox);
-        if (live == 0) return 0;
-        size_t slice = live < FEED_SLICE ? live : FEED_SLICE;
-        if (redisReaderFeed(c->reader, (const char *)c->inbox.data + c->inbox.pos, slice) != REDIS_OK)
-            return fail(c, CPIPE_ERR_NOMEM, "out of memory reading a reply");
-        c->inbox.pos += slice;
-    }
+    int32_t rc = cpipe_link_parse(&c->link);
+    return rc >= 0 ? rc : fail(c, rc, "%s", c->link.errstr);
 }
 
 /* Moves bytes both ways until a whole reply is ready (PUMP_REPLY), or, when
@@ -223,17 +145,17 @@ static int32_t pump(cpipe_conn *c, int may_block, size_t unsent_allowed) {
             if (deadline) deadline = now_ms() + c->command_timeout_ms;
             if (got) continue;
         }
-        if (!may_block && cpipe_buffer_live(&c->unsent) <= unsent_allowed) return PUMP_WOULD_BLOCK;
+        if (!may_block && cpipe_buffer_live(&c->link.unsent) <= unsent_allowed) return PUMP_WOULD_BLOCK;
         if (progress) continue;
         /* A reply on loopback usually arrives within microseconds; asking
          * again for a moment beats being put to sleep and woken up. */
-        if (cpipe_buffer_live(&c->unsent) == 0) {
+        if (cpipe_buffer_live(&c->link.unsent) == 0) {
             if (spin_until == 0) spin_until = now_us() + SPIN_US;
             if (now_us() < spin_until) continue;
         }
 
-        struct pollfd pfd = {.fd = c->ctx->fd, .events = POLLIN};
-        if (cpipe_buffer_live(&c->unsent) > 0) pfd.events |= POLLOUT;
+        struct pollfd pfd = {.fd = c->link.ctx->fd, .events = POLLIN};
+        if (cpipe_buffer_live(&c->link.unsent) > 0) pfd.events |= POLLOUT;
         int wait_ms = -1;
         if (deadline) {
             int64_t left = deadline - now_ms();
@@ -247,7 +169,7 @@ static int32_t pump(cpipe_conn *c, int may_block, size_t unsent_allowed) {
 }
 
 static int32_t queue_commands(cpipe_conn *c, const uint8_t *cmds, size_t len, size_t count, size_t resp_size) {
-    if (cpipe_commands_write_resp(cmds, len, resp_size, &c->unsent) != 0)
+    if (cpipe_commands_write_resp(cmds, len, resp_size, &c->link.unsent) != 0)
         return set_error(c, CPIPE_ERR_NOMEM, "out of memory queueing %zu commands", count);
     c->pending += count;
     return CPIPE_OK;
@@ -255,7 +177,7 @@ static int32_t queue_commands(cpipe_conn *c, const uint8_t *cmds, size_t len, si
 
 /* The reply's message as the server wrote it, for handshake failures. */
 static int32_t fail_with_error_reply(cpipe_conn *c) {
-    const uint8_t *p = c->enc.encoded.data + c->enc.encoded.pos;
+    const uint8_t *p = c->link.enc.encoded.data + c->link.enc.encoded.pos;
     uint32_t len = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
     return fail(c, CPIPE_ERR_HANDSHAKE, "handshake failed: %.*s", (int)(len > 200 ? 200 : len), (const char *)p + 5);
 }
@@ -268,13 +190,13 @@ static int32_t run_handshake(cpipe_conn *c) {
     if (rc != CPIPE_OK) return rc;
     while (c->pending > 0) {
         if ((rc = pump(c, 1, 0)) < 0) return rc;
-        int is_error = c->enc.encoded.data[c->enc.encoded.pos] == '-';
-        if (!c->enc.is_push) {
+        int is_error = c->link.enc.encoded.data[c->link.enc.encoded.pos] == '-';
+        if (!c->link.enc.is_push) {
             if (is_error) return fail_with_error_reply(c);
             c->pending--;
         }
-        c->reply_ready = 0;
-        cpipe_buffer_reset(&c->enc.encoded);
+        c->link.reply_ready = 0;
+        cpipe_buffer_reset(&c->link.enc.encoded);
     }
     return CPIPE_OK;
 }
@@ -289,16 +211,16 @@ static int32_t open_connection(cpipe_conn *c) {
         REDIS_OPTIONS_SET_TCP(&opts, c->host, c->port);
     }
     if (c->connect_timeout_ms > 0) opts.connect_timeout = &timeout;
-    c->ctx = redisConnectWithOptions(&opts);
-    if (c->ctx == NULL) return fail(c, CPIPE_ERR_NOMEM, "out of memory connecting");
-    if (c->ctx->err) return fail(c, CPIPE_ERR_CONN, "cannot connect: %s", c->ctx->errstr);
-    if (set_nonblocking(c->ctx->fd) != 0) return fail(c, CPIPE_ERR_CONN, "cannot make the socket non-blocking");
+    c->link.ctx = redisConnectWithOptions(&opts);
+    if (c->link.ctx == NULL) return fail(c, CPIPE_ERR_NOMEM, "out of memory connecting");
+    if (c->link.ctx->err) return fail(c, CPIPE_ERR_CONN, "cannot connect: %s", c->link.ctx->errstr);
+    if (set_nonblocking(c->link.ctx->fd) != 0) return fail(c, CPIPE_ERR_CONN, "cannot make the socket non-blocking");
 #ifdef SO_NOSIGPIPE
     int on = 1;
-    setsockopt(c->ctx->fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
+    setsockopt(c->link.ctx->fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
 #endif
-    c->reader = cpipe_reply_reader_create(&c->enc);
-    if (c->reader == NULL) return fail(c, CPIPE_ERR_NOMEM, "out of memory connecting");
+    c->link.reader = cpipe_reply_reader_create(&c->link.enc);
+    if (c->link.reader == NULL) return fail(c, CPIPE_ERR_NOMEM, "out of memory connecting");
     return run_handshake(c);
 }
 
@@ -354,27 +276,27 @@ static int32_t transfer(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len, ui
 
     int32_t rc = CPIPE_OK;
     if (count > 0) {
-        if (c->ctx == NULL && (rc = open_connection(c)) != CPIPE_OK) return rc;
+        if (c->link.ctx == NULL && (rc = open_connection(c)) != CPIPE_OK) return rc;
         if ((rc = queue_commands(c, cmds, (size_t)cmds_len, count, resp_size)) != CPIPE_OK) return rc;
     }
 
     size_t room = (size_t)out_cap - CPIPE_REPLY_HEADER, used = 0;
     uint32_t replies = 0, need = 0;
-    while (c->ctx != NULL) {
-        if (c->reply_ready) {
-            size_t size = cpipe_buffer_live(&c->enc.encoded);
+    while (c->link.ctx != NULL) {
+        if (c->link.reply_ready) {
+            size_t size = cpipe_buffer_live(&c->link.enc.encoded);
             if (size > room - used) {
                 if (replies == 0) need = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
                 break;
             }
-            memcpy(out + CPIPE_REPLY_HEADER + used, c->enc.encoded.data + c->enc.encoded.pos, size);
+            memcpy(out + CPIPE_REPLY_HEADER + used, c->link.enc.encoded.data + c->link.enc.encoded.pos, size);
             used += size;
             replies++;
-            if (!c->enc.is_push) c->pending--;
-            c->reply_ready = 0;
-            cpipe_buffer_reset(&c->enc.encoded);
+            if (!c->link.enc.is_push) c->pending--;
+            c->link.reply_ready = 0;
+            cpipe_buffer_reset(&c->link.enc.encoded);
         }
-        if (c->pending == 0 && cpipe_buffer_live(&c->unsent) == 0) break;
+        if (c->pending == 0 && cpipe_buffer_live(&c->link.unsent) == 0) break;
         rc = wait_reply ? pump(c, replies == 0, 0) : pump(c, 0, SEND_BACKLOG);
         if (rc != PUMP_REPLY) break;
     }
@@ -382,7 +304,7 @@ static int32_t transfer(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len, ui
 
     put_u32(out, replies);
     put_u32(out + 4, (uint32_t)used);
-    put_u32(out + 8, c->ctx && cpipe_buffer_live(&c->unsent) ? CPIPE_FLAG_UNSENT : 0);
+    put_u32(out + 8, c->link.ctx && cpipe_buffer_live(&c->link.unsent) ? CPIPE_FLAG_UNSENT : 0);
     put_u32(out + 12, need);
     return rc;
 }
