@@ -1,5 +1,6 @@
-/* The engine of one connection to a Redis server: a non-blocking socket, the
- * RESP bytes waiting to be written, the bytes received, and hiredis' reader
+/* The engine of one connection to a Redis server, shared by the synchronous
+ * connection (conn.c) and the pool (pool.c): a non-blocking socket, the RESP
+ * bytes waiting to be written, the bytes received, and hiredis' reader
  * turning them into encoded replies (see reply.h and cpipe.h). It never
  * waits: its owner decides when to poll. A link is not thread-safe; its owner
  * serializes every call (the pool holds the slot's lock).
