@@ -103,6 +103,7 @@ struct cpipe_pool {
     int thread_started;
     redisFD wake[2];
     atomic_int wake_pending;
+    atomic_int asleep;    /* the I/O thread sleeps in poll() (it does not spin) */
     atomic_int stop;
 
     /* The completion queue, guarded by qlock. */
@@ -435,7 +436,9 @@ static void io_main(void *arg) {
                 cpipe_thread_yield();
             }
         }
+        if (timeout != 0) atomic_store(&p->asleep, 1);
         int ready = poll(p->pfds, n, timeout);
+        atomic_store(&p->asleep, 0);
         if (ready <= 0) continue; /* a timer is due, or EINTR, or spinning */
         spin_until = 0;
         if (p->pfds[0].revents) {
@@ -637,8 +640,11 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
             int32_t wrc = cpipe_link_write(&s->link, &progress);
             if (wrc != CPIPE_OK) slot_fail(p, s, wrc, s->link.errstr, &failures);
             /* The I/O thread writes the rest when the socket takes it, and
-             * starts the command timeout's clock. */
-            else if (timed || cpipe_buffer_live(&s->link.unsent) > 0) wake_io(p);
+             * starts the command timeout's clock. A sleeping I/O thread is
+             * woken up now, while the server works, so that it is already
+             * asking when the replies come: a thread sleeping then is woken
+             * later, and a CPU that went idle is slow to wake up. */
+            else if (timed || cpipe_buffer_live(&s->link.unsent) > 0 || atomic_load(&p->asleep)) wake_io(p);
         } else if (s->state == SLOT_DOWN) {
             wake_io(p); /* its connect is due */
         }
