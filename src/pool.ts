@@ -139,7 +139,7 @@ export class Pool extends Commands<"async"> {
    *
    * @example
    * ```ts
-   * const [, count] = await pool.pipeline().addCommand("MULTI").incr("n").addCommand("EXEC").execute();
+   * await pool.pipeline().addCommand("MULTI").incr("n").addCommand("EXEC").execute(); // ["OK", "QUEUED", [1]]
    * ```
    */
   pipeline(): PoolPipeline {
@@ -165,10 +165,12 @@ export class Pool extends Commands<"async"> {
     return this.#core.close();
   }
 
+  /** `close()`, for `await using pool = cpipe.connectPool()`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
+  /** Sends one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
     return this.#core.call(-1, command, args, transform, asBuffer);
   }

@@ -68,11 +68,13 @@ export class PoolConnection extends Commands<"async"> {
     this.#core.release(this.#slot, !(this.#dirty || this.#inMulti || this.#watching));
   }
 
+  /** `release()`, for `await using c = await pool.acquire()`. */
   [Symbol.asyncDispose](): Promise<void> {
     this.release();
     return Promise.resolve();
   }
 
+  /** Sends one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
     if (this.#released) return Promise.reject(this.#releasedError());
     return this.#core.call(this.#slot, command, args, transform, asBuffer);

@@ -52,6 +52,7 @@ export interface CoreSettings {
 
 /** The pool's queue is full: too many commands wait for the server. */
 export class QueueFullError extends CpipeError {
+  /** Always `"QueueFullError"`. */
   override name = "QueueFullError";
 }
 

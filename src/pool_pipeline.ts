@@ -11,6 +11,15 @@ import type { PoolCore } from "./pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";
 import type { Arg, Reply } from "./types.ts";
 
+/**
+ * A pipeline on a pool, from `pool.pipeline()`: queue commands with its
+ * methods, then `await execute()`.
+ *
+ * @example
+ * ```ts
+ * await pool.pipeline().addCommand("MULTI").incr("n").addCommand("EXEC").execute(); // ["OK", "QUEUED", [1]]
+ * ```
+ */
 export class PoolPipeline extends Commands<"queued", PoolPipeline> {
   readonly #core: PoolCore;
   /** -1: the pool's shared connections; else an exclusive connection's index. */
@@ -72,6 +81,7 @@ export class PoolPipeline extends Commands<"queued", PoolPipeline> {
     this.#tracker?.reset();
   }
 
+  /** Queues one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): PoolPipeline {
     return this.#queue(command, args, transform as Transform<unknown> | null, asBuffer);
   }
