@@ -19,6 +19,7 @@
 #include "heap.h"
 #include "link.h"
 #include "reply.h"
+#include "sys.h"
 
 #if defined(__APPLE__) && !defined(SO_NOSIGPIPE)
 #error "SO_NOSIGPIPE is needed on macOS, or a write to a closed socket raises SIGPIPE"
@@ -57,25 +58,6 @@ static int32_t set_error(cpipe_conn *c, int32_t code, const char *fmt, ...) {
     va_end(ap);
     c->errlen = n < 0 ? 0 : (size_t)n >= sizeof c->errstr ? sizeof c->errstr - 1 : (size_t)n;
     return code;
-}
-
-/* Monotonic microseconds, so a wall-clock jump cannot fire a timeout. */
-static int64_t now_us(void) {
-#ifdef _WIN32
-    static LARGE_INTEGER frequency;
-    LARGE_INTEGER counter;
-    if (frequency.QuadPart == 0) QueryPerformanceFrequency(&frequency);
-    QueryPerformanceCounter(&counter);
-    return (int64_t)(counter.QuadPart * 1000000 / frequency.QuadPart);
-#else
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-#endif
-}
-
-static int64_t now_ms(void) {
-    return now_us() / 1000;
 }
 
 static void drop_connection(cpipe_conn *c) {
@@ -131,7 +113,7 @@ static int32_t parse_some(cpipe_conn *c) {
  * `unsent_allowed` bytes wait to be sent (PUMP_WOULD_BLOCK). Waiting is
  * bounded by the command timeout, counted from the last progress. */
 static int32_t pump(cpipe_conn *c, int may_block, size_t unsent_allowed) {
-    int64_t deadline = c->command_timeout_ms > 0 ? now_ms() + c->command_timeout_ms : 0;
+    int64_t deadline = c->command_timeout_ms > 0 ? cpipe_now_ms() + c->command_timeout_ms : 0;
     int64_t spin_until = 0;
     for (;;) {
         int32_t rc = parse_some(c);
@@ -142,7 +124,7 @@ static int32_t pump(cpipe_conn *c, int may_block, size_t unsent_allowed) {
         if ((rc = read_some(c, &got)) != CPIPE_OK) return rc;
         if (got) progress = 1;
         if (progress) {
-            if (deadline) deadline = now_ms() + c->command_timeout_ms;
+            if (deadline) deadline = cpipe_now_ms() + c->command_timeout_ms;
             if (got) continue;
         }
         if (!may_block && cpipe_buffer_live(&c->link.unsent) <= unsent_allowed) return PUMP_WOULD_BLOCK;
@@ -150,15 +132,15 @@ static int32_t pump(cpipe_conn *c, int may_block, size_t unsent_allowed) {
         /* A reply on loopback usually arrives within microseconds; asking
          * again for a moment beats being put to sleep and woken up. */
         if (cpipe_buffer_live(&c->link.unsent) == 0) {
-            if (spin_until == 0) spin_until = now_us() + SPIN_US;
-            if (now_us() < spin_until) continue;
+            if (spin_until == 0) spin_until = cpipe_now_us() + SPIN_US;
+            if (cpipe_now_us() < spin_until) continue;
         }
 
         struct pollfd pfd = {.fd = c->link.ctx->fd, .events = POLLIN};
         if (cpipe_buffer_live(&c->link.unsent) > 0) pfd.events |= POLLOUT;
         int wait_ms = -1;
         if (deadline) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - cpipe_now_ms();
             if (left <= 0) return fail(c, CPIPE_ERR_TIMEOUT, "no reply within %d ms", c->command_timeout_ms);
             wait_ms = left > INT32_MAX ? INT32_MAX : (int)left;
         }
