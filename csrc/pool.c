@@ -223,9 +223,9 @@ static void slot_fail(cpipe_pool *p, pool_slot *s, int32_t code, const char *why
     while (s->ids.count > 0) {
         uint32_t id = ring_pop(&s->ids);
         if (put_failure(out, id, code, s->errstr) != 0) {
-            /* Out of memory: the host still learns of the failure, as the
-             * id stays unanswered only until the pool is closed. Try the
-             * shortest record instead. */
+            /* Out of memory: try the shortest record. Should that fail too,
+             * the command stays unanswered until the pool is closed, when the
+             * host fails whatever it still awaits. */
             put_failure(out, id, code, "");
         }
     }

@@ -64,6 +64,15 @@ export class CallTable {
     return id;
   }
 
+  /** Ids still awaiting their reply. */
+  pending(): number[] {
+    const ids: number[] = [];
+    for (let id = 0; id < this.#size; id++) {
+      if (this.resolve[id] !== undefined || this.group[id] !== undefined) ids.push(id);
+    }
+    return ids;
+  }
+
   release(id: number): void {
     this.resolve[id] = undefined;
     this.transform[id] = null;

@@ -639,6 +639,8 @@ export class PoolCore {
     }
     this.#open = [];
     this.#queued = 0;
+    // Whatever the core could not answer (it was out of memory) is answered here: no promise hangs.
+    for (const id of this.#table.pending()) this.#fail(id, error);
     for (const waiter of this.#leaseWaiters.splice(0)) waiter.reject(error);
     this.#handle = null;
     orphans.unregister(this);
