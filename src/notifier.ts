@@ -71,7 +71,10 @@ export async function watch(fd: number, onWake: () => void, adopt: () => void): 
     };
   }
   const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
-  // Bun takes the descriptor as soon as connect() is called.
+  // Bun takes the descriptor as soon as connect() is called. Should it fail
+  // (it does not for a socket pair), the descriptor is not closed here: Bun
+  // may have closed it already, and closing a number reused since would
+  // close someone else's file.
   adopt();
   const socket = await bun.connect({
     fd,
