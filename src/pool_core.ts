@@ -265,8 +265,13 @@ export class PoolCore {
     table.resolve[id] = captured.resolve;
     this.#queued++;
     this.#schedule();
-    // A long tick sends as it goes, so the server works while the rest is encoded.
-    if (segment.ids.length >= EARLY_FLUSH) this.#flushNow();
+    // A long tick sends as it goes, so the server works while the rest is
+    // encoded, and takes the replies already there: settled early, their
+    // calls hold less memory for the garbage collector to go through.
+    if (segment.ids.length >= EARLY_FLUSH) {
+      this.#flushNow();
+      this.#drain();
+    }
     return promise;
   }
 
