@@ -538,6 +538,11 @@ export class PoolCore {
   lease(): Promise<number> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
+    if (this.#settings.exclusive === 0) {
+      return Promise.reject(
+        new CpipeError(`cpipe: the pool for ${this.address} has no exclusive connections (exclusiveConnections: 0)`),
+      );
+    }
     const slot = native.cpipe_pool_lease(this.#handle!);
     if (slot >= 0) {
       this.#leased.add(slot);

@@ -195,6 +195,12 @@ test("blocking commands run on exclusive connections and do not hold up the othe
   assert.deepEqual(await second, [`${k}q2`, "b"]);
   assert.deepEqual(await third, [`${k}q3`, "c"]);
   assert.equal(await pool.send("BLPOP", `${k}empty`, "0.05"), null);
+  // Without exclusive connections, blocking commands are refused rather than left waiting.
+  const none = connectPool({ host: server.host, port: server.port, size: 1, exclusiveConnections: 0 });
+  await assert.rejects(none.send("BLPOP", `${k}q`, "1"), /no exclusive connections/);
+  await assert.rejects(none.acquire(), /no exclusive connections/);
+  assert.equal(await none.ping(), "PONG");
+  await none.close();
   // XREAD blocks only with BLOCK.
   await pool.send("XADD", `${k}s`, "*", "f", "v");
   const read = await pool.send("XREAD", "BLOCK", "100", "STREAMS", `${k}s`, "0") as unknown[];
