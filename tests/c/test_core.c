@@ -11,16 +11,8 @@
 #include "heap.h"
 #include "reply.h"
 
-static int failures, checks;
+#include "check.h"
 
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        checks++;                                                                \
-        if (!(cond)) {                                                           \
-            failures++;                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                        \
-    } while (0)
 
 /* ---- packing helpers ---------------------------------------------------- */
 

@@ -16,16 +16,8 @@
 #include "cpipe.h"
 #include "heap.h"
 
-static int failures, checks;
+#include "check.h"
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        checks++;                                                                    \
-        if (!(cond)) {                                                               \
-            failures++;                                                              \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                            \
-    } while (0)
 
 /* ---- packing ----------------------------------------------------------------- */
 
