@@ -76,18 +76,6 @@ static int32_t fail(cpipe_conn *c, int32_t code, const char *fmt, ...) {
     return set_error(c, code, "%s:%d: %s", c->host, c->port, message);
 }
 
-static int set_nonblocking(redisFD fd) {
-#ifdef _WIN32
-    unsigned long on = 1;
-    return ioctl(fd, FIONBIO, &on) == 0 ? 0 : -1;
-#else
-    int flags = fcntl(fd, F_GETFL, 0);
-    if (flags < 0) return -1;
-    return fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 ? 0 : -1;
-#endif
-}
-
-
 /* Writes what it can of the unsent bytes without waiting. */
 static int32_t write_some(cpipe_conn *c, int *progress) {
     int32_t rc = cpipe_link_write(&c->link, progress);
@@ -196,7 +184,7 @@ static int32_t open_connection(cpipe_conn *c) {
     c->link.ctx = redisConnectWithOptions(&opts);
     if (c->link.ctx == NULL) return fail(c, CPIPE_ERR_NOMEM, "out of memory connecting");
     if (c->link.ctx->err) return fail(c, CPIPE_ERR_CONN, "cannot connect: %s", c->link.ctx->errstr);
-    if (set_nonblocking(c->link.ctx->fd) != 0) return fail(c, CPIPE_ERR_CONN, "cannot make the socket non-blocking");
+    if (cpipe_socket_set_nonblocking(c->link.ctx->fd) != 0) return fail(c, CPIPE_ERR_CONN, "cannot make the socket non-blocking");
 #ifdef SO_NOSIGPIPE
     int on = 1;
     setsockopt(c->link.ctx->fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);

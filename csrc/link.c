@@ -37,7 +37,7 @@ static int would_block(void) {
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
-static int set_nonblocking(redisFD fd) {
+int cpipe_socket_set_nonblocking(redisFD fd) {
 #ifdef _WIN32
     unsigned long on = 1;
     return ioctl(fd, FIONBIO, &on) == 0 ? 0 : -1;
@@ -62,7 +62,7 @@ int32_t cpipe_link_open(cpipe_link *l, const char *host, int port) {
     l->ctx = redisConnectWithOptions(&opts);
     if (l->ctx == NULL) return link_error(l, CPIPE_ERR_NOMEM, "out of memory connecting");
     if (l->ctx->err) return link_error(l, CPIPE_ERR_CONN, "cannot connect: %s", l->ctx->errstr);
-    if (set_nonblocking(l->ctx->fd) != 0) return link_error(l, CPIPE_ERR_CONN, "cannot make the socket non-blocking");
+    if (cpipe_socket_set_nonblocking(l->ctx->fd) != 0) return link_error(l, CPIPE_ERR_CONN, "cannot make the socket non-blocking");
     /* hiredis sets TCP_NODELAY only when it waits for the connect itself. */
     if (host[0] != '/' && redisSetTcpNoDelay(l->ctx) != REDIS_OK)
         return link_error(l, CPIPE_ERR_CONN, "cannot connect: %s", l->ctx->errstr);

@@ -30,6 +30,10 @@ typedef struct cpipe_link {
     char errstr[CPIPE_ERRSTR_LEN];
 } cpipe_link;
 
+/* Makes a socket non-blocking and close-on-exec (a child process must not
+ * keep the connection open). 0, or -1 on failure. */
+int cpipe_socket_set_nonblocking(redisFD fd);
+
 /* Starts connecting to `host` (a unix socket path when it starts with '/')
  * without waiting: a TCP connect may still be in progress on return. Wait
  * for the socket to be writable, then call cpipe_link_connect_done(). Host
