@@ -6,10 +6,10 @@ import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
 import type { CommandEncoder } from "./encoder.ts";
 import { HEADER_SIZE, PUSH_TAG, ReplyDecoder } from "./decoder.ts";
-import { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./errors.ts";
+import { ClosedError, CpipeError } from "./errors.ts";
+import { errorFromStatus } from "./status.ts";
 import type { ConnectOptions, Reply } from "./types.ts";
 
-const ERR_ARG = -1, ERR_CLOSED = -2, ERR_CONN = -3, ERR_TIMEOUT = -4, ERR_PROTOCOL = -5, ERR_HANDSHAKE = -7;
 const FLAG_UNSENT = 0x1;
 const OUT_SIZE = 256 * 1024;
 /** A reply buffer grown past this for one huge reply is dropped afterwards. */
@@ -248,24 +248,6 @@ export class Connection {
     const len = native.cpipe_conn_errstr(handle, this.#errbuf, this.#errbuf.length);
     let message = fromUtf8.decode(this.#errbuf.subarray(0, Math.min(len, this.#errbuf.length)));
     if (total > 1) message += ` (${received} of ${total} replies received)`;
-    message = `cpipe: ${message}`;
-    switch (rc) {
-      case ERR_CLOSED:
-        return new ClosedError(message);
-      case ERR_CONN:
-        return new ConnectionError(message);
-      case ERR_TIMEOUT:
-        return new TimeoutError(message);
-      case ERR_PROTOCOL:
-        return new ProtocolError(message);
-      case ERR_HANDSHAKE: {
-        const reply = message.replace(/^.*handshake failed: /, "");
-        return new ConnectionError(message, { cause: new ReplyError(reply) });
-      }
-      case ERR_ARG:
-        return new CpipeError(`${message} (a bug in cpipe: please report it)`);
-      default:
-        return new CpipeError(message);
-    }
+    return errorFromStatus(rc, message);
   }
 }

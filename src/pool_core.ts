@@ -11,12 +11,11 @@ import { applyTransform, type Transform } from "./commands.ts";
 import { CallTable, Group } from "./call_table.ts";
 import { HEADER_SIZE, ReplyDecoder } from "./decoder.ts";
 import { CommandEncoder } from "./encoder.ts";
-import { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./errors.ts";
+import { ClosedError, CpipeError } from "./errors.ts";
+import { ERR_BUSY, errorFromStatus } from "./status.ts";
 import { type Notifier, prepare, watch } from "./notifier.ts";
 import type { Arg, Reply } from "./types.ts";
 
-const ERR_ARG = -1, ERR_CLOSED = -2, ERR_CONN = -3, ERR_TIMEOUT = -4, ERR_PROTOCOL = -5, ERR_NOMEM = -6;
-const ERR_HANDSHAKE = -7, ERR_BUSY = -8;
 const FLAG_MORE = 0x2;
 const FAILURE_TAG = 0x21; // '!'
 const OUT_SIZE = 256 * 1024;
@@ -97,29 +96,6 @@ function capture(resolve: (value: never) => void): void {
 
 /** Frees native pools whose owners were collected without close(). */
 const orphans = new FinalizationRegistry<Handle>((handle) => native.cpipe_pool_free(handle));
-
-function failure(code: number, message: string): CpipeError {
-  const text = `cpipe: ${message}`;
-  switch (code) {
-    case ERR_CLOSED:
-      return new ClosedError(text);
-    case ERR_CONN:
-      return new ConnectionError(text);
-    case ERR_HANDSHAKE: {
-      const reply = message.replace(/^.*handshake failed: /, "");
-      return new ConnectionError(text, { cause: new ReplyError(reply) });
-    }
-    case ERR_TIMEOUT:
-      return new TimeoutError(text);
-    case ERR_PROTOCOL:
-      return new ProtocolError(text);
-    case ERR_ARG:
-      return new CpipeError(`${text} (a bug in cpipe: please report it)`);
-    case ERR_NOMEM:
-    default:
-      return new CpipeError(text);
-  }
-}
 
 export class PoolCore {
   readonly address: string;
@@ -422,7 +398,7 @@ export class PoolCore {
         continue;
       }
       if (rc === ERR_BUSY) return false;
-      const error = failure(rc, this.#errstr(handle));
+      const error = errorFromStatus(rc, this.#errstr(handle));
       this.#queued -= count;
       segment.sent = to;
       for (let k = from; k < to; k++) this.#fail(ids[k], error);
@@ -446,7 +422,7 @@ export class PoolCore {
         pos += 8;
         if (out[pos] === FAILURE_TAG) {
           const code = view.getInt32(pos + 1, true), size = view.getUint32(pos + 5, true);
-          this.#fail(id, failure(code, fromUtf8.decode(out.subarray(pos + 9, pos + 9 + size))));
+          this.#fail(id, errorFromStatus(code, fromUtf8.decode(out.subarray(pos + 9, pos + 9 + size))));
         } else {
           decoder.pos = pos;
           decoder.asBuffer = table.asBuffer[id] === 1;
@@ -548,7 +524,7 @@ export class PoolCore {
       this.#leased.add(slot);
       return Promise.resolve(slot);
     }
-    if (slot !== ERR_BUSY) return Promise.reject(failure(slot, this.#errstr(this.#handle!)));
+    if (slot !== ERR_BUSY) return Promise.reject(errorFromStatus(slot, this.#errstr(this.#handle!)));
     if (!this.#referenced) this.#setReferenced(true);
     return new Promise((resolve, reject) => this.#leaseWaiters.push({ resolve, reject }));
   }
