@@ -93,7 +93,7 @@ $(1)/test_core: tests/c/test_core.c $$(patsubst csrc/%.c,$(1)/core/%.o,$$(CORE_S
 	$$(CC) $$(CFLAGS) $(2) $$(INCLUDES) -Icsrc $$^ -o $$@ -lpthread
 endef
 
-SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1 -DCPIPE_FAULT_INJECTION
 $(eval $(call flavour,$(OBJDIR),))
 $(eval $(call flavour,build/asan,$(SAN)))
 $(eval $(call flavour,build/valgrind,-g -O1))
@@ -158,7 +158,7 @@ demo: install $(LIB)
 # 10 million completions, 1,000 pools created and closed, pools closed with
 # commands in flight, connections killed under load; native allocations, file
 # descriptors and memory must come back. About a minute per runtime.
-TSAN := -fsanitize=thread -fno-omit-frame-pointer -g -O1
+TSAN := -fsanitize=thread -fno-omit-frame-pointer -g -O1 -DCPIPE_FAULT_INJECTION
 $(eval $(call flavour,build/tsan,$(TSAN)))
 .PHONY: asan-pool tsan-pool stress
 

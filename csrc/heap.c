@@ -10,13 +10,30 @@
 /* The counter is process-wide on purpose: it measures the library as a whole. */
 static atomic_llong live_blocks;
 
+#ifdef CPIPE_FAULT_INJECTION
+/* Test builds only: which allocation from now on fails (1: the next; 0: none). */
+static atomic_llong fail_in;
+
+long long cpipe_heap_fail_in(long long n) {
+    return atomic_exchange(&fail_in, n);
+}
+
+static int injected_failure(void) {
+    return atomic_load(&fail_in) > 0 && atomic_fetch_sub(&fail_in, 1) == 1;
+}
+#else
+#define injected_failure() 0
+#endif
+
 void *cpipe_malloc(size_t size) {
+    if (injected_failure()) return NULL;
     void *p = malloc(size ? size : 1);
     if (p) atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
     return p;
 }
 
 void *cpipe_calloc(size_t count, size_t size) {
+    if (injected_failure()) return NULL;
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (p) atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
     return p;
@@ -24,6 +41,7 @@ void *cpipe_calloc(size_t count, size_t size) {
 
 void *cpipe_realloc(void *ptr, size_t size) {
     if (ptr == NULL) return cpipe_malloc(size);
+    if (injected_failure()) return NULL;
     return realloc(ptr, size ? size : 1);
 }
 

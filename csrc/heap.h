@@ -14,4 +14,10 @@ void cpipe_free(void *ptr);
  * safe to call from several threads. */
 void cpipe_alloc_install(void);
 
+#ifdef CPIPE_FAULT_INJECTION
+/* Test builds only: the n-th allocation from now on fails (0: none does).
+ * Returns what was left of the previous count: above 0, nothing failed. */
+long long cpipe_heap_fail_in(long long n);
+#endif
+
 #endif

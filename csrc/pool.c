@@ -463,6 +463,31 @@ static void io_main(void *arg) {
     cpipe_buffer_release(&out);
 }
 
+/* Frees a pool whose thread is not running, of whose locks the first
+ * `mutexes` were made (qlock, then the slots' in order): the end of
+ * cpipe_pool_free, and of a cpipe_pool_create that failed half-way. */
+static void pool_destroy(cpipe_pool *p, int mutexes) {
+    for (int i = 0; p->slots != NULL && i < p->nslots; i++) {
+        pool_slot *s = &p->slots[i];
+        cpipe_link_close(&s->link);
+        ring_release(&s->ids);
+        cpipe_buffer_release(&s->staged);
+        if (i + 1 < mutexes) cpipe_mutex_destroy(&s->lock);
+    }
+    if (mutexes > 0) cpipe_mutex_destroy(&p->qlock);
+    for (int i = 0; i < 2; i++) {
+        if (p->wake[i] != REDIS_INVALID_FD) cpipe_socket_close(p->wake[i]);
+        if (p->notify[i] != REDIS_INVALID_FD && !(i == 0 && p->notify_taken)) cpipe_socket_close(p->notify[i]);
+    }
+    cpipe_buffer_release(&p->done);
+    cpipe_free(p->handshake);
+    cpipe_free(p->pfd_slot);
+    cpipe_free(p->pfds);
+    cpipe_free(p->slots);
+    cpipe_free(p->host);
+    cpipe_free(p);
+}
+
 /* ---- the API ---------------------------------------------------------------- */
 
 CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *host, int32_t host_len, int32_t port, int32_t size,
@@ -525,18 +550,7 @@ CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *host, int32_t host_len, i
     return p;
 
 fail:
-    if (mutexes > 0) cpipe_mutex_destroy(&p->qlock);
-    for (int i = 0; i + 1 < mutexes; i++) cpipe_mutex_destroy(&p->slots[i].lock);
-    for (int i = 0; i < 2; i++) {
-        if (p->wake[i] != REDIS_INVALID_FD) cpipe_socket_close(p->wake[i]);
-        if (p->notify[i] != REDIS_INVALID_FD) cpipe_socket_close(p->notify[i]);
-    }
-    cpipe_free(p->handshake);
-    cpipe_free(p->pfd_slot);
-    cpipe_free(p->pfds);
-    cpipe_free(p->slots);
-    cpipe_free(p->host);
-    cpipe_free(p);
+    pool_destroy(p, mutexes);
     return NULL;
 }
 
@@ -788,20 +802,5 @@ CPIPE_API int32_t cpipe_pool_close(cpipe_pool *p) {
 CPIPE_API void cpipe_pool_free(cpipe_pool *p) {
     if (p == NULL) return;
     cpipe_pool_close(p);
-    for (int i = 0; i < p->nslots; i++) {
-        pool_slot *s = &p->slots[i];
-        cpipe_link_close(&s->link);
-        ring_release(&s->ids);
-        cpipe_buffer_release(&s->staged);
-        cpipe_mutex_destroy(&s->lock);
-    }
-    if (!p->notify_taken) cpipe_socket_close(p->notify[0]);
-    cpipe_mutex_destroy(&p->qlock);
-    cpipe_buffer_release(&p->done);
-    cpipe_free(p->handshake);
-    cpipe_free(p->pfd_slot);
-    cpipe_free(p->pfds);
-    cpipe_free(p->slots);
-    cpipe_free(p->host);
-    cpipe_free(p);
+    pool_destroy(p, p->nslots + 1);
 }

@@ -387,6 +387,43 @@ static void test_live(const char *socket) {
     }
 }
 
+#ifdef CPIPE_FAULT_INJECTION
+/* Each allocation of a connection's life (create, connect with a handshake,
+ * a pipelined exchange) fails in turn: the call reports an error, nothing
+ * leaks, and the next exchange on the same handle gets the right replies. */
+static void test_out_of_memory(const char *socket) {
+    static packer handshake, cmds;
+    handshake.len = cmds.len = 0;
+    const char *setname[] = {"CLIENT", "SETNAME", "oom"};
+    pack(&handshake, 3, setname, NULL);
+    const char *set[] = {"SET", "oom", "a\0b"};
+    const size_t set_lens[] = {3, 3, 3};
+    const char *get[] = {"GET", "oom"};
+    pack(&cmds, 3, set, set_lens);
+    pack(&cmds, 2, get, NULL);
+    int64_t live_before = cpipe_live_allocations();
+    int failed = 0, finished = 0;
+    for (long long n = 1; n < 1000 && !finished; n++) {
+        cpipe_heap_fail_in(n);
+        cpipe_conn *c = live(socket, &handshake, 2000);
+        int32_t rc = c == NULL ? CPIPE_ERR_NOMEM : cpipe_conn_exchange(c, cmds.bytes, (int32_t)cmds.len, out, sizeof out);
+        finished = cpipe_heap_fail_in(0) > 0; /* no allocation failed: every one was tried */
+        if (rc != CPIPE_OK) {
+            failed++;
+            CHECK(c == NULL || errstr_contains(c, ""));
+        }
+        if (c != NULL) {
+            /* Whatever failed, the handle answers the next exchange rightly. */
+            CHECK(cpipe_conn_exchange(c, cmds.bytes, (int32_t)cmds.len, out, sizeof out) == CPIPE_OK);
+            CHECK(header(0) == 2 && memcmp(out + CPIPE_REPLY_HEADER, "+\2\0\0\0OK$\3\0\0\0a\0b", 15) == 0);
+            cpipe_conn_free(c);
+        }
+        CHECK(cpipe_live_allocations() == live_before);
+    }
+    CHECK(finished && failed >= 5);
+}
+#endif
+
 int main(void) {
     cpipe_alloc_install();
     test_command_packing();
@@ -395,6 +432,9 @@ int main(void) {
     const char *socket = getenv("CPIPE_TEST_SOCKET");
     CHECK(socket != NULL); /* `make asan` / `make valgrind` start a server and set it */
     if (socket) test_live(socket);
+#ifdef CPIPE_FAULT_INJECTION
+    if (socket) test_out_of_memory(socket);
+#endif
     CHECK(cpipe_live_allocations() == 0);
     printf("test_core: %d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;

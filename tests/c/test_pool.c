@@ -4,6 +4,7 @@
  * commands in flight, many pools created and freed. Run under ASan/UBSan
  * (`make asan-pool`) and ThreadSanitizer (`make tsan-pool`). */
 #define _GNU_SOURCE /* memmem */
+#include <dirent.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -394,10 +395,50 @@ static void test_live(const char *socket) {
     }
 }
 
+static int open_fds(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) return -1;
+    while (readdir(d) != NULL) n++;
+    closedir(d);
+    return n;
+}
+
+#ifdef CPIPE_FAULT_INJECTION
+/* Each allocation cpipe_pool_create makes fails in turn: it returns NULL
+ * and leaves no memory, descriptor or thread behind. */
+static void test_create_out_of_memory(void) {
+    static batch handshake;
+    handshake.len = handshake.count = 0;
+    add(&handshake, 0, "PING", NULL);
+    const uint8_t *host = (const uint8_t *)"127.0.0.1";
+    int64_t live = cpipe_live_allocations();
+    int fds = open_fds(), refused = 0;
+    for (long long n = 1; n < 1000; n++) {
+        cpipe_heap_fail_in(n);
+        cpipe_pool *p = cpipe_pool_create(host, 9, 1, 3, 2, 100, 0, 50, 1000, handshake.cmds, (int32_t)handshake.len);
+        cpipe_heap_fail_in(0);
+        if (p != NULL) {
+            cpipe_pool_free(p);
+            CHECK(cpipe_live_allocations() == live);
+            CHECK(open_fds() == fds);
+            break; /* every allocation of a successful create was failed once */
+        }
+        refused++;
+        CHECK(cpipe_live_allocations() == live);
+        CHECK(open_fds() == fds);
+    }
+    CHECK(refused >= 5);
+}
+#endif
+
 int main(void) {
     cpipe_alloc_install();
     test_api_errors();
     test_unreachable();
+#ifdef CPIPE_FAULT_INJECTION
+    test_create_out_of_memory();
+#endif
     const char *socket = getenv("CPIPE_TEST_SOCKET");
     CHECK(socket != NULL); /* `make asan-pool` starts a server and sets it */
     if (socket) test_live(socket);
