@@ -1,10 +1,21 @@
 /**
  * Turns a benchmark run into bench/RESULTS.md and its charts: medians,
  * min–max, ratios to redis-benchmark and to Bun's RedisClient, the goals of
- * issue 3, peak RSS, the sweeps, versions, machine and the exact commands.
+ * issues 3 and 4, the latencies of single calls, peak RSS, the sweeps,
+ * versions, machine and the exact commands. Raw files of older runs (fewer
+ * workloads, no latencies) render too.
  */
 import { barChart, compact, lineChart, type Series } from "./svg.ts";
-import { BUN_CLIENT, CLIENTS, REDIS_BENCHMARK, SWEEPS, type Workload } from "./spec.mjs";
+import {
+  BUN_CLIENT,
+  CLIENTS,
+  isLatency,
+  type Kind,
+  readsStrings,
+  REDIS_BENCHMARK,
+  SWEEPS,
+  type Workload,
+} from "./spec.mjs";
 
 /** One client's samples for one workload (or sweep point). */
 export interface Measurement {
@@ -29,6 +40,10 @@ export interface Measurement {
   peakRssKb?: number;
   /** Server CPU time per operation over the measurement (µs), from INFO cpu. */
   serverUsPerOp?: number;
+  /** Latency workloads: the median call duration of each sample (µs). */
+  p50Us?: number[];
+  /** Latency workloads: the 99th percentile call duration of each sample (µs). */
+  p99Us?: number[];
   skipped?: string;
   error?: string;
 }
@@ -58,14 +73,26 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/** The goals of issue 3 for cpipe, as ratios measured in the same run. */
+/** The goals of issues 3 (the synchronous client) and 4 (the pool) for cpipe, as ratios measured in the same run. */
 export const GOALS = [
-  { workload: "W2", vs: REDIS_BENCHMARK.id, target: 0.75 },
-  { workload: "W2", vs: BUN_CLIENT, target: 2 },
-  { workload: "W4", vs: REDIS_BENCHMARK.id, target: 0.8 },
-  { workload: "W4", vs: BUN_CLIENT, target: 1.5 },
-  { workload: "W5", vs: REDIS_BENCHMARK.id, target: 0.9 },
-  { workload: "W1", vs: BUN_CLIENT, target: 1.05 },
+  { issue: 3, workload: "W2", vs: REDIS_BENCHMARK.id, target: 0.75 },
+  { issue: 3, workload: "W2", vs: BUN_CLIENT, target: 2 },
+  { issue: 3, workload: "W4", vs: REDIS_BENCHMARK.id, target: 0.8 },
+  { issue: 3, workload: "W4", vs: BUN_CLIENT, target: 1.5 },
+  { issue: 3, workload: "W5", vs: REDIS_BENCHMARK.id, target: 0.9 },
+  { issue: 3, workload: "W1", vs: BUN_CLIENT, target: 1.05 },
+  { issue: 4, workload: "W3", vs: BUN_CLIENT, target: 1.5 },
+  { issue: 4, workload: "W3s", vs: BUN_CLIENT, target: 1.2 },
+  { issue: 4, workload: "W6", vs: BUN_CLIENT, target: 1.5 },
+];
+
+/**
+ * The rows of the latency table: cpipe's pool and its synchronous client, each back to back and
+ * idle. The peers only have the pool's kinds (one connection, promises).
+ */
+const LATENCY_ROWS: { variant: string; back: Kind; idle: Kind }[] = [
+  { variant: "pool", back: "latency", idle: "latencyIdle" },
+  { variant: "sync", back: "latencySync", idle: "latencyIdleSync" },
 ];
 
 const CPIPE = ["cpipe-deno", "cpipe-bun"];
@@ -83,6 +110,10 @@ function ops(v: number): string {
 
 function ratio(v: number): string {
   return Number.isFinite(v) ? `${v.toFixed(2)}×` : "–";
+}
+
+function us(v: number): string {
+  return Number.isFinite(v) ? `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} µs` : "–";
 }
 
 function ms(v: number): string {
@@ -103,12 +134,17 @@ function ok(m: Measurement | undefined): m is Measurement {
   return m !== undefined && !m.skipped && !m.error && m.samples.length > 0;
 }
 
-/** Why a measurement has no number, in a few words. */
+/** Why a measurement has no number, in a few words (a skip's reason is the client's own). */
 function why(m: Measurement | undefined): string {
   if (m === undefined) return "not run";
-  if (m.skipped) return /pool not built/.test(m.skipped) ? "pool not built yet" : "skipped";
+  if (m.skipped) return m.skipped;
   if (m.error) return "failed";
   return "";
+}
+
+/** The workloads that measure throughput (every one in runs from before the latency workloads). */
+function throughputWorkloads(r: RunResult): Workload[] {
+  return r.workloads.filter((w) => !isLatency(w.kind));
 }
 
 class Table {
@@ -135,6 +171,7 @@ class Table {
 /** "5–10": the range of sample counts among measurements. */
 function sampleCounts(ms: Measurement[]): string {
   const counts = ms.filter(ok).map((m) => m.samples.length);
+  if (!counts.length) return "0";
   const lo = Math.min(...counts), hi = Math.max(...counts);
   return lo === hi ? String(lo) : `${lo}–${hi}`;
 }
@@ -143,11 +180,56 @@ function row(cells: (string | number)[]): string {
   return `| ${cells.join(" | ")} |`;
 }
 
+/** A latency cell pair: the medians over samples of each sample's p50 and p99, or why there are none. */
+function latencyCells(m: Measurement | undefined): string[] {
+  if (!ok(m) || !m.p50Us?.length || !m.p99Us?.length) return [why(m) || "–", ""];
+  return [us(median(m.p50Us)), us(median(m.p99Us))];
+}
+
+/** The latency table: one row per client (cpipe once per variant), p50 and p99 back to back and idle. */
+function latencySection(out: string[], r: RunResult, t: Table, clients: { id: string; label: string }[]): void {
+  const lat = r.workloads.filter((w) => isLatency(w.kind));
+  if (!lat.length) return;
+  const id = (kind: Kind) => lat.find((w) => w.kind === kind)?.id ?? kind;
+  const rows = [
+    ...LATENCY_ROWS.flatMap((v) => CPIPE.map((client) => ({ v, client }))),
+    ...clients.filter((c) => !CPIPE.includes(c.id)).map((c) => ({ v: LATENCY_ROWS[0], client: c.id })),
+  ];
+  const samples = sampleCounts(r.measurements.filter((m) => lat.some((w) => w.id === m.workload)));
+  out.push("## Latency", "");
+  out.push(
+    "How long one GET of one key (`word|0`) takes for a single caller, from just before the call to just after " +
+      `its reply is in JavaScript: back to back (${LATENCY_ROWS.map((v) => id(v.back)).join(", ")}), each call ` +
+      `awaited before the next, and idle (${LATENCY_ROWS.map((v) => id(v.idle)).join(", ")}), ~1 ms of ` +
+      "`setTimeout` before each call, so that the process (and cpipe's I/O thread) has gone to sleep when the " +
+      `call is made. Each cell is the median over ${samples} samples of the sample's p50 or p99 (lower is ` +
+      "better). cpipe pool: `connectPool({ size: 10 })`, `await pool.get(key)`; cpipe sync: `connect()`, " +
+      "`r.get(key)`, which returns the value (the peers have no synchronous client); the peers: one " +
+      "connection, `await client.get(key)`.",
+    "",
+  );
+  out.push(
+    row(["client", "back to back, p50", "back to back, p99", "idle, p50", "idle, p99"]),
+    row(["---", "---:", "---:", "---:", "---:"]),
+  );
+  for (const { v, client } of rows) {
+    const back = t.get(id(v.back), client), idle = t.get(id(v.idle), client);
+    const m = back ?? idle;
+    if (m === undefined) continue;
+    out.push(row([
+      CPIPE.includes(client) ? m.label.replace("cpipe", `cpipe ${v.variant}`) : m.label,
+      ...latencyCells(back),
+      ...latencyCells(idle),
+    ]));
+  }
+  out.push("");
+}
+
 function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): string {
   const out: string[] = [];
-  const ws = r.workloads;
+  const ws = throughputWorkloads(r);
   const clients = t.clients();
-  const reps = sampleCounts(r.measurements);
+  const reps = sampleCounts(r.measurements.filter((m) => ws.some((w) => w.id === m.workload)));
   out.push("# cpipe benchmark results", "");
   out.push(
     `Generated by \`make bench\` (\`bench/run.ts\`) on ${r.date.slice(0, 16).replace("T", " ")} UTC in ${
@@ -159,64 +241,66 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
   );
   for (const c of charts) out.push(`![${c.replace(/\.svg$/, "")}](${c})`, "");
 
-  out.push("## Ratio to redis-benchmark", "");
-  out.push(
-    "Median throughput of each client divided by redis-benchmark's median for the same workload in the same run " +
-      "(higher is better; redis-benchmark's own throughput in the last row).",
-    "",
-  );
-  out.push(row(["client", ...ws.map((w) => w.id)]), row(["---", ...ws.map(() => "---:")]));
-  for (const c of clients) {
-    out.push(row([
-      c.label,
-      ...ws.map((w) => {
-        const m = t.get(w.id, c.id);
-        return ok(m) ? ratio(t.ratio(w.id, c.id, REDIS_BENCHMARK.id)) : why(m);
-      }),
-    ]));
-  }
-  if (t.hasBenchmark()) {
-    out.push(row(["redis-benchmark, ops/s", ...ws.map((w) => ops(t.median(w.id, REDIS_BENCHMARK.id)))]));
-  }
-  out.push("");
-  for (const w of ws) {
-    const missing = CPIPE.map((id) => t.get(w.id, id)).filter((m) => m?.skipped && /pool not built/.test(m.skipped));
-    if (missing.length) {
-      out.push(
-        `**${w.id}: cpipe's rows are left out — pool not built yet** (\`connectPool\` was not in mod.ts when this ` +
-          "run started; the peers' rows are measured).",
-        "",
-      );
+  if (ws.length) {
+    out.push("## Ratio to redis-benchmark", "");
+    out.push(
+      "Median throughput of each client divided by redis-benchmark's median for the same workload in the same run " +
+        "(higher is better; redis-benchmark's own throughput in the last row).",
+      "",
+    );
+    out.push(row(["client", ...ws.map((w) => w.id)]), row(["---", ...ws.map(() => "---:")]));
+    for (const c of clients) {
+      out.push(row([
+        c.label,
+        ...ws.map((w) => {
+          const m = t.get(w.id, c.id);
+          return ok(m) ? ratio(t.ratio(w.id, c.id, REDIS_BENCHMARK.id)) : why(m);
+        }),
+      ]));
     }
+    if (t.hasBenchmark()) {
+      out.push(row(["redis-benchmark, ops/s", ...ws.map((w) => ops(t.median(w.id, REDIS_BENCHMARK.id)))]));
+    }
+    out.push("");
   }
 
-  out.push("## Goals (issue 3)", "");
-  out.push(row(["goal", "target", "cpipe (Deno)", "cpipe (Bun)"]), row(["---", "---:", "---:", "---:"]));
-  for (const g of GOALS) {
-    if (!ws.some((w) => w.id === g.workload)) continue;
-    const vs = g.vs === REDIS_BENCHMARK.id ? "redis-benchmark" : "Bun RedisClient";
-    out.push(row([
-      `${g.workload} vs ${vs}`,
-      `≥ ${g.target}×`,
-      ...CPIPE.map((id) => {
-        const v = t.ratio(g.workload, id, g.vs);
-        return Number.isFinite(v) ? `${ratio(v)} ${v >= g.target ? "✅" : "❌"}` : "–";
-      }),
-    ]));
+  const goals = GOALS.filter((g) => ws.some((w) => w.id === g.workload));
+  if (goals.length) {
+    out.push("## Goals", "");
+    out.push(
+      row(["goal", "issue", "target", "cpipe (Deno)", "cpipe (Bun)"]),
+      row(["---", "---:", "---:", "---:", "---:"]),
+    );
+    for (const g of goals) {
+      const vs = g.vs === REDIS_BENCHMARK.id ? "redis-benchmark" : "Bun RedisClient";
+      out.push(row([
+        `${g.workload} vs ${vs}`,
+        g.issue,
+        `≥ ${g.target}×`,
+        ...CPIPE.map((id) => {
+          const v = t.ratio(g.workload, id, g.vs);
+          return Number.isFinite(v) ? `${ratio(v)} ${v >= g.target ? "✅" : "❌"}` : "–";
+        }),
+      ]));
+    }
+    out.push(
+      "",
+      "Issue 3's prototype, for reference: 0.57× redis-benchmark on W2 and 0.87× on a 1M pipeline; " +
+        "Bun's RedisClient 0.36× and 0.65×, node-redis 0.15× and 0.34×, ioredis 0.09× and 0.08×.",
+      "",
+    );
   }
-  out.push(
-    "",
-    "The issue's prototype, for reference: 0.57× redis-benchmark on W2 and 0.87× on a 1M pipeline; " +
-      "Bun's RedisClient 0.36× and 0.65×, node-redis 0.15× and 0.34×, ioredis 0.09× and 0.08×.",
-    "",
-  );
 
-  out.push("## Each workload", "");
-  out.push(
-    `Throughput is operations per second per sample; ${reps} timed samples per client after warm-up runs, ` +
-      'each client in its own process. "× Bun" is the ratio to Bun\'s RedisClient.',
-    "",
-  );
+  latencySection(out, r, t, clients);
+
+  if (ws.length) {
+    out.push("## Each workload", "");
+    out.push(
+      `Throughput is operations per second per sample; ${reps} timed samples per client after warm-up runs, ` +
+        'each client in its own process. "× Bun" is the ratio to Bun\'s RedisClient.',
+      "",
+    );
+  }
   for (const w of ws) {
     out.push(`### ${w.id} — ${w.title}`, "");
     out.push(
@@ -313,6 +397,12 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
     "",
   );
 
+  const lat = r.workloads.filter((w) => isLatency(w.kind)).map((w) => w.id);
+  const strings = r.workloads.filter((w) => readsStrings(w.kind)).map((w) => w.id);
+  const pools = r.workloads.filter((w) => /^pool/.test(w.kind)).map((w) => w.id);
+  const rounds = ws.filter((w) => w.rb && w.rb.n > w.n).map((w) =>
+    `${w.id}: ${w.rb!.n / w.n} rounds, \`-n ${w.rb!.n}\``
+  );
   out.push("## Method", "");
   out.push(
     "- One redis-server for the whole run: `" + r.serverCommand + "`.",
@@ -322,23 +412,45 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
       "`__rand_int__`, random in the same range, pre-filled in that spelling), 8 bytes longer per command. " +
       "The pre-fill writes the fields in a scrambled order (i = j × 7919 mod n), so that clients walking " +
       "`word|0`, `word|1`, … do not find the entries in memory order while redis-benchmark's random fields miss " +
-      "the cache (with an in-order fill, the server spent ~1.6× less CPU per HSET on W5 for the clients).",
+      "the cache (with an in-order fill, the server spent ~1.6× less CPU per HSET on W5 for the clients)." +
+      (strings.length
+        ? ` ${strings.join(", ")} read string keys \`word|<i>\` (value 1) instead: the same script writes them ` +
+          "with MSET, in the same order and spellings, and checks their number with DBSIZE."
+        : ""),
     "- Each client runs in its own process (fresh JIT, clean RSS): connect, warm-up runs (not timed), then the " +
       "timed samples, a full garbage collection before each (untimed). A sample is the wall time of the whole " +
-      "workload, from issuing the first command to having the last reply in JavaScript.",
+      "workload, from issuing the first command to having the last reply in JavaScript" +
+      (lat.length ? "; the latency workloads also time each call (see Latency)." : "."),
     '- "server busy": the server\'s CPU time per operation (`INFO cpu` before and after the measurement, ' +
       "warm-up included) times the median throughput. Near 100% the single-threaded server, not the client, " +
       "sets the pace, and no client can go much faster.",
     "- cpipe's synchronous calls spin on the socket for up to 50 µs before sleeping in `poll()` (csrc/conn.c), " +
       "which is why its W1 round trips are shorter than those of event-loop clients, redis-benchmark's included; " +
       "the spinning costs client CPU.",
-    "- redis-benchmark's clock ticks in milliseconds, so its W2/W3/W4 samples are ten rounds of the workload " +
-      "(`-n 100000`) and its throughput is compared per operation.",
+    ...(rounds.length
+      ? [
+        "- redis-benchmark's clock ticks in milliseconds, so some of its samples are several rounds of the " +
+        `workload (${rounds.join("; ")}) and its throughput is compared per operation.`,
+      ]
+      : []),
+    ...(lat.length
+      ? ["- redis-benchmark has no latency rows: its percentiles are taken under its own load (`-c`, `-P`)."]
+      : []),
     "- Pipelines: cpipe `addCommand` × N + `execute()`; ioredis `pipeline()` + `exec()`; node-redis and Bun's " +
       "RedisClient issue every command in one tick and `await Promise.all` (their automatic pipelining). " +
-      "node-redis runs with `commandOptions.timeout = 0` (its 5 s default per-command timeout fails W5).",
-    "- Pools (W3, W3s): Bun's RedisClient and ioredis as 10 connections used round-robin; node-redis' " +
-      "`createClientPool` with 10 clients; cpipe's `connectPool({ size: 10 })`.",
+      "node-redis runs with `commandOptions.timeout = 0` (its 5 s default per-command timeout fails W5) and its " +
+      "pool with `acquireTimeout: 0` (it lends each command a client until the reply; the others wait, and " +
+      "with its 3 s default W6 fails).",
+    ...(pools.length
+      ? [
+        `- Pools (${pools.join(", ")}): Bun's RedisClient and ioredis as 10 connections used round-robin; ` +
+        "node-redis' `createClientPool` with 10 clients; cpipe's `connectPool({ size: 10 })`." +
+        (pools.includes("W6")
+          ? " W6 issues its 100,000 GET in one tick and awaits them together, every reply checked; " +
+            "redis-benchmark runs 10 clients with pipelines of 1,000 GET of random keys in the same range."
+          : ""),
+      ]
+      : []),
     `- Raw samples of this run: \`${rawPath}\` (not committed; \`bench/raw/\` is git-ignored).`,
     "",
   );
@@ -349,7 +461,7 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
       "JSON line per sample.",
     "",
   );
-  for (const w of ws) {
+  for (const w of r.workloads) {
     out.push(`${w.id} — ${w.title}:`, "", "```sh");
     for (const m of r.measurements.filter((m) => m.workload === w.id)) out.push(m.command);
     out.push("```", "");
@@ -375,7 +487,7 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
 }
 
 function barSvg(r: RunResult, t: Table): string {
-  const ws = r.workloads;
+  const ws = throughputWorkloads(r);
   const series: Series[] = t.clients().map((c) => ({
     label: c.label,
     color: c.color,
@@ -388,12 +500,13 @@ function barSvg(r: RunResult, t: Table): string {
   return barChart({
     title: "cpipe against Bun's RedisClient, ioredis and node-redis",
     subtitle: `Throughput as a multiple of redis-benchmark's (medians of ${
-      sampleCounts(r.measurements)
+      sampleCounts(r.measurements.filter((m) => ws.some((w) => w.id === m.workload)))
     } runs, higher is better) · server on CPU 0, client on CPU 1 · ${r.date.slice(0, 10)}`,
     yLabel: "× redis-benchmark throughput",
     groups: ws.map((w) => ({
       label: w.id,
-      sublabels: [w.short, `1× = ${compact(t.median(w.id, REDIS_BENCHMARK.id))} ops/s`],
+      // `short` is missing from the oldest raw files.
+      sublabels: [w.short ?? w.id, `1× = ${compact(t.median(w.id, REDIS_BENCHMARK.id))} ops/s`],
     })),
     series,
     reference: { value: 1, label: "redis-benchmark (1×; its ops/s under each group)" },
@@ -439,7 +552,7 @@ export function writeReport(r: RunResult, dir: string, rawPath: string): string[
   const t = new Table(r);
   const files: [string, string][] = [];
   const charts: string[] = [];
-  if (r.measurements.length && t.hasBenchmark()) {
+  if (throughputWorkloads(r).length && t.hasBenchmark()) {
     files.push(["results.svg", barSvg(r, t)]);
     charts.push("results.svg");
   }

@@ -1,8 +1,9 @@
 /**
  * `make bench`: starts a private redis-server pinned to CPU 0, runs every
  * workload for cpipe (Deno, Bun), for the peers (Bun's RedisClient; ioredis
- * and node-redis under Node and Bun) and for redis-benchmark, each
- * measurement in its own process pinned to CPU 1, then the two sweeps; writes
+ * and node-redis under Node and Bun) and for redis-benchmark (not for the
+ * latency workloads, where it has nothing comparable), each measurement in
+ * its own process pinned to CPU 1, then the two sweeps; writes
  * bench/RESULTS.md, bench/results.svg, bench/sweep-pipeline.svg,
  * bench/sweep-hash.svg and the raw samples under bench/raw/.
  *
@@ -17,7 +18,9 @@ import { type RedisServer, startRedis } from "../tests/harness/server.ts";
 import {
   type Client,
   CLIENTS,
+  isLatency,
   KEY,
+  readsStrings,
   REDIS_BENCHMARK,
   SWEEPS,
   sweepWorkload,
@@ -149,7 +152,14 @@ function progress(m: Measurement): void {
   }`;
   if (m.skipped) console.log(`${head} skipped: ${m.skipped}`);
   else if (m.error) console.log(`${head} FAILED: ${m.error.split("\n").slice(-3).join(" | ")}`);
-  else {
+  else if (m.p50Us && m.p99Us) {
+    const us = (v: number) => `${v.toFixed(v >= 100 ? 0 : 1)} µs`;
+    console.log(
+      `${head} p50 ${us(median(m.p50Us))}, p99 ${us(median(m.p99Us))}  (${m.samples.length}×, ${
+        m.seconds.toFixed(1)
+      } s)`,
+    );
+  } else {
     const min = Math.min(...m.samples), max = Math.max(...m.samples);
     const rss = m.peakRssKb ? `  peak RSS ${(m.peakRssKb / 1024).toFixed(0)} MB` : "";
     console.log(
@@ -163,25 +173,36 @@ function progress(m: Measurement): void {
 /**
  * Writes fields 0 … n-1 in a scrambled order (j × 7919 mod n, a permutation), so that the hash's
  * entries do not lie in memory in the order the clients walk them: redis-benchmark's fields are
- * random, and a hash filled in the clients' order would give them a cache advantage.
+ * random, and a hash filled in the clients' order would give them a cache advantage. With
+ * `strings`, the same names are string keys (MSET) instead of the hash's fields; after FLUSHALL,
+ * DBSIZE counts them.
  */
-const PREFILL = `local n, padded, args = tonumber(ARGV[1]), ARGV[2] == '1', {}
+const PREFILL = `local n, padded, strings, args = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3] == '1', {}
+local function write()
+  if strings then redis.call('MSET', unpack(args)) else redis.call('HSET', KEYS[1], unpack(args)) end
+  args = {}
+end
 for j = 0, n - 1 do
   local i = math.fmod(j * 7919, n)
   args[#args + 1] = padded and string.format('word|%012d', i) or ('word|' .. i)
   args[#args + 1] = '1'
-  if #args >= 2000 then redis.call('HSET', KEYS[1], unpack(args)); args = {} end
+  if #args >= 2000 then write() end
 end
-if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
+if #args > 0 then write() end
+if strings then return redis.call('DBSIZE') end
 return redis.call('HLEN', KEYS[1])`;
 
-/** Empties the server and writes the fields the workload touches (redis-benchmark's spelling when padded). */
+/**
+ * Empties the server and writes the fields (or string keys) the workload touches
+ * (redis-benchmark's spelling when padded).
+ */
 function prepare(server: RedisServer, w: Workload, padded: boolean): void {
   server.cli("FLUSHALL");
   const fields = w.fields;
   if (fields <= 0) return;
-  const got = server.cli("EVAL", PREFILL, "1", KEY, String(fields), padded ? "1" : "0");
-  if (Number(got) !== fields) throw new Error(`pre-fill of ${fields} fields returned ${got}`);
+  const strings = readsStrings(w.kind);
+  const got = server.cli("EVAL", PREFILL, "1", KEY, String(fields), padded ? "1" : "0", strings ? "1" : "0");
+  if (Number(got) !== fields) throw new Error(`pre-fill of ${fields} ${strings ? "keys" : "fields"} returned ${got}`);
 }
 
 /** CPU seconds the server's process has used (INFO cpu: user + sys). */
@@ -282,6 +303,10 @@ async function measureClient(server: RedisServer, w: Workload, c: Client, sweep?
       if (j.type === "sample") {
         m.ms.push(j.ms);
         m.samples.push(j.ops / (j.ms / 1000));
+        if (j.p50Us !== undefined) {
+          (m.p50Us ??= []).push(j.p50Us);
+          (m.p99Us ??= []).push(j.p99Us);
+        }
       } else if (j.type === "skip") m.skipped = j.reason;
       else if (j.type === "done") {
         m.runtime = j.runtime;
@@ -292,6 +317,8 @@ async function measureClient(server: RedisServer, w: Workload, c: Client, sweep?
     }
     if (out.code !== 0 || (!m.skipped && m.samples.length !== r.reps)) {
       m.error = `exit ${out.code}: ${out.stderr.trim() || out.stdout.trim()}`.slice(-2000);
+    } else if (!m.skipped && isLatency(w.kind) && m.p50Us?.length !== r.reps) {
+      m.error = `no latencies in the samples: ${out.stdout.trim()}`.slice(-2000);
     }
   } catch (e) {
     m.error = e instanceof Error ? e.message : String(e);
@@ -303,6 +330,7 @@ async function measureClient(server: RedisServer, w: Workload, c: Client, sweep?
 async function measureBenchmark(server: RedisServer, w: Workload, sweep?: string): Promise<Measurement> {
   const r = reps(w);
   const rb = w.rb;
+  if (!rb) throw new Error(`${w.id} has no redis-benchmark run`);
   const argv = (n: number) =>
     pin([
       "redis-benchmark",
@@ -376,13 +404,17 @@ for (const tool of ["redis-server", "redis-benchmark", ...(pinned ? ["taskset"] 
   if (sh("sh", ["-c", `command -v ${tool}`]) === "") throw new Error(`${tool} is not installed`);
 }
 
+/** Every workload × client, but redis-benchmark only where it has a comparable run. */
+const plan = workloadIds.flatMap((wid) =>
+  clientIds.filter((c) => c !== REDIS_BENCHMARK.id || WORKLOADS[wid].rb).map((c) => ({ w: WORKLOADS[wid], c }))
+);
 const sweepPlan = sweepIds.map((s) => ({
   id: s,
   points: SWEEPS[s].sizes.flatMap((size: number) =>
     [...SWEEPS[s].clients, REDIS_BENCHMARK.id].filter((c) => clientIds.includes(c)).map((c) => ({ size, c }))
   ),
 }));
-total = workloadIds.length * clientIds.length + sweepPlan.reduce((a, s) => a + s.points.length, 0);
+total = plan.length + sweepPlan.reduce((a, s) => a + s.points.length, 0);
 
 const result: RunResult = {
   date: new Date().toISOString(),
@@ -410,9 +442,7 @@ const server = await startRedis(pinned ? { cpus: SERVER_CPU } : {});
 result.serverCommand = `${pinned ? `taskset -c ${SERVER_CPU} ` : ""}redis-server --port $PORT --bind 127.0.0.1 ` +
   `--save '' --appendonly no (tests/harness/server.ts)`;
 try {
-  for (const wid of workloadIds) {
-    for (const c of clientIds) result.measurements.push(await measure(server, WORKLOADS[wid], c));
-  }
+  for (const { w, c } of plan) result.measurements.push(await measure(server, w, c));
   for (const s of sweepPlan) {
     result.sweeps[s.id] = [];
     for (const { size, c } of s.points) {

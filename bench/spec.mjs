@@ -3,18 +3,19 @@
  * sweeps, and the matching redis-benchmark invocations. Plain JavaScript, so
  * that Node, Deno and Bun read the same definitions.
  *
- * Every workload writes to (or reads) one hash, `words`, with fields
- * `word|<i>` and value `1`. Before each client's run the orchestrator flushes
- * the server and pre-fills the hash with exactly the fields the workload
- * touches, so every sample of every client updates (or reads) a hash of the
- * same size. redis-benchmark's fields are `word|<12-digit i>` (its
- * `__rand_int__`), pre-filled the same way.
+ * Every throughput workload but W6 writes to (or reads) one hash, `words`,
+ * with fields `word|<i>` and value `1`; W6 and the latency workloads read
+ * plain string keys `word|<i>` of value `1` instead (see `readsStrings`).
+ * Before each client's run the orchestrator flushes the server and pre-fills
+ * exactly the fields (or keys) the workload touches, so every sample of every
+ * client works on data of the same size. redis-benchmark's are
+ * `word|<12-digit i>` (its `__rand_int__`), pre-filled the same way.
  */
 
-/** The hash every workload uses. */
+/** The hash the HSET and HGET workloads use. */
 export const KEY = "words";
 
-/** The field for operation i, as the seed writes it. */
+/** The field (or string key) for operation i, as the seed writes it. */
 export function field(i) {
   return `word|${i}`;
 }
@@ -26,8 +27,33 @@ export function field(i) {
  * - `hget`: n × HGET in pipelines of `batch`, values returned as strings.
  * - `pool`: n × HSET issued at once over `size` connections, awaited together.
  * - `poolSeq`: `size` workers, each awaiting its HSET before the next.
- * @typedef {"seq" | "pipe" | "hget" | "pool" | "poolSeq"} Kind
+ * - `poolGet`: n × GET of string keys issued at once over `size` connections, awaited together.
+ * - `latency`: n × GET by one caller, each awaited before the next, every call timed (cpipe: its pool).
+ * - `latencyIdle`: the same with ~1 ms of idleness (setTimeout) before each call.
+ * - `latencySync`, `latencyIdleSync`: the same two with cpipe's synchronous client (cpipe only).
+ * @typedef {"seq" | "pipe" | "hget" | "pool" | "poolSeq" | "poolGet" | LatencyKind} Kind
+ * @typedef {"latency" | "latencyIdle" | "latencySync" | "latencyIdleSync"} LatencyKind
  */
+
+/** @type {readonly Kind[]} */
+const LATENCY_KINDS = ["latency", "latencyIdle", "latencySync", "latencyIdleSync"];
+
+/**
+ * Whether a kind times each call (its samples carry p50 and p99 latencies) rather than measuring throughput.
+ * @param {Kind} kind
+ * @returns {kind is LatencyKind}
+ */
+export function isLatency(kind) {
+  return LATENCY_KINDS.includes(kind);
+}
+
+/**
+ * Whether a kind reads string keys `word|<i>` rather than the hash's fields.
+ * @param {Kind} kind
+ */
+export function readsStrings(kind) {
+  return kind === "poolGet" || isLatency(kind);
+}
 
 /**
  * redis-benchmark's side of a workload: `-c c -P P -n n -r r` with `args`.
@@ -46,17 +72,20 @@ export function field(i) {
  * @property {Kind} kind
  * @property {number} n operations per sample
  * @property {number} batch commands per pipeline (`pipe`, `hget`)
- * @property {number} size connections or workers (`pool`, `poolSeq`)
- * @property {number} fields distinct fields, cycled as i mod fields (also the pre-fill)
+ * @property {number} size connections or workers (`pool`, `poolSeq`, `poolGet`); for the latency kinds,
+ *   the size of cpipe's pool (the peers make their calls on one connection)
+ * @property {number} fields distinct fields (or keys), cycled as i mod fields (also the pre-fill)
  * @property {number} reps timed samples
  * @property {number} warmup untimed runs before them
  * @property {number} warmupN operations per warm-up run
- * @property {BenchmarkRun} rb
+ * @property {BenchmarkRun | null} rb null for latency workloads: redis-benchmark's latencies are taken
+ *   under its own load (-c, -P), not one call at a time, so there is nothing comparable to run
  * @property {string} [note]
  */
 
 const HSET = ["hset", KEY, "word|__rand_int__", "1"];
 const HGET = ["hget", KEY, "word|__rand_int__"];
+const GET = ["get", "word|__rand_int__"];
 
 /** @type {Record<string, Workload>} */
 export const WORKLOADS = {
@@ -106,16 +135,31 @@ export const WORKLOADS = {
   W3s: {
     id: "W3s",
     short: "10 workers, 1 in flight each",
-    title: "10 workers × sequential HSET (10,000)",
+    title: "10 workers × sequential HSET (100,000)",
     kind: "poolSeq",
-    n: 10_000,
+    // 100,000 rather than 10,000: a sample of 10,000 lasted ~70 ms, mostly noise and JIT.
+    n: 100_000,
     batch: 1,
     size: 10,
-    fields: 10_000,
+    fields: 100_000,
     reps: 5,
     warmup: 1,
-    warmupN: 1_000,
-    rb: { c: 10, P: 1, n: 10_000, args: HSET },
+    warmupN: 10_000,
+    rb: { c: 10, P: 1, n: 100_000, args: HSET },
+  },
+  W6: {
+    id: "W6",
+    short: "100k GET, pool of 10",
+    title: "100,000 GET at once over a pool of 10",
+    kind: "poolGet",
+    n: 100_000,
+    batch: 1,
+    size: 10,
+    fields: 100_000,
+    reps: 5,
+    warmup: 2,
+    warmupN: 100_000,
+    rb: { c: 10, P: 1_000, n: 1_000_000, args: GET },
   },
   W4: {
     id: "W4",
@@ -145,10 +189,68 @@ export const WORKLOADS = {
     warmupN: 100_000,
     rb: { c: 1, P: 100_000, n: 1_000_000, args: HSET },
   },
+  // Latency: one GET of `word|0` at a time, every call timed. The `s` workloads are cpipe's
+  // synchronous client; the peers have none and report them as skipped.
+  L1: {
+    id: "L1",
+    short: "one GET at a time",
+    title: "one GET at a time, back to back (20,000)",
+    kind: "latency",
+    n: 20_000,
+    batch: 1,
+    size: 10,
+    fields: 1,
+    reps: 3,
+    warmup: 1,
+    warmupN: 2_000,
+    rb: null,
+  },
+  L1s: {
+    id: "L1s",
+    short: "one GET at a time, sync",
+    title: "one GET at a time, back to back, synchronous client (20,000)",
+    kind: "latencySync",
+    n: 20_000,
+    batch: 1,
+    size: 1,
+    fields: 1,
+    reps: 3,
+    warmup: 1,
+    warmupN: 2_000,
+    rb: null,
+  },
+  L2: {
+    id: "L2",
+    short: "one GET every millisecond",
+    title: "one GET every millisecond (1,000)",
+    kind: "latencyIdle",
+    n: 1_000,
+    batch: 1,
+    size: 10,
+    fields: 1,
+    reps: 3,
+    warmup: 1,
+    warmupN: 100,
+    rb: null,
+  },
+  L2s: {
+    id: "L2s",
+    short: "one GET every millisecond, sync",
+    title: "one GET every millisecond, synchronous client (1,000)",
+    kind: "latencyIdleSync",
+    n: 1_000,
+    batch: 1,
+    size: 1,
+    fields: 1,
+    reps: 3,
+    warmup: 1,
+    warmupN: 100,
+    rb: null,
+  },
 };
 
 /** The order workloads run and appear in. */
-export const WORKLOAD_ORDER = ["W1", "W2", "W4", "W5", "W3", "W3s"];
+export const WORKLOAD_ORDER = ["W1", "W2", "W4", "W5", "W3", "W3s", "W6", "L1", "L1s", "L2", "L2s"];
 
 /**
  * @typedef {object} Client

@@ -2,14 +2,15 @@
  * Bun's built-in `RedisClient` (auto-pipelining, promises); runs under Bun only.
  * `bun bench/clients/bun_redis.ts --workload W2 --port 6379`.
  */
-import { type ClientDef, expect, main, type Params } from "./runner.mjs";
-import { field, KEY } from "../spec.mjs";
+import { type ClientDef, expect, main, type Params, timeCalls } from "./runner.mjs";
+import { field, isLatency, KEY } from "../spec.mjs";
 
 /** The part of `Bun.RedisClient` used here (declared so that `deno check` passes). */
 interface RedisClient {
   connect(): Promise<void>;
   hset(key: string, field: string, value: string): Promise<number>;
   hget(key: string, field: string): Promise<string | null>;
+  get(key: string): Promise<string | null>;
   close(): void;
 }
 interface BunGlobal {
@@ -27,7 +28,9 @@ const def: ClientDef<RedisClient[]> = {
   name: "Bun RedisClient",
   version: Bun.version,
   async open(p) {
-    const clients = Array.from({ length: p.size }, () => new Bun.RedisClient(`redis://${p.host}:${p.port}`));
+    // The latency kinds make their calls on one connection.
+    const count = isLatency(p.kind) ? 1 : p.size;
+    const clients = Array.from({ length: count }, () => new Bun.RedisClient(`redis://${p.host}:${p.port}`));
     await Promise.all(clients.map((c) => c.connect()));
     return clients;
   },
@@ -66,7 +69,16 @@ const def: ClientDef<RedisClient[]> = {
       };
       await Promise.all(Array.from({ length: p.size }, (_, w) => worker(w)));
     },
+    async poolGet(clients, n, p) {
+      const pending: Promise<string | null>[] = new Array(n);
+      for (let i = 0; i < n; i++) pending[i] = clients[i % clients.length].get(fieldOf(i, p));
+      const replies = await Promise.all(pending);
+      expect(replies.every((v) => v === "1"), "GET");
+    },
+    latency: ([r], n, p) => timeCalls(n, false, (i) => r.get(fieldOf(i, p))),
+    latencyIdle: ([r], n, p) => timeCalls(n, true, (i) => r.get(fieldOf(i, p))),
   },
+  missing: { latencySync: "no synchronous client", latencyIdleSync: "no synchronous client" },
 };
 
 await main(def);

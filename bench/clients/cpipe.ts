@@ -1,35 +1,31 @@
 /**
  * cpipe's side of the benchmark; runs under Deno and Bun.
  * `deno run -A bench/clients/cpipe.ts --workload W2 --port 6379` or `bun bench/clients/cpipe.ts …`.
+ * The pool kinds and `latency`/`latencyIdle` use the async pool (`connectPool`), the others the
+ * synchronous client (`connect`).
  */
 import * as cpipe from "../../mod.ts";
 import meta from "../../deno.json" with { type: "json" };
-import { type ClientDef, expect, main, type Params } from "./runner.mjs";
+import { type ClientDef, expect, main, type Params, timeCalls } from "./runner.mjs";
 import { field, KEY } from "../spec.mjs";
-
-/** The async pool's surface used here (issue 4), feature-detected so this runs before it exists. */
-interface Pool {
-  hset(key: string, field: string, value: string): Promise<unknown>;
-  close(): unknown;
-}
-type ConnectPool = (options: { host: string; port: number; size: number }) => Pool | Promise<Pool>;
-const connectPool = (cpipe as unknown as Record<string, unknown>)["connectPool"] as ConnectPool | undefined;
 
 interface Conn {
   client: cpipe.Client | null;
-  pool: Pool | null;
+  pool: cpipe.Pool | null;
 }
 
 function fieldOf(i: number, p: Params): string {
   return field(p.fields > 0 ? i % p.fields : i);
 }
 
+const POOLED = new Set<string>(["pool", "poolSeq", "poolGet", "latency", "latencyIdle"]);
+
 const def: ClientDef<Conn> = {
   name: "cpipe",
   version: meta.version,
-  async open(p) {
-    if (p.kind === "pool" || p.kind === "poolSeq") {
-      return { client: null, pool: await connectPool!({ host: p.host, port: p.port, size: p.size }) };
+  open(p) {
+    if (POOLED.has(p.kind)) {
+      return { client: null, pool: cpipe.connectPool({ host: p.host, port: p.port, size: p.size }) };
     }
     return { client: cpipe.connect(p.host, p.port), pool: null };
   },
@@ -60,28 +56,31 @@ const def: ClientDef<Conn> = {
         expect(replies.length === end - start && replies[replies.length - 1] === "1", "HGET");
       }
     },
-    ...(connectPool
-      ? {
-        async pool(c: Conn, n: number, p: Params) {
-          const pool = c.pool!;
-          const pending: Promise<unknown>[] = new Array(n);
-          for (let i = 0; i < n; i++) pending[i] = pool.hset(KEY, fieldOf(i, p), "1");
-          const replies = await Promise.all(pending);
-          expect(replies.length === n, "HSET");
-        },
-        async poolSeq(c: Conn, n: number, p: Params) {
-          const pool = c.pool!;
-          const worker = async (w: number) => {
-            for (let i = w; i < n; i += p.size) await pool.hset(KEY, fieldOf(i, p), "1");
-          };
-          await Promise.all(Array.from({ length: p.size }, (_, w) => worker(w)));
-        },
-      }
-      : {}),
-  },
-  missing: {
-    pool: "pool not built yet (no connectPool in mod.ts)",
-    poolSeq: "pool not built yet (no connectPool in mod.ts)",
+    async pool(c, n, p) {
+      const pool = c.pool!;
+      const pending: Promise<number>[] = new Array(n);
+      for (let i = 0; i < n; i++) pending[i] = pool.hset(KEY, fieldOf(i, p), "1");
+      const replies = await Promise.all(pending);
+      expect(replies.length === n && typeof replies[n - 1] === "number", "HSET");
+    },
+    async poolSeq(c, n, p) {
+      const pool = c.pool!;
+      const worker = async (w: number) => {
+        for (let i = w; i < n; i += p.size) await pool.hset(KEY, fieldOf(i, p), "1");
+      };
+      await Promise.all(Array.from({ length: p.size }, (_, w) => worker(w)));
+    },
+    async poolGet(c, n, p) {
+      const pool = c.pool!;
+      const pending: Promise<string | null>[] = new Array(n);
+      for (let i = 0; i < n; i++) pending[i] = pool.get(fieldOf(i, p));
+      const replies = await Promise.all(pending);
+      expect(replies.length === n && replies.every((v) => v === "1"), "GET");
+    },
+    latency: (c, n, p) => timeCalls(n, false, (i) => c.pool!.get(fieldOf(i, p))),
+    latencyIdle: (c, n, p) => timeCalls(n, true, (i) => c.pool!.get(fieldOf(i, p))),
+    latencySync: (c, n, p) => timeCalls(n, false, (i) => c.client!.get(fieldOf(i, p))),
+    latencyIdleSync: (c, n, p) => timeCalls(n, true, (i) => c.client!.get(fieldOf(i, p))),
   },
 };
 

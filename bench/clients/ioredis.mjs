@@ -1,11 +1,12 @@
 /**
  * ioredis' side of the benchmark; runs under Node and Bun.
  * `node bench/clients/ioredis.mjs --workload W2 --port 6379`.
- * Pipelines use `redis.pipeline()`; the pool is 10 connections used round-robin.
+ * Pipelines use `redis.pipeline()`; the pool is 10 connections used round-robin;
+ * the latency kinds use one connection.
  */
 import { Redis } from "ioredis";
-import { expect, main, packageVersion } from "./runner.mjs";
-import { field, KEY } from "../spec.mjs";
+import { expect, main, packageVersion, timeCalls } from "./runner.mjs";
+import { field, isLatency, KEY } from "../spec.mjs";
 
 /** @param {number} i @param {import("./runner.mjs").Params} p */
 const fieldOf = (i, p) => field(p.fields > 0 ? i % p.fields : i);
@@ -15,7 +16,8 @@ const def = {
   name: "ioredis",
   version: packageVersion("ioredis"),
   async open(p) {
-    const clients = Array.from({ length: p.size }, () => new Redis(p.port, p.host, { lazyConnect: true }));
+    const count = isLatency(p.kind) ? 1 : p.size;
+    const clients = Array.from({ length: count }, () => new Redis(p.port, p.host, { lazyConnect: true }));
     await Promise.all(clients.map((c) => c.connect()));
     return clients;
   },
@@ -55,7 +57,16 @@ const def = {
       };
       await Promise.all(Array.from({ length: p.size }, (_, w) => worker(w)));
     },
+    async poolGet(clients, n, p) {
+      const pending = new Array(n);
+      for (let i = 0; i < n; i++) pending[i] = clients[i % clients.length].get(fieldOf(i, p));
+      const replies = await Promise.all(pending);
+      expect(replies.every((v) => v === "1"), "GET");
+    },
+    latency: ([r], n, p) => timeCalls(n, false, (i) => r.get(fieldOf(i, p))),
+    latencyIdle: ([r], n, p) => timeCalls(n, true, (i) => r.get(fieldOf(i, p))),
   },
+  missing: { latencySync: "no synchronous client", latencyIdleSync: "no synchronous client" },
 };
 
 await main(def);

@@ -2,12 +2,16 @@
  * node-redis' side of the benchmark; runs under Node and Bun.
  * `node bench/clients/node_redis.mjs --workload W2 --port 6379`.
  * Pipelines are its automatic pipelining (commands issued in one tick, awaited
- * together); the pool is its `createClientPool`. The per-command timeout is
- * switched off (`commandOptions.timeout = 0`): its 5 s default fails the
- * 1M-command pipeline, and arming a timer per command would only slow it.
+ * together); the pool is its `createClientPool`; the latency kinds use one
+ * client. The per-command timeout is switched off (`commandOptions.timeout =
+ * 0`): its 5 s default fails the 1M-command pipeline, and arming a timer per
+ * command would only slow it. So is the pool's wait for a free client
+ * (`acquireTimeout: 0`): the pool lends each command a client of its own until
+ * the reply, so the others queue, and with the 3 s default W6's 100,000 GET
+ * fail.
  */
 import { createClient, createClientPool } from "redis";
-import { expect, main, packageVersion } from "./runner.mjs";
+import { expect, main, packageVersion, timeCalls } from "./runner.mjs";
 import { field, KEY } from "../spec.mjs";
 
 /** @param {number} i @param {import("./runner.mjs").Params} p */
@@ -25,8 +29,8 @@ const def = {
   version: packageVersion("redis"),
   async open(p) {
     const options = { socket: { host: p.host, port: p.port }, commandOptions: { timeout: 0 } };
-    if (p.kind === "pool" || p.kind === "poolSeq") {
-      const pool = createClientPool(options, { minimum: p.size, maximum: p.size });
+    if (p.kind === "pool" || p.kind === "poolSeq" || p.kind === "poolGet") {
+      const pool = createClientPool(options, { minimum: p.size, maximum: p.size, acquireTimeout: 0 });
       await pool.connect();
       return { client: pool, pooled: true };
     }
@@ -67,7 +71,16 @@ const def = {
       };
       await Promise.all(Array.from({ length: p.size }, (_, w) => worker(w)));
     },
+    async poolGet({ client }, n, p) {
+      const pending = new Array(n);
+      for (let i = 0; i < n; i++) pending[i] = client.get(fieldOf(i, p));
+      const replies = await Promise.all(pending);
+      expect(replies.every((v) => v === "1"), "GET");
+    },
+    latency: ({ client }, n, p) => timeCalls(n, false, (i) => client.get(fieldOf(i, p))),
+    latencyIdle: ({ client }, n, p) => timeCalls(n, true, (i) => client.get(fieldOf(i, p))),
   },
+  missing: { latencySync: "no synchronous client", latencyIdleSync: "no synchronous client" },
 };
 
 await main(def);

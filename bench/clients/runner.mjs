@@ -3,6 +3,8 @@
  * connect and one small function per kind of workload; `main` parses the
  * orchestrator's arguments, runs the warm-up and the timed repetitions, and
  * prints one JSON line per sample, then a summary line with the peak RSS.
+ * The latency kinds time each call with `timeCalls`; their samples also carry
+ * the p50 and p99 of the calls' durations, in µs.
  * Plain JavaScript: runs under Node, Deno and Bun.
  *
  * Arguments: --workload W2 --port P [--host H] [--reps N] [--warmup K]
@@ -30,8 +32,9 @@ import { WORKLOADS } from "../spec.mjs";
 
 /**
  * One operation set of a client: `open` connects for a workload (a pool for
- * `pool`/`poolSeq`), each kind runs `n` operations, `close` disconnects.
- * A kind that is missing is reported as skipped with `missing[kind]`.
+ * `pool`/`poolSeq`/`poolGet`), each kind runs `n` operations, `close`
+ * disconnects. A latency kind returns `timeCalls`' durations. A kind that is
+ * missing is reported as skipped with `missing[kind]`.
  * @template C
  * @typedef {object} ClientDef
  * @property {string} name
@@ -117,6 +120,45 @@ export function expect(ok, what) {
   if (!ok) throw new Error(`wrong reply: ${what}`);
 }
 
+/** The idleness before each call of the idle latency kinds, in milliseconds. */
+const IDLE_MS = 1;
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The latency kinds' loop: n calls one at a time, each timed from just before
+ * the call to just after its reply is in JavaScript (after the await; a
+ * synchronous client's call returns the reply itself). With `idle`, waits
+ * ~1 ms before each call, so that the process goes idle in between. Every
+ * reply must be "1".
+ * @param {number} n
+ * @param {boolean} idle
+ * @param {(i: number) => unknown} call
+ * @returns {Promise<Float64Array>} each call's duration, milliseconds
+ */
+export async function timeCalls(n, idle, call) {
+  const durations = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    if (idle) await sleep(IDLE_MS);
+    const t0 = performance.now();
+    let reply = call(i);
+    if (reply instanceof Promise) reply = await reply;
+    durations[i] = performance.now() - t0;
+    expect(reply === "1", "GET");
+  }
+  return durations;
+}
+
+/**
+ * The p-quantile (nearest rank) of durations in milliseconds, in µs.
+ * @param {Float64Array} sorted ascending
+ * @param {number} q
+ */
+function quantileUs(sorted, q) {
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] * 1000;
+}
+
 /** @param {Record<string, unknown>} obj */
 function emit(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -146,10 +188,13 @@ export async function main(def, argv = process.argv.slice(2)) {
     for (let rep = 0; rep < p.reps; rep++) {
       collect();
       const t0 = performance.now();
-      const r = run(conn, p.n, p);
-      if (r instanceof Promise) await r;
+      let r = run(conn, p.n, p);
+      if (r instanceof Promise) r = await r;
       const ms = performance.now() - t0;
-      emit({ type: "sample", rep, ops: p.n, ms });
+      if (r instanceof Float64Array) {
+        const sorted = r.sort();
+        emit({ type: "sample", rep, ops: p.n, ms, p50Us: quantileUs(sorted, 0.5), p99Us: quantileUs(sorted, 0.99) });
+      } else emit({ type: "sample", rep, ops: p.n, ms });
     }
     emit({ type: "done", ...base, rssKb, peakRssKb: statusKb("VmHWM") });
   } finally {
