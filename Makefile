@@ -181,10 +181,11 @@ stress: tools redis $(LIB)
 	$(BUN) tests/stress/pool_stress.ts
 
 # ---- benchmark (bench/) --------------------------------------------------------
-# W1–W5 (and the pool's W3/W3s) for cpipe under Deno and Bun, for Bun's
-# RedisClient, ioredis and node-redis under Node and Bun, and redis-benchmark,
-# server pinned to CPU 0 and clients to CPU 1; then the two sweeps. Writes
-# bench/RESULTS.md and bench/*.svg, raw samples in bench/raw/. About 8 minutes.
+# W1–W5, the pool's W3/W3s/W6 and the latency of one call (L1/L2) for cpipe
+# under Deno and Bun, for Bun's RedisClient, ioredis and node-redis under Node
+# and Bun, and redis-benchmark, server pinned to CPU 0 and clients to CPU 1;
+# then the two sweeps. Writes
+# bench/RESULTS.md and bench/*.svg, raw samples in bench/raw/. About 11 minutes.
 # BENCH_ARGS: e.g. --quick, --workloads W2,W4, --clients cpipe-deno,bun-redis, --no-sweeps.
 .PHONY: bench
 BENCH_ARGS ?=

@@ -251,8 +251,10 @@ async function spawn(argv: string[]): Promise<{ code: number; stdout: string; st
   };
 }
 
+/** Samples and warm-up runs of one part of a measurement (see `rounds`). */
 function reps(w: Workload): { reps: number; warmup: number } {
-  return quick ? { reps: Math.min(w.reps, 5), warmup: Math.min(w.warmup, 1) } : { reps: w.reps, warmup: w.warmup };
+  const per = Math.ceil(w.reps / (w.rounds ?? 1));
+  return quick ? { reps: Math.min(per, 5), warmup: Math.min(w.warmup, 1) } : { reps: per, warmup: w.warmup };
 }
 
 async function measureClient(server: RedisServer, w: Workload, c: Client, sweep?: string): Promise<Measurement> {
@@ -404,10 +406,30 @@ for (const tool of ["redis-server", "redis-benchmark", ...(pinned ? ["taskset"] 
   if (sh("sh", ["-c", `command -v ${tool}`]) === "") throw new Error(`${tool} is not installed`);
 }
 
-/** Every workload × client, but redis-benchmark only where it has a comparable run. */
-const plan = workloadIds.flatMap((wid) =>
-  clientIds.filter((c) => c !== REDIS_BENCHMARK.id || WORKLOADS[wid].rb).map((c) => ({ w: WORKLOADS[wid], c }))
-);
+/**
+ * Every workload × client, but redis-benchmark only where it has a comparable run; a workload
+ * of several rounds runs each client's parts in turn (client A, B, …, then A, B, … again).
+ */
+const plan = workloadIds.flatMap((wid) => {
+  const w = WORKLOADS[wid];
+  const ids = clientIds.filter((c) => c !== REDIS_BENCHMARK.id || w.rb);
+  return Array.from({ length: w.rounds ?? 1 }, (_, round) => ids.map((c) => ({ w, c, round }))).flat();
+});
+
+/** Adds a later part of a measurement to the first. */
+function merge(into: Measurement, part: Measurement): void {
+  into.samples.push(...part.samples);
+  into.ms.push(...part.ms);
+  if (part.p50Us) (into.p50Us ??= []).push(...part.p50Us);
+  if (part.p99Us) (into.p99Us ??= []).push(...part.p99Us);
+  into.seconds += part.seconds;
+  into.peakRssKb = Math.max(into.peakRssKb ?? 0, part.peakRssKb ?? 0) || undefined;
+  if (into.serverUsPerOp !== undefined && part.serverUsPerOp !== undefined) {
+    into.serverUsPerOp = (into.serverUsPerOp + part.serverUsPerOp) / 2;
+  }
+  into.skipped ??= part.skipped;
+  into.error ??= part.error;
+}
 const sweepPlan = sweepIds.map((s) => ({
   id: s,
   points: SWEEPS[s].sizes.flatMap((size: number) =>
@@ -442,7 +464,12 @@ const server = await startRedis(pinned ? { cpus: SERVER_CPU } : {});
 result.serverCommand = `${pinned ? `taskset -c ${SERVER_CPU} ` : ""}redis-server --port $PORT --bind 127.0.0.1 ` +
   `--save '' --appendonly no (tests/harness/server.ts)`;
 try {
-  for (const { w, c } of plan) result.measurements.push(await measure(server, w, c));
+  for (const { w, c, round } of plan) {
+    const m = await measure(server, w, c);
+    const first = round > 0 ? result.measurements.find((k) => k.workload === w.id && k.client === c) : undefined;
+    if (first) merge(first, m);
+    else result.measurements.push(m);
+  }
   for (const s of sweepPlan) {
     result.sweeps[s.id] = [];
     for (const { size, c } of s.points) {

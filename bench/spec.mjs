@@ -25,7 +25,8 @@ export function field(i) {
  * - `seq`: n × HSET, each awaited before the next.
  * - `pipe`: n × HSET in pipelines of `batch` commands (one `execute()` per batch).
  * - `hget`: n × HGET in pipelines of `batch`, values returned as strings.
- * - `pool`: n × HSET issued at once over `size` connections, awaited together.
+ * - `pool`: n × HSET in rounds of `batch`, each round issued at once over `size` connections and awaited
+ *   together before the next.
  * - `poolSeq`: `size` workers, each awaiting its HSET before the next.
  * - `poolGet`: n × GET of string keys issued at once over `size` connections, awaited together.
  * - `latency`: n × GET by one caller, each awaited before the next, every call timed (cpipe: its pool).
@@ -76,6 +77,8 @@ export function readsStrings(kind) {
  *   the size of cpipe's pool (the peers make their calls on one connection)
  * @property {number} fields distinct fields (or keys), cycled as i mod fields (also the pre-fill)
  * @property {number} reps timed samples
+ * @property {number} [rounds] runs the measurement in this many parts (reps / rounds samples each), every
+ *   client's part in turn, so that a passing disturbance of the machine falls on all clients alike (default 1)
  * @property {number} warmup untimed runs before them
  * @property {number} warmupN operations per warm-up run
  * @property {BenchmarkRun | null} rb null for latency workloads: redis-benchmark's latencies are taken
@@ -121,13 +124,15 @@ export const WORKLOADS = {
   W3: {
     id: "W3",
     short: "10k HSET, pool of 10",
-    title: "10,000 HSET at once over a pool of 10",
+    title: "10,000 HSET at once over a pool of 10 (ten rounds per sample)",
     kind: "pool",
-    n: 10_000,
-    batch: 1,
+    // Ten rounds of 10,000 per sample: one round lasts ~10 ms, too short on a busy machine.
+    n: 100_000,
+    batch: 10_000,
     size: 10,
     fields: 10_000,
-    reps: 10,
+    reps: 9,
+    rounds: 3,
     warmup: 3,
     warmupN: 10_000,
     rb: { c: 10, P: 1_000, n: 100_000, args: HSET },
@@ -142,7 +147,8 @@ export const WORKLOADS = {
     batch: 1,
     size: 10,
     fields: 100_000,
-    reps: 5,
+    reps: 6,
+    rounds: 3,
     warmup: 1,
     warmupN: 10_000,
     rb: { c: 10, P: 1, n: 100_000, args: HSET },
@@ -156,7 +162,8 @@ export const WORKLOADS = {
     batch: 1,
     size: 10,
     fields: 100_000,
-    reps: 5,
+    reps: 6,
+    rounds: 3,
     warmup: 2,
     warmupN: 100_000,
     rb: { c: 10, P: 1_000, n: 1_000_000, args: GET },

@@ -58,9 +58,12 @@ const def: ClientDef<RedisClient[]> = {
       }
     },
     async pool(clients, n, p) {
-      const pending: Promise<number>[] = new Array(n);
-      for (let i = 0; i < n; i++) pending[i] = clients[i % clients.length].hset(KEY, fieldOf(i, p), "1");
-      await Promise.all(pending);
+      for (let i = 0; i < n;) {
+        const end = Math.min(n, i + p.batch), pending: Promise<number>[] = [];
+        for (; i < end; i++) pending.push(clients[i % clients.length].hset(KEY, fieldOf(i, p), "1"));
+        const replies = await Promise.all(pending);
+        expect(typeof replies[replies.length - 1] === "number", "HSET");
+      }
     },
     async poolSeq(clients, n, p) {
       const worker = async (w: number) => {

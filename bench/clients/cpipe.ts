@@ -58,10 +58,12 @@ const def: ClientDef<Conn> = {
     },
     async pool(c, n, p) {
       const pool = c.pool!;
-      const pending: Promise<number>[] = new Array(n);
-      for (let i = 0; i < n; i++) pending[i] = pool.hset(KEY, fieldOf(i, p), "1");
-      const replies = await Promise.all(pending);
-      expect(replies.length === n && typeof replies[n - 1] === "number", "HSET");
+      for (let i = 0; i < n;) {
+        const end = Math.min(n, i + p.batch), pending: Promise<number>[] = [];
+        for (; i < end; i++) pending.push(pool.hset(KEY, fieldOf(i, p), "1"));
+        const replies = await Promise.all(pending);
+        expect(typeof replies[replies.length - 1] === "number", "HSET");
+      }
     },
     async poolSeq(c, n, p) {
       const pool = c.pool!;

@@ -60,9 +60,12 @@ const def = {
       }
     },
     async pool({ client }, n, p) {
-      const pending = new Array(n);
-      for (let i = 0; i < n; i++) pending[i] = client.hSet(KEY, fieldOf(i, p), "1");
-      await Promise.all(pending);
+      for (let i = 0; i < n;) {
+        const end = Math.min(n, i + p.batch), pending = [];
+        for (; i < end; i++) pending.push(client.hSet(KEY, fieldOf(i, p), "1"));
+        const replies = await Promise.all(pending);
+        expect(typeof replies[replies.length - 1] === "number", "HSET");
+      }
     },
     async poolSeq({ client }, n, p) {
       /** @param {number} w */
