@@ -400,6 +400,7 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
   const lat = r.workloads.filter((w) => isLatency(w.kind)).map((w) => w.id);
   const strings = r.workloads.filter((w) => readsStrings(w.kind)).map((w) => w.id);
   const pools = r.workloads.filter((w) => /^pool/.test(w.kind)).map((w) => w.id);
+  const interleaved = ws.filter((w) => (w.rounds ?? 1) > 1).map((w) => w.id);
   const rounds = ws.filter((w) => w.rb && w.rb.n > w.n).map((w) =>
     `${w.id}: ${w.rb!.n / w.n} rounds, \`-n ${w.rb!.n}\``
   );
@@ -421,6 +422,13 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
       "timed samples, a full garbage collection before each (untimed). A sample is the wall time of the whole " +
       "workload, from issuing the first command to having the last reply in JavaScript" +
       (lat.length ? "; the latency workloads also time each call (see Latency)." : "."),
+    ...(interleaved.length
+      ? [
+        `- ${interleaved.join(", ")} ran in parts: each client's samples come from several processes (its ` +
+        "part of each round), run in turn with the other clients' (A, B, C, then A, B, C again), so that a " +
+        "passing disturbance of this shared VM falls on every client alike instead of on one.",
+      ]
+      : []),
     '- "server busy": the server\'s CPU time per operation (`INFO cpu` before and after the measurement, ' +
       "warm-up included) times the median throughput. Near 100% the single-threaded server, not the client, " +
       "sets the pace, and no client can go much faster.",
