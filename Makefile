@@ -185,7 +185,7 @@ stress: tools redis $(LIB)
 # under Deno and Bun, for Bun's RedisClient, ioredis and node-redis under Node
 # and Bun, and redis-benchmark, server pinned to CPU 0 and clients to CPU 1;
 # then the two sweeps. Writes
-# bench/RESULTS.md and bench/*.svg, raw samples in bench/raw/. About 11 minutes.
+# bench/RESULTS.md and bench/*.svg, raw samples in bench/raw/. About 15 minutes.
 # BENCH_ARGS: e.g. --quick, --workloads W2,W4, --clients cpipe-deno,bun-redis, --no-sweeps.
 .PHONY: bench
 BENCH_ARGS ?=
