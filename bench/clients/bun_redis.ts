@@ -2,7 +2,7 @@
  * Bun's built-in `RedisClient` (auto-pipelining, promises); runs under Bun only.
  * `bun bench/clients/bun_redis.ts --workload W2 --port 6379`.
  */
-import { type ClientDef, expect, main, type Params, timeCalls } from "./runner.mjs";
+import { type ClientDef, expect, main, type Params, roundRobinKinds } from "./runner.mjs";
 import { field, isLatency, KEY } from "../spec.mjs";
 
 /** The part of `Bun.RedisClient` used here (declared so that `deno check` passes). */
@@ -57,29 +57,7 @@ const def: ClientDef<RedisClient[]> = {
         expect(replies[replies.length - 1] === "1", "HGET");
       }
     },
-    async pool(clients, n, p) {
-      for (let i = 0; i < n;) {
-        const end = Math.min(n, i + p.batch), pending: Promise<number>[] = [];
-        for (; i < end; i++) pending.push(clients[i % clients.length].hset(KEY, fieldOf(i, p), "1"));
-        const replies = await Promise.all(pending);
-        expect(typeof replies[replies.length - 1] === "number", "HSET");
-      }
-    },
-    async poolSeq(clients, n, p) {
-      const worker = async (w: number) => {
-        const r = clients[w % clients.length];
-        for (let i = w; i < n; i += p.size) await r.hset(KEY, fieldOf(i, p), "1");
-      };
-      await Promise.all(Array.from({ length: p.size }, (_, w) => worker(w)));
-    },
-    async poolGet(clients, n, p) {
-      const pending: Promise<string | null>[] = new Array(n);
-      for (let i = 0; i < n; i++) pending[i] = clients[i % clients.length].get(fieldOf(i, p));
-      const replies = await Promise.all(pending);
-      expect(replies.every((v) => v === "1"), "GET");
-    },
-    latency: ([r], n, p) => timeCalls(n, false, (i) => r.get(fieldOf(i, p))),
-    latencyIdle: ([r], n, p) => timeCalls(n, true, (i) => r.get(fieldOf(i, p))),
+    ...roundRobinKinds(),
   },
   missing: { latencySync: "no synchronous client", latencyIdleSync: "no synchronous client" },
 };

@@ -5,7 +5,7 @@
  * the latency kinds use one connection.
  */
 import { Redis } from "ioredis";
-import { expect, main, packageVersion, timeCalls } from "./runner.mjs";
+import { expect, main, packageVersion, roundRobinKinds } from "./runner.mjs";
 import { field, isLatency, KEY } from "../spec.mjs";
 
 /** @param {number} i @param {import("./runner.mjs").Params} p */
@@ -44,30 +44,7 @@ const def = {
         expect(replies !== null && replies[replies.length - 1][1] === "1", "HGET");
       }
     },
-    async pool(clients, n, p) {
-      for (let i = 0; i < n;) {
-        const end = Math.min(n, i + p.batch), pending = [];
-        for (; i < end; i++) pending.push(clients[i % clients.length].hset(KEY, fieldOf(i, p), "1"));
-        const replies = await Promise.all(pending);
-        expect(typeof replies[replies.length - 1] === "number", "HSET");
-      }
-    },
-    async poolSeq(clients, n, p) {
-      /** @param {number} w */
-      const worker = async (w) => {
-        const r = clients[w % clients.length];
-        for (let i = w; i < n; i += p.size) await r.hset(KEY, fieldOf(i, p), "1");
-      };
-      await Promise.all(Array.from({ length: p.size }, (_, w) => worker(w)));
-    },
-    async poolGet(clients, n, p) {
-      const pending = new Array(n);
-      for (let i = 0; i < n; i++) pending[i] = clients[i % clients.length].get(fieldOf(i, p));
-      const replies = await Promise.all(pending);
-      expect(replies.every((v) => v === "1"), "GET");
-    },
-    latency: ([r], n, p) => timeCalls(n, false, (i) => r.get(fieldOf(i, p))),
-    latencyIdle: ([r], n, p) => timeCalls(n, true, (i) => r.get(fieldOf(i, p))),
+    ...roundRobinKinds(),
   },
   missing: { latencySync: "no synchronous client", latencyIdleSync: "no synchronous client" },
 };

@@ -13,7 +13,7 @@
  */
 import process from "node:process";
 import { readFileSync } from "node:fs";
-import { WORKLOADS } from "../spec.mjs";
+import { field, KEY, WORKLOADS } from "../spec.mjs";
 
 /**
  * @typedef {object} Params
@@ -157,6 +157,51 @@ export async function timeCalls(n, idle, call) {
  */
 function quantileUs(sorted, q) {
   return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] * 1000;
+}
+
+/**
+ * A client made of plain connections, each with promise-returning `hset` and `get`.
+ * @typedef {object} Connection
+ * @property {(key: string, field: string, value: string) => Promise<unknown>} hset
+ * @property {(key: string) => Promise<unknown>} get
+ */
+
+/** @param {number} i @param {Params} p */
+const fieldOf = (i, p) => field(p.fields > 0 ? i % p.fields : i);
+
+/**
+ * The pool and latency kinds of a client made of plain connections (Bun's
+ * RedisClient, ioredis): the pool kinds use them round-robin, the latency
+ * kinds the first (open one for them).
+ * @returns {Record<"pool" | "poolSeq" | "poolGet" | "latency" | "latencyIdle", (c: Connection[], n: number, p: Params) => Promise<unknown>>}
+ */
+export function roundRobinKinds() {
+  return {
+    async pool(clients, n, p) {
+      for (let i = 0; i < n;) {
+        const end = Math.min(n, i + p.batch), pending = [];
+        for (; i < end; i++) pending.push(clients[i % clients.length].hset(KEY, fieldOf(i, p), "1"));
+        const replies = await Promise.all(pending);
+        expect(typeof replies[replies.length - 1] === "number", "HSET");
+      }
+    },
+    async poolSeq(clients, n, p) {
+      /** @param {number} w */
+      const worker = async (w) => {
+        const r = clients[w % clients.length];
+        for (let i = w; i < n; i += p.size) await r.hset(KEY, fieldOf(i, p), "1");
+      };
+      await Promise.all(Array.from({ length: p.size }, (_, w) => worker(w)));
+    },
+    async poolGet(clients, n, p) {
+      const pending = new Array(n);
+      for (let i = 0; i < n; i++) pending[i] = clients[i % clients.length].get(fieldOf(i, p));
+      const replies = await Promise.all(pending);
+      expect(replies.every((v) => v === "1"), "GET");
+    },
+    latency: ([r], n, p) => timeCalls(n, false, (i) => r.get(fieldOf(i, p))),
+    latencyIdle: ([r], n, p) => timeCalls(n, true, (i) => r.get(fieldOf(i, p))),
+  };
 }
 
 /** @param {Record<string, unknown>} obj */
