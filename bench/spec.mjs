@@ -91,6 +91,8 @@ const HGET = ["hget", KEY, "word|__rand_int__"];
 const GET = ["get", "word|__rand_int__"];
 
 /** @type {Record<string, Workload>} */
+// Warm-ups are long enough for the JIT of every runtime to settle (a few hundred thousand operations where a
+// workload is fast): cpipe encodes and decodes in JavaScript, and a short warm-up measured its compiler, not it.
 export const WORKLOADS = {
   W1: {
     id: "W1",
@@ -104,7 +106,7 @@ export const WORKLOADS = {
     reps: 6,
     rounds: 3,
     warmup: 1,
-    warmupN: 1_000,
+    warmupN: 5_000,
     rb: { c: 1, P: 1, n: 10_000, args: HSET },
   },
   W2: {
@@ -119,7 +121,7 @@ export const WORKLOADS = {
     reps: 9,
     rounds: 3,
     warmup: 3,
-    warmupN: 10_000,
+    warmupN: 50_000,
     // redis-benchmark's clock ticks in milliseconds: ten pipelines of 10,000 per sample.
     rb: { c: 1, P: 10_000, n: 100_000, args: HSET },
   },
@@ -136,7 +138,7 @@ export const WORKLOADS = {
     reps: 9,
     rounds: 3,
     warmup: 3,
-    warmupN: 10_000,
+    warmupN: 100_000,
     rb: { c: 10, P: 1_000, n: 100_000, args: HSET },
   },
   W3s: {
@@ -152,7 +154,7 @@ export const WORKLOADS = {
     reps: 6,
     rounds: 3,
     warmup: 1,
-    warmupN: 10_000,
+    warmupN: 50_000,
     rb: { c: 10, P: 1, n: 100_000, args: HSET },
   },
   W6: {
@@ -182,7 +184,7 @@ export const WORKLOADS = {
     reps: 9,
     rounds: 3,
     warmup: 3,
-    warmupN: 10_000,
+    warmupN: 50_000,
     rb: { c: 1, P: 10_000, n: 100_000, args: HGET },
   },
   W5: {
@@ -197,7 +199,7 @@ export const WORKLOADS = {
     reps: 6,
     rounds: 3,
     warmup: 1,
-    warmupN: 100_000,
+    warmupN: 300_000,
     rb: { c: 1, P: 100_000, n: 1_000_000, args: HSET },
   },
   // Latency: one GET of `word|0` at a time, every call timed. The `s` workloads are cpipe's
@@ -214,7 +216,7 @@ export const WORKLOADS = {
     reps: 3,
     rounds: 3,
     warmup: 1,
-    warmupN: 2_000,
+    warmupN: 5_000,
     rb: null,
   },
   L1s: {
@@ -229,7 +231,7 @@ export const WORKLOADS = {
     reps: 3,
     rounds: 3,
     warmup: 1,
-    warmupN: 2_000,
+    warmupN: 5_000,
     rb: null,
   },
   L2: {
