@@ -1,10 +1,6 @@
 /* One connection to a Redis server: connect and handshake, then move packed
  * commands out and encoded replies in, on a non-blocking socket. */
-#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
-#define _DARWIN_C_SOURCE /* _POSIX_C_SOURCE alone hides SO_NOSIGPIPE */
-#endif
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,10 +16,6 @@
 #include "link.h"
 #include "reply.h"
 #include "sys.h"
-
-#if defined(__APPLE__) && !defined(SO_NOSIGPIPE)
-#error "SO_NOSIGPIPE is needed on macOS, or a write to a closed socket raises SIGPIPE"
-#endif
 
 #define MAX_HOST_LEN 1024
 /* cpipe_conn_send() returns once no more than this waits to be sent. */
@@ -173,24 +165,8 @@ static int32_t run_handshake(cpipe_conn *c) {
 
 static int32_t open_connection(cpipe_conn *c) {
     drop_connection(c);
-    redisOptions opts = {0};
-    struct timeval timeout = {c->connect_timeout_ms / 1000, (c->connect_timeout_ms % 1000) * 1000};
-    if (c->host[0] == '/') {
-        REDIS_OPTIONS_SET_UNIX(&opts, c->host);
-    } else {
-        REDIS_OPTIONS_SET_TCP(&opts, c->host, c->port);
-    }
-    if (c->connect_timeout_ms > 0) opts.connect_timeout = &timeout;
-    c->link.ctx = redisConnectWithOptions(&opts);
-    if (c->link.ctx == NULL) return fail(c, CPIPE_ERR_NOMEM, "out of memory connecting");
-    if (c->link.ctx->err) return fail(c, CPIPE_ERR_CONN, "cannot connect: %s", c->link.ctx->errstr);
-    if (cpipe_socket_set_nonblocking(c->link.ctx->fd) != 0) return fail(c, CPIPE_ERR_CONN, "cannot make the socket non-blocking");
-#ifdef SO_NOSIGPIPE
-    int on = 1;
-    setsockopt(c->link.ctx->fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
-#endif
-    c->link.reader = cpipe_reply_reader_create(&c->link.enc);
-    if (c->link.reader == NULL) return fail(c, CPIPE_ERR_NOMEM, "out of memory connecting");
+    int32_t rc = cpipe_link_open(&c->link, c->host, c->port, 1, c->connect_timeout_ms);
+    if (rc != CPIPE_OK) return fail(c, rc, "%s", c->link.errstr);
     return run_handshake(c);
 }
 

@@ -50,21 +50,23 @@ int cpipe_socket_set_nonblocking(redisFD fd) {
 #endif
 }
 
-int32_t cpipe_link_open(cpipe_link *l, const char *host, int port) {
+int32_t cpipe_link_open(cpipe_link *l, const char *host, int port, int wait, int timeout_ms) {
     cpipe_link_close(l);
     redisOptions opts = {0};
+    struct timeval timeout = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     if (host[0] == '/') {
         REDIS_OPTIONS_SET_UNIX(&opts, host);
     } else {
         REDIS_OPTIONS_SET_TCP(&opts, host, port);
     }
-    opts.options |= REDIS_OPT_NONBLOCK;
+    if (!wait) opts.options |= REDIS_OPT_NONBLOCK;
+    else if (timeout_ms > 0) opts.connect_timeout = &timeout;
     l->ctx = redisConnectWithOptions(&opts);
     if (l->ctx == NULL) return link_error(l, CPIPE_ERR_NOMEM, "out of memory connecting");
     if (l->ctx->err) return link_error(l, CPIPE_ERR_CONN, "cannot connect: %s", l->ctx->errstr);
     if (cpipe_socket_set_nonblocking(l->ctx->fd) != 0) return link_error(l, CPIPE_ERR_CONN, "cannot make the socket non-blocking");
     /* hiredis sets TCP_NODELAY only when it waits for the connect itself. */
-    if (host[0] != '/' && redisSetTcpNoDelay(l->ctx) != REDIS_OK)
+    if (!wait && host[0] != '/' && redisSetTcpNoDelay(l->ctx) != REDIS_OK)
         return link_error(l, CPIPE_ERR_CONN, "cannot connect: %s", l->ctx->errstr);
 #ifdef SO_NOSIGPIPE
     int on = 1;

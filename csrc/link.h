@@ -34,11 +34,13 @@ typedef struct cpipe_link {
  * keep the connection open). 0, or -1 on failure. */
 int cpipe_socket_set_nonblocking(redisFD fd);
 
-/* Starts connecting to `host` (a unix socket path when it starts with '/')
- * without waiting: a TCP connect may still be in progress on return. Wait
- * for the socket to be writable, then call cpipe_link_connect_done(). Host
- * names are resolved here, synchronously. */
-int32_t cpipe_link_open(cpipe_link *l, const char *host, int port);
+/* Connects to `host` (a unix socket path when it starts with '/'). With
+ * `wait` 0 it only starts: a TCP connect may still be in progress on return;
+ * wait for the socket to be writable, then call cpipe_link_connect_done().
+ * With `wait` 1 it returns connected, or failed after `timeout_ms` (0: no
+ * limit). Either way the socket is non-blocking on success, and host names
+ * are resolved here, synchronously. */
+int32_t cpipe_link_open(cpipe_link *l, const char *host, int port, int wait, int timeout_ms);
 
 /* Whether a connect started by cpipe_link_open() finished: CPIPE_OK with
  * *done set to 1 when connected, 0 when still in progress; CPIPE_ERR_CONN

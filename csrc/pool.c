@@ -246,7 +246,7 @@ static void slot_fail(cpipe_pool *p, pool_slot *s, int32_t code, const char *why
 }
 
 static void slot_connect(cpipe_pool *p, pool_slot *s, cpipe_buffer *out) {
-    int32_t rc = cpipe_link_open(&s->link, p->host, p->port);
+    int32_t rc = cpipe_link_open(&s->link, p->host, p->port, 0, 0);
     if (rc != CPIPE_OK) {
         slot_fail(p, s, rc, s->link.errstr, out);
         return;
