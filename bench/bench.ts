@@ -6,11 +6,8 @@
  * without Bun's client. The full cross-runtime comparison is `make bench`.
  */
 import { bench, group, run, summary } from "mitata";
-import * as cpipe from "../mod.ts";
-import { Redis } from "ioredis";
-import { createClient } from "redis";
-import { startRedis } from "../tests/harness/server.ts";
-import { field, KEY } from "./spec.mjs";
+import { KEY } from "./spec.mjs";
+import { N, openPeers } from "./peers.ts";
 
 interface BunRedis {
   connect(): Promise<void>;
@@ -20,32 +17,14 @@ interface BunRedis {
 }
 const Bun = (globalThis as unknown as { Bun?: { RedisClient: new (url: string) => BunRedis } }).Bun;
 
-interface Pool {
-  hset(key: string, field: string, value: string): Promise<unknown>;
-  close(): unknown;
-}
-type ConnectPool = (options: { host: string; port: number; size: number }) => Pool;
-const connectPool = (cpipe as unknown as Record<string, unknown>)["connectPool"] as ConnectPool | undefined;
-
-const N = 10_000;
-const server = await startRedis(navigator.hardwareConcurrency >= 2 ? { cpus: "0" } : {});
-const r = cpipe.connect(server.host, server.port);
-const io = new Redis(server.port, server.host);
-const nr = await createClient({
-  socket: { host: server.host, port: server.port },
-  commandOptions: { timeout: 0 },
-}).connect();
+const peers = await openPeers();
+const { server, r, io, nr, pool, fields } = peers;
 const bun = Bun ? new Bun.RedisClient(`redis://${server.host}:${server.port}`) : null;
 await bun?.connect();
-const pool = connectPool?.({ host: server.host, port: server.port, size: 10 });
 const bunPool = Bun
   ? Array.from({ length: 10 }, () => new Bun.RedisClient(`redis://${server.host}:${server.port}`))
   : [];
 await Promise.all(bunPool.map((c) => c.connect()));
-
-const fields = Array.from({ length: N }, (_, i) => field(i));
-for (const f of fields) r.addCommand("hset", KEY, f, "1");
-r.execute();
 
 group("W1: one HSET, answered before the next", () => {
   summary(() => {
@@ -88,28 +67,22 @@ group("W4: 10,000 HGET in one pipeline, values as strings", () => {
   });
 });
 
-if (pool) {
-  group("W3: 10,000 HSET at once over 10 connections", () => {
-    summary(() => {
-      bench("cpipe pool of 10", () => Promise.all(fields.map((f) => pool.hset(KEY, f, "1")))).baseline(true);
-      if (bunPool.length) {
-        bench(
-          "Bun RedisClient × 10",
-          () => Promise.all(fields.map((f, i) => bunPool[i % bunPool.length].hset(KEY, f, "1"))),
-        );
-      }
-    });
+group("W3: 10,000 HSET at once over 10 connections", () => {
+  summary(() => {
+    bench("cpipe pool of 10", () => Promise.all(fields.map((f) => pool.hset(KEY, f, "1")))).baseline(true);
+    if (bunPool.length) {
+      bench(
+        "Bun RedisClient × 10",
+        () => Promise.all(fields.map((f, i) => bunPool[i % bunPool.length].hset(KEY, f, "1"))),
+      );
+    }
   });
-}
+});
 
 try {
   await run();
 } finally {
-  r.close();
-  io.disconnect();
-  nr.destroy();
   bun?.close();
   for (const c of bunPool) c.close();
-  await pool?.close();
-  await server[Symbol.asyncDispose]();
+  await peers.close();
 }

@@ -4,40 +4,13 @@
  * starts (pinned to CPU 0 where there are two CPUs) and stops.
  * The full cross-runtime comparison is `make bench`.
  */
-import * as cpipe from "../mod.ts";
-import { Redis } from "ioredis";
-import { createClient } from "redis";
-import { startRedis } from "../tests/harness/server.ts";
-import { field, KEY } from "./spec.mjs";
+import { KEY } from "./spec.mjs";
+import { N, openPeers } from "./peers.ts";
 
-const N = 10_000;
-const server = await startRedis(navigator.hardwareConcurrency >= 2 ? { cpus: "0" } : {});
-const r = cpipe.connect(server.host, server.port);
-const io = new Redis(server.port, server.host);
-const nr = await createClient({
-  socket: { host: server.host, port: server.port },
-  commandOptions: { timeout: 0 },
-}).connect();
+const peers = await openPeers();
+const { r, io, nr, pool, fields } = peers;
 
-interface Pool {
-  hset(key: string, field: string, value: string): Promise<unknown>;
-  close(): unknown;
-}
-type ConnectPool = (options: { host: string; port: number; size: number }) => Pool;
-const connectPool = (cpipe as unknown as Record<string, unknown>)["connectPool"] as ConnectPool | undefined;
-const pool = connectPool?.({ host: server.host, port: server.port, size: 10 });
-
-const fields = Array.from({ length: N }, (_, i) => field(i));
-for (const f of fields) r.addCommand("hset", KEY, f, "1");
-r.execute();
-
-globalThis.addEventListener("unload", () => {
-  r.close();
-  io.disconnect();
-  nr.destroy();
-  void pool?.close();
-  void server.stop();
-});
+globalThis.addEventListener("unload", () => void peers.close());
 
 // ---- W1: one HSET, answered before the next --------------------------------------
 Deno.bench({
@@ -121,21 +94,19 @@ Deno.bench({
 });
 
 // ---- W3: 10,000 HSET at once through a pool of 10 --------------------------------
-if (pool) {
-  Deno.bench({
-    name: "cpipe pool of 10",
-    group: "W3 10,000 HSET at once, 10 connections",
-    baseline: true,
-    async fn() {
-      await Promise.all(fields.map((f) => pool.hset(KEY, f, "1")));
-    },
-  });
-  Deno.bench({
-    name: "cpipe one connection, one pipeline",
-    group: "W3 10,000 HSET at once, 10 connections",
-    fn() {
-      for (let i = 0; i < N; i++) r.addCommand("hset", KEY, fields[i], "1");
-      r.execute();
-    },
-  });
-}
+Deno.bench({
+  name: "cpipe pool of 10",
+  group: "W3 10,000 HSET at once, 10 connections",
+  baseline: true,
+  async fn() {
+    await Promise.all(fields.map((f) => pool.hset(KEY, f, "1")));
+  },
+});
+Deno.bench({
+  name: "cpipe one connection, one pipeline",
+  group: "W3 10,000 HSET at once, 10 connections",
+  fn() {
+    for (let i = 0; i < N; i++) r.addCommand("hset", KEY, fields[i], "1");
+    r.execute();
+  },
+});
