@@ -23,6 +23,21 @@ const fieldOf = (i, p) => field(p.fields > 0 ? i % p.fields : i);
  * @property {boolean} pooled
  */
 
+/**
+ * Rounds of `batch` HSET issued at once and awaited together: a pipeline on one client, a burst on the pool.
+ * @param {{ client: { hSet(key: string, field: string, value: string): Promise<unknown> } }} c
+ * @param {number} n
+ * @param {import("./runner.mjs").Params} p
+ */
+async function hsetRounds({ client }, n, p) {
+  for (let i = 0; i < n;) {
+    const end = Math.min(n, i + p.batch), pending = [];
+    for (; i < end; i++) pending.push(client.hSet(KEY, fieldOf(i, p), "1"));
+    const replies = await Promise.all(pending);
+    expect(typeof replies[replies.length - 1] === "number", "HSET");
+  }
+}
+
 /** @type {import("./runner.mjs").ClientDef<Conn>} */
 const def = {
   name: "node-redis",
@@ -43,14 +58,7 @@ const def = {
     async seq({ client }, n, p) {
       for (let i = 0; i < n; i++) await client.hSet(KEY, fieldOf(i, p), "1");
     },
-    async pipe({ client }, n, p) {
-      for (let i = 0; i < n;) {
-        const end = Math.min(n, i + p.batch), pending = [];
-        for (; i < end; i++) pending.push(client.hSet(KEY, fieldOf(i, p), "1"));
-        const replies = await Promise.all(pending);
-        expect(typeof replies[replies.length - 1] === "number", "HSET");
-      }
-    },
+    pipe: hsetRounds,
     async hget({ client }, n, p) {
       for (let i = 0; i < n;) {
         const end = Math.min(n, i + p.batch), pending = [];
@@ -59,14 +67,7 @@ const def = {
         expect(replies[replies.length - 1] === "1", "HGET");
       }
     },
-    async pool({ client }, n, p) {
-      for (let i = 0; i < n;) {
-        const end = Math.min(n, i + p.batch), pending = [];
-        for (; i < end; i++) pending.push(client.hSet(KEY, fieldOf(i, p), "1"));
-        const replies = await Promise.all(pending);
-        expect(typeof replies[replies.length - 1] === "number", "HSET");
-      }
-    },
+    pool: hsetRounds,
     async poolSeq({ client }, n, p) {
       /** @param {number} w */
       const worker = async (w) => {
