@@ -8,7 +8,7 @@ import { ClosedError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
 import type { PoolCore } from "./pool_core.ts";
 import { PoolPipeline } from "./pool_pipeline.ts";
-import { classify, STATEFUL } from "./pool_routing.ts";
+import { classify, STATEFUL, TransactionTracker } from "./pool_routing.ts";
 import type { Arg, Reply } from "./types.ts";
 
 /**
@@ -28,8 +28,8 @@ export class PoolConnection extends Commands<"async"> {
   readonly #core: PoolCore;
   readonly #slot: number;
   #released = false;
-  #inMulti = false;
-  #watching = false;
+  readonly #transaction = new TransactionTracker();
+  /** A command changed the connection's state (SELECT, CLIENT SETNAME…). */
   #dirty = false;
 
   /** @internal Use `pool.acquire()`. */
@@ -65,7 +65,7 @@ export class PoolConnection extends Commands<"async"> {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.#core.release(this.#slot, !(this.#dirty || this.#inMulti || this.#watching));
+    this.#core.release(this.#slot, !(this.#dirty || this.#transaction.open));
   }
 
   /** `release()`, for `await using c = await pool.acquire()`. */
@@ -93,23 +93,7 @@ export class PoolConnection extends Commands<"async"> {
 
   /** Follows what a command leaves on the connection. */
   #track(command: string, args: readonly Arg[]): void {
-    switch (command.toUpperCase()) {
-      case "MULTI":
-        this.#inMulti = true;
-        return;
-      case "EXEC":
-      case "DISCARD":
-        this.#inMulti = false;
-        this.#watching = false;
-        return;
-      case "WATCH":
-        this.#watching = true;
-        return;
-      case "UNWATCH":
-        if (!this.#inMulti) this.#watching = false;
-        return;
-    }
-    if (classify(command, args) === STATEFUL) this.#dirty = true;
+    if (!this.#transaction.follow(command) && classify(command, args) === STATEFUL) this.#dirty = true;
   }
 
   #releasedError(): ClosedError {

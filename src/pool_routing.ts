@@ -85,36 +85,64 @@ export function statefulError(command: string): CpipeError {
 }
 
 /**
- * Follows MULTI / EXEC / WATCH through a pipeline, so that one sent on a
- * shared connection leaves it as it found it.
+ * Follows MULTI / EXEC / WATCH on a connection: through a pipeline, so that
+ * one sent on a shared connection leaves it as it found it, and on a leased
+ * connection, so that one left inside a transaction is not handed on.
  */
 export class TransactionTracker {
   #inMulti = false;
   #watching = false;
 
-  /** Throws when `command` cannot come next; records what it opens or closes. */
+  /** A MULTI or a WATCH is open. */
+  get open(): boolean {
+    return this.#inMulti || this.#watching;
+  }
+
+  /**
+   * Throws when `command` cannot come next on a shared connection (it would
+   * change its state, or the server refuses it here); records what it opens
+   * or closes.
+   */
   check(command: string, args: readonly Arg[]): void {
-    const name = command.toUpperCase();
+    const refused = this.#step(command.toUpperCase());
+    if (refused) throw new CpipeError(`cpipe: ${refused}`);
+    if (refused === undefined && classify(command, args) === STATEFUL) throw statefulError(command);
+  }
+
+  /**
+   * Records what a transaction command opens or closes, as the server does;
+   * false for any other command.
+   */
+  follow(command: string): boolean {
+    return this.#step(command.toUpperCase()) !== undefined;
+  }
+
+  /**
+   * For MULTI, EXEC, DISCARD, WATCH and UNWATCH: null once recorded, or why
+   * it cannot come next (nothing recorded: the server refuses it too).
+   * Undefined for any other command.
+   */
+  #step(name: string): string | null | undefined {
     switch (name) {
       case "MULTI":
-        if (this.#inMulti) throw new CpipeError("cpipe: MULTI inside MULTI");
+        if (this.#inMulti) return "MULTI inside MULTI";
         this.#inMulti = true;
-        return;
+        return null;
       case "EXEC":
       case "DISCARD":
-        if (!this.#inMulti) throw new CpipeError(`cpipe: ${name} without MULTI`);
+        if (!this.#inMulti) return `${name} without MULTI`;
         this.#inMulti = false;
         this.#watching = false;
-        return;
+        return null;
       case "WATCH":
-        if (this.#inMulti) throw new CpipeError("cpipe: WATCH inside MULTI");
+        if (this.#inMulti) return "WATCH inside MULTI";
         this.#watching = true;
-        return;
+        return null;
       case "UNWATCH":
         if (!this.#inMulti) this.#watching = false;
-        return;
+        return null;
     }
-    if (classify(command, args) === STATEFUL) throw statefulError(command);
+    return undefined;
   }
 
   /** Throws when a MULTI or WATCH is still open. */

@@ -239,6 +239,22 @@ test("acquire() gives a connection of one's own: WATCH / MULTI / EXEC, SELECT", 
   await pool.close();
 });
 
+test("a lease released with its WATCH still open is not handed on, even after a refused EXEC", async () => {
+  const [pool, k] = fresh({ size: 1, exclusiveConnections: 1 });
+  const c = await pool.acquire();
+  await c.send("WATCH", `${k}watched`);
+  // The server refuses EXEC without MULTI and keeps the WATCH.
+  await assert.rejects(c.send("EXEC"), ReplyError);
+  c.release();
+  await pool.set(`${k}watched`, "changed");
+  // Had the same connection come back, its WATCH would abort this transaction.
+  const d = await pool.acquire();
+  const tx = await d.pipeline().addCommand("MULTI").set(`${k}other`, "1").addCommand("EXEC").execute();
+  assert.deepEqual(tx[2], ["OK"]);
+  d.release();
+  await pool.close();
+});
+
 test("connect options: AUTH, SELECT and CLIENT SETNAME apply to every connection", async () => {
   await using secured = await startRedis({ args: ["--requirepass", "s3cret"] });
   const pool = connectPool({
