@@ -135,10 +135,16 @@ function zrangeArgs(key: Arg, start: Arg, stop: Arg, options: ZRangeOptions | un
   return args;
 }
 
-/** Applies a transform unless the reply is an error, which stays in place. */
-export function applyTransform<T>(reply: Reply, transform: Transform<T> | null): T | ReplyError {
-  if (reply instanceof ReplyError || transform === null) return reply as T | ReplyError;
-  return transform(reply);
+/**
+ * Turns a pipeline's raw replies into its typed methods' results, in place:
+ * each reply through its command's transform, error replies left as they are.
+ */
+export function applyTransforms(replies: Reply[], transforms: readonly (Transform<unknown> | null)[]): Reply[] {
+  for (let i = 0; i < replies.length; i++) {
+    const reply = replies[i], transform = transforms[i];
+    if (transform !== null && !(reply instanceof ReplyError)) replies[i] = transform(reply) as Reply;
+  }
+  return replies;
 }
 
 /**

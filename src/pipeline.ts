@@ -5,7 +5,7 @@
  * queueing, so encoding overlaps the server's work and memory stays bounded;
  * `execute()` then sends the rest and collects every reply.
  */
-import { applyTransform, Commands, type Transform } from "./commands.ts";
+import { applyTransforms, Commands, type Transform } from "./commands.ts";
 import { CHUNK_SIZE, CommandEncoder } from "./encoder.ts";
 import { ReplyStash, type Streamed } from "./connection.ts";
 import { checkCommand } from "./guards.ts";
@@ -101,11 +101,10 @@ export class Pipeline extends Commands<"queued", Pipeline> {
     const transforms = this.#transforms;
     if (transforms.length === 0) return [];
     try {
-      const replies = this.#target.run(this.#encoder, allBuffers ? true : this.#asBuffer, this.#streamed);
-      for (let i = 0; i < replies.length; i++) {
-        if (transforms[i] !== null) replies[i] = applyTransform(replies[i], transforms[i]) as Reply;
-      }
-      return replies;
+      return applyTransforms(
+        this.#target.run(this.#encoder, allBuffers ? true : this.#asBuffer, this.#streamed),
+        transforms,
+      );
     } finally {
       this.discard();
     }

@@ -7,7 +7,7 @@
  */
 import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
-import { applyTransform, type Transform } from "./commands.ts";
+import { applyTransforms, type Transform } from "./commands.ts";
 import { CallTable, Group } from "./call_table.ts";
 import { HEADER_SIZE, ReplyDecoder } from "./decoder.ts";
 import { CommandEncoder } from "./encoder.ts";
@@ -497,11 +497,9 @@ export class PoolCore {
 
   #finish(group: Group): void {
     if (group.failure !== null) return group.reject(group.failure);
-    const replies = group.replies, transforms = group.transforms;
+    let replies: Reply[];
     try {
-      for (let i = 0; i < replies.length; i++) {
-        if (transforms[i] !== null) replies[i] = applyTransform(replies[i], transforms[i]) as Reply;
-      }
+      replies = applyTransforms(group.replies, group.transforms);
     } catch (e) {
       return group.reject(e as Error);
     }
