@@ -27,14 +27,19 @@ export function connectPool(options: PoolOptions = {}): Pool {
   return pool;
 }
 
+function noPool(): CpipeError {
+  return new CpipeError("cpipe: no pool yet: call cpipe.connectPool() first");
+}
+
 /** The pool made by the last `connectPool()`. */
 export function defaultPool(): Pool {
-  if (current === null) throw new CpipeError("cpipe: no pool yet: call cpipe.connectPool() first");
+  if (current === null) throw noPool();
   return current;
 }
 
+/** The default pool, or a rejected promise when there is none: the p* functions never throw. */
 function pool(): Pool | Promise<never> {
-  return current ?? Promise.reject(new CpipeError("cpipe: no pool yet: call cpipe.connectPool() first"));
+  return current ?? Promise.reject(noPool());
 }
 
 /** `hset` on the default pool. */
