@@ -1,16 +1,46 @@
 /* cpipe — the native core of a Redis client for Deno and Bun.
  *
  * The core owns sockets and protocol parsing (hiredis' reader); the host
- * language owns argument encoding and reply decoding. Both sides meet at two
- * byte formats, so that one FFI crossing moves a whole batch:
+ * language owns argument encoding and reply decoding. Both sides meet at a
+ * few byte formats, so that one FFI crossing moves a whole batch. Every
+ * number in them is little-endian. The constants below are the single
+ * source: the TypeScript side checks its copies against this file in a test.
  *
- * Packed commands (host -> core), little-endian, repeated back to back:
+ * Settings (host -> core), once per client or pool: a version, then entries
+ * back to back, each  u32 key; u32 len; u8 value[len]  (CPIPE_SET_*). An
+ * integer value is an i32 (len 4). An unknown key is refused, so that a host
+ * newer than the core fails loudly instead of being half obeyed.
+ *
+ * Packed commands (host -> core), repeated back to back:
  *     u32 argc (>= 1), then argc times { u32 len; u8 bytes[len] }
  *
- * Encoded replies (core -> host), little-endian, written after a 16-byte
- * header { u32 replies; u32 used; u32 flags; u32 need } at the start of the
- * caller's output buffer. `used` counts the bytes after the header. Each reply
- * is one type byte followed by its payload:
+ * Calls (host -> core), one per packed command, in the same order:
+ *     u32 id; u16 replies; u16 flags (CPIPE_CALL_*)
+ * `id` is the host's name for the call (the core hands it back); `replies`
+ * is how many replies the server sends for that command: 1 for most, one per
+ * channel for a multi-channel UNSUBSCRIBE. The core counts them: a reply
+ * for which no call waits is a protocol error that drops the connection,
+ * never a reply handed to another caller.
+ *
+ * Records (core -> host), written after a 16-byte header
+ *     { u32 records; u32 used; u32 flags; u32 need }
+ * at the start of the host's buffer (`used` counts the bytes after the
+ * header; `need` is the size of a record too large for the buffer). Each
+ * record is a 12-byte head then its payload:
+ *     u8 kind; u8 flags; u16 connection; u32 id; u32 len; u8 payload[len]
+ *   CPIPE_RECORD_REPLY   a reply to call `id`: one encoded reply. With
+ *                        CPIPE_RECORD_PARTIAL more replies of that call follow.
+ *   CPIPE_RECORD_FAILURE call `id` failed: i32 status; then the message.
+ *   CPIPE_RECORD_PUSH    an out-of-band frame (RESP3 push) that answers no
+ *                        call: one encoded reply. `id` is 0.
+ *   CPIPE_RECORD_EVENT   a connection changed state: u8 event (CPIPE_EVENT_*);
+ *                        u8 0; u16 0; i32 status; u32 attempt; u32 delay_ms;
+ *                        u32 message_len; message; then, when the server
+ *                        refused the connection's handshake, its error reply
+ *                        (encoded). `id` is 0.
+ * `connection` is the index of the connection the record comes from.
+ *
+ * Encoded replies: one type byte followed by its payload:
  *     '+' status, '-' error, '$' bulk, '=' verbatim, '(' big number:
  *                         u32 len; u8 bytes[len]
  *     ':' integer within +-(2^53-1): f64     'L' any other integer: i64
@@ -21,8 +51,9 @@
  *                         and values together)
  *
  * Every function returns a status (CPIPE_OK or a negative CPIPE_ERR_*) and,
- * on failure, leaves a message readable with cpipe_conn_errstr(). No function
- * aborts or keeps a pointer to a caller's buffer past its return. */
+ * on failure, leaves a message readable with the handle's *_errstr(). No
+ * function aborts or keeps a pointer to a caller's buffer past its return.
+ * Messages never hold an argument of an AUTH or HELLO command. */
 #ifndef CPIPE_H
 #define CPIPE_H
 
@@ -34,72 +65,196 @@
 #define CPIPE_API __attribute__((visibility("default")))
 #endif
 
-#define CPIPE_ABI_VERSION 3
+#define CPIPE_ABI_VERSION 4
 
 /* Status codes. */
 #define CPIPE_OK 0
 #define CPIPE_ERR_ARG (-1)       /* invalid argument or malformed buffer */
 #define CPIPE_ERR_CLOSED (-2)    /* the handle was closed */
 #define CPIPE_ERR_CONN (-3)      /* cannot connect, or the connection broke */
-#define CPIPE_ERR_TIMEOUT (-4)   /* no progress within the command timeout */
-#define CPIPE_ERR_PROTOCOL (-5)  /* the server sent bytes that are not RESP */
+#define CPIPE_ERR_TIMEOUT (-4)   /* no reply within the command timeout */
+#define CPIPE_ERR_PROTOCOL (-5)  /* the server sent bytes that break the protocol */
 #define CPIPE_ERR_NOMEM (-6)     /* out of memory */
-#define CPIPE_ERR_HANDSHAKE (-7) /* a handshake command got an error reply */
-#define CPIPE_ERR_BUSY (-8)      /* a pool's limit is reached: retry after draining */
+#define CPIPE_ERR_HANDSHAKE (-7) /* the server refused a handshake command */
+#define CPIPE_ERR_BUSY (-8)      /* a limit is reached: retry after draining */
 
-/* Bits of the reply header's `flags`. */
+/* Settings keys. */
+#define CPIPE_SETTINGS_VERSION 1
+#define CPIPE_SET_HOST 1              /* bytes: a name or an address; a unix socket path starts with '/' */
+#define CPIPE_SET_PORT 2              /* i32, 0..65535 */
+#define CPIPE_SET_CONNECT_TIMEOUT 3   /* i32 ms, 0: none; covers the transport's and the replayed handshake */
+#define CPIPE_SET_COMMAND_TIMEOUT 4   /* i32 ms, 0: none; from a command's send to its reply */
+#define CPIPE_SET_RECONNECT_MAX 5     /* i32 ms: the longest wait between reconnects (pool) */
+#define CPIPE_SET_MAX_IN_FLIGHT 6     /* i32: commands submitted and not yet drained (pool) */
+#define CPIPE_SET_SHARED 7            /* i32: shared connections (pool), 0..1024 */
+#define CPIPE_SET_EXCLUSIVE 8         /* i32: exclusive connections made on demand (pool), 0..1024 */
+#define CPIPE_SET_HANDSHAKE 9         /* packed commands replayed after every connect (AUTH, HELLO, SELECT…) */
+#define CPIPE_SET_MAX_REPLY_BYTES 10  /* i32: the largest reply accepted, checked at its header */
+#define CPIPE_SET_KEEPALIVE 11        /* i32 s, 0: no TCP keepalive */
+
+/* Bits of a call's flags. */
+#define CPIPE_CALL_BLOCKING 0x1 /* may wait on the server for ever: the command timeout does not apply */
+
+/* Record kinds and flags. */
+#define CPIPE_RECORD_REPLY 1
+#define CPIPE_RECORD_FAILURE 2
+#define CPIPE_RECORD_PUSH 3
+#define CPIPE_RECORD_EVENT 4
+#define CPIPE_RECORD_PARTIAL 0x1
+
+/* Roles of a pool's connections. */
+#define CPIPE_ROLE_DIRECT 0    /* commands reach it by its index only */
+#define CPIPE_ROLE_SHARED 1    /* one of those route -1 spreads commands over */
+#define CPIPE_ROLE_EXCLUSIVE 2 /* leased to one caller at a time */
+#define CPIPE_MAX_POOL_CONNECTIONS 4096
+
+/* Connection events. */
+#define CPIPE_EVENT_UP 1      /* connected and handshake replayed; `attempt` failures came before */
+#define CPIPE_EVENT_DOWN 2    /* it broke or could not be made: `status` says why; `delay_ms` until the next dial */
+#define CPIPE_EVENT_RELEASED 3 /* an exclusive connection may be leased again */
+
+/* Bits of the records header's `flags`. */
 #define CPIPE_FLAG_UNSENT 0x1 /* bytes of earlier commands still wait to be sent */
-#define CPIPE_FLAG_MORE 0x2   /* cpipe_pool_drain: more records wait to be drained */
+#define CPIPE_FLAG_MORE 0x2   /* more records wait to be drained */
 
-#define CPIPE_REPLY_HEADER 16
-#define CPIPE_ERRSTR_LEN 256
+#define CPIPE_HEADER_SIZE 16
+#define CPIPE_RECORD_HEAD 12
+#define CPIPE_CALL_SIZE 8
+#define CPIPE_ERRSTR_LEN 512
 
-typedef struct cpipe_conn cpipe_conn;
+/* ---- the synchronous client ---------------------------------------------------
+ * One connection driven on the caller's thread: each exchange blocks until
+ * replies come (bounded by the command timeout). After a failure the next
+ * exchange reconnects and replays the handshake. */
+typedef struct cpipe_client cpipe_client;
 
-/* Allocates a connection handle; does not connect. `host` is a name or an
- * address, or a unix socket path when it starts with '/'. `handshake` holds
- * packed commands (AUTH, SELECT, CLIENT SETNAME...) run after every connect.
- * Timeouts are in milliseconds, 0 for none. Returns NULL only when an
- * argument is invalid or memory is exhausted. */
-CPIPE_API cpipe_conn *cpipe_conn_create(const uint8_t *host, int32_t host_len, int32_t port,
-                                        int32_t connect_timeout_ms, int32_t command_timeout_ms,
-                                        const uint8_t *handshake, int32_t handshake_len);
+/* Allocates a client from settings; does not connect. NULL when the
+ * settings are invalid or memory is exhausted. */
+CPIPE_API cpipe_client *cpipe_client_create(const uint8_t *settings, int32_t settings_len);
 
-/* Connects (or reconnects) and runs the handshake. */
-CPIPE_API int32_t cpipe_conn_connect(cpipe_conn *c);
+/* Connects (or reconnects) and replays the handshake. Records of what
+ * happened (events, with the server's error reply when it refused the
+ * handshake) go to `out`. */
+CPIPE_API int32_t cpipe_client_connect(cpipe_client *c, uint8_t *out, int32_t out_cap);
 
-/* Sends the packed commands in `cmds` (none when cmds_len is 0), then collects
- * replies into `out` until at least one reply is there and no more can be read
- * without waiting, or nothing is awaited, or `out` is full. A reply larger
- * than `out` is kept and its size is reported in the header's `need`; call
- * again with a larger buffer and no commands to receive it. Reconnects first
- * when an earlier failure dropped the connection. On CPIPE_ERR_CONN,
- * CPIPE_ERR_TIMEOUT and CPIPE_ERR_PROTOCOL the connection is dropped and
- * commands awaiting replies are forgotten; the header still describes the
- * replies that arrived before the failure. */
-CPIPE_API int32_t cpipe_conn_exchange(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len,
-                                      uint8_t *out, int32_t out_cap);
+/* Sends packed `cmds` under `calls` (none when cmds_len is 0; calls_len 0:
+ * one reply each, no flags), then moves
+ * records into `out` until a reply or failure record is there for the
+ * oldest call and nothing more can be read without waiting, or no call is
+ * owed, or `out` is full. A record larger than `out` is kept and its size
+ * is reported in `need`; call again with a larger buffer and no commands.
+ * A broken connection fails every call it carried (a failure record each)
+ * and is dropped; the next exchange reconnects. */
+CPIPE_API int32_t cpipe_client_exchange(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, const uint8_t *calls,
+                                        int32_t calls_len, uint8_t *out, int32_t out_cap);
 
-/* As cpipe_conn_exchange, without waiting for replies: queues the commands,
- * sends what the socket takes, collects the replies already there, and
- * returns once no more than 1 MiB waits to be sent. Lets a caller stream a
- * long pipeline while it is still encoding it; the remaining replies come
- * from later exchanges, in order. */
-CPIPE_API int32_t cpipe_conn_send(cpipe_conn *c, const uint8_t *cmds, int32_t cmds_len, uint8_t *out,
-                                  int32_t out_cap);
+/* As cpipe_client_exchange, without waiting for replies: queues, sends what
+ * the socket takes, collects the records already there, and returns once
+ * no more than 1 MiB waits to be sent. Streams a long pipeline while the
+ * host is still encoding it. */
+CPIPE_API int32_t cpipe_client_send(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, const uint8_t *calls,
+                                    int32_t calls_len, uint8_t *out, int32_t out_cap);
 
-/* Number of commands sent whose replies have not been returned yet. */
-CPIPE_API int32_t cpipe_conn_pending(const cpipe_conn *c);
+/* Calls sent whose last record has not been returned yet. */
+CPIPE_API int32_t cpipe_client_pending(const cpipe_client *c);
 
 /* Copies the last error message (not NUL-terminated) into buf; returns its
  * full length, which may exceed cap. */
-CPIPE_API int32_t cpipe_conn_errstr(const cpipe_conn *c, uint8_t *buf, int32_t cap);
+CPIPE_API int32_t cpipe_client_errstr(const cpipe_client *c, uint8_t *buf, int32_t cap);
 
 /* Closes the socket for good: later exchanges fail with CPIPE_ERR_CLOSED. */
-CPIPE_API int32_t cpipe_conn_close(cpipe_conn *c);
+CPIPE_API int32_t cpipe_client_close(cpipe_client *c);
 
-/* Closes and frees the handle. NULL is accepted. */
-CPIPE_API void cpipe_conn_free(cpipe_conn *c);
+/* Closes and frees the client. NULL is accepted. */
+CPIPE_API void cpipe_client_free(cpipe_client *c);
+
+/* ---- the pool ----------------------------------------------------------------
+ * Connections served by one native I/O thread that connects, reconnects,
+ * reads and parses; the host submits commands and drains records, and never
+ * waits on the network. Each connection has its own address and handshake:
+ * the pool starts with the shared and exclusive connections its settings
+ * ask for (indexes 0.. in that order), and more (to other servers too) can
+ * be added and removed while it runs.
+ *
+ * A submit's commands go to one connection, in order and contiguous, so a
+ * MULTI ... EXEC inside it stays whole, and are written to the socket at
+ * once when it is up (no thread hop on the way out). A broken connection
+ * fails every call it carried and reconnects in the background, waiting
+ * 10 ms, then twice as long after each failure, up to the reconnect limit.
+ *
+ * When records go from none to some the I/O thread writes one byte to the
+ * host's end of a socket pair (cpipe_pool_notify_fd); the host watches it
+ * in its event loop and calls cpipe_pool_drain until CPIPE_FLAG_MORE is
+ * clear. The bytes carry no meaning.
+ *
+ * Every function but cpipe_pool_free may be called only from one thread (the
+ * host's) at a time. */
+typedef struct cpipe_pool cpipe_pool;
+
+/* Creates a pool from settings and starts its I/O thread, which connects the
+ * shared connections at once. NULL when the settings are invalid or
+ * resources are exhausted. */
+CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *settings, int32_t settings_len);
+
+/* Adds a connection with its own settings (address, handshake, timeouts;
+ * pool-wide keys are refused) in a role (CPIPE_ROLE_*), and returns its
+ * index. A direct or shared one connects at once; an exclusive one when
+ * leased. */
+CPIPE_API int32_t cpipe_pool_add(cpipe_pool *p, const uint8_t *settings, int32_t settings_len, int32_t role);
+
+/* Closes a connection for good: calls it owed fail with CPIPE_ERR_CLOSED;
+ * its index may be given to a later cpipe_pool_add. */
+CPIPE_API int32_t cpipe_pool_remove(cpipe_pool *p, int32_t connection);
+
+/* The host's end of the notification socket pair. With `take` 1 the caller
+ * owns it from now on (and closes it); otherwise the pool closes it when
+ * freed. Fails once it was taken. */
+CPIPE_API int32_t cpipe_pool_notify_fd(cpipe_pool *p, int32_t take);
+
+/* Submits packed commands under `calls` to one connection. `route` -1 lets
+ * the pool pick a shared connection (the least busy that is up; while all
+ * are connecting, one of those, which sends them once ready); an index keeps
+ * to that connection (a leased exclusive one, or one added). Returns the
+ * index of the connection, or CPIPE_ERR_CONN when it (or, for -1, every
+ * shared connection) is down and waiting to retry, CPIPE_ERR_BUSY past the
+ * in-flight limit, CPIPE_ERR_ARG, CPIPE_ERR_NOMEM or CPIPE_ERR_CLOSED; on
+ * failure nothing was submitted and no record will come for these calls. */
+CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t cmds_len, const uint8_t *calls,
+                                    int32_t calls_len, int32_t route);
+
+/* Moves records into `out` (header first, whole records only). A record
+ * larger than `out` stays queued and its size is reported in `need`. Works
+ * after cpipe_pool_close too. */
+CPIPE_API int32_t cpipe_pool_drain(cpipe_pool *p, uint8_t *out, int32_t out_cap);
+
+/* Leases an exclusive connection (connecting it when needed) and returns
+ * its index, or CPIPE_ERR_BUSY when all are leased or still finishing the
+ * calls of their last lease (a CPIPE_EVENT_RELEASED record says when one is
+ * free again). */
+CPIPE_API int32_t cpipe_pool_lease(cpipe_pool *p);
+
+/* Ends a lease. Calls already submitted on it still get their replies; then,
+ * with `keep` 1 and the connection up, it waits for the next lease, else it
+ * is closed (its state may differ from a fresh one's). Either way a
+ * CPIPE_EVENT_RELEASED record follows once it can be leased again. */
+CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t connection, int32_t keep);
+
+/* Number of connections up now. */
+CPIPE_API int32_t cpipe_pool_connected(cpipe_pool *p);
+
+/* Copies the last error message of a failed call (not NUL-terminated) into
+ * buf; returns its full length. */
+CPIPE_API int32_t cpipe_pool_errstr(const cpipe_pool *p, uint8_t *buf, int32_t cap);
+
+/* Stops and joins the I/O thread, closes every connection, and fails every
+ * call still owed a reply with CPIPE_ERR_CLOSED (drain to collect them).
+ * Later submits fail with CPIPE_ERR_CLOSED. Safe to call twice. */
+CPIPE_API int32_t cpipe_pool_close(cpipe_pool *p);
+
+/* Closes the pool when needed and frees it. NULL is accepted. */
+CPIPE_API void cpipe_pool_free(cpipe_pool *p);
+
+/* ---- both --------------------------------------------------------------------- */
 
 /* Checks packed commands without sending them: returns how many commands the
  * buffer holds, or CPIPE_ERR_ARG. */
@@ -110,93 +265,5 @@ CPIPE_API int32_t cpipe_commands_count(const uint8_t *cmds, int32_t cmds_len);
 CPIPE_API int64_t cpipe_live_allocations(void);
 
 CPIPE_API int32_t cpipe_abi_version(void);
-
-/* ---- the pool ----------------------------------------------------------------
- * A pool of connections to one server, served by one native I/O thread that
- * connects, reconnects, reads and parses; the host only submits commands
- * and drains completions, and never waits on the network.
- *
- * Commands are submitted in batches under host-chosen u32 ids; one batch
- * goes to one connection, in order and contiguous, so a MULTI ... EXEC
- * inside a batch stays whole. Each command
- * gets exactly one completion record, drained into the caller's buffer after
- * the 16-byte header { u32 records; u32 used; u32 flags; u32 need }:
- *     u32 id; u32 len; u8 bytes[len]
- * where bytes is one encoded reply (see above), or a failure:
- *     '!' i32 status (CPIPE_ERR_CONN, _TIMEOUT, _PROTOCOL, _HANDSHAKE,
- *         _CLOSED, _NOMEM); u32 len; u8 message[len]
- * A command fails only when its connection breaks before its reply came
- * (every command that connection owed a reply fails with it) or the pool
- * closes. Broken connections reconnect in the background, waiting 10 ms,
- * then twice as long after each failure, up to `reconnect_max_ms`.
- *
- * When the completion queue goes from empty to non-empty the I/O thread
- * writes one byte to the host's end of a socket pair (cpipe_pool_notify_fd);
- * the host watches it in its event loop and then calls cpipe_pool_drain
- * until the header's flags lack CPIPE_FLAG_MORE. The bytes carry no meaning.
- *
- * Every function but cpipe_pool_free may be called only from one thread (the
- * host's) at a time. */
-typedef struct cpipe_pool cpipe_pool;
-
-/* Creates a pool of `size` shared connections (1 to 1024) and up to
- * `exclusive` more (0 to 1024) made on demand for cpipe_pool_lease, and
- * starts its I/O thread, which connects the shared ones at once. `host`,
- * `handshake` and the timeouts are as for cpipe_conn_create; the connect
- * timeout covers the handshake. The command timeout (0 for none) drops a
- * shared connection that owes replies and received nothing for that long.
- * At most `max_in_flight` commands may be submitted and not yet drained.
- * Returns NULL when an argument is invalid or resources are exhausted. */
-CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *host, int32_t host_len, int32_t port, int32_t size,
-                                        int32_t exclusive, int32_t connect_timeout_ms, int32_t command_timeout_ms,
-                                        int32_t reconnect_max_ms, int32_t max_in_flight,
-                                        const uint8_t *handshake, int32_t handshake_len);
-
-/* The host's end of the notification socket pair. With `take` 1 the caller
- * owns it from now on (and closes it); otherwise the pool closes it when
- * freed. Fails once it was taken. */
-CPIPE_API int32_t cpipe_pool_notify_fd(cpipe_pool *p, int32_t take);
-
-/* Submits packed commands to one connection, under the ids in `ids` (one
- * u32 per command, little-endian; the pool does not interpret them).
- * `route` -1 lets the pool pick a shared connection (the least busy that is
- * up; while all are connecting, one of those, which sends them once ready);
- * an index from an earlier submit keeps to that connection (so that batches
- * stay in order); a leased exclusive connection's index sends them there.
- * Returns the index of the connection, or CPIPE_ERR_CONN when it (or, for
- * -1, every shared connection) is down and waiting to retry, CPIPE_ERR_BUSY
- * past max_in_flight, CPIPE_ERR_ARG, CPIPE_ERR_NOMEM or CPIPE_ERR_CLOSED; on
- * failure nothing was submitted and no record will come for these ids. */
-CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t cmds_len, const uint8_t *ids,
-                                    int32_t ids_len, int32_t route);
-
-/* Moves completion records into `out` (header first, whole records only).
- * A record larger than `out` stays queued and its size is reported in the
- * header's `need`. Works after cpipe_pool_close too. */
-CPIPE_API int32_t cpipe_pool_drain(cpipe_pool *p, uint8_t *out, int32_t out_cap);
-
-/* Leases an exclusive connection (connecting it when needed) and returns
- * its index for cpipe_pool_submit, or CPIPE_ERR_BUSY when all are leased. */
-CPIPE_API int32_t cpipe_pool_lease(cpipe_pool *p);
-
-/* Ends a lease. With `keep` 0, or when the connection is not up or still
- * owes replies, it is closed (commands it owed fail with CPIPE_ERR_CLOSED);
- * otherwise it stays open for the next lease. */
-CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t slot, int32_t keep);
-
-/* Number of connections up now (shared and exclusive). */
-CPIPE_API int32_t cpipe_pool_connected(cpipe_pool *p);
-
-/* Copies the last error message of a failed call (not NUL-terminated) into
- * buf; returns its full length. */
-CPIPE_API int32_t cpipe_pool_errstr(const cpipe_pool *p, uint8_t *buf, int32_t cap);
-
-/* Stops and joins the I/O thread, closes every connection, and fails every
- * command still owed a reply with CPIPE_ERR_CLOSED (drain to collect them).
- * Later submits fail with CPIPE_ERR_CLOSED. Safe to call twice. */
-CPIPE_API int32_t cpipe_pool_close(cpipe_pool *p);
-
-/* Closes the pool when needed and frees it. NULL is accepted. */
-CPIPE_API void cpipe_pool_free(cpipe_pool *p);
 
 #endif

@@ -1,5 +1,5 @@
 #if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
-#define _DARWIN_C_SOURCE /* _POSIX_C_SOURCE alone hides SO_NOSIGPIPE and dladdr */
+#define _DARWIN_C_SOURCE /* _POSIX_C_SOURCE alone hides dladdr */
 #endif
 #if !defined(_WIN32) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
@@ -18,10 +18,6 @@
 #endif
 
 #include "heap.h"
-
-#ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on the socket instead */
-#endif
 
 typedef struct thread_start {
     void (*fn)(void *);
@@ -152,96 +148,5 @@ int64_t cpipe_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-#endif
-}
-
-static int prepare(redisFD fd) {
-#ifdef _WIN32
-    unsigned long on = 1;
-    return ioctl(fd, FIONBIO, &on) == 0 ? 0 : -1;
-#else
-    int flags = fcntl(fd, F_GETFL, 0);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return -1;
-    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return -1;
-#ifdef SO_NOSIGPIPE
-    int on = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on) != 0) return -1;
-#endif
-    return 0;
-#endif
-}
-
-#ifdef _WIN32
-/* Windows has no socketpair(): connect two sockets through a listener on
- * the loopback interface, and check that the accepted peer is ours. */
-static int socket_pair(redisFD fds[2]) {
-    struct sockaddr_in addr;
-    int len = sizeof addr;
-    SOCKET listener = socket(AF_INET, SOCK_STREAM, 0), a = INVALID_SOCKET, b = INVALID_SOCKET;
-    if (listener == INVALID_SOCKET) return -1;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(listener, 1) != 0 ||
-        getsockname(listener, (struct sockaddr *)&addr, &len) != 0)
-        goto fail;
-    a = socket(AF_INET, SOCK_STREAM, 0);
-    if (a == INVALID_SOCKET || connect(a, (struct sockaddr *)&addr, sizeof addr) != 0) goto fail;
-    b = accept(listener, NULL, NULL);
-    if (b == INVALID_SOCKET) goto fail;
-    struct sockaddr_in mine, peer;
-    int mine_len = sizeof mine, peer_len = sizeof peer;
-    if (getsockname(a, (struct sockaddr *)&mine, &mine_len) != 0 ||
-        getpeername(b, (struct sockaddr *)&peer, &peer_len) != 0 || mine.sin_port != peer.sin_port)
-        goto fail;
-    closesocket(listener);
-    fds[0] = a;
-    fds[1] = b;
-    return 0;
-fail:
-    closesocket(listener);
-    if (a != INVALID_SOCKET) closesocket(a);
-    if (b != INVALID_SOCKET) closesocket(b);
-    return -1;
-}
-#else
-static int socket_pair(redisFD fds[2]) {
-    return socketpair(AF_UNIX, SOCK_STREAM, 0, fds);
-}
-#endif
-
-int cpipe_socket_pair(redisFD fds[2]) {
-    if (socket_pair(fds) != 0) return -1;
-    if (prepare(fds[0]) != 0 || prepare(fds[1]) != 0) {
-        cpipe_socket_close(fds[0]);
-        cpipe_socket_close(fds[1]);
-        return -1;
-    }
-    return 0;
-}
-
-int cpipe_socket_poke(redisFD fd) {
-    char byte = 1;
-    for (;;) {
-        if (send(fd, &byte, 1, MSG_NOSIGNAL) == 1) return 0;
-        if (errno != EINTR) return -1;
-    }
-}
-
-void cpipe_socket_drain(redisFD fd) {
-    char bytes[64];
-    for (;;) {
-        ssize_t n = recv(fd, bytes, sizeof bytes, 0);
-        if (n > 0) continue;
-        if (n < 0 && errno == EINTR) continue;
-        return;
-    }
-}
-
-void cpipe_socket_close(redisFD fd) {
-#ifdef _WIN32
-    closesocket(fd);
-#else
-    close(fd); /* not retried on EINTR: the descriptor is gone either way */
 #endif
 }

@@ -1,5 +1,5 @@
 /* The few operating-system services the pool needs beyond hiredis: a thread,
- * a mutex, a monotonic clock, and a connected pair of sockets for wake-ups.
+ * a mutex and a monotonic clock (sockets are sock.h's).
  * POSIX threads everywhere but Windows, which gets its native equivalents. */
 #ifndef CPIPE_SYS_H
 #define CPIPE_SYS_H
@@ -42,14 +42,5 @@ int64_t cpipe_now_us(void);
 
 /* Lets another thread run on this CPU. */
 void cpipe_thread_yield(void);
-
-/* Two connected stream sockets, non-blocking and closed on exec; a write to
- * one whose peer is gone fails instead of raising SIGPIPE. 0 or -1. */
-int cpipe_socket_pair(redisFD fds[2]);
-/* Writes one byte; 0, or -1 when the peer is gone or the socket is full. */
-int cpipe_socket_poke(redisFD fd);
-/* Reads and discards whatever is waiting. */
-void cpipe_socket_drain(redisFD fd);
-void cpipe_socket_close(redisFD fd);
 
 #endif

@@ -14,7 +14,8 @@
  * Permission errors (Deno without `--allow-ffi`, `--allow-net`…) are thrown
  * as they are; every other failure becomes a `CpipeError` saying what to do.
  */
-import { ABI_VERSION, type Native, symbols } from "./symbols.ts";
+import { ABI_VERSION } from "./abi.ts";
+import { type Native, symbols } from "./symbols.ts";
 import { CpipeError } from "../src/errors.ts";
 
 /** Targets a library can be built for, named as zig names them. */

@@ -1,6 +1,7 @@
 /** The synchronous client: each call sends its command and returns its reply. */
 import { Commands, type Transform } from "./commands.ts";
 import { Connection } from "./connection.ts";
+import { connectionSettings, describeAddress } from "./settings.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ReplyError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
@@ -27,7 +28,7 @@ export class Client extends Commands<"sync"> {
   /** @internal Use {@linkcode connect}. */
   constructor(host: string, port: number, options: ConnectOptions = {}) {
     super();
-    this.#connection = new Connection(host, port, options, this.#encoder);
+    this.#connection = new Connection(describeAddress(host, port), connectionSettings(host, port, options));
     this.#queue = this.pipeline();
   }
 

@@ -7,7 +7,7 @@
  */
 import { applyTransforms, Commands, type Transform } from "./commands.ts";
 import { CHUNK_SIZE, CommandEncoder } from "./encoder.ts";
-import { ReplyStash, type Streamed } from "./connection.ts";
+import { RecordStash, type Streamed } from "./connection.ts";
 import { checkCommand } from "./guards.ts";
 import type { Arg, Reply } from "./types.ts";
 
@@ -87,7 +87,7 @@ export class Pipeline extends Commands<"queued", Pipeline> {
 
   /** Streams a full chunk to the server while the caller goes on queueing. */
   #stream(): void {
-    this.#streamed ??= { commands: 0, stash: new ReplyStash() };
+    this.#streamed ??= { commands: 0, stash: new RecordStash() };
     try {
       this.#target.stream(this.#encoder, this.#streamed);
       this.#encoder.reset(true);

@@ -1,7 +1,6 @@
 /** The asynchronous client: a pool of connections served by a native I/O thread. */
 import { Commands, type Transform } from "./commands.ts";
-import { checkTimeout, handshake } from "./connection.ts";
-import { CommandEncoder } from "./encoder.ts";
+import { checkTimeout, connectionSettings, describeAddress } from "./settings.ts";
 import { checkCommand } from "./guards.ts";
 import { PoolConnection } from "./pool_connection.ts";
 import { PoolCore } from "./pool_core.ts";
@@ -30,6 +29,12 @@ export interface PoolOptions extends ConnectOptions {
   reconnectMaxDelay?: number;
   /** How long `close()` lets commands in flight finish, in milliseconds. Default 5,000. */
   closeTimeout?: number;
+  /**
+   * How long a blocking command or `acquire()` waits for an exclusive
+   * connection when all are busy, in milliseconds, before it rejects with
+   * `TimeoutError`; 0 waits for ever. Default 10,000.
+   */
+  acquireTimeout?: number;
 }
 
 function count(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
@@ -69,23 +74,18 @@ export class Pool extends Commands<"async"> {
   /** @internal Use {@linkcode connectPool}. */
   constructor(options: PoolOptions = {}) {
     super();
-    const host = options.host ?? "127.0.0.1";
-    if (typeof host !== "string" || host.length === 0) throw new TypeError("cpipe: host must be a non-empty string");
+    const host = options.host ?? "127.0.0.1", port = options.port ?? 6379;
     const size = count("size", options.size, 10, 1, 1024);
-    const encoder = new CommandEncoder();
-    handshake(options, encoder);
     this.#core = new PoolCore({
-      host,
-      port: count("port", options.port, 6379, 0, 65535),
-      size,
+      ...connectionSettings(host, count("port", port, 6379, 0, 65535), options),
+      address: describeAddress(host, port),
+      shared: size,
       exclusive: count("exclusiveConnections", options.exclusiveConnections, size, 0, 1024),
-      connectTimeout: checkTimeout("connectTimeout", options.connectTimeout, 10_000),
-      commandTimeout: checkTimeout("commandTimeout", options.commandTimeout, 0),
       reconnectMaxDelay: count("reconnectMaxDelay", options.reconnectMaxDelay, 2_000, 1, 0x7fff_ffff),
       maxInFlight: count("maxInFlight", options.maxInFlight, 1 << 17, 1, 1 << 26),
       maxQueued: count("maxQueued", options.maxQueued, 1 << 20, 1, 1 << 30),
       closeTimeout: checkTimeout("closeTimeout", options.closeTimeout, 5_000),
-      handshake: encoder,
+      acquireTimeout: checkTimeout("acquireTimeout", options.acquireTimeout, 10_000),
     });
   }
 

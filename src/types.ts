@@ -32,4 +32,10 @@ export interface ConnectOptions {
   db?: number;
   /** Connection name (CLIENT SETNAME), shown by CLIENT LIST. */
   name?: string;
+  /**
+   * The protocol: 2 (RESP2, default) or 3 (RESP3, via `HELLO 3`, replayed
+   * after every reconnect). With 3, maps come back as `Map`, doubles as
+   * numbers, booleans as booleans.
+   */
+  protocol?: 2 | 3;
 }

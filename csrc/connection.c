@@ -1,0 +1,523 @@
+#include "connection.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/sockcompat.h>
+
+#include "bytes.h"
+#include "command.h"
+#include "heap.h"
+#include "record.h"
+#include "sys.h"
+
+#define BACKOFF_FIRST_MS 10
+/* Bytes asked of the transport per read. */
+#define READ_SIZE (64 * 1024)
+/* Bytes received are handed to the reader in slices of this size: the reader
+ * compacts its buffer as it consumes, and smaller slices keep that cheap. */
+#define FEED_SLICE 4096
+
+/* ---- the calls owed ----------------------------------------------------------- */
+
+static int ring_push(cpipe_call_ring *r, cpipe_call call) {
+    if (r->count == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        cpipe_call *items = cpipe_malloc(cap * sizeof *items);
+        if (items == NULL) return -1;
+        for (size_t i = 0; i < r->count; i++) items[i] = r->items[(r->head + i) & (r->cap - 1)];
+        cpipe_free(r->items);
+        r->items = items;
+        r->head = 0;
+        r->cap = cap;
+    }
+    r->items[(r->head + r->count) & (r->cap - 1)] = call;
+    r->count++;
+    return 0;
+}
+
+static cpipe_call *ring_at(cpipe_call_ring *r, size_t i) {
+    return &r->items[(r->head + i) & (r->cap - 1)];
+}
+
+static void ring_pop(cpipe_call_ring *r) {
+    r->head = (r->head + 1) & (r->cap - 1);
+    r->count--;
+}
+
+/* ---- set-up --------------------------------------------------------------------- */
+
+static int name_is(const uint8_t *arg, uint32_t len, const char *name) {
+    size_t n = strlen(name);
+    if (len != n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (toupper(arg[i]) != name[i]) return 0;
+    return 1;
+}
+
+static int add_secret(cpipe_buffer *secrets, const uint8_t *arg, uint32_t len) {
+    uint8_t n[4];
+    cpipe_put_u32(n, len);
+    return cpipe_buffer_append(secrets, n, 4) == 0 && cpipe_buffer_append(secrets, arg, len) == 0 ? 0 : -1;
+}
+
+/* Keeps what must never be shown: every argument of AUTH, and the user and
+ * password after HELLO's AUTH token. The commands were measured already. */
+static int collect_secrets(cpipe_buffer *secrets, const uint8_t *cmds, size_t len) {
+    size_t pos = 0;
+    while (pos < len) {
+        uint32_t argc = cpipe_get_u32(cmds + pos);
+        pos += 4;
+        int auth = 0, hello = 0, take = 0;
+        for (uint32_t i = 0; i < argc; i++) {
+            uint32_t n = cpipe_get_u32(cmds + pos);
+            const uint8_t *arg = cmds + pos + 4;
+            pos += 4 + (size_t)n;
+            if (i == 0) {
+                auth = name_is(arg, n, "AUTH");
+                hello = name_is(arg, n, "HELLO");
+                continue;
+            }
+            if (auth || take > 0) {
+                if (add_secret(secrets, arg, n) != 0) return -1;
+                if (take > 0) take--;
+            } else if (hello && name_is(arg, n, "AUTH")) {
+                take = 2;
+            }
+        }
+    }
+    return 0;
+}
+
+int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_settings *s,
+                          const cpipe_transport_funcs *funcs, int reconnect) {
+    memset(c, 0, sizeof *c);
+    c->index = index;
+    c->reconnect = reconnect;
+    memcpy(c->host, s->host, sizeof c->host);
+    c->port = s->port;
+    c->connect_timeout_ms = s->connect_timeout_ms;
+    c->command_timeout_ms = s->command_timeout_ms;
+    c->reconnect_max_ms = s->reconnect_max_ms > 0 ? s->reconnect_max_ms : 2000;
+    c->max_reply_bytes = s->max_reply_bytes;
+    c->socket_options.tcp = s->host[0] != '/';
+    c->socket_options.keepalive_s = s->keepalive_s;
+    c->transport.funcs = funcs;
+    c->transport.fd = REDIS_INVALID_FD;
+    c->state = CPIPE_CONN_IDLE;
+    c->backoff_ms = BACKOFF_FIRST_MS;
+    size_t count = 0, resp_size = 0;
+    if (s->handshake_len > 0) {
+        if (cpipe_commands_measure(s->handshake, s->handshake_len, &count, &resp_size) != 0) return -1;
+        if (cpipe_commands_write_resp(s->handshake, s->handshake_len, resp_size, &c->replay) != 0 ||
+            collect_secrets(&c->secrets, s->handshake, s->handshake_len) != 0) {
+            cpipe_connection_free(c);
+            return -1;
+        }
+    }
+    c->replay_count = count;
+    return 0;
+}
+
+/* Closes the transport and forgets every byte in transit (not the calls). */
+static void disconnect(cpipe_connection *c) {
+    if (c->transport.funcs) c->transport.funcs->close(&c->transport);
+    if (c->reader) redisReaderFree(c->reader);
+    c->reader = NULL;
+    c->reply_ready = 0;
+    c->replay_left = 0;
+    cpipe_buffer_release(&c->enc.encoded);
+    cpipe_buffer_release(&c->unsent);
+    cpipe_buffer_release(&c->staged);
+    cpipe_buffer_release(&c->inbox);
+}
+
+void cpipe_connection_free(cpipe_connection *c) {
+    disconnect(c);
+    cpipe_free(c->calls.items);
+    memset(&c->calls, 0, sizeof c->calls);
+    cpipe_buffer_release(&c->replay);
+    cpipe_buffer_release(&c->secrets);
+    c->state = CPIPE_CONN_CLOSED;
+}
+
+/* ---- messages -------------------------------------------------------------------- */
+
+void cpipe_connection_redact(const cpipe_connection *c, const char *text, size_t len, char *dst, size_t cap) {
+    size_t out = 0;
+    for (size_t i = 0; i < len && out + 1 < cap;) {
+        size_t skip = 0;
+        for (size_t pos = 0; pos + 4 <= c->secrets.len && skip == 0;) {
+            uint32_t n = cpipe_get_u32(c->secrets.data + pos);
+            const uint8_t *secret = c->secrets.data + pos + 4;
+            pos += 4 + (size_t)n;
+            if (n > 0 && n <= len - i && memcmp(text + i, secret, n) == 0) skip = n;
+        }
+        if (skip == 0) {
+            dst[out++] = text[i++];
+            continue;
+        }
+        for (const char *mask = "****"; *mask && out + 1 < cap; mask++) dst[out++] = *mask;
+        i += skip;
+    }
+    if (cap > 0) dst[out] = '\0';
+}
+
+/* ---- failing ------------------------------------------------------------------------ */
+
+/* Fails every call owed, then records a DOWN event (with the server's error
+ * reply when it refused the handshake) and moves to `next`. */
+static void drop(cpipe_connection *c, int32_t status, const char *why, const uint8_t *server_reply, size_t reply_len,
+                 int next, cpipe_buffer *out) {
+    char said[CPIPE_ERRSTR_LEN];
+    cpipe_connection_redact(c, why, strlen(why), said, sizeof said);
+    /* The address first, cut short should it be long: the reason matters more. */
+    if (c->host[0] == '/') snprintf(c->errstr, sizeof c->errstr, "%.100s: %.380s", c->host, said);
+    else snprintf(c->errstr, sizeof c->errstr, "%.100s:%d: %.380s", c->host, c->port, said);
+    disconnect(c);
+    uint32_t delay = 0;
+    if (next == CPIPE_CONN_BACKOFF) {
+        delay = (uint32_t)c->backoff_ms;
+        c->retry_at = cpipe_now_ms() + c->backoff_ms;
+        c->backoff_ms = c->backoff_ms >= c->reconnect_max_ms / 2 ? c->reconnect_max_ms : c->backoff_ms * 2;
+    }
+    if (status != CPIPE_ERR_CLOSED) c->failures++;
+    c->status = status;
+    c->state = next;
+    /* The event first: the host reads the server's reply from it before the
+     * failures it explains. */
+    (void)cpipe_record_event(out, c->index, CPIPE_EVENT_DOWN, status, c->failures, delay, c->errstr, server_reply,
+                             reply_len);
+    while (c->calls.count > 0) {
+        cpipe_call *call = ring_at(&c->calls, 0);
+        /* Out of memory: the shortest record. Should that fail too, the call
+         * stays unanswered until its owner closes, and fails it then. */
+        if (cpipe_record_failure(out, c->index, call->id, status, c->errstr) != 0)
+            (void)cpipe_record_failure(out, c->index, call->id, status, "");
+        ring_pop(&c->calls);
+    }
+    c->staged_calls = 0;
+}
+
+void cpipe_connection_fail(cpipe_connection *c, int32_t status, const char *why, cpipe_buffer *out) {
+    if (c->state == CPIPE_CONN_CLOSED) return;
+    drop(c, status, why, NULL, 0, c->reconnect ? CPIPE_CONN_BACKOFF : CPIPE_CONN_IDLE, out);
+}
+
+void cpipe_connection_shutdown(cpipe_connection *c, int32_t status, const char *why, cpipe_buffer *out) {
+    if (c->state == CPIPE_CONN_CLOSED) return;
+    drop(c, status, why, NULL, 0, CPIPE_CONN_CLOSED, out);
+}
+
+/* The server refused a handshake command: the failure carries its reply,
+ * redacted, so the host can show the server's own words. */
+static void fail_handshake(cpipe_connection *c, cpipe_buffer *out) {
+    const uint8_t *reply = c->enc.encoded.data + c->enc.encoded.pos;
+    uint32_t n = cpipe_get_u32(reply + 1);
+    char text[CPIPE_ERRSTR_LEN], why[CPIPE_ERRSTR_LEN + 32];
+    cpipe_connection_redact(c, (const char *)reply + 5, n, text, sizeof text);
+    snprintf(why, sizeof why, "handshake failed: %s", text);
+    uint8_t redacted[5 + CPIPE_ERRSTR_LEN];
+    size_t len = strlen(text);
+    redacted[0] = '-';
+    cpipe_put_u32(redacted + 1, (uint32_t)len);
+    memcpy(redacted + 5, text, len);
+    int next = c->reconnect ? CPIPE_CONN_BACKOFF : CPIPE_CONN_IDLE;
+    drop(c, CPIPE_ERR_HANDSHAKE, why, redacted, 5 + len, next, out);
+}
+
+/* ---- connecting --------------------------------------------------------------------- */
+
+void cpipe_connection_dial(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
+    if (c->state != CPIPE_CONN_IDLE && c->state != CPIPE_CONN_BACKOFF) return;
+    char why[CPIPE_ERRSTR_LEN];
+    short events = 0;
+    int32_t rc = c->transport.funcs->dial(&c->transport, c->host, c->port, &c->socket_options, &events, why,
+                                          sizeof why);
+    if (rc < 0) {
+        cpipe_connection_fail(c, rc, why, out);
+        return;
+    }
+    c->state = CPIPE_CONN_DIALING;
+    c->deadline = c->connect_timeout_ms > 0 ? now + c->connect_timeout_ms : 0;
+}
+
+void cpipe_connection_dial_soon(cpipe_connection *c, int reconnect) {
+    c->reconnect = reconnect;
+    if (c->state != CPIPE_CONN_IDLE) return;
+    c->state = CPIPE_CONN_BACKOFF;
+    c->retry_at = 0;
+}
+
+static void become_ready(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
+    c->state = CPIPE_CONN_READY;
+    c->backoff_ms = BACKOFF_FIRST_MS;
+    if (c->staged_calls > 0) {
+        if (cpipe_buffer_append(&c->unsent, c->staged.data + c->staged.pos, cpipe_buffer_live(&c->staged)) != 0) {
+            cpipe_connection_fail(c, CPIPE_ERR_NOMEM, "out of memory", out);
+            return;
+        }
+        for (size_t i = c->calls.count - c->staged_calls; i < c->calls.count; i++) ring_at(&c->calls, i)->sent_at = now;
+        c->staged_calls = 0;
+    }
+    cpipe_buffer_release(&c->staged);
+    uint32_t failures = c->failures;
+    c->failures = 0;
+    (void)cpipe_record_event(out, c->index, CPIPE_EVENT_UP, CPIPE_OK, failures, 0, "", NULL, 0);
+}
+
+/* The transport is ready: replay the handshake, or be ready. */
+static void transport_ready(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
+    c->reader = cpipe_reply_reader_create(&c->enc);
+    if (c->reader == NULL) {
+        cpipe_connection_fail(c, CPIPE_ERR_NOMEM, "out of memory connecting", out);
+        return;
+    }
+    if (c->replay_count == 0) {
+        become_ready(c, now, out);
+        return;
+    }
+    if (cpipe_buffer_append(&c->unsent, c->replay.data, c->replay.len) != 0) {
+        cpipe_connection_fail(c, CPIPE_ERR_NOMEM, "out of memory connecting", out);
+        return;
+    }
+    c->replay_left = c->replay_count;
+    c->state = CPIPE_CONN_REPLAYING;
+}
+
+int cpipe_connection_accepts(const cpipe_connection *c, int64_t now, int waiting_ok) {
+    switch (c->state) {
+    case CPIPE_CONN_READY:
+    case CPIPE_CONN_DIALING:
+    case CPIPE_CONN_REPLAYING: return 1;
+    case CPIPE_CONN_BACKOFF: return waiting_ok || c->retry_at <= now;
+    case CPIPE_CONN_IDLE: return 1;
+    default: return 0;
+    }
+}
+
+/* ---- moving bytes -------------------------------------------------------------------- */
+
+static int32_t parse(cpipe_connection *c, char *why, size_t cap) {
+    if (c->reply_ready) return 1;
+    for (;;) {
+        void *reply = NULL;
+        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
+            if (c->reader->err == REDIS_ERR_OOM) {
+                snprintf(why, cap, "out of memory reading a reply");
+                return CPIPE_ERR_NOMEM;
+            }
+            snprintf(why, cap, "protocol error: %s", c->reader->errstr);
+            return CPIPE_ERR_PROTOCOL;
+        }
+        if (reply != NULL) {
+            c->reply_ready = 1;
+            return 1;
+        }
+        size_t live = cpipe_buffer_live(&c->inbox);
+        if (live == 0) return 0;
+        size_t slice = live < FEED_SLICE ? live : FEED_SLICE;
+        if (redisReaderFeed(c->reader, (const char *)c->inbox.data + c->inbox.pos, slice) != REDIS_OK) {
+            snprintf(why, cap, "out of memory reading a reply");
+            return CPIPE_ERR_NOMEM;
+        }
+        c->inbox.pos += slice;
+    }
+}
+
+/* Gives the whole reply in the encoder to whom it answers: a handshake
+ * command, the oldest call, or (a push) nobody. 0, or -1 when the
+ * connection failed. */
+static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
+    const uint8_t *reply = c->enc.encoded.data + c->enc.encoded.pos;
+    size_t len = cpipe_buffer_live(&c->enc.encoded);
+    int rc = 0;
+    if (c->enc.is_push) {
+        rc = cpipe_record_push(out, c->index, reply, len);
+    } else if (c->state == CPIPE_CONN_REPLAYING) {
+        if (reply[0] == '-') {
+            fail_handshake(c, out);
+            return -1;
+        }
+        if (--c->replay_left == 0) {
+            c->reply_ready = 0;
+            cpipe_buffer_reset(&c->enc.encoded);
+            become_ready(c, now, out);
+            return c->state == CPIPE_CONN_READY ? 0 : -1;
+        }
+    } else if (c->calls.count == c->staged_calls) {
+        cpipe_connection_fail(c, CPIPE_ERR_PROTOCOL, "protocol error: a reply for which no command waits", out);
+        return -1;
+    } else {
+        cpipe_call *call = ring_at(&c->calls, 0);
+        int partial = call->replies > 1;
+        rc = cpipe_record_reply(out, c->index, call->id, partial, reply, len);
+        if (rc == 0) {
+            if (partial) call->replies--;
+            else ring_pop(&c->calls);
+        }
+    }
+    if (rc != 0) {
+        cpipe_connection_fail(c, CPIPE_ERR_NOMEM, "out of memory", out);
+        return -1;
+    }
+    c->reply_ready = 0;
+    cpipe_buffer_reset(&c->enc.encoded);
+    return 0;
+}
+
+/* Hands out every whole reply already received. 0, or -1 when the connection failed. */
+static int take_replies(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
+    char why[CPIPE_ERRSTR_LEN];
+    int32_t rc;
+    while ((rc = parse(c, why, sizeof why)) == 1)
+        if (take_reply(c, now, out) != 0) return -1;
+    if (rc < 0) {
+        cpipe_connection_fail(c, rc, why, out);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads once: 1 when bytes came, 0 when none waited, -1 when the connection
+ * failed (after the replies that came before the failure were handed out). */
+static int read_once(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
+    char why[CPIPE_ERRSTR_LEN];
+    if (cpipe_buffer_reserve(&c->inbox, READ_SIZE) != 0) {
+        cpipe_connection_fail(c, CPIPE_ERR_NOMEM, "out of memory", out);
+        return -1;
+    }
+    int64_t n = c->transport.funcs->read(&c->transport, c->inbox.data + c->inbox.len, READ_SIZE, why, sizeof why);
+    if (n < 0) {
+        if (take_replies(c, now, out) != 0) return -1;
+        cpipe_connection_fail(c, (int32_t)n, why, out);
+        return -1;
+    }
+    if (n == 0) return 0;
+    c->inbox.len += (size_t)n;
+    c->received += (uint64_t)n;
+    return take_replies(c, now, out) == 0 ? 1 : -1;
+}
+
+/* Writes what the socket takes. 0, or -1 when the connection failed: then
+ * the replies already received (the server often explains why it hung up)
+ * were handed out first. */
+static int write_some(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
+    char why[CPIPE_ERRSTR_LEN];
+    while (cpipe_buffer_live(&c->unsent) > 0) {
+        int64_t n = c->transport.funcs->write(&c->transport, c->unsent.data + c->unsent.pos,
+                                              cpipe_buffer_live(&c->unsent), why, sizeof why);
+        if (n == 0) return 0;
+        if (n < 0) {
+            while (read_once(c, now, out) == 1) {
+            }
+            if (c->state == CPIPE_CONN_READY || c->state == CPIPE_CONN_REPLAYING)
+                cpipe_connection_fail(c, (int32_t)n, why, out);
+            return -1;
+        }
+        c->unsent.pos += (size_t)n;
+    }
+    cpipe_buffer_reset(&c->unsent);
+    return 0;
+}
+
+int32_t cpipe_connection_submit(cpipe_connection *c, const uint8_t *cmds, size_t len, size_t count, size_t resp_size,
+                                const uint8_t *calls, int64_t now, cpipe_buffer *out) {
+    int ready = c->state == CPIPE_CONN_READY;
+    size_t before = c->calls.count;
+    for (size_t k = 0; k < count; k++) {
+        cpipe_call call = {c->next_id++, 1, 0, ready ? now : 0};
+        if (calls != NULL) {
+            const uint8_t *p = calls + k * CPIPE_CALL_SIZE;
+            call.id = cpipe_get_u32(p);
+            call.replies = cpipe_get_u16(p + 4);
+            call.flags = cpipe_get_u16(p + 6);
+        }
+        if (call.replies == 0) call.replies = 1;
+        if (ring_push(&c->calls, call) != 0) {
+            c->calls.count = before; /* refused whole */
+            return CPIPE_ERR_NOMEM;
+        }
+    }
+    if (cpipe_commands_write_resp(cmds, len, resp_size, ready ? &c->unsent : &c->staged) != 0) {
+        c->calls.count = before;
+        return CPIPE_ERR_NOMEM;
+    }
+    if (!ready) {
+        c->staged_calls += count;
+        if (c->state == CPIPE_CONN_IDLE) cpipe_connection_dial(c, now, out);
+        return CPIPE_OK;
+    }
+    (void)write_some(c, now, out);
+    return CPIPE_OK;
+}
+
+short cpipe_connection_events(const cpipe_connection *c) {
+    switch (c->state) {
+    case CPIPE_CONN_DIALING: return POLLOUT;
+    case CPIPE_CONN_REPLAYING:
+    case CPIPE_CONN_READY: return POLLIN | (cpipe_buffer_live(&c->unsent) > 0 ? POLLOUT : 0);
+    default: return 0;
+    }
+}
+
+int64_t cpipe_connection_fd(const cpipe_connection *c) {
+    return c->transport.funcs ? c->transport.funcs->fd(&c->transport) : -1;
+}
+
+int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
+    char why[96];
+    switch (c->state) {
+    case CPIPE_CONN_BACKOFF:
+        if (now < c->retry_at) return c->retry_at;
+        cpipe_connection_dial(c, now, out);
+        return c->state == CPIPE_CONN_DIALING ? c->deadline : c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
+    case CPIPE_CONN_DIALING:
+    case CPIPE_CONN_REPLAYING:
+        if (c->deadline == 0 || now < c->deadline) return c->deadline;
+        snprintf(why, sizeof why, "cannot connect: no answer within %d ms", c->connect_timeout_ms);
+        cpipe_connection_fail(c, CPIPE_ERR_CONN, why, out);
+        return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
+    case CPIPE_CONN_READY: {
+        /* A blocking command may wait on the server for ever: only its own
+         * timeout applies, and the calls behind it wait with it. */
+        if (c->command_timeout_ms == 0 || c->calls.count == c->staged_calls) return 0;
+        cpipe_call *oldest = ring_at(&c->calls, 0);
+        if (oldest->flags & CPIPE_CALL_BLOCKING) return 0;
+        int64_t due = oldest->sent_at + c->command_timeout_ms;
+        if (now < due) return due;
+        snprintf(why, sizeof why, "no reply within %d ms", c->command_timeout_ms);
+        cpipe_connection_fail(c, CPIPE_ERR_TIMEOUT, why, out);
+        return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
+    }
+    default: return 0;
+    }
+}
+
+void cpipe_connection_io(cpipe_connection *c, short revents, int reads, int64_t now, cpipe_buffer *out) {
+    if (c->state == CPIPE_CONN_DIALING) {
+        char why[CPIPE_ERRSTR_LEN];
+        short events = 0;
+        int32_t rc = c->transport.funcs->handshake(&c->transport, &events, why, sizeof why);
+        if (rc < 0) {
+            cpipe_connection_fail(c, rc, why, out);
+            return;
+        }
+        if (rc == CPIPE_AGAIN) return;
+        transport_ready(c, now, out);
+        if (c->state != CPIPE_CONN_REPLAYING && c->state != CPIPE_CONN_READY) return;
+        revents |= POLLOUT;
+    }
+    if (c->state != CPIPE_CONN_REPLAYING && c->state != CPIPE_CONN_READY) return;
+    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        for (int i = 0; i < reads; i++) {
+            int got = read_once(c, now, out);
+            if (got < 0) return;
+            if (got == 0) break;
+        }
+    }
+    if (cpipe_buffer_live(&c->unsent) > 0) (void)write_some(c, now, out);
+}

@@ -1,0 +1,160 @@
+/* One connection to a Redis server, as both the synchronous client and the
+ * pool's I/O thread drive it: its own address, its own transport, its own
+ * handshake to replay after every connect, and the calls it owes replies,
+ * in one non-blocking state machine:
+ *
+ *     IDLE or BACKOFF --dial--> DIALING --transport ready--> REPLAYING
+ *         ^                                                   | handshake answered
+ *         '---------------- failure (any state) <---- READY <-'
+ *
+ * DIALING covers the socket's connect and the transport's own handshake
+ * (TLS); REPLAYING sends the handshake commands (HELLO, AUTH, SELECT,
+ * CLIENT SETNAME… as the owner packed them) and waits for their replies;
+ * calls submitted meanwhile are staged and go out once READY. A failure
+ * fails every call the connection carried (one failure record each), tells
+ * the owner (an event record), and leads to BACKOFF, which dials again
+ * after a capped exponential wait, or to IDLE when the owner dials itself
+ * (the synchronous client reconnects on its next call).
+ *
+ * The connection counts replies: each call owes the number of replies its
+ * submit said; a reply for which no call waits, or one the reader cannot
+ * parse, is a protocol error that drops the connection. Pushes (RESP3
+ * out-of-band frames) answer no call and become push records.
+ *
+ * It never waits: its owner polls the descriptor for the events it asks
+ * for and calls cpipe_connection_io(), and calls cpipe_connection_timers()
+ * when a deadline is due. Not thread-safe: the owner serializes every call.
+ * Everything it reports goes to the records buffer `out` given to each
+ * call (see record.h). */
+#ifndef CPIPE_CONNECTION_H
+#define CPIPE_CONNECTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/read.h>
+
+#include "buffer.h"
+#include "cpipe.h"
+#include "reply.h"
+#include "settings.h"
+#include "transport.h"
+
+enum cpipe_connection_state {
+    CPIPE_CONN_IDLE,      /* not connected; dials only when asked */
+    CPIPE_CONN_BACKOFF,   /* down; dials again at retry_at */
+    CPIPE_CONN_DIALING,   /* the transport connects (and secures) */
+    CPIPE_CONN_REPLAYING, /* the handshake was sent; its replies are awaited */
+    CPIPE_CONN_READY,
+    CPIPE_CONN_CLOSED, /* for good */
+};
+
+/* A command sent (or staged) whose replies are owed. */
+typedef struct cpipe_call {
+    uint32_t id;      /* the host's name for it */
+    uint16_t replies; /* replies still owed */
+    uint16_t flags;   /* CPIPE_CALL_* */
+    int64_t sent_at;  /* ms; 0 while staged */
+} cpipe_call;
+
+/* The calls a connection owes, oldest first. */
+typedef struct cpipe_call_ring {
+    cpipe_call *items;
+    size_t head;
+    size_t count;
+    size_t cap; /* a power of two, or 0 */
+} cpipe_call_ring;
+
+typedef struct cpipe_connection {
+    /* Fixed at init. */
+    uint16_t index;   /* the owner's name for it, in every record */
+    int reconnect;    /* after a failure: BACKOFF (1) or IDLE (0) */
+    char host[CPIPE_MAX_HOST_LEN + 1];
+    int port;
+    int connect_timeout_ms;
+    int command_timeout_ms;
+    int reconnect_max_ms;
+    uint32_t max_reply_bytes;
+    cpipe_socket_options socket_options;
+    cpipe_buffer replay;    /* RESP of the handshake commands */
+    size_t replay_count;    /* how many */
+    cpipe_buffer secrets;   /* arguments never to show in a message: u32 len, bytes; repeated */
+    cpipe_transport transport;
+
+    int state;             /* enum cpipe_connection_state */
+    int64_t deadline;      /* DIALING, REPLAYING: give up then (0: never) */
+    int64_t retry_at;      /* BACKOFF: dial then */
+    int32_t backoff_ms;    /* the wait after the next failure */
+    uint32_t failures;     /* failures since it was last up */
+    int32_t status;        /* why it last failed (CPIPE_ERR_*) */
+    uint64_t received;     /* bytes received, ever: tells an owner whether anything moved */
+    size_t replay_left;    /* handshake replies still to come */
+
+    redisReader *reader;     /* NULL while not connected */
+    cpipe_reply_encoder enc; /* the reply being parsed, then the whole reply */
+    int reply_ready;         /* enc holds a whole reply not yet taken */
+    cpipe_buffer unsent;     /* RESP bytes not yet written */
+    cpipe_buffer staged;     /* RESP of calls accepted before READY */
+    cpipe_buffer inbox;      /* bytes received, not yet given to the reader */
+    cpipe_call_ring calls;   /* every call owed, staged ones last */
+    size_t staged_calls;     /* how many of them are staged */
+    uint32_t next_id;        /* the id of a call submitted without a calls buffer */
+
+    char errstr[CPIPE_ERRSTR_LEN]; /* why it last failed */
+} cpipe_connection;
+
+/* Sets a connection up from settings (copied; its handshake's AUTH and
+ * HELLO arguments are kept as secrets to redact). IDLE afterwards. 0, or -1
+ * when out of memory. */
+int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_settings *s,
+                          const cpipe_transport_funcs *funcs, int reconnect);
+
+/* Closes the socket and frees everything, without records. */
+void cpipe_connection_free(cpipe_connection *c);
+
+/* Starts dialing now (from IDLE or BACKOFF). */
+void cpipe_connection_dial(cpipe_connection *c, int64_t now, cpipe_buffer *out);
+
+/* Makes an IDLE connection dial at its owner's next cpipe_connection_timers()
+ * (on another thread, say), with `reconnect` as given from then on. */
+void cpipe_connection_dial_soon(cpipe_connection *c, int reconnect);
+
+/* Whether calls submitted now would be taken: up, on the way up, or about
+ * to dial (`waiting_ok`: also while backing off). */
+int cpipe_connection_accepts(const cpipe_connection *c, int64_t now, int waiting_ok);
+
+/* Takes packed commands (already measured: `count` commands, `resp_size`
+ * bytes of RESP) with their calls (CPIPE_CALL_SIZE bytes each; NULL: one
+ * reply each, no flags, ids counted by the connection); writes them
+ * at once when READY, else stages them. CPIPE_OK, or CPIPE_ERR_NOMEM with
+ * nothing taken. A write failure is reported through records, as any. */
+int32_t cpipe_connection_submit(cpipe_connection *c, const uint8_t *cmds, size_t len, size_t count, size_t resp_size,
+                                const uint8_t *calls, int64_t now, cpipe_buffer *out);
+
+/* The poll events the connection waits for (0: none, no socket). */
+short cpipe_connection_events(const cpipe_connection *c);
+
+/* The descriptor to poll, or -1. */
+int64_t cpipe_connection_fd(const cpipe_connection *c);
+
+/* Dials when due, fails what took too long; returns the next time it must
+ * be called (ms), or 0 for none. */
+int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *out);
+
+/* Makes progress after the socket woke up with `revents` (POLLIN,
+ * POLLOUT…): connects, writes, reads, and records every whole reply. At most
+ * `reads` reads, so one busy connection does not starve the others. */
+void cpipe_connection_io(cpipe_connection *c, short revents, int reads, int64_t now, cpipe_buffer *out);
+
+/* Drops the connection: every call it owed fails with `status` and `why`
+ * (prefixed with its address), a DOWN event is recorded, and it goes to
+ * BACKOFF or IDLE. */
+void cpipe_connection_fail(cpipe_connection *c, int32_t status, const char *why, cpipe_buffer *out);
+
+/* Drops the connection for good: CLOSED; calls fail with `status`. */
+void cpipe_connection_shutdown(cpipe_connection *c, int32_t status, const char *why, cpipe_buffer *out);
+
+/* Writes `text` into `dst` with every secret replaced by "****". */
+void cpipe_connection_redact(const cpipe_connection *c, const char *text, size_t len, char *dst, size_t cap);
+
+#endif

@@ -1,0 +1,267 @@
+/**
+ * Commands to the core: the commands a tick issues are encoded into
+ * segments, one per route, and each segment is submitted in one native call
+ * (a microtask flush), within the pool's in-flight window. A pipeline is a
+ * segment of its own, kept whole on one connection; the other commands of a
+ * tick are spread over the shared connections.
+ */
+import { Call } from "../ffi/abi.ts";
+import { native } from "../ffi/load.ts";
+import type { Handle } from "../ffi/symbols.ts";
+import { CommandEncoder } from "./encoder.ts";
+import { Status } from "../ffi/abi.ts";
+import { errorFromStatus } from "./status.ts";
+
+/** A segment's commands go to the core in submits of at most about this many bytes. */
+const SUBMIT_BYTES = 1024 * 1024;
+/**
+ * A tick's commands are spread over the connections in parts of at least
+ * this many: replies then come back from several connections at different
+ * moments, and callers that wait on each other do not march in lockstep.
+ */
+const MIN_PART = 5;
+/** A tick that issues this many commands on a route submits them without waiting for its end. */
+export const EARLY_FLUSH = 4096;
+
+/** Commands issued together for one connection (or one route), in order. */
+export class Segment {
+  encoder = new CommandEncoder();
+  /** Call ids, one per command. */
+  ids: number[] = [];
+  /** Where each command starts in the encoder. */
+  starts: number[] = [];
+  /** -1 for any shared connection, else a connection's index. */
+  route = -1;
+  /** A pipeline: every part goes to the connection of the first. */
+  whole = false;
+  /** The connection its first part went to, or -1. */
+  connection = -1;
+  /** Commands submitted so far. */
+  sent = 0;
+
+  reset(): void {
+    this.encoder.reset();
+    this.ids.length = 0;
+    this.starts.length = 0;
+    this.route = -1;
+    this.whole = false;
+    this.connection = -1;
+    this.sent = 0;
+  }
+}
+
+/** What the batcher needs of its pool. */
+export interface BatchOwner {
+  /** Shared connections (parts of a tick are sized by it). */
+  readonly size: number;
+  readonly maxInFlight: number;
+  /** A submit failed: these calls will get no record. */
+  fail(id: number, error: Error): void;
+  /** Whether a route is an exclusive connection (its calls may block: no command timeout). */
+  exclusive(route: number): boolean;
+}
+
+export class Batcher {
+  readonly #owner: BatchOwner;
+  #handle: Handle | null = null;
+  /** The open segment of each route this tick (index 0: shared; route + 1 otherwise). */
+  #open: (Segment | undefined)[] = [];
+  /** Segments closed and waiting to be submitted, oldest first. */
+  #queue: Segment[] = [];
+  #queueHead = 0;
+  #spare: Segment[] = [];
+  #flushScheduled = false;
+  #calls: Uint8Array = new Uint8Array(4096);
+  #callsView: DataView = new DataView(this.#calls.buffer);
+  /** Commands submitted whose last record was not drained yet. */
+  inFlight = 0;
+  /** Commands encoded and not yet submitted. */
+  queued = 0;
+  /** Commands submitted to exclusive connections, ever (their calls may block). */
+  submittedExclusive = 0;
+  /** Called when the first command of a tick is queued. */
+  onSchedule: (() => void) | null = null;
+
+  constructor(owner: BatchOwner) {
+    this.#owner = owner;
+  }
+
+  /** The native pool submits go to; null once closed. */
+  attach(handle: Handle | null): void {
+    this.#handle = handle;
+  }
+
+  /** The open segment of a route, made when needed. */
+  segment(route: number): Segment {
+    const key = route + 1;
+    let segment = this.#open[key];
+    if (segment === undefined) {
+      segment = this.#spare.pop() ?? new Segment();
+      segment.route = route;
+      this.#open[key] = segment;
+    }
+    return segment;
+  }
+
+  /** Queues a pipeline, already encoded, as one contiguous block on a route. */
+  block(route: number, encoder: CommandEncoder, starts: number[], ids: number[]): void {
+    // What this route queued before comes first, then the block, alone in its segment.
+    this.#close(route);
+    const segment = this.#spare.pop() ?? new Segment();
+    segment.encoder = encoder; // taken over: the pipeline starts a new one
+    segment.starts = starts;
+    segment.ids = ids;
+    segment.route = route;
+    segment.whole = true;
+    this.#queue.push(segment);
+    this.queued += ids.length;
+  }
+
+  /** Moves a route's open segment to the queue. */
+  #close(route: number): void {
+    const key = route + 1, segment = this.#open[key];
+    if (segment === undefined) return;
+    this.#open[key] = undefined;
+    if (segment.ids.length === 0) this.#spare.push(segment);
+    else this.#queue.push(segment);
+  }
+
+  /** Submits at the end of this tick. */
+  schedule(): void {
+    this.onSchedule?.();
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(this.#flush);
+  }
+
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    this.flush();
+  };
+
+  /** Submits every open segment now, as far as the window allows. */
+  flush(): void {
+    const open = this.#open;
+    for (let key = 0; key < open.length; key++) if (open[key] !== undefined) this.#close(key - 1);
+    this.submitQueue();
+  }
+
+  /** Whether segments wait for room in the window. */
+  get waiting(): boolean {
+    return this.#queueHead < this.#queue.length;
+  }
+
+  submitQueue(): void {
+    const queue = this.#queue;
+    while (this.#queueHead < queue.length) {
+      const segment = queue[this.#queueHead]!;
+      if (!this.#submit(segment)) break;
+      queue[this.#queueHead++] = undefined as unknown as Segment;
+      this.#recycle(segment);
+    }
+    if (this.#queueHead === queue.length) {
+      queue.length = 0;
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > queue.length) {
+      queue.splice(0, this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+
+  #recycle(segment: Segment): void {
+    segment.reset();
+    if (this.#spare.length < 16) this.#spare.push(segment);
+  }
+
+  /**
+   * Submits what the window allows of a segment; true when all of it went.
+   * A pipeline goes whole to one connection (in parts if large, all to the
+   * connection of the first); the other commands of a tick are spread over
+   * the least busy connections.
+   */
+  #submit(segment: Segment): boolean {
+    const handle = this.#handle;
+    if (handle === null) return false;
+    const n = segment.ids.length, starts = segment.starts, ids = segment.ids;
+    const maxInFlight = this.#owner.maxInFlight;
+    const spread = !segment.whole && segment.route < 0;
+    const part = spread ? Math.max(MIN_PART, Math.ceil(n / this.#owner.size)) : n;
+    const flags = segment.route >= 0 && this.#owner.exclusive(segment.route) ? Call.BLOCKING : 0;
+    while (segment.sent < n) {
+      const room = maxInFlight - this.inFlight;
+      if (room <= 0) return false;
+      const from = segment.sent, start = starts[from]!;
+      let to = from + (room < part ? room : part);
+      if (to > n) to = n;
+      // Keep each submit to about SUBMIT_BYTES (at least one command).
+      if ((to < n ? starts[to]! : segment.encoder.length) - start > SUBMIT_BYTES) {
+        let lo = from + 1, hi = to;
+        while (lo < hi) {
+          const mid = (lo + hi + 1) >>> 1;
+          if (starts[mid]! - start <= SUBMIT_BYTES) lo = mid;
+          else hi = mid - 1;
+        }
+        to = lo;
+      }
+      const end = to < n ? starts[to]! : segment.encoder.length;
+      const count = to - from;
+      const calls = this.#callsFor(ids, from, count, flags);
+      const route = segment.route >= 0 ? segment.route : spread ? -1 : segment.connection;
+      const bytes = start === 0 ? segment.encoder.bytes : segment.encoder.bytes.subarray(start, end);
+      const rc = native.cpipe_pool_submit(handle, bytes, end - start, calls, count * Call.SIZE, route);
+      if (rc >= 0) {
+        if (segment.connection < 0) segment.connection = rc;
+        if (flags !== 0) this.submittedExclusive += count;
+        this.inFlight += count;
+        this.queued -= count;
+        segment.sent = to;
+        continue;
+      }
+      if (rc === Status.ERR_BUSY) return false;
+      const error = errorFromStatus(rc, this.errstr(handle));
+      this.queued -= count;
+      segment.sent = to;
+      for (let k = from; k < to; k++) this.#owner.fail(ids[k]!, error);
+    }
+    return true;
+  }
+
+  /** The calls of ids[from, from + count): id, one reply, flags. */
+  #callsFor(ids: number[], from: number, count: number, flags: number): Uint8Array {
+    if (this.#calls.length < count * Call.SIZE) {
+      this.#calls = new Uint8Array(Math.max(count * Call.SIZE, this.#calls.length * 2));
+      this.#callsView = new DataView(this.#calls.buffer);
+    }
+    const view = this.#callsView;
+    for (let k = 0; k < count; k++) {
+      const at = k * Call.SIZE;
+      view.setUint32(at, ids[from + k]!, true);
+      view.setUint32(at + 4, 1 | (flags << 16), true);
+    }
+    return this.#calls;
+  }
+
+  #errbuf = new Uint8Array(512);
+
+  /** The core's message for the pool's last failed call. */
+  errstr(handle: Handle): string {
+    const len = native.cpipe_pool_errstr(handle, this.#errbuf, this.#errbuf.length);
+    return new TextDecoder().decode(this.#errbuf.subarray(0, Math.min(len, this.#errbuf.length)));
+  }
+
+  /** Every call encoded and not submitted, now forgotten (the pool is closing). */
+  drop(error: Error): void {
+    const queue = this.#queue;
+    for (let i = this.#queueHead; i < queue.length; i++) {
+      const segment = queue[i]!;
+      for (let k = segment.sent; k < segment.ids.length; k++) this.#owner.fail(segment.ids[k]!, error);
+    }
+    queue.length = 0;
+    this.#queueHead = 0;
+    for (const segment of this.#open) {
+      if (segment !== undefined) { for (const id of segment.ids) this.#owner.fail(id, error); }
+    }
+    this.#open = [];
+    this.queued = 0;
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * Records to callers: the pool's calls awaiting replies, by id, and the one
+ * place that decides who gets what the core reports. A reply settles its
+ * call (through the call's transform), a failure rejects it, a pipeline's
+ * replies are gathered before its promise settles; pushes and connection
+ * events go to listeners. Before a reply settles its call, an `inspect`
+ * hook (a cluster router's) may take it and re-issue the command instead.
+ */
+import { Record } from "../ffi/abi.ts";
+import { applyTransforms, type Transform } from "./commands.ts";
+import type { ReplyDecoder } from "./decoder.ts";
+import { ProtocolError, type ReplyError } from "./errors.ts";
+import type { ConnectionEvent, RecordReader } from "./records.ts";
+import { errorFromStatus } from "./status.ts";
+import type { Reply } from "./types.ts";
+
+/** The replies of a pipeline, gathered before its promise settles. */
+export class Group {
+  readonly replies: Reply[];
+  readonly transforms: (Transform<unknown> | null)[];
+  remaining: number;
+  /** The first failure of a connection (not an error reply): rejects the whole pipeline. */
+  failure: Error | null = null;
+  readonly resolve: (replies: Reply[]) => void;
+  readonly reject: (error: Error) => void;
+
+  constructor(
+    transforms: (Transform<unknown> | null)[],
+    resolve: (replies: Reply[]) => void,
+    reject: (error: Error) => void,
+  ) {
+    this.transforms = transforms;
+    this.remaining = transforms.length;
+    this.replies = new Array(transforms.length);
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+}
+
+/**
+ * One executor for every call's promise: it hands over the promise's
+ * functions without a closure made per call.
+ */
+const captured = {
+  resolve: undefined as unknown as (value: unknown) => void,
+  reject: undefined as unknown as (error: unknown) => void,
+};
+function capture(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+  captured.resolve = resolve as (value: unknown) => void;
+  captured.reject = reject;
+}
+
+const INITIAL = 1024;
+
+/** Takes a reply before its call settles; true when it did (and re-issued the command). */
+export type Inspector = (id: number, reply: Reply) => boolean;
+
+export class Dispatcher {
+  /** Settles a single call; undefined for a pipeline member or a free id. */
+  #resolve: (((value: unknown) => void) | undefined)[] = [];
+  /**
+   * Rejects a single call. A call fails through its own reject function,
+   * never by being resolved with a rejected promise: Deno tracks those, at a
+   * cost that grows with their number (100,000 at once froze it for 20 s).
+   */
+  #reject: (((error: unknown) => void) | undefined)[] = [];
+  #transform: (Transform<unknown> | null)[] = [];
+  /** 1 when bulk strings are wanted as bytes. */
+  #asBuffer: Uint8Array = new Uint8Array(INITIAL);
+  /** For pipeline members: the group and the index in it. */
+  #group: (Group | undefined)[] = [];
+  #index: Int32Array = new Int32Array(INITIAL);
+  /** Replies of a call that owes several, gathered until the last. */
+  #partial = new Map<number, Reply[]>();
+  #free: number[] = [];
+  #size = 0;
+
+  /** A router's look at each reply before its call settles. */
+  inspect: Inspector | null = null;
+  /** Told of pushes (RESP3 out-of-band frames). */
+  onPush: ((push: Reply, connection: number) => void) | null = null;
+  /** Told of connection events. */
+  onEvent: ((event: ConnectionEvent) => void) | null = null;
+
+  /** Connections from this index on are exclusive: calls finished there are counted apart. */
+  firstExclusive = Infinity;
+  /** Calls finished on exclusive connections by `deliver`, ever. */
+  finishedExclusive = 0;
+
+  /** Ids in use. */
+  get used(): number {
+    return this.#size - this.#free.length;
+  }
+
+  #alloc(): number {
+    const id = this.#free.pop();
+    if (id !== undefined) return id;
+    const fresh = this.#size++;
+    if (fresh === this.#asBuffer.length) {
+      const bytes = new Uint8Array(fresh * 2), index = new Int32Array(fresh * 2);
+      bytes.set(this.#asBuffer);
+      index.set(this.#index);
+      this.#asBuffer = bytes;
+      this.#index = index;
+    }
+    this.#resolve.push(undefined);
+    this.#reject.push(undefined);
+    this.#transform.push(null);
+    this.#group.push(undefined);
+    return fresh;
+  }
+
+  #release(id: number): void {
+    this.#resolve[id] = undefined;
+    this.#reject[id] = undefined;
+    this.#transform[id] = null;
+    this.#group[id] = undefined;
+    this.#free.push(id);
+  }
+
+  /** A new call; its promise is `this.promise` until the next call. */
+  call<T>(transform: Transform<T> | null, asBuffer: boolean): number {
+    const id = this.#alloc();
+    this.#transform[id] = transform as Transform<unknown> | null;
+    this.#asBuffer[id] = asBuffer ? 1 : 0;
+    this.promise = new Promise<unknown>(capture);
+    this.#resolve[id] = captured.resolve;
+    this.#reject[id] = captured.reject;
+    return id;
+  }
+
+  /** The promise of the call made last. */
+  promise: Promise<unknown> = Promise.resolve();
+
+  /** Ids for a pipeline's calls, gathered into one promise. */
+  group(transforms: (Transform<unknown> | null)[], asBuffer: readonly boolean[], ids: number[]): Promise<Reply[]> {
+    let group!: Group;
+    const promise = new Promise<Reply[]>((resolve, reject) => {
+      group = new Group(transforms, resolve, reject);
+    });
+    for (let i = 0; i < transforms.length; i++) {
+      const id = this.#alloc();
+      this.#group[id] = group;
+      this.#index[id] = i;
+      this.#asBuffer[id] = asBuffer[i] ? 1 : 0;
+      ids.push(id);
+    }
+    return promise;
+  }
+
+  /**
+   * Hands out every record of a drained buffer; returns how many calls they
+   * finished (their last reply, or a failure).
+   */
+  deliver(records: RecordReader, decoder: ReplyDecoder): number {
+    let finished = 0, refusal: ReplyError | undefined;
+    while (records.next()) {
+      switch (records.kind) {
+        case Record.REPLY: {
+          const id = records.id;
+          decoder.pos = records.start;
+          decoder.asBuffer = this.#asBuffer[id] === 1;
+          let reply: Reply;
+          try {
+            reply = decoder.next();
+          } catch (e) {
+            // The core checked the reply's framing: only this one is lost, in its own place.
+            reply = new ProtocolError(`cpipe: cannot decode a reply: ${e}`);
+          }
+          if (records.partial) {
+            const gathered = this.#partial.get(id);
+            if (gathered === undefined) this.#partial.set(id, [reply]);
+            else gathered.push(reply);
+            break;
+          }
+          const earlier = this.#partial.get(id);
+          if (earlier !== undefined) {
+            this.#partial.delete(id);
+            earlier.push(reply);
+            reply = earlier;
+          }
+          finished++;
+          if (records.connection >= this.firstExclusive) this.finishedExclusive++;
+          if (this.inspect?.(id, reply)) break;
+          this.settle(id, reply);
+          break;
+        }
+        case Record.FAILURE:
+          finished++;
+          if (records.connection >= this.firstExclusive) this.finishedExclusive++;
+          this.#partial.delete(records.id);
+          this.fail(records.id, errorFromStatus(records.status, records.message, refusal));
+          break;
+        case Record.PUSH:
+          if (this.onPush !== null) {
+            decoder.pos = records.start;
+            decoder.asBuffer = false;
+            try {
+              this.onPush(decoder.next(), records.connection);
+            } catch {
+              // A listener's failure is not the pool's.
+            }
+          }
+          break;
+        case Record.EVENT: {
+          const event = records.event();
+          refusal = event.serverError;
+          this.onEvent?.(event);
+          break;
+        }
+      }
+    }
+    return finished;
+  }
+
+  /** Settles call `id` with its reply (through its transform; an error reply rejects). */
+  settle(id: number, reply: Reply): void {
+    const resolve = this.#resolve[id];
+    if (resolve !== undefined) {
+      const reject = this.#reject[id]!, transform = this.#transform[id] ?? null;
+      this.#release(id);
+      if (reply instanceof Error) reject(reply);
+      else if (transform === null) resolve(reply);
+      else {
+        try {
+          resolve(transform(reply));
+        } catch (e) {
+          reject(e);
+        }
+      }
+      return;
+    }
+    const group = this.#group[id];
+    const index = this.#index[id]!;
+    this.#release(id);
+    if (group === undefined) return;
+    group.replies[index] = reply;
+    if (--group.remaining === 0) finish(group);
+  }
+
+  /** Rejects call `id` (a pipeline member fails its whole pipeline). */
+  fail(id: number, error: Error): void {
+    const reject = this.#reject[id];
+    if (reject !== undefined) {
+      this.#release(id);
+      reject(error);
+      return;
+    }
+    const group = this.#group[id];
+    this.#release(id);
+    if (group === undefined) return;
+    group.failure ??= error;
+    if (--group.remaining === 0) finish(group);
+  }
+
+  /** Rejects every call still pending: no promise hangs. */
+  failAll(error: Error): void {
+    this.#partial.clear();
+    for (let id = 0; id < this.#size; id++) {
+      if (this.#resolve[id] !== undefined || this.#group[id] !== undefined) this.fail(id, error);
+    }
+  }
+}
+
+function finish(group: Group): void {
+  if (group.failure !== null) return group.reject(group.failure);
+  let replies: Reply[];
+  try {
+    replies = applyTransforms(group.replies, group.transforms);
+  } catch (e) {
+    return group.reject(e as Error);
+  }
+  group.resolve(replies);
+}
