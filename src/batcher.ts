@@ -5,11 +5,10 @@
  * segment of its own, kept whole on one connection; the other commands of a
  * tick are spread over the shared connections.
  */
-import { Call } from "../ffi/abi.ts";
+import { Call, Status } from "../ffi/abi.ts";
 import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
 import { CommandEncoder } from "./encoder.ts";
-import { Status } from "../ffi/abi.ts";
 import { errorFromStatus } from "./status.ts";
 
 /** A segment's commands go to the core in submits of at most about this many bytes. */

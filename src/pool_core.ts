@@ -5,7 +5,7 @@
  * closed gracefully, and freed when nobody can reach it any more. See
  * `csrc/cpipe.h` for the native half.
  */
-import { Event, Header, Role } from "../ffi/abi.ts";
+import { Header, Role, Status } from "../ffi/abi.ts";
 import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
 import { Batcher, EARLY_FLUSH } from "./batcher.ts";
@@ -18,7 +18,6 @@ import { type Notifier, prepare, watch } from "./notifier.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
 import { encodePoolSettings, type PoolSettings } from "./settings.ts";
 import { errorFromStatus } from "./status.ts";
-import { Status } from "../ffi/abi.ts";
 import type { Arg, Reply } from "./types.ts";
 
 const OUT_SIZE = 256 * 1024;
