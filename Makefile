@@ -117,7 +117,7 @@ redis:
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 # ---- checks -----------------------------------------------------------------
-test: install $(LIB) lint asan asan-pool test-deno test-bun
+test: install $(LIB) lint asan-connection asan asan-pool test-deno test-bun
 
 lint: tools
 	$(DENO) check mod.ts $(TS_TESTS) $(wildcard bench)
@@ -143,6 +143,14 @@ endef
 
 asan: build/asan/test_core redis
 	$(call with_redis,build/asan,ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_core)
+
+# The connection state machine over a fake in-memory transport: no server.
+.PHONY: asan-connection
+build/asan/test_connection: tests/c/test_connection.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a
+	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
+
+asan-connection: build/asan/test_connection
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_connection
 
 valgrind: build/valgrind/test_core redis
 	$(call with_redis,build/valgrind,valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all -q build/valgrind/test_core)

@@ -1,0 +1,447 @@
+/* The connection state machine driven over a fake in-memory transport: no
+ * socket, no server. The transport table is the seam every byte goes
+ * through; this test is its proof: a scripted "server" answers, and every
+ * state, record and failure is checked. Run under ASan/UBSan
+ * (`make asan-connection`, part of `make test`). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/sockcompat.h> /* poll() and its events */
+
+#include "bytes.h"
+#include "connection.h"
+#include "cpipe.h"
+#include "heap.h"
+#include "record.h"
+#include "settings.h"
+
+#include "check.h"
+
+/* ---- the fake transport ------------------------------------------------------ */
+
+/* What the scripted server says, and what the client wrote to it. */
+typedef struct fake_server {
+    char said[4096];
+    size_t said_len, read_pos;
+    size_t per_read;       /* bytes handed out per read (0: all) */
+    int hang_up;           /* after what it said, the peer closes */
+    int handshake_waits;   /* the transport handshake asks to wait this many times */
+    int refuse_dial;       /* dial fails at once */
+    char wrote[4096];
+    size_t wrote_len;
+    int dials;
+} fake_server;
+
+static fake_server server;
+
+static void say(const char *bytes) {
+    size_t n = strlen(bytes);
+    memcpy(server.said + server.said_len, bytes, n);
+    server.said_len += n;
+}
+
+static int32_t fake_dial(cpipe_transport *t, const char *host, int port, const cpipe_socket_options *opt,
+                         short *events, char *why, size_t cap) {
+    (void)host;
+    (void)port;
+    (void)opt;
+    server.dials++;
+    if (server.refuse_dial) {
+        snprintf(why, cap, "cannot connect: refused by the script");
+        return CPIPE_ERR_CONN;
+    }
+    t->fd = 1000; /* never polled: the test drives io() itself */
+    t->dialing = 1;
+    *events = POLLOUT;
+    return CPIPE_AGAIN;
+}
+
+static int32_t fake_handshake(cpipe_transport *t, short *events, char *why, size_t cap) {
+    (void)why;
+    (void)cap;
+    if (server.handshake_waits > 0) {
+        server.handshake_waits--;
+        *events = POLLIN;
+        return CPIPE_AGAIN;
+    }
+    t->dialing = 0;
+    return CPIPE_OK;
+}
+
+static int64_t fake_read(cpipe_transport *t, uint8_t *buf, size_t cap, char *why, size_t why_cap) {
+    (void)t;
+    size_t left = server.said_len - server.read_pos;
+    if (left == 0) {
+        if (!server.hang_up) return 0;
+        snprintf(why, why_cap, "server closed the connection");
+        return CPIPE_ERR_CONN;
+    }
+    size_t n = left < cap ? left : cap;
+    if (server.per_read && n > server.per_read) n = server.per_read;
+    memcpy(buf, server.said + server.read_pos, n);
+    server.read_pos += n;
+    return (int64_t)n;
+}
+
+static int64_t fake_write(cpipe_transport *t, const uint8_t *buf, size_t len, char *why, size_t why_cap) {
+    (void)t;
+    (void)why;
+    (void)why_cap;
+    size_t room = sizeof server.wrote - server.wrote_len;
+    size_t n = len < room ? len : room;
+    memcpy(server.wrote + server.wrote_len, buf, n);
+    server.wrote_len += n;
+    return (int64_t)n;
+}
+
+static int64_t fake_fd(const cpipe_transport *t) {
+    return t->fd == REDIS_INVALID_FD ? -1 : (int64_t)t->fd;
+}
+
+static void fake_close(cpipe_transport *t) {
+    t->fd = REDIS_INVALID_FD;
+    t->dialing = 0;
+}
+
+static const cpipe_transport_funcs fake_transport = {
+    .name = "fake",
+    .dial = fake_dial,
+    .handshake = fake_handshake,
+    .read = fake_read,
+    .write = fake_write,
+    .fd = fake_fd,
+    .close = fake_close,
+};
+
+/* A fresh script: nothing said, nothing written. */
+static void reset_server(void) {
+    memset(&server, 0, sizeof server);
+}
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+/* Packs one command of C strings: u32 argc, then u32 len + bytes each. */
+static size_t pack(uint8_t *out, int argc, const char **argv) {
+    size_t n = 0;
+    cpipe_put_u32(out, (uint32_t)argc);
+    n += 4;
+    for (int i = 0; i < argc; i++) {
+        size_t len = strlen(argv[i]);
+        cpipe_put_u32(out + n, (uint32_t)len);
+        memcpy(out + n + 4, argv[i], len);
+        n += 4 + len;
+    }
+    return n;
+}
+
+static void call(uint8_t *out, uint32_t id, uint16_t replies, uint16_t flags) {
+    cpipe_put_u32(out, id);
+    cpipe_put_u16(out + 4, replies);
+    cpipe_put_u16(out + 6, flags);
+}
+
+/* One record read back from a records buffer. */
+typedef struct record {
+    uint8_t kind, flags;
+    uint16_t connection;
+    uint32_t id, len;
+    const uint8_t *payload;
+} record;
+
+/* The i-th record of `b`, or kind 0 when there are fewer. */
+static record record_at(const cpipe_buffer *b, int i) {
+    record r = {0};
+    size_t pos = b->pos;
+    for (;;) {
+        if (b->len - pos < CPIPE_RECORD_HEAD) return (record){0};
+        const uint8_t *p = b->data + pos;
+        r.kind = p[0];
+        r.flags = p[1];
+        r.connection = cpipe_get_u16(p + 2);
+        r.id = cpipe_get_u32(p + 4);
+        r.len = cpipe_get_u32(p + 8);
+        r.payload = p + CPIPE_RECORD_HEAD;
+        if (i-- == 0) return r;
+        pos += CPIPE_RECORD_HEAD + r.len;
+    }
+}
+
+static int record_count(const cpipe_buffer *b) {
+    int n = 0;
+    while (record_at(b, n).kind != 0) n++;
+    return n;
+}
+
+static int contains(const void *hay, size_t len, const char *needle) {
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp((const char *)hay + i, needle, n) == 0) return 1;
+    return 0;
+}
+
+/* Settings with a handshake of `argc` arguments (none when argc is 0). */
+static cpipe_settings settings_with(int argc, const char **argv, uint8_t *space) {
+    cpipe_settings s;
+    memset(&s, 0, sizeof s);
+    memcpy(s.host, "fake", 5);
+    s.port = 6379;
+    s.connect_timeout_ms = 1000;
+    s.command_timeout_ms = 0;
+    s.reconnect_max_ms = 80;
+    s.max_reply_bytes = 1 << 20;
+    if (argc > 0) {
+        s.handshake_len = pack(space, argc, argv);
+        s.handshake = space;
+    }
+    return s;
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+/* IDLE -> DIALING -> (transport handshake waits) -> REPLAYING -> READY, with
+ * calls staged on the way and sent once ready, then a reply each. */
+static void test_states_up(void) {
+    reset_server();
+    uint8_t space[256], cmds[256], calls[16];
+    const char *auth[] = {"AUTH", "alice", "pw-secret"};
+    cpipe_settings s = settings_with(3, auth, space);
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    CHECK(cpipe_connection_init(&c, 7, &s, &fake_transport, 1) == 0);
+    CHECK(c.state == CPIPE_CONN_IDLE && cpipe_connection_events(&c) == 0);
+
+    const char *get[] = {"GET", "k"};
+    size_t len = pack(cmds, 2, get);
+    call(calls, 41, 1, 0);
+    /* A call to an IDLE connection is staged and makes it dial. */
+    CHECK(cpipe_connection_submit(&c, cmds, len, 1, 22, calls, 100, &out) == CPIPE_OK);
+    CHECK(c.state == CPIPE_CONN_DIALING && server.dials == 1 && c.staged_calls == 1);
+    CHECK(cpipe_connection_events(&c) == POLLOUT);
+
+    server.handshake_waits = 1;
+    cpipe_connection_io(&c, POLLOUT, 8, 101, &out);
+    CHECK(c.state == CPIPE_CONN_DIALING); /* the transport's own handshake is not done */
+    cpipe_connection_io(&c, POLLOUT, 8, 102, &out);
+    CHECK(c.state == CPIPE_CONN_REPLAYING);
+    /* Only the handshake went out; the GET waits for READY. */
+    CHECK(contains(server.wrote, server.wrote_len, "AUTH") && !contains(server.wrote, server.wrote_len, "GET"));
+    CHECK(record_count(&out) == 0);
+
+    say("+OK\r\n$5\r\nvalue\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 103, &out);
+    /* The handshake's reply made it READY, which sent the GET; its reply was
+     * already there in the same read. */
+    CHECK(contains(server.wrote, server.wrote_len, "GET"));
+    CHECK(record_count(&out) == 0 || record_at(&out, 0).kind == CPIPE_RECORD_EVENT);
+    cpipe_connection_io(&c, POLLIN, 8, 104, &out);
+    CHECK(c.state == CPIPE_CONN_READY);
+    record up = record_at(&out, 0), reply = record_at(&out, 1);
+    CHECK(up.kind == CPIPE_RECORD_EVENT && up.payload[0] == CPIPE_EVENT_UP && up.connection == 7);
+    CHECK(reply.kind == CPIPE_RECORD_REPLY && reply.id == 41 && reply.flags == 0);
+    CHECK(reply.len == 10 && reply.payload[0] == '$' && memcmp(reply.payload + 5, "value", 5) == 0);
+    CHECK(c.calls.count == 0);
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+}
+
+/* A call owing two replies gets a PARTIAL record, then its last; a reply
+ * for which no call waits is a protocol error that fails the connection and
+ * every call it carried, and it backs off, then dials again. */
+static void test_accounting(void) {
+    reset_server();
+    uint8_t cmds[256], calls[32];
+    cpipe_settings s = settings_with(0, NULL, NULL);
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    CHECK(cpipe_connection_init(&c, 0, &s, &fake_transport, 1) == 0);
+    cpipe_connection_dial(&c, 0, &out);
+    cpipe_connection_io(&c, POLLOUT, 8, 0, &out);
+    CHECK(c.state == CPIPE_CONN_READY);
+
+    const char *sub[] = {"SUBSCRIBE", "a", "b"};
+    size_t len = pack(cmds, 3, sub);
+    const char *ping[] = {"PING"};
+    size_t len2 = pack(cmds + len, 1, ping);
+    call(calls, 5, 2, 0);
+    call(calls + 8, 6, 1, 0);
+    CHECK(cpipe_connection_submit(&c, cmds, len + len2, 2, 100, calls, 1, &out) == CPIPE_OK);
+    say("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
+    say("*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n");
+    say("+PONG\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 2, &out);
+    int events = 0;
+    while (record_at(&out, events).kind == CPIPE_RECORD_EVENT) events++;
+    record first = record_at(&out, events), second = record_at(&out, events + 1), third = record_at(&out, events + 2);
+    CHECK(first.kind == CPIPE_RECORD_REPLY && first.id == 5 && (first.flags & CPIPE_RECORD_PARTIAL));
+    CHECK(second.kind == CPIPE_RECORD_REPLY && second.id == 5 && second.flags == 0);
+    CHECK(third.kind == CPIPE_RECORD_REPLY && third.id == 6 && third.payload[0] == '+');
+    cpipe_buffer_reset(&out);
+
+    /* A RESP3 push answers no call. */
+    say(">2\r\n$7\r\nmessage\r\n$2\r\nhi\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 3, &out);
+    CHECK(record_at(&out, 0).kind == CPIPE_RECORD_PUSH && record_count(&out) == 1);
+    cpipe_buffer_reset(&out);
+
+    /* One call owed; the server sends two replies. */
+    call(calls, 9, 1, 0);
+    CHECK(cpipe_connection_submit(&c, cmds + len, len2, 1, 14, calls, 4, &out) == CPIPE_OK);
+    call(calls, 10, 1, 0);
+    say("+PONG\r\n+SURPLUS\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 5, &out);
+    CHECK(c.state == CPIPE_CONN_BACKOFF && c.calls.count == 0);
+    record pong = record_at(&out, 0), down = record_at(&out, 1);
+    CHECK(pong.kind == CPIPE_RECORD_REPLY && pong.id == 9);
+    CHECK(down.kind == CPIPE_RECORD_EVENT && down.payload[0] == CPIPE_EVENT_DOWN);
+    CHECK((int32_t)cpipe_get_u32(down.payload + 4) == CPIPE_ERR_PROTOCOL);
+    CHECK(contains(down.payload, down.len, "a reply for which no command waits"));
+    CHECK(cpipe_get_u32(down.payload + 12) == 10); /* the first wait */
+
+    /* BACKOFF: nothing until its time, then a new dial. */
+    int dials = server.dials;
+    CHECK(cpipe_connection_timers(&c, 6, &out) == c.retry_at && server.dials == dials);
+    cpipe_connection_timers(&c, c.retry_at, &out);
+    CHECK(c.state == CPIPE_CONN_DIALING && server.dials == dials + 1);
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+}
+
+/* The server refuses the handshake: the DOWN event carries its reply, and
+ * no record shows the password, even where the server repeats it. */
+static void test_refused_handshake(void) {
+    reset_server();
+    uint8_t space[256], cmds[64], calls[8];
+    const char *hello[] = {"HELLO", "3", "AUTH", "alice", "pw-secret", "SETNAME", "w1"};
+    cpipe_settings s = settings_with(7, hello, space);
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    CHECK(cpipe_connection_init(&c, 3, &s, &fake_transport, 0) == 0);
+    const char *ping[] = {"PING"};
+    size_t len = pack(cmds, 1, ping);
+    call(calls, 1, 1, 0);
+    CHECK(cpipe_connection_submit(&c, cmds, len, 1, 14, calls, 0, &out) == CPIPE_OK);
+    cpipe_connection_io(&c, POLLOUT, 8, 1, &out);
+    CHECK(c.state == CPIPE_CONN_REPLAYING);
+    say("-ERR unknown command 'HELLO', with args beginning with: '3' 'AUTH' 'alice' 'pw-secret'\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 2, &out);
+    CHECK(c.state == CPIPE_CONN_IDLE); /* this owner dials again itself */
+    record down = record_at(&out, 0), failed = record_at(&out, 1);
+    CHECK(down.kind == CPIPE_RECORD_EVENT && down.payload[0] == CPIPE_EVENT_DOWN);
+    CHECK((int32_t)cpipe_get_u32(down.payload + 4) == CPIPE_ERR_HANDSHAKE);
+    uint32_t msg_len = cpipe_get_u32(down.payload + 16);
+    const uint8_t *server_reply = down.payload + 20 + msg_len;
+    CHECK(server_reply[0] == '-' && contains(server_reply, down.len - 20 - msg_len, "unknown command 'HELLO'"));
+    CHECK(failed.kind == CPIPE_RECORD_FAILURE && failed.id == 1);
+    CHECK((int32_t)cpipe_get_u32(failed.payload) == CPIPE_ERR_HANDSHAKE);
+    CHECK(!contains(out.data, out.len, "pw-secret"));
+    CHECK(contains(out.data, out.len, "****"));
+    CHECK(!contains(c.errstr, strlen(c.errstr), "pw-secret"));
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+}
+
+/* A dial that fails at once, a connect that takes too long, a call that
+ * waits past the command timeout (from its send), a blocking call exempt. */
+static void test_timeouts_and_failures(void) {
+    reset_server();
+    uint8_t cmds[64], calls[8];
+    cpipe_settings s = settings_with(0, NULL, NULL);
+    s.command_timeout_ms = 50;
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    CHECK(cpipe_connection_init(&c, 0, &s, &fake_transport, 1) == 0);
+
+    server.refuse_dial = 1;
+    cpipe_connection_dial(&c, 0, &out);
+    CHECK(c.state == CPIPE_CONN_BACKOFF && c.failures == 1);
+    CHECK(contains(out.data, out.len, "refused by the script"));
+    server.refuse_dial = 0;
+    cpipe_buffer_reset(&out);
+
+    /* The connect timeout: still dialing past it. */
+    server.handshake_waits = 1000;
+    cpipe_connection_timers(&c, c.retry_at, &out);
+    CHECK(c.state == CPIPE_CONN_DIALING);
+    cpipe_connection_timers(&c, c.deadline, &out);
+    CHECK(c.state == CPIPE_CONN_BACKOFF && c.failures == 2 && contains(out.data, out.len, "no answer within"));
+    server.handshake_waits = 0;
+    cpipe_buffer_reset(&out);
+
+    cpipe_connection_timers(&c, c.retry_at, &out);
+    cpipe_connection_io(&c, POLLOUT, 8, 1000, &out);
+    CHECK(c.state == CPIPE_CONN_READY);
+    record up = record_at(&out, 0);
+    CHECK(up.kind == CPIPE_RECORD_EVENT && up.payload[0] == CPIPE_EVENT_UP && cpipe_get_u32(up.payload + 8) == 2);
+    cpipe_buffer_reset(&out);
+
+    const char *ping[] = {"PING"};
+    size_t len = pack(cmds, 1, ping);
+    call(calls, 2, 1, CPIPE_CALL_BLOCKING);
+    CHECK(cpipe_connection_submit(&c, cmds, len, 1, 14, calls, 1000, &out) == CPIPE_OK);
+    CHECK(cpipe_connection_timers(&c, 5000, &out) == 0 && c.state == CPIPE_CONN_READY); /* blocking: no limit */
+    say("+PONG\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 5000, &out);
+    cpipe_buffer_reset(&out);
+
+    call(calls, 3, 1, 0);
+    CHECK(cpipe_connection_submit(&c, cmds, len, 1, 14, calls, 6000, &out) == CPIPE_OK);
+    CHECK(cpipe_connection_timers(&c, 6049, &out) == 6050 && c.state == CPIPE_CONN_READY);
+    /* A byte every so often does not keep a call alive: the clock runs from its send. */
+    server.per_read = 1;
+    say("+PONG\r\n");
+    cpipe_connection_io(&c, POLLIN, 1, 6049, &out);
+    cpipe_connection_timers(&c, 6050, &out);
+    CHECK(c.state == CPIPE_CONN_BACKOFF);
+    record down = record_at(&out, 0), failed = record_at(&out, 1);
+    CHECK(down.kind == CPIPE_RECORD_EVENT && (int32_t)cpipe_get_u32(down.payload + 4) == CPIPE_ERR_TIMEOUT);
+    CHECK(failed.kind == CPIPE_RECORD_FAILURE && failed.id == 3);
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+}
+
+/* The peer hangs up right after its last replies: they still reach their
+ * calls, and only the calls after them fail. */
+static void test_last_words(void) {
+    reset_server();
+    uint8_t cmds[64], calls[16];
+    cpipe_settings s = settings_with(0, NULL, NULL);
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    CHECK(cpipe_connection_init(&c, 0, &s, &fake_transport, 0) == 0);
+    cpipe_connection_dial(&c, 0, &out);
+    cpipe_connection_io(&c, POLLOUT, 8, 0, &out);
+    cpipe_buffer_reset(&out);
+    const char *ping[] = {"PING"};
+    size_t len = pack(cmds, 1, ping);
+    memcpy(cmds + len, cmds, len);
+    call(calls, 1, 1, 0);
+    call(calls + 8, 2, 1, 0);
+    CHECK(cpipe_connection_submit(&c, cmds, 2 * len, 2, 28, calls, 0, &out) == CPIPE_OK);
+    say("-ERR Protocol error: invalid bulk length\r\n");
+    server.hang_up = 1;
+    cpipe_connection_io(&c, POLLIN, 8, 1, &out);
+    record first = record_at(&out, 0), down = record_at(&out, 1), second = record_at(&out, 2);
+    CHECK(first.kind == CPIPE_RECORD_REPLY && first.id == 1 && first.payload[0] == '-');
+    CHECK(down.kind == CPIPE_RECORD_EVENT && down.payload[0] == CPIPE_EVENT_DOWN);
+    CHECK(second.kind == CPIPE_RECORD_FAILURE && second.id == 2);
+    CHECK(c.state == CPIPE_CONN_IDLE);
+    cpipe_connection_shutdown(&c, CPIPE_ERR_CLOSED, "closed", &out);
+    CHECK(c.state == CPIPE_CONN_CLOSED);
+    CHECK(!cpipe_connection_accepts(&c, 0, 1));
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+}
+
+int main(void) {
+    long long before = cpipe_live_allocations();
+    cpipe_alloc_install();
+    test_states_up();
+    test_accounting();
+    test_refused_handshake();
+    test_timeouts_and_failures();
+    test_last_words();
+    CHECK(cpipe_live_allocations() == before);
+    printf("%d passed, %d failed\n", checks - failures, failures);
+    return failures ? 1 : 0;
+}
