@@ -51,6 +51,13 @@ const STATEFUL_CLIENT = new Set(["SETNAME", "TRACKING", "CACHING", "NO-EVICT", "
 /** Transaction commands a pipeline may hold, when it closes what it opens. */
 const TRANSACTION = new Set(["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]);
 
+/** The pool option that does what a refused command would. */
+const OPTION_FOR: Record<string, string> = {
+  AUTH: "`password` (and `username`)",
+  SELECT: "`db`",
+  HELLO: "`protocol: 3`",
+};
+
 const known = new Map<string, Kind>();
 
 function upper(value: Arg | undefined): string {
@@ -80,6 +87,8 @@ export function statefulError(command: string): CpipeError {
   const name = command.toUpperCase();
   const hint = TRANSACTION.has(name)
     ? "put MULTI ... EXEC in a pool.pipeline(), or use pool.acquire() for WATCH"
+    : OPTION_FOR[name] !== undefined
+    ? `set ${OPTION_FOR[name]} in the pool's options (replayed on every connection, after every reconnect)`
     : "set it in the pool's options, or use pool.acquire() for a connection of your own";
   return new CpipeError(`cpipe: ${name} would change a connection other callers share; ${hint}`);
 }

@@ -1,0 +1,115 @@
+/**
+ * What the connection engine guarantees, tried as a user would, each a bug
+ * of the engine before it: state replayed after a reconnect (HELLO 3), leases
+ * that keep the commands issued on them, a pool closed during a blocking
+ * command, a bounded wait for an exclusive connection.
+ */
+import assert from "node:assert/strict";
+import { afterAll, test } from "../harness/shim.ts";
+import { startRedis } from "../harness/server.ts";
+import { ClosedError, connect, connectPool, type PoolOptions, TimeoutError } from "../../mod.ts";
+
+const server = await startRedis();
+afterAll(() => server[Symbol.asyncDispose]());
+
+let n = 0;
+const key = () => `engine:${n++}`;
+const pool = (options: PoolOptions = {}) => connectPool({ host: server.host, port: server.port, ...options });
+const protocolOf = (info: unknown) => String(info).match(/resp=(\d)/)?.[1];
+
+test("protocol: 3 on the client is replayed after CLIENT KILL", () => {
+  const r = connect(server.host, server.port, { protocol: 3, name: "resp3-sync" });
+  assert.equal(protocolOf(r.send("CLIENT", "INFO")), "3");
+  assert.ok(r.hgetall(key()) !== null);
+  server.cli("CLIENT", "KILL", "TYPE", "normal");
+  try {
+    r.ping(); // sent on the dead connection, or on a new one
+  } catch {
+    // the call that saw the drop
+  }
+  const info = String(r.send("CLIENT", "INFO"));
+  assert.equal(protocolOf(info), "3");
+  assert.match(info, /name=resp3-sync/);
+  r.close();
+});
+
+test("protocol: 3 on the pool is replayed after CLIENT KILL on every connection", async () => {
+  const p = pool({ protocol: 3, size: 2, name: "resp3-pool" });
+  const k = key();
+  await p.hset(k, "f", "v");
+  assert.ok((await p.send("HGETALL", k)) instanceof Map);
+  server.cli("CLIENT", "KILL", "TYPE", "normal");
+  for (let i = 0; i < 50; i++) {
+    try {
+      await p.ping();
+      if (p.connected === 2) break;
+    } catch {
+      // rejected: it was on a killed connection
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const infos = await Promise.all([p.send("CLIENT", "INFO"), p.send("CLIENT", "INFO"), p.send("CLIENT", "INFO")]);
+  for (const info of infos) assert.equal(protocolOf(info), "3");
+  assert.ok((await p.send("HGETALL", k)) instanceof Map);
+  await p.close();
+});
+
+test("the pool refuses HELLO and names the option that does it", async () => {
+  const p = pool({ size: 1 });
+  await assert.rejects(p.send("HELLO", "3"), /protocol: 3/);
+  await p.close();
+});
+
+test("release() of an acquired connection keeps the commands already issued on it", async () => {
+  const p = pool({ size: 1, exclusiveConnections: 1 });
+  const k = key();
+  const issued = async () => {
+    await using c = await p.acquire();
+    return c.pipeline().set(k, "v").incr(`${k}:n`).get(k).execute();
+  };
+  assert.deepEqual(await issued(), ["OK", 1, "v"]);
+  const c = await p.acquire();
+  const pending = c.send("BLPOP", `${k}:list`, "0.1");
+  c.release();
+  assert.equal(await pending, null); // answered after the release, not rejected by it
+  const again = await p.acquire(); // the connection came back
+  assert.equal(await again.ping(), "PONG");
+  again.release();
+  await p.close();
+});
+
+test("close() during a BLPOP rejects it with ClosedError saying the pool was closed", async () => {
+  const p = pool({ size: 1 });
+  const blocked = p.send("BLPOP", `${key()}:never`, "0");
+  await p.ping();
+  await new Promise((r) => setTimeout(r, 20));
+  const started = Date.now();
+  await p.close();
+  await assert.rejects(blocked, (e: unknown) => {
+    assert.ok(e instanceof ClosedError);
+    assert.match(e.message, /pool\b.*\bclosed/);
+    assert.doesNotMatch(e.message, /released/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 4000);
+});
+
+test("waiting for an exclusive connection is bounded by acquireTimeout, and says why", async () => {
+  const p = pool({ size: 2, exclusiveConnections: 2, acquireTimeout: 200 });
+  const k = key();
+  const busy = [p.send("BLPOP", `${k}:a`, "1"), p.send("BLPOP", `${k}:b`, "1")];
+  const started = Date.now();
+  await assert.rejects(p.send("BLPOP", `${k}:c`, "1"), (e: unknown) => {
+    assert.ok(e instanceof TimeoutError);
+    assert.match(e.message, /exclusive connections/);
+    assert.match(e.message, /exclusiveConnections|acquireTimeout/);
+    return true;
+  });
+  const waited = Date.now() - started;
+  assert.ok(waited >= 150 && waited < 900, `waited ${waited} ms`);
+  await assert.rejects(p.acquire(), TimeoutError);
+  assert.deepEqual(await Promise.all(busy), [null, null]);
+  // Free again: a third blocking command gets a connection.
+  assert.equal(await p.send("BLPOP", `${k}:c`, "0.05"), null);
+  await p.close();
+});
