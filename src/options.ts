@@ -401,7 +401,7 @@ export function poolSettings(...args: PoolArgs): PoolSettings {
   const [a0, a1] = a;
   if (typeof a0 === "string") {
     if (!a0.includes("://")) {
-      // A bare host here was silently ignored before (issue 10): say what the string should have been.
+      // Any string here was silently ignored before (issue 10), so a host is likely: say what to write instead.
       throw new TypeError(
         `cpipe: connectPool() takes a redis:// URL or an options object, not "${maskUrl(a0)}"; for a host, ` +
           "use connectPool({ host, port })",
@@ -635,7 +635,10 @@ function checkNames(entry: Entry, opts: Record<string, unknown>, addressInOption
     const defined = opts[key] !== undefined;
     if (ADDRESS_KEYS.has(key)) {
       if (addressInOptions || !defined) continue;
-      throw new TypeError(`cpipe: ${key} is given in the options and by the arguments of ${entry}(); give it once`);
+      throw new TypeError(
+        `cpipe: ${key} is given in the options of ${entry}(…, options); the address goes either in the ` +
+          `arguments or in one options object (${entry}({ ${key}, … }))`,
+      );
     }
     if (POOL_KEYS.has(key)) {
       if (entry === "connectPool" || !defined) continue;

@@ -453,9 +453,18 @@ const ERRORS: Array<[label: string, fn: () => unknown, why: RegExp]> = [
   ["far off", call({ zzzzzz: 1 }), /unknown option "zzzzzz" for connect\(\)$/],
   ["pool-only", call({ size: 2 }), /size is an option of connectPool\(\), not of connect\(\)/],
   ["pool typo", pool({ sise: 2 }), /unknown option "sise" for connectPool\(\); did you mean size\?/],
-  ["host twice", call("h", 1, { host: "x" }), /host is given in the options and by the arguments/],
-  ["url twice", call("redis://h", { url: "redis://x" }), /url is given in the options and by the arguments/],
-  ["pool url twice", pool("redis://h", { port: 1 }), /port is given in the options and by the arguments/],
+  ["host twice", call("h", 1, { host: "x" }), /host is given in the options of connect\(…, options\)/],
+  ["url twice", call("redis://h", { url: "redis://x" }), /url is given in the options of connect/],
+  [
+    "host, no args",
+    call(undefined, undefined, { host: "x" }),
+    /in one options object \(connect\(\{ host, … \}\)\)/,
+  ],
+  [
+    "pool url twice",
+    pool("redis://h", { port: 1 }),
+    /port is given in the options of connectPool.*connectPool\(\{ port, … \}\)/,
+  ],
   // address
   ["port null", call({ port: null }), /port must be a whole number from 1 to 65535, not null/],
   ["port 0", call("h", 0), /port must be .* not 0/],
