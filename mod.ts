@@ -18,7 +18,7 @@
  */
 export { Client } from "./src/client.ts";
 export { Pipeline } from "./src/pipeline.ts";
-export { Pool, type PoolOptions } from "./src/pool.ts";
+export { Pool } from "./src/pool.ts";
 export { PoolPipeline } from "./src/pool_pipeline.ts";
 export { PoolConnection } from "./src/pool_connection.ts";
 export { QueueFullError } from "./src/pool_core.ts";
@@ -36,4 +36,14 @@ export type {
   Transform,
   ZRangeOptions,
 } from "./src/commands.ts";
-export type { Arg, ConnectOptions, Reply } from "./src/types.ts";
+export type { Arg, Reply } from "./src/types.ts";
+export { maskUrl, parseRedisUrl } from "./src/options.ts";
+export type {
+  AddressOptions,
+  ClientOptions,
+  ConnectOptions,
+  PoolOptions,
+  RedisUrl,
+  TlsOptions,
+} from "./src/options.ts";
+export type { ConnectionEvent } from "./src/records.ts";

@@ -89,7 +89,7 @@
 #define CPIPE_SET_SHARED 7            /* i32: shared connections (pool), 0..1024 */
 #define CPIPE_SET_EXCLUSIVE 8         /* i32: exclusive connections made on demand (pool), 0..1024 */
 #define CPIPE_SET_HANDSHAKE 9         /* packed commands replayed after every connect (AUTH, HELLO, SELECT…) */
-#define CPIPE_SET_MAX_REPLY_BYTES 10  /* i32: the largest reply accepted, checked at its header */
+#define CPIPE_SET_MAX_REPLY_BYTES 10  /* u32 > 0: the largest reply accepted, checked at its header */
 #define CPIPE_SET_KEEPALIVE 11        /* i32 s, 0: no TCP keepalive */
 
 /* Bits of a call's flags. */

@@ -177,9 +177,9 @@ static void io_main(void *arg) {
             pool_member *m = p->members[i];
             cpipe_mutex_lock(&m->lock);
             if (m->used) {
-                int up = m->conn.state == CPIPE_CONN_READY;
+                uint32_t failures = m->conn.failures;
                 int64_t due = cpipe_connection_timers(&m->conn, now, &out);
-                if (up && m->conn.state != CPIPE_CONN_READY) note_failure(p, &m->conn);
+                if (m->conn.failures != failures) note_failure(p, &m->conn);
                 if (due > 0 && (next == 0 || due < next)) next = due;
                 finish_return(m, &out);
                 if (m->conn.state == CPIPE_CONN_READY && m->role != CPIPE_ROLE_EXCLUSIVE) owed += m->conn.calls.count;
@@ -228,9 +228,9 @@ static void io_main(void *arg) {
             /* The host may have closed the connection since the poll set was
              * made; a socket opened since then gets its turn next time. */
             if (m->used && (redisFD)cpipe_connection_fd(&m->conn) == p->pfds[k].fd) {
-                int up = m->conn.state == CPIPE_CONN_READY;
+                uint32_t failures = m->conn.failures;
                 cpipe_connection_io(&m->conn, p->pfds[k].revents, READS_PER_TURN, now, &out);
-                if (up && m->conn.state != CPIPE_CONN_READY) note_failure(p, &m->conn);
+                if (m->conn.failures != failures) note_failure(p, &m->conn);
                 finish_return(m, &out);
             }
             cpipe_mutex_unlock(&m->lock);
@@ -459,7 +459,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
             cpipe_mutex_unlock(&m->lock);
             continue; /* went down since it was picked */
         }
-        int was_ready = m->conn.state == CPIPE_CONN_READY;
+        uint32_t failures = m->conn.failures;
         size_t owed_before = m->conn.calls.count;
         rc = cpipe_connection_submit(&m->conn, cmds, (size_t)cmds_len, count, resp_size, calls, now, &out);
         if (rc != CPIPE_OK) {
@@ -468,7 +468,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
             break;
         }
         rc = i;
-        if (was_ready && m->conn.state != CPIPE_CONN_READY) {
+        if (m->conn.failures != failures) {
             note_failure(p, &m->conn);
         } else if (m->conn.state == CPIPE_CONN_READY) {
             /* The I/O thread writes the rest when the socket takes it and

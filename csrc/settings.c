@@ -40,7 +40,7 @@ int cpipe_settings_read(cpipe_settings *s, const uint8_t *buf, size_t len, int s
         if (n > len - pos) return refuse(why, cap, "length past the end", key);
         const uint8_t *v = buf + pos;
         pos += n;
-        int ok = 0, max_reply = 0;
+        int ok = 0;
         size_t count = 0, resp_size = 0;
         int pool_only = key == CPIPE_SET_RECONNECT_MAX || key == CPIPE_SET_MAX_IN_FLIGHT || key == CPIPE_SET_SHARED ||
                         key == CPIPE_SET_EXCLUSIVE;
@@ -60,10 +60,10 @@ int cpipe_settings_read(cpipe_settings *s, const uint8_t *buf, size_t len, int s
         case CPIPE_SET_MAX_IN_FLIGHT: ok = read_int(v, n, 1, 1 << 26, &s->max_in_flight) == 0; break;
         case CPIPE_SET_SHARED: ok = read_int(v, n, 1, CPIPE_MAX_CONNECTIONS, &s->shared) == 0; break;
         case CPIPE_SET_EXCLUSIVE: ok = read_int(v, n, 0, CPIPE_MAX_CONNECTIONS, &s->exclusive) == 0; break;
-        case CPIPE_SET_KEEPALIVE: ok = read_int(v, n, 0, 24 * 3600, &s->keepalive_s) == 0; break;
+        case CPIPE_SET_KEEPALIVE: ok = read_int(v, n, 0, INT32_MAX / 1000, &s->keepalive_s) == 0; break;
         case CPIPE_SET_MAX_REPLY_BYTES:
-            ok = read_int(v, n, 64, INT32_MAX, &max_reply) == 0;
-            s->max_reply_bytes = (uint32_t)max_reply;
+            ok = n == 4 && cpipe_get_u32(v) > 0;
+            if (ok) s->max_reply_bytes = cpipe_get_u32(v);
             break;
         case CPIPE_SET_HANDSHAKE:
             ok = cpipe_commands_measure(v, n, &count, &resp_size) == 0;

@@ -1,12 +1,12 @@
 /** The synchronous client: each call sends its command and returns its reply. */
 import { Commands, type Transform } from "./commands.ts";
 import { Connection } from "./connection.ts";
-import { connectionSettings, describeAddress } from "./settings.ts";
+import { type ClientSettings, describeAddress } from "./options.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ReplyError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
 import { Pipeline } from "./pipeline.ts";
-import type { Arg, ConnectOptions, Reply } from "./types.ts";
+import type { Arg, Reply } from "./types.ts";
 
 /**
  * A synchronous Redis client over one connection, like `bun:sqlite`: calls
@@ -26,9 +26,9 @@ export class Client extends Commands<"sync"> {
   readonly #queue: Pipeline;
 
   /** @internal Use {@linkcode connect}. */
-  constructor(host: string, port: number, options: ConnectOptions = {}) {
+  constructor(settings: ClientSettings) {
     super();
-    this.#connection = new Connection(describeAddress(host, port), connectionSettings(host, port, options));
+    this.#connection = new Connection(describeAddress(settings), settings);
     this.#queue = this.pipeline();
   }
 

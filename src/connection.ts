@@ -10,7 +10,8 @@ import type { CommandEncoder } from "./encoder.ts";
 import { ReplyDecoder } from "./decoder.ts";
 import { ClosedError, CpipeError, ProtocolError, type ReplyError } from "./errors.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
-import { type ConnectionSettings, encodeConnectionSettings } from "./settings.ts";
+import { type ClientSettings, redact } from "./options.ts";
+import { encodeConnectionSettings } from "./settings.ts";
 import { errorFromStatus } from "./status.ts";
 import type { Reply } from "./types.ts";
 
@@ -83,8 +84,9 @@ export class Connection {
   /** Told of every connection event and push; the client's listeners. */
   onEvent: ((event: ConnectionEvent) => void) | null = null;
 
-  constructor(address: string, settings: ConnectionSettings) {
+  constructor(address: string, settings: ClientSettings) {
     this.address = address;
+    this.#records.redact = (text) => redact(text, settings);
     const bytes = encodeConnectionSettings(settings);
     const handle = native.cpipe_client_create(bytes, bytes.length);
     if (handle === null) throw new TypeError(`cpipe: invalid connection settings for ${this.address}`);
@@ -271,6 +273,6 @@ export class Connection {
   #error(rc: number, handle: Handle): CpipeError {
     const len = native.cpipe_client_errstr(handle, this.#errbuf, this.#errbuf.length);
     const message = fromUtf8.decode(this.#errbuf.subarray(0, Math.min(len, this.#errbuf.length)));
-    return errorFromStatus(rc, message, this.#refusal);
+    return errorFromStatus(rc, this.#records.redact(message), this.#refusal);
   }
 }

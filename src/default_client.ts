@@ -5,23 +5,32 @@
 import { Client } from "./client.ts";
 import { CpipeError } from "./errors.ts";
 import type { SetOptions } from "./commands.ts";
-import type { Arg, ConnectOptions, Reply } from "./types.ts";
+import { type ClientOptions, clientSettings, type ConnectOptions } from "./options.ts";
+import type { Arg, Reply } from "./types.ts";
 
 let current: Client | null = null;
 
 /**
- * Connects a synchronous client and makes it the module's default.
+ * Connects a synchronous client and makes it the module's default. With no
+ * argument it reads `REDIS_URL` (then `VALKEY_URL`), else `127.0.0.1:6379`.
  *
  * @example
  * ```ts
  * import * as cpipe from "jsr:@x/cpipe";
- * const r = cpipe.connect("localhost", 6379, { password: "secret", db: 2 });
+ * const r = cpipe.connect("redis://:secret@localhost:6379/2");
  * r.set("greeting", "hello");
  * cpipe.get("greeting"); // "hello", through the default client
  * ```
  */
-export function connect(host = "127.0.0.1", port = 6379, options: ConnectOptions = {}): Client {
-  const client = new Client(host, port, options);
+export function connect(): Client;
+/** Connects to a `redis://`, `rediss://` or `unix://` URL. */
+export function connect(url: string, options?: ConnectOptions): Client;
+/** Connects to a host and port (a host starting with `/` is a unix socket path). */
+export function connect(host: string | undefined, port?: number, options?: ConnectOptions): Client;
+/** Connects with everything in one object: `url`, or `host`/`port`, or `path`, and the options. */
+export function connect(options: ClientOptions): Client;
+export function connect(...args: unknown[]): Client {
+  const client = new Client(clientSettings(...(args as Parameters<typeof clientSettings>)));
   current = client;
   return client;
 }

@@ -3,7 +3,8 @@
  * `cpipe.connectPool({ port }); await cpipe.phset("h", "k", "v")`.
  */
 import { CpipeError } from "./errors.ts";
-import { Pool, type PoolOptions } from "./pool.ts";
+import { type AddressOptions, type PoolOptions, poolSettings } from "./options.ts";
+import { Pool } from "./pool.ts";
 import type { Arg, Reply } from "./types.ts";
 
 let current: Pool | null = null;
@@ -11,7 +12,8 @@ let current: Pool | null = null;
 /**
  * Creates a pool of connections and makes it the module's default. It
  * connects in the background: when the server cannot be reached, the first
- * calls reject with `ConnectionError`.
+ * calls reject with `ConnectionError`. With no argument it reads
+ * `REDIS_URL` (then `VALKEY_URL`), else `127.0.0.1:6379`.
  *
  * @example
  * ```ts
@@ -21,8 +23,13 @@ let current: Pool | null = null;
  * await pool.close();
  * ```
  */
-export function connectPool(options: PoolOptions = {}): Pool {
-  const pool = new Pool(options);
+export function connectPool(): Pool;
+/** A pool for a `redis://`, `rediss://` or `unix://` URL. */
+export function connectPool(url: string, options?: Omit<PoolOptions, keyof AddressOptions>): Pool;
+/** A pool from one object: `url`, or `host`/`port`, or `path`, and the options. */
+export function connectPool(options: PoolOptions): Pool;
+export function connectPool(...args: unknown[]): Pool {
+  const pool = new Pool(poolSettings(...(args as Parameters<typeof poolSettings>)));
   current = pool;
   return pool;
 }

@@ -1,49 +1,12 @@
 /** The asynchronous client: a pool of connections served by a native I/O thread. */
 import { Commands, type Transform } from "./commands.ts";
-import { checkTimeout, connectionSettings, describeAddress } from "./settings.ts";
+import type { PoolSettings } from "./options.ts";
 import { checkCommand } from "./guards.ts";
 import { PoolConnection } from "./pool_connection.ts";
 import { PoolCore } from "./pool_core.ts";
 import { PoolPipeline } from "./pool_pipeline.ts";
 import { BLOCKING, classify, SHARED, statefulError } from "./pool_routing.ts";
-import type { Arg, ConnectOptions, Reply } from "./types.ts";
-
-/** Options of {@linkcode connectPool}. */
-export interface PoolOptions extends ConnectOptions {
-  /** Server host name or address, or a unix socket path starting with `/`. Default `127.0.0.1`. */
-  host?: string;
-  /** Server port. Default 6379. */
-  port?: number;
-  /** Shared connections, which every caller's commands are spread over. Default 10. */
-  size?: number;
-  /**
-   * Exclusive connections, made on demand, for blocking commands (BLPOP…) and
-   * `acquire()`; more such callers wait for one to be free. Default: `size`.
-   */
-  exclusiveConnections?: number;
-  /** Commands sent and not yet answered, at most; more wait in the pool. Default 131,072. */
-  maxInFlight?: number;
-  /** Commands waiting to be sent, at most; more reject with `QueueFullError`. Default 1,048,576. */
-  maxQueued?: number;
-  /** Longest wait between attempts to reconnect a dropped connection, in milliseconds. Default 2,000. */
-  reconnectMaxDelay?: number;
-  /** How long `close()` lets commands in flight finish, in milliseconds. Default 5,000. */
-  closeTimeout?: number;
-  /**
-   * How long a blocking command or `acquire()` waits for an exclusive
-   * connection when all are busy, in milliseconds, before it rejects with
-   * `TimeoutError`; 0 waits for ever. Default 10,000.
-   */
-  acquireTimeout?: number;
-}
-
-function count(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new TypeError(`cpipe: ${name} must be a whole number from ${min} to ${max}, not ${v}`);
-  }
-  return v;
-}
+import type { Arg, Reply } from "./types.ts";
 
 /**
  * A pool of connections to one server. Every command method returns a
@@ -72,21 +35,9 @@ export class Pool extends Commands<"async"> {
   readonly #core: PoolCore;
 
   /** @internal Use {@linkcode connectPool}. */
-  constructor(options: PoolOptions = {}) {
+  constructor(settings: PoolSettings) {
     super();
-    const host = options.host ?? "127.0.0.1", port = options.port ?? 6379;
-    const size = count("size", options.size, 10, 1, 1024);
-    this.#core = new PoolCore({
-      ...connectionSettings(host, count("port", port, 6379, 0, 65535), options),
-      address: describeAddress(host, port),
-      shared: size,
-      exclusive: count("exclusiveConnections", options.exclusiveConnections, size, 0, 1024),
-      reconnectMaxDelay: count("reconnectMaxDelay", options.reconnectMaxDelay, 2_000, 1, 0x7fff_ffff),
-      maxInFlight: count("maxInFlight", options.maxInFlight, 1 << 17, 1, 1 << 26),
-      maxQueued: count("maxQueued", options.maxQueued, 1 << 20, 1, 1 << 30),
-      closeTimeout: checkTimeout("closeTimeout", options.closeTimeout, 5_000),
-      acquireTimeout: checkTimeout("acquireTimeout", options.acquireTimeout, 10_000),
-    });
+    this.#core = new PoolCore(settings);
   }
 
   /** `host:port`, or the socket path. */

@@ -16,22 +16,13 @@ import type { CommandEncoder } from "./encoder.ts";
 import { ClosedError, CpipeError, TimeoutError } from "./errors.ts";
 import { type Notifier, prepare, watch } from "./notifier.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
-import { encodePoolSettings, type PoolSettings } from "./settings.ts";
+import { describeAddress, type PoolSettings, redact } from "./options.ts";
+import { encodePoolSettings } from "./settings.ts";
 import { errorFromStatus } from "./status.ts";
 import type { Arg, Reply } from "./types.ts";
 
 const OUT_SIZE = 256 * 1024;
 const OUT_RETAIN_LIMIT = 16 * 1024 * 1024;
-
-/** Settings of a pool's core, checked by the caller. */
-export interface CoreSettings extends PoolSettings {
-  /** `host:port`, or the socket path, for messages. */
-  address: string;
-  maxQueued: number;
-  closeTimeout: number;
-  /** How long a caller waits for an exclusive connection (0: for ever). */
-  acquireTimeout: number;
-}
 
 /** The pool's queue is full: too many commands wait for the server. */
 export class QueueFullError extends CpipeError {
@@ -77,7 +68,7 @@ export class PoolCore {
   readonly size: number;
   readonly maxInFlight: number;
   readonly #resources: Resources;
-  readonly #settings: CoreSettings;
+  readonly #settings: PoolSettings;
   readonly #batcher: Batcher;
   readonly #dispatcher = new Dispatcher();
   readonly #decoder = new ReplyDecoder();
@@ -94,11 +85,12 @@ export class PoolCore {
   /** Told of every connection event. */
   onEvent: ((event: ConnectionEvent) => void) | null = null;
 
-  constructor(settings: CoreSettings) {
+  constructor(settings: PoolSettings) {
     this.#settings = settings;
-    this.size = settings.shared;
+    this.size = settings.size;
     this.maxInFlight = settings.maxInFlight;
-    this.address = settings.address;
+    this.address = describeAddress(settings);
+    this.#records.redact = (text) => redact(text, settings);
     const bytes = encodePoolSettings(settings);
     const handle = native.cpipe_pool_create(bytes, bytes.length);
     if (handle === null) throw new CpipeError(`cpipe: cannot create a pool for ${this.address}`);
@@ -282,7 +274,7 @@ export class PoolCore {
   lease(): Promise<number> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
-    if (this.#settings.exclusive === 0) {
+    if (this.#settings.exclusiveConnections === 0) {
       return Promise.reject(
         new CpipeError(`cpipe: the pool for ${this.address} has no exclusive connections (exclusiveConnections: 0)`),
       );
@@ -300,7 +292,7 @@ export class PoolCore {
           if (at >= 0) this.#leaseWaiters.splice(at, 1);
           reject(
             new TimeoutError(
-              `cpipe: all ${this.#settings.exclusive} exclusive connections of the pool for ${this.address} ` +
+              `cpipe: all ${this.#settings.exclusiveConnections} exclusive connections of the pool for ${this.address} ` +
                 `stayed busy for ${wait} ms (blocking commands and acquire() use them): ` +
                 "raise exclusiveConnections or acquireTimeout, or release connections sooner",
             ),

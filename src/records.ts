@@ -45,6 +45,12 @@ export class RecordReader {
   id = 0;
   start = 0;
   end = 0;
+  /**
+   * Applied to every text the server or the core wrote, before anyone sees
+   * it: the core already hides handshake secrets, and this hides them again
+   * in every form the owner knows (percent-encoded, cut short…).
+   */
+  redact: (text: string) => string = (text) => text;
 
   /** Points at a buffer the core just filled; `next()` then steps through its records. */
   attach(bytes: Uint8Array): void {
@@ -88,7 +94,7 @@ export class RecordReader {
 
   /** A failure record's message. */
   get message(): string {
-    return fromUtf8.decode(this.bytes.subarray(this.start + 4, this.end));
+    return this.redact(fromUtf8.decode(this.bytes.subarray(this.start + 4, this.end)));
   }
 
   /** An event record. */
@@ -101,12 +107,12 @@ export class RecordReader {
       status: view.getInt32(at + 4, true),
       attempt: view.getUint32(at + 8, true),
       delay: view.getUint32(at + 12, true),
-      message: fromUtf8.decode(this.bytes.subarray(at + 20, at + 20 + length)),
+      message: this.redact(fromUtf8.decode(this.bytes.subarray(at + 20, at + 20 + length))),
     };
     const reply = at + 20 + length;
     if (reply + 5 <= this.end && this.bytes[reply] === 0x2d) {
       const n = view.getUint32(reply + 1, true);
-      event.serverError = new ReplyError(fromUtf8.decode(this.bytes.subarray(reply + 5, reply + 5 + n)));
+      event.serverError = new ReplyError(this.redact(fromUtf8.decode(this.bytes.subarray(reply + 5, reply + 5 + n))));
     }
     return event;
   }

@@ -18,24 +18,5 @@ export type Reply =
   | Reply[]
   | Map<Reply, Reply>;
 
-/** Options of {@linkcode connect}. */
-export interface ConnectOptions {
-  /** Milliseconds to wait for the TCP connection; 0 waits forever. Default 10,000. */
-  connectTimeout?: number;
-  /** Milliseconds without progress after which a command fails with `TimeoutError`; 0 (default) waits forever. */
-  commandTimeout?: number;
-  /** ACL user name for AUTH (Redis 6+). */
-  username?: string;
-  /** Password for AUTH. */
-  password?: string;
-  /** Database index to SELECT. */
-  db?: number;
-  /** Connection name (CLIENT SETNAME), shown by CLIENT LIST. */
-  name?: string;
-  /**
-   * The protocol: 2 (RESP2, default) or 3 (RESP3, via `HELLO 3`, replayed
-   * after every reconnect). With 3, maps come back as `Map`, doubles as
-   * numbers, booleans as booleans.
-   */
-  protocol?: 2 | 3;
-}
+/** Options of {@linkcode connect}; defined with the other options in `options.ts`, re-exported here for old imports. */
+export type { ConnectOptions } from "./options.ts";
