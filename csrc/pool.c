@@ -160,6 +160,7 @@ static void io_main(void *arg) {
     cpipe_pool *p = arg;
     cpipe_buffer out = {0};
     int64_t spin_until = 0;
+    cpipe_thread_name("cpipe-io");
     while (!atomic_load(&p->stop)) {
         int count = atomic_load(&p->count);
         int64_t now = cpipe_now_ms(), next = 0;

@@ -63,6 +63,16 @@ int cpipe_thread_start(cpipe_thread *t, void (*fn)(void *), void *arg) {
     return -1;
 }
 
+void cpipe_thread_name(const char *name) {
+#if defined(__APPLE__)
+    pthread_setname_np(name);
+#elif defined(__linux__)
+    pthread_setname_np(pthread_self(), name);
+#else
+    (void)name;
+#endif
+}
+
 void cpipe_thread_join(cpipe_thread t) {
 #ifdef _WIN32
     WaitForSingleObject(t, INFINITE);

@@ -21,6 +21,8 @@ typedef pthread_mutex_t cpipe_mutex;
 
 /* Starts fn(arg) on a new thread; 0 on success, -1 on failure. */
 int cpipe_thread_start(cpipe_thread *t, void (*fn)(void *), void *arg);
+/* Names the calling thread (shown by ps, gdb, /proc): where supported. */
+void cpipe_thread_name(const char *name);
 /* Waits for the thread to return. */
 void cpipe_thread_join(cpipe_thread t);
 
