@@ -105,13 +105,13 @@
 /* Roles of a pool's connections. */
 #define CPIPE_ROLE_DIRECT 0    /* commands reach it by its index only */
 #define CPIPE_ROLE_SHARED 1    /* one of those route -1 spreads commands over */
-#define CPIPE_ROLE_EXCLUSIVE 2 /* leased to one caller at a time */
+#define CPIPE_ROLE_EXCLUSIVE 2 /* acquired by one caller at a time */
 #define CPIPE_MAX_POOL_CONNECTIONS 4096
 
 /* Connection events. */
 #define CPIPE_EVENT_UP 1      /* connected and handshake replayed; `attempt` failures came before */
 #define CPIPE_EVENT_DOWN 2    /* it broke or could not be made: `status` says why; `delay_ms` until the next dial */
-#define CPIPE_EVENT_RELEASED 3 /* an exclusive connection may be leased again */
+#define CPIPE_EVENT_RELEASED 3 /* an exclusive connection may be acquired again */
 
 /* Bits of the records header's `flags`. */
 #define CPIPE_FLAG_UNSENT 0x1 /* bytes of earlier commands still wait to be sent */
@@ -199,7 +199,7 @@ CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *settings, int32_t setting
 /* Adds a connection with its own settings (address, handshake, timeouts;
  * pool-wide keys are refused) in a role (CPIPE_ROLE_*), and returns its
  * index. A direct or shared one connects at once; an exclusive one when
- * leased. */
+ * acquired. */
 CPIPE_API int32_t cpipe_pool_add(cpipe_pool *p, const uint8_t *settings, int32_t settings_len, int32_t role);
 
 /* Closes a connection for good: calls it owed fail with CPIPE_ERR_CLOSED;
@@ -214,7 +214,7 @@ CPIPE_API int32_t cpipe_pool_notify_fd(cpipe_pool *p, int32_t take);
 /* Submits packed commands under `calls` to one connection. `route` -1 lets
  * the pool pick a shared connection (the least busy that is up; while all
  * are connecting, one of those, which sends them once ready); an index keeps
- * to that connection (a leased exclusive one, or one added). Returns the
+ * to that connection (an acquired exclusive one, or one added). Returns the
  * index of the connection, or CPIPE_ERR_CONN when it (or, for -1, every
  * shared connection) is down and waiting to retry, CPIPE_ERR_BUSY past the
  * in-flight limit, CPIPE_ERR_ARG, CPIPE_ERR_NOMEM or CPIPE_ERR_CLOSED; on
@@ -227,16 +227,16 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
  * after cpipe_pool_close too. */
 CPIPE_API int32_t cpipe_pool_drain(cpipe_pool *p, uint8_t *out, int32_t out_cap);
 
-/* Leases an exclusive connection (connecting it when needed) and returns
- * its index, or CPIPE_ERR_BUSY when all are leased or still finishing the
- * calls of their last lease (a CPIPE_EVENT_RELEASED record says when one is
+/* Acquires an exclusive connection (connecting it when needed) and returns
+ * its index, or CPIPE_ERR_BUSY when all are acquired or still finishing the
+ * calls of their last caller (a CPIPE_EVENT_RELEASED record says when one is
  * free again). */
-CPIPE_API int32_t cpipe_pool_lease(cpipe_pool *p);
+CPIPE_API int32_t cpipe_pool_acquire(cpipe_pool *p);
 
-/* Ends a lease. Calls already submitted on it still get their replies; then,
- * with `keep` 1 and the connection up, it waits for the next lease, else it
+/* Gives an acquired connection back. Calls already submitted on it still
+ * get their replies; then, with `keep` 1 and the connection up, it waits for the next caller, else it
  * is closed (its state may differ from a fresh one's). Either way a
- * CPIPE_EVENT_RELEASED record follows once it can be leased again. */
+ * CPIPE_EVENT_RELEASED record follows once it can be acquired again. */
 CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t connection, int32_t keep);
 
 /* Number of connections up now. */

@@ -53,7 +53,7 @@ typedef struct pool_member {
     cpipe_mutex lock; /* guards every field below */
     int used;         /* holds a connection */
     int role;         /* CPIPE_ROLE_* */
-    int leased;       /* an exclusive connection now leased */
+    int acquired;     /* an exclusive connection now acquired by a caller */
     int returning;    /* released, still answering its calls: RETURN_* */
     cpipe_connection conn;
 } pool_member;
@@ -253,7 +253,7 @@ static int member_init(cpipe_pool *p, int i, const cpipe_settings *s, int role) 
     if (ok) {
         m->used = 1;
         m->role = role;
-        m->leased = 0;
+        m->acquired = 0;
         m->returning = RETURN_NONE;
         if (role != CPIPE_ROLE_EXCLUSIVE) cpipe_connection_dial_soon(&m->conn, 1);
     }
@@ -449,12 +449,12 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
         if (i < 0) break;
         pool_member *m = p->members[i];
         cpipe_mutex_lock(&m->lock);
-        if (!m->used || (m->role == CPIPE_ROLE_EXCLUSIVE && (!m->leased || m->returning != RETURN_NONE))) {
+        if (!m->used || (m->role == CPIPE_ROLE_EXCLUSIVE && (!m->acquired || m->returning != RETURN_NONE))) {
             cpipe_mutex_unlock(&m->lock);
-            rc = set_error(p, CPIPE_ERR_ARG, "connection %d is not leased or not open", i);
+            rc = set_error(p, CPIPE_ERR_ARG, "connection %d is not acquired or not open", i);
             break;
         }
-        /* A leased or direct connection takes commands also while it waits
+        /* An acquired or direct connection takes commands also while it waits
          * to redial: its caller has no other connection. */
         if (!cpipe_connection_accepts(&m->conn, now, route >= 0)) {
             cpipe_mutex_unlock(&m->lock);
@@ -515,7 +515,7 @@ CPIPE_API int32_t cpipe_pool_drain(cpipe_pool *p, uint8_t *out, int32_t out_cap)
     return CPIPE_OK;
 }
 
-CPIPE_API int32_t cpipe_pool_lease(cpipe_pool *p) {
+CPIPE_API int32_t cpipe_pool_acquire(cpipe_pool *p) {
     if (p == NULL) return CPIPE_ERR_ARG;
     if (p->closed) return set_error(p, CPIPE_ERR_CLOSED, "pool is closed");
     int count = atomic_load(&p->count), pick = -1;
@@ -524,16 +524,16 @@ CPIPE_API int32_t cpipe_pool_lease(cpipe_pool *p) {
         for (int i = 0; i < count && pick < 0; i++) {
             pool_member *m = p->members[i];
             cpipe_mutex_lock(&m->lock);
-            if (m->used && m->role == CPIPE_ROLE_EXCLUSIVE && !m->leased && m->returning == RETURN_NONE &&
+            if (m->used && m->role == CPIPE_ROLE_EXCLUSIVE && !m->acquired && m->returning == RETURN_NONE &&
                 (pass == 1 || m->conn.state == CPIPE_CONN_READY)) {
-                m->leased = 1;
+                m->acquired = 1;
                 pick = i;
                 cpipe_connection_dial_soon(&m->conn, 1);
             }
             cpipe_mutex_unlock(&m->lock);
         }
     }
-    if (pick < 0) return set_error(p, CPIPE_ERR_BUSY, "every exclusive connection is leased");
+    if (pick < 0) return set_error(p, CPIPE_ERR_BUSY, "every exclusive connection is acquired");
     wake_io(p);
     return pick;
 }
@@ -544,9 +544,9 @@ CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t connection, int32_t 
     if (m == NULL) return set_error(p, CPIPE_ERR_ARG, "no exclusive connection %d", connection);
     cpipe_buffer out = {0};
     cpipe_mutex_lock(&m->lock);
-    int was = m->used && m->role == CPIPE_ROLE_EXCLUSIVE && m->leased;
+    int was = m->used && m->role == CPIPE_ROLE_EXCLUSIVE && m->acquired;
     if (was) {
-        m->leased = 0;
+        m->acquired = 0;
         m->returning = keep ? RETURN_KEEP : RETURN_CLOSE;
         finish_return(m, &out);
     }
@@ -554,7 +554,7 @@ CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t connection, int32_t 
     publish(p, &out);
     cpipe_buffer_release(&out);
     if (was) wake_io(p);
-    return was ? CPIPE_OK : set_error(p, CPIPE_ERR_ARG, "exclusive connection %d is not leased", connection);
+    return was ? CPIPE_OK : set_error(p, CPIPE_ERR_ARG, "exclusive connection %d is not acquired", connection);
 }
 
 CPIPE_API int32_t cpipe_pool_connected(cpipe_pool *p) {
@@ -589,7 +589,7 @@ CPIPE_API int32_t cpipe_pool_close(cpipe_pool *p) {
     for (int i = 0; i < count; i++) {
         pool_member *m = p->members[i];
         cpipe_mutex_lock(&m->lock);
-        m->leased = 0;
+        m->acquired = 0;
         m->returning = RETURN_NONE;
         if (m->used) cpipe_connection_shutdown(&m->conn, CPIPE_ERR_CLOSED, "pool is closed", &out);
         cpipe_mutex_unlock(&m->lock);

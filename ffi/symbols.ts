@@ -113,7 +113,7 @@ export const symbols = {
     ],
     result: "i32",
   },
-  cpipe_pool_lease: {
+  cpipe_pool_acquire: {
     parameters: ["pointer"], // cpipe_pool *p
     result: "i32",
   },

@@ -98,12 +98,12 @@ export class Pool extends Commands<"async"> {
   }
 
   /**
-   * Leases an exclusive connection, for commands that change a connection's
+   * Acquires an exclusive connection, for commands that change a connection's
    * state (WATCH, SELECT…) or must not share it; release it when done.
    */
   async acquire(): Promise<PoolConnection> {
-    const slot = await this.#core.lease();
-    return new PoolConnection(this.#core, slot);
+    const connection = await this.#core.acquire();
+    return new PoolConnection(this.#core, connection);
   }
 
   /**
@@ -140,11 +140,11 @@ export class Pool extends Commands<"async"> {
 
   async #blocking<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
     const core = this.#core;
-    const slot = await core.lease();
+    const connection = await core.acquire();
     try {
-      return await core.call(slot, command, args, transform, asBuffer);
+      return await core.call(connection, command, args, transform, asBuffer);
     } finally {
-      core.release(slot, true);
+      core.release(connection, true);
     }
   }
 }

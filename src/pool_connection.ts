@@ -1,5 +1,5 @@
 /**
- * One of a pool's exclusive connections, leased to one caller: for WATCH /
+ * One of a pool's exclusive connections, acquired by one caller: for WATCH /
  * MULTI / EXEC across awaits, SELECT, blocking commands in a row… Nobody else
  * sends on it until it is released.
  */
@@ -26,17 +26,17 @@ import type { Arg, Reply } from "./types.ts";
  */
 export class PoolConnection extends Commands<"async"> {
   readonly #core: PoolCore;
-  readonly #slot: number;
+  readonly #connection: number;
   #released = false;
   readonly #transaction = new TransactionTracker();
   /** A command changed the connection's state (SELECT, CLIENT SETNAME…). */
   #dirty = false;
 
   /** @internal Use `pool.acquire()`. */
-  constructor(core: PoolCore, slot: number) {
+  constructor(core: PoolCore, connection: number) {
     super();
     this.#core = core;
-    this.#slot = slot;
+    this.#connection = connection;
   }
 
   /** Whether `release()` was called. */
@@ -56,7 +56,7 @@ export class PoolConnection extends Commands<"async"> {
 
   /** A pipeline on this connection. */
   pipeline(): PoolPipeline {
-    return new PoolPipeline(this.#core, this.#slot, (names) => {
+    return new PoolPipeline(this.#core, this.#connection, (names) => {
       for (const name of names) this.#track(name, []);
     });
   }
@@ -65,7 +65,7 @@ export class PoolConnection extends Commands<"async"> {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.#core.release(this.#slot, !(this.#dirty || this.#transaction.open));
+    this.#core.release(this.#connection, !(this.#dirty || this.#transaction.open));
   }
 
   /** `release()`, for `await using c = await pool.acquire()`. */
@@ -77,7 +77,7 @@ export class PoolConnection extends Commands<"async"> {
   /** Sends one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
     if (this.#released) return Promise.reject(this.#releasedError());
-    return this.#core.call(this.#slot, command, args, transform, asBuffer);
+    return this.#core.call(this.#connection, command, args, transform, asBuffer);
   }
 
   #send(command: string, args: Arg[], asBuffer: boolean): Promise<Reply> {
@@ -88,7 +88,7 @@ export class PoolConnection extends Commands<"async"> {
     }
     if (this.#released) return Promise.reject(this.#releasedError());
     this.#track(command, args);
-    return this.#core.call(this.#slot, command, args, null, asBuffer);
+    return this.#core.call(this.#connection, command, args, null, asBuffer);
   }
 
   /** Follows what a command leaves on the connection. */

@@ -1,7 +1,7 @@
 /**
  * The JavaScript half of a pool: the native handle and its notification
- * socket, the batcher (commands out) and the dispatcher (records in), leases
- * of exclusive connections, and the pool's life: ref'd while it works,
+ * socket, the batcher (commands out) and the dispatcher (records in), the
+ * exclusive connections callers acquire, and the pool's life: ref'd while it works,
  * closed gracefully, and freed when nobody can reach it any more. See
  * `csrc/cpipe.h` for the native half.
  */
@@ -57,7 +57,7 @@ const orphans = new FinalizationRegistry<Resources>(free);
  */
 const working = new Set<PoolCore>();
 
-interface LeaseWaiter {
+interface AcquireWaiter {
   resolve(connection: number): void;
   reject(error: Error): void;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -77,8 +77,8 @@ export class PoolCore {
   #referenced = false;
   #unrefQueued = false;
 
-  #leaseWaiters: LeaseWaiter[] = [];
-  readonly #leased = new Set<number>();
+  #acquireWaiters: AcquireWaiter[] = [];
+  readonly #acquired = new Set<number>();
   #idleWaiters: (() => void)[] = [];
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -259,7 +259,7 @@ export class PoolCore {
 
   #event(event: ConnectionEvent): void {
     if (event.type === "released") {
-      this.#serveLeaseWaiters();
+      this.#serveAcquireWaiters();
       return;
     }
     this.onEvent?.(event);
@@ -268,10 +268,10 @@ export class PoolCore {
   // ---- exclusive connections ------------------------------------------------------
 
   /**
-   * Leases an exclusive connection, waiting for one when all are leased, at
+   * Acquires an exclusive connection, waiting for one when all are taken, at
    * most `acquireTimeout` ms.
    */
-  lease(): Promise<number> {
+  acquire(): Promise<number> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
     if (this.#settings.exclusiveConnections === 0) {
@@ -279,17 +279,17 @@ export class PoolCore {
         new CpipeError(`cpipe: the pool for ${this.address} has no exclusive connections (exclusiveConnections: 0)`),
       );
     }
-    const connection = this.#tryLease();
+    const connection = this.#tryAcquire();
     if (connection instanceof Error) return Promise.reject(connection);
     if (connection >= 0) return Promise.resolve(connection);
     if (!this.#referenced) this.#setReferenced(true);
     return new Promise((resolve, reject) => {
-      const waiter: LeaseWaiter = { resolve, reject, timer: undefined };
+      const waiter: AcquireWaiter = { resolve, reject, timer: undefined };
       const wait = this.#settings.acquireTimeout;
       if (wait > 0) {
         waiter.timer = setTimeout(() => {
-          const at = this.#leaseWaiters.indexOf(waiter);
-          if (at >= 0) this.#leaseWaiters.splice(at, 1);
+          const at = this.#acquireWaiters.indexOf(waiter);
+          if (at >= 0) this.#acquireWaiters.splice(at, 1);
           reject(
             new TimeoutError(
               `cpipe: all ${this.#settings.exclusiveConnections} exclusive connections of the pool for ${this.address} ` +
@@ -300,28 +300,28 @@ export class PoolCore {
           this.#checkIdle();
         }, wait);
       }
-      this.#leaseWaiters.push(waiter);
+      this.#acquireWaiters.push(waiter);
     });
   }
 
-  /** A connection leased now, -1 when none is free, or why leasing failed. */
-  #tryLease(): number | Error {
+  /** A connection acquired now, -1 when none is free, or why acquiring failed. */
+  #tryAcquire(): number | Error {
     const handle = this.#resources.handle;
     if (handle === null) return new ClosedError(`cpipe: the pool for ${this.address} is closed`);
-    const connection = native.cpipe_pool_lease(handle);
+    const connection = native.cpipe_pool_acquire(handle);
     if (connection >= 0) {
-      this.#leased.add(connection);
+      this.#acquired.add(connection);
       return connection;
     }
     if (connection === Status.ERR_BUSY) return -1;
     return errorFromStatus(connection, this.#batcher.errstr(handle));
   }
 
-  #serveLeaseWaiters(): void {
-    while (this.#leaseWaiters.length > 0) {
-      const next = this.#tryLease();
+  #serveAcquireWaiters(): void {
+    while (this.#acquireWaiters.length > 0) {
+      const next = this.#tryAcquire();
       if (typeof next === "number" && next < 0) break;
-      const waiter = this.#leaseWaiters.shift()!;
+      const waiter = this.#acquireWaiters.shift()!;
       clearTimeout(waiter.timer);
       if (typeof next === "number") waiter.resolve(next);
       else waiter.reject(next);
@@ -330,13 +330,13 @@ export class PoolCore {
   }
 
   /**
-   * Ends a lease. Commands already issued on it still get their replies;
-   * then it waits for the next lease (`keep`) or is closed (its state may
+   * Gives an acquired connection back. Commands already issued on it still
+   * get their replies; then it waits for the next caller (`keep`) or is closed (its state may
    * differ from a fresh one's).
    */
   release(connection: number, keep: boolean): void {
     const handle = this.#resources.handle;
-    if (!this.#leased.delete(connection) || handle === null) return;
+    if (!this.#acquired.delete(connection) || handle === null) return;
     this.#batcher.flush(); // what was queued on it goes first
     native.cpipe_pool_release(handle, connection, keep ? 1 : 0);
   }
@@ -371,7 +371,7 @@ export class PoolCore {
   }
 
   get #busy(): boolean {
-    return this.#batcher.inFlight + this.#batcher.queued > 0 || this.#leaseWaiters.length > 0;
+    return this.#batcher.inFlight + this.#batcher.queued > 0 || this.#acquireWaiters.length > 0;
   }
 
   readonly #unrefIfIdle = (): void => {
@@ -429,7 +429,7 @@ export class PoolCore {
     if (this.#resources.handle === null) return;
     this.#batcher.flush();
     const closed = new ClosedError(`cpipe: the pool for ${this.address} is closed`);
-    for (const waiter of this.#leaseWaiters.splice(0)) {
+    for (const waiter of this.#acquireWaiters.splice(0)) {
       clearTimeout(waiter.timer);
       waiter.reject(closed);
     }
@@ -455,11 +455,11 @@ export class PoolCore {
     this.#batcher.attach(null);
     // Whatever the core could not answer (it was out of memory) is answered here: no promise hangs.
     this.#dispatcher.failAll(error);
-    for (const waiter of this.#leaseWaiters.splice(0)) {
+    for (const waiter of this.#acquireWaiters.splice(0)) {
       clearTimeout(waiter.timer);
       waiter.reject(error);
     }
-    this.#leased.clear();
+    this.#acquired.clear();
     orphans.unregister(this);
     free(this.#resources);
     this.#batcher.inFlight = 0;

@@ -114,11 +114,11 @@ export class PoolPipeline extends Commands<"queued", PoolPipeline> {
     if (this.#route >= 0 || !blocking) return core.group(this.#route, encoder, starts, transforms, asBuffer);
     // A blocking command would hold up every caller of a shared connection.
     return (async () => {
-      const slot = await core.lease();
+      const connection = await core.acquire();
       try {
-        return await core.group(slot, encoder, starts, transforms, asBuffer);
+        return await core.group(connection, encoder, starts, transforms, asBuffer);
       } finally {
-        core.release(slot, true);
+        core.release(connection, true);
       }
     })();
   }

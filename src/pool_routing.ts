@@ -95,7 +95,7 @@ export function statefulError(command: string): CpipeError {
 
 /**
  * Follows MULTI / EXEC / WATCH on a connection: through a pipeline, so that
- * one sent on a shared connection leaves it as it found it, and on a leased
+ * one sent on a shared connection leaves it as it found it, and on an acquired
  * connection, so that one left inside a transaction is not handed on.
  */
 export class TransactionTracker {

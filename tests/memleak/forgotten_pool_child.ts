@@ -6,8 +6,10 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, connectPool } from "../../mod.ts";
 
-const port = Number((globalThis as unknown as { Deno?: { args: string[] } }).Deno?.args[0] ??
-  (globalThis as unknown as { process: { argv: string[] } }).process.argv[2]);
+const port = Number(
+  (globalThis as unknown as { Deno?: { args: string[] } }).Deno?.args[0] ??
+    (globalThis as unknown as { process: { argv: string[] } }).process.argv[2],
+);
 /** The pools' I/O threads, by the name the core gives them. */
 const threads = () =>
   readdirSync("/proc/self/task").filter((t) => {
