@@ -144,6 +144,11 @@ static int32_t transfer(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, 
         return set_error(c, CPIPE_ERR_ARG, "%zu commands need %zu bytes of calls", count, count * CPIPE_CALL_SIZE);
 
     cpipe_connection *k = &c->conn;
+    /* Bytes that came while nothing was owed are a reply for which no
+     * command waits: read them now, or the next command would take them for
+     * its own. The connection then fails, and the command goes out on a new
+     * one. One read of an empty socket is the whole cost. */
+    if (count > 0 && k->state == CPIPE_CONN_READY && k->calls.count == 0) (void)progress(c, cpipe_now_ms());
     if (count > 0) {
         int32_t rc = cpipe_connection_submit(k, cmds, (size_t)cmds_len, count, resp_size, calls, cpipe_now_ms(),
                                              &c->records);

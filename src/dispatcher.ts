@@ -9,7 +9,7 @@
 import { Record } from "../ffi/abi.ts";
 import { applyTransforms, type Transform } from "./commands.ts";
 import type { ReplyDecoder } from "./decoder.ts";
-import { ProtocolError, type ReplyError } from "./errors.ts";
+import { type CpipeError, ProtocolError, type ReplyError } from "./errors.ts";
 import type { ConnectionEvent, RecordReader } from "./records.ts";
 import { errorFromStatus } from "./status.ts";
 import type { Reply } from "./types.ts";
@@ -74,6 +74,28 @@ export class Dispatcher {
   #partial = new Map<number, Reply[]>();
   #free: number[] = [];
   #size = 0;
+
+  /**
+   * While set, rejections wait for a microtask: a drain inside a caller's
+   * own tick (a long tick's early flush) would otherwise reject promises
+   * before the caller could attach a handler, and Deno's tracking of
+   * promises rejected without one costs time that grows with their number
+   * (100,000 such took 100 s).
+   */
+  deferRejections = false;
+  #deferred: [(error: never) => void, unknown][] = [];
+
+  #rejectSoon(reject: (error: never) => void, error: unknown): void {
+    if (!this.deferRejections) return reject(error as never);
+    if (this.#deferred.length === 0) queueMicrotask(this.#rejectDeferred);
+    this.#deferred.push([reject, error]);
+  }
+
+  readonly #rejectDeferred = (): void => {
+    const deferred = this.#deferred;
+    this.#deferred = [];
+    for (const [reject, error] of deferred) reject(error as never);
+  };
 
   /** A router's look at each reply before its call settles. */
   inspect: Inspector | null = null;
@@ -154,6 +176,7 @@ export class Dispatcher {
    */
   deliver(records: RecordReader, decoder: ReplyDecoder): number {
     let finished = 0, refusal: ReplyError | undefined;
+    let failure: CpipeError | null = null, failureStatus = 0, failureMessage = "";
     while (records.next()) {
       switch (records.kind) {
         case Record.REPLY: {
@@ -185,12 +208,21 @@ export class Dispatcher {
           this.settle(id, reply);
           break;
         }
-        case Record.FAILURE:
+        case Record.FAILURE: {
           finished++;
           if (records.connection >= this.firstExclusive) this.finishedExclusive++;
           this.#partial.delete(records.id);
-          this.fail(records.id, errorFromStatus(records.status, records.message, refusal));
+          // A broken connection fails every call it carried with one reason:
+          // one error object serves them all.
+          const status = records.status, message = records.message;
+          if (failure === null || status !== failureStatus || message !== failureMessage) {
+            failure = errorFromStatus(status, message, refusal);
+            failureStatus = status;
+            failureMessage = message;
+          }
+          this.fail(records.id, failure);
           break;
+        }
         case Record.PUSH:
           if (this.onPush !== null) {
             decoder.pos = records.start;
@@ -219,13 +251,13 @@ export class Dispatcher {
     if (resolve !== undefined) {
       const reject = this.#reject[id]!, transform = this.#transform[id] ?? null;
       this.#release(id);
-      if (reply instanceof Error) reject(reply);
+      if (reply instanceof Error) this.#rejectSoon(reject, reply);
       else if (transform === null) resolve(reply);
       else {
         try {
           resolve(transform(reply));
         } catch (e) {
-          reject(e);
+          this.#rejectSoon(reject, e);
         }
       }
       return;
@@ -235,7 +267,7 @@ export class Dispatcher {
     this.#release(id);
     if (group === undefined) return;
     group.replies[index] = reply;
-    if (--group.remaining === 0) finish(group);
+    if (--group.remaining === 0) this.#finish(group);
   }
 
   /** Rejects call `id` (a pipeline member fails its whole pipeline). */
@@ -243,14 +275,25 @@ export class Dispatcher {
     const reject = this.#reject[id];
     if (reject !== undefined) {
       this.#release(id);
-      reject(error);
+      this.#rejectSoon(reject, error);
       return;
     }
     const group = this.#group[id];
     this.#release(id);
     if (group === undefined) return;
     group.failure ??= error;
-    if (--group.remaining === 0) finish(group);
+    if (--group.remaining === 0) this.#finish(group);
+  }
+
+  #finish(group: Group): void {
+    if (group.failure !== null) return this.#rejectSoon(group.reject, group.failure);
+    let replies: Reply[];
+    try {
+      replies = applyTransforms(group.replies, group.transforms);
+    } catch (e) {
+      return this.#rejectSoon(group.reject, e);
+    }
+    group.resolve(replies);
   }
 
   /** Rejects every call still pending: no promise hangs. */
@@ -260,15 +303,4 @@ export class Dispatcher {
       if (this.#resolve[id] !== undefined || this.#group[id] !== undefined) this.fail(id, error);
     }
   }
-}
-
-function finish(group: Group): void {
-  if (group.failure !== null) return group.reject(group.failure);
-  let replies: Reply[];
-  try {
-    replies = applyTransforms(group.replies, group.transforms);
-  } catch (e) {
-    return group.reject(e as Error);
-  }
-  group.resolve(replies);
 }

@@ -200,7 +200,12 @@ export class PoolCore {
     // calls hold less memory for the garbage collector to go through.
     if (segment.ids.length >= EARLY_FLUSH) {
       batcher.flush();
-      this.drain();
+      dispatcher.deferRejections = true;
+      try {
+        this.drain();
+      } finally {
+        dispatcher.deferRejections = false;
+      }
     }
     return dispatcher.promise as Promise<T>;
   }

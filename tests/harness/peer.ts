@@ -7,7 +7,10 @@ export interface Peer {
   stop(): void;
 }
 
-export function startPeer(mode: "garbage" | "silent" | "close" | "partial"): Promise<Peer> {
+/** How the peer misbehaves: see peer.mjs. */
+export type PeerMode = "garbage" | "silent" | "close" | "partial" | "surplus" | "dribble";
+
+export function startPeer(mode: PeerMode): Promise<Peer> {
   const script = fileURLToPath(new URL("./peer.mjs", import.meta.url));
   const child = spawn("node", [script, mode], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
