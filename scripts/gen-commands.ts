@@ -9,7 +9,7 @@
  *
  * The output is data only, shaped for a fast import: one JSON text for what
  * routing and reply accounting need (decoded once, on first use) and one JSON
- * text per command for its documentation (parsed only when asked for). The row
+ * line per command for its documentation (parsed only when asked for). The row
  * layout is described by `Row` and `DocsJson` in src/command_info.ts, which
  * reads it; change both together.
  */
@@ -105,7 +105,8 @@ function args(list: SpecArg[] | undefined): unknown[] | undefined {
   if (!list) return undefined;
   return list.map((a) => {
     const out: Record<string, unknown> = { name: a.name, type: a.type };
-    if (a.token !== undefined) out.token = a.token;
+    // MIGRATE's empty-string key is written `"\"\""` in the spec; on the wire (and in COMMAND DOCS) it is "".
+    if (a.token !== undefined) out.token = a.token === '""' ? "" : a.token;
     if (a.optional) out.optional = true;
     if (a.multiple) out.multiple = true;
     if (a.multiple_token) out.multipleToken = true;
@@ -250,10 +251,11 @@ function main(): void {
     "/** One row per command and subcommand, sorted by name, as JSON text; see `Row` in src/command_info.ts. */",
     `export const COMMAND_ROWS: string = ${JSON.stringify(JSON.stringify(rows))};`,
     "",
-    "/** Per row, in the same order: the documentation (summary, complexity, arguments, reply schema) as JSON text. */",
-    "export const COMMAND_DOCS: readonly string[] = [",
-    ...docTexts.map((t) => `  ${JSON.stringify(t)},`),
-    "];",
+    "/**",
+    " * Per row, in the same order and one line each: the documentation (summary, complexity, arguments, reply",
+    " * schema) as JSON text. One string rather than an array of them: it is cheaper to import.",
+    " */",
+    `export const COMMAND_DOCS: string = ${JSON.stringify(docTexts.join("\n"))};`,
     "",
   ];
   Deno.writeTextFileSync(OUT, lines.join("\n"));

@@ -151,6 +151,9 @@ interface Finder {
 }
 
 class Entry implements CommandInfo {
+  readonly name: string;
+  readonly group: string;
+  readonly arity: number;
   readonly container: string | undefined;
   readonly servers: { readonly redis?: string; readonly valkey?: string };
   readonly since: string;
@@ -160,26 +163,27 @@ class Entry implements CommandInfo {
   readonly aclCategories: readonly string[];
   readonly docFlags: readonly string[];
   readonly valkey: ValkeyDifferences | undefined;
-  subcommands: Map<string, Entry> | undefined = undefined;
   /** Key specs in the order the server applies them. */
   readonly finders: readonly Finder[];
   /**
-   * When every key spec is a fixed index and a fixed count of keys, their first and last argv index: the
-   * positions then depend only on the argument count.
+   * When every key spec is a fixed index and a fixed count of keys: their first and last argv indexes, flat
+   * (`[first0, last0, first1, last1…]`). The positions then depend only on the argument count.
    */
-  readonly fixed: readonly (readonly [number, number])[] | undefined;
+  readonly fixed: readonly number[] | undefined;
   readonly blocking: boolean;
   /** For a command that blocks only with an option: the tokens before the keys and their value counts. */
   readonly blockOptions: Readonly<Record<string, number>> | undefined;
+  /** Lower-case subcommand name → row, for a container. */
+  readonly subRows: Map<string, number> | undefined;
+  private subEntries: Map<string, CommandInfo> | undefined = undefined;
   private parsedDocs: CommandDocs | undefined = undefined;
 
-  constructor(
-    readonly name: string,
-    readonly group: string,
-    readonly arity: number,
-    row: Row,
-    private readonly row_index: number,
-  ) {
+  constructor(row: Row, private readonly rowIndex: number, subRows: Map<string, number> | undefined) {
+    const name = row[0];
+    this.name = name;
+    this.group = row[3];
+    this.arity = row[4];
+    this.subRows = subRows;
     const bar = name.indexOf("|");
     this.container = bar < 0 ? undefined : name.slice(0, bar);
     const since = row[2];
@@ -206,14 +210,24 @@ class Entry implements CommandInfo {
     this.keySpecs = Object.freeze(row[6].map(toKeySpec));
     this.finders = row[6].map(toFinder);
     this.fixed = this.finders.every((f) => f.kind === 1 && f.index > 0 && f.a >= 0 && f.b === 1 && !f.notKey)
-      ? this.finders.map((f) => [f.index, f.index + f.a] as const)
+      ? this.finders.flatMap((f) => [f.index, f.index + f.a])
       : undefined;
     this.blocking = this.flags.includes("blocking");
     this.blockOptions = row[11] || undefined;
   }
 
+  get subcommands(): ReadonlyMap<string, CommandInfo> | undefined {
+    if (!this.subRows) return undefined;
+    if (!this.subEntries) {
+      this.subEntries = new Map();
+      for (const [sub, i] of this.subRows) this.subEntries.set(sub, entryAt(i));
+    }
+    return this.subEntries;
+  }
+
   get docs(): CommandDocs {
-    return this.parsedDocs ??= JSON.parse(COMMAND_DOCS[this.row_index]!) as CommandDocs;
+    docLines ??= COMMAND_DOCS.split("\n");
+    return this.parsedDocs ??= JSON.parse(docLines[this.rowIndex]!) as CommandDocs;
   }
 }
 
@@ -245,24 +259,41 @@ function toFinder([flags, begin, find]: RowKeySpec): Finder {
   };
 }
 
-let table: Map<string, Entry> | undefined;
+/**
+ * The decoded rows and a name → row index; an entry is built when its command is first asked for, so the first
+ * call costs one JSON.parse of the rows (about a millisecond), not 418 entries.
+ */
+let rows: Row[] | undefined;
+let rowByName: Map<string, number> | undefined;
+let subRowsByContainer: Map<string, Map<string, number>> | undefined;
+const entries: (Entry | undefined)[] = [];
+/** COMMAND_DOCS split into its lines, on the first request for documentation. */
+let docLines: string[] | undefined;
 /** Every spelling seen so far (`GET`, `get`, `Get`) → entry, so a hot name is one Map lookup. */
 const byName = new Map<string, Entry | null>();
 
-function load(): Map<string, Entry> {
-  const map = new Map<string, Entry>();
-  const rows = JSON.parse(COMMAND_ROWS) as Row[];
+function load(): Map<string, number> {
+  rows = JSON.parse(COMMAND_ROWS) as Row[];
+  const names = new Map<string, number>();
+  const subs = new Map<string, Map<string, number>>();
   rows.forEach((row, i) => {
-    const entry = new Entry(row[0], row[3], row[4], row, i);
-    map.set(row[0], entry);
-    if (entry.container) {
-      const parent = map.get(entry.container);
-      // Rows are sorted, so a container comes before its `container|sub` rows.
-      if (!parent) throw new Error(`command table: ${row[0]} has no container row`);
-      (parent.subcommands ??= new Map()).set(row[0].slice(entry.container.length + 1), entry);
+    const name = row[0];
+    names.set(name, i);
+    const bar = name.indexOf("|");
+    if (bar > 0) {
+      const container = name.slice(0, bar);
+      let map = subs.get(container);
+      if (!map) subs.set(container, map = new Map());
+      map.set(name.slice(bar + 1), i);
     }
   });
-  return map;
+  subRowsByContainer = subs;
+  return rowByName = names;
+}
+
+function entryAt(i: number): Entry {
+  const row = rows![i]!;
+  return entries[i] ??= new Entry(row, i, subRowsByContainer!.get(row[0]));
 }
 
 const latin1 = new TextDecoder("latin1");
@@ -278,8 +309,8 @@ function lookup(name: string | Uint8Array): Entry | undefined {
   const key = typeof name === "string" ? name : latin1.decode(name);
   const hit = byName.get(key);
   if (hit !== undefined) return hit ?? undefined;
-  table ??= load();
-  const entry = table.get(key.toLowerCase()) ?? null;
+  const i = (rowByName ?? load()).get(key.toLowerCase());
+  const entry = i === undefined ? null : entryAt(i);
   // Unknown names are cached too, but only a bounded number of them: they may be user input.
   if (entry || byName.size < 4096) byName.set(key, entry);
   return entry ?? undefined;
@@ -288,8 +319,9 @@ function lookup(name: string | Uint8Array): Entry | undefined {
 /** The entry for `name`, or for its subcommand when `args[0]` names one. */
 function resolve(name: string | Uint8Array, args: readonly CommandArg[] | undefined): Entry | undefined {
   const entry = lookup(name);
-  if (!entry?.subcommands || !args || args.length === 0) return entry;
-  return entry.subcommands.get(text(args[0]).toLowerCase()) ?? entry;
+  if (!entry?.subRows || !args || args.length === 0) return entry;
+  const i = entry.subRows.get(text(args[0]).toLowerCase());
+  return i === undefined ? entry : entryAt(i);
 }
 
 /**
@@ -308,8 +340,7 @@ export function commandInfo(name: string | Uint8Array, args?: readonly CommandAr
 
 /** Every entry of the table (commands and subcommands), sorted by name. */
 export function allCommands(): readonly CommandInfo[] {
-  table ??= load();
-  return [...table.values()];
+  return [...(rowByName ?? load()).values()].map(entryAt);
 }
 
 /** Options of `keyPositions`. */
@@ -326,8 +357,10 @@ export interface KeyPositionOptions {
  * following its key specs: one key (GET), every other argument (MSET), keys after a count (EVAL, ZUNIONSTORE,
  * LMPOP), keys after a keyword (XREAD … STREAMS, GEORADIUS … STORE), subcommands (OBJECT ENCODING k), plus the
  * two commands whose specs the server completes in code (MIGRATE's KEYS form, SORT … STORE). `[]` for a
- * command without keys; undefined for a command the table does not know. A spec the arguments do not satisfy
- * (a count that is not a number, too few arguments) contributes no keys; the server will answer with an error.
+ * command without keys; undefined for a command the table does not know. As `COMMAND GETKEYS`, arguments that
+ * do not satisfy a key spec (a count that is not a number, a range with no key in it: `PFMERGE dest`) give `[]`
+ * for the whole command, not the keys of the other specs; the server will mostly answer such a command with an
+ * error.
  *
  * @example
  * ```ts
@@ -347,9 +380,10 @@ export function keyPositions(
   if (fixed) {
     // The common case (GET, SET, HSET, LMOVE…): no argument needs reading.
     const out: number[] = [];
-    for (const [first, last] of fixed) {
-      if (last >= argc) continue;
-      for (let p = first; p <= last; p++) out.push(p - 1);
+    for (let i = 0; i < fixed.length; i += 2) {
+      const last = fixed[i + 1]!;
+      if (last >= argc) return [];
+      for (let p = fixed[i]!; p <= last; p++) out.push(p - 1);
     }
     return out;
   }
@@ -364,7 +398,7 @@ export function keyPositions(
   const out: number[] = [];
   for (const f of entry.finders) {
     if (f.notKey && !notKeys) continue;
-    if (f.kind === 0) continue;
+    if (f.kind === 0) return [];
     let first = f.index;
     if (f.keyword) {
       first = 0;
@@ -390,13 +424,13 @@ export function keyPositions(
     } else {
       step = f.c;
       const at = first + f.a;
-      if (at >= argc) continue;
+      if (at >= argc) return [];
       const count = parseCount(args[at - 1]);
-      if (count < 0) continue;
+      if (count < 0) return [];
       first += f.b;
       last = first + count - 1;
     }
-    if (last >= argc || last < first || first >= argc) continue;
+    if (last >= argc || last < first || first >= argc) return [];
     for (let i = first; i <= last; i += step) out.push(i - 1);
   }
   return out;
