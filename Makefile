@@ -132,7 +132,9 @@ $(LIB): $(patsubst csrc/%.c,$(OBJDIR)/core/%.o,$(CORE_SRC)) $(OBJDIR)/libhiredis
 
 # ---- the command table: src/command_table.ts from the servers' command specs ----
 # `make commands` fetches the pinned Redis and Valkey releases, unpacks only
-# their src/commands/*.json and regenerates the checked-in src/command_table.ts.
+# their src/commands/*.json and regenerates the checked-in src/command_table.ts
+# (what routing and reply accounting read) and src/command_docs.ts (summaries,
+# arguments, reply schemas; loaded only when asked for).
 $(REDIS_TARBALL):
 	$(call fetch_release,$(REDIS_URL),$(REDIS_SHA256),redis,redis_$(REDIS_VERSION).orig.tar.gz,$(REDIS_SHA256))
 
@@ -145,10 +147,10 @@ $(SPECS)/%/.unpacked: build/%.tarball
 	touch $@
 
 commands: tools $(SPECS)/redis-$(REDIS_VERSION)/.unpacked $(SPECS)/valkey-$(VALKEY_VERSION)/.unpacked
-	$(DENO) run --allow-read --allow-write=src/command_table.ts scripts/gen-commands.ts \
+	$(DENO) run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts scripts/gen-commands.ts \
 	  redis=$(REDIS_VERSION)=$(SPECS)/redis-$(REDIS_VERSION)/src/commands \
 	  valkey=$(VALKEY_VERSION)=$(SPECS)/valkey-$(VALKEY_VERSION)/src/commands
-	$(DENO) fmt -q src/command_table.ts
+	$(DENO) fmt -q src/command_table.ts src/command_docs.ts
 
 # ---- tools: deno and bun from npm, redis-server from Debian -------------------
 install: tools redis

@@ -5,14 +5,15 @@
  * block (`isBlocking`) and how many replies it owes (`repliesOwed`, for the
  * engine's reply accounting).
  *
- * The table is decoded on the first call, not at import. Arguments are given
+ * The table is decoded on the first call, not at import; the documentation
+ * (`commandDocs`) is loaded only when asked for. Arguments are given
  * as the command is sent, without its name: `keyPositions("get", ["k"])`,
  * `commandInfo("client", ["setname", "x"])`; a position is an index into that
  * argument list.
  *
  * @module
  */
-import { COMMAND_DOCS, COMMAND_ROWS, COMMAND_TABLE_SOURCES } from "./command_table.ts";
+import { BACKSLASH, COMMAND_ROWS, COMMAND_TABLE_SOURCES, QUOTE } from "./command_table.ts";
 
 /** One argument of a command as sent: strings and bytes, numbers as their decimal text. */
 export type CommandArg = string | Uint8Array | number | bigint;
@@ -106,8 +107,6 @@ export interface CommandInfo {
   readonly valkey: ValkeyDifferences | undefined;
   /** A container's subcommands by lower-case name (`setname`), else undefined. */
   readonly subcommands: ReadonlyMap<string, CommandInfo> | undefined;
-  /** Summary, complexity, arguments and reply schema; parsed from the table on first access. */
-  readonly docs: CommandDocs;
 }
 
 /** The releases the table was generated from. */
@@ -130,7 +129,11 @@ type Row = [
   docFlags: string,
   valkey: Record<string, string> | 0,
   blockOptions: Record<string, number> | 0,
+  docsAt: number,
 ];
+
+/** The generated texts with their stand-ins put back (see src/command_table.ts). */
+const unquote = (text: string): string => text.replaceAll(QUOTE, '"').replaceAll(BACKSLASH, "\\");
 
 const split = (s: string): readonly string[] => s ? Object.freeze(s.split(" ")) : EMPTY;
 const EMPTY: readonly string[] = Object.freeze([]);
@@ -225,9 +228,11 @@ class Entry implements CommandInfo {
     return this.subEntries;
   }
 
-  get docs(): CommandDocs {
-    docLines ??= COMMAND_DOCS.split("\n");
-    return this.parsedDocs ??= JSON.parse(docLines[this.rowIndex]!) as CommandDocs;
+  /** This entry's slice of the documentation text, parsed once. */
+  docsFrom(text: string): CommandDocs {
+    if (this.parsedDocs) return this.parsedDocs;
+    const end = rows![this.rowIndex + 1]?.[12] ?? text.length;
+    return this.parsedDocs = JSON.parse(unquote(text.slice(rows![this.rowIndex]![12], end))) as CommandDocs;
   }
 }
 
@@ -267,13 +272,11 @@ let rows: Row[] | undefined;
 let rowByName: Map<string, number> | undefined;
 let subRowsByContainer: Map<string, Map<string, number>> | undefined;
 const entries: (Entry | undefined)[] = [];
-/** COMMAND_DOCS split into its lines, on the first request for documentation. */
-let docLines: string[] | undefined;
 /** Every spelling seen so far (`GET`, `get`, `Get`) → entry, so a hot name is one Map lookup. */
 const byName = new Map<string, Entry | null>();
 
 function load(): Map<string, number> {
-  rows = JSON.parse(COMMAND_ROWS) as Row[];
+  rows = JSON.parse(unquote(COMMAND_ROWS)) as Row[];
   const names = new Map<string, number>();
   const subs = new Map<string, Map<string, number>>();
   rows.forEach((row, i) => {
@@ -336,6 +339,28 @@ function resolve(name: string | Uint8Array, args: readonly CommandArg[] | undefi
  */
 export function commandInfo(name: string | Uint8Array, args?: readonly CommandArg[]): CommandInfo | undefined {
   return resolve(name, args);
+}
+
+let docsText: Promise<string> | undefined;
+
+/**
+ * A command's (or subcommand's) documentation: summary, complexity, argument tree and reply schema, from
+ * src/command_docs.ts, which is loaded on the first call (it is four times the size of the table, and nothing
+ * on a command's path needs it). Undefined for a command the table does not know.
+ *
+ * @example
+ * ```ts
+ * (await commandDocs("get"))?.complexity; // "O(1)"
+ * ```
+ */
+export async function commandDocs(
+  name: string | Uint8Array,
+  args?: readonly CommandArg[],
+): Promise<CommandDocs | undefined> {
+  const entry = resolve(name, args);
+  if (!entry) return undefined;
+  docsText ??= import("./command_docs.ts").then((m) => m.COMMAND_DOCS);
+  return entry.docsFrom(await docsText);
 }
 
 /** Every entry of the table (commands and subcommands), sorted by name. */

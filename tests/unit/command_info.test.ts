@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "../harness/shim.ts";
 import {
   allCommands,
+  commandDocs,
   commandInfo,
   commandTableSources,
   isBlocking,
@@ -26,7 +27,7 @@ test("the table holds both servers' commands and subcommands", () => {
   assert.deepEqual(commandInfo("get")?.servers, { redis: "1.0.0", valkey: "1.0.0" });
 });
 
-test("entries: arity, flags, key specs, tips, docs", () => {
+test("entries: arity, flags, key specs, tips, docs", async () => {
   const get = commandInfo("get")!;
   assert.equal(get.name, "get");
   assert.equal(get.container, undefined);
@@ -38,14 +39,17 @@ test("entries: arity, flags, key specs, tips, docs", () => {
     begin: { type: "index", index: 1 },
     find: { type: "range", lastKey: 0, step: 1, limit: 0 },
   }]);
-  assert.match(get.docs.summary, /value of a key/);
-  assert.equal(get.docs.complexity, "O(1)");
-  assert.deepEqual(get.docs.arguments, [{ name: "key", type: "key", keySpecIndex: 0 }]);
-  assert.ok(get.docs.reply, "a reply schema");
+  const docs = (await commandDocs("get"))!;
+  assert.match(docs.summary, /value of a key/);
+  assert.equal(docs.complexity, "O(1)");
+  assert.deepEqual(docs.arguments, [{ name: "key", type: "key", keySpecIndex: 0 }]);
+  assert.ok(docs.reply, "a reply schema");
+  assert.equal((await commandDocs("client", ["setname", "x"]))?.complexity, "O(1)");
+  assert.equal(await commandDocs("json.get"), undefined);
   assert.ok(commandInfo("keys")!.tips.includes("request_policy:all_shards"));
   assert.deepEqual([...commandInfo("georadius")!.docFlags], ["deprecated"]);
   assert.equal(
-    commandInfo("georadius")!.docs.replacedBy,
+    (await commandDocs("georadius"))!.replacedBy,
     "`GEOSEARCH` and `GEOSEARCHSTORE` with the `BYRADIUS` argument",
   );
   const xread = commandInfo("xread")!;
@@ -61,7 +65,12 @@ test("entries: arity, flags, key specs, tips, docs", () => {
   assert.ok(commandInfo("exec")!.flags.includes("skip_slowlog"));
   assert.ok(commandInfo("exec")!.valkey!.flags!.includes("skip_commandlog"));
   assert.equal(commandInfo("get")!.valkey, undefined);
-  assert.ok(commandInfo("set")!.docs.valkey?.arguments, "Valkey's SET has IFEQ");
+  assert.ok((await commandDocs("set"))!.valkey?.arguments, "Valkey's SET has IFEQ");
+  assert.deepEqual((await commandDocs("migrate"))!.arguments![2]!.arguments![1], {
+    name: "empty-string",
+    type: "pure-token",
+    token: "",
+  });
 });
 
 test("subcommands, case-insensitive names, bytes", () => {
