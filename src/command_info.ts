@@ -147,6 +147,7 @@ interface Finder {
   readonly startFrom: number;
   /** 0 unknown, 1 range, 2 keynum. */
   readonly kind: 0 | 1 | 2;
+  /** range: lastKey, step, limit; keynum: keyNumIndex, firstKey, step (the order of the spec files). */
   readonly a: number;
   readonly b: number;
   readonly c: number;
@@ -314,8 +315,8 @@ function lookup(name: string | Uint8Array): Entry | undefined {
   if (hit !== undefined) return hit ?? undefined;
   const i = (rowByName ?? load()).get(key.toLowerCase());
   const entry = i === undefined ? null : entryAt(i);
-  // Unknown names are cached too, but only a bounded number of them: they may be user input.
-  if (entry || byName.size < 4096) byName.set(key, entry);
+  // Names may be user input (any casing, unknown commands): the cache of spellings is bounded.
+  if (byName.size < 4096) byName.set(key, entry);
   return entry ?? undefined;
 }
 
