@@ -300,17 +300,21 @@ function entryAt(i: number): Entry {
   return entries[i] ??= new Entry(row, i, subRowsByContainer!.get(row[0]));
 }
 
-const latin1 = new TextDecoder("latin1");
+/** What `text` returns for bytes too long to be a command name, keyword or count: equal to none of them. */
+const LONG = "\u0000";
 
-/** The text of an argument, for comparing it with a keyword (bytes as Latin-1: keywords are ASCII). */
+/**
+ * The text of an argument, for comparing it with a name or keyword or reading a count. Bytes are read as Latin-1
+ * (names and keywords are ASCII); bytes longer than any of those are not read at all.
+ */
 function text(arg: CommandArg | undefined): string {
   if (typeof arg === "string") return arg;
-  if (arg instanceof Uint8Array) return latin1.decode(arg);
+  if (arg instanceof Uint8Array) return arg.length <= 64 ? String.fromCharCode(...arg) : LONG;
   return arg === undefined ? "" : String(arg);
 }
 
 function lookup(name: string | Uint8Array): Entry | undefined {
-  const key = typeof name === "string" ? name : latin1.decode(name);
+  const key = text(name);
   const hit = byName.get(key);
   if (hit !== undefined) return hit ?? undefined;
   const i = (rowByName ?? load()).get(key.toLowerCase());

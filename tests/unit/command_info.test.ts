@@ -86,6 +86,7 @@ test("subcommands, case-insensitive names, bytes", () => {
   assert.equal(commandInfo("GeT")?.name, "get");
   assert.equal(commandInfo(bytes("GET"))?.name, "get");
   assert.equal(commandInfo("json.get"), undefined);
+  assert.equal(commandInfo(new Uint8Array(100).fill(97)), undefined);
   assert.equal(commandInfo("get", ["x"])?.name, "get", "a command without subcommands ignores its arguments");
 });
 
@@ -104,6 +105,8 @@ test("key positions: every shape of key spec", () => {
   assert.deepEqual(keyPositions("evalsha", ["abc", "1", "k1", "a1"]), [2]);
   assert.deepEqual(keyPositions("eval", ["return 1", 0n, "a1"]), []);
   assert.deepEqual(keyPositions("fcall", ["f", bytes("2"), "k1", "k2"]), [2, 3]);
+  assert.deepEqual(keyPositions("eval", [new Uint8Array(5000), 1, new Uint8Array(5000)]), [2]);
+  assert.deepEqual(keyPositions("mset", [new Uint8Array(5000), "v"]), [0]);
   assert.deepEqual(keyPositions("zunionstore", ["dest", 2, "a", "b", "WEIGHTS", 1, 2]), [0, 2, 3]);
   assert.deepEqual(keyPositions("lmpop", [2, "a", "b", "LEFT"]), [1, 2]);
   assert.deepEqual(keyPositions("blmpop", [0, 1, "a", "LEFT"]), [2]);
@@ -157,6 +160,7 @@ test("isBlocking", () => {
   assert.equal(isBlocking("xread", ["COUNT", 1, "BLOCK", 0, "STREAMS", "s", "$"]), true);
   assert.equal(isBlocking("xread", [bytes("block"), 0, "STREAMS", "s", "$"]), true);
   assert.equal(isBlocking("xread", ["STREAMS", "block", "$"]), false, "a stream named block");
+  assert.equal(isBlocking("xread", [new Uint8Array(1000), "STREAMS", "s", "$"]), false, "long bytes are no keyword");
   assert.equal(isBlocking("xreadgroup", ["GROUP", "block", "c", "STREAMS", "s", ">"]), false, "a group named block");
   assert.equal(isBlocking("xreadgroup", ["GROUP", "g", "c", "BLOCK", 100, "STREAMS", "s", ">"]), true);
   assert.equal(isBlocking("get", ["k"]), false);
