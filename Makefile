@@ -9,6 +9,23 @@ HIREDIS_TARBALL := build/hiredis-$(HIREDIS_VERSION).tar.gz
 HIREDIS_SRC     := build/hiredis-$(HIREDIS_VERSION)
 HIREDIS_OBJ     := alloc net hiredis sds async read sockcompat
 
+# Command specs (src/commands/*.json) of the servers, for `make commands`.
+# Redis' GitHub archive is the tarball Debian ships as its orig; Valkey's
+# Debian orig is repacked (+dfsg1, xz), so it has a pin of its own. Upstream
+# Valkey's sha256 is the one valkey-io/valkey-hashes publishes.
+REDIS_VERSION      := 8.0.2
+REDIS_SHA256       := caf3c0069f06fc84c5153bd2a348b204c578de80490c73857bee01d9b5d7401f
+REDIS_URL          := https://github.com/redis/redis/archive/refs/tags/$(REDIS_VERSION).tar.gz
+VALKEY_VERSION     := 8.1.1
+VALKEY_SHA256      := 3355fbd5458d853ab201d2c046ffca9f078000587ccbe9a6c585110f146ad2c5
+VALKEY_URL         := https://github.com/valkey-io/valkey/archive/refs/tags/$(VALKEY_VERSION).tar.gz
+VALKEY_DEB_ORIG    := valkey_$(VALKEY_VERSION)+dfsg1.orig.tar.xz
+VALKEY_DEB_SHA256  := d9bbd82eecb82f359e649a0007ad3dc1b47cc15afa626348ca86b73c4ae2c7ee
+# Gzip from upstream, xz from Debian: tar tells them apart when unpacking.
+REDIS_TARBALL      := build/redis-$(REDIS_VERSION).tarball
+VALKEY_TARBALL     := build/valkey-$(VALKEY_VERSION).tarball
+SPECS              := build/command-specs
+
 # Host target, named as zig names targets: <arch>-<os>-<abi>.
 UNAME_S := $(shell uname -s)
 UNAME_M := $(shell uname -m | sed -e 's/^arm64$$/aarch64/')
@@ -39,34 +56,43 @@ DENO := node_modules/.bin/deno
 BUN  := node_modules/.bin/bun
 TS_TESTS := tests
 
-.PHONY: all install tools redis test test-deno test-bun lint asan valgrind demo clean cross cross-tools test-cross
+.PHONY: all install tools redis commands test test-deno test-bun lint asan valgrind demo clean cross cross-tools test-cross
 
 all: $(LIB)
 
-# ---- hiredis: release tarball, pinned sha256 --------------------------------
+# ---- release tarballs, pinned sha256 -----------------------------------------
 # The upstream release is tried first; where its host cannot be reached,
-# Debian's source package of the same release carries the identical tarball.
-$(HIREDIS_TARBALL):
+# Debian's source package of the same release is used instead. A tarball that
+# arrives but does not match its pin stops the build.
+# $(call fetch_release,URL,SHA256,DEBIAN_PACKAGE,DEBIAN_ORIG_FILE,DEBIAN_SHA256):
+# the recipe of a rule whose target is the tarball.
+define fetch_release
 	@mkdir -p build
 	@rm -f $@.tmp
-	curl -fsSL --connect-timeout 10 --max-time 120 -o $@.tmp $(HIREDIS_URL) || $(MAKE) --no-print-directory debian-hiredis OUT=$@.tmp
-	echo "$(HIREDIS_SHA256)  $@.tmp" | sha256sum -c --quiet -
+	if curl -fsSL --connect-timeout 10 --max-time 120 -o $@.tmp $(1); then sum=$(2); else \
+	  $(MAKE) --no-print-directory debian-orig PKG=$(3) ORIG=$(4) OUT=$@.tmp && sum=$(5); fi; \
+	  echo "$$sum  $@.tmp" | sha256sum -c --quiet -
 	mv $@.tmp $@
+endef
 
+$(HIREDIS_TARBALL):
+	$(call fetch_release,$(HIREDIS_URL),$(HIREDIS_SHA256),hiredis,hiredis_$(HIREDIS_VERSION).orig.tar.gz,$(HIREDIS_SHA256))
+
+# Debian's orig tarball $(ORIG) of source package $(PKG) from trixie, copied to $(OUT).
 APT_SRC_FILE := /etc/apt/sources.list.d/cpipe-trixie-src.sources
-.PHONY: debian-hiredis
-debian-hiredis:
+.PHONY: debian-orig
+debian-orig:
 	@if [ ! -f $(APT_SRC_FILE) ]; then \
 	  uri=$$(grep -hs -m1 '^URIs:' /etc/apt/sources.list.d/*.sources | grep -v security | head -n1 | awk '{print $$2}'); \
 	  [ -n "$$uri" ] || uri=$$(grep -hs -m1 '^deb ' /etc/apt/sources.list | awk '{print $$2}'); \
-	  [ -n "$$uri" ] || { echo "no Debian mirror configured in apt; cannot fetch hiredis" >&2; exit 1; }; \
+	  [ -n "$$uri" ] || { echo "no Debian mirror configured in apt; cannot fetch $(PKG)" >&2; exit 1; }; \
 	  printf 'Types: deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$$uri" \
 	    | $(SUDO) tee $(APT_SRC_FILE) >/dev/null; \
 	  $(SUDO) apt-get update -qq; \
 	fi
-	rm -rf build/apt-src && mkdir -p build/apt-src
-	cd build/apt-src && apt-get source --download-only -qq hiredis/trixie 2>&1 | grep -v '^W: Download is performed unsandboxed' || true
-	cp build/apt-src/hiredis_$(HIREDIS_VERSION).orig.tar.gz $(OUT)
+	rm -rf build/apt-src/$(PKG) && mkdir -p build/apt-src/$(PKG)
+	cd build/apt-src/$(PKG) && apt-get source --download-only -qq $(PKG)/trixie 2>&1 | grep -v '^W: Download is performed unsandboxed' || true
+	cp build/apt-src/$(PKG)/$(ORIG) $(OUT)
 
 $(HIREDIS_SRC)/.unpacked: $(HIREDIS_TARBALL)
 	rm -rf $(HIREDIS_SRC) && tar -xzf $< -C build
@@ -103,6 +129,28 @@ $(LIB): $(patsubst csrc/%.c,$(OBJDIR)/core/%.o,$(CORE_SRC)) $(OBJDIR)/libhiredis
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $^ $(HOST_LDFLAGS)
 	@scripts/checksums.sh
+
+# ---- the command table: src/command_table.ts from the servers' command specs ----
+# `make commands` fetches the pinned Redis and Valkey releases, unpacks only
+# their src/commands/*.json and regenerates the checked-in src/command_table.ts
+# (what routing and reply accounting read) and src/command_docs.ts (summaries,
+# arguments, reply schemas; loaded only when asked for).
+$(REDIS_TARBALL):
+	$(call fetch_release,$(REDIS_URL),$(REDIS_SHA256),redis,redis_$(REDIS_VERSION).orig.tar.gz,$(REDIS_SHA256))
+
+$(VALKEY_TARBALL):
+	$(call fetch_release,$(VALKEY_URL),$(VALKEY_SHA256),valkey,$(VALKEY_DEB_ORIG),$(VALKEY_DEB_SHA256))
+
+$(SPECS)/%/.unpacked: build/%.tarball
+	rm -rf $(SPECS)/$* && mkdir -p $(SPECS)/$*
+	tar -xf $< -C $(SPECS)/$* --strip-components=1 --wildcards '*/src/commands/*.json'
+	touch $@
+
+commands: tools $(SPECS)/redis-$(REDIS_VERSION)/.unpacked $(SPECS)/valkey-$(VALKEY_VERSION)/.unpacked
+	$(DENO) run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts scripts/gen-commands.ts \
+	  redis=$(REDIS_VERSION)=$(SPECS)/redis-$(REDIS_VERSION)/src/commands \
+	  valkey=$(VALKEY_VERSION)=$(SPECS)/valkey-$(VALKEY_VERSION)/src/commands
+	$(DENO) fmt -q src/command_table.ts src/command_docs.ts
 
 # ---- tools: deno and bun from npm, redis-server from Debian -------------------
 install: tools redis
