@@ -41,7 +41,7 @@ TS_TESTS := tests
 
 .PHONY: all install tools redis test test-deno test-bun lint asan valgrind demo clean cross cross-tools test-cross
 
-all: $(LIB)
+all: $(LIB) ffi/lib/embedded.js
 
 # ---- hiredis: release tarball, pinned sha256 --------------------------------
 # The upstream release is tried first; where its host cannot be reached,
@@ -102,6 +102,10 @@ $(eval $(call flavour,build/valgrind,-g -O1))
 $(LIB): $(patsubst csrc/%.c,$(OBJDIR)/core/%.o,$(CORE_SRC)) $(OBJDIR)/libhiredis.a
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $^ $(HOST_LDFLAGS)
+	@scripts/checksums.sh
+
+# The loader's list of libraries for Bun's bundler; remade when a checkout built before it existed runs `make`.
+ffi/lib/embedded.js: $(LIB) scripts/checksums.sh
 	@scripts/checksums.sh
 
 # ---- tools: deno and bun from npm, redis-server from Debian -------------------
