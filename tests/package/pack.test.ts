@@ -39,8 +39,10 @@ let packed: Packed | null = null;
 async function pack(): Promise<Packed> {
   if (packed) return packed;
   const r = check("npm pack", await run("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: ROOT }));
-  packed = (JSON.parse(r.stdout) as Packed[])[0];
-  return packed;
+  const first = (JSON.parse(r.stdout) as Packed[])[0];
+  assert.ok(first, `npm pack listed no package: ${r.stdout}`);
+  packed = first;
+  return first;
 }
 
 const SMOKE = (specifier: string) => `
@@ -92,7 +94,7 @@ test("the installed package works under Bun from an empty project", async () => 
   const r = check("bun smoke.ts", await run(BUN, ["smoke.ts"], { cwd: dir }));
   const [verdict, resolved] = r.stdout.trim().split("\n");
   assert.equal(verdict, "ok");
-  assert.ok(resolved.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
+  assert.ok(resolved?.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
 });
 
 test("the installed package works under Deno from an empty project", async () => {
@@ -104,5 +106,5 @@ test("the installed package works under Deno from an empty project", async () =>
   );
   const [verdict, resolved] = r.stdout.trim().split("\n");
   assert.equal(verdict, "ok");
-  assert.ok(resolved.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
+  assert.ok(resolved?.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
 });

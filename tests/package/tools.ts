@@ -76,3 +76,9 @@ export function check(what: string, r: Result): Result {
   if (r.code !== 0) throw new Error(`${what} exited with ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
   return r;
 }
+
+/** Corrupts a library's copy in place (the middle byte), so its sha256 no longer matches. */
+export function flipMiddleByte(bytes: Uint8Array): void {
+  const i = bytes.length >> 1;
+  bytes[i] = (bytes[i] ?? 0) ^ 0xff;
+}
