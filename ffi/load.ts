@@ -224,6 +224,10 @@ async function loadChecksums(): Promise<Checksums> {
   if (checksumsLoaded) return checksumsLoaded;
   const url = new URL("./lib/checksums.json", import.meta.url);
   try {
+    // Deno imports JSON only with this attribute, but a user's tsc may reject the line: TS1324 (a second
+    // import() argument) where "module" is below esnext, TS2732 where resolveJsonModule is off. The
+    // result is cast anyway. (@ts-expect-error would fail in the projects where the line is fine.)
+    // @ts-ignore: see above
     checksumsLoaded = (await import("./lib/checksums.json", { with: { type: "json" } })).default as Checksums;
     return checksumsLoaded;
   } catch (e) {

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
-import { BUN, check, checksums, DENO, hostLibrary, ROOT, run } from "./tools.ts";
+import { BUN, check, checksums, DENO, hostLibrary, pack as packInto, type Packed, run } from "./tools.ts";
 
 /** JSR refuses packages above 20 MB; npm has no such cap, but one package serves both. */
 const SIZE_CAP = 20 * 1024 * 1024;
@@ -28,22 +28,8 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Packed {
-  filename: string;
-  size: number;
-  unpackedSize: number;
-  files: { path: string; size: number }[];
-}
-
-let packed: Packed | null = null;
-async function pack(): Promise<Packed> {
-  if (packed) return packed;
-  const r = check("npm pack", await run("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: ROOT }));
-  const first = (JSON.parse(r.stdout) as Packed[])[0];
-  assert.ok(first, `npm pack listed no package: ${r.stdout}`);
-  packed = first;
-  return first;
-}
+let packed: Promise<Packed> | null = null;
+const pack = (): Promise<Packed> => packed ??= packInto(tmp);
 
 const SMOKE = (specifier: string) => `
 import * as cpipe from ${JSON.stringify(specifier)};
@@ -76,7 +62,10 @@ async function install(): Promise<string> {
 test("npm pack ships the sources, the libraries and their checksums; not tests, bench or C", async () => {
   const { files, size } = await pack();
   const paths = files.map((f) => f.path);
-  for (const path of ["mod.ts", "ffi/load.ts", "ffi/symbols.ts", "ffi/lib/checksums.json", "README.md", "LICENSE"]) {
+  const expected = ["mod.ts", "ffi/load.ts", "ffi/symbols.ts", "ffi/lib/checksums.json", "README.md", "LICENSE"];
+  // What Bun's bundler follows to embed the libraries (bun build --compile).
+  expected.push("ffi/lib/embedded.js", "ffi/lib/embedded.d.ts");
+  for (const path of expected) {
     assert.ok(paths.includes(path), `${path} is missing from the package`);
   }
   assert.ok(paths.some((p) => p.startsWith("src/")), "src/ is missing from the package");
