@@ -161,12 +161,12 @@ async function readIfExists(path: string): Promise<Uint8Array | null> {
   }
 }
 
-/** Whether `path` is a directory; false when it cannot be told (no such file, no permission). */
-async function isDirectory(path: string): Promise<boolean> {
+/** Whether `path` is a directory; undefined when that cannot be told (Deno without `--allow-read`). */
+async function isDirectory(path: string): Promise<boolean | undefined> {
   try {
     return deno ? (await deno.stat(path)).isDirectory : (await (await fs()).stat(path)).isDirectory();
-  } catch {
-    return false;
+  } catch (e) {
+    return isPermissionError(e) ? undefined : false;
   }
 }
 
@@ -341,7 +341,18 @@ async function libraryPath(): Promise<string> {
     throw new CpipeError(`cpipe: cannot load the native library from a ${url.protocol} URL; set CPIPE_LIB`);
   }
   const path = filePath(url, p.os);
-  if (!deno) return await bunEmbedded(`${target}/${file}`, p) ?? path;
+  if (!deno) {
+    const embedded = await bunEmbedded(`${target}/${file}`, p);
+    if (embedded) return embedded;
+    if (inBunExecutable(path)) {
+      const shipped = shippedTargets(await loadChecksums());
+      throw new CpipeError(
+        `cpipe: this executable carries no native library for ${target} (it has: ${shipped}); ` +
+          "build it with `bun build --compile` from a project where cpipe ships that target, or set CPIPE_LIB",
+      );
+    }
+    return path;
+  }
   // `deno compile` serves files given to `--include` from inside the executable, where dlopen cannot see them.
   if (deno.build.standalone) return await cachedLibrary(p, path, () => readBytes(path));
   return path;
@@ -353,10 +364,10 @@ function message(e: unknown): string {
 
 /** What a user can do about a library that will not load: depends on whether this is a cpipe checkout. */
 async function advice(): Promise<string> {
-  const checkout = new URL("../csrc/", import.meta.url);
-  if (checkout.protocol === "file:" && await isDirectory(filePath(checkout, platform().os))) {
-    return "Build it with `make` in the cpipe checkout, or point CPIPE_LIB at a built library.";
-  }
+  const sources = new URL("../csrc/", import.meta.url);
+  const checkout = sources.protocol === "file:" ? await isDirectory(filePath(sources, platform().os)) : false;
+  const build = "Build it with `make` in the cpipe checkout, or point CPIPE_LIB at a built library.";
+  if (checkout === true) return build;
   let shipped = "unknown (ffi/lib/checksums.json is missing)";
   let version = "";
   try {
@@ -366,9 +377,11 @@ async function advice(): Promise<string> {
   } catch {
     // The advice below still holds; the list of targets is what is lost.
   }
-  return `The cpipe${version} package ships native libraries for: ${shipped}. ` +
+  const installed = `The cpipe${version} package ships native libraries for: ${shipped}. ` +
     "Reinstall the package (its ffi/lib/ holds the libraries), or set CPIPE_LIB to a library built with `make` " +
     "from a cpipe checkout.";
+  // Without read permission a checkout cannot be told from a package: both pieces of advice, each labelled.
+  return checkout === undefined ? `${installed} (In a cpipe checkout: ${build})` : installed;
 }
 
 async function openError(path: string, cause: unknown): Promise<CpipeError> {

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
-import { BUN, check, checksums, DENO, hostLibrary, pack as packInto, type Packed, run } from "./tools.ts";
+import { BUN, check, checksums, DENO, hostLibrary, pack as packInto, type Packed, run, unpack } from "./tools.ts";
 
 /** JSR refuses packages above 20 MB; npm has no such cap, but one package serves both. */
 const SIZE_CAP = 20 * 1024 * 1024;
@@ -96,4 +96,25 @@ test("the installed package works under Deno from an empty project", async () =>
   const [verdict, resolved] = r.stdout.trim().split("\n");
   assert.equal(verdict, "ok");
   assert.ok(resolved?.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
+});
+
+test("an installed package without its library tells the user to reinstall it, not to run make", async () => {
+  const { filename } = await pack();
+  const dir = join(tmp, "broken");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "broken", private: true, type: "module" }));
+  const installed = await unpack(join(tmp, filename), dir);
+  rmSync(join(installed, "ffi", "lib", hostLibrary()));
+  writeFileSync(join(dir, "smoke.ts"), SMOKE("@x/cpipe"));
+  const r = await run(BUN, ["smoke.ts"], { cwd: dir });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /CpipeError: cpipe: cannot load the native library/);
+  assert.ok(
+    r.stderr.includes(
+      `ships native libraries for: ${Object.keys(checksums().files).map((f) => f.split("/")[0]).join(", ")}.`,
+    ),
+    r.stderr,
+  );
+  assert.match(r.stderr, /Reinstall the package/);
+  assert.ok(!r.stderr.includes("in the cpipe checkout"), r.stderr);
 });
