@@ -12,8 +12,9 @@
  *    network (the cached copy is checked again on every start);
  * 4. inside a single-file executable, the library embedded in it, copied out
  *    to that same cache directory and checked the same way: Bun embeds the
- *    files `ffi/lib/embedded.js` imports (`bun build --compile`); `deno
- *    compile` embeds the files given to `--include`.
+ *    files `ffi/lib/embedded.js` imports when the package is imported through
+ *    `ffi/bun.ts` (`bun build --compile`); `deno compile` embeds the files
+ *    given to `--include`.
  *
  * Permission errors (Deno without `--allow-ffi`, `--allow-net`…) are thrown
  * as they are; every other failure becomes a `CpipeError` saying what to do.
@@ -21,6 +22,7 @@
 import { ABI_VERSION, type Native, symbols } from "./symbols.ts";
 import { CpipeError } from "../src/errors.ts";
 import { deno, type DenoLike } from "../src/runtime.ts";
+import { embeddedLibraries } from "./embedded.ts";
 
 /** Targets a library can be built for, named as zig names them. */
 export const SUPPORTED_TARGETS = [
@@ -258,7 +260,7 @@ async function fetchBytes(url: URL): Promise<Uint8Array> {
 
 /**
  * The path of a verified copy of the library for `p` in the cache directory,
- * made from `bytes()` (read from `source`) when there is none yet. The copy
+ * made from `bytes()` (`source` says whence) when there is none yet. The copy
  * is checked against `ffi/lib/checksums.json` on every start.
  */
 async function cachedLibrary(p: Platform, source: string, bytes: () => Promise<Uint8Array>): Promise<string> {
@@ -283,7 +285,7 @@ async function cachedLibrary(p: Platform, source: string, bytes: () => Promise<U
   const actual = await sha256(fresh);
   if (actual !== expected) {
     throw new CpipeError(
-      `cpipe: refusing the native library from ${source}: its sha256 is ${actual}, ` +
+      `cpipe: refusing the native library ${source}: its sha256 is ${actual}, ` +
         `but cpipe ${checksums.version} was built with ${expected}`,
     );
   }
@@ -303,24 +305,16 @@ function inBunExecutable(path: string): boolean {
 }
 
 /**
- * The library as Bun's bundler placed it, when it did: `ffi/lib/embedded.js`
- * (written by `make`) imports each shipped library `with { type: "file" }`, so
- * `bun build --compile` embeds them in the executable and `bun build` copies
- * them beside the bundle. Undefined when nothing was embedded for `key`.
+ * The library as Bun's bundler placed it, when it did (see ffi/embedded.ts):
+ * `bun build --compile` embeds it in the executable, `bun build` copies it
+ * beside the bundle. Undefined when nothing was recorded for `key`.
  */
 async function bunEmbedded(key: string, p: Platform): Promise<string | undefined> {
-  let table: Record<string, string | undefined>;
-  try {
-    table = (await import("./lib/embedded.js")).default;
-  } catch {
-    // No embedded.js (a checkout before `make`): the library beside this file is the one to use.
-    return undefined;
-  }
-  const path = table[key];
+  const path = embeddedLibraries.get(key);
   if (path === undefined) return undefined;
   // `bun build --outdir` names assets relative to the bundle.
   if (path.startsWith("./") || path.startsWith("../")) return filePath(new URL(path, import.meta.url), p.os);
-  if (inBunExecutable(path)) return await cachedLibrary(p, path, () => readBytes(path));
+  if (inBunExecutable(path)) return await cachedLibrary(p, `embedded at ${path}`, () => readBytes(path));
   return path;
 }
 
@@ -335,7 +329,7 @@ async function libraryPath(): Promise<string> {
   const file = libraryFile(p.os);
   const url = new URL(`./lib/${target}/${file}`, import.meta.url);
   if (url.protocol === "https:" || url.protocol === "http:") {
-    return await cachedLibrary(p, url.href, () => fetchBytes(url));
+    return await cachedLibrary(p, `downloaded from ${url}`, () => fetchBytes(url));
   }
   if (url.protocol !== "file:") {
     throw new CpipeError(`cpipe: cannot load the native library from a ${url.protocol} URL; set CPIPE_LIB`);
@@ -354,7 +348,7 @@ async function libraryPath(): Promise<string> {
     return path;
   }
   // `deno compile` serves files given to `--include` from inside the executable, where dlopen cannot see them.
-  if (deno.build.standalone) return await cachedLibrary(p, path, () => readBytes(path));
+  if (deno.build.standalone) return await cachedLibrary(p, `included at ${path}`, () => readBytes(path));
   return path;
 }
 
@@ -368,18 +362,19 @@ async function advice(): Promise<string> {
   const checkout = sources.protocol === "file:" ? await isDirectory(filePath(sources, platform().os)) : false;
   const build = "Build it with `make` in the cpipe checkout, or point CPIPE_LIB at a built library.";
   if (checkout === true) return build;
-  let shipped = "unknown (ffi/lib/checksums.json is missing)";
-  let version = "";
+  let installed = "Reinstall the package (its ffi/lib/ holds the libraries), or set CPIPE_LIB to a library built " +
+    "with `make` from a cpipe checkout.";
   try {
     const checksums = await loadChecksums();
-    shipped = shippedTargets(checksums);
-    version = ` ${checksums.version}`;
+    const target = hostTarget(platform());
+    const ships = Object.keys(checksums.files).some((f) => f.startsWith(`${target}/`));
+    installed = ships
+      ? `The cpipe ${checksums.version} package ships a library for ${target}: ${installed}`
+      : `The cpipe ${checksums.version} package ships no library for ${target} (only for: ` +
+        `${shippedTargets(checksums)}); set CPIPE_LIB to a library built with \`make\` from a cpipe checkout.`;
   } catch {
-    // The advice below still holds; the list of targets is what is lost.
+    // Without the checksums the advice above still holds; which targets ship is what is lost.
   }
-  const installed = `The cpipe${version} package ships native libraries for: ${shipped}. ` +
-    "Reinstall the package (its ffi/lib/ holds the libraries), or set CPIPE_LIB to a library built with `make` " +
-    "from a cpipe checkout.";
   // Without read permission a checkout cannot be told from a package: both pieces of advice, each labelled.
   return checkout === undefined ? `${installed} (In a cpipe checkout: ${build})` : installed;
 }

@@ -64,7 +64,7 @@ test("npm pack ships the sources, the libraries and their checksums; not tests, 
   const paths = files.map((f) => f.path);
   const expected = ["mod.ts", "ffi/load.ts", "ffi/symbols.ts", "ffi/lib/checksums.json", "README.md", "LICENSE"];
   // What Bun's bundler follows to embed the libraries (bun build --compile).
-  expected.push("ffi/lib/embedded.js", "ffi/lib/embedded.d.ts");
+  expected.push("ffi/bun.ts", "ffi/embedded.ts", "ffi/lib/embedded.js");
   for (const path of expected) {
     assert.ok(paths.includes(path), `${path} is missing from the package`);
   }
@@ -98,23 +98,40 @@ test("the installed package works under Deno from an empty project", async () =>
   assert.ok(resolved?.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
 });
 
-test("an installed package without its library tells the user to reinstall it, not to run make", async () => {
+/** A project with the tarball unpacked into its node_modules; returns the installed package's directory. */
+async function unpacked(name: string, main: string, source: string): Promise<{ dir: string; installed: string }> {
   const { filename } = await pack();
-  const dir = join(tmp, "broken");
+  const dir = join(tmp, name);
   mkdirSync(dir);
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "broken", private: true, type: "module" }));
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name, private: true, type: "module" }));
   const installed = await unpack(join(tmp, filename), dir);
+  writeFileSync(join(dir, main), source);
+  return { dir, installed };
+}
+
+test("a package whose library is gone tells the user to reinstall it, not to run make", async () => {
+  const { dir, installed } = await unpacked("damaged", "main.ts", SMOKE("./node_modules/@x/cpipe/mod.ts"));
   rmSync(join(installed, "ffi", "lib", hostLibrary()));
-  writeFileSync(join(dir, "smoke.ts"), SMOKE("@x/cpipe"));
+  const r = await run(DENO, ["run", "--quiet", "--no-lock", "--node-modules-dir=none", "-A", "main.ts"], { cwd: dir });
+  assert.notEqual(r.code, 0);
+  const target = hostLibrary().split("/")[0];
+  assert.match(r.stderr, /CpipeError: cpipe: cannot load the native library/);
+  assert.ok(r.stderr.includes(`package ships a library for ${target}: Reinstall the package`), r.stderr);
+  assert.ok(!r.stderr.includes("in the cpipe checkout"), r.stderr);
+});
+
+test("a package without this platform's library says which platforms it ships", async () => {
+  const { dir, installed } = await unpacked("other-platform", "smoke.ts", SMOKE("@x/cpipe"));
+  const lib = join(installed, "ffi", "lib");
+  // As `make cross` would have left a package built for one other target only.
+  rmSync(join(lib, hostLibrary()));
+  const { version } = checksums();
+  const other = "aarch64-macos/libcpipe.dylib";
+  writeFileSync(join(lib, "checksums.json"), JSON.stringify({ version, files: { [other]: "0".repeat(64) } }));
+  writeFileSync(join(lib, "embedded.js"), 'import { embeddedLibraries } from "../embedded.ts";\n');
   const r = await run(BUN, ["smoke.ts"], { cwd: dir });
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /CpipeError: cpipe: cannot load the native library/);
-  assert.ok(
-    r.stderr.includes(
-      `ships native libraries for: ${Object.keys(checksums().files).map((f) => f.split("/")[0]).join(", ")}.`,
-    ),
-    r.stderr,
-  );
-  assert.match(r.stderr, /Reinstall the package/);
+  const target = hostLibrary().split("/")[0];
+  assert.ok(r.stderr.includes(`package ships no library for ${target} (only for: aarch64-macos)`), r.stderr);
   assert.ok(!r.stderr.includes("in the cpipe checkout"), r.stderr);
 });
