@@ -58,7 +58,7 @@ TS_TESTS := tests
 
 .PHONY: all install tools redis commands test test-deno test-bun lint asan valgrind demo clean cross cross-tools test-cross
 
-all: $(LIB)
+all: $(LIB) ffi/lib/embedded.js
 
 # ---- release tarballs, pinned sha256 -----------------------------------------
 # The upstream release is tried first; where its host cannot be reached,
@@ -151,6 +151,10 @@ commands: tools $(SPECS)/redis-$(REDIS_VERSION)/.unpacked $(SPECS)/valkey-$(VALK
 	  redis=$(REDIS_VERSION)=$(SPECS)/redis-$(REDIS_VERSION)/src/commands \
 	  valkey=$(VALKEY_VERSION)=$(SPECS)/valkey-$(VALKEY_VERSION)/src/commands
 	$(DENO) fmt -q src/command_table.ts src/command_docs.ts
+
+# The loader's list of libraries for Bun's bundler; remade when a checkout built before it existed runs `make`.
+ffi/lib/embedded.js: $(LIB) scripts/checksums.sh
+	@scripts/checksums.sh
 
 # ---- tools: deno and bun from npm, redis-server from Debian -------------------
 install: tools redis

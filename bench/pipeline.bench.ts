@@ -5,7 +5,7 @@
  * The full cross-runtime comparison is `make bench`.
  */
 import { KEY } from "./spec.mjs";
-import { N, openPeers } from "./peers.ts";
+import { openPeers } from "./peers.ts";
 
 const peers = await openPeers();
 const { r, io, nr, pool, fields } = peers;
@@ -36,7 +36,7 @@ Deno.bench({
   group: "W2 10,000 HSET, one pipeline",
   baseline: true,
   fn() {
-    for (let i = 0; i < N; i++) r.addCommand("hset", KEY, fields[i], "1");
+    for (const f of fields) r.addCommand("hset", KEY, f, "1");
     r.execute();
   },
 });
@@ -45,7 +45,7 @@ Deno.bench({
   group: "W2 10,000 HSET, one pipeline",
   fn() {
     const p = r.pipeline();
-    for (let i = 0; i < N; i++) p.hset(KEY, fields[i], "1");
+    for (const f of fields) p.hset(KEY, f, "1");
     p.execute();
   },
 });
@@ -54,7 +54,7 @@ Deno.bench({
   group: "W2 10,000 HSET, one pipeline",
   async fn() {
     const p = io.pipeline();
-    for (let i = 0; i < N; i++) p.hset(KEY, fields[i], "1");
+    for (const f of fields) p.hset(KEY, f, "1");
     await p.exec();
   },
 });
@@ -72,7 +72,7 @@ Deno.bench({
   group: "W4 10,000 HGET, one pipeline",
   baseline: true,
   fn() {
-    for (let i = 0; i < N; i++) r.addCommand("hget", KEY, fields[i]);
+    for (const f of fields) r.addCommand("hget", KEY, f);
     r.execute();
   },
 });
@@ -81,7 +81,7 @@ Deno.bench({
   group: "W4 10,000 HGET, one pipeline",
   async fn() {
     const p = io.pipeline();
-    for (let i = 0; i < N; i++) p.hget(KEY, fields[i]);
+    for (const f of fields) p.hget(KEY, f);
     await p.exec();
   },
 });
@@ -106,7 +106,7 @@ Deno.bench({
   name: "cpipe one connection, one pipeline",
   group: "W3 10,000 HSET at once, 10 connections",
   fn() {
-    for (let i = 0; i < N; i++) r.addCommand("hset", KEY, fields[i], "1");
+    for (const f of fields) r.addCommand("hset", KEY, f, "1");
     r.execute();
   },
 });

@@ -70,7 +70,8 @@ export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  const upper = s[mid] ?? NaN, lower = s[mid - 1];
+  return s.length % 2 || lower === undefined ? upper : (lower + upper) / 2;
 }
 
 /** The goals of issues 3 (the synchronous client) and 4 (the pool) for cpipe, as ratios measured in the same run. */
@@ -90,7 +91,13 @@ export const GOALS = [
  * The rows of the latency table: cpipe's pool and its synchronous client, each back to back and
  * idle. The peers only have the pool's kinds (one connection, promises).
  */
-const LATENCY_ROWS: { variant: string; back: Kind; idle: Kind }[] = [
+interface LatencyRow {
+  variant: string;
+  back: Kind;
+  idle: Kind;
+}
+// Non-empty: the peers' rows take the first.
+const LATENCY_ROWS: [LatencyRow, ...LatencyRow[]] = [
   { variant: "pool", back: "latency", idle: "latencyIdle" },
   { variant: "sync", back: "latencySync", idle: "latencyIdleSync" },
 ];
@@ -523,7 +530,7 @@ function barSvg(r: RunResult, t: Table): string {
 }
 
 function sweepSvg(r: RunResult, id: string): string {
-  const points = r.sweeps[id];
+  const points = r.sweeps[id] ?? [];
   const sweep = SWEEPS[id as keyof typeof SWEEPS];
   const sizes = [...new Set(points.map((p) => p.size))];
   const ids = [...new Set(points.map((p) => p.m.client))];
@@ -564,8 +571,8 @@ export function writeReport(r: RunResult, dir: string, rawPath: string): string[
     files.push(["results.svg", barSvg(r, t)]);
     charts.push("results.svg");
   }
-  for (const id of Object.keys(r.sweeps)) {
-    if (!r.sweeps[id].length) continue;
+  for (const [id, points] of Object.entries(r.sweeps)) {
+    if (!points.length) continue;
     files.push([`sweep-${id}.svg`, sweepSvg(r, id)]);
     charts.push(`sweep-${id}.svg`);
   }

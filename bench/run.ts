@@ -66,7 +66,11 @@ const clientIds = flag("clients")?.split(",").filter(Boolean) ?? [...CLIENTS.map
 const sweepIds = flag("no-sweeps") !== undefined
   ? []
   : (flag("sweeps")?.split(",").filter(Boolean) ?? Object.keys(SWEEPS)) as (keyof typeof SWEEPS)[];
-for (const w of workloadIds) if (!WORKLOADS[w]) throw new Error(`unknown workload ${w}`);
+const workloads = workloadIds.map((id) => {
+  const w = WORKLOADS[id];
+  if (!w) throw new Error(`unknown workload ${id}`);
+  return w;
+});
 for (const c of clientIds) {
   if (c !== REDIS_BENCHMARK.id && !CLIENTS.some((k) => k.id === c)) throw new Error(`unknown client ${c}`);
 }
@@ -120,7 +124,7 @@ function versions(): Record<string, string> {
   const hiredis = Deno.readTextFileSync(`${ROOT}/Makefile`).match(/^HIREDIS_VERSION\s*:=\s*(\S+)/m)?.[1] ?? "?";
   return {
     cpipe: `${JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)).version} (${git}${dirty}), hiredis ${hiredis}`,
-    deno: sh(DENO, ["--version"]).split("\n")[0],
+    deno: sh(DENO, ["--version"]).split("\n")[0] ?? "",
     bun: `bun ${sh(BUN, ["--version"])}`,
     node: `node ${sh(NODE, ["--version"])}`,
     "redis-server": sh("redis-server", ["--version"]),
@@ -235,9 +239,11 @@ function shown(argv: string[]): string {
 }
 
 async function spawn(argv: string[]): Promise<{ code: number; stdout: string; stderr: string; seconds: number }> {
+  const [command, ...args] = argv;
+  if (command === undefined) throw new Error("spawn: no command");
   const t0 = performance.now();
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
+  const out = await new Deno.Command(command, {
+    args,
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
@@ -410,8 +416,7 @@ for (const tool of ["redis-server", "redis-benchmark", ...(pinned ? ["taskset"] 
  * Every workload × client, but redis-benchmark only where it has a comparable run; a workload
  * of several rounds runs each client's parts in turn (client A, B, …, then A, B, … again).
  */
-const plan = workloadIds.flatMap((wid) => {
-  const w = WORKLOADS[wid];
+const plan = workloads.flatMap((w) => {
   const ids = clientIds.filter((c) => c !== REDIS_BENCHMARK.id || w.rb);
   return Array.from({ length: w.rounds ?? 1 }, (_, round) => ids.map((c) => ({ w, c, round }))).flat();
 });
@@ -450,7 +455,7 @@ const result: RunResult = {
   loadBefore: loadavg(),
   loadAfter: "",
   seconds: 0,
-  workloads: workloadIds.map((id) => WORKLOADS[id]),
+  workloads,
   measurements: [],
   sweeps: {},
   serverCommand: "",
@@ -471,9 +476,9 @@ try {
     else result.measurements.push(m);
   }
   for (const s of sweepPlan) {
-    result.sweeps[s.id] = [];
+    const points: RunResult["sweeps"][string] = result.sweeps[s.id] = [];
     for (const { size, c } of s.points) {
-      result.sweeps[s.id].push({ size, m: await measure(server, sweepWorkload(s.id, size), c, s.id) });
+      points.push({ size, m: await measure(server, sweepWorkload(s.id, size), c, s.id) });
     }
   }
 } finally {

@@ -159,7 +159,7 @@ export function barChart(c: BarChart): string {
       const v = s.values[gi];
       const bx = gx + pad + si * barW;
       const cx = bx + barW / 2;
-      if (v === null || !Number.isFinite(v)) {
+      if (v === null || v === undefined || !Number.isFinite(v)) {
         const why = s.missing?.[gi];
         if (why) {
           out.push(
@@ -272,7 +272,7 @@ export function lineChart(c: LineChart): string {
     }) rotate(-90)" text-anchor="middle" font-size="13" fill="#333">${esc(c.yLabel)}</text>`,
   );
   for (const s of c.series) {
-    const pts = s.values.map((v, i) => (v !== null && v > 0 ? [x(i), y(v), v] : null));
+    const pts = s.values.map((v, i) => (v !== null && v > 0 ? [x(i), y(v), v] as const : null));
     let d = "";
     let pen = false;
     for (const p of pts) {

@@ -9,7 +9,12 @@
  *    beside this module, checked against the sha256 that `make` recorded in
  *    `ffi/lib/checksums.json`, and kept under the user's cache directory at
  *    `cpipe/<version>/<target>/<file>`, so that a second start needs no
- *    network (the cached copy is checked again on every start).
+ *    network (the cached copy is checked again on every start);
+ * 4. inside a single-file executable, the library embedded in it, copied out
+ *    to that same cache directory and checked the same way: Bun embeds the
+ *    files `ffi/lib/embedded.js` imports when the package is imported through
+ *    `ffi/bun.ts` (`bun build --compile`); `deno compile` embeds the files
+ *    given to `--include`.
  *
  * Permission errors (Deno without `--allow-ffi`, `--allow-net`…) are thrown
  * as they are; every other failure becomes a `CpipeError` saying what to do.
@@ -17,6 +22,8 @@
 import { ABI_VERSION } from "./abi.ts";
 import { type Native, symbols } from "./symbols.ts";
 import { CpipeError } from "../src/errors.ts";
+import { deno, type DenoLike } from "../src/runtime.ts";
+import { embeddedLibraries } from "./embedded.ts";
 
 /** Targets a library can be built for, named as zig names them. */
 export const SUPPORTED_TARGETS = [
@@ -55,6 +62,7 @@ interface NodeFS {
   mkdir(path: string, options: { recursive: boolean }): Promise<unknown>;
   rename(from: string, to: string): Promise<void>;
   rm(path: string, options: { force: boolean }): Promise<void>;
+  stat(path: string): Promise<{ isDirectory(): boolean }>;
 }
 
 /** `ffi/lib/checksums.json`, written by `make` and `make cross`. */
@@ -64,15 +72,13 @@ interface Checksums {
   files: Record<string, string>;
 }
 
-const isDeno = typeof Deno !== "undefined" && typeof Deno.dlopen === "function";
-
 function bunProcess(): BunProcess {
   return (globalThis as unknown as { process: BunProcess }).process;
 }
 
 function platform(): Platform {
-  if (isDeno) {
-    const build = Deno.build as typeof Deno.build & { env?: string };
+  if (deno) {
+    const build = deno.build;
     return {
       os: build.os === "darwin" ? "macos" : build.os,
       arch: build.arch,
@@ -108,25 +114,25 @@ export function libraryFile(os: string): string {
 }
 
 function isPermissionError(e: unknown): boolean {
-  return isDeno && (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable);
+  return deno !== undefined && (e instanceof deno.errors.PermissionDenied || e instanceof deno.errors.NotCapable);
 }
 
 function isNotFound(e: unknown): boolean {
-  if (isDeno && e instanceof Deno.errors.NotFound) return true;
+  if (deno && e instanceof deno.errors.NotFound) return true;
   return (e as { code?: unknown } | null)?.code === "ENOENT";
 }
 
 function envOverride(): string | undefined {
-  if (isDeno) {
-    const status = Deno.permissions.querySync({ name: "env", variable: "CPIPE_LIB" });
-    return status.state === "granted" ? Deno.env.get("CPIPE_LIB") : undefined;
+  if (deno) {
+    const status = deno.permissions.querySync({ name: "env", variable: "CPIPE_LIB" });
+    return status.state === "granted" ? deno.env.get("CPIPE_LIB") : undefined;
   }
   return bunProcess().env.CPIPE_LIB;
 }
 
 /** An environment variable; in Deno, asks for (or fails without) `--allow-env`. */
 function env(name: string): string | undefined {
-  const value = isDeno ? Deno.env.get(name) : bunProcess().env[name];
+  const value = deno ? deno.env.get(name) : bunProcess().env[name];
   return value === "" ? undefined : value;
 }
 
@@ -143,26 +149,40 @@ async function fs(): Promise<NodeFS> {
   return nodeFS;
 }
 
+/** The file's bytes; throws when it cannot be read. */
+async function readBytes(path: string): Promise<Uint8Array> {
+  return deno ? await deno.readFile(path) : new Uint8Array(await (await fs()).readFile(path));
+}
+
 /** The file's bytes, or null when there is no such file. */
 async function readIfExists(path: string): Promise<Uint8Array | null> {
   try {
-    return isDeno ? await Deno.readFile(path) : new Uint8Array(await (await fs()).readFile(path));
+    return await readBytes(path);
   } catch (e) {
     if (isNotFound(e)) return null;
     throw e;
   }
 }
 
+/** Whether `path` is a directory; undefined when that cannot be told (Deno without `--allow-read`). */
+async function isDirectory(path: string): Promise<boolean | undefined> {
+  try {
+    return deno ? (await deno.stat(path)).isDirectory : (await (await fs()).stat(path)).isDirectory();
+  } catch (e) {
+    return isPermissionError(e) ? undefined : false;
+  }
+}
+
 /** Writes through a temporary file and a rename, so a reader never sees half a library. */
 async function writeAtomically(dir: string, path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.${isDeno ? Deno.pid : bunProcess().pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  if (isDeno) {
-    await Deno.mkdir(dir, { recursive: true });
+  const tmp = `${path}.${deno ? deno.pid : bunProcess().pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  if (deno) {
+    await deno.mkdir(dir, { recursive: true });
     try {
-      await Deno.writeFile(tmp, bytes, { mode: 0o755 });
-      await Deno.rename(tmp, path);
+      await deno.writeFile(tmp, bytes, { mode: 0o755 });
+      await deno.rename(tmp, path);
     } finally {
-      await Deno.remove(tmp).catch(() => {});
+      await deno.remove(tmp).catch(() => {});
     }
     return;
   }
@@ -181,9 +201,9 @@ async function sha256(bytes: Uint8Array): Promise<string> {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// ---- the library shipped beside a remote module -----------------------------
+// ---- a library copied to the cache: from a URL or out of an executable ------
 
-/** Where downloaded libraries are kept: the OS's per-user cache directory. */
+/** Where copied libraries are kept: the OS's per-user cache directory. */
 function cacheRoot(p: Platform): string {
   if (p.os === "windows") {
     const local = env("LOCALAPPDATA") ?? (env("USERPROFILE") && `${env("USERPROFILE")}\\AppData\\Local`);
@@ -202,14 +222,26 @@ function cacheRoot(p: Platform): string {
   );
 }
 
+let checksumsLoaded: Checksums | null = null;
 async function loadChecksums(): Promise<Checksums> {
+  if (checksumsLoaded) return checksumsLoaded;
   const url = new URL("./lib/checksums.json", import.meta.url);
   try {
-    return (await import("./lib/checksums.json", { with: { type: "json" } })).default as Checksums;
+    // Deno imports JSON only with this attribute, but a user's tsc may reject the line: TS1324 (a second
+    // import() argument) where "module" is below esnext, TS2732 where resolveJsonModule is off. The
+    // result is cast anyway. (@ts-expect-error would fail in the projects where the line is fine.)
+    // @ts-ignore: see above
+    checksumsLoaded = (await import("./lib/checksums.json", { with: { type: "json" } })).default as Checksums;
+    return checksumsLoaded;
   } catch (e) {
     if (isPermissionError(e)) throw e;
     throw new CpipeError(`cpipe: cannot read the library checksums at ${url}: ${message(e)}`, { cause: e });
   }
+}
+
+/** The targets the package ships a library for, e.g. `x86_64-linux-gnu, aarch64-macos`. */
+function shippedTargets(checksums: Checksums): string {
+  return Object.keys(checksums.files).map((f) => f.split("/")[0]).join(", ") || "none";
 }
 
 async function fetchBytes(url: URL): Promise<Uint8Array> {
@@ -227,17 +259,20 @@ async function fetchBytes(url: URL): Promise<Uint8Array> {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-/** The path of a verified copy of the library for `p`, downloading it if needed. */
-async function remoteLibrary(p: Platform): Promise<string> {
+/**
+ * The path of a verified copy of the library for `p` in the cache directory,
+ * made from `bytes()` (`source` says whence) when there is none yet. The copy
+ * is checked against `ffi/lib/checksums.json` on every start.
+ */
+async function cachedLibrary(p: Platform, source: string, bytes: () => Promise<Uint8Array>): Promise<string> {
   const target = hostTarget(p);
   const file = libraryFile(p.os);
   const checksums = await loadChecksums();
   const expected = checksums.files[`${target}/${file}`];
   if (!expected) {
-    const shipped = Object.keys(checksums.files).map((f) => f.split("/")[0]).join(", ") || "none";
     throw new CpipeError(
-      `cpipe ${checksums.version}: this package ships no native library for ${target} (it has: ${shipped}); ` +
-        "set CPIPE_LIB to a library built with `make`",
+      `cpipe ${checksums.version}: this package ships no native library for ${target} ` +
+        `(it has: ${shippedTargets(checksums)}); set CPIPE_LIB to a library built from a cpipe checkout with \`make\``,
     );
   }
   const sep = p.os === "windows" ? "\\" : "/";
@@ -247,16 +282,40 @@ async function remoteLibrary(p: Platform): Promise<string> {
   const cached = await readIfExists(path);
   if (cached && await sha256(cached) === expected) return path;
 
-  const url = new URL(`./lib/${target}/${file}`, import.meta.url);
-  const bytes = await fetchBytes(url);
-  const actual = await sha256(bytes);
+  const fresh = await bytes();
+  const actual = await sha256(fresh);
   if (actual !== expected) {
     throw new CpipeError(
-      `cpipe: refusing the native library downloaded from ${url}: its sha256 is ${actual}, ` +
+      `cpipe: refusing the native library ${source}: its sha256 is ${actual}, ` +
         `but cpipe ${checksums.version} was built with ${expected}`,
     );
   }
-  await writeAtomically(dir, path, bytes);
+  await writeAtomically(dir, path, fresh);
+  return path;
+}
+
+// ---- a library inside an executable or a bundle -----------------------------
+
+/**
+ * A path inside a Bun executable's own file system: readable, but not by the
+ * OS's dynamic loader (Bun's own `dlopen` would copy it to a new temporary
+ * file on every start; the cache keeps one verified copy).
+ */
+function inBunExecutable(path: string): boolean {
+  return /^\/\$bunfs\/|^[A-Za-z]:[\\/]~BUN[\\/]/.test(path);
+}
+
+/**
+ * The library as Bun's bundler placed it, when it did (see ffi/embedded.ts):
+ * `bun build --compile` embeds it in the executable, `bun build` copies it
+ * beside the bundle. Undefined when nothing was recorded for `key`.
+ */
+async function bunEmbedded(key: string, p: Platform): Promise<string | undefined> {
+  const path = embeddedLibraries.get(key);
+  if (path === undefined) return undefined;
+  // `bun build --outdir` names assets relative to the bundle.
+  if (path.startsWith("./") || path.startsWith("../")) return filePath(new URL(path, import.meta.url), p.os);
+  if (inBunExecutable(path)) return await cachedLibrary(p, `embedded at ${path}`, () => readBytes(path));
   return path;
 }
 
@@ -268,34 +327,71 @@ async function libraryPath(): Promise<string> {
   const p = platform();
   const target = hostTarget(p);
   assertSupported(target);
-  const url = new URL(`./lib/${target}/${libraryFile(p.os)}`, import.meta.url);
-  if (url.protocol === "file:") return filePath(url, p.os);
-  if (url.protocol === "https:" || url.protocol === "http:") return await remoteLibrary(p);
-  throw new CpipeError(`cpipe: cannot load the native library from a ${url.protocol} URL; set CPIPE_LIB`);
+  const file = libraryFile(p.os);
+  const url = new URL(`./lib/${target}/${file}`, import.meta.url);
+  if (url.protocol === "https:" || url.protocol === "http:") {
+    return await cachedLibrary(p, `downloaded from ${url}`, () => fetchBytes(url));
+  }
+  if (url.protocol !== "file:") {
+    throw new CpipeError(`cpipe: cannot load the native library from a ${url.protocol} URL; set CPIPE_LIB`);
+  }
+  const path = filePath(url, p.os);
+  if (!deno) {
+    const embedded = await bunEmbedded(`${target}/${file}`, p);
+    if (embedded) return embedded;
+    if (inBunExecutable(path)) {
+      const shipped = shippedTargets(await loadChecksums());
+      throw new CpipeError(
+        `cpipe: this executable carries no native library for ${target} (it has: ${shipped}); ` +
+          "build it with `bun build --compile` from a project where cpipe ships that target, or set CPIPE_LIB",
+      );
+    }
+    return path;
+  }
+  // `deno compile` serves files given to `--include` from inside the executable, where dlopen cannot see them.
+  if (deno.build.standalone) return await cachedLibrary(p, `included at ${path}`, () => readBytes(path));
+  return path;
 }
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function openError(path: string, cause: unknown): CpipeError {
-  return new CpipeError(
-    `cpipe: cannot load the native library ${path}: ${message(cause)}. ` +
-      "Build it with `make` in the cpipe checkout, or point CPIPE_LIB at a built library.",
-    { cause },
-  );
-}
-
-function openDeno(path: string): Native {
+/** What a user can do about a library that will not load: depends on whether this is a cpipe checkout. */
+async function advice(): Promise<string> {
+  const sources = new URL("../csrc/", import.meta.url);
+  const checkout = sources.protocol === "file:" ? await isDirectory(filePath(sources, platform().os)) : false;
+  const build = "Build it with `make` in the cpipe checkout, or point CPIPE_LIB at a built library.";
+  if (checkout === true) return build;
+  let installed = "Reinstall the package (its ffi/lib/ holds the libraries), or set CPIPE_LIB to a library built " +
+    "with `make` from a cpipe checkout.";
   try {
-    return Deno.dlopen(path, symbols).symbols as unknown as Native;
-  } catch (e) {
-    if (isPermissionError(e)) throw e;
-    throw openError(path, e);
+    const checksums = await loadChecksums();
+    const target = hostTarget(platform());
+    const ships = Object.keys(checksums.files).some((f) => f.startsWith(`${target}/`));
+    installed = ships
+      ? `The cpipe ${checksums.version} package ships a library for ${target}: ${installed}`
+      : `The cpipe ${checksums.version} package ships no library for ${target} (only for: ` +
+        `${shippedTargets(checksums)}); set CPIPE_LIB to a library built with \`make\` from a cpipe checkout.`;
+  } catch {
+    // Without the checksums the advice above still holds; which targets ship is what is lost.
   }
+  // Without read permission a checkout cannot be told from a package: both pieces of advice, each labelled.
+  return checkout === undefined ? `${installed} (In a cpipe checkout: ${build})` : installed;
 }
 
-const BUN_TYPES: Record<string, string> = {
+async function openError(path: string, cause: unknown): Promise<CpipeError> {
+  return new CpipeError(`cpipe: cannot load the native library ${path}: ${message(cause)}. ${await advice()}`, {
+    cause,
+  });
+}
+
+function openDeno(d: DenoLike, path: string): Native {
+  // The table is Deno's own notation; see DenoLike.dlopen for the cast.
+  return d.dlopen(path, symbols as never).symbols as Native;
+}
+
+const BUN_TYPES: Record<string, string | undefined> = {
   buffer: "buffer",
   pointer: "ptr",
   i32: "i32",
@@ -303,28 +399,36 @@ const BUN_TYPES: Record<string, string> = {
   void: "void",
 };
 
+function bunType(name: string, t: string): string {
+  const mapped = BUN_TYPES[t];
+  if (mapped === undefined) throw new CpipeError(`cpipe: ${name} uses the FFI type ${t}, which has no Bun mapping`);
+  return mapped;
+}
+
 async function openBun(path: string): Promise<Native> {
   const ffi = await import(["bun", "ffi"].join(":")) as BunFFI;
   const table: Record<string, { args: string[]; returns: string }> = {};
   for (const [name, def] of Object.entries(symbols)) {
     table[name] = {
-      args: (def.parameters as readonly string[]).map((t) => BUN_TYPES[t]),
-      returns: BUN_TYPES[def.result],
+      args: (def.parameters as readonly string[]).map((t) => bunType(name, t)),
+      returns: bunType(name, def.result),
     };
   }
-  try {
-    return ffi.dlopen(path, table).symbols as unknown as Native;
-  } catch (e) {
-    throw openError(path, e);
-  }
+  return ffi.dlopen(path, table).symbols as unknown as Native;
 }
 
 async function open(): Promise<Native> {
   const path = await libraryPath();
-  const native = isDeno ? openDeno(path) : await openBun(path);
+  let native: Native;
+  try {
+    native = deno ? openDeno(deno, path) : await openBun(path);
+  } catch (e) {
+    if (isPermissionError(e)) throw e;
+    throw await openError(path, e);
+  }
   const abi = native.cpipe_abi_version();
   if (abi !== ABI_VERSION) {
-    throw new CpipeError(`cpipe: ${path} has ABI ${abi}, this code needs ${ABI_VERSION}; rebuild it with \`make\``);
+    throw new CpipeError(`cpipe: ${path} has ABI ${abi}, this code needs ${ABI_VERSION}. ${await advice()}`);
   }
   return native;
 }

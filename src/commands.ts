@@ -68,8 +68,10 @@ const asStrings: Transform<string[]> = (r) => r as string[];
 const asNullableStrings: Transform<(string | null)[]> = (r) => r as (string | null)[];
 const asBytes: Transform<Uint8Array | null> = (r) => r as Uint8Array | null;
 
-export function parseScore(r: Reply): number {
+/** A score as Redis sends it (a double in RESP3, a string in RESP2); a missing one is NaN, not 0. */
+export function parseScore(r: Reply | undefined): number {
   if (typeof r === "number") return r;
+  if (r === undefined) return NaN;
   const s = r as string;
   return s === "inf" || s === "+inf" ? Infinity : s === "-inf" ? -Infinity : Number(s);
 }
@@ -78,7 +80,10 @@ const asScore: Transform<number | null> = (r) => (r === null ? null : parseScore
 const asRecord: Transform<Record<string, string>> = (r) => {
   if (r instanceof Map) return Object.fromEntries(r) as Record<string, string>;
   const flat = r as string[], record: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]] = flat[i + 1];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const field = flat[i], value = flat[i + 1];
+    if (field !== undefined && value !== undefined) record[field] = value;
+  }
   return record;
 };
 
@@ -141,8 +146,11 @@ function zrangeArgs(key: Arg, start: Arg, stop: Arg, options: ZRangeOptions | un
  */
 export function applyTransforms(replies: Reply[], transforms: readonly (Transform<unknown> | null)[]): Reply[] {
   for (let i = 0; i < replies.length; i++) {
-    const reply = replies[i], transform = transforms[i];
-    if (transform !== null && !(reply instanceof ReplyError)) replies[i] = transform(reply) as Reply;
+    // null: the reply stays raw; undefined: more replies than transforms, the same.
+    const transform = transforms[i];
+    if (!transform) continue;
+    const reply = replies[i] as Reply; // i < replies.length
+    if (!(reply instanceof ReplyError)) replies[i] = transform(reply) as Reply;
   }
   return replies;
 }

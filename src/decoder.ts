@@ -37,36 +37,49 @@ export class ReplyDecoder {
     return this.#view.getUint32(field * 4, true);
   }
 
-  /** Tag of the reply at the current position. */
-  peekTag(): number {
+  /** Tag of the reply at the current position (undefined past the end). */
+  peekTag(): number | undefined {
     return this.bytes[this.pos];
   }
 
   /** Decodes the reply at the current position and moves past it. */
   next(): Reply {
-    const tag = this.bytes[this.pos++];
+    const tag = this.#tag();
     if (!isAggregate(tag)) return this.#scalar(tag);
     const count = this.#u32();
     if (count === 0) return finish(tag, []);
-    const stack: Frame[] = [{ tag, items: [], count }];
+    // The aggregate being filled, and the ones it is nested in.
+    let top: Frame = { tag, items: [], count };
+    const parents: Frame[] = [];
     for (;;) {
-      const top = stack[stack.length - 1];
       if (top.items.length === top.count) {
-        stack.pop();
         const done = finish(top.tag, top.items);
-        if (stack.length === 0) return done;
-        stack[stack.length - 1].items.push(done);
+        const parent = parents.pop();
+        if (parent === undefined) return done;
+        parent.items.push(done);
+        top = parent;
         continue;
       }
-      const t = this.bytes[this.pos++];
+      const t = this.#tag();
       if (!isAggregate(t)) {
         top.items.push(this.#scalar(t));
         continue;
       }
       const n = this.#u32();
       if (n === 0) top.items.push(finish(t, []));
-      else stack.push({ tag: t, items: [], count: n });
+      else {
+        parents.push(top);
+        top = { tag: t, items: [], count: n };
+      }
     }
+  }
+
+  /**
+   * Reads a tag byte. Past the end it is undefined, which #scalar reports as
+   * an unknown tag; a check here would cost every reply for a core bug.
+   */
+  #tag(): number {
+    return this.bytes[this.pos++]!;
   }
 
   #u32(): number {
@@ -102,7 +115,7 @@ export class ReplyDecoder {
         return v;
       }
       case 0x23: // '#' boolean
-        return this.bytes[this.pos++] !== 0;
+        return this.#tag() !== 0;
       case 0x28: // '(' big number
         return BigInt(this.#string());
       default:
@@ -126,8 +139,11 @@ export class ReplyDecoder {
   }
 }
 
+// In the three loops below, `end` ≤ bytes.length (set by #string from a
+// length the core wrote), so `bytes[i]!` holds; checking would cost each string.
+
 function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (bytes[i] >= 0x80) return false;
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return false;
   return true;
 }
 
@@ -140,14 +156,14 @@ function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
  */
 function byQuads(bytes: Uint8Array, start: number, end: number): string {
   let s = "", i = start;
-  for (; i + 4 <= end; i += 4) s += String.fromCharCode(bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]);
-  for (; i < end; i++) s += String.fromCharCode(bytes[i]);
+  for (; i + 4 <= end; i += 4) s += String.fromCharCode(bytes[i]!, bytes[i + 1]!, bytes[i + 2]!, bytes[i + 3]!);
+  for (; i < end; i++) s += String.fromCharCode(bytes[i]!);
   return s;
 }
 
 function byCodes(bytes: Uint8Array, start: number, end: number): string {
   let s = "";
-  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]);
+  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
   return s;
 }
 
@@ -161,6 +177,7 @@ function isAggregate(tag: number): boolean {
 function finish(tag: number, items: Reply[]): Reply {
   if (tag !== 0x25 && tag !== 0x7c) return items;
   const map = new Map<Reply, Reply>();
-  for (let i = 0; i + 1 < items.length; i += 2) map.set(items[i], items[i + 1]);
+  // i + 1 < items.length: both are there (a Reply is never undefined).
+  for (let i = 0; i + 1 < items.length; i += 2) map.set(items[i] as Reply, items[i + 1] as Reply);
   return map;
 }

@@ -4,6 +4,7 @@
  * Bun through `Bun.connect({ fd })`. The native I/O thread writes a byte when
  * completions wait; no JavaScript ever runs on a native thread.
  */
+import { isDeno } from "./runtime.ts";
 
 /** A watched socket. `ref()` keeps the process alive while work is in flight. */
 export interface Notifier {
@@ -40,8 +41,6 @@ interface BunGlobal {
     };
   }): Promise<BunSocket>;
 }
-
-const isDeno = typeof Deno !== "undefined" && typeof Deno.dlopen === "function";
 
 let denoNet: Promise<DenoNet> | null = null;
 

@@ -26,13 +26,20 @@ function fieldOf(i: number, p: Params): string {
 
 const roundRobin = roundRobinKinds();
 
-const def: ClientDef<RedisClient[]> = {
+/** At least one connection: the one-connection kinds take the first. */
+type Clients = [RedisClient, ...RedisClient[]];
+
+const def: ClientDef<Clients> = {
   name: "Bun RedisClient",
   version: Bun.version,
   async open(p) {
     // The latency kinds make their calls on one connection.
     const count = isLatency(p.kind) ? 1 : p.size;
-    const clients = Array.from({ length: count }, () => new Bun.RedisClient(`redis://${p.host}:${p.port}`));
+    const url = `redis://${p.host}:${p.port}`;
+    const clients: Clients = [
+      new Bun.RedisClient(url),
+      ...Array.from({ length: count - 1 }, () => new Bun.RedisClient(url)),
+    ];
     await Promise.all(clients.map((c) => c.connect()));
     return clients;
   },

@@ -75,9 +75,9 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
   let child: ChildProcess | null = null;
   let output = "";
   const cli = (...args: string[]): string => {
-    const auth = options.args?.includes("--requirepass")
-      ? ["-a", options.args[options.args.indexOf("--requirepass") + 1], "--no-auth-warning"]
-      : [];
+    const at = options.args?.indexOf("--requirepass") ?? -1;
+    const password = at < 0 ? undefined : options.args?.[at + 1];
+    const auth = password === undefined ? [] : ["-a", password, "--no-auth-warning"];
     const r = spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...auth, ...args], { encoding: "utf8" });
     return (r.stdout ?? "").trim();
   };

@@ -89,8 +89,7 @@ test("an error reply rejects only its own promise", async () => {
   await pool.set(`${k}str`, "x");
   const calls = Array.from({ length: 1000 }, (_, i) => i % 7 === 3 ? pool.incr(`${k}str`) : pool.incr(`${k}n${i}`));
   const settled = await Promise.allSettled(calls);
-  for (let i = 0; i < settled.length; i++) {
-    const s = settled[i];
+  for (const [i, s] of settled.entries()) {
     if (i % 7 === 3) {
       assert.equal(s.status, "rejected");
       assert.ok((s as PromiseRejectedResult).reason instanceof ReplyError);
@@ -152,7 +151,7 @@ test("pipelines run as one block; MULTI ... EXEC stays whole among other callers
   for (let i = 0; i < 200; i++) {
     const tx = results[2 * i + 1] as unknown[];
     assert.equal(tx[0], "OK");
-    const [x, y] = tx[3] as number[];
+    const [x, y] = tx[3] as [number, number];
     assert.equal(y, x + 1); // nothing ran between the two INCRs
   }
   assert.equal(await pool.get(`${k}tx`), "400");
@@ -170,9 +169,17 @@ test("pipelines run as one block; MULTI ... EXEC stays whole among other callers
 
 test("commands that change a shared connection are refused with a hint", async () => {
   const [pool] = fresh({ size: 1 });
-  for (const cmd of [["SELECT", "1"], ["AUTH", "x"], ["MULTI"], ["EXEC"], ["WATCH", "k"], ["CLIENT", "SETNAME", "x"]]) {
+  const refused: [string, ...string[]][] = [
+    ["SELECT", "1"],
+    ["AUTH", "x"],
+    ["MULTI"],
+    ["EXEC"],
+    ["WATCH", "k"],
+    ["CLIENT", "SETNAME", "x"],
+  ];
+  for (const [command, ...args] of refused) {
     await assert.rejects(
-      pool.send(cmd[0], ...cmd.slice(1)),
+      pool.send(command, ...args),
       (e: unknown) => e instanceof CpipeError && /share/.test(e.message),
     );
   }

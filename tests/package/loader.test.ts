@@ -32,6 +32,7 @@ test("an unsupported platform is an error that lists the supported ones", () => 
 
 test("`make cross` builds exactly the targets the loader supports", () => {
   const line = readFileSync(`${ROOT}/Makefile`, "utf8").match(/^CROSS_TARGETS\s*:=\s*(.*)$/m);
-  assert.ok(line, "no CROSS_TARGETS in the Makefile");
-  assert.deepEqual(line[1].trim().split(/\s+/).sort(), [...SUPPORTED_TARGETS].sort());
+  const targets = line?.[1];
+  assert.ok(targets, "no CROSS_TARGETS in the Makefile");
+  assert.deepEqual(targets.trim().split(/\s+/).sort(), [...SUPPORTED_TARGETS].sort());
 });

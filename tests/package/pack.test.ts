@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
-import { BUN, check, checksums, DENO, hostLibrary, ROOT, run } from "./tools.ts";
+import { BUN, check, checksums, DENO, hostLibrary, pack as packInto, type Packed, run, unpack } from "./tools.ts";
 
 /** JSR refuses packages above 20 MB; npm has no such cap, but one package serves both. */
 const SIZE_CAP = 20 * 1024 * 1024;
@@ -28,20 +28,8 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Packed {
-  filename: string;
-  size: number;
-  unpackedSize: number;
-  files: { path: string; size: number }[];
-}
-
-let packed: Packed | null = null;
-async function pack(): Promise<Packed> {
-  if (packed) return packed;
-  const r = check("npm pack", await run("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: ROOT }));
-  packed = (JSON.parse(r.stdout) as Packed[])[0];
-  return packed;
-}
+let packed: Promise<Packed> | null = null;
+const pack = (): Promise<Packed> => packed ??= packInto(tmp);
 
 const SMOKE = (specifier: string) => `
 import * as cpipe from ${JSON.stringify(specifier)};
@@ -74,7 +62,10 @@ async function install(): Promise<string> {
 test("npm pack ships the sources, the libraries and their checksums; not tests, bench or C", async () => {
   const { files, size } = await pack();
   const paths = files.map((f) => f.path);
-  for (const path of ["mod.ts", "ffi/load.ts", "ffi/symbols.ts", "ffi/lib/checksums.json", "README.md", "LICENSE"]) {
+  const expected = ["mod.ts", "ffi/load.ts", "ffi/symbols.ts", "ffi/lib/checksums.json", "README.md", "LICENSE"];
+  // What Bun's bundler follows to embed the libraries (bun build --compile).
+  expected.push("ffi/bun.ts", "ffi/embedded.ts", "ffi/lib/embedded.js");
+  for (const path of expected) {
     assert.ok(paths.includes(path), `${path} is missing from the package`);
   }
   assert.ok(paths.some((p) => p.startsWith("src/")), "src/ is missing from the package");
@@ -92,7 +83,7 @@ test("the installed package works under Bun from an empty project", async () => 
   const r = check("bun smoke.ts", await run(BUN, ["smoke.ts"], { cwd: dir }));
   const [verdict, resolved] = r.stdout.trim().split("\n");
   assert.equal(verdict, "ok");
-  assert.ok(resolved.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
+  assert.ok(resolved?.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
 });
 
 test("the installed package works under Deno from an empty project", async () => {
@@ -104,5 +95,43 @@ test("the installed package works under Deno from an empty project", async () =>
   );
   const [verdict, resolved] = r.stdout.trim().split("\n");
   assert.equal(verdict, "ok");
-  assert.ok(resolved.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
+  assert.ok(resolved?.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
+});
+
+/** A project with the tarball unpacked into its node_modules; returns the installed package's directory. */
+async function unpacked(name: string, main: string, source: string): Promise<{ dir: string; installed: string }> {
+  const { filename } = await pack();
+  const dir = join(tmp, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name, private: true, type: "module" }));
+  const installed = await unpack(join(tmp, filename), dir);
+  writeFileSync(join(dir, main), source);
+  return { dir, installed };
+}
+
+test("a package whose library is gone tells the user to reinstall it, not to run make", async () => {
+  const { dir, installed } = await unpacked("damaged", "main.ts", SMOKE("./node_modules/@x/cpipe/mod.ts"));
+  rmSync(join(installed, "ffi", "lib", hostLibrary()));
+  const r = await run(DENO, ["run", "--quiet", "--no-lock", "--node-modules-dir=none", "-A", "main.ts"], { cwd: dir });
+  assert.notEqual(r.code, 0);
+  const target = hostLibrary().split("/")[0];
+  assert.match(r.stderr, /CpipeError: cpipe: cannot load the native library/);
+  assert.ok(r.stderr.includes(`package ships a library for ${target}: Reinstall the package`), r.stderr);
+  assert.ok(!r.stderr.includes("in the cpipe checkout"), r.stderr);
+});
+
+test("a package without this platform's library says which platforms it ships", async () => {
+  const { dir, installed } = await unpacked("other-platform", "smoke.ts", SMOKE("@x/cpipe"));
+  const lib = join(installed, "ffi", "lib");
+  // As `make cross` would have left a package built for one other target only.
+  rmSync(join(lib, hostLibrary()));
+  const { version } = checksums();
+  const other = "aarch64-macos/libcpipe.dylib";
+  writeFileSync(join(lib, "checksums.json"), JSON.stringify({ version, files: { [other]: "0".repeat(64) } }));
+  writeFileSync(join(lib, "embedded.js"), 'import { embeddedLibraries } from "../embedded.ts";\n');
+  const r = await run(BUN, ["smoke.ts"], { cwd: dir });
+  assert.notEqual(r.code, 0);
+  const target = hostLibrary().split("/")[0];
+  assert.ok(r.stderr.includes(`package ships no library for ${target} (only for: aarch64-macos)`), r.stderr);
+  assert.ok(!r.stderr.includes("in the cpipe checkout"), r.stderr);
 });

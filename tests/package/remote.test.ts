@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join, normalize } from "node:path";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
-import { checksums, DENO, hostLibrary, ROOT, run, userEnv } from "./tools.ts";
+import { checksums, DENO, flipMiddleByte, hostLibrary, ROOT, run, userEnv } from "./tools.ts";
 
 const server = await startRedis();
 const tmp = mkdtempSync(join(tmpdir(), "cpipe-remote-"));
@@ -146,7 +146,7 @@ test("the second start needs no network: the server is gone", async () => {
 
 test("a cached library that no longer matches is not loaded", async () => {
   const bytes = readFileSync(cached);
-  bytes[bytes.length >> 1] ^= 0xff;
+  flipMiddleByte(bytes);
   writeFileSync(cached, bytes);
   const r = await start(goodUrl, first); // the server is gone: it cannot download a good copy
   assert.notEqual(r.code, 0);
@@ -160,7 +160,7 @@ test("a tampered library is refused, and not cached", async () => {
   const bad = packageCopy("tampered");
   const path = join(bad, "ffi", "lib", library);
   const bytes = readFileSync(path);
-  bytes[bytes.length >> 1] ^= 0xff;
+  flipMiddleByte(bytes);
   writeFileSync(path, bytes);
   const http = await serve(bad);
   const m = machine("tampered");

@@ -3,8 +3,10 @@
  * process runner that keeps the event loop free (the tests serve HTTP from the
  * same process), and the environment a user's process would have.
  */
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 
@@ -12,6 +14,8 @@ import process from "node:process";
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 export const DENO: string = `${ROOT}/node_modules/.bin/deno`;
 export const BUN: string = `${ROOT}/node_modules/.bin/bun`;
+/** TypeScript's compiler, pinned in package.json (a user's `bun init` project asks for the same major). */
+export const TSC: string = `${ROOT}/node_modules/.bin/tsc`;
 
 /** `ffi/lib/checksums.json`, written by `make`. */
 export interface Checksums {
@@ -75,4 +79,38 @@ export function run(
 export function check(what: string, r: Result): Result {
   if (r.code !== 0) throw new Error(`${what} exited with ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
   return r;
+}
+
+/** Corrupts a library's copy in place (the middle byte), so its sha256 no longer matches. */
+export function flipMiddleByte(bytes: Uint8Array): void {
+  const i = bytes.length >> 1;
+  bytes[i] = (bytes[i] ?? 0) ^ 0xff;
+}
+
+/** What `npm pack --json` reports of a tarball. */
+export interface Packed {
+  filename: string;
+  size: number;
+  unpackedSize: number;
+  files: { path: string; size: number }[];
+}
+
+/** Packs the checkout into `dir` as a user would get it from npm; returns the tarball's listing. */
+export async function pack(dir: string): Promise<Packed> {
+  const r = check("npm pack", await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: ROOT }));
+  const first = (JSON.parse(r.stdout) as Packed[])[0];
+  assert.ok(first, `npm pack listed no package: ${r.stdout}`);
+  return first;
+}
+
+/**
+ * Installs a packed tarball into `project`'s node_modules as `npm install` or
+ * `bun add` leave it (the package has no dependencies, so unpacking is all
+ * they do), without asking a registry for anything else the project lists.
+ */
+export async function unpack(tarball: string, project: string): Promise<string> {
+  const dir = join(project, "node_modules", "@x", "cpipe");
+  mkdirSync(dir, { recursive: true });
+  check("tar", await run("tar", ["-xzf", tarball, "-C", dir, "--strip-components=1"]));
+  return dir;
 }

@@ -18,8 +18,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Ids of the server's clients named `name`, with the command each last ran. */
 function clients(name: string): { id: string; cmd: string }[] {
   return server.cli("CLIENT", "LIST").split("\n").filter((line) => line.includes(` name=${name} `)).map((line) => ({
-    id: /\bid=(\d+)/.exec(line)![1],
-    cmd: /\bcmd=(\S+)/.exec(line)![1],
+    id: /\bid=(\d+)/.exec(line)?.[1] ?? "",
+    cmd: /\bcmd=(\S+)/.exec(line)?.[1] ?? "",
   }));
 }
 

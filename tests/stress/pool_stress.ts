@@ -69,8 +69,7 @@ console.log(`stress (${runtimeName}): native allocations ${allocs0}, fds ${fds0}
       calls.push(pool.get(`s:k:${i % 1000}`));
     }
     const settled = await settleAll(calls);
-    for (let i = 0; i < settled.length; i++) {
-      const s = settled[i];
+    for (const [i, s] of settled.entries()) {
       if (s.status !== "fulfilled") fail(`round ${round} call ${i}: ${s.reason}`);
       if (i % 4 === 0) check(s.value === `${round}:${i / 4}`, `round ${round}: ECHO ${i / 4} got ${s.value}`);
     }
@@ -193,9 +192,10 @@ console.log(`stress (${runtimeName}): native allocations ${allocs0}, fds ${fds0}
     while (!stop) {
       await sleep(25);
       const ids = server.cli("CLIENT", "LIST").split("\n").filter((l) => l.includes(" name=stress-kill "))
-        .map((l) => /\bid=(\d+)/.exec(l)![1]);
-      if (ids.length) {
-        server.cli("CLIENT", "KILL", "ID", ids[kills % ids.length]);
+        .flatMap((l) => /\bid=(\d+)/.exec(l)?.[1] ?? []);
+      const id = ids[kills % ids.length];
+      if (id !== undefined) {
+        server.cli("CLIENT", "KILL", "ID", id);
         kills++;
       }
     }

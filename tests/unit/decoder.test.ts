@@ -106,7 +106,7 @@ test("nesting 100,000 deep decodes without exhausting the call stack", () => {
   let v = out.decoder().next();
   let levels = 0;
   while (Array.isArray(v)) {
-    v = v[0];
+    v = v[0] ?? null;
     levels++;
   }
   assert.equal(levels, depth);

@@ -25,12 +25,19 @@ function unpack(e: CommandEncoder): Uint8Array[][] {
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
+/** `xs[i]`, failing the test when there is none. */
+function at<T>(xs: readonly T[], i: number): T {
+  const x = xs[i];
+  assert.ok(x !== undefined, `no element ${i} in ${xs.length}`);
+  return x;
+}
+
 test("encodes strings, numbers, bigints and bytes as length-prefixed arguments", () => {
   const e = new CommandEncoder();
   e.add("HSET", ["words", "word|1", 1, -2.5, 12345678901234567890n, new Uint8Array([0, 13, 10, 255])]);
-  const [args] = unpack(e);
+  const args = at(unpack(e), 0);
   assert.deepEqual(args.slice(0, 6).map(text), ["HSET", "words", "word|1", "1", "-2.5", "12345678901234567890"]);
-  assert.deepEqual([...args[6]], [0, 13, 10, 255]);
+  assert.deepEqual([...at(args, 6)], [0, 13, 10, 255]);
   assert.equal(e.count, 1);
   assert.equal(native.cpipe_commands_count(e.bytes, e.length), 1);
 });
@@ -39,15 +46,15 @@ test("encodes unicode as UTF-8, short and long", () => {
   const e = new CommandEncoder();
   const long = "ü€😀".repeat(100);
   e.add("SET", ["κλειδί", long, "", "ascii then ü"]);
-  const [args] = unpack(e);
+  const args = at(unpack(e), 0);
   assert.deepEqual(args.map(text), ["SET", "κλειδί", long, "", "ascii then ü"]);
-  assert.equal(args[2].length, 100 * (2 + 3 + 4));
+  assert.equal(at(args, 2).length, 100 * (2 + 3 + 4));
 });
 
 test("encodes infinities as Redis spells them", () => {
   const e = new CommandEncoder();
   e.add("ZADD", ["z", Infinity, "a", -Infinity, "b"]);
-  assert.deepEqual(unpack(e)[0].map(text), ["ZADD", "z", "inf", "a", "-inf", "b"]);
+  assert.deepEqual(at(unpack(e), 0).map(text), ["ZADD", "z", "inf", "a", "-inf", "b"]);
 });
 
 test("a bad argument is a TypeError and leaves the arena as it was", () => {
