@@ -21,8 +21,8 @@
  */
 import { ABI_VERSION } from "./abi.ts";
 import { type Native, symbols } from "./symbols.ts";
-import { CpipeError } from "../src/errors.ts";
-import { deno, type DenoLike } from "../src/runtime.ts";
+import { CpipeError } from "./error.ts";
+import { deno, type DenoLike } from "./runtime.ts";
 import { embeddedLibraries } from "./embedded.ts";
 
 /** Targets a library can be built for, named as zig names them. */

@@ -101,7 +101,7 @@ export class Client extends Commands<"sync"> {
     const encoder = this.#encoder;
     encoder.reset();
     encoder.add(command, args);
-    const reply = this.#connection.run(encoder, asBuffer)[0];
+    const reply = this.#connection.run(encoder, asBuffer)[0]!; // one command, one reply
     if (reply instanceof ReplyError) throw reply;
     return transform === null ? reply as T : transform(reply);
   }

@@ -1,8 +1,6 @@
-/** Base class of every error cpipe throws. */
-export class CpipeError extends Error {
-  /** Always `"CpipeError"`. */
-  override name = "CpipeError";
-}
+import { CpipeError } from "../ffi/error.ts";
+
+export { CpipeError };
 
 /**
  * The server answered a command with an error reply. `code` is its first word

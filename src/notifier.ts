@@ -4,7 +4,7 @@
  * Bun through `Bun.connect({ fd })`. The native I/O thread writes a byte when
  * completions wait; no JavaScript ever runs on a native thread.
  */
-import { isDeno } from "./runtime.ts";
+import { isDeno } from "../ffi/runtime.ts";
 
 /** A watched socket. `ref()` keeps the process alive while work is in flight. */
 export interface Notifier {

@@ -136,7 +136,8 @@ export function parseUrl(url: string, where: string): RedisUrl {
   if (/[\s\x00-\x1f\x7f]/.test(url)) throw bad("it contains whitespace or control characters");
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?(#.*)?$/.exec(url);
   if (m === null) throw bad("expected redis://[user[:password]@]host[:port][/db] or unix:///path/to.sock");
-  const [, schemeText, authority, pathText, queryText, fragment] = m;
+  // The regular expression's groups 1 to 3 always take part in a match (possibly empty).
+  const [, schemeText = "", authority = "", pathText = "", queryText, fragment] = m;
   // WHATWG URL lowercases the scheme, so node-redis and Bun take `REDIS://`; ioredis then misses TLS for
   // `REDISS://`. Taking any case and meaning the same thing is the least surprising.
   const scheme = SCHEMES[schemeText.toLowerCase()];
@@ -177,7 +178,7 @@ export function parseUrl(url: string, where: string): RedisUrl {
       // TypeError here is the only answer that cannot select the wrong database.
       const dbm = /^\/(\d+)$/.exec(pathText);
       if (dbm === null) throw bad("the path must be a database number, as in redis://host:6379/2");
-      db = dbNumber(dbm[1], bad);
+      db = dbNumber(dbm[1]!, bad);
     }
   }
 

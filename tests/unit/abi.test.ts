@@ -56,3 +56,11 @@ test("every status, setting, record, event and role cpipe.h defines has its Type
   const missing = [...defined.keys()].filter((name) => families.test(name) && !mirrored.has(name));
   assert.deepEqual(missing, []);
 });
+
+test("ffi/ imports nothing from src/: the layers point one way", () => {
+  const dir = new URL("../../ffi/", import.meta.url);
+  for (const file of ["abi.ts", "error.ts", "load.ts", "runtime.ts", "symbols.ts", "embedded.ts", "bun.ts"]) {
+    const text = readFileSync(new URL(file, dir), "utf8");
+    assert.doesNotMatch(text, /from\s+["']\.\.\/src\//, file);
+  }
+});

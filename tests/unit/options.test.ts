@@ -592,7 +592,7 @@ test("tls: true, an object, or rediss:// normalize to one TlsSettings", () => {
   assert.equal(t.rejectUnauthorized, false);
   bytes[0] = 9; // the settings keep their own copy
   assert.deepEqual([...t.key!], [1, 2, 3]);
-  assert.deepEqual([...clientSettings("rediss://h", { tls: { ca: "A" } }).tls!.ca[0]], [65]);
+  assert.deepEqual([...clientSettings("rediss://h", { tls: { ca: "A" } }).tls!.ca[0]!], [65]);
 });
 
 test("printing settings shows neither the password nor the TLS key", () => {
@@ -645,7 +645,7 @@ test("handshakeCommands: HELLO carries AUTH and SETNAME with protocol 3; AUTH, S
   assert.deepEqual(h({ name: "" }), []);
   // The caller owns the arrays.
   const s = clientSettings("h", 1, { password: "pw" });
-  handshakeCommands(s)[0].push("x");
+  handshakeCommands(s)[0]!.push("x");
   assert.deepEqual(handshakeCommands(s), [["AUTH", "pw"]]);
 });
 

@@ -1,7 +1,7 @@
-/** `src/runtime.ts` declares Deno's namespace by hand; Deno's own types must still fit it. */
+/** `ffi/runtime.ts` declares Deno's namespace by hand; Deno's own types must still fit it. */
 import assert from "node:assert/strict";
 import { test } from "../harness/shim.ts";
-import { deno, type DenoLike, isDeno } from "../../src/runtime.ts";
+import { deno, type DenoLike, isDeno } from "../../ffi/runtime.ts";
 
 // Checked by `deno check` (this file is type-checked with Deno's declarations):
 // were DenoLike to drift from Deno's namespace, this line would not compile.
