@@ -3,7 +3,7 @@
  * Aggregates are built with an explicit stack, so nesting depth is bounded by
  * memory, not by the JavaScript call stack.
  */
-import { ReplyError } from "./errors.ts";
+import { ProtocolError, ReplyError } from "./errors.ts";
 import type { Reply } from "./types.ts";
 
 /** Bytes before the replies in the output buffer: replies, used, flags, need. */
@@ -42,8 +42,22 @@ export class ReplyDecoder {
     return this.bytes[this.pos];
   }
 
-  /** Decodes the reply at the current position and moves past it. */
+  /**
+   * Decodes the reply at the current position and moves past it. Malformed
+   * data (an unknown tag, a length past the end, a big number that is not
+   * digits) throws `ProtocolError`, whatever part of the decoder finds it.
+   */
   next(): Reply {
+    try {
+      return this.#next();
+    } catch (e) {
+      if (e instanceof ProtocolError) throw e;
+      // A DataView read past the end of the buffer.
+      throw new ProtocolError(`cpipe: malformed reply data at ${this.pos} of ${this.bytes.length} bytes`, { cause: e });
+    }
+  }
+
+  #next(): Reply {
     const tag = this.bytes[this.pos++];
     if (!isAggregate(tag)) return this.#scalar(tag);
     const count = this.#u32();
@@ -103,23 +117,40 @@ export class ReplyDecoder {
       }
       case 0x23: // '#' boolean
         return this.bytes[this.pos++] !== 0;
-      case 0x28: // '(' big number
-        return BigInt(this.#string());
+      case 0x28: { // '(' big number
+        const digits = this.#string();
+        if (!/^-?[0-9]+$/.test(digits)) {
+          throw new ProtocolError(
+            `cpipe: a big number reply must be digits, not ${JSON.stringify(digits.slice(0, 40))}`,
+          );
+        }
+        return BigInt(digits);
+      }
       default:
-        throw new Error(`cpipe: unknown reply tag ${tag} at ${this.pos - 1}`);
+        throw new ProtocolError(
+          tag === undefined
+            ? `cpipe: reply data ends early, at ${this.pos - 1}`
+            : `cpipe: unknown reply tag ${tag} at ${this.pos - 1}`,
+        );
     }
   }
 
   #bytes(): Uint8Array {
     const len = this.#u32();
     const start = this.pos;
+    if (start + len > this.bytes.length) throw this.#past(len);
     this.pos += len;
     return this.bytes.slice(start, start + len);
+  }
+
+  #past(len: number): ProtocolError {
+    return new ProtocolError(`cpipe: a reply of ${len} bytes at ${this.pos} runs past the end (${this.bytes.length})`);
   }
 
   #string(): string {
     const len = this.#u32();
     const start = this.pos, end = start + len;
+    if (end > this.bytes.length) throw this.#past(len);
     this.pos = end;
     if (len <= 32 && isAscii(this.bytes, start, end)) return shortAscii(this.bytes, start, end);
     return utf8.decode(this.bytes.subarray(start, end));
