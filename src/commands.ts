@@ -46,6 +46,11 @@ export interface Queue {
   exec: unknown[] | null;
 }
 
+/** What a client's pipeline holds: `R` its commands' result types, `Q` an open MULTI's (see `Queue`). */
+export type ClientQueue<R extends unknown[], Q extends unknown[] | null> = { kind: "client"; slots: R; exec: Q };
+/** What a pool's pipeline holds: `R` its commands' result types, `Q` an open MULTI's (see `Queue`). */
+export type PoolQueue<R extends unknown[], Q extends unknown[] | null> = { kind: "pool"; slots: R; exec: Q };
+
 /**
  * The pipeline S after queueing a command whose result is T. Inside MULTI
  * the command's own reply is "QUEUED" and its result goes to EXEC's.
@@ -310,7 +315,9 @@ const EXEC_MARK: Transform<Reply> = (r) => r;
 const DISCARD_MARK: Transform<Reply> = (r) => r;
 
 function transactionMark(command: string): Transform<Reply> | null {
-  if (command.length < 4 || command.length > 7) return null;
+  // A cheap filter first: addCommand runs per command in the longest pipelines.
+  const first = command.charCodeAt(0) | 0x20; // lower case
+  if (command.length < 4 || command.length > 7 || (first !== 0x6d && first !== 0x65 && first !== 0x64)) return null;
   const name = command.toUpperCase();
   return name === "MULTI" ? MULTI_MARK : name === "EXEC" ? EXEC_MARK : name === "DISCARD" ? DISCARD_MARK : null;
 }

@@ -8,6 +8,7 @@
 import {
   type Added,
   applyTransforms,
+  type ClientQueue,
   Commands,
   type Queued,
   type RawReplies,
@@ -26,9 +27,6 @@ export interface PipelineTarget {
   run(encoder: CommandEncoder, asBuffer: boolean | readonly boolean[], streamed: Streamed | null): Reply[];
 }
 
-/** What a client's pipeline holds, at the type level (see `Queue`). */
-type Held<R extends unknown[], Q extends unknown[] | null> = { kind: "client"; slots: R; exec: Q };
-
 /**
  * Commands queued with the typed methods or `addCommand`, sent by `execute()`.
  * `R` is the result type of each command queued so far in one chain, and
@@ -40,7 +38,7 @@ type Held<R extends unknown[], Q extends unknown[] | null> = { kind: "client"; s
  * ```
  */
 export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
-  extends Commands<"queued", Held<R, Q>> {
+  extends Commands<"queued", ClientQueue<R, Q>> {
   readonly #target: PipelineTarget;
   readonly #encoder = new CommandEncoder();
   readonly #plan = new ReplyPlan();
@@ -62,9 +60,9 @@ export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = nul
    * Queues any command; its reply comes back from `execute()`. Inside
    * MULTI … EXEC (named here) the typed methods' results are in EXEC's reply.
    */
-  addCommand<C extends string>(command: C, ...args: Arg[]): Added<Held<R, Q>, C> {
+  addCommand<C extends string>(command: C, ...args: Arg[]): Added<ClientQueue<R, Q>, C> {
     checkCommand(command, args[0]);
-    return this.#queue(command, args, null, false, true) as unknown as Added<Held<R, Q>, C>;
+    return this.#queue(command, args, null, false, true) as unknown as Added<ClientQueue<R, Q>, C>;
   }
 
   /**
@@ -95,8 +93,8 @@ export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = nul
     args: Arg[],
     transform: Transform<T> | null,
     asBuffer: boolean,
-  ): Queued<Held<R, Q>, T> {
-    return this.#queue(command, args, transform, asBuffer, false) as unknown as Queued<Held<R, Q>, T>;
+  ): Queued<ClientQueue<R, Q>, T> {
+    return this.#queue(command, args, transform, asBuffer, false) as unknown as Queued<ClientQueue<R, Q>, T>;
   }
 
   #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {

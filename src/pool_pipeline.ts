@@ -6,6 +6,7 @@
 import {
   type Added,
   Commands,
+  type PoolQueue,
   type Queued,
   type RawReplies,
   type Replies,
@@ -18,9 +19,6 @@ import type { PoolCore } from "./pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";
 import type { Arg, Reply } from "./types.ts";
 
-/** What a pool's pipeline holds, at the type level (see `Queue`). */
-type Held<R extends unknown[], Q extends unknown[] | null> = { kind: "pool"; slots: R; exec: Q };
-
 /**
  * A pipeline on a pool, from `pool.pipeline()`: queue commands with its
  * methods, then `await execute()`. `R` and `Q` are as in `Pipeline`.
@@ -31,7 +29,7 @@ type Held<R extends unknown[], Q extends unknown[] | null> = { kind: "pool"; slo
  * ```
  */
 export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
-  extends Commands<"queued", Held<R, Q>> {
+  extends Commands<"queued", PoolQueue<R, Q>> {
   readonly #core: PoolCore;
   /** -1: the pool's shared connections; else an exclusive connection's index. */
   readonly #route: number;
@@ -64,11 +62,11 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
    * opens; other commands that change a connection (SELECT, AUTH…) are not.
    * Inside MULTI … EXEC the typed methods' results are in EXEC's reply.
    */
-  addCommand<C extends string>(command: C, ...args: Arg[]): Added<Held<R, Q>, C> {
+  addCommand<C extends string>(command: C, ...args: Arg[]): Added<PoolQueue<R, Q>, C> {
     checkCommand(command, args[0]);
     this.#tracker?.check(command, args);
     if (classify(command, args) === BLOCKING) this.#blocking = true;
-    return this.#queue(command, args, null, false, true) as unknown as Added<Held<R, Q>, C>;
+    return this.#queue(command, args, null, false, true) as unknown as Added<PoolQueue<R, Q>, C>;
   }
 
   /**
@@ -100,8 +98,8 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     args: Arg[],
     transform: Transform<T> | null,
     asBuffer: boolean,
-  ): Queued<Held<R, Q>, T> {
-    return this.#queue(command, args, transform, asBuffer, false) as unknown as Queued<Held<R, Q>, T>;
+  ): Queued<PoolQueue<R, Q>, T> {
+    return this.#queue(command, args, transform, asBuffer, false) as unknown as Queued<PoolQueue<R, Q>, T>;
   }
 
   #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
