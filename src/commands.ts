@@ -385,16 +385,19 @@ export class ReplyPlan {
 
   /** Plans a command's reply; `byName` for `addCommand`, which may open or close a transaction. */
   add(command: string, transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): void {
-    const mark = byName ? transactionMark(command) : null;
-    const at = this.transforms.length;
-    this.transforms.push(mark ?? transform);
     this.asBuffer.push(asBuffer);
+    const mark = byName ? transactionMark(command) : null;
+    if (mark === null) {
+      this.transforms.push(transform);
+      return;
+    }
+    const at = this.transforms.push(mark) - 1;
     if (mark === MULTI_MARK) {
       if (this.#multi < 0) this.#multi = at;
-    } else if (mark !== null) {
-      if (mark === EXEC_MARK && this.#multi >= 0) this.#decodeExec(this.#multi + 1, at);
-      this.#multi = -1;
+      return;
     }
+    if (mark === EXEC_MARK && this.#multi >= 0) this.#decodeExec(this.#multi + 1, at);
+    this.#multi = -1;
   }
 
   /**
