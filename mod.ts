@@ -26,13 +26,25 @@ export { connectPool, defaultPool, phget, phset, psend } from "./src/default_poo
 export { addCommand, connect, defaultClient, del, execute, get, hget, hset, send, set } from "./src/default_client.ts";
 export { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./src/errors.ts";
 export type {
+  Added,
+  ClientQueue,
   Commands,
   FieldValues,
   Kind,
+  Out,
+  Pipelines,
+  PoolQueue,
+  Queue,
+  Queued,
+  RawReplies,
+  Replies,
   Result,
   ScoredMember,
   SetOptions,
+  SetToken,
+  SetTokenName,
   Shapes,
+  Slots,
   Transform,
   ZRangeOptions,
 } from "./src/commands.ts";

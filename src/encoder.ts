@@ -20,6 +20,27 @@ function describe(value: unknown): string {
   return typeof value === "object" ? (value.constructor?.name ?? "an object") : typeof value;
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Whether a string is valid UTF-16 (no lone surrogate), natively where the runtime has `isWellFormed`. */
+const isWellFormed: (value: string) => boolean = typeof String.prototype.isWellFormed === "function"
+  ? (value) => value.isWellFormed()
+  : (value) => !LONE_SURROGATE.test(value);
+
+/**
+ * A lone surrogate has no UTF-8 form: encodeInto would write U+FFFD, so two
+ * different strings would name one key. Refused instead, saying where.
+ */
+function loneSurrogate(value: string, command: string, index: number): TypeError {
+  const at = value.search(LONE_SURROGATE);
+  const code = value.charCodeAt(at).toString(16).toUpperCase();
+  const what = index === 0 ? "the command name" : `argument ${index} of ${command}`;
+  return new TypeError(
+    `cpipe: ${what} has a lone surrogate (U+${code} at index ${at}), which UTF-8 cannot carry; ` +
+      "pass a Uint8Array for binary data",
+  );
+}
+
 function utf8Length(value: string): number {
   let bytes = 0;
   for (let i = 0; i < value.length; i++) {
@@ -54,8 +75,9 @@ export class CommandEncoder {
       this.#ensure(4);
       this.#view.setUint32(this.length, args.length + 1, true);
       this.length += 4;
-      this.#writeString(command);
-      for (let i = 0; i < args.length; i++) this.#writeArg(args[i], command, i + 1);
+      this.#writeString(command, command, 0);
+      // A hole in a sparse array reads undefined: #writeArg refuses it as any other non-argument.
+      for (let i = 0; i < args.length; i++) this.#writeArg(args[i] as Arg, command, i + 1);
     } catch (e) {
       this.length = start;
       throw e;
@@ -105,15 +127,14 @@ export class CommandEncoder {
     this.#replace(grown);
   }
 
-  /** `undefined` (a hole in a sparse array) is refused like any other non-argument. */
-  #writeArg(arg: Arg | undefined, command: string, index: number): void {
-    if (typeof arg === "string") return this.#writeString(arg);
+  #writeArg(arg: Arg, command: string, index: number): void {
+    if (typeof arg === "string") return this.#writeString(arg, command, index);
     if (arg instanceof Uint8Array) return this.#writeBytes(arg);
     if (typeof arg === "number") {
       if (Number.isNaN(arg)) throw new TypeError(`cpipe: argument ${index} of ${command} is NaN`);
-      return this.#writeString(arg === Infinity ? "inf" : arg === -Infinity ? "-inf" : String(arg));
+      return this.#writeString(arg === Infinity ? "inf" : arg === -Infinity ? "-inf" : String(arg), command, index);
     }
-    if (typeof arg === "bigint") return this.#writeString(arg.toString());
+    if (typeof arg === "bigint") return this.#writeString(arg.toString(), command, index);
     throw new TypeError(
       `cpipe: argument ${index} of ${command} must be a string, number, bigint or Uint8Array, not ${describe(arg)}`,
     );
@@ -126,7 +147,8 @@ export class CommandEncoder {
     this.length += 4 + value.length;
   }
 
-  #writeString(value: string): void {
+  /** Writes a string as UTF-8; `command` and `index` (0: the name) only name it in an error. */
+  #writeString(value: string, command: string, index: number): void {
     const n = value.length;
     // Short ASCII strings are the common case; a loop beats encodeInto there.
     if (n <= 64) {
@@ -147,6 +169,7 @@ export class CommandEncoder {
       // Three bytes per UTF-16 unit is the worst case; measure only when that bound is too large.
       this.#ensure(4 + (this.length + n * 3 < MAX_BUFFER ? n * 3 : utf8Length(value)));
     }
+    if (!isWellFormed(value)) throw loneSurrogate(value, command, index);
     const written = utf8.encodeInto(value, this.bytes.subarray(this.length + 4)).written;
     this.#view.setUint32(this.length, written, true);
     this.length += 4 + written;

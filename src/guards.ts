@@ -7,6 +7,19 @@ import { CpipeError } from "./errors.ts";
  */
 const STREAM_CHANGING = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "SYNC", "PSYNC"]);
 
+/**
+ * An argument as upper-case text when it is short enough to be a keyword,
+ * given as a string or as bytes (a subcommand passed as a Uint8Array must be
+ * recognised as surely as its string form); "" otherwise.
+ */
+export function keyword(value: unknown): string {
+  if (typeof value === "string") return value.length <= 32 ? value.toUpperCase() : "";
+  if (!(value instanceof Uint8Array) || value.length > 32) return "";
+  let text = "";
+  for (let i = 0; i < value.length; i++) text += String.fromCharCode(value[i]!);
+  return text.toUpperCase();
+}
+
 /** Names already checked and found harmless: a program uses few, and checks them often. */
 const harmless = new Set<string>();
 
@@ -20,7 +33,7 @@ export function checkCommand(command: string, next?: unknown): void {
     throw new CpipeError(`cpipe: ${upper} changes how the server replies and is not supported on this client`);
   }
   if (upper === "CLIENT") {
-    if (typeof next === "string" && /^reply$/i.test(next)) {
+    if (keyword(next) === "REPLY") {
       throw new CpipeError("cpipe: CLIENT REPLY changes how the server replies and is not supported on this client");
     }
     return; // depends on the subcommand: never cached

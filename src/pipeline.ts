@@ -5,7 +5,17 @@
  * queueing, so encoding overlaps the server's work and memory stays bounded;
  * `execute()` then sends the rest and collects every reply.
  */
-import { applyTransforms, Commands, type Transform } from "./commands.ts";
+import {
+  type Added,
+  applyTransforms,
+  type ClientQueue,
+  Commands,
+  type Queued,
+  type RawReplies,
+  type Replies,
+  ReplyPlan,
+  type Transform,
+} from "./commands.ts";
 import { CHUNK_SIZE, CommandEncoder } from "./encoder.ts";
 import { RecordStash, type Streamed } from "./connection.ts";
 import { checkCommand } from "./guards.ts";
@@ -19,17 +29,19 @@ export interface PipelineTarget {
 
 /**
  * Commands queued with the typed methods or `addCommand`, sent by `execute()`.
+ * `R` is the result type of each command queued so far in one chain, and
+ * `Q`, inside a MULTI, of each command EXEC will return (null outside one).
  *
  * @example
  * ```ts
- * const replies = r.pipeline().set("a", "1").incr("a").get("a").execute(); // ["OK", 2, "2"]
+ * const [ok, n, v] = r.pipeline().set("a", "1").incr("a").get("a").execute(); // "OK", 2, "2"
  * ```
  */
-export class Pipeline extends Commands<"queued", Pipeline> {
+export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
+  extends Commands<"queued", ClientQueue<R, Q>> {
   readonly #target: PipelineTarget;
   readonly #encoder = new CommandEncoder();
-  #transforms: (Transform<unknown> | null)[] = [];
-  #asBuffer: boolean[] = [];
+  readonly #plan = new ReplyPlan();
   /** Commands already handed to the core, and their replies so far; null until the queue first fills a chunk. */
   #streamed: Streamed | null = null;
 
@@ -41,46 +53,53 @@ export class Pipeline extends Commands<"queued", Pipeline> {
 
   /** Commands queued since the last `execute()`. */
   get length(): number {
-    return this.#transforms.length;
-  }
-
-  /** Queues any command; its reply comes back from `execute()`. */
-  addCommand(command: string, ...args: Arg[]): this {
-    checkCommand(command, args[0]);
-    return this.#queue(command, args, null, false);
+    return this.#plan.length;
   }
 
   /**
-   * Waits for the reply of every queued command and returns them in order;
-   * an error reply is a `ReplyError` in its place. The queue is empty
-   * afterwards, also when a connection error is thrown.
+   * Queues any command; its reply comes back from `execute()`. Inside
+   * MULTI … EXEC (named here) the typed methods' results are in EXEC's reply.
    */
-  execute(): Reply[] {
-    return this.#execute(false);
+  addCommand<C extends string>(command: C, ...args: Arg[]): Added<ClientQueue<R, Q>, C> {
+    checkCommand(command, args[0]);
+    return this.#queue(command, args, null, false, true) as unknown as Added<ClientQueue<R, Q>, C>;
   }
 
-  /** As `execute()`, with every bulk string returned as `Uint8Array`. */
-  executeBuffer(): Reply[] {
-    return this.#execute(true);
+  /**
+   * Waits for the reply of every queued command and returns them in order,
+   * typed as the chain that queued them; an error reply is a `ReplyError` in
+   * its place. The queue is empty afterwards, also when a connection error
+   * is thrown.
+   */
+  execute(): Replies<R> {
+    return this.#execute(false) as Replies<R>;
+  }
+
+  /** As `execute()`, with every bulk string returned as `Uint8Array` and no typed method's shaping applied. */
+  executeBuffer(): RawReplies<R> {
+    return this.#execute(true) as RawReplies<R>;
   }
 
   /** Forgets the queued commands (those already streamed to the server still run there). */
   discard(): void {
     this.#encoder.reset();
-    this.#transforms = [];
-    this.#asBuffer = [];
+    this.#plan.reset();
     this.#streamed = null;
   }
 
   /** Runs (or queues) one command for the typed methods; see `Commands`. */
-  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Pipeline {
-    return this.#queue(command, args, transform, asBuffer);
+  protected dispatch<T>(
+    command: string,
+    args: Arg[],
+    transform: Transform<T> | null,
+    asBuffer: boolean,
+  ): Queued<ClientQueue<R, Q>, T> {
+    return this.#queue(command, args, transform, asBuffer, false) as unknown as Queued<ClientQueue<R, Q>, T>;
   }
 
-  #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean): this {
+  #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
     this.#encoder.add(command, args);
-    this.#transforms.push(transform);
-    this.#asBuffer.push(asBuffer);
+    this.#plan.add(command, transform, asBuffer, byName);
     if (this.#encoder.length >= CHUNK_SIZE) this.#stream();
     return this;
   }
@@ -98,13 +117,11 @@ export class Pipeline extends Commands<"queued", Pipeline> {
   }
 
   #execute(allBuffers: boolean): Reply[] {
-    const transforms = this.#transforms;
-    if (transforms.length === 0) return [];
+    const plan = this.#plan;
+    if (plan.length === 0) return [];
     try {
-      return applyTransforms(
-        this.#target.run(this.#encoder, allBuffers ? true : this.#asBuffer, this.#streamed),
-        transforms,
-      );
+      if (allBuffers) return this.#target.run(this.#encoder, true, this.#streamed);
+      return applyTransforms(this.#target.run(this.#encoder, plan.asBuffer, this.#streamed), plan.transforms);
     } finally {
       this.discard();
     }

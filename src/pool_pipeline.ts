@@ -3,8 +3,16 @@
  * block, so a MULTI ... EXEC inside it stays whole; `execute()` resolves with
  * every reply in order, error replies in place.
  */
-import type { Transform } from "./commands.ts";
-import { Commands } from "./commands.ts";
+import {
+  type Added,
+  Commands,
+  type PoolQueue,
+  type Queued,
+  type RawReplies,
+  type Replies,
+  ReplyPlan,
+  type Transform,
+} from "./commands.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { checkCommand } from "./guards.ts";
 import type { PoolCore } from "./pool_core.ts";
@@ -13,14 +21,15 @@ import type { Arg, Reply } from "./types.ts";
 
 /**
  * A pipeline on a pool, from `pool.pipeline()`: queue commands with its
- * methods, then `await execute()`.
+ * methods, then `await execute()`. `R` and `Q` are as in `Pipeline`.
  *
  * @example
  * ```ts
  * await pool.pipeline().addCommand("MULTI").incr("n").addCommand("EXEC").execute(); // ["OK", "QUEUED", [1]]
  * ```
  */
-export class PoolPipeline extends Commands<"queued", PoolPipeline> {
+export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
+  extends Commands<"queued", PoolQueue<R, Q>> {
   readonly #core: PoolCore;
   /** -1: the pool's shared connections; else an exclusive connection's index. */
   readonly #route: number;
@@ -29,8 +38,7 @@ export class PoolPipeline extends Commands<"queued", PoolPipeline> {
   #encoder = new CommandEncoder();
   #starts: number[] = [];
   #names: string[] = [];
-  #transforms: (Transform<unknown> | null)[] = [];
-  #asBuffer: boolean[] = [];
+  readonly #plan = new ReplyPlan();
   #blocking = false;
   readonly #tracker: TransactionTracker | null;
 
@@ -45,29 +53,33 @@ export class PoolPipeline extends Commands<"queued", PoolPipeline> {
 
   /** Commands queued and not yet executed. */
   get length(): number {
-    return this.#transforms.length;
+    return this.#plan.length;
   }
 
   /**
    * Queues any command. On the pool's shared connections MULTI / EXEC /
    * DISCARD / WATCH / UNWATCH are accepted when the pipeline closes what it
    * opens; other commands that change a connection (SELECT, AUTH…) are not.
+   * Inside MULTI … EXEC the typed methods' results are in EXEC's reply.
    */
-  addCommand(command: string, ...args: Arg[]): this {
+  addCommand<C extends string>(command: C, ...args: Arg[]): Added<PoolQueue<R, Q>, C> {
     checkCommand(command, args[0]);
     this.#tracker?.check(command, args);
     if (classify(command, args) === BLOCKING) this.#blocking = true;
-    return this.#queue(command, args, null, false);
+    return this.#queue(command, args, null, false, true) as unknown as Added<PoolQueue<R, Q>, C>;
   }
 
-  /** Sends the queued commands; resolves with their replies in order, error replies as `ReplyError` in place. */
-  execute(): Promise<Reply[]> {
-    return this.#execute(false);
+  /**
+   * Sends the queued commands; resolves with their replies in order, typed
+   * as the chain that queued them, error replies as `ReplyError` in place.
+   */
+  execute(): Promise<Replies<R>> {
+    return this.#execute(false) as Promise<Replies<R>>;
   }
 
-  /** As `execute()`, with every bulk string as `Uint8Array`. */
-  executeBuffer(): Promise<Reply[]> {
-    return this.#execute(true);
+  /** As `execute()`, with every bulk string as `Uint8Array` and no typed method's shaping applied. */
+  executeBuffer(): Promise<RawReplies<R>> {
+    return this.#execute(true) as Promise<RawReplies<R>>;
   }
 
   /** Forgets the queued commands. */
@@ -75,37 +87,42 @@ export class PoolPipeline extends Commands<"queued", PoolPipeline> {
     this.#encoder.reset();
     this.#starts = [];
     this.#names = [];
-    this.#transforms = [];
-    this.#asBuffer = [];
+    this.#plan.reset();
     this.#blocking = false;
     this.#tracker?.reset();
   }
 
   /** Queues one command for the typed methods; see `Commands`. */
-  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): PoolPipeline {
-    return this.#queue(command, args, transform as Transform<unknown> | null, asBuffer);
+  protected dispatch<T>(
+    command: string,
+    args: Arg[],
+    transform: Transform<T> | null,
+    asBuffer: boolean,
+  ): Queued<PoolQueue<R, Q>, T> {
+    return this.#queue(command, args, transform, asBuffer, false) as unknown as Queued<PoolQueue<R, Q>, T>;
   }
 
-  #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean): this {
+  #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
     const start = this.#encoder.length;
     this.#encoder.add(command, args);
     this.#starts.push(start);
     this.#names.push(command);
-    this.#transforms.push(transform);
-    this.#asBuffer.push(asBuffer);
+    this.#plan.add(command, transform, asBuffer, byName);
     return this;
   }
 
   #execute(allBuffers: boolean): Promise<Reply[]> {
-    if (this.#transforms.length === 0) return Promise.resolve([]);
+    if (this.#plan.length === 0) return Promise.resolve([]);
     try {
       this.#tracker?.assertClosed();
     } catch (e) {
       this.discard();
       return Promise.reject(e);
     }
-    const encoder = this.#encoder, starts = this.#starts, transforms = this.#transforms;
-    const asBuffer = allBuffers ? transforms.map(() => true) : this.#asBuffer;
+    const encoder = this.#encoder, starts = this.#starts, plan = this.#plan;
+    // executeBuffer: raw replies, so no transform (nor transaction mark) is handed on.
+    const transforms = allBuffers ? plan.transforms.map(() => null) : plan.transforms;
+    const asBuffer = allBuffers ? plan.asBuffer.map(() => true) : plan.asBuffer;
     const blocking = this.#blocking, names = this.#names;
     this.#encoder = new CommandEncoder();
     this.discard();

@@ -6,6 +6,7 @@
  * it would change what other callers' commands do.
  */
 import { CpipeError } from "./errors.ts";
+import { keyword } from "./guards.ts";
 import type { Arg } from "./types.ts";
 
 /** How a pool runs a command. */
@@ -60,10 +61,6 @@ const OPTION_FOR: Record<string, string> = {
 
 const known = new Map<string, Kind>();
 
-function upper(value: Arg | undefined): string {
-  return typeof value === "string" ? value.toUpperCase() : "";
-}
-
 /** Classifies a command by name (and, for a few, by argument). */
 export function classify(command: string, args: readonly Arg[]): Kind {
   const cached = known.get(command);
@@ -72,10 +69,10 @@ export function classify(command: string, args: readonly Arg[]): Kind {
   let kind: Kind = SHARED;
   if (BLOCKING_WITH_OPTION.has(name)) {
     // Not cached: it depends on the arguments.
-    for (const arg of args) if (upper(arg) === "BLOCK") return BLOCKING;
+    for (const arg of args) if (keyword(arg) === "BLOCK") return BLOCKING;
     return SHARED;
   }
-  if (name === "CLIENT") return STATEFUL_CLIENT.has(upper(args[0])) ? STATEFUL : SHARED;
+  if (name === "CLIENT") return STATEFUL_CLIENT.has(keyword(args[0])) ? STATEFUL : SHARED;
   if (BLOCKING_COMMANDS.has(name)) kind = BLOCKING;
   else if (STATEFUL_COMMANDS.has(name)) kind = STATEFUL;
   if (known.size < 1024) known.set(command, kind);

@@ -181,3 +181,77 @@ test("a connection lost while a pipeline streams fails that pipeline's execute()
   killer.close();
   r.close();
 });
+
+test("MULTI … EXEC: typed methods answer QUEUED, their results come shaped in EXEC's array, errors in place", () => {
+  const r = connect(server.host, server.port);
+  r.del("pm:h", "pm:n", "pm:s", "pm:z");
+  r.hset("pm:h", "a", "1");
+  r.zadd("pm:z", 2.5, "m");
+  r.set("pm:s", "text");
+  const tx = r.pipeline().addCommand("MULTI").hgetall("pm:h").incr("pm:n").addCommand("EXEC").execute();
+  assert.deepEqual(tx, ["OK", "QUEUED", "QUEUED", [{ a: "1" }, 1]]);
+  // An error at run time is a ReplyError in EXEC's array; the others are shaped.
+  const [, , , , exec] = r.pipeline().addCommand("multi").zscore("pm:z", "m").incr("pm:s").hgetall("pm:h")
+    .addCommand("exec").execute();
+  assert.ok(Array.isArray(exec));
+  assert.equal(exec[0], 2.5);
+  assert.ok(exec[1] instanceof ReplyError);
+  assert.deepEqual(exec[2], { a: "1" });
+  // Outside the transaction, transforms apply as usual; raw commands stay raw inside it.
+  const mixed = r.pipeline().hgetall("pm:h").addCommand("MULTI").addCommand("HGETALL", "pm:h").zscore("pm:z", "m")
+    .addCommand("EXEC").zscore("pm:z", "m").execute();
+  assert.deepEqual(mixed, [{ a: "1" }, "OK", "QUEUED", "QUEUED", [["a", "1"], 2.5], 2.5]);
+  r.close();
+});
+
+test("MULTI … EXEC: an aborted EXEC, a refused command and DISCARD leave the replies as they are", () => {
+  const r = connect(server.host, server.port), other = connect(server.host, server.port);
+  r.hset("pa:h", "a", "1");
+  // A command refused at queue time aborts the transaction (EXECABORT).
+  const aborted = r.pipeline().addCommand("MULTI").hgetall("pa:h").addCommand("SET", "pa:only-key").incr("pa:n")
+    .addCommand("EXEC").execute();
+  assert.deepEqual(aborted.slice(0, 2), ["OK", "QUEUED"]);
+  assert.ok(aborted[2] instanceof ReplyError);
+  assert.equal(aborted[3], "QUEUED");
+  assert.ok(aborted[4] instanceof ReplyError && aborted[4].code === "EXECABORT");
+  // A WATCHed key changed: EXEC answers null.
+  r.send("WATCH", "pa:h");
+  other.hset("pa:h", "b", "2");
+  assert.deepEqual(r.pipeline().addCommand("MULTI").hgetall("pa:h").addCommand("EXEC").execute(), [
+    "OK",
+    "QUEUED",
+    null,
+  ]);
+  // DISCARD: nothing ran; a typed method after it is shaped again.
+  const discarded = r.pipeline().addCommand("MULTI").hgetall("pa:h").addCommand("DISCARD").hgetall("pa:h").execute();
+  assert.deepEqual(discarded, ["OK", "QUEUED", "OK", { a: "1", b: "2" }]);
+  // EXEC without MULTI in the same pipeline is left raw.
+  r.send("MULTI");
+  r.send("HGETALL", "pa:h");
+  assert.deepEqual(r.pipeline().addCommand("EXEC").execute(), [[["a", "1", "b", "2"]]]);
+  other.close();
+  r.close();
+});
+
+test("MULTI … EXEC: bytes and text results in one transaction, and a transaction that streams", () => {
+  const r = connect(server.host, server.port);
+  const raw = new Uint8Array([0xff, 0, 13, 10]);
+  r.set("pb:raw", raw);
+  r.hset("pb:h", "f", "ü");
+  const [, , , exec] = r.pipeline().addCommand("MULTI").getBuffer("pb:raw").hgetall("pb:h").addCommand("EXEC")
+    .execute();
+  assert.ok(Array.isArray(exec));
+  assert.deepEqual(exec[0], raw);
+  assert.deepEqual(exec[1], { f: "ü" });
+  // A transaction longer than a chunk: its commands stream, its results are shaped.
+  r.zadd("pb:z", 1.5, "m");
+  const p = r.pipeline(); // built by statements, not one chain: typed Reply[]
+  p.addCommand("MULTI");
+  for (let i = 0; i < STREAMING; i++) p.zscore("pb:z", "m");
+  p.addCommand("EXEC");
+  const replies = p.execute();
+  const results = replies[STREAMING + 1] as unknown[];
+  assert.equal(results.length, STREAMING);
+  assert.ok(results.every((v) => v === 1.5));
+  r.close();
+});

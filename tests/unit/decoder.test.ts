@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "../harness/shim.ts";
 import { HEADER_SIZE, ReplyDecoder } from "../../src/decoder.ts";
-import { ReplyError } from "../../src/errors.ts";
+import { CpipeError, ProtocolError, ReplyError } from "../../src/errors.ts";
 
 /** Builds an output buffer: header, then the given encoded parts. */
 class Out {
@@ -111,4 +111,29 @@ test("nesting 100,000 deep decodes without exhausting the call stack", () => {
   }
   assert.equal(levels, depth);
   assert.equal(v, 7);
+});
+
+test("malformed data throws ProtocolError (a CpipeError), never a plain Error or SyntaxError", () => {
+  const cases: [string, Out, RegExp][] = [
+    ["an unknown tag", new Out().tag("?"), /unknown reply tag 63/],
+    ["a big number that is only a sign", new Out().str("(", "-"), /big number.*"-"/],
+    ["an empty big number", new Out().str("(", ""), /big number/],
+    ["a big number with spaces", new Out().str("(", " 12"), /big number/],
+    ["a big number with a fraction", new Out().str("(", "1.5"), /big number/],
+    ["a bulk string past the end", new Out().tag("$").u32(100).u8(0x61), /runs past the end/],
+    ["bytes past the end", new Out().tag("$").u32(100).u8(0x61), /runs past the end/],
+    ["a double cut short", new Out().tag(",").u8(0), /runs past the end/],
+    ["an array missing elements", new Out().tag("*").u32(3).tag("_"), /ends early/],
+    ["a nested array missing elements", new Out().tag("*").u32(1).tag("*").u32(2).tag("_"), /ends early/],
+  ];
+  for (const [what, out, message] of cases) {
+    const asBuffer = what === "bytes past the end";
+    assert.throws(() => out.decoder(asBuffer).next(), (e: unknown) => {
+      assert.ok(e instanceof ProtocolError && e instanceof CpipeError, `${what}: ${e}`);
+      assert.match((e as Error).message, message, what);
+      return true;
+    });
+  }
+  // A well-formed big number still decodes.
+  assert.equal(new Out().str("(", "-12345678901234567890").decoder().next(), -12345678901234567890n);
 });

@@ -93,3 +93,29 @@ test("the native check refuses malformed arenas", () => {
   assert.equal(native.cpipe_commands_count(e.bytes, e.length + 3), -1);
   assert.equal(native.cpipe_commands_count(new Uint8Array([0, 0, 0, 0]), 4), -1);
 });
+
+test("a lone surrogate is a TypeError naming the argument; nothing is appended; pairs still encode", () => {
+  const e = new CommandEncoder();
+  e.add("SET", ["k", "v"]);
+  const before = e.length;
+  for (
+    const [args, message] of [
+      [["\ud800"], /argument 1 of SET has a lone surrogate \(U\+D800 at index 0\)/],
+      [["k", "ok", "x\udfff"], /argument 3 of SET .*U\+DFFF at index 1/],
+      [["k", "é".repeat(80) + "\udc00"], /argument 2 of SET .*U\+DC00 at index 80/],
+      [["k", "\udc00\ud800"], /U\+DC00 at index 0/],
+    ] as const
+  ) {
+    assert.throws(
+      () => e.add("SET", [...args]),
+      (err: unknown) => err instanceof TypeError && message.test(err.message),
+    );
+    assert.equal(e.length, before);
+    assert.equal(e.count, 1);
+  }
+  assert.throws(() => e.add("GET\ud800", []), /the command name has a lone surrogate/);
+  e.add("SET", ["\ud83d\ude00", "a\u00e9\ud83d\ude00".repeat(30)]);
+  const [, [, key = new Uint8Array(), value = new Uint8Array()] = []] = unpack(e);
+  assert.equal(text(key), "😀");
+  assert.equal(text(value), "aé😀".repeat(30));
+});
