@@ -185,12 +185,15 @@ test-bun: tools redis $(LIB)
 # C-level tests of the core (argument packing, reply encoding, error paths,
 # a live server) under AddressSanitizer + UBSan, and under valgrind.
 # A throwaway redis-server on a unix socket for the C tests: $(call with_redis,DIR,COMMAND).
+# It is waited for on the way out: a server still exiting would unlink the
+# socket of the next run's server, made at the same path.
 define with_redis
 	@rm -f $(1)/redis.sock $(1)/redis.pid
 	redis-server --port 0 --unixsocket $(CURDIR)/$(1)/redis.sock --save '' --appendonly no --enable-debug-command yes \
 	  --daemonize yes --pidfile $(CURDIR)/$(1)/redis.pid --dir $(CURDIR)/$(1) --logfile redis.log
 	@for i in $$(seq 100); do [ -S $(1)/redis.sock ] && break; sleep 0.05; done
-	CPIPE_TEST_SOCKET=$(CURDIR)/$(1)/redis.sock $(2); rc=$$?; kill $$(cat $(1)/redis.pid); exit $$rc
+	CPIPE_TEST_SOCKET=$(CURDIR)/$(1)/redis.sock $(2); rc=$$?; pid=$$(cat $(1)/redis.pid); kill $$pid; \
+	  for i in $$(seq 100); do kill -0 $$pid 2>/dev/null || break; sleep 0.05; done; exit $$rc
 endef
 
 asan: build/asan/test_core redis
