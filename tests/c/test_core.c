@@ -301,8 +301,8 @@ static void test_settings(void) {
     } bad[] = {
         {CPIPE_SET_PORT, 70000},           {CPIPE_SET_PORT, -1},
         {CPIPE_SET_CONNECT_TIMEOUT, -1},   {CPIPE_SET_COMMAND_TIMEOUT, -5},
-        {CPIPE_SET_MAX_REPLY_BYTES, 10},   {CPIPE_SET_MAX_REPLY_BYTES, -1},
-        {CPIPE_SET_KEEPALIVE, -1},         {CPIPE_SET_KEEPALIVE, 24 * 3600 + 1},
+        {CPIPE_SET_MAX_REPLY_BYTES, 0},    {CPIPE_SET_KEEPALIVE, -1},
+        {CPIPE_SET_KEEPALIVE, INT32_MAX / 1000 + 1},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         settings_begin(&s, CPIPE_SETTINGS_VERSION);
@@ -345,7 +345,7 @@ static void test_settings(void) {
     settings_int(&s, CPIPE_SET_PORT, 65535);
     settings_int(&s, CPIPE_SET_CONNECT_TIMEOUT, 0);
     settings_int(&s, CPIPE_SET_COMMAND_TIMEOUT, INT32_MAX);
-    settings_int(&s, CPIPE_SET_MAX_REPLY_BYTES, 64);
+    settings_int(&s, CPIPE_SET_MAX_REPLY_BYTES, -1); /* a u32: 4 GiB - 1 */
     settings_int(&s, CPIPE_SET_KEEPALIVE, 0);
     settings_bytes(&s, CPIPE_SET_HANDSHAKE, h.cmds, (uint32_t)h.len);
     settings_bytes(&s, CPIPE_SET_HANDSHAKE, NULL, 0); /* the last one wins: none */
@@ -776,6 +776,28 @@ static void test_passwords(void) {
           bytes_have(s.down.server_reply, s.down.server_reply_len, "****") && message_has(&s.down, "****"));
     CHECK(shows_no_password(c, out, sizeof out));
     cpipe_client_free(c);
+
+    /* A long password: Redis quotes a refused command's arguments cut at
+     * 128 bytes; that start is masked too. */
+    static char long_pw[201];
+    memset(long_pw, 'L', 200);
+    memcpy(long_pw, PASSWORD, strlen(PASSWORD));
+    const char *require_long[] = {"CONFIG", "SET", "requirepass", long_pw};
+    s = call(admin, 4, require_long, NULL);
+    CHECK(replied(&s, '+', "OK"));
+    batch_reset(&hs);
+    batch_add(&hs, 0, "AUTH", long_pw);
+    batch_add(&hs, 0, "NOSUCHCOMMAND", long_pw);
+    c = live(&hs, 0);
+    memset(out, 0, sizeof out);
+    CHECK(cpipe_client_connect(c, out, sizeof out) == CPIPE_ERR_HANDSHAKE);
+    s = scan();
+    CHECK(s.downs == 1 && s.down.server_reply != NULL &&
+          bytes_have(s.down.server_reply, s.down.server_reply_len, "unknown command") && message_has(&s.down, "****"));
+    CHECK(shows_no_password(c, out, sizeof out) && !bytes_have(out, sizeof out, "LLLLLLLLLL"));
+    cpipe_client_free(c);
+    s = call(admin, 4, require, NULL);
+    CHECK(replied(&s, '+', "OK"));
 
     /* The right password alone lets it in. */
     batch_reset(&hs);
