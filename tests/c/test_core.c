@@ -708,6 +708,41 @@ static void test_live(void) {
     CHECK(s.down.attempt == 2);
     cpipe_client_free(c);
 
+    /* The largest reply accepted (CPIPE_SET_MAX_REPLY_BYTES): a bulk longer
+     * than that, or an aggregate growing past it, is a protocol error that
+     * drops the connection; the next exchange reconnects. */
+    settings_begin(&cfg, CPIPE_SETTINGS_VERSION);
+    settings_str(&cfg, CPIPE_SET_HOST, sock_path);
+    settings_int(&cfg, CPIPE_SET_MAX_REPLY_BYTES, 1000);
+    c = client_from(&cfg);
+    const char *setmax[] = {"SET", "max:1000", big};
+    size_t setmax_lens[] = {3, 8, 1000};
+    s = call(c, 3, setmax, setmax_lens);
+    CHECK(replied(&s, '+', "OK"));
+    const char *getmax[] = {"GET", "max:1000"};
+    s = call(c, 2, getmax, NULL);
+    CHECK(s.replies == 1 && s.failures == 0 && s.reply.len == 5 + 1000); /* at the limit: taken */
+    const char *setover[] = {"SET", "max:1001", big};
+    size_t setover_lens[] = {3, 8, 1001};
+    s = call(c, 3, setover, setover_lens);
+    CHECK(replied(&s, '+', "OK"));
+    const char *getover[] = {"GET", "max:1001"};
+    s = call(c, 2, getover, NULL);
+    CHECK(s.replies == 0 && s.failures == 1 && s.failure.status == CPIPE_ERR_PROTOCOL &&
+          message_has(&s.failure, "1000 bytes"));
+    CHECK(s.downs == 1 && s.down.status == CPIPE_ERR_PROTOCOL);
+    s = call(c, 1, ping, NULL);
+    CHECK(replied(&s, '+', "PONG") && s.ups == 1);
+    batch_reset(&b);
+    for (int i = 0; i < 200; i++) batch_add(&b, 0, "RPUSH", "max:list", "twenty-bytes-of-item");
+    CHECK(exchange_all(c, &b, 0) == CPIPE_OK && all().replies == 200);
+    const char *lrange[] = {"LRANGE", "max:list", "0", "-1"};
+    s = call(c, 4, lrange, NULL);
+    CHECK(s.replies == 0 && s.failures == 1 && s.failure.status == CPIPE_ERR_PROTOCOL);
+    s = call(c, 1, ping, NULL);
+    CHECK(replied(&s, '+', "PONG"));
+    cpipe_client_free(c);
+
     /* Connect and close many times. */
     for (int i = 0; i < 200; i++) {
         c = live(NULL, 0);
