@@ -116,6 +116,8 @@ typedef struct results {
     int total;               /* records that ended a call */
     uint32_t records;
     int pushes;
+    uint16_t push_conn;      /* the connection of the last push */
+    char push_kind[24];      /* the first element of the last push ("invalidate"…) */
     event events[MAX_EVENTS];
     int nevents;
     int malformed;
@@ -144,6 +146,11 @@ static void drain_all(cpipe_pool *p) {
             uint32_t seq = ++res.records;
             if (r.kind == CPIPE_RECORD_PUSH) {
                 res.pushes++;
+                res.push_conn = r.connection;
+                memset(res.push_kind, 0, sizeof res.push_kind);
+                /* '>' count, then the first element: '$' or '+' len bytes */
+                if (r.len >= 10 && r.payload[0] == '>' && wire_get32(r.payload + 6) < sizeof res.push_kind)
+                    memcpy(res.push_kind, r.payload + 10, wire_get32(r.payload + 6));
             } else if (r.kind == CPIPE_RECORD_EVENT) {
                 if (res.nevents == MAX_EVENTS) continue;
                 event *e = &res.events[res.nevents++];
@@ -613,6 +620,27 @@ static void test_live(void) {
     CHECK(await_event(p, extra, CPIPE_EVENT_UP, 1, 3000) != NULL);
     CHECK(cpipe_pool_remove(p, extra) == CPIPE_OK);
 
+    /* Pushes (RESP3 out-of-band frames) answer no call: a push record, id 0,
+     * from the connection that got it. */
+    reset();
+    static batch hello;
+    batch_reset(&hello);
+    batch_add(&hello, 0, "HELLO", "3");
+    int32_t tracking = add_conn(p, conn_settings(&hello), CPIPE_ROLE_DIRECT);
+    CHECK(tracking == 7);
+    batch_add(&b, 400, "CLIENT", "TRACKING", "ON");
+    batch_add(&b, 401, "GET", "c:tracked");
+    CHECK(submit(p, &b, tracking) == tracking);
+    CHECK(collect(p, 2, 3000) == 0 && res.tag[400] == '+' && res.tag[401] == '_');
+    admin("SET", "c:tracked", "v", NULL);
+    for (int i = 0; i < 100 && res.pushes == 0; i++) pump(p);
+    CHECK(res.pushes == 1 && res.push_conn == tracking && strcmp(res.push_kind, "invalidate") == 0);
+    CHECK(res.total == 2); /* no call was answered by it */
+    batch_add(&b, 402, "PING");
+    CHECK(submit(p, &b, tracking) == tracking);
+    CHECK(collect(p, 3, 3000) == 0 && res.tag[402] == '+');
+    CHECK(cpipe_pool_remove(p, tracking) == CPIPE_OK);
+
     /* Connections killed with calls in flight: those fail, CONN, after a
      * DOWN event each; the pool reconnects (UP after one failed attempt). */
     reset();
@@ -705,6 +733,40 @@ static void test_live(void) {
             cpipe_pool_free(p);
         }
     }
+}
+
+/* A command timeout runs from a call's send: the call fails TIMEOUT in
+ * about that long and the connection reconnects; a blocking call is exempt. */
+static void test_command_timeout(void) {
+    reset();
+    pool_settings(sock_path, 0, 1, 1, 2000, 1000, NULL);
+    settings_int(&cfg, CPIPE_SET_COMMAND_TIMEOUT, 100);
+    cpipe_pool *p = pool_from(&cfg);
+    CHECK(await_event(p, 0, CPIPE_EVENT_UP, 1, 3000) != NULL);
+    batch_add(&b, 1, "DEBUG", "SLEEP", "0.5");
+    int64_t t0 = now_ms();
+    CHECK(submit(p, &b, -1) == 0);
+    CHECK(collect(p, 1, 3000) == 0);
+    int64_t took = now_ms() - t0;
+    CHECK(res.tag[1] == '!' && res.code[1] == CPIPE_ERR_TIMEOUT && strstr(res.message[1], "100 ms") != NULL);
+    CHECK(took >= 95 && took < 400);
+    const event *down = await_event(p, 0, CPIPE_EVENT_DOWN, 1, 1000);
+    CHECK(down != NULL && down->status == CPIPE_ERR_TIMEOUT);
+    sleep_ms(600); /* the sleeping server blocks every client */
+    batch_add(&b, 2, "PING");
+    CHECK(submit(p, &b, -1) == 0);
+    CHECK(collect(p, 2, 3000) == 0 && res.tag[2] == '+');
+    const event *up = find_event(0, CPIPE_EVENT_UP, 2);
+    CHECK(up != NULL && up->attempt == 1);
+    int32_t ex = cpipe_pool_acquire(p);
+    CHECK(ex == 1);
+    batch_add_call(&b, 3, 1, CPIPE_CALL_BLOCKING, "BLPOP", "c:never", "0.3", (const char *)NULL);
+    t0 = now_ms();
+    CHECK(submit(p, &b, ex) == ex);
+    CHECK(collect(p, 3, 3000) == 0);
+    took = now_ms() - t0;
+    CHECK(res.tag[3] == '_' && took >= 250);
+    cpipe_pool_free(p);
 }
 
 /* ---- passwords never show ------------------------------------------------------------------ */
@@ -868,6 +930,7 @@ int main(void) {
     CHECK(getenv("CPIPE_TEST_SOCKET") != NULL); /* `make asan-pool` / `make tsan-pool` start a server and set it */
     if (getenv("CPIPE_TEST_SOCKET") != NULL) {
         test_live();
+        test_command_timeout();
         test_passwords();
 #ifdef CPIPE_FAULT_INJECTION
         test_add_out_of_memory();
