@@ -553,6 +553,23 @@ static void test_live(void) {
     CHECK(s.replies == 2 && s.partials == 1 && s.failures == 0 && cpipe_client_pending(c) == 0);
     s = call(c, 1, ping, NULL);
     CHECK(replied(&s, '+', "PONG"));
+    /* A second reply where the call said one: a protocol error that drops
+     * the connection (seen at the latest before the next command goes out),
+     * never a reply handed to the next call, which goes out on a new
+     * connection. */
+    batch_add(&b, 44, "SUBSCRIBE", "a", "b");
+    CHECK(exchange_all(c, &b, 1) == CPIPE_OK);
+    seen first = all();
+    CHECK(first.replies == 1 && first.partials == 0 && first.reply.id == 44 && first.reply.payload[0] == '*');
+    if (first.downs) /* its records point into `gathered`: checked before the next exchange */
+        CHECK(first.down.status == CPIPE_ERR_PROTOCOL && message_has(&first.down, "a reply for which no command waits"));
+    batch_add(&b, 45, "PING");
+    CHECK(exchange_all(c, &b, 1) == CPIPE_OK);
+    s = all();
+    CHECK(first.downs + s.downs == 1 && s.failures == 0 && s.ups == 1 && s.up.attempt == 1);
+    CHECK(s.replies == 1 && s.reply.id == 45 && reply_is(s.reply.payload, s.reply.len, '+', "PONG"));
+    if (s.downs)
+        CHECK(s.down.status == CPIPE_ERR_PROTOCOL && message_has(&s.down, "a reply for which no command waits"));
 
     /* 20,000 commands with a small reply buffer: replies come back over many
      * exchanges, all of them, in order. */
