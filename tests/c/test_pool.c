@@ -457,6 +457,31 @@ static void test_unreachable(void) {
     CHECK(rc == CPIPE_ERR_CONN || rc >= 0);
     if (rc == CPIPE_ERR_CONN) CHECK(errstr_has(p, "cannot connect")); /* why, though it was never up */
     cpipe_pool_free(p);
+
+    /* Route -1 never picks a direct connection, even when it is the only one
+     * up: calls fail with the unreachable shared one instead. */
+    if (getenv("CPIPE_TEST_SOCKET") == NULL) return;
+    reset();
+    p = pool_from(pool_settings("127.0.0.1", 1, 1, 0, 500, 1000, NULL));
+    int32_t direct = add_conn(p, conn_settings(NULL), CPIPE_ROLE_DIRECT);
+    CHECK(direct == 1 && await_event(p, direct, CPIPE_EVENT_UP, 1, 3000) != NULL);
+    int submitted = 0;
+    for (uint32_t i = 0; i < 20; i++) {
+        batch_add(&b, 100 + i, "PING");
+        rc = submit(p, &b, -1);
+        CHECK(rc == 0 || rc == CPIPE_ERR_CONN);
+        submitted += rc == 0;
+        sleep_ms(2);
+    }
+    CHECK(collect(p, submitted, 3000) == 0);
+    int none_direct = 1;
+    for (uint32_t i = 0; i < 20; i++)
+        none_direct &= res.got[100 + i] == 0 || (res.tag[100 + i] == '!' && res.conn[100 + i] == 0);
+    CHECK(none_direct);
+    batch_add(&b, 200, "PING");
+    CHECK(submit(p, &b, direct) == direct);
+    CHECK(collect(p, submitted + 1, 3000) == 0 && res.tag[200] == '+' && res.conn[200] == direct);
+    cpipe_pool_free(p);
 }
 
 /* ---- a live server ------------------------------------------------------------------------ */
