@@ -169,7 +169,7 @@ redis:
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 # ---- checks -----------------------------------------------------------------
-test: install $(LIB) lint asan-connection asan asan-pool test-deno test-bun
+test: install $(LIB) lint asan-connection asan asan-pool tsan-pool test-deno test-bun
 
 lint: tools
 	$(DENO) check mod.ts $(TS_TESTS) $(wildcard bench)
@@ -182,15 +182,19 @@ test-deno: tools redis $(LIB)
 test-bun: tools redis $(LIB)
 	$(BUN) test $(TS_TESTS)
 
-# C-level tests of the core (argument packing, reply encoding, error paths,
-# a live server) under AddressSanitizer + UBSan, and under valgrind.
+# C-level tests of the core (argument packing, reply encoding, settings,
+# records, the sync client's error paths, a live server) under
+# AddressSanitizer + UBSan, and under valgrind.
 # A throwaway redis-server on a unix socket for the C tests: $(call with_redis,DIR,COMMAND).
+# It is waited for on the way out: a server still exiting would unlink the
+# socket of the next run's server, made at the same path.
 define with_redis
 	@rm -f $(1)/redis.sock $(1)/redis.pid
 	redis-server --port 0 --unixsocket $(CURDIR)/$(1)/redis.sock --save '' --appendonly no --enable-debug-command yes \
 	  --daemonize yes --pidfile $(CURDIR)/$(1)/redis.pid --dir $(CURDIR)/$(1) --logfile redis.log
 	@for i in $$(seq 100); do [ -S $(1)/redis.sock ] && break; sleep 0.05; done
-	CPIPE_TEST_SOCKET=$(CURDIR)/$(1)/redis.sock $(2); rc=$$?; kill $$(cat $(1)/redis.pid); exit $$rc
+	CPIPE_TEST_SOCKET=$(CURDIR)/$(1)/redis.sock $(2); rc=$$?; pid=$$(cat $(1)/redis.pid); kill $$pid; \
+	  for i in $$(seq 100); do kill -0 $$pid 2>/dev/null || break; sleep 0.05; done; exit $$rc
 endef
 
 asan: build/asan/test_core redis
@@ -211,9 +215,11 @@ demo: install $(LIB)
 	$(DENO) run -A bench/demo.ts
 
 # ---- the pool: C tests and the stress run -------------------------------------
-# tests/c/test_pool.c (the pool's API and error paths, a live server, killed
-# connections, close with commands in flight, many pools) under ASan/UBSan
-# (`make asan-pool`, part of `make test`) and ThreadSanitizer (`make tsan-pool`).
+# tests/c/test_pool.c (the pool's settings, API and error paths, a live
+# server: events, reply accounting, connections added and removed, exclusive
+# connections, killed connections, close with calls in flight, many pools,
+# allocation failures) under ASan/UBSan (`make asan-pool`) and
+# ThreadSanitizer (`make tsan-pool`), both part of `make test`.
 # `make stress` runs tests/stress/pool_stress.ts under Deno and then Bun:
 # 10 million completions, 1,000 pools created and closed, pools closed with
 # commands in flight, connections killed under load; native allocations, file

@@ -304,6 +304,29 @@ int cpipe_connection_accepts(const cpipe_connection *c, int64_t now, int waiting
 
 /* ---- moving bytes -------------------------------------------------------------------- */
 
+/* Whether the reply in the encoder, whole or not, is known to take more than
+ * max_reply_bytes: its encoded bytes (less the 5-byte head of the reply
+ * itself, so that a bulk of exactly the limit passes), plus the length a
+ * pending bulk header announces. That header is read as soon as it is in the
+ * reader's buffer, before the bulk's bytes come, so that a huge value is
+ * refused without being held. */
+static int reply_too_large(const cpipe_connection *c, int whole) {
+    const redisReader *r = c->reader;
+    uint64_t known = cpipe_buffer_live(&c->enc.encoded);
+    if (known > (uint64_t)c->max_reply_bytes + 5) return 1;
+    if (whole || r->ridx < 0) return 0;
+    int type = r->task[r->ridx]->type;
+    if (type != REDIS_REPLY_STRING && type != REDIS_REPLY_VERB) return 0;
+    /* The reader has taken the type byte: its length line starts at pos. */
+    uint64_t n = 0;
+    for (size_t i = r->pos; i < r->len && r->buf[i] != '\r'; i++) {
+        if (r->buf[i] < '0' || r->buf[i] > '9') return 0; /* -1 (nil), or the reader's to refuse */
+        n = n * 10 + (uint64_t)(r->buf[i] - '0');
+        if (n > UINT32_MAX) return 1;
+    }
+    return known + n > c->max_reply_bytes;
+}
+
 static int32_t parse(cpipe_connection *c, char *why, size_t cap) {
     if (c->reply_ready) return 1;
     for (;;) {
@@ -314,6 +337,11 @@ static int32_t parse(cpipe_connection *c, char *why, size_t cap) {
                 return CPIPE_ERR_NOMEM;
             }
             snprintf(why, cap, "protocol error: %s", c->reader->errstr);
+            return CPIPE_ERR_PROTOCOL;
+        }
+        if (reply_too_large(c, reply != NULL)) {
+            snprintf(why, cap, "protocol error: a reply larger than %u bytes (the largest accepted)",
+                     (unsigned)c->max_reply_bytes);
             return CPIPE_ERR_PROTOCOL;
         }
         if (reply != NULL) {
