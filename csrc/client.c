@@ -142,6 +142,8 @@ static int32_t transfer(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, 
     if (calls_len == 0) calls = NULL; /* an empty buffer is not always a NULL pointer across FFI */
     if (calls_len < 0 || (calls != NULL && (size_t)calls_len != count * CPIPE_CALL_SIZE))
         return set_error(c, CPIPE_ERR_ARG, "%zu commands need %zu bytes of calls", count, count * CPIPE_CALL_SIZE);
+    char why[CPIPE_ERRSTR_LEN];
+    if (cpipe_calls_check(calls, count, why, sizeof why) != CPIPE_OK) return set_error(c, CPIPE_ERR_ARG, "%s", why);
 
     cpipe_connection *k = &c->conn;
     /* Bytes that came while nothing was owed are a reply for which no
@@ -150,6 +152,7 @@ static int32_t transfer(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, 
      * one. One read of an empty socket is the whole cost. */
     if (count > 0 && k->state == CPIPE_CONN_READY && k->calls.count == 0) (void)progress(c, cpipe_now_ms());
     if (count > 0) {
+        if (k->calls.count == 0 && cpipe_buffer_live(&c->records) == 0) c->unreturned = 0; /* see _pending */
         int32_t rc = cpipe_connection_submit(k, cmds, (size_t)cmds_len, count, resp_size, calls, cpipe_now_ms(),
                                              &c->records);
         if (rc != CPIPE_OK) return set_error(c, rc, "out of memory queueing %zu commands", count);
@@ -187,6 +190,9 @@ CPIPE_API int32_t cpipe_client_send(cpipe_client *c, const uint8_t *cmds, int32_
 
 CPIPE_API int32_t cpipe_client_pending(const cpipe_client *c) {
     if (c == NULL) return CPIPE_ERR_ARG;
+    /* Nothing owed and nothing held: a call that ended without a record
+     * (its failure could not be written for want of memory) is not waited for. */
+    if (c->conn.calls.count == 0 && cpipe_buffer_live(&c->records) == 0) return 0;
     return c->unreturned > INT32_MAX ? INT32_MAX : (int32_t)c->unreturned;
 }
 
@@ -199,6 +205,9 @@ CPIPE_API int32_t cpipe_client_errstr(const cpipe_client *c, uint8_t *buf, int32
 CPIPE_API int32_t cpipe_client_close(cpipe_client *c) {
     if (c == NULL) return CPIPE_ERR_ARG;
     cpipe_connection_shutdown(&c->conn, CPIPE_ERR_CLOSED, "connection is closed", &c->records);
+    /* Nothing can be exchanged any more: what was owed is forgotten. */
+    cpipe_buffer_release(&c->records);
+    c->unreturned = 0;
     c->closed = 1;
     return CPIPE_OK;
 }

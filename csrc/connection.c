@@ -197,7 +197,8 @@ static void drop(cpipe_connection *c, int32_t status, const char *why, const uin
     while (c->calls.count > 0) {
         cpipe_call *call = ring_at(&c->calls, 0);
         /* Out of memory: the shortest record. Should that fail too, the call
-         * stays unanswered until its owner closes, and fails it then. */
+         * ends without a record: its owner fails what it still awaits when
+         * it closes (the pool), or stops counting it (the client). */
         if (cpipe_record_failure(out, c->index, call->id, status, c->errstr) != 0)
             (void)cpipe_record_failure(out, c->index, call->id, status, "");
         ring_pop(&c->calls);
@@ -467,7 +468,6 @@ int32_t cpipe_connection_submit(cpipe_connection *c, const uint8_t *cmds, size_t
             call.replies = cpipe_get_u16(p + 4);
             call.flags = cpipe_get_u16(p + 6);
         }
-        if (call.replies == 0) call.replies = 1;
         if (ring_push(&c->calls, call) != 0) {
             c->calls.count = before; /* refused whole */
             return CPIPE_ERR_NOMEM;
@@ -483,6 +483,21 @@ int32_t cpipe_connection_submit(cpipe_connection *c, const uint8_t *cmds, size_t
         return CPIPE_OK;
     }
     (void)write_some(c, now, out);
+    return CPIPE_OK;
+}
+
+int32_t cpipe_calls_check(const uint8_t *calls, size_t count, char *why, size_t cap) {
+    for (size_t k = 0; calls != NULL && k < count; k++) {
+        const uint8_t *p = calls + k * CPIPE_CALL_SIZE;
+        if (cpipe_get_u16(p + 4) == 0) {
+            snprintf(why, cap, "call %zu owes no reply: commands that silence replies are not supported", k);
+            return CPIPE_ERR_ARG;
+        }
+        if (cpipe_get_u16(p + 6) & ~CPIPE_CALL_BLOCKING) {
+            snprintf(why, cap, "call %zu has unknown flags", k);
+            return CPIPE_ERR_ARG;
+        }
+    }
     return CPIPE_OK;
 }
 

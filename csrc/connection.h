@@ -131,6 +131,12 @@ int cpipe_connection_accepts(const cpipe_connection *c, int64_t now, int waiting
 int32_t cpipe_connection_submit(cpipe_connection *c, const uint8_t *cmds, size_t len, size_t count, size_t resp_size,
                                 const uint8_t *calls, int64_t now, cpipe_buffer *out);
 
+/* Checks `count` calls (CPIPE_CALL_SIZE bytes each): every call owes at
+ * least one reply (a command that owes none, CLIENT REPLY OFF/SKIP, would
+ * shift every later reply to the wrong call) and has only known flags.
+ * CPIPE_OK, or CPIPE_ERR_ARG with the reason in `why`. */
+int32_t cpipe_calls_check(const uint8_t *calls, size_t count, char *why, size_t cap);
+
 /* The poll events the connection waits for (0: none, no socket). */
 short cpipe_connection_events(const cpipe_connection *c);
 

@@ -18,7 +18,8 @@
  *     u32 id; u16 replies; u16 flags (CPIPE_CALL_*)
  * `id` is the host's name for the call (the core hands it back); `replies`
  * is how many replies the server sends for that command: 1 for most, one per
- * channel for a multi-channel UNSUBSCRIBE. The core counts them: a reply
+ * channel for a multi-channel UNSUBSCRIBE; never 0 (a call that silences
+ * replies is refused). The core counts them: a reply
  * for which no call waits is a protocol error that drops the connection,
  * never a reply handed to another caller.
  *
@@ -198,7 +199,8 @@ CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *settings, int32_t setting
 
 /* Adds a connection with its own settings (address, handshake, timeouts;
  * pool-wide keys are refused) in a role (CPIPE_ROLE_*), and returns its
- * index. A direct or shared one connects at once; an exclusive one when
+ * index (CPIPE_ERR_BUSY when the pool holds CPIPE_MAX_POOL_CONNECTIONS
+ * already). A direct or shared one connects at once; an exclusive one when
  * acquired. */
 CPIPE_API int32_t cpipe_pool_add(cpipe_pool *p, const uint8_t *settings, int32_t settings_len, int32_t role);
 

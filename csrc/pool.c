@@ -353,9 +353,10 @@ CPIPE_API int32_t cpipe_pool_add(cpipe_pool *p, const uint8_t *settings, int32_t
     if (settings_len < 0 ||
         cpipe_settings_read(&s, settings, (size_t)settings_len, CPIPE_SETTINGS_CONNECTION, why, sizeof why) != 0)
         return set_error(p, CPIPE_ERR_ARG, "invalid connection settings: %s", why);
+    int full = atomic_load(&p->count) == CPIPE_MAX_POOL_CONNECTIONS;
     int i = add_member(p, &s, role);
-    if (i < 0) return set_error(p, CPIPE_ERR_NOMEM, "cannot add a connection (out of memory, or %d already)",
-                                CPIPE_MAX_POOL_CONNECTIONS);
+    if (i < 0 && full) return set_error(p, CPIPE_ERR_BUSY, "a pool holds %d connections at most", CPIPE_MAX_POOL_CONNECTIONS);
+    if (i < 0) return set_error(p, CPIPE_ERR_NOMEM, "out of memory adding a connection");
     wake_io(p);
     return i;
 }
@@ -434,6 +435,8 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
         return set_error(p, CPIPE_ERR_ARG, "%zu commands need %zu bytes of calls", count, count * CPIPE_CALL_SIZE);
     if (route < -1 || (route >= 0 && member_at(p, route) == NULL))
         return set_error(p, CPIPE_ERR_ARG, "no connection %d", route);
+    char why[CPIPE_ERRSTR_LEN];
+    if (cpipe_calls_check(calls, count, why, sizeof why) != CPIPE_OK) return set_error(p, CPIPE_ERR_ARG, "%s", why);
 
     cpipe_mutex_lock(&p->qlock);
     int room = p->in_flight + count <= p->max_in_flight;
