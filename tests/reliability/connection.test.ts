@@ -8,11 +8,12 @@ import { connect, ConnectionError, ProtocolError, ReplyError, TimeoutError } fro
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
 
-test("a server restart: one ConnectionError, then the client reconnects by itself", async () => {
+test("a server restart while idle: the next call reconnects by itself, no error", async () => {
   const r = connect(server.host, server.port);
   r.set("restart:k", "v");
   await server.restart();
-  assert.throws(() => r.get("restart:k"), ConnectionError);
+  // The old connection's end was seen before the GET went out: nothing was
+  // sent into it, so nothing fails.
   assert.equal(r.get("restart:k"), null); // a fresh, empty server (no persistence)
   assert.equal(r.ping(), "PONG");
   r.close();
