@@ -39,17 +39,17 @@ export type {
   RawReplies,
   Replies,
   Result,
-  ScoredMember,
   SetOptions,
   SetToken,
   SetTokenName,
   Shapes,
   Slots,
-  Transform,
   ZRangeOptions,
 } from "./src/commands.ts";
+export type { ScoredMember, Transform } from "./src/replies.ts";
 export type { Arg, Reply } from "./src/types.ts";
 export { maskUrl, parseRedisUrl } from "./src/options.ts";
+export type { Address } from "./src/url.ts";
 export type {
   AddressOptions,
   ClientOptions,

@@ -1,5 +1,6 @@
 /** The synchronous client: each call sends its command and returns its reply. */
-import { Commands, type Transform } from "./commands.ts";
+import { Commands } from "./commands.ts";
+import type { Transform } from "./replies.ts";
 import { Connection } from "./connection.ts";
 import { type ClientSettings, describeAddress } from "./options.ts";
 import { CommandEncoder } from "./encoder.ts";

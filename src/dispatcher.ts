@@ -7,7 +7,7 @@
  * hook (a cluster router's) may take it and re-issue the command instead.
  */
 import { Record } from "../ffi/abi.ts";
-import { applyTransforms, type Transform } from "./commands.ts";
+import { applyTransforms, type Transform } from "./replies.ts";
 import type { ReplyDecoder } from "./decoder.ts";
 import { type CpipeError, ProtocolError, type ReplyError } from "./errors.ts";
 import type { ConnectionEvent, RecordReader } from "./records.ts";

@@ -5,17 +5,8 @@
  * queueing, so encoding overlaps the server's work and memory stays bounded;
  * `execute()` then sends the rest and collects every reply.
  */
-import {
-  type Added,
-  applyTransforms,
-  type ClientQueue,
-  Commands,
-  type Queued,
-  type RawReplies,
-  type Replies,
-  ReplyPlan,
-  type Transform,
-} from "./commands.ts";
+import { type Added, type ClientQueue, Commands, type Queued, type RawReplies, type Replies } from "./commands.ts";
+import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
 import { CHUNK_SIZE, CommandEncoder } from "./encoder.ts";
 import { RecordStash, type Streamed } from "./connection.ts";
 import { checkCommand } from "./guards.ts";

@@ -1,5 +1,6 @@
 /** The asynchronous client: a pool of connections served by a native I/O thread. */
-import { Commands, type Transform } from "./commands.ts";
+import { Commands } from "./commands.ts";
+import type { Transform } from "./replies.ts";
 import type { PoolSettings } from "./options.ts";
 import { checkCommand } from "./guards.ts";
 import { PoolConnection } from "./pool_connection.ts";

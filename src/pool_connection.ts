@@ -3,7 +3,8 @@
  * MULTI / EXEC across awaits, SELECT, blocking commands in a row… Nobody else
  * sends on it until it is released.
  */
-import { Commands, type Transform } from "./commands.ts";
+import { Commands } from "./commands.ts";
+import type { Transform } from "./replies.ts";
 import { ClosedError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
 import type { PoolCore } from "./pool_core.ts";

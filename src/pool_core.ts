@@ -9,7 +9,7 @@ import { Header, Role, Status } from "../ffi/abi.ts";
 import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
 import { Batcher, EARLY_FLUSH } from "./batcher.ts";
-import type { Transform } from "./commands.ts";
+import type { Transform } from "./replies.ts";
 import { ReplyDecoder } from "./decoder.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import type { CommandEncoder } from "./encoder.ts";

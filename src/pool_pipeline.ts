@@ -3,16 +3,8 @@
  * block, so a MULTI ... EXEC inside it stays whole; `execute()` resolves with
  * every reply in order, error replies in place.
  */
-import {
-  type Added,
-  Commands,
-  type PoolQueue,
-  type Queued,
-  type RawReplies,
-  type Replies,
-  ReplyPlan,
-  type Transform,
-} from "./commands.ts";
+import { type Added, Commands, type PoolQueue, type Queued, type RawReplies, type Replies } from "./commands.ts";
+import { ReplyPlan, type Transform } from "./replies.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { checkCommand } from "./guards.ts";
 import type { PoolCore } from "./pool_core.ts";

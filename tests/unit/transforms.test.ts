@@ -1,7 +1,7 @@
 /** Shaping a pipeline's replies (ReplyPlan + applyTransforms), MULTI … EXEC included; no server. */
 import assert from "node:assert/strict";
 import { test } from "../harness/shim.ts";
-import { applyTransforms, ReplyPlan, type Transform } from "../../src/commands.ts";
+import { applyTransforms, ReplyPlan, type Transform } from "../../src/replies.ts";
 import { ReplyError } from "../../src/errors.ts";
 import type { Reply } from "../../src/types.ts";
 
