@@ -124,7 +124,7 @@ int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_setti
 
 /* Closes the transport and forgets every byte in transit (not the calls). */
 static void disconnect(cpipe_connection *c) {
-    if (c->transport.funcs) c->transport.funcs->close(&c->transport);
+    if (c->transport.funcs) c->transport.funcs->hangup(&c->transport);
     if (c->reader) redisReaderFree(c->reader);
     c->reader = NULL;
     c->reply_ready = 0;

@@ -35,8 +35,9 @@ typedef struct cpipe_transport_funcs {
     int64_t (*write)(cpipe_transport *t, const uint8_t *buf, size_t len, char *why, size_t why_cap);
     /* The descriptor to poll, or -1. */
     int64_t (*fd)(const cpipe_transport *t);
-    /* Closes and forgets the connection; the transport may dial again. */
-    void (*close)(cpipe_transport *t);
+    /* Closes and forgets the connection; the transport may dial again.
+     * (Not named `close`: hiredis' sockcompat.h makes that a macro on Windows.) */
+    void (*hangup)(cpipe_transport *t);
 } cpipe_transport_funcs;
 
 struct cpipe_transport {

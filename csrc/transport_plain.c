@@ -65,7 +65,7 @@ static int64_t plain_fd(const cpipe_transport *t) {
     return t->fd == REDIS_INVALID_FD ? -1 : (int64_t)t->fd;
 }
 
-static void plain_close(cpipe_transport *t) {
+static void plain_hangup(cpipe_transport *t) {
     if (t->fd != REDIS_INVALID_FD) cpipe_socket_close(t->fd);
     t->fd = REDIS_INVALID_FD;
     t->dialing = 0;
@@ -78,5 +78,5 @@ const cpipe_transport_funcs cpipe_transport_plain = {
     .read = plain_read,
     .write = plain_write,
     .fd = plain_fd,
-    .close = plain_close,
+    .hangup = plain_hangup,
 };

@@ -99,7 +99,7 @@ static int64_t fake_fd(const cpipe_transport *t) {
     return t->fd == REDIS_INVALID_FD ? -1 : (int64_t)t->fd;
 }
 
-static void fake_close(cpipe_transport *t) {
+static void fake_hangup(cpipe_transport *t) {
     t->fd = REDIS_INVALID_FD;
     t->dialing = 0;
 }
@@ -111,7 +111,7 @@ static const cpipe_transport_funcs fake_transport = {
     .read = fake_read,
     .write = fake_write,
     .fd = fake_fd,
-    .close = fake_close,
+    .hangup = fake_hangup,
 };
 
 /* A fresh script: nothing said, nothing written. */

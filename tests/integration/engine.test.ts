@@ -8,6 +8,9 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
 import { ClosedError, connect, connectPool, type PoolOptions, TimeoutError } from "../../mod.ts";
+import { clientSettings, poolSettings } from "../../src/options.ts";
+import { PoolCore } from "../../src/pool_core.ts";
+import { encodeConnectionSettings } from "../../src/settings.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
@@ -112,4 +115,23 @@ test("waiting for an exclusive connection is bounded by acquireTimeout, and says
   // Free again: a third blocking command gets a connection.
   assert.equal(await p.send("BLPOP", `${k}:c`, "0.05"), null);
   await p.close();
+});
+
+test("one pool thread drives connections to different servers, added and removed while it runs", async () => {
+  await using second = await startRedis();
+  const core = new PoolCore(poolSettings({ host: server.host, port: server.port, size: 1, exclusiveConnections: 0 }));
+  const k = key();
+  const elsewhere = core.addConnection(encodeConnectionSettings(clientSettings(second.host, second.port)));
+  assert.ok(elsewhere >= 1);
+  assert.equal(await core.call(elsewhere, "SET", [k, "on the second"], null, false), "OK");
+  assert.equal(await core.call(-1, "GET", [k], null, false), null); // -1: the pool's own server
+  assert.equal(second.cli("GET", k), "on the second");
+  const blocked = core.call(elsewhere, "BLPOP", [`${k}:list`, "0"], null, false);
+  const behind = core.call(elsewhere, "PING", [], null, false); // waits behind the BLPOP
+  await new Promise((r) => setTimeout(r, 50)); // both sent
+  core.removeConnection(elsewhere);
+  await assert.rejects(blocked, ClosedError);
+  await assert.rejects(behind, ClosedError);
+  assert.equal(await core.call(-1, "PING", [], null, false), "PONG"); // the others keep serving
+  await core.close();
 });
