@@ -117,7 +117,7 @@ redis:
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 # ---- checks -----------------------------------------------------------------
-test: install $(LIB) lint asan asan-pool test-deno test-bun
+test: install $(LIB) lint asan asan-reply asan-pool fuzz-short test-deno test-bun
 
 lint: tools
 	$(DENO) check mod.ts $(TS_TESTS) $(wildcard bench)
@@ -149,6 +149,16 @@ valgrind: build/valgrind/test_core redis
 
 demo: install $(LIB)
 	$(DENO) run -A bench/demo.ts
+
+# ---- the reply reader: C tests and fuzzing -------------------------------------
+# tests/c/test_reply.c: the reader's bounds (csrc/reply.h) with no server, under
+# ASan/UBSan (`make asan-reply`, part of `make test`).
+.PHONY: asan-reply
+build/asan/test_reply: tests/c/test_reply.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a
+	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
+
+asan-reply: build/asan/test_reply
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_reply
 
 # ---- the pool: C tests and the stress run -------------------------------------
 # tests/c/test_pool.c (the pool's API and error paths, a live server, killed

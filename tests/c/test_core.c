@@ -90,7 +90,7 @@ static void test_command_packing(void) {
  * returns the encoded reply (caller frees) or NULL on a reader error. */
 static uint8_t *encode_resp(const char *resp, size_t len, int trickle, size_t *out_len) {
     cpipe_reply_encoder enc = {0};
-    redisReader *r = cpipe_reply_reader_create(&enc);
+    redisReader *r = cpipe_reply_reader_create(&enc, 0);
     void *reply = NULL;
     int ok = 1;
     for (size_t i = 0; i < len && ok && reply == NULL; i += trickle ? 1 : len) {
