@@ -72,7 +72,7 @@ int32_t cpipe_link_open(cpipe_link *l, const char *host, int port, int wait, int
     int on = 1;
     setsockopt(l->ctx->fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
 #endif
-    l->reader = cpipe_reply_reader_create(&l->enc);
+    l->reader = cpipe_reply_reader_create(&l->enc, CPIPE_REPLY_MAX_BYTES_DEFAULT);
     if (l->reader == NULL) return link_error(l, CPIPE_ERR_NOMEM, "out of memory connecting");
     return CPIPE_OK;
 }
