@@ -18,8 +18,12 @@ static cpipe_reply_encoder *encoder_of(const redisReadTask *task) {
     return (cpipe_reply_encoder *)task->privdata;
 }
 
+/* The whole reply's bound in encoded bytes: room for a value of
+ * max_reply_bytes and the framing around it (the slack, or as much again
+ * when the bound is smaller than that). */
 static uint64_t reply_limit(const cpipe_reply_encoder *enc) {
-    return enc->max_reply_bytes + CPIPE_REPLY_SLACK;
+    uint64_t slack = enc->max_reply_bytes < CPIPE_REPLY_SLACK ? enc->max_reply_bytes : CPIPE_REPLY_SLACK;
+    return enc->max_reply_bytes + slack;
 }
 
 /* Quotes up to 24 bytes of what the peer sent, escaped, for a message. */
@@ -251,6 +255,13 @@ static void *create_double(const redisReadTask *task, double value, char *str, s
 }
 
 static void *create_nil(const redisReadTask *task) {
+    /* hiredis reads "%-1", "~-1" and ">-1" as nil, which RESP3 does not
+     * have (its null is "_"); a null push would also be flagged a push and
+     * answer no command, so the replies after it would shift. */
+    if (task->type == REDIS_REPLY_MAP || task->type == REDIS_REPLY_SET || task->type == REDIS_REPLY_PUSH) {
+        const char *kind = task->type == REDIS_REPLY_MAP ? "map" : task->type == REDIS_REPLY_SET ? "set" : "push";
+        return refuse(encoder_of(task), "a null %s (length -1), which RESP3 does not have", kind);
+    }
     return put_tagged(task, '_', NULL, 0);
 }
 

@@ -10,7 +10,7 @@
  *   as its header line is buffered, before its payload arrives. (hiredis 1.2
  *   has no RESP3 blob error, '!': it is a protocol error already.)
  * - A whole reply is refused once its encoded form is sure to pass
- *   max_reply_bytes + CPIPE_REPLY_SLACK: a string or aggregate header that
+ *   max_reply_bytes + CPIPE_REPLY_SLACK (64 KiB): a string or aggregate header that
  *   cannot fit in what is left, or a value that does not.
  * - An aggregate header announcing more elements than could fit is a protocol
  *   error from hiredis itself: every element takes at least one encoded byte
@@ -36,6 +36,9 @@
  *   must be a RESP3 number: optional sign, digits with an optional fraction
  *   and exponent, or inf/-inf/nan (hiredis' strtod() would also take leading
  *   blanks and hexadecimal).
+ * - "%-1", "~-1" and ">-1" are refused: RESP3 has no null map, set or push
+ *   (hiredis reads them as nil, and a nil flagged as a push would shift
+ *   every later reply). "*-1" and "$-1", RESP2's nulls, stay nil.
  * - `%4294967295`, `*4294967295` and friends are protocol errors that say
  *   so, never "out of memory".
  *
@@ -87,7 +90,8 @@
 #define CPIPE_REPLY_MAX_BYTES_LIMIT ((uint64_t)INT32_MAX - (1u << 17))
 /* Room for the framing around a value of max_reply_bytes (its own 5 bytes,
  * the aggregates holding it), so that the largest value a server stores can
- * be read back. A whole reply is refused past max_reply_bytes + this. */
+ * be read back. A whole reply is refused past max_reply_bytes + this (or
+ * past twice max_reply_bytes when that is smaller: tests use small bounds). */
 #define CPIPE_REPLY_SLACK (64u * 1024)
 #define CPIPE_REPLY_MAX_LINE (64u * 1024)
 /* A lower max_line would refuse lines hiredis accepts (doubles of up to 325

@@ -169,25 +169,26 @@ static void test_huge_bulk(void) {
     }
 
     /* A value that would take the reply past the bound is refused at its
-     * header, before its payload: two of 40,000 bytes fit in 40,000 + 64 KiB
-     * of slack, not a third. */
-    size_t cap = 3 * 40020 + 16;
+     * header, before its payload: with a bound of 40,000 bytes a reply may
+     * take 80,000 (a bound below the 64 KiB slack doubles), so two values of
+     * 30,000 fit, not a third. */
+    size_t cap = 3 * 30020 + 16;
     char *three = malloc(cap);
     size_t len = (size_t)sprintf(three, "*3\r\n");
     for (int i = 0; i < 3; i++) {
-        len += (size_t)sprintf(three + len, "$40000\r\n");
-        memset(three + len, 'v', 40000);
-        len += 40000;
+        len += (size_t)sprintf(three + len, "$30000\r\n");
+        memset(three + len, 'v', 30000);
+        len += 30000;
         memcpy(three + len, "\r\n", 2);
         len += 2;
     }
     outcome o = run(three, len, 4096, 40000);
     CHECK(fails_with(o, "a reply larger than maxReplyBytes (40000)"));
-    CHECK(o.fed < 2 * 40010 + 8 + 2 * 4096); /* not the third payload */
+    CHECK(o.fed < 2 * 30010 + 8 + 2 * 4096); /* not the third payload */
     o = run(three, len, 0, 40000);           /* all in one read: the encoder refuses */
     CHECK(fails_with(o, "a reply larger than maxReplyBytes (40000)"));
-    o = run(three, len, 0, 80000);
-    CHECK(o.rc == 0 && o.replies == 1 && o.last_len == 5 + 3 * 40005);
+    o = run(three, len, 0, 50000);
+    CHECK(o.rc == 0 && o.replies == 1 && o.last_len == 5 + 3 * 30005);
     free(three);
 }
 
@@ -319,6 +320,10 @@ static void test_values(void) {
     CHECK(fails_with(run_str(",-.e1\r\n", 0), "double"));
     /* A reason quotes at most 24 bytes of what came, escaped. */
     CHECK(fails_with(run_str(",\t0x1111111111111111111111111111\r\n", 0), "\"\\x090x111111111111111111111...\""));
+    /* No null map, set or push in RESP3: a null push would answer no command. */
+    CHECK(fails_with(run_str(">-1\r\n", 0), "a null push (length -1)"));
+    CHECK(fails_with(run_str("%-1\r\n", 0), "a null map"));
+    CHECK(fails_with(run_str("*1\r\n~-1\r\n", 0), "a null set"));
     CHECK(fails_with(run_str("!21\r\nSYNTAX invalid syntax\r\n", 0), "Protocol error, got \"!\" as reply type byte"));
 }
 
