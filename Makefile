@@ -160,6 +160,53 @@ build/asan/test_reply: tests/c/test_reply.c $(patsubst csrc/%.c,build/asan/core/
 asan-reply: build/asan/test_reply
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_reply
 
+# libFuzzer harnesses (tests/fuzz/): fuzz_reply over hiredis' reader, the
+# encoder and the bounds of csrc/reply.c; fuzz_commands over command.c's
+# measure and write_resp, read back by hiredis. hiredis and the core are built
+# with clang, -fsanitize=fuzzer-no-link,address,undefined, into build/fuzz/.
+# Each harness starts from its checked-in seeds (tests/fuzz/corpus/<harness>/)
+# and keeps what it finds in build/fuzz/corpus/<harness>/; a crash leaves its
+# input in build/fuzz/ (replay: build/fuzz/<harness> <file>).
+# `make fuzz` runs each for FUZZ_SECONDS (10 minutes); `make fuzz-short`, part
+# of `make test`, for FUZZ_SHORT_SECONDS (20 s). clang and libFuzzer's runtime
+# come from Debian when missing.
+.PHONY: fuzz fuzz-short fuzz-tools
+FUZZ_SECONDS ?= 600
+FUZZ_SHORT_SECONDS ?= 20
+FUZZ_HARNESSES := fuzz_reply fuzz_commands
+FUZZ_CC := clang
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
+$(eval $(call flavour,build/fuzz,$(FUZZ_SAN),$(FUZZ_CC),,fuzz-tools))
+
+fuzz-tools:
+	@command -v $(FUZZ_CC) >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; }
+	@mkdir -p build/fuzz
+	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }\n' > build/fuzz/probe.c
+	@$(FUZZ_CC) -fsanitize=fuzzer build/fuzz/probe.c -o build/fuzz/probe 2>/dev/null || \
+	  { $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      libclang-rt-$$($(FUZZ_CC) -dumpversion | cut -d. -f1)-dev >/dev/null; }
+
+build/fuzz/%: tests/fuzz/%.c $(patsubst csrc/%.c,build/fuzz/core/%.o,$(CORE_SRC)) build/fuzz/libhiredis.a | fuzz-tools
+	$(FUZZ_CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(INCLUDES) -Icsrc \
+	  $^ -o $@ -lpthread
+
+# $(call run_fuzzers,SECONDS): each harness in turn; stops at the first crash.
+define run_fuzzers
+	@for h in $(FUZZ_HARNESSES); do \
+	  mkdir -p build/fuzz/corpus/$$h && echo "== $$h, $(1) s" && \
+	  (cd build/fuzz && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$$h -max_total_time=$(1) \
+	    -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 corpus/$$h ../../tests/fuzz/corpus/$$h 2>&1 \
+	    | grep -v '^#[0-9]*.*\(NEW\|REDUCE\|pulse\)') || exit 1; \
+	done
+endef
+
+fuzz: $(addprefix build/fuzz/,$(FUZZ_HARNESSES))
+	$(call run_fuzzers,$(FUZZ_SECONDS))
+
+fuzz-short: $(addprefix build/fuzz/,$(FUZZ_HARNESSES))
+	$(call run_fuzzers,$(FUZZ_SHORT_SECONDS))
+
 # ---- the pool: C tests and the stress run -------------------------------------
 # tests/c/test_pool.c (the pool's API and error paths, a live server, killed
 # connections, close with commands in flight, many pools) under ASan/UBSan
