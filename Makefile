@@ -184,20 +184,23 @@ fuzz-tools:
 	@mkdir -p build/fuzz
 	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }\n' > build/fuzz/probe.c
 	@$(FUZZ_CC) -fsanitize=fuzzer build/fuzz/probe.c -o build/fuzz/probe 2>/dev/null || \
-	  { $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      libclang-rt-$$($(FUZZ_CC) -dumpversion | cut -d. -f1)-dev >/dev/null; }
 
 build/fuzz/%: tests/fuzz/%.c $(patsubst csrc/%.c,build/fuzz/core/%.o,$(CORE_SRC)) build/fuzz/libhiredis.a | fuzz-tools
 	$(FUZZ_CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(INCLUDES) -Icsrc \
 	  $^ -o $@ -lpthread
 
-# $(call run_fuzzers,SECONDS): each harness in turn; stops at the first crash.
+# $(call run_fuzzers,SECONDS): each harness in turn, its output in
+# build/fuzz/<harness>.log; stops at the first failure, showing its end.
 define run_fuzzers
 	@for h in $(FUZZ_HARNESSES); do \
-	  mkdir -p build/fuzz/corpus/$$h && echo "== $$h, $(1) s" && \
-	  (cd build/fuzz && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$$h -max_total_time=$(1) \
-	    -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 corpus/$$h ../../tests/fuzz/corpus/$$h 2>&1 \
-	    | grep -v '^#[0-9]*.*\(NEW\|REDUCE\|pulse\)') || exit 1; \
+	  mkdir -p build/fuzz/corpus/$$h; echo "== $$h, $(1) s (log: build/fuzz/$$h.log)"; \
+	  if (cd build/fuzz && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$$h -max_total_time=$(1) \
+	      -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 corpus/$$h ../../tests/fuzz/corpus/$$h >$$h.log 2>&1); \
+	  then grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
+	      build/fuzz/$$h.log; \
+	  else tail -n 40 build/fuzz/$$h.log; exit 1; fi; \
 	done
 endef
 

@@ -20,17 +20,19 @@
  * - A line (status, error, big number, integer, double, boolean, nil, and
  *   every header) longer than max_line bytes is refused while its CRLF has
  *   not come yet. hiredis looks for a line's CRLF from the line's start after
- *   every feed, so an unbounded line costs quadratic time; bounded at 64 KiB
- *   and fed as cpipe_reply_parse() feeds, 64 MB of "+xxx..." without CRLF
- *   fails after ~64 KiB, in well under a millisecond. 64 KiB is the bound
+ *   every feed, so an unbounded line costs quadratic time (64 MB of "+xxx..."
+ *   without CRLF in 4 KiB feeds: 23 to 73 s of CPU, as measured). Bounded at 64 KiB and fed as
+ *   cpipe_reply_parse() feeds, it fails after at most 128 KiB, in 0.5 ms;
+ *   lines just under the bound cost ~3 ms of CPU per MB. 64 KiB is the bound
  *   Redis itself puts on the lines it reads (PROTO_INLINE_MAX_SIZE: "too big
  *   inline request", "too big mbulk count string"); no number or header line
  *   hiredis accepts is longer than 325 bytes, so the bound only ever cuts a
  *   status, error or big number, which a server writes from short messages.
- * - Aggregates nested deeper than max_depth levels (10,000: a Lua reply
- *   cannot nest past Lua's own stack limit of a few thousand) are refused:
- *   hiredis keeps about 64 bytes of task per level, so 4-byte "*1\r\n"
- *   levels would otherwise turn a 512 MiB reply into 8 GB of tasks.
+ * - Aggregates nested deeper than max_depth levels (10,000: Redis' own
+ *   replies nest a few levels; scripts and modules may go deeper, and
+ *   test_core reads 5,000) are refused: hiredis keeps about 64 bytes of
+ *   task per level, so 4-byte "*1\r\n" levels would otherwise turn a
+ *   512 MiB reply into 8 GB of tasks.
  * - A big number must be an optional '-' and at least one digit (hiredis
  *   lets "(\r\n" and "(-\r\n" through, which BigInt() cannot read); a double
  *   must be a RESP3 number: optional sign, digits with an optional fraction

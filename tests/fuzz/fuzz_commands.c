@@ -1,5 +1,7 @@
 /* libFuzzer harness over the command path (csrc/command.c):
- * cpipe_commands_measure and cpipe_commands_write_resp.
+ * cpipe_commands_measure and cpipe_commands_write_resp (and
+ * cpipe_commands_count, which must agree with measure). Inputs stay
+ * far below 2 GiB, so every length fits the int32 the host passes.
  *
  * Two ways in, on every input:
  *   - the input as it is, as packed commands (cpipe.h's host -> core form):
@@ -19,6 +21,7 @@
 
 #include "buffer.h"
 #include "command.h"
+#include "cpipe.h"
 
 static void fail(const char *what) {
     fprintf(stderr, "fuzz_commands: invariant broken: %s\n", what);
@@ -44,9 +47,11 @@ static long round_trip(const uint8_t *cmds, size_t len) {
     uint8_t *copy = malloc(len ? len : 1);
     if (len) memcpy(copy, cmds, len);
     if (cpipe_commands_measure(copy, len, &count, &resp_size) != 0) {
+        if (cpipe_commands_count(copy, (int32_t)len) != CPIPE_ERR_ARG) fail("count accepted what measure refused");
         free(copy);
         return -1;
     }
+    if (cpipe_commands_count(copy, (int32_t)len) != (int32_t)count) fail("count disagrees with measure");
     cpipe_buffer out = {0};
     if (cpipe_buffer_append(&out, "#", 1) != 0) fail("no memory"); /* a byte already there stays */
     if (cpipe_commands_write_resp(copy, len, resp_size, &out) != 0) fail("write_resp failed");
