@@ -169,7 +169,7 @@ redis:
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 # ---- checks -----------------------------------------------------------------
-test: install $(LIB) lint asan-connection asan asan-pool tsan-pool test-deno test-bun
+test: install $(LIB) lint asan-connection asan asan-reply asan-pool tsan-pool fuzz-short test-deno test-bun
 
 lint: tools
 	$(DENO) check mod.ts $(TS_TESTS) $(wildcard bench)
@@ -213,6 +213,66 @@ valgrind: build/valgrind/test_core redis
 
 demo: install $(LIB)
 	$(DENO) run -A bench/demo.ts
+
+# ---- the reply reader: C tests and fuzzing -------------------------------------
+# tests/c/test_reply.c: the reader's bounds (csrc/reply.h) with no server, under
+# ASan/UBSan (`make asan-reply`, part of `make test`).
+.PHONY: asan-reply
+build/asan/test_reply: tests/c/test_reply.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a
+	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
+
+asan-reply: build/asan/test_reply
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_reply
+
+# libFuzzer harnesses (tests/fuzz/): fuzz_reply over hiredis' reader, the
+# encoder and the bounds of csrc/reply.c; fuzz_commands over command.c's
+# measure and write_resp, read back by hiredis. hiredis and the core are built
+# with clang, -fsanitize=fuzzer-no-link,address,undefined, into build/fuzz/.
+# Each harness starts from its checked-in seeds (tests/fuzz/corpus/<harness>/)
+# and keeps what it finds in build/fuzz/corpus/<harness>/; a crash leaves its
+# input in build/fuzz/ (replay: build/fuzz/<harness> <file>).
+# `make fuzz` runs each for FUZZ_SECONDS (10 minutes); `make fuzz-short`, part
+# of `make test`, for FUZZ_SHORT_SECONDS (20 s). clang and libFuzzer's runtime
+# come from Debian when missing.
+.PHONY: fuzz fuzz-short fuzz-tools
+FUZZ_SECONDS ?= 600
+FUZZ_SHORT_SECONDS ?= 20
+FUZZ_HARNESSES := fuzz_reply fuzz_commands
+FUZZ_CC := clang
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
+$(eval $(call flavour,build/fuzz,$(FUZZ_SAN),$(FUZZ_CC),,fuzz-tools))
+
+fuzz-tools:
+	@command -v $(FUZZ_CC) >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; }
+	@mkdir -p build/fuzz
+	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }\n' > build/fuzz/probe.c
+	@$(FUZZ_CC) -fsanitize=fuzzer build/fuzz/probe.c -o build/fuzz/probe 2>/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      libclang-rt-$$($(FUZZ_CC) -dumpversion | cut -d. -f1)-dev >/dev/null; }
+
+build/fuzz/%: tests/fuzz/%.c $(patsubst csrc/%.c,build/fuzz/core/%.o,$(CORE_SRC)) build/fuzz/libhiredis.a | fuzz-tools
+	$(FUZZ_CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(INCLUDES) -Icsrc \
+	  $^ -o $@ -lpthread
+
+# $(call run_fuzzers,SECONDS): each harness in turn, its output in
+# build/fuzz/<harness>.log; stops at the first failure, showing its end.
+define run_fuzzers
+	@for h in $(FUZZ_HARNESSES); do \
+	  mkdir -p build/fuzz/corpus/$$h; echo "== $$h, $(1) s (log: build/fuzz/$$h.log)"; \
+	  if (cd build/fuzz && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$$h -max_total_time=$(1) \
+	      -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 corpus/$$h ../../tests/fuzz/corpus/$$h >$$h.log 2>&1); \
+	  then grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
+	      build/fuzz/$$h.log; \
+	  else tail -n 40 build/fuzz/$$h.log; exit 1; fi; \
+	done
+endef
+
+fuzz: $(addprefix build/fuzz/,$(FUZZ_HARNESSES))
+	$(call run_fuzzers,$(FUZZ_SECONDS))
+
+fuzz-short: $(addprefix build/fuzz/,$(FUZZ_HARNESSES))
+	$(call run_fuzzers,$(FUZZ_SHORT_SECONDS))
 
 # ---- the pool: C tests and the stress run -------------------------------------
 # tests/c/test_pool.c (the pool's settings, API and error paths, a live

@@ -17,9 +17,6 @@
 #define BACKOFF_FIRST_MS 10
 /* Bytes asked of the transport per read. */
 #define READ_SIZE (64 * 1024)
-/* Bytes received are handed to the reader in slices of this size: the reader
- * compacts its buffer as it consumes, and smaller slices keep that cheap. */
-#define FEED_SLICE 4096
 
 /* ---- the calls owed ----------------------------------------------------------- */
 
@@ -275,7 +272,7 @@ static void become_ready(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
 
 /* The transport is ready: replay the handshake, or be ready. */
 static void transport_ready(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
-    c->reader = cpipe_reply_reader_create(&c->enc);
+    c->reader = cpipe_reply_reader_create(&c->enc, c->max_reply_bytes);
     if (c->reader == NULL) {
         cpipe_connection_fail(c, CPIPE_ERR_NOMEM, "out of memory connecting", out);
         return;
@@ -305,59 +302,14 @@ int cpipe_connection_accepts(const cpipe_connection *c, int64_t now, int waiting
 
 /* ---- moving bytes -------------------------------------------------------------------- */
 
-/* Whether the reply in the encoder, whole or not, is known to take more than
- * max_reply_bytes: its encoded bytes (less the 5-byte head of the reply
- * itself, so that a bulk of exactly the limit passes), plus the length a
- * pending bulk header announces. That header is read as soon as it is in the
- * reader's buffer, before the bulk's bytes come, so that a huge value is
- * refused without being held. */
-static int reply_too_large(const cpipe_connection *c, int whole) {
-    const redisReader *r = c->reader;
-    uint64_t known = cpipe_buffer_live(&c->enc.encoded);
-    if (known > (uint64_t)c->max_reply_bytes + 5) return 1;
-    if (whole || r->ridx < 0) return 0;
-    int type = r->task[r->ridx]->type;
-    if (type != REDIS_REPLY_STRING && type != REDIS_REPLY_VERB) return 0;
-    /* The reader has taken the type byte: its length line starts at pos. */
-    uint64_t n = 0;
-    for (size_t i = r->pos; i < r->len && r->buf[i] != '\r'; i++) {
-        if (r->buf[i] < '0' || r->buf[i] > '9') return 0; /* -1 (nil), or the reader's to refuse */
-        n = n * 10 + (uint64_t)(r->buf[i] - '0');
-        if (n > UINT32_MAX) return 1;
-    }
-    return known + n > c->max_reply_bytes;
-}
-
 static int32_t parse(cpipe_connection *c, char *why, size_t cap) {
     if (c->reply_ready) return 1;
-    for (;;) {
-        void *reply = NULL;
-        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-            if (c->reader->err == REDIS_ERR_OOM) {
-                snprintf(why, cap, "out of memory reading a reply");
-                return CPIPE_ERR_NOMEM;
-            }
-            snprintf(why, cap, "protocol error: %s", c->reader->errstr);
-            return CPIPE_ERR_PROTOCOL;
-        }
-        if (reply_too_large(c, reply != NULL)) {
-            snprintf(why, cap, "protocol error: a reply larger than %u bytes (the largest accepted)",
-                     (unsigned)c->max_reply_bytes);
-            return CPIPE_ERR_PROTOCOL;
-        }
-        if (reply != NULL) {
-            c->reply_ready = 1;
-            return 1;
-        }
-        size_t live = cpipe_buffer_live(&c->inbox);
-        if (live == 0) return 0;
-        size_t slice = live < FEED_SLICE ? live : FEED_SLICE;
-        if (redisReaderFeed(c->reader, (const char *)c->inbox.data + c->inbox.pos, slice) != REDIS_OK) {
-            snprintf(why, cap, "out of memory reading a reply");
-            return CPIPE_ERR_NOMEM;
-        }
-        c->inbox.pos += slice;
-    }
+    size_t used = 0;
+    int32_t rc = cpipe_reply_parse(c->reader, &c->enc, c->inbox.data + c->inbox.pos, cpipe_buffer_live(&c->inbox),
+                                   &used, why, cap);
+    c->inbox.pos += used;
+    if (rc == 1) c->reply_ready = 1;
+    return rc;
 }
 
 /* Gives the whole reply in the encoder to whom it answers: a handshake

@@ -93,7 +93,7 @@ static void test_command_packing(void) {
  * returns the encoded reply (caller frees) or NULL on a reader error. */
 static uint8_t *encode_resp(const char *resp, size_t len, int trickle, size_t *out_len) {
     cpipe_reply_encoder enc = {0};
-    redisReader *r = cpipe_reply_reader_create(&enc);
+    redisReader *r = cpipe_reply_reader_create(&enc, 0);
     void *reply = NULL;
     int ok = 1;
     for (size_t i = 0; i < len && ok && reply == NULL; i += trickle ? 1 : len) {
@@ -746,7 +746,7 @@ static void test_live(void) {
     const char *getover[] = {"GET", "max:1001"};
     s = call(c, 2, getover, NULL);
     CHECK(s.replies == 0 && s.failures == 1 && s.failure.status == CPIPE_ERR_PROTOCOL &&
-          message_has(&s.failure, "1000 bytes"));
+          message_has(&s.failure, "maxReplyBytes (1000)"));
     CHECK(s.downs == 1 && s.down.status == CPIPE_ERR_PROTOCOL);
     s = call(c, 1, ping, NULL);
     CHECK(replied(&s, '+', "PONG") && s.ups == 1);
