@@ -314,6 +314,19 @@ export const CLIENTS = [
   },
 ];
 
+/**
+ * `CPIPE_BASELINE=<a checkout of an earlier cpipe, built>`: that cpipe runs as two more clients beside this one, in
+ * the same interleaved rounds, for an A/B of a change (`--clients cpipe-deno,cpipe-deno-baseline,…`).
+ */
+const baseline = globalThis.Deno?.env.get("CPIPE_BASELINE") ?? globalThis.process?.env?.CPIPE_BASELINE;
+if (baseline) {
+  const script = `${baseline}/bench/clients/cpipe.ts`;
+  CLIENTS.push(
+    { id: "cpipe-deno-baseline", label: "cpipe baseline (Deno)", runtime: "deno", script, color: "#6b6b6b" },
+    { id: "cpipe-bun-baseline", label: "cpipe baseline (Bun)", runtime: "bun", script, color: "#b0b0b0" },
+  );
+}
+
 /** redis-benchmark's row in tables and charts. */
 export const REDIS_BENCHMARK = { id: "redis-benchmark", label: "redis-benchmark", color: "#555555" };
 
