@@ -11,6 +11,7 @@
 #include "bytes.h"
 #include "command.h"
 #include "connection.h"
+#include "error.h"
 #include "cpipe.h"
 #include "heap.h"
 #include "record.h"
@@ -31,18 +32,8 @@ struct cpipe_client {
     cpipe_buffer records; /* what the connection reported, not yet returned */
     size_t unreturned;    /* calls whose last record was not returned yet */
     int closed;
-    char errstr[CPIPE_ERRSTR_LEN];
-    size_t errlen;
+    cpipe_error error; /* of the last failed call */
 };
-
-static int32_t set_error(cpipe_client *c, int32_t code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(c->errstr, sizeof c->errstr, fmt, ap);
-    va_end(ap);
-    c->errlen = n < 0 ? 0 : (size_t)n >= sizeof c->errstr ? sizeof c->errstr - 1 : (size_t)n;
-    return code;
-}
 
 CPIPE_API cpipe_client *cpipe_client_create(const uint8_t *settings, int32_t settings_len) {
     cpipe_settings s;
@@ -114,9 +105,9 @@ static void hand_out(cpipe_client *c, uint8_t *out, int32_t out_cap) {
 
 CPIPE_API int32_t cpipe_client_connect(cpipe_client *c, uint8_t *out, int32_t out_cap) {
     if (c == NULL) return CPIPE_ERR_ARG;
-    if (out == NULL || out_cap < CPIPE_HEADER_SIZE) return set_error(c, CPIPE_ERR_ARG, "record buffer too small");
+    if (out == NULL || out_cap < CPIPE_HEADER_SIZE) return cpipe_error_set(&c->error, CPIPE_ERR_ARG, "record buffer too small");
     memset(out, 0, CPIPE_HEADER_SIZE);
-    if (c->closed) return set_error(c, CPIPE_ERR_CLOSED, "connection is closed");
+    if (c->closed) return cpipe_error_set(&c->error, CPIPE_ERR_CLOSED, "connection is closed");
     cpipe_connection *k = &c->conn;
     if (k->state != CPIPE_CONN_READY) {
         cpipe_connection_dial(k, cpipe_now_ms(), &c->records);
@@ -124,7 +115,7 @@ CPIPE_API int32_t cpipe_client_connect(cpipe_client *c, uint8_t *out, int32_t ou
     }
     hand_out(c, out, out_cap);
     if (k->state == CPIPE_CONN_READY) return CPIPE_OK;
-    return set_error(c, k->status ? k->status : CPIPE_ERR_CONN, "%s", k->errstr);
+    return cpipe_error_set(&c->error, k->status ? k->status : CPIPE_ERR_CONN, "%s", k->errstr);
 }
 
 /* Queues `cmds` and moves records into `out`. With wait_reply, returns once
@@ -134,16 +125,16 @@ static int32_t transfer(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, 
                         int32_t calls_len, uint8_t *out, int32_t out_cap, int wait_reply) {
     size_t count = 0, resp_size = 0;
     if (c == NULL) return CPIPE_ERR_ARG;
-    if (out == NULL || out_cap < CPIPE_HEADER_SIZE) return set_error(c, CPIPE_ERR_ARG, "record buffer too small");
+    if (out == NULL || out_cap < CPIPE_HEADER_SIZE) return cpipe_error_set(&c->error, CPIPE_ERR_ARG, "record buffer too small");
     memset(out, 0, CPIPE_HEADER_SIZE);
-    if (c->closed) return set_error(c, CPIPE_ERR_CLOSED, "connection is closed");
+    if (c->closed) return cpipe_error_set(&c->error, CPIPE_ERR_CLOSED, "connection is closed");
     if (cmds_len < 0 || cpipe_commands_measure(cmds, (size_t)cmds_len, &count, &resp_size) != 0)
-        return set_error(c, CPIPE_ERR_ARG, "malformed command buffer");
+        return cpipe_error_set(&c->error, CPIPE_ERR_ARG, "malformed command buffer");
     if (calls_len == 0) calls = NULL; /* an empty buffer is not always a NULL pointer across FFI */
     if (calls_len < 0 || (calls != NULL && (size_t)calls_len != count * CPIPE_CALL_SIZE))
-        return set_error(c, CPIPE_ERR_ARG, "%zu commands need %zu bytes of calls", count, count * CPIPE_CALL_SIZE);
+        return cpipe_error_set(&c->error, CPIPE_ERR_ARG, "%zu commands need %zu bytes of calls", count, count * CPIPE_CALL_SIZE);
     char why[CPIPE_ERRSTR_LEN];
-    if (cpipe_calls_check(calls, count, why, sizeof why) != CPIPE_OK) return set_error(c, CPIPE_ERR_ARG, "%s", why);
+    if (cpipe_calls_check(calls, count, why, sizeof why) != CPIPE_OK) return cpipe_error_set(&c->error, CPIPE_ERR_ARG, "%s", why);
 
     cpipe_connection *k = &c->conn;
     /* Bytes that came while nothing was owed are a reply for which no
@@ -155,7 +146,7 @@ static int32_t transfer(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, 
         if (k->calls.count == 0 && cpipe_buffer_live(&c->records) == 0) c->unreturned = 0; /* see _pending */
         int32_t rc = cpipe_connection_submit(k, cmds, (size_t)cmds_len, count, resp_size, calls, cpipe_now_ms(),
                                              &c->records);
-        if (rc != CPIPE_OK) return set_error(c, rc, "out of memory queueing %zu commands", count);
+        if (rc != CPIPE_OK) return cpipe_error_set(&c->error, rc, "out of memory queueing %zu commands", count);
         c->unreturned += count;
     }
     size_t owed_before = k->calls.count, room = (size_t)out_cap - CPIPE_HEADER_SIZE;
@@ -198,8 +189,7 @@ CPIPE_API int32_t cpipe_client_pending(const cpipe_client *c) {
 
 CPIPE_API int32_t cpipe_client_errstr(const cpipe_client *c, uint8_t *buf, int32_t cap) {
     if (c == NULL) return CPIPE_ERR_ARG;
-    if (buf != NULL && cap > 0) memcpy(buf, c->errstr, c->errlen < (size_t)cap ? c->errlen : (size_t)cap);
-    return (int32_t)c->errlen;
+    return cpipe_error_copy(&c->error, buf, cap);
 }
 
 CPIPE_API int32_t cpipe_client_close(cpipe_client *c) {

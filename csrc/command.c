@@ -2,11 +2,8 @@
 
 #include <string.h>
 
+#include "bytes.h"
 #include "cpipe.h"
-
-static uint32_t read_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static size_t decimal_digits(uint32_t v) {
     size_t n = 1;
@@ -40,14 +37,14 @@ int cpipe_commands_measure(const uint8_t *cmds, size_t len, size_t *count, size_
     if (len > 0 && cmds == NULL) return -1;
     while (pos < len) {
         if (len - pos < 4) return -1;
-        uint32_t argc = read_u32(cmds + pos);
+        uint32_t argc = cpipe_get_u32(cmds + pos);
         pos += 4;
         /* Each argument needs at least its 4-byte length. */
         if (argc == 0 || argc > (len - pos) / 4) return -1;
         size += resp_header_size(argc);
         for (uint32_t i = 0; i < argc; i++) {
             if (len - pos < 4) return -1;
-            uint32_t arg_len = read_u32(cmds + pos);
+            uint32_t arg_len = cpipe_get_u32(cmds + pos);
             pos += 4;
             if (arg_len > len - pos) return -1;
             pos += arg_len;
@@ -65,11 +62,11 @@ int cpipe_commands_write_resp(const uint8_t *cmds, size_t len, size_t resp_size,
     uint8_t *p = out->data + out->len;
     size_t pos = 0;
     while (pos < len) {
-        uint32_t argc = read_u32(cmds + pos);
+        uint32_t argc = cpipe_get_u32(cmds + pos);
         pos += 4;
         p = write_resp_header(p, '*', argc);
         for (uint32_t i = 0; i < argc; i++) {
-            uint32_t arg_len = read_u32(cmds + pos);
+            uint32_t arg_len = cpipe_get_u32(cmds + pos);
             pos += 4;
             p = write_resp_header(p, '$', arg_len);
             memcpy(p, cmds + pos, arg_len);

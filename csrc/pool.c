@@ -33,6 +33,7 @@
 #include "bytes.h"
 #include "command.h"
 #include "connection.h"
+#include "error.h"
 #include "cpipe.h"
 #include "heap.h"
 #include "record.h"
@@ -89,18 +90,8 @@ struct cpipe_pool {
     /* Host thread only. */
     size_t cursor; /* where the search for a shared connection starts */
     int closed;
-    char errstr[CPIPE_ERRSTR_LEN];
-    size_t errlen;
+    cpipe_error error; /* of the last failed call */
 };
-
-static int32_t set_error(cpipe_pool *p, int32_t code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(p->errstr, sizeof p->errstr, fmt, ap);
-    va_end(ap);
-    p->errlen = n < 0 ? 0 : (size_t)n >= sizeof p->errstr ? sizeof p->errstr - 1 : (size_t)n;
-    return code;
-}
 
 static void wake_io(cpipe_pool *p) {
     if (atomic_exchange(&p->wake_pending, 1) == 0) cpipe_socket_poke(p->wake[1]);
@@ -348,15 +339,15 @@ CPIPE_API int32_t cpipe_pool_add(cpipe_pool *p, const uint8_t *settings, int32_t
     cpipe_settings s;
     char why[CPIPE_ERRSTR_LEN];
     if (p == NULL) return CPIPE_ERR_ARG;
-    if (p->closed) return set_error(p, CPIPE_ERR_CLOSED, "pool is closed");
-    if (role < CPIPE_ROLE_DIRECT || role > CPIPE_ROLE_EXCLUSIVE) return set_error(p, CPIPE_ERR_ARG, "no role %d", role);
+    if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
+    if (role < CPIPE_ROLE_DIRECT || role > CPIPE_ROLE_EXCLUSIVE) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no role %d", role);
     if (settings_len < 0 ||
         cpipe_settings_read(&s, settings, (size_t)settings_len, CPIPE_SETTINGS_CONNECTION, why, sizeof why) != 0)
-        return set_error(p, CPIPE_ERR_ARG, "invalid connection settings: %s", why);
+        return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "invalid connection settings: %s", why);
     int full = atomic_load(&p->count) == CPIPE_MAX_POOL_CONNECTIONS;
     int i = add_member(p, &s, role);
-    if (i < 0 && full) return set_error(p, CPIPE_ERR_BUSY, "a pool holds %d connections at most", CPIPE_MAX_POOL_CONNECTIONS);
-    if (i < 0) return set_error(p, CPIPE_ERR_NOMEM, "out of memory adding a connection");
+    if (i < 0 && full) return cpipe_error_set(&p->error, CPIPE_ERR_BUSY, "a pool holds %d connections at most", CPIPE_MAX_POOL_CONNECTIONS);
+    if (i < 0) return cpipe_error_set(&p->error, CPIPE_ERR_NOMEM, "out of memory adding a connection");
     wake_io(p);
     return i;
 }
@@ -369,9 +360,9 @@ static pool_member *member_at(cpipe_pool *p, int32_t index) {
 
 CPIPE_API int32_t cpipe_pool_remove(cpipe_pool *p, int32_t connection) {
     if (p == NULL) return CPIPE_ERR_ARG;
-    if (p->closed) return set_error(p, CPIPE_ERR_CLOSED, "pool is closed");
+    if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
     pool_member *m = member_at(p, connection);
-    if (m == NULL) return set_error(p, CPIPE_ERR_ARG, "no connection %d", connection);
+    if (m == NULL) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
     cpipe_buffer out = {0};
     cpipe_mutex_lock(&m->lock);
     int was = m->used;
@@ -383,13 +374,13 @@ CPIPE_API int32_t cpipe_pool_remove(cpipe_pool *p, int32_t connection) {
     cpipe_mutex_unlock(&m->lock);
     publish(p, &out);
     cpipe_buffer_release(&out);
-    return was ? CPIPE_OK : set_error(p, CPIPE_ERR_ARG, "no connection %d", connection);
+    return was ? CPIPE_OK : cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
 }
 
 CPIPE_API int32_t cpipe_pool_notify_fd(cpipe_pool *p, int32_t take) {
     if (p == NULL) return CPIPE_ERR_ARG;
-    if (p->closed) return set_error(p, CPIPE_ERR_CLOSED, "pool is closed");
-    if (p->notify_taken) return set_error(p, CPIPE_ERR_ARG, "the notification socket was already taken");
+    if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
+    if (p->notify_taken) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "the notification socket was already taken");
     if (take) p->notify_taken = 1;
     return (int32_t)p->notify[0];
 }
@@ -428,21 +419,21 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
                                     int32_t calls_len, int32_t route) {
     size_t count = 0, resp_size = 0;
     if (p == NULL) return CPIPE_ERR_ARG;
-    if (p->closed) return set_error(p, CPIPE_ERR_CLOSED, "pool is closed");
+    if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
     if (cmds_len <= 0 || cpipe_commands_measure(cmds, (size_t)cmds_len, &count, &resp_size) != 0 || count == 0)
-        return set_error(p, CPIPE_ERR_ARG, "malformed command buffer");
+        return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "malformed command buffer");
     if (calls == NULL || calls_len < 0 || (size_t)calls_len != count * CPIPE_CALL_SIZE)
-        return set_error(p, CPIPE_ERR_ARG, "%zu commands need %zu bytes of calls", count, count * CPIPE_CALL_SIZE);
+        return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "%zu commands need %zu bytes of calls", count, count * CPIPE_CALL_SIZE);
     if (route < -1 || (route >= 0 && member_at(p, route) == NULL))
-        return set_error(p, CPIPE_ERR_ARG, "no connection %d", route);
+        return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", route);
     char why[CPIPE_ERRSTR_LEN];
-    if (cpipe_calls_check(calls, count, why, sizeof why) != CPIPE_OK) return set_error(p, CPIPE_ERR_ARG, "%s", why);
+    if (cpipe_calls_check(calls, count, why, sizeof why) != CPIPE_OK) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "%s", why);
 
     cpipe_mutex_lock(&p->qlock);
     int room = p->in_flight + count <= p->max_in_flight;
     if (room) p->in_flight += count;
     cpipe_mutex_unlock(&p->qlock);
-    if (!room) return set_error(p, CPIPE_ERR_BUSY, "more than %zu commands in flight", p->max_in_flight);
+    if (!room) return cpipe_error_set(&p->error, CPIPE_ERR_BUSY, "more than %zu commands in flight", p->max_in_flight);
 
     int32_t rc = CPIPE_ERR_CONN;
     cpipe_buffer out = {0};
@@ -454,7 +445,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
         cpipe_mutex_lock(&m->lock);
         if (!m->used || (m->role == CPIPE_ROLE_EXCLUSIVE && (!m->acquired || m->returning != RETURN_NONE))) {
             cpipe_mutex_unlock(&m->lock);
-            rc = set_error(p, CPIPE_ERR_ARG, "connection %d is not acquired or not open", i);
+            rc = cpipe_error_set(&p->error, CPIPE_ERR_ARG, "connection %d is not acquired or not open", i);
             break;
         }
         /* An acquired or direct connection takes commands also while it waits
@@ -468,7 +459,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
         rc = cpipe_connection_submit(&m->conn, cmds, (size_t)cmds_len, count, resp_size, calls, now, &out);
         if (rc != CPIPE_OK) {
             cpipe_mutex_unlock(&m->lock);
-            rc = set_error(p, rc, "out of memory queueing %zu commands", count);
+            rc = cpipe_error_set(&p->error, rc, "out of memory queueing %zu commands", count);
             break;
         }
         rc = i;
@@ -494,7 +485,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
         char why[CPIPE_ERRSTR_LEN];
         memcpy(why, p->last_error, sizeof why);
         cpipe_mutex_unlock(&p->qlock);
-        if (rc == CPIPE_ERR_CONN) set_error(p, rc, "no connection is up: %s", why[0] ? why : "not connected yet");
+        if (rc == CPIPE_ERR_CONN) cpipe_error_set(&p->error, rc, "no connection is up: %s", why[0] ? why : "not connected yet");
     }
     publish(p, &out);
     cpipe_buffer_release(&out);
@@ -503,7 +494,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
 
 CPIPE_API int32_t cpipe_pool_drain(cpipe_pool *p, uint8_t *out, int32_t out_cap) {
     if (p == NULL) return CPIPE_ERR_ARG;
-    if (out == NULL || out_cap < CPIPE_HEADER_SIZE) return set_error(p, CPIPE_ERR_ARG, "record buffer too small");
+    if (out == NULL || out_cap < CPIPE_HEADER_SIZE) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "record buffer too small");
     cpipe_mutex_lock(&p->qlock);
     uint32_t n = cpipe_records_move(&p->done, out, (size_t)out_cap, 0);
     const uint8_t *rec = out + CPIPE_HEADER_SIZE;
@@ -520,7 +511,7 @@ CPIPE_API int32_t cpipe_pool_drain(cpipe_pool *p, uint8_t *out, int32_t out_cap)
 
 CPIPE_API int32_t cpipe_pool_acquire(cpipe_pool *p) {
     if (p == NULL) return CPIPE_ERR_ARG;
-    if (p->closed) return set_error(p, CPIPE_ERR_CLOSED, "pool is closed");
+    if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
     int count = atomic_load(&p->count), pick = -1;
     /* A connected one first, so that blocking commands reuse connections. */
     for (int pass = 0; pass < 2 && pick < 0; pass++) {
@@ -536,7 +527,7 @@ CPIPE_API int32_t cpipe_pool_acquire(cpipe_pool *p) {
             cpipe_mutex_unlock(&m->lock);
         }
     }
-    if (pick < 0) return set_error(p, CPIPE_ERR_BUSY, "every exclusive connection is acquired");
+    if (pick < 0) return cpipe_error_set(&p->error, CPIPE_ERR_BUSY, "every exclusive connection is acquired");
     wake_io(p);
     return pick;
 }
@@ -544,7 +535,7 @@ CPIPE_API int32_t cpipe_pool_acquire(cpipe_pool *p) {
 CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t connection, int32_t keep) {
     if (p == NULL) return CPIPE_ERR_ARG;
     pool_member *m = member_at(p, connection);
-    if (m == NULL) return set_error(p, CPIPE_ERR_ARG, "no exclusive connection %d", connection);
+    if (m == NULL) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no exclusive connection %d", connection);
     cpipe_buffer out = {0};
     cpipe_mutex_lock(&m->lock);
     int was = m->used && m->role == CPIPE_ROLE_EXCLUSIVE && m->acquired;
@@ -557,7 +548,7 @@ CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t connection, int32_t 
     publish(p, &out);
     cpipe_buffer_release(&out);
     if (was) wake_io(p);
-    return was ? CPIPE_OK : set_error(p, CPIPE_ERR_ARG, "exclusive connection %d is not acquired", connection);
+    return was ? CPIPE_OK : cpipe_error_set(&p->error, CPIPE_ERR_ARG, "exclusive connection %d is not acquired", connection);
 }
 
 CPIPE_API int32_t cpipe_pool_connected(cpipe_pool *p) {
@@ -573,8 +564,7 @@ CPIPE_API int32_t cpipe_pool_connected(cpipe_pool *p) {
 
 CPIPE_API int32_t cpipe_pool_errstr(const cpipe_pool *p, uint8_t *buf, int32_t cap) {
     if (p == NULL) return CPIPE_ERR_ARG;
-    if (buf != NULL && cap > 0) memcpy(buf, p->errstr, p->errlen < (size_t)cap ? p->errlen : (size_t)cap);
-    return (int32_t)p->errlen;
+    return cpipe_error_copy(&p->error, buf, cap);
 }
 
 CPIPE_API int32_t cpipe_pool_close(cpipe_pool *p) {

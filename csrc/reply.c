@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "cpipe.h"
 
 #define MAX_EXACT_INTEGER 9007199254740991LL /* 2^53 - 1: exact in an f64 */
@@ -79,23 +80,11 @@ static void *put_tagged(const redisReadTask *task, char tag, const void *payload
     return enc;
 }
 
-static void put_le32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static void put_le64(uint8_t *p, uint64_t v) {
-    put_le32(p, (uint32_t)v);
-    put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
 static void *put_f64(const redisReadTask *task, char tag, double d) {
     uint64_t bits;
     uint8_t payload[8];
     memcpy(&bits, &d, sizeof bits);
-    put_le64(payload, bits);
+    cpipe_put_u64(payload, bits);
     return put_tagged(task, tag, payload, sizeof payload);
 }
 
@@ -166,7 +155,7 @@ static void *create_string(const redisReadTask *task, char *str, size_t len) {
     if (cpipe_buffer_reserve(&enc->encoded, TAG_LEN + len) != 0) return NULL;
     uint8_t *p = enc->encoded.data + enc->encoded.len;
     p[0] = (uint8_t)tag;
-    put_le32(p + 1, (uint32_t)len); /* len <= the limit, below INT32_MAX */
+    cpipe_put_u32(p + 1, (uint32_t)len); /* len <= the limit, below INT32_MAX */
     if (len) memcpy(p + TAG_LEN, str, len);
     enc->encoded.len += TAG_LEN + len;
     return enc;
@@ -191,14 +180,14 @@ static void *create_array(const redisReadTask *task, size_t elements) {
         return refuse(enc, "an aggregate of %zu elements, more than maxReplyBytes (%llu) can hold", elements,
                       (unsigned long long)enc->max_reply_bytes);
     uint8_t payload[4];
-    put_le32(payload, (uint32_t)elements);
+    cpipe_put_u32(payload, (uint32_t)elements);
     return put_tagged(task, tag, payload, sizeof payload);
 }
 
 static void *create_integer(const redisReadTask *task, long long value) {
     if (value >= -MAX_EXACT_INTEGER && value <= MAX_EXACT_INTEGER) return put_f64(task, ':', (double)value);
     uint8_t payload[8];
-    put_le64(payload, (uint64_t)value);
+    cpipe_put_u64(payload, (uint64_t)value);
     return put_tagged(task, 'L', payload, sizeof payload);
 }
 
