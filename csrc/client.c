@@ -155,6 +155,9 @@ static int32_t transfer(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, 
         int64_t now = cpipe_now_ms();
         if (progress(c, now)) {
             spin_until = 0;
+            /* A call finished and the read emptied the socket: asking again
+             * now would only cost a system call. */
+            if (wait_reply && k->calls.count < owed_before && k->drained) break;
             continue;
         }
         if (wait_reply ? k->calls.count < owed_before : cpipe_buffer_live(&k->unsent) <= SEND_BACKLOG) break;

@@ -366,8 +366,10 @@ static int take_replies(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     return 0;
 }
 
-/* Reads once: 1 when bytes came, 0 when none waited, -1 when the connection
- * failed (after the replies that came before the failure were handed out). */
+/* Reads once: 2 when a whole read's worth came (more may wait), 1 when
+ * fewer came (the socket is empty now: asking again would only cost a
+ * system call), 0 when none waited, -1 when the connection failed (after the
+ * replies that came before the failure were handed out). */
 static int read_once(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     char why[CPIPE_ERRSTR_LEN];
     if (cpipe_buffer_reserve(&c->inbox, READ_SIZE) != 0) {
@@ -380,10 +382,12 @@ static int read_once(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
         cpipe_connection_fail(c, (int32_t)n, why, out);
         return -1;
     }
+    c->drained = n < READ_SIZE;
     if (n == 0) return 0;
     c->inbox.len += (size_t)n;
     c->received += (uint64_t)n;
-    return take_replies(c, now, out) == 0 ? 1 : -1;
+    if (take_replies(c, now, out) != 0) return -1;
+    return c->drained ? 1 : 2;
 }
 
 /* Writes what the socket takes. 0, or -1 when the connection failed: then
@@ -396,7 +400,7 @@ static int write_some(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
                                               cpipe_buffer_live(&c->unsent), why, sizeof why);
         if (n == 0) return 0;
         if (n < 0) {
-            while (read_once(c, now, out) == 1) {
+            while (read_once(c, now, out) == 2) {
             }
             if (c->state == CPIPE_CONN_READY || c->state == CPIPE_CONN_REPLAYING)
                 cpipe_connection_fail(c, (int32_t)n, why, out);
@@ -514,7 +518,7 @@ void cpipe_connection_io(cpipe_connection *c, short revents, int reads, int64_t 
         for (int i = 0; i < reads; i++) {
             int got = read_once(c, now, out);
             if (got < 0) return;
-            if (got == 0) break;
+            if (got < 2) break;
         }
     }
     if (cpipe_buffer_live(&c->unsent) > 0) (void)write_some(c, now, out);

@@ -88,6 +88,7 @@ typedef struct cpipe_connection {
     uint32_t failures;     /* failures since it was last up */
     int32_t status;        /* why it last failed (CPIPE_ERR_*) */
     uint64_t received;     /* bytes received, ever: tells an owner whether anything moved */
+    int drained;           /* the last read emptied the socket */
     size_t replay_left;    /* handshake replies still to come */
 
     redisReader *reader;     /* NULL while not connected */

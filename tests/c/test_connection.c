@@ -421,6 +421,9 @@ static void test_last_words(void) {
     say("-ERR Protocol error: invalid bulk length\r\n");
     server.hang_up = 1;
     cpipe_connection_io(&c, POLLIN, 8, 1, &out);
+    /* That read emptied the socket; the end of the stream wakes the owner again. */
+    CHECK(record_count(&out) == 1 && c.state == CPIPE_CONN_READY);
+    cpipe_connection_io(&c, POLLIN | POLLHUP, 8, 1, &out);
     record first = record_at(&out, 0), down = record_at(&out, 1), second = record_at(&out, 2);
     CHECK(first.kind == CPIPE_RECORD_REPLY && first.id == 1 && first.payload[0] == '-');
     CHECK(down.kind == CPIPE_RECORD_EVENT && down.payload[0] == CPIPE_EVENT_DOWN);
