@@ -21,33 +21,38 @@ export class Group {
   remaining: number;
   /** The first failure of a connection (not an error reply): rejects the whole pipeline. */
   failure: Error | null = null;
-  readonly resolve: (replies: Reply[]) => void;
-  readonly reject: (error: Error) => void;
+  /** Settles the pipeline's promise (a failure through `rejecting`, as for single calls). */
+  readonly resolve: (replies: Reply[] | PromiseLike<never>) => void;
 
-  constructor(
-    transforms: (Transform<unknown> | null)[],
-    resolve: (replies: Reply[]) => void,
-    reject: (error: Error) => void,
-  ) {
+  constructor(transforms: (Transform<unknown> | null)[], resolve: (replies: Reply[] | PromiseLike<never>) => void) {
     this.transforms = transforms;
     this.remaining = transforms.length;
     this.replies = new Array(transforms.length);
     this.resolve = resolve;
-    this.reject = reject;
   }
 }
 
 /**
- * One executor for every call's promise: it hands over the promise's
- * functions without a closure made per call.
+ * One executor for every call's promise: it hands over the promise's resolve
+ * function without a closure made per call. Only `resolve` is kept, so that
+ * a pending call holds one function (100,000 pending calls are a lot for a
+ * young generation to copy); a call fails by being resolved with a thenable
+ * that rejects it (see `rejecting`).
  */
-const captured = {
-  resolve: undefined as unknown as (value: unknown) => void,
-  reject: undefined as unknown as (error: unknown) => void,
-};
-function capture(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+const captured = { resolve: undefined as unknown as (value: unknown) => void };
+function capture(resolve: (value: never) => void): void {
   captured.resolve = resolve as (value: unknown) => void;
-  captured.reject = reject;
+}
+
+/**
+ * What a call's promise is resolved with to reject it: a thenable, whose
+ * `then` the promise calls with its own reject function. Not
+ * `Promise.reject(error)`: that makes a second promise, rejected before any
+ * handler is attached, and Deno tracks such promises at a cost that grows
+ * with their number (100,000 failures froze it for 20 s and more).
+ */
+function rejecting(error: unknown): PromiseLike<never> {
+  return { then: (_resolve, reject) => reject?.(error) as never };
 }
 
 const INITIAL = 1024;
@@ -56,14 +61,8 @@ const INITIAL = 1024;
 export type Inspector = (id: number, reply: Reply) => boolean;
 
 export class Dispatcher {
-  /** Settles a single call; undefined for a pipeline member or a free id. */
+  /** Settles a single call (a failure through `rejecting`); undefined for a pipeline member or a free id. */
   #resolve: (((value: unknown) => void) | undefined)[] = [];
-  /**
-   * Rejects a single call. A call fails through its own reject function,
-   * never by being resolved with a rejected promise: Deno tracks those, at a
-   * cost that grows with their number (100,000 at once froze it for 20 s).
-   */
-  #reject: (((error: unknown) => void) | undefined)[] = [];
   #transform: (Transform<unknown> | null)[] = [];
   /** 1 when bulk strings are wanted as bytes. */
   #asBuffer: Uint8Array = new Uint8Array(INITIAL);
@@ -83,18 +82,19 @@ export class Dispatcher {
    * (100,000 such took 100 s).
    */
   deferRejections = false;
-  #deferred: [(error: never) => void, unknown][] = [];
+  #deferred: [(value: never) => void, unknown][] = [];
 
-  #rejectSoon(reject: (error: never) => void, error: unknown): void {
-    if (!this.deferRejections) return reject(error as never);
+  /** Fails a call through its resolve function (see `rejecting`), now or in a microtask. */
+  #rejectSoon(resolve: (value: never) => void, error: unknown): void {
+    if (!this.deferRejections) return resolve(rejecting(error) as never);
     if (this.#deferred.length === 0) queueMicrotask(this.#rejectDeferred);
-    this.#deferred.push([reject, error]);
+    this.#deferred.push([resolve, error]);
   }
 
   readonly #rejectDeferred = (): void => {
     const deferred = this.#deferred;
     this.#deferred = [];
-    for (const [reject, error] of deferred) reject(error as never);
+    for (const [resolve, error] of deferred) resolve(rejecting(error) as never);
   };
 
   /** A router's look at each reply before its call settles. */
@@ -126,7 +126,6 @@ export class Dispatcher {
       this.#index = index;
     }
     this.#resolve.push(undefined);
-    this.#reject.push(undefined);
     this.#transform.push(null);
     this.#group.push(undefined);
     return fresh;
@@ -134,31 +133,27 @@ export class Dispatcher {
 
   #release(id: number): void {
     this.#resolve[id] = undefined;
-    this.#reject[id] = undefined;
     this.#transform[id] = null;
     this.#group[id] = undefined;
     this.#free.push(id);
   }
 
-  /** A new call; its promise is `this.promise` until the next call. */
-  call<T>(transform: Transform<T> | null, asBuffer: boolean): number {
+  /** A new call: its id goes to `ids`, its promise is returned. */
+  call<T>(transform: Transform<T> | null, asBuffer: boolean, ids: number[]): Promise<T> {
     const id = this.#alloc();
     this.#transform[id] = transform as Transform<unknown> | null;
     this.#asBuffer[id] = asBuffer ? 1 : 0;
-    this.promise = new Promise<unknown>(capture);
+    const promise = new Promise<T>(capture);
     this.#resolve[id] = captured.resolve;
-    this.#reject[id] = captured.reject;
-    return id;
+    ids.push(id);
+    return promise;
   }
-
-  /** The promise of the call made last. */
-  promise: Promise<unknown> = Promise.resolve();
 
   /** Ids for a pipeline's calls, gathered into one promise. */
   group(transforms: (Transform<unknown> | null)[], asBuffer: readonly boolean[], ids: number[]): Promise<Reply[]> {
     let group!: Group;
-    const promise = new Promise<Reply[]>((resolve, reject) => {
-      group = new Group(transforms, resolve, reject);
+    const promise = new Promise<Reply[]>((resolve) => {
+      group = new Group(transforms, resolve);
     });
     for (let i = 0; i < transforms.length; i++) {
       const id = this.#alloc();
@@ -249,15 +244,15 @@ export class Dispatcher {
   settle(id: number, reply: Reply): void {
     const resolve = this.#resolve[id];
     if (resolve !== undefined) {
-      const reject = this.#reject[id]!, transform = this.#transform[id] ?? null;
+      const transform = this.#transform[id] ?? null;
       this.#release(id);
-      if (reply instanceof Error) this.#rejectSoon(reject, reply);
+      if (reply instanceof Error) this.#rejectSoon(resolve, reply);
       else if (transform === null) resolve(reply);
       else {
         try {
           resolve(transform(reply));
         } catch (e) {
-          this.#rejectSoon(reject, e);
+          this.#rejectSoon(resolve, e);
         }
       }
       return;
@@ -272,10 +267,10 @@ export class Dispatcher {
 
   /** Rejects call `id` (a pipeline member fails its whole pipeline). */
   fail(id: number, error: Error): void {
-    const reject = this.#reject[id];
-    if (reject !== undefined) {
+    const resolve = this.#resolve[id];
+    if (resolve !== undefined) {
       this.#release(id);
-      this.#rejectSoon(reject, error);
+      this.#rejectSoon(resolve, error);
       return;
     }
     const group = this.#group[id];
@@ -286,12 +281,12 @@ export class Dispatcher {
   }
 
   #finish(group: Group): void {
-    if (group.failure !== null) return this.#rejectSoon(group.reject, group.failure);
+    if (group.failure !== null) return this.#rejectSoon(group.resolve, group.failure);
     let replies: Reply[];
     try {
       replies = applyTransforms(group.replies, group.transforms);
     } catch (e) {
-      return this.#rejectSoon(group.reject, e);
+      return this.#rejectSoon(group.resolve, e);
     }
     group.resolve(replies);
   }

@@ -190,8 +190,8 @@ export class PoolCore {
     } catch (e) {
       return Promise.reject(e);
     }
-    const dispatcher = this.#dispatcher, id = dispatcher.call(transform, asBuffer);
-    segment.ids.push(id);
+    const dispatcher = this.#dispatcher;
+    const promise = dispatcher.call(transform, asBuffer, segment.ids);
     segment.starts.push(start);
     batcher.queued++;
     batcher.schedule();
@@ -207,7 +207,7 @@ export class PoolCore {
         dispatcher.deferRejections = false;
       }
     }
-    return dispatcher.promise as Promise<T>;
+    return promise;
   }
 
   /**
