@@ -3,9 +3,20 @@ import { CpipeError } from "./errors.ts";
 
 /**
  * Commands after which the server answers with more (or fewer) replies than
- * commands sent; a request/reply client would hand them to the wrong caller.
+ * commands sent, or that answer once per channel: they come with Pub/Sub,
+ * whose subscriber connection counts such replies (csrc/cpipe.h: calls).
  */
-const STREAM_CHANGING = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "SYNC", "PSYNC"]);
+const STREAM_CHANGING = new Set([
+  "SUBSCRIBE",
+  "PSUBSCRIBE",
+  "SSUBSCRIBE",
+  "UNSUBSCRIBE",
+  "PUNSUBSCRIBE",
+  "SUNSUBSCRIBE",
+  "MONITOR",
+  "SYNC",
+  "PSYNC",
+]);
 
 /**
  * An argument as upper-case text when it is short enough to be a keyword,

@@ -135,3 +135,15 @@ test("one pool thread drives connections to different servers, added and removed
   assert.equal(await core.call(-1, "PING", [], null, false), "PONG"); // the others keep serving
   await core.close();
 });
+
+test("UNSUBSCRIBE with two channels (two replies) is refused, not left to shift replies", async () => {
+  const r = connect(server.host, server.port);
+  assert.throws(() => r.send("UNSUBSCRIBE", "a", "b"), /UNSUBSCRIBE/);
+  assert.throws(() => r.pipeline().addCommand("punsubscribe", "p", "q"), /PUNSUBSCRIBE/);
+  assert.equal(r.ping(), "PONG"); // nothing was sent: the connection is as it was
+  r.close();
+  const p = pool({ size: 1 });
+  await assert.rejects(p.send("SUNSUBSCRIBE", "a", "b"), /SUNSUBSCRIBE/);
+  assert.equal(await p.ping(), "PONG");
+  await p.close();
+});
