@@ -92,6 +92,8 @@
 #define CPIPE_SET_HANDSHAKE 9         /* packed commands replayed after every connect (AUTH, HELLO, SELECT…) */
 #define CPIPE_SET_MAX_REPLY_BYTES 10  /* u32 > 0: the largest reply accepted, checked at its header */
 #define CPIPE_SET_KEEPALIVE 11        /* i32 s, 0: no TCP keepalive */
+#define CPIPE_SET_ONLY_UP 12          /* i32 0/1 (pool): route -1 takes only connections that are up; with none,
+                                         CPIPE_ERR_CONN, and the host keeps the commands (its offline queue) */
 
 /* Bits of a call's flags. */
 #define CPIPE_CALL_BLOCKING 0x1 /* may wait on the server for ever: the command timeout does not apply */

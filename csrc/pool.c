@@ -64,6 +64,7 @@ struct cpipe_pool {
     atomic_int count;        /* members made so far; never shrinks */
     int mutexes;             /* members whose lock was made (for cleanup) */
     size_t max_in_flight;
+    int only_up; /* route -1 never stages on a connection that is not up */
 
     /* The I/O thread's; the host wakes it through wake[1]. */
     cpipe_thread thread;
@@ -321,6 +322,7 @@ CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *settings, int32_t setting
     if (p == NULL) return NULL;
     p->wake[0] = p->wake[1] = p->notify[0] = p->notify[1] = REDIS_INVALID_FD;
     p->max_in_flight = (size_t)s.max_in_flight;
+    p->only_up = s.only_up;
     if (cpipe_mutex_init(&p->qlock) != 0) goto fail;
     p->mutexes = 1;
     for (int i = 0; i < s.shared + s.exclusive; i++)
@@ -386,8 +388,9 @@ CPIPE_API int32_t cpipe_pool_notify_fd(cpipe_pool *p, int32_t take) {
 }
 
 /* Which shared connection takes a batch: of those that are up, the one with
- * the fewest calls owed (an idle one at once); else one on its way up. -1
- * when every one is down and waiting to retry. */
+ * the fewest calls owed (an idle one at once); else one on its way up
+ * (unless `only_up`: the host then keeps the batch until one is up). -1
+ * when none takes it. */
 static int pick_shared(cpipe_pool *p, int64_t now) {
     int count = atomic_load(&p->count);
     int best = -1, fallback = -1;
@@ -398,7 +401,7 @@ static int pick_shared(cpipe_pool *p, int64_t now) {
         cpipe_mutex_lock(&m->lock);
         int shared = m->used && m->role == CPIPE_ROLE_SHARED;
         int ready = shared && m->conn.state == CPIPE_CONN_READY;
-        int accepts = shared && cpipe_connection_accepts(&m->conn, now, 0);
+        int accepts = shared && !p->only_up && cpipe_connection_accepts(&m->conn, now, 0);
         size_t load = m->conn.calls.count;
         cpipe_mutex_unlock(&m->lock);
         if (ready && load < best_load) {

@@ -43,7 +43,7 @@ int cpipe_settings_read(cpipe_settings *s, const uint8_t *buf, size_t len, int s
         int ok = 0;
         size_t count = 0, resp_size = 0;
         int pool_only = key == CPIPE_SET_RECONNECT_MAX || key == CPIPE_SET_MAX_IN_FLIGHT || key == CPIPE_SET_SHARED ||
-                        key == CPIPE_SET_EXCLUSIVE;
+                        key == CPIPE_SET_EXCLUSIVE || key == CPIPE_SET_ONLY_UP;
         if (pool_only && scope != CPIPE_SETTINGS_POOL) return refuse(why, cap, "only a pool takes it", key);
         switch (key) {
         case CPIPE_SET_HOST:
@@ -61,6 +61,7 @@ int cpipe_settings_read(cpipe_settings *s, const uint8_t *buf, size_t len, int s
         case CPIPE_SET_SHARED: ok = read_int(v, n, 1, CPIPE_MAX_CONNECTIONS, &s->shared) == 0; break;
         case CPIPE_SET_EXCLUSIVE: ok = read_int(v, n, 0, CPIPE_MAX_CONNECTIONS, &s->exclusive) == 0; break;
         case CPIPE_SET_KEEPALIVE: ok = read_int(v, n, 0, INT32_MAX / 1000, &s->keepalive_s) == 0; break;
+        case CPIPE_SET_ONLY_UP: ok = read_int(v, n, 0, 1, &s->only_up) == 0; break;
         case CPIPE_SET_MAX_REPLY_BYTES:
             ok = n == 4 && cpipe_get_u32(v) > 0;
             if (ok) s->max_reply_bytes = cpipe_get_u32(v);

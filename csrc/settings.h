@@ -19,6 +19,7 @@ typedef struct cpipe_settings {
     int shared;
     int exclusive;
     int keepalive_s;         /* 0: off */
+    int only_up;             /* pool: route -1 never stages on a connection that is not up */
     uint32_t max_reply_bytes;
     const uint8_t *handshake; /* packed commands, in the caller's buffer */
     size_t handshake_len;

@@ -34,6 +34,7 @@ export const Setting = {
   HANDSHAKE: 9,
   MAX_REPLY_BYTES: 10,
   KEEPALIVE: 11,
+  ONLY_UP: 12,
 } as const;
 
 /** Bits of a call's flags (`CPIPE_CALL_*`). */

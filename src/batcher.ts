@@ -37,6 +37,8 @@ export class Segment {
   connection = -1;
   /** Commands submitted so far. */
   sent = 0;
+  /** When it was queued (ms, `Date.now()`): the offline queue's clock. */
+  queuedAt = 0;
 
   reset(): void {
     this.encoder.reset();
@@ -46,6 +48,7 @@ export class Segment {
     this.whole = false;
     this.connection = -1;
     this.sent = 0;
+    this.queuedAt = 0;
   }
 }
 
@@ -58,6 +61,11 @@ export interface BatchOwner {
   fail(id: number, error: Error): void;
   /** Whether a route is an exclusive connection (its calls may block: no command timeout). */
   exclusive(route: number): boolean;
+  /**
+   * No shared connection is up: true when the commands may wait for one
+   * (the offline queue), false when they fail now.
+   */
+  offline(): boolean;
 }
 
 export class Batcher {
@@ -112,6 +120,7 @@ export class Batcher {
     segment.ids = ids;
     segment.route = route;
     segment.whole = true;
+    segment.queuedAt = Date.now();
     this.#queue.push(segment);
     this.queued += ids.length;
   }
@@ -121,8 +130,9 @@ export class Batcher {
     const key = route + 1, segment = this.#open[key];
     if (segment === undefined) return;
     this.#open[key] = undefined;
-    if (segment.ids.length === 0) this.#spare.push(segment);
-    else this.#queue.push(segment);
+    if (segment.ids.length === 0) return void this.#spare.push(segment);
+    segment.queuedAt = Date.now();
+    this.#queue.push(segment);
   }
 
   /** Submits at the end of this tick. */
@@ -217,6 +227,8 @@ export class Batcher {
         continue;
       }
       if (rc === Status.ERR_BUSY) return false;
+      // Every shared connection is down, waiting to reconnect: wait for one (in order, the rest behind it).
+      if (rc === Status.ERR_CONN && route === -1 && this.#owner.offline()) return false;
       const error = errorFromStatus(rc, this.errstr(handle));
       this.queued -= count;
       segment.sent = to;
@@ -246,6 +258,30 @@ export class Batcher {
   errstr(handle: Handle): string {
     const len = native.cpipe_pool_errstr(handle, this.#errbuf, this.#errbuf.length);
     return new TextDecoder().decode(this.#errbuf.subarray(0, Math.min(len, this.#errbuf.length)));
+  }
+
+  /** When the oldest segment still waiting was queued (ms), or 0 when none waits. */
+  get oldestQueuedAt(): number {
+    return this.#queueHead < this.#queue.length ? this.#queue[this.#queueHead]!.queuedAt : 0;
+  }
+
+  /**
+   * Fails the calls of segments queued at or before `before` (ms) that are
+   * still waiting, oldest first: the offline queue's limit.
+   */
+  expire(before: number, error: Error): void {
+    const queue = this.#queue;
+    while (this.#queueHead < queue.length && queue[this.#queueHead]!.queuedAt <= before) {
+      const segment = queue[this.#queueHead]!;
+      for (let k = segment.sent; k < segment.ids.length; k++) this.#owner.fail(segment.ids[k]!, error);
+      this.queued -= segment.ids.length - segment.sent;
+      queue[this.#queueHead++] = undefined as unknown as Segment;
+      this.#recycle(segment);
+    }
+    if (this.#queueHead === queue.length) {
+      queue.length = 0;
+      this.#queueHead = 0;
+    }
   }
 
   /** Every call encoded and not submitted, now forgotten (the pool is closing). */

@@ -13,7 +13,7 @@ import type { Transform } from "./replies.ts";
 import { ReplyDecoder } from "./decoder.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import type { CommandEncoder } from "./encoder.ts";
-import { ClosedError, CpipeError, TimeoutError } from "./errors.ts";
+import { ClosedError, ConnectionError, CpipeError, TimeoutError } from "./errors.ts";
 import { type Notifier, prepare, watch } from "./notifier.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
 import { describeAddress, type PoolSettings, redact } from "./options.ts";
@@ -102,6 +102,7 @@ export class PoolCore {
       maxInFlight: this.maxInFlight,
       fail: (id, error) => dispatcher.fail(id, error),
       exclusive: (route) => route >= this.size,
+      offline: () => this.#offline(),
     });
     this.#batcher.attach(handle);
     this.#batcher.onSchedule = () => {
@@ -267,8 +268,50 @@ export class PoolCore {
       this.#serveAcquireWaiters();
       return;
     }
+    // A connection is up: what waited in the offline queue goes out (after this drain).
+    if (event.type === "up" && this.#offlineTimer !== undefined) {
+      clearTimeout(this.#offlineTimer);
+      this.#offlineTimer = undefined;
+    }
     this.onEvent?.(event);
   }
+
+  // ---- the offline queue -------------------------------------------------------------
+
+  #offlineTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Every shared connection is down: commands wait for one (`offlineQueue`,
+   * at most `offlineTimeout` ms each), else they fail now.
+   */
+  #offline(): boolean {
+    const settings = this.#settings;
+    if (!settings.offlineQueue || this.#closed) return false;
+    if (settings.offlineTimeout > 0 && this.#offlineTimer === undefined) this.#armOfflineTimer();
+    return true;
+  }
+
+  #armOfflineTimer(): void {
+    const oldest = this.#batcher.oldestQueuedAt;
+    if (oldest === 0) return;
+    const wait = Math.max(0, oldest + this.#settings.offlineTimeout - Date.now());
+    this.#offlineTimer = setTimeout(this.#offlineExpired, wait);
+  }
+
+  readonly #offlineExpired = (): void => {
+    this.#offlineTimer = undefined;
+    const handle = this.#resources.handle;
+    if (handle === null) return;
+    this.#batcher.submitQueue(); // one may be up by now
+    const limit = this.#settings.offlineTimeout;
+    const error = new ConnectionError(
+      `cpipe: no connection to ${this.address} came up within offlineTimeout (${limit} ms): ` +
+        this.#batcher.errstr(handle).replace(/^no connection is up: /, ""),
+    );
+    this.#batcher.expire(Date.now() - limit, error);
+    if (this.#batcher.waiting) this.#armOfflineTimer();
+    this.#checkIdle();
+  };
 
   // ---- exclusive connections ------------------------------------------------------
 
@@ -456,6 +499,8 @@ export class PoolCore {
     this.#closed = true;
     native.cpipe_pool_close(handle); // joins the I/O thread; unanswered calls get failure records
     this.drain();
+    clearTimeout(this.#offlineTimer);
+    this.#offlineTimer = undefined;
     this.#batcher.drop(error);
     this.#batcher.attach(null);
     // Whatever the core could not answer (it was out of memory) is answered here: no promise hangs.

@@ -91,5 +91,8 @@ export function encodePoolSettings(s: PoolSettings): Uint8Array {
   w.int(Setting.EXCLUSIVE, s.exclusiveConnections);
   w.int(Setting.RECONNECT_MAX, s.reconnectMaxDelay);
   w.int(Setting.MAX_IN_FLIGHT, s.maxInFlight);
+  // With an offline queue, commands wait in it until a connection is up, not
+  // staged on one that is dialing (and failed with it if the dial fails).
+  w.int(Setting.ONLY_UP, s.offlineQueue ? 1 : 0);
   return w.finish();
 }

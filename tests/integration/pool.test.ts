@@ -293,9 +293,9 @@ test("a unix socket path works as the host", async () => {
   await pool.close();
 });
 
-test("an unreachable server: the first calls reject with ConnectionError", async () => {
+test("an unreachable server, offlineQueue: false: the first calls reject with ConnectionError", async () => {
   const port = await freePort();
-  const pool = connectPool({ host: "127.0.0.1", port, size: 2, reconnectMaxDelay: 50 });
+  const pool = connectPool({ host: "127.0.0.1", port, size: 2, reconnectMaxDelay: 50, offlineQueue: false });
   const calls = await Promise.allSettled(Array.from({ length: 100 }, () => pool.get("k")));
   for (const c of calls) {
     assert.equal(c.status, "rejected");

@@ -158,8 +158,14 @@ test("a server restart rejects the commands in flight; the pool reconnects by it
   await pool.close();
 });
 
-test("while the server is down calls reject with ConnectionError, none hangs", async () => {
-  const pool = connectPool({ host: server.host, port: server.port, size: 2, reconnectMaxDelay: 50 });
+test("offlineQueue: false: while the server is down calls reject with ConnectionError, none hangs", async () => {
+  const pool = connectPool({
+    host: server.host,
+    port: server.port,
+    size: 2,
+    reconnectMaxDelay: 50,
+    offlineQueue: false,
+  });
   assert.equal(await pool.ping(), "PONG");
   await server.stop();
   try {
