@@ -286,7 +286,8 @@ export class PoolCore {
    */
   #offline(): boolean {
     const settings = this.#settings;
-    if (!settings.offlineQueue || this.#closed) return false;
+    // Also while closing: what was issued before close() may still go out within closeTimeout.
+    if (!settings.offlineQueue) return false;
     if (settings.offlineTimeout > 0 && this.#offlineTimer === undefined) this.#armOfflineTimer();
     return true;
   }

@@ -484,6 +484,36 @@ static void test_unreachable(void) {
     cpipe_pool_free(p);
 }
 
+/* CPIPE_SET_ONLY_UP: route -1 never stages commands on a connection that is
+ * not up (the host keeps them, its offline queue): an unreachable server
+ * refuses every submit with CPIPE_ERR_CONN, and no call is ever failed by a
+ * dial; against the live server, submits go through once a connection is up. */
+static void test_only_up(void) {
+    reset();
+    pool_settings("127.0.0.1", 1, 2, 0, 500, 1000, NULL);
+    settings_int(&cfg, CPIPE_SET_ONLY_UP, 1);
+    cpipe_pool *p = pool_from(&cfg);
+    for (int i = 0; i < 20; i++) {
+        batch_add(&b, (uint32_t)i, "PING");
+        CHECK(submit(p, &b, -1) == CPIPE_ERR_CONN);
+        sleep_ms(5);
+    }
+    CHECK(await_event(p, 0, CPIPE_EVENT_DOWN, 3, 3000) != NULL);
+    for (int i = 0; i < 20; i++) CHECK(res.got[i] == 0);
+    cpipe_pool_free(p);
+
+    if (getenv("CPIPE_TEST_SOCKET") == NULL) return;
+    reset();
+    pool_settings(sock_path, 0, 2, 0, 2000, 1000, NULL);
+    settings_int(&cfg, CPIPE_SET_ONLY_UP, 1);
+    p = pool_from(&cfg);
+    CHECK(await_event(p, -1, CPIPE_EVENT_UP, 1, 3000) != NULL);
+    batch_add(&b, 1, "PING");
+    CHECK(submit(p, &b, -1) >= 0);
+    CHECK(collect(p, 1, 3000) == 0 && res.tag[1] == '+');
+    cpipe_pool_free(p);
+}
+
 /* ---- a live server ------------------------------------------------------------------------ */
 
 static void test_live(void) {
@@ -949,6 +979,7 @@ int main(void) {
     test_settings();
     test_api_errors();
     test_unreachable();
+    test_only_up();
 #ifdef CPIPE_FAULT_INJECTION
     test_create_out_of_memory();
 #endif
