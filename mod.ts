@@ -58,4 +58,4 @@ export type {
   RedisUrl,
   TlsOptions,
 } from "./src/options.ts";
-export type { ConnectionEvent } from "./src/records.ts";
+export type { ConnectionEvents, Listener } from "./src/events.ts";

@@ -3,6 +3,7 @@ import { Commands } from "./commands.ts";
 import type { Transform } from "./replies.ts";
 import { Connection } from "./connection.ts";
 import { type ClientSettings, describeAddress } from "./options.ts";
+import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ReplyError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
@@ -30,7 +31,31 @@ export class Client extends Commands<"sync"> {
   constructor(settings: ClientSettings) {
     super();
     this.#connection = new Connection(describeAddress(settings), settings);
+    this.#connection.onEvent = (event) => this.#events.connection(event);
     this.#queue = this.pipeline();
+  }
+
+  readonly #events = new Emitter();
+
+  /**
+   * Listens to the client's connection: `ready` (reconnected, handshake
+   * replayed), `error` (it broke), `close`. The first connect happens in
+   * `connect()`, before a listener can be added: its failure is thrown.
+   *
+   * @example
+   * ```ts
+   * r.on("ready", ({ attempt }) => console.log(`redis back after ${attempt} failed attempts`));
+   * ```
+   */
+  on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
+    this.#events.on(type, listener);
+    return this;
+  }
+
+  /** Stops a listener added with `on`. */
+  off<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
+    this.#events.off(type, listener);
+    return this;
   }
 
   /** `host:port`, or the socket path. */
@@ -88,8 +113,10 @@ export class Client extends Commands<"sync"> {
 
   /** Closes the connection; later calls throw `ClosedError`. Safe to call twice. */
   close(): void {
+    if (this.#connection.closed) return;
     this.#queue.discard();
     this.#connection.close();
+    this.#events.emit("close", { connection: -1 });
   }
 
   /** `close()`, for `using r = cpipe.connect()`. */

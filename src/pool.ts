@@ -2,6 +2,7 @@
 import { Commands } from "./commands.ts";
 import type { Transform } from "./replies.ts";
 import type { PoolSettings } from "./options.ts";
+import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { checkCommand } from "./guards.ts";
 import { PoolConnection } from "./pool_connection.ts";
 import { PoolCore } from "./pool_core.ts";
@@ -35,10 +36,35 @@ import type { Arg, Reply } from "./types.ts";
 export class Pool extends Commands<"async"> {
   readonly #core: PoolCore;
 
+  readonly #events = new Emitter();
+
   /** @internal Use {@linkcode connectPool}. */
   constructor(settings: PoolSettings) {
     super();
     this.#core = new PoolCore(settings);
+    this.#core.onEvent = (event) => this.#events.connection(event);
+  }
+
+  /**
+   * Listens to the pool's connections: `ready` (up, handshake replayed),
+   * `error` (a connection broke or could not be made), `reconnecting`
+   * (the next dial's delay), `close`. For logs and metrics: calls reject on
+   * their own whether anyone listens or not.
+   *
+   * @example
+   * ```ts
+   * pool.on("error", ({ connection, error }) => console.warn(`redis connection ${connection}: ${error.message}`));
+   * ```
+   */
+  on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
+    this.#events.on(type, listener);
+    return this;
+  }
+
+  /** Stops a listener added with `on`. */
+  off<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
+    this.#events.off(type, listener);
+    return this;
   }
 
   /** `host:port`, or the socket path. */
@@ -114,7 +140,10 @@ export class Pool extends Commands<"async"> {
    * reject with `ClosedError`. Safe to call twice.
    */
   close(): Promise<void> {
-    return this.#core.close();
+    const closed = !this.#core.closed;
+    return this.#core.close().then(() => {
+      if (closed) this.#events.emit("close", { connection: -1 });
+    });
   }
 
   /** `close()`, for `await using pool = cpipe.connectPool()`. */
