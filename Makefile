@@ -303,7 +303,7 @@ tsan-pool: build/tsan/test_pool redis
 	$(call with_redis,build/tsan-pool,TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/test_pool)
 
 stress: tools redis $(LIB)
-	$(DENO) run -A tests/stress/pool_stress.ts
+	$(DENO) run -A --v8-flags=--expose-gc tests/stress/pool_stress.ts
 	$(BUN) tests/stress/pool_stress.ts
 
 # ---- benchmark (bench/) --------------------------------------------------------

@@ -23,6 +23,14 @@ const openFds = () => readdirSync("/proc/self/fd").length;
 const rssMb = () => Math.round(proc.memoryUsage().rss / 2 ** 20);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** RSS after a full garbage collection (Deno runs this with --expose-gc): what is still held. */
+function settledRssMb(): number {
+  const g = globalThis as unknown as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (g.Bun) g.Bun.gc(true);
+  else g.gc?.();
+  return rssMb();
+}
+
 function fail(message: string): never {
   console.error(`stress (${runtimeName}): FAILED: ${message}`);
   proc.exit(1);
@@ -58,9 +66,11 @@ console.log(`stress (${runtimeName}): native allocations ${allocs0}, fds ${fds0}
 {
   const t = performance.now();
   const pool = connectPool({ host: server.host, port: server.port, size: 10 });
-  let completions = 0;
-  // a) 60 rounds of 100,000 concurrent calls of four kinds.
+  let completions = 0, warmRss = 0;
+  // a) 60 rounds of 100,000 concurrent calls of four kinds; memory is
+  //    measured after 10 rounds of warm-up and at the end (a soak).
   for (let round = 0; round < 60; round++) {
+    if (round === 10) warmRss = settledRssMb();
     const calls: Promise<unknown>[] = [];
     for (let i = 0; i < 25_000; i++) {
       calls.push(pool.send("ECHO", `${round}:${i}`));
@@ -75,6 +85,9 @@ console.log(`stress (${runtimeName}): native allocations ${allocs0}, fds ${fds0}
     }
     completions += settled.length;
   }
+  const soakRss = settledRssMb();
+  check(soakRss <= warmRss * 1.1, `rss grew from ${warmRss} MB after warm-up to ${soakRss} MB after 6,000,000 calls`);
+  console.log(`  soak: rss ${warmRss} MB after warm-up, ${soakRss} MB after 6,000,000 calls (limit +10%)`);
   // b) 200 callers each awaiting its call before the next: small batches, many ticks.
   const perWorker = 20_000;
   await settleAll(
