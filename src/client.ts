@@ -7,6 +7,7 @@ import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ReplyError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
+import { TransactionTracker } from "./pool_routing.ts";
 import { Pipeline } from "./pipeline.ts";
 import type { Arg, Reply } from "./types.ts";
 
@@ -36,6 +37,8 @@ export class Client extends Commands<"sync"> {
   }
 
   readonly #events = new Emitter();
+  /** Follows MULTI / EXEC sent by name, so that typed methods inside a transaction return "QUEUED" as it is. */
+  readonly #transaction = new TransactionTracker();
 
   /**
    * Listens to the client's connection: `ready` (reconnected, handshake
@@ -78,12 +81,14 @@ export class Client extends Commands<"sync"> {
    */
   send(command: string, ...args: Arg[]): Reply {
     checkCommand(command, args[0]);
+    this.#transaction.follow(command);
     return this.dispatch(command, args, null, false);
   }
 
   /** As `send`, with bulk strings returned as `Uint8Array` (binary-safe). */
   sendBuffer(command: string, ...args: Arg[]): Reply {
     checkCommand(command, args[0]);
+    this.#transaction.follow(command);
     return this.dispatch(command, args, null, true);
   }
 
@@ -131,6 +136,7 @@ export class Client extends Commands<"sync"> {
     encoder.add(command, args);
     const reply = this.#connection.run(encoder, asBuffer)[0]!; // one command, one reply
     if (reply instanceof ReplyError) throw reply;
-    return transform === null ? reply as T : transform(reply);
+    // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array (a pipeline does it).
+    return transform === null || this.#transaction.inMulti ? reply as T : transform(reply);
   }
 }

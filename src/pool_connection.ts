@@ -78,7 +78,9 @@ export class PoolConnection extends Commands<"async"> {
   /** Sends one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
     if (this.#released) return Promise.reject(this.#releasedError());
-    return this.#core.call(this.#connection, command, args, transform, asBuffer);
+    // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array (a pipeline does it).
+    const shape = this.#transaction.inMulti ? null : transform;
+    return this.#core.call(this.#connection, command, args, shape, asBuffer);
   }
 
   #send(command: string, args: Arg[], asBuffer: boolean): Promise<Reply> {

@@ -104,6 +104,11 @@ export class TransactionTracker {
     return this.#inMulti || this.#watching;
   }
 
+  /** Inside MULTI: the server answers "QUEUED", and a typed method's shaping waits for EXEC's array. */
+  get inMulti(): boolean {
+    return this.#inMulti;
+  }
+
   /**
    * Throws when `command` cannot come next on a shared connection (it would
    * change its state, or the server refuses it here); records what it opens

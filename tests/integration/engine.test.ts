@@ -147,3 +147,24 @@ test("UNSUBSCRIBE with two channels (two replies) is refused, not left to shift 
   assert.equal(await p.ping(), "PONG");
   await p.close();
 });
+
+test("typed methods between MULTI and EXEC sent by name return QUEUED as it is (client and acquired connection)", async () => {
+  const k = key();
+  const r = connect(server.host, server.port);
+  r.hset(k, "f", "v");
+  assert.equal(r.send("MULTI"), "OK");
+  assert.equal(r.hgetall(k) as unknown, "QUEUED"); // not {"Q":"U","E":"D"}
+  assert.equal(r.incr(`${k}:n`) as unknown, "QUEUED");
+  assert.deepEqual(r.send("EXEC"), [["f", "v"], 1]);
+  assert.deepEqual(r.hgetall(k), { f: "v" }); // shaped again after EXEC
+  r.close();
+
+  const p = pool({ size: 1, exclusiveConnections: 1 });
+  const c = await p.acquire();
+  await c.send("MULTI");
+  assert.equal(await c.hgetall(k) as unknown, "QUEUED");
+  assert.deepEqual(await c.send("EXEC"), [["f", "v"]]);
+  assert.deepEqual(await c.hgetall(k), { f: "v" });
+  c.release();
+  await p.close();
+});
