@@ -59,3 +59,4 @@ export type {
   TlsOptions,
 } from "./src/options.ts";
 export type { ConnectionEvents, Listener } from "./src/events.ts";
+export type { FieldValue, ScanOptions } from "./src/scan.ts";

@@ -8,6 +8,8 @@ import { CommandEncoder } from "./encoder.ts";
 import { ReplyError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
 import { TransactionTracker } from "./pool_routing.ts";
+import type { ScoredMember } from "./replies.ts";
+import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, scoredMembers } from "./scan.ts";
 import { Pipeline } from "./pipeline.ts";
 import type { Arg, Reply } from "./types.ts";
 
@@ -72,24 +74,66 @@ export class Client extends Commands<"sync"> {
   }
 
   /**
-   * Sends any command and returns its reply; an error reply is thrown as `ReplyError`.
+   * Sends any command and returns its reply; an error reply is thrown as
+   * `ReplyError`. `T` names the reply's type when you know it (it is not
+   * checked: the reply is as the server sent it).
    *
    * @example
    * ```ts
    * r.send("CONFIG", "GET", "maxmemory"); // ["maxmemory", "0"]
+   * const id = r.send<number>("CLIENT", "ID");
    * ```
    */
-  send(command: string, ...args: Arg[]): Reply {
+  send<T = Reply>(command: string, ...args: Arg[]): T {
     checkCommand(command, args[0]);
     this.#transaction.follow(command);
-    return this.dispatch(command, args, null, false);
+    return this.dispatch<T>(command, args, null, false);
   }
 
   /** As `send`, with bulk strings returned as `Uint8Array` (binary-safe). */
-  sendBuffer(command: string, ...args: Arg[]): Reply {
+  sendBuffer<T = Reply>(command: string, ...args: Arg[]): T {
     checkCommand(command, args[0]);
     this.#transaction.follow(command);
-    return this.dispatch(command, args, null, true);
+    return this.dispatch<T>(command, args, null, true);
+  }
+
+  /**
+   * Every key, page by page (SCAN): a key present all along is seen at least
+   * once; one added or removed meanwhile may or may not be.
+   *
+   * @example
+   * ```ts
+   * for (const key of r.scanIterator({ match: "session:*", count: 100 })) r.del(key);
+   * ```
+   */
+  *scanIterator(options: ScanOptions = {}): Generator<string, void, undefined> {
+    yield* this.#pages("SCAN", [], options, (items) => items);
+  }
+
+  /** A hash's fields and values, page by page (HSCAN). */
+  *hscanIterator(key: Arg, options: ScanOptions = {}): Generator<FieldValue, void, undefined> {
+    yield* this.#pages("HSCAN", [key], options, fieldValues);
+  }
+
+  /** A set's members, page by page (SSCAN). */
+  *sscanIterator(key: Arg, options: ScanOptions = {}): Generator<string, void, undefined> {
+    yield* this.#pages("SSCAN", [key], options, (items) => items);
+  }
+
+  /** A sorted set's members with their scores, page by page (ZSCAN). */
+  *zscanIterator(key: Arg, options: ScanOptions = {}): Generator<ScoredMember, void, undefined> {
+    yield* this.#pages("ZSCAN", [key], options, scoredMembers);
+  }
+
+  /** The pages of a SCAN-family command: `key` (none for SCAN), the cursor, then the options. */
+  *#pages<T>(command: string, key: Arg[], options: ScanOptions, shape: (items: string[]) => T[]): Generator<T> {
+    const args = scanArgs(options, key.length === 0);
+    let cursor = "0";
+    do {
+      const page = scanPage(this.send(command, ...key, cursor, ...args));
+      cursor = page.cursor;
+      yield* shape(page.items);
+    } while (cursor !== "0");
   }
 
   /** A new pipeline on this client's connection: queue with its methods, then `execute()`. */

@@ -2,6 +2,8 @@
 import { Commands } from "./commands.ts";
 import type { Transform } from "./replies.ts";
 import type { PoolSettings } from "./options.ts";
+import type { ScoredMember } from "./replies.ts";
+import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, scoredMembers } from "./scan.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { checkCommand } from "./guards.ts";
 import { PoolConnection } from "./pool_connection.ts";
@@ -95,20 +97,67 @@ export class Pool extends Commands<"async"> {
   /**
    * Sends any command; resolves with its reply, rejects with `ReplyError`
    * for an error reply. Blocking commands (BLPOP, XREAD BLOCK…) run on an
-   * exclusive connection.
+   * exclusive connection. `T` names the reply's type when you know it (it is
+   * not checked).
    *
    * @example
    * ```ts
    * await pool.send("CONFIG", "GET", "maxmemory"); // ["maxmemory", "0"]
+   * const length = await pool.send<number>("XLEN", "events");
    * ```
    */
-  send(command: string, ...args: Arg[]): Promise<Reply> {
-    return this.#send(command, args, null, false);
+  send<T = Reply>(command: string, ...args: Arg[]): Promise<T> {
+    return this.#send<T>(command, args, null, false);
   }
 
   /** As `send`, with bulk strings as `Uint8Array` (binary-safe). */
-  sendBuffer(command: string, ...args: Arg[]): Promise<Reply> {
-    return this.#send(command, args, null, true);
+  sendBuffer<T = Reply>(command: string, ...args: Arg[]): Promise<T> {
+    return this.#send<T>(command, args, null, true);
+  }
+
+  /**
+   * Every key, page by page (SCAN), as an async iterator: a key present all
+   * along is seen at least once; one added or removed meanwhile may or may
+   * not be.
+   *
+   * @example
+   * ```ts
+   * for await (const key of pool.scanIterator({ match: "session:*", type: "hash" })) await pool.del(key);
+   * ```
+   */
+  async *scanIterator(options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
+    yield* this.#pages("SCAN", [], options, (items) => items);
+  }
+
+  /** A hash's fields and values, page by page (HSCAN), as an async iterator. */
+  async *hscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<FieldValue, void, undefined> {
+    yield* this.#pages("HSCAN", [key], options, fieldValues);
+  }
+
+  /** A set's members, page by page (SSCAN), as an async iterator. */
+  async *sscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
+    yield* this.#pages("SSCAN", [key], options, (items) => items);
+  }
+
+  /** A sorted set's members with their scores, page by page (ZSCAN), as an async iterator. */
+  async *zscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<ScoredMember, void, undefined> {
+    yield* this.#pages("ZSCAN", [key], options, scoredMembers);
+  }
+
+  /** The pages of a SCAN-family command: `key` (none for SCAN), the cursor, then the options. */
+  async *#pages<T>(
+    command: string,
+    key: Arg[],
+    options: ScanOptions,
+    shape: (items: string[]) => T[],
+  ): AsyncGenerator<T> {
+    const args = scanArgs(options, key.length === 0);
+    let cursor = "0";
+    do {
+      const page = scanPage(await this.send(command, ...key, cursor, ...args));
+      cursor = page.cursor;
+      yield* shape(page.items);
+    } while (cursor !== "0");
   }
 
   /**

@@ -45,14 +45,14 @@ export class PoolConnection extends Commands<"async"> {
     return this.#released;
   }
 
-  /** Sends any command on this connection; an error reply rejects with `ReplyError`. */
-  send(command: string, ...args: Arg[]): Promise<Reply> {
-    return this.#send(command, args, false);
+  /** Sends any command on this connection; an error reply rejects with `ReplyError`. `T`: as `Pool.send`. */
+  send<T = Reply>(command: string, ...args: Arg[]): Promise<T> {
+    return this.#send(command, args, false) as Promise<T>;
   }
 
   /** As `send`, with bulk strings as `Uint8Array`. */
-  sendBuffer(command: string, ...args: Arg[]): Promise<Reply> {
-    return this.#send(command, args, true);
+  sendBuffer<T = Reply>(command: string, ...args: Arg[]): Promise<T> {
+    return this.#send(command, args, true) as Promise<T>;
   }
 
   /** A pipeline on this connection. */
