@@ -19,6 +19,7 @@
 export { Client } from "./src/client.ts";
 export { Pipeline } from "./src/pipeline.ts";
 export { Pool } from "./src/pool.ts";
+export { defineScript, type Script } from "./src/script.ts";
 export { PoolPipeline } from "./src/pool_pipeline.ts";
 export { PoolConnection } from "./src/pool_connection.ts";
 export { QueueFullError } from "./src/pool_core.ts";
