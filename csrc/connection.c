@@ -203,9 +203,14 @@ static void drop(cpipe_connection *c, int32_t status, const char *why, const uin
     c->staged_calls = 0;
 }
 
+/* Where a failure leads: BACKOFF when the connection dials again by itself, else IDLE. */
+static int after_failure(const cpipe_connection *c) {
+    return c->reconnect ? CPIPE_CONN_BACKOFF : CPIPE_CONN_IDLE;
+}
+
 void cpipe_connection_fail(cpipe_connection *c, int32_t status, const char *why, cpipe_buffer *out) {
     if (c->state == CPIPE_CONN_CLOSED) return;
-    drop(c, status, why, NULL, 0, c->reconnect ? CPIPE_CONN_BACKOFF : CPIPE_CONN_IDLE, out);
+    drop(c, status, why, NULL, 0, after_failure(c), out);
 }
 
 void cpipe_connection_shutdown(cpipe_connection *c, int32_t status, const char *why, cpipe_buffer *out) {
@@ -226,8 +231,7 @@ static void fail_handshake(cpipe_connection *c, cpipe_buffer *out) {
     redacted[0] = '-';
     cpipe_put_u32(redacted + 1, (uint32_t)len);
     memcpy(redacted + 5, text, len);
-    int next = c->reconnect ? CPIPE_CONN_BACKOFF : CPIPE_CONN_IDLE;
-    drop(c, CPIPE_ERR_HANDSHAKE, why, redacted, 5 + len, next, out);
+    drop(c, CPIPE_ERR_HANDSHAKE, why, redacted, 5 + len, after_failure(c), out);
 }
 
 /* ---- connecting --------------------------------------------------------------------- */

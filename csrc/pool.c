@@ -123,11 +123,9 @@ static void note_failure(cpipe_pool *p, const cpipe_connection *c) {
  * (member lock held). */
 static void finish_return(pool_member *m, cpipe_buffer *out) {
     if (m->returning == RETURN_NONE || m->conn.calls.count > 0) return;
-    if (m->returning == RETURN_CLOSE || m->conn.state != CPIPE_CONN_READY) {
-        cpipe_connection_fail(&m->conn, CPIPE_ERR_CLOSED, "released", out);
-    }
-    m->conn.reconnect = 0;
-    if (m->conn.state == CPIPE_CONN_BACKOFF) m->conn.state = CPIPE_CONN_IDLE;
+    m->conn.reconnect = 0; /* given back: it dials again only when acquired */
+    if (m->returning == RETURN_CLOSE || m->conn.state != CPIPE_CONN_READY)
+        cpipe_connection_fail(&m->conn, CPIPE_ERR_CLOSED, "released", out); /* to IDLE */
     m->returning = RETURN_NONE;
     (void)cpipe_record_event(out, m->conn.index, CPIPE_EVENT_RELEASED, CPIPE_OK, 0, 0, "", NULL, 0);
 }

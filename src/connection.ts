@@ -58,8 +58,6 @@ export class RecordStash {
 export interface Streamed {
   commands: number;
   stash: RecordStash;
-  /** Set when the connection broke before every reply came back. */
-  lost?: CpipeError;
 }
 
 /** Replies gathered from records, and the first failure among them. */

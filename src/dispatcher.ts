@@ -15,7 +15,7 @@ import { errorFromStatus } from "./status.ts";
 import type { Reply } from "./types.ts";
 
 /** The replies of a pipeline, gathered before its promise settles. */
-export class Group {
+class Group {
   readonly replies: Reply[];
   readonly transforms: (Transform<unknown> | null)[];
   remaining: number;
@@ -104,14 +104,14 @@ export class Dispatcher {
   /** Told of connection events. */
   onEvent: ((event: ConnectionEvent) => void) | null = null;
 
-  /** Connections from this index on are exclusive: calls finished there are counted apart. */
+  /** Exclusive connections are those in [firstExclusive, endExclusive): calls finished there are counted apart. */
   firstExclusive = Infinity;
+  endExclusive = Infinity;
   /** Calls finished on exclusive connections by `deliver`, ever. */
   finishedExclusive = 0;
 
-  /** Ids in use. */
-  get used(): number {
-    return this.#size - this.#free.length;
+  #onExclusive(connection: number): boolean {
+    return connection >= this.firstExclusive && connection < this.endExclusive;
   }
 
   #alloc(): number {
@@ -198,14 +198,14 @@ export class Dispatcher {
             reply = earlier;
           }
           finished++;
-          if (records.connection >= this.firstExclusive) this.finishedExclusive++;
+          if (this.#onExclusive(records.connection)) this.finishedExclusive++;
           if (this.inspect?.(id, reply)) break;
           this.settle(id, reply);
           break;
         }
         case Record.FAILURE: {
           finished++;
-          if (records.connection >= this.firstExclusive) this.finishedExclusive++;
+          if (this.#onExclusive(records.connection)) this.finishedExclusive++;
           this.#partial.delete(records.id);
           // A broken connection fails every call it carried with one reason:
           // one error object serves them all.

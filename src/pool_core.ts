@@ -101,7 +101,8 @@ export class PoolCore {
       size: this.size,
       maxInFlight: this.maxInFlight,
       fail: (id, error) => dispatcher.fail(id, error),
-      exclusive: (route) => route >= this.size,
+      // Exclusive connections come right after the shared ones; added (direct) ones after them.
+      exclusive: (route) => route >= this.size && route < this.size + settings.exclusiveConnections,
       offline: () => this.#offline(),
     });
     this.#batcher.attach(handle);
@@ -110,6 +111,7 @@ export class PoolCore {
     };
     dispatcher.onEvent = (event) => this.#event(event);
     dispatcher.firstExclusive = this.size;
+    dispatcher.endExclusive = this.size + settings.exclusiveConnections;
     this.#decoder.attach(this.#out);
     void this.#watch(handle, new WeakRef(this));
   }
