@@ -25,12 +25,23 @@ export class ReplyDecoder {
   pos = 0;
   /** Bulk strings as `Uint8Array` instead of `string`. */
   asBuffer = false;
+  /**
+   * Error replies without a stack trace, and one error object for equal error
+   * replies of one buffer. Where replies are decoded away from the caller's
+   * code (the pool's drain), a stack shows only cpipe's own frames; and making
+   * 100,000 errors was nearly all the time a burst of 100,000 WRONGTYPE or
+   * READONLY replies froze Deno's event loop (about 5 µs each, and the garbage
+   * collector's work after them).
+   */
+  stackless = false;
+  #lastError: ReplyError | null = null;
 
   /** Points the decoder at a new output buffer, positioned after its header. */
   attach(bytes: Uint8Array): void {
     this.bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.pos = HEADER_SIZE;
+    this.#lastError = null;
   }
 
   header(field: 0 | 1 | 2 | 3): number {
@@ -119,7 +130,7 @@ export class ReplyDecoder {
       case 0x5f: // '_' nil
         return null;
       case 0x2d: // '-' error
-        return new ReplyError(this.#string());
+        return this.stackless ? this.#sharedError(this.#string()) : new ReplyError(this.#string());
       case 0x4c: { // 'L' integer beyond 2^53
         const v = this.#view.getBigInt64(this.pos, true);
         this.pos += 8;
@@ -167,6 +178,12 @@ export class ReplyDecoder {
   #past(len: number, cause?: unknown): ProtocolError {
     const what = cause === undefined ? `a reply of ${len} bytes` : "a reply";
     return new ProtocolError(`cpipe: ${what} at ${this.pos} runs past the end (${this.bytes.length})`, { cause });
+  }
+
+  /** The error reply `message`, as the same object as the last one of this buffer when equal (see `stackless`). */
+  #sharedError(message: string): ReplyError {
+    if (this.#lastError?.message !== message) this.#lastError = stacklessError(message);
+    return this.#lastError;
   }
 
   #string(): string {
@@ -220,4 +237,15 @@ function finish(tag: number, items: Reply[]): Reply {
   // i + 1 < items.length: both are there (a Reply is never undefined).
   for (let i = 0; i + 1 < items.length; i += 2) map.set(items[i] as Reply, items[i + 1] as Reply);
   return map;
+}
+
+/** A ReplyError made with no stack trace captured (see `stackless` above). */
+function stacklessError(message: string): ReplyError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new ReplyError(message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }

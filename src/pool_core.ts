@@ -71,7 +71,7 @@ export class PoolCore {
   readonly #settings: PoolSettings;
   readonly #batcher: Batcher;
   readonly #dispatcher = new Dispatcher();
-  readonly #decoder = new ReplyDecoder();
+  readonly #decoder = Object.assign(new ReplyDecoder(), { stackless: true });
   readonly #records = new RecordReader();
   #out: Uint8Array = new Uint8Array(OUT_SIZE);
   #referenced = false;
