@@ -244,7 +244,10 @@ function stacklessError(message: string): ReplyError {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    return new ReplyError(message);
+    const error = new ReplyError(message);
+    // Bun leaves `stack` undefined with no frames; code that reads it expects a string.
+    error.stack ??= `${error.name}: ${message}`;
+    return error;
   } finally {
     Error.stackTraceLimit = limit;
   }

@@ -26,6 +26,21 @@ test("100,000 WRONGTYPE replies in one burst settle without freezing", async () 
   await pool.close();
 });
 
+test("a burst of equal error replies shares its errors, made without a stack trace", async () => {
+  const pool = connectPool({ host: server.host, port: server.port, size: 1 });
+  await pool.lpush("burst:list", "x");
+  const results = await Promise.allSettled(Array.from({ length: 10_000 }, () => pool.get("burst:list")));
+  const errors = new Set(results.map((r) => r.status === "rejected" ? r.reason : null));
+  assert.ok(!errors.has(null));
+  // One per drain of the pool's output; the 10,000 replies come in a few.
+  assert.ok(errors.size < 100, `${errors.size} distinct errors`);
+  for (const e of errors) {
+    assert.ok(e instanceof ReplyError && e.code === "WRONGTYPE");
+    assert.equal(e.stack?.includes("\n    at "), false, e.stack);
+  }
+  await pool.close();
+});
+
 test("close() with 100,000 calls in flight rejects them all without freezing", async () => {
   const pool = connectPool({ host: server.host, port: server.port, size: 4, closeTimeout: 1 });
   // Handled as they are issued: promises rejected before any handler is
