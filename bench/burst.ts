@@ -35,7 +35,11 @@ async function measure(name: string, round: (server: RedisServer) => Promise<[nu
     if (failed !== CALLS) throw new Error(`${name}: ${failed} of ${CALLS} failed`);
     times.push(ms);
   }
-  console.log(`${name.padEnd(44)} median ${median(times).toFixed(0).padStart(5)} ms  (${times.map((t) => t.toFixed(0)).join(", ")})`);
+  console.log(
+    `${name.padEnd(44)} median ${median(times).toFixed(0).padStart(5)} ms  (${
+      times.map((t) => t.toFixed(0)).join(", ")
+    })`,
+  );
 }
 
 function serverPid(server: RedisServer): number {

@@ -87,6 +87,9 @@ struct cpipe_pool {
     /* notify[0] is the host's end, notify[1] the I/O thread's. */
     redisFD notify[2];
     int notify_taken;
+    /* The host's end closed before close(): its owner is gone (a terminated
+     * worker's runtime closes what it adopted but never calls close()). */
+    atomic_int orphaned;
 
     /* Host thread only. */
     size_t cursor; /* where the search for a shared connection starts */
@@ -146,6 +149,23 @@ static int grow_poll_set(cpipe_pool *p, size_t want) {
     return 0;
 }
 
+/* The host is gone without close(): its connections are closed now (the
+ * server sees them go, blocking commands end) and the thread ends. The pool's
+ * memory stays until a close() or free() that may never come: a few
+ * kilobytes, where its sockets and thread were the leak. */
+static void abandon(cpipe_pool *p) {
+    atomic_store(&p->orphaned, 1);
+    cpipe_buffer out = {0};
+    int count = atomic_load(&p->count);
+    for (int i = 0; i < count; i++) {
+        pool_member *m = p->members[i];
+        cpipe_mutex_lock(&m->lock);
+        if (m->used) cpipe_connection_shutdown(&m->conn, CPIPE_ERR_CLOSED, "the pool's owner is gone", &out);
+        cpipe_mutex_unlock(&m->lock);
+    }
+    cpipe_buffer_release(&out); /* nobody is left to read them */
+}
+
 static void io_main(void *arg) {
     cpipe_pool *p = arg;
     cpipe_buffer out = {0};
@@ -156,11 +176,16 @@ static void io_main(void *arg) {
         int64_t now = cpipe_now_ms(), next = 0;
         size_t owed = 0;
         nfds_t n = 0;
-        if (grow_poll_set(p, (size_t)count + 1) != 0) {
+        if (grow_poll_set(p, (size_t)count + 2) != 0) {
             cpipe_thread_yield(); /* out of memory: try again */
             continue;
         }
         p->pfds[n].fd = p->wake[0];
+        p->pfds[n].events = POLLIN;
+        p->pfds[n].revents = 0;
+        p->pfd_member[n++] = -1;
+        /* The host never writes to its end: readable means it was closed. */
+        p->pfds[n].fd = p->notify[1];
         p->pfds[n].events = POLLIN;
         p->pfds[n].revents = 0;
         p->pfd_member[n++] = -1;
@@ -211,8 +236,12 @@ static void io_main(void *arg) {
             cpipe_socket_drain(p->wake[0]);
             atomic_store(&p->wake_pending, 0);
         }
+        if (p->pfds[1].revents && cpipe_socket_closed(p->notify[1])) {
+            abandon(p);
+            break;
+        }
         now = cpipe_now_ms();
-        for (nfds_t k = 1; k < n; k++) {
+        for (nfds_t k = 2; k < n; k++) {
             if (p->pfds[k].revents == 0) continue;
             pool_member *m = p->members[p->pfd_member[k]];
             cpipe_mutex_lock(&m->lock);
@@ -421,6 +450,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
     size_t count = 0, resp_size = 0;
     if (p == NULL) return CPIPE_ERR_ARG;
     if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
+    if (atomic_load(&p->orphaned)) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "the pool's owner is gone");
     if (cmds_len <= 0 || cpipe_commands_measure(cmds, (size_t)cmds_len, &count, &resp_size) != 0 || count == 0)
         return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "malformed command buffer");
     if (calls == NULL || calls_len < 0 || (size_t)calls_len != count * CPIPE_CALL_SIZE)

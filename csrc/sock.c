@@ -167,6 +167,17 @@ void cpipe_socket_drain(redisFD fd) {
     }
 }
 
+int cpipe_socket_closed(redisFD fd) {
+    char byte;
+    for (;;) {
+        ssize_t n = recv(fd, &byte, 1, 0);
+        if (n == 0) return 1;
+        if (n > 0) return 0;
+        if (errno == EINTR) continue;
+        return errno != EAGAIN && errno != EWOULDBLOCK;
+    }
+}
+
 void cpipe_socket_close(redisFD fd) {
 #ifdef _WIN32
     closesocket(fd);

@@ -37,6 +37,8 @@ int cpipe_socket_pair(redisFD fds[2]);
 int cpipe_socket_poke(redisFD fd);
 /* Reads and discards whatever is waiting. */
 void cpipe_socket_drain(redisFD fd);
+/* 1 when the peer of a socket it never sends on has closed (end of stream or an error), else 0. */
+int cpipe_socket_closed(redisFD fd);
 void cpipe_socket_close(redisFD fd);
 
 #endif
