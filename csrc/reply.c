@@ -135,6 +135,11 @@ static void *create_string(const redisReadTask *task, char *str, size_t len) {
         if (len > enc->max_reply_bytes)
             return refuse(enc, "a bulk string of %zu bytes, larger than maxReplyBytes (%llu)", len,
                           (unsigned long long)enc->max_reply_bytes);
+        /* The reader counts the CRLF after the value but does not look at it
+         * (it hands over the value only once both bytes are in its buffer):
+         * anything else there means the length and the bytes disagree. */
+        if (str[len] != '\r' || str[len + 1] != '\n')
+            return refuse(enc, "a bulk string of %zu bytes not followed by CRLF", len);
     } else if (len > enc->max_line) {
         /* The same bound cpipe_reply_check() applies while the CRLF has not
          * come: the outcome must not depend on how the bytes were split. */

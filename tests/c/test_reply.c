@@ -307,6 +307,8 @@ static void test_aggregates(void) {
 /* ---- values hiredis lets through -------------------------------------------------- */
 
 static void test_values(void) {
+    CHECK(fails_with(run_str("$3\r\nabcXY", 0), "a bulk string of 3 bytes not followed by CRLF"));
+    CHECK(fails_with(run_str("*2\r\n$1\r\na\r\n=5\r\ntxt:b\n\r", 0), "a bulk string of 5 bytes not followed by CRLF"));
     CHECK(fails_with(run_str("(\r\n", 0), "a big number that is not an optional '-' and digits: \"\""));
     CHECK(fails_with(run_str("(-\r\n", 0), "a big number that is not an optional '-' and digits: \"-\""));
     CHECK(fails_with(run_str("*2\r\n:1\r\n(-\r\n", 0), "big number"));

@@ -8,7 +8,7 @@ export interface Peer {
 }
 
 /** How the peer misbehaves: see peer.mjs. */
-export type PeerMode = "garbage" | "silent" | "close" | "partial" | "surplus" | "dribble";
+export type PeerMode = "garbage" | "silent" | "close" | "partial" | "surplus" | "dribble" | `reply:${string}`;
 
 export function startPeer(mode: PeerMode): Promise<Peer> {
   const script = fileURLToPath(new URL("./peer.mjs", import.meta.url));

@@ -4,9 +4,14 @@
  * for. (More cases: connection.test.ts, pool_faults.test.ts.)
  */
 import assert from "node:assert/strict";
-import { test } from "../harness/shim.ts";
+import process from "node:process";
+import { afterAll, test } from "../harness/shim.ts";
 import { startPeer } from "../harness/peer.ts";
-import { connect, connectPool, TimeoutError } from "../../mod.ts";
+import { startRedis } from "../harness/server.ts";
+import { connect, connectPool, ProtocolError, TimeoutError } from "../../mod.ts";
+
+const server = await startRedis();
+afterAll(() => server[Symbol.asyncDispose]());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,3 +65,54 @@ test("a peer that dribbles a byte every 100 ms does not defeat commandTimeout (c
     peer.stop();
   }
 });
+
+/** Every hostile reply of peer.mjs, and what the error must say. */
+const HOSTILE: [name: string, says: RegExp][] = [
+  ["huge-bulk", /larger than maxReplyBytes/],
+  ["endless-line", /line longer than 65536 bytes/],
+  ["huge-map", /aggregate length out of range/],
+  ["huge-array", /aggregate length out of range/],
+  ["deep", /nested deeper than 10000/],
+  ["bad-bignum", /big number/],
+  ["bad-integer", /integer/],
+  ["bad-double", /double/],
+  ["negative-length", /length out of range/],
+  ["unknown-type", /reply type byte/],
+  ["missing-crlf", /not followed by CRLF/],
+];
+const MB = 1 << 20;
+const rss = () => process.memoryUsage().rss;
+
+for (const [name, says] of HOSTILE) {
+  test(`hostile reply "${name}": ProtocolError, memory bounded, the process still correct (client and pool)`, async () => {
+    const peer = await startPeer(`reply:${name}`);
+    try {
+      const before = rss();
+      let started = Date.now();
+      const r = connect("127.0.0.1", peer.port, { commandTimeout: 10_000 });
+      assert.throws(() => r.get("k"), (e: unknown) => e instanceof ProtocolError && says.test(e.message));
+      r.close();
+      const client = Date.now() - started;
+
+      started = Date.now();
+      const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, commandTimeout: 10_000 });
+      await assert.rejects(pool.get("k"), (e: unknown) => e instanceof ProtocolError && says.test(e.message));
+      await pool.close();
+      const pooled = Date.now() - started;
+      // Far below what the peer offers (256 MB of "huge-bulk", 64 MB of "endless-line").
+      assert.ok(rss() - before < 48 * MB, `RSS grew by ${((rss() - before) / MB).toFixed(0)} MB`);
+      assert.ok(client < 3000 && pooled < 3000, `client ${client} ms, pool ${pooled} ms`);
+    } finally {
+      peer.stop();
+    }
+    // The same process against a real server: values still exact.
+    const value = new Uint8Array([0, 13, 10, 255, 128, 0]);
+    const r = connect("127.0.0.1", server.port);
+    r.set("hostile:after", value);
+    assert.deepEqual(r.getBuffer("hostile:after"), value);
+    r.close();
+    const pool = connectPool({ host: "127.0.0.1", port: server.port, size: 2 });
+    assert.deepEqual(await pool.getBuffer("hostile:after"), value);
+    await pool.close();
+  });
+}
