@@ -76,35 +76,41 @@ await measure("READONLY replies (a replica after a failover)", async (server) =>
   return [ms, failed];
 });
 
+/**
+ * Issues the burst to a stopped server (so that every call is still pending), then times `fail` and the settling of
+ * every call; the server is let go on again after.
+ */
+async function stalled(
+  server: RedisServer,
+  pool: Pool,
+  fail: (pid: number) => Promise<void>,
+): Promise<[number, number]> {
+  await pool.ping();
+  const pid = serverPid(server);
+  process.kill(pid, "SIGSTOP");
+  const settled = burst(() => pool.get("burst:key"));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const started = performance.now();
+  await fail(pid);
+  const failed = await settled;
+  const ms = performance.now() - started;
+  try {
+    process.kill(pid, "SIGCONT");
+  } catch {
+    // killed by `fail`
+  }
+  return [ms, failed];
+}
+
 await measure("server killed with the calls pending", async (server) => {
   const pool = open(server, { offlineQueue: false });
-  await pool.ping();
-  const pid = serverPid(server);
-  // Stopped first, so that every call is pending when it dies.
-  process.kill(pid, "SIGSTOP");
-  const settled = burst(() => pool.get("burst:key"));
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const started = performance.now();
-  process.kill(pid, "SIGKILL");
-  const failed = await settled;
-  const ms = performance.now() - started;
+  const outcome = await stalled(server, pool, async (pid) => void process.kill(pid, "SIGKILL"));
   await pool.close();
   await server.restart();
-  return [ms, failed];
+  return outcome;
 });
 
-await measure("close() with the calls in flight", async (server) => {
+await measure("close() with the calls in flight", (server) => {
   const pool = open(server, { closeTimeout: 1 });
-  await pool.ping();
-  // Stopped, so that every call is still in flight when close() gives up on it.
-  const pid = serverPid(server);
-  process.kill(pid, "SIGSTOP");
-  const settled = burst(() => pool.get("burst:key"));
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const started = performance.now();
-  await pool.close();
-  const failed = await settled;
-  const ms = performance.now() - started;
-  process.kill(pid, "SIGCONT");
-  return [ms, failed];
+  return stalled(server, pool, () => pool.close());
 });

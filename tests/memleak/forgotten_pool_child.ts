@@ -3,25 +3,14 @@
  * garbage, and prints what is left: native threads, descriptors, server
  * connections. Run by forgotten_pool.test.ts (Deno with --expose-gc).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { connect, connectPool } from "../../mod.ts";
+import { ioThreads, port, serverClients } from "./counts.ts";
 
-const port = Number(
-  (globalThis as unknown as { Deno?: { args: string[] } }).Deno?.args[0] ??
-    (globalThis as unknown as { process: { argv: string[] } }).process.argv[2],
-);
-/** The pools' I/O threads, by the name the core gives them. */
-const threads = () =>
-  readdirSync("/proc/self/task").filter((t) => {
-    try {
-      return readFileSync(`/proc/self/task/${t}/comm`, "utf8").trim() === "cpipe-io";
-    } catch {
-      return false; // ended meanwhile
-    }
-  }).length;
 const fds = () => readdirSync("/proc/self/fd").length;
 const admin = connect("127.0.0.1", port);
-const clients = () => Number(String(admin.send("INFO", "clients")).match(/connected_clients:(\d+)/)?.[1]);
+const clients = () => serverClients(admin);
+const threads = ioThreads;
 
 function gc(): void {
   const g = globalThis as unknown as { gc?: () => void; Bun?: { gc(force: boolean): void } };

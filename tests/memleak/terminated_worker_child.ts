@@ -4,23 +4,12 @@
  * time to notice: native threads and server connections. Run by
  * forgotten_pool.test.ts.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { connect } from "../../mod.ts";
+import { ioThreads, port, serverClients } from "./counts.ts";
 
-const port = Number(
-  (globalThis as unknown as { Deno?: { args: string[] } }).Deno?.args[0] ??
-    (globalThis as unknown as { process: { argv: string[] } }).process.argv[2],
-);
-const threads = () =>
-  readdirSync("/proc/self/task").filter((t) => {
-    try {
-      return readFileSync(`/proc/self/task/${t}/comm`, "utf8").trim() === "cpipe-io";
-    } catch {
-      return false; // ended meanwhile
-    }
-  }).length;
 const admin = connect("127.0.0.1", port);
-const clients = () => Number(String(admin.send("INFO", "clients")).match(/connected_clients:(\d+)/)?.[1]);
+const clients = () => serverClients(admin);
+const threads = ioThreads;
 
 const before = { threads: threads(), clients: clients() };
 const worker = new Worker(new URL("../reliability/pool_exit_worker.ts", import.meta.url).href, { type: "module" });
