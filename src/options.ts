@@ -4,6 +4,7 @@
  * and the engine reads only that. Every mistake is a `TypeError` that names the option and the bad value, never a
  * password; an unknown option name is a mistake too.
  */
+import type { ClientCacheOptions, ClientCacheSettings } from "./client_cache.ts";
 import {
   type Address,
   DEFAULT_HOST,
@@ -221,6 +222,14 @@ export interface PoolOptions extends ConnectOptions, AddressOptions {
    * @example `{ acquireTimeout: 2_000 }`
    */
   acquireTimeout?: number;
+  /**
+   * Client-side caching: replies of read commands (GET, HGET, HGETALL, SMEMBERS…) sent by the pool's methods are
+   * kept and served from the process until the server says their key changed (`CLIENT TRACKING`; needs RESP3, so
+   * the pool speaks it unless `protocol: 2` was asked for, which is an error here). `true` takes the defaults.
+   *
+   * @example `{ clientCache: { maxEntries: 10_000, ttl: 60_000 } }`
+   */
+  clientCache?: boolean | ClientCacheOptions;
 }
 
 // ---- what the engine reads ----------------------------------------------------------------------------------
@@ -288,6 +297,8 @@ export interface PoolSettings extends ClientSettings {
   readonly offlineTimeout: number;
   /** How long waiting for an exclusive connection may take, in milliseconds; 0 waits forever. */
   readonly acquireTimeout: number;
+  /** Client-side caching's bounds; null when off. */
+  readonly clientCache: ClientCacheSettings | null;
 }
 
 const MS_MAX = 0x7fff_ffff;
@@ -452,7 +463,7 @@ export function describeAddress(settings: { readonly address: Address } | Addres
  * // [["HELLO", "3", "AUTH", "default", "pw", "SETNAME", "w1"], ["SELECT", "2"]]
  * ```
  */
-export function handshakeCommands(settings: ClientSettings): string[][] {
+export function handshakeCommands(settings: ClientSettings & { readonly clientCache?: unknown }): string[][] {
   const commands: string[][] = [];
   const { username, password, name } = settings;
   if (settings.protocol === 3) {
@@ -467,6 +478,8 @@ export function handshakeCommands(settings: ClientSettings): string[][] {
   }
   if (settings.db !== 0) commands.push(["SELECT", String(settings.db)]);
   if (settings.protocol === 2 && name !== null) commands.push(["CLIENT", "SETNAME", name]);
+  // Client-side caching: the server remembers what this connection reads and pushes invalidations for it.
+  if (settings.clientCache) commands.push(["CLIENT", "TRACKING", "ON"]);
   return commands;
 }
 
@@ -523,7 +536,9 @@ const POOL_KEYS = new Set<string>([
   "offlineQueue",
   "offlineTimeout",
   "acquireTimeout",
+  "clientCache",
 ]);
+const CACHE_KEYS = new Set<string>(["maxEntries", "maxBytes", "ttl"]);
 const TLS_KEYS = new Set<string>(["ca", "cert", "key", "servername", "rejectUnauthorized"]);
 
 /** Option names of node-redis, ioredis and Bun that mean one of ours, so that a migrating user is told which. */
@@ -629,7 +644,13 @@ function build(
       offlineQueue: bool("offlineQueue", opts.offlineQueue, true),
       offlineTimeout: ms("offlineTimeout", opts.offlineTimeout, DEFAULTS.offlineTimeout),
       acquireTimeout: ms("acquireTimeout", opts.acquireTimeout, commandTimeout || DEFAULTS.acquireTimeout),
+      clientCache: clientCache(opts.clientCache),
     });
+    if (settings.clientCache !== null) {
+      // Invalidations arrive as pushes on the connection that read the key: RESP3.
+      if (protocol === 2) throw new TypeError("cpipe: clientCache needs protocol: 3 (invalidations are RESP3 pushes)");
+      settings.protocol = 3;
+    }
   }
   hideSecrets(settings, (s) => ({ ...s, password: s.password === null ? null : "****" }));
   return Object.freeze(settings) as unknown as PoolSettings;
@@ -776,6 +797,27 @@ function keepAlive(value: unknown): number {
     );
   }
   return value;
+}
+
+function clientCache(value: unknown): ClientCacheSettings | null {
+  if (value === undefined || value === false) return null;
+  const given = value === true ? {} : value;
+  if (!isRecord(given)) {
+    throw new TypeError(`cpipe: clientCache must be true, false or { maxEntries, maxBytes, ttl }, not ${show(value)}`);
+  }
+  for (const key of Object.keys(given)) {
+    if (!CACHE_KEYS.has(key)) {
+      const hint = nearest(key, [...CACHE_KEYS]);
+      throw new TypeError(
+        `cpipe: unknown clientCache option "${key}"${hint === null ? "" : `; did you mean ${hint}?`}`,
+      );
+    }
+  }
+  return Object.freeze({
+    maxEntries: int("clientCache.maxEntries", given.maxEntries, 1, 1 << 30, 10_000),
+    maxBytes: int("clientCache.maxBytes", given.maxBytes, 1, Number.MAX_SAFE_INTEGER, 64 << 20),
+    ttl: ms("clientCache.ttl", given.ttl, 0),
+  });
 }
 
 function tlsSettings(value: unknown, fromUrl: boolean, where: string, address: Address): TlsSettings | null {

@@ -94,6 +94,12 @@ export class Pool extends Commands<"async"> {
     return this.#core.closed;
   }
 
+  /** Client-side caching's counts (the `clientCache` option): entries held, calls served from them, and not. */
+  get clientCache(): { entries: number; hits: number; misses: number } | null {
+    const cache = this.#core.cache;
+    return cache === null ? null : { entries: cache.entries, hits: cache.hits, misses: cache.misses };
+  }
+
   /**
    * Sends any command; resolves with its reply, rejects with `ReplyError`
    * for an error reply. Blocking commands (BLPOP, XREAD BLOCK…) run on an

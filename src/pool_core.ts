@@ -10,6 +10,7 @@ import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
 import { Batcher, EARLY_FLUSH } from "./batcher.ts";
 import type { Transform } from "./replies.ts";
+import { ClientCache } from "./client_cache.ts";
 import { ReplyDecoder } from "./decoder.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import type { CommandEncoder } from "./encoder.ts";
@@ -84,6 +85,8 @@ export class PoolCore {
   #closing: Promise<void> | null = null;
   /** Told of every connection event. */
   onEvent: ((event: ConnectionEvent) => void) | null = null;
+  /** Client-side caching (the `clientCache` option); null when off. */
+  cache: ClientCache | null = null;
 
   constructor(settings: PoolSettings) {
     this.#settings = settings;
@@ -110,6 +113,10 @@ export class PoolCore {
       if (!this.#referenced) this.#setReferenced(true);
     };
     dispatcher.onEvent = (event) => this.#event(event);
+    if (settings.clientCache !== null) {
+      const cache = this.cache = new ClientCache(settings.clientCache);
+      dispatcher.onPush = (push) => void cache.push(push);
+    }
     dispatcher.firstExclusive = this.size;
     dispatcher.endExclusive = this.size + settings.exclusiveConnections;
     this.#decoder.attach(this.#out);
@@ -178,6 +185,26 @@ export class PoolCore {
    * promise. Encoding errors reject it.
    */
   call<T>(
+    route: number,
+    command: string,
+    args: readonly Arg[],
+    transform: Transform<T> | null,
+    asBuffer: boolean,
+  ): Promise<T> {
+    if (this.cache !== null && route === -1) {
+      const cached = this.cache.read(
+        command,
+        args,
+        transform,
+        asBuffer,
+        (fill) => this.#call(-1, command, args, fill, asBuffer),
+      );
+      if (cached !== undefined) return cached;
+    }
+    return this.#call(route, command, args, transform, asBuffer);
+  }
+
+  #call<T>(
     route: number,
     command: string,
     args: readonly Arg[],
@@ -270,6 +297,8 @@ export class PoolCore {
       this.#serveAcquireWaiters();
       return;
     }
+    // The server forgot what a dropped connection read: no invalidation would come for it.
+    if (event.type === "down") this.cache?.flush();
     // A connection is up: what waited in the offline queue goes out (after this drain).
     if (event.type === "up" && this.#offlineTimer !== undefined) {
       clearTimeout(this.#offlineTimer);

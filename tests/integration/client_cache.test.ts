@@ -1,0 +1,88 @@
+/**
+ * Client-side caching against a real server: reads served from the process, invalidated when another client
+ * writes (within one round trip on the connection that read), flushed on FLUSHALL and when a connection drops, and
+ * never older than an invalidation already received, with writers running all along.
+ */
+import assert from "node:assert/strict";
+import { afterAll, test } from "../harness/shim.ts";
+import { startRedis } from "../harness/server.ts";
+import { connect, connectPool } from "../../mod.ts";
+
+const server = await startRedis();
+afterAll(() => server[Symbol.asyncDispose]());
+const address = { host: server.host, port: server.port };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("reads come from the cache until another client writes; one round trip later the new value is read", async () => {
+  await using pool = connectPool({ ...address, size: 1, clientCache: true });
+  using writer = connect(server.host, server.port);
+  writer.set("cache:k", "v1");
+  writer.hset("cache:h", "a", "1");
+  assert.equal(await pool.get("cache:k"), "v1");
+  assert.deepEqual(await pool.hgetall("cache:h"), { a: "1" });
+  for (let i = 0; i < 10; i++) assert.equal(await pool.get("cache:k"), "v1");
+  assert.deepEqual(pool.clientCache, { entries: 2, hits: 10, misses: 2 });
+  writer.set("cache:k", "v2");
+  writer.hset("cache:h", "b", "2");
+  await pool.ping(); // one round trip on the connection that read: the invalidations came before its reply
+  assert.equal(await pool.get("cache:k"), "v2");
+  assert.deepEqual(await pool.hgetall("cache:h"), { a: "1", b: "2" });
+  assert.equal(pool.clientCache!.misses, 4);
+});
+
+test("FLUSHALL and a dropped connection empty the cache", async () => {
+  await using pool = connectPool({ ...address, size: 2, clientCache: { maxEntries: 100 } });
+  using admin = connect(server.host, server.port);
+  admin.set("cache:a", "1");
+  await pool.get("cache:a");
+  await pool.send("STRLEN", "cache:a"); // after: of two reads of one key in flight only the first is cached
+  assert.equal(pool.clientCache!.entries, 2);
+  admin.send("FLUSHALL");
+  await Promise.all([pool.ping(), pool.ping()]);
+  assert.equal(pool.clientCache!.entries, 0);
+  assert.equal(await pool.get("cache:a"), null);
+  admin.set("cache:a", "2");
+  await pool.ping();
+  assert.equal(await pool.get("cache:a"), "2");
+  assert.equal(pool.clientCache!.entries, 1);
+  admin.send("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  for (let i = 0; i < 200 && pool.clientCache!.entries > 0; i++) await sleep(5);
+  assert.equal(pool.clientCache!.entries, 0);
+  assert.equal(await pool.get("cache:a"), "2");
+});
+
+test("with writers running, no read is older than an invalidation received, and the last write is seen", async () => {
+  await using pool = connectPool({ ...address, size: 4, clientCache: true });
+  await using writers = connectPool({ ...address, size: 2 });
+  await writers.set("cache:n", 0);
+  let running = true;
+  const writing = (async () => {
+    while (running) await Promise.all(Array.from({ length: 20 }, () => writers.incr("cache:n")));
+  })();
+  // Each reader's values never go back: a stale entry served after a newer one was read would.
+  const readers = Array.from({ length: 8 }, async () => {
+    let last = -1, reads = 0;
+    const until = Date.now() + 1500;
+    while (Date.now() < until) {
+      const n = Number(await pool.get("cache:n"));
+      assert.ok(n >= last, `read ${n} after ${last}`);
+      last = n;
+      reads++;
+    }
+    return reads;
+  });
+  const reads = (await Promise.all(readers)).reduce((a, b) => a + b, 0);
+  running = false;
+  await writing;
+  const final = await writers.get("cache:n");
+  await Promise.all(Array.from({ length: 8 }, () => pool.ping())); // a round trip on every connection
+  assert.equal(await pool.get("cache:n"), final);
+  const { hits, misses } = pool.clientCache!;
+  assert.ok(hits + misses >= reads && hits > 0 && misses > 1, JSON.stringify({ reads, hits, misses }));
+});
+
+test("clientCache needs RESP3: protocol: 2 beside it is a TypeError; bad bounds too", () => {
+  assert.throws(() => connectPool({ ...address, protocol: 2, clientCache: true }), /clientCache needs protocol: 3/);
+  assert.throws(() => connectPool({ ...address, clientCache: { maxEntrys: 5 } as never }), /did you mean maxEntries/);
+  assert.throws(() => connectPool({ ...address, clientCache: { ttl: -1 } }), /clientCache.ttl/);
+});
