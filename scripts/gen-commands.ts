@@ -1,10 +1,10 @@
 /**
- * Writes src/command_table.ts and src/command_docs.ts from the servers' own command specs (the JSON
+ * Writes src/command_table.ts, src/command_docs.ts and the typed methods (scripts/gen-methods.ts) from the servers' own command specs (the JSON
  * files under `src/commands/` in the Redis and Valkey sources). Run through
  * `make commands`, which fetches the pinned releases and passes, per server,
  * `name=version=directory`:
  *
- *   deno run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts scripts/gen-commands.ts \
+ *   deno run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts,src/command_methods.ts,src/command_method_list.ts scripts/gen-commands.ts \
  *     redis=8.0.2=build/command-specs/redis-8.0.2/src/commands valkey=8.1.1=...
  *
  * The output is data only, shaped for a fast import: the table (one JSON text
@@ -15,7 +15,13 @@
  * reads it; change both together.
  */
 
+import { generateMethods } from "./gen-methods.ts";
+
 const OUT = "src/command_table.ts";
+const METHODS_OUT = "src/command_methods.ts";
+const METHOD_LIST_OUT = "src/command_method_list.ts";
+/** The hand-written typed methods, which win over generated ones of the same name. */
+const HAND_WRITTEN = "src/commands.ts";
 const DOCS_OUT = "src/command_docs.ts";
 /** Printable characters the specs do not use, standing in for `"` and `\\` in the generated literals. */
 const QUOTE = "%";
@@ -170,6 +176,13 @@ function docs(spec: Spec): Record<string, unknown> {
   return out;
 }
 
+/** The method names of the `Commands` class in src/commands.ts (two-space indented members). */
+function handWrittenMethods(): Set<string> {
+  const text = Deno.readTextFileSync(HAND_WRITTEN);
+  const body = text.slice(text.indexOf("export abstract class Commands"));
+  return new Set([...body.matchAll(/^  (?:protected abstract )?([a-zA-Z]\w*)(?:<[^(]*>)?\(/gm)].map((m) => m[1]!));
+}
+
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 function main(): void {
@@ -293,6 +306,14 @@ function main(): void {
     "",
   ];
   Deno.writeTextFileSync(OUT, tableModule.join("\n"));
+  const methods = generateMethods(header, redis, valkey, handWrittenMethods());
+  Deno.writeTextFileSync(METHODS_OUT, methods.types);
+  Deno.writeTextFileSync(METHOD_LIST_OUT, methods.list);
+  console.log(
+    `${METHODS_OUT}, ${METHOD_LIST_OUT}: typed methods for ${methods.counts.redis} Redis and ${methods.counts.valkey} ` +
+      `Valkey commands and subcommands (${methods.counts.methods} generated methods + ${methods.counts.buffers} ` +
+      `Buffer variants, the rest hand-written); not generated: ${methods.skipped.join(", ")}`,
+  );
   Deno.writeTextFileSync(DOCS_OUT, docsModule.join("\n"));
   const redisTop = [...redis.specs.values()].filter((s) => !s.container).length;
   const valkeyTop = [...valkey.specs.values()].filter((s) => !s.container).length;

@@ -173,6 +173,12 @@ export class Client extends Commands<"sync"> {
     this.close();
   }
 
+  /** A generated method's command that blocks or changes the connection (WATCH, SELECT…): as `send`. */
+  protected override route<T>(command: string, args: Arg[], asBuffer: boolean): T {
+    this.#transaction.follow(command);
+    return this.dispatch<T>(command, args, null, asBuffer);
+  }
+
   /** Runs (or queues) one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
     const encoder = this.#encoder;

@@ -19,6 +19,8 @@ import {
   type Transform,
 } from "./replies.ts";
 
+import type { CommandMethods } from "./command_methods.ts";
+import { attachCommandMethods } from "./command_methods_attach.ts";
 import type { Pipeline } from "./pipeline.ts";
 import type { PoolPipeline } from "./pool_pipeline.ts";
 
@@ -277,8 +279,17 @@ function zrangeArgs(key: Arg, start: Arg, stop: Arg, options: ZRangeOptions | un
 }
 
 /**
+ * The generated methods (src/command_methods.ts), merged into the class's type; their bodies are attached to
+ * its prototype below. The hand-written methods of the class are not among them.
+ */
+// deno-lint-ignore no-empty-interface
+export interface Commands<K extends Kind, S extends Queue = never> extends CommandMethods<K, S> {}
+
+/**
  * Typed Redis commands over an executor of kind K. On a pipeline, S says
  * what it holds: each typed method returns the pipeline one result longer.
+ * Beside the methods written here, every other command has a generated one
+ * (`commandMethods`).
  */
 export abstract class Commands<K extends Kind, S extends Queue = never> {
   /**
@@ -291,6 +302,15 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
     transform: Transform<T> | null,
     asBuffer: boolean,
   ): Out<K, S, T>;
+
+  /**
+   * Runs (or queues) a command that blocks or changes its connection, for the generated methods, as `send`
+   * (or `addCommand`) would: a pool runs a blocking one on a connection of its own and refuses one that would
+   * change a shared connection. Executors with such rules override it.
+   */
+  protected route<T>(command: string, args: Arg[], asBuffer: boolean): Out<K, S, T> {
+    return this.dispatch<T>(command, args, null, asBuffer);
+  }
 
   /** PING: "PONG", or the message echoed. */
   ping(message?: Arg): Out<K, S, string> {
@@ -481,3 +501,5 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
     return this.dispatch("ZSCORE", [key, member], asScore, false);
   }
 }
+
+attachCommandMethods(Commands.prototype);

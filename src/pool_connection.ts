@@ -75,6 +75,11 @@ export class PoolConnection extends Commands<"async"> {
     return Promise.resolve();
   }
 
+  /** A generated method's command that changes the connection (SELECT, WATCH…): followed as `send` follows it. */
+  protected override route<T>(command: string, args: Arg[], asBuffer: boolean): Promise<T> {
+    return this.#send(command, args, asBuffer) as Promise<T>;
+  }
+
   /** Sends one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
     if (this.#released) return Promise.reject(this.#releasedError());

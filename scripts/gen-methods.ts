@@ -1,0 +1,483 @@
+/**
+ * The typed methods part of `make commands`: from the same specs as the table, a method per command and
+ * subcommand (`clientInfo`, `xinfoStream`), written as two modules:
+ *
+ * - src/command_methods.ts: types only (an interface with a doc comment and a signature per method). It is
+ *   imported with `import type` everywhere, so neither runtime ever loads it: its size costs nothing at start-up.
+ * - src/command_method_list.ts: the few bytes the runtime needs to attach the methods (name, command,
+ *   subcommand, flags), read once at import by src/command_methods_attach.ts.
+ *
+ * Arguments are typed in wire order as a union of labelled tuples (editors show each as an overload with named
+ * parameters); where the options of a command would multiply past `MAX_VARIANTS`, they become a loose rest of
+ * their tokens and values. Replies are typed from the reply schemas as both protocols decode them.
+ */
+
+/** The fields of a spec read here (a subset of `Spec` in gen-commands.ts). */
+export interface MethodSpec {
+  summary: string;
+  since: string;
+  complexity?: string;
+  container?: string;
+  arity: number;
+  command_flags?: string[];
+  deprecated_since?: string;
+  replaced_by?: string;
+  arguments?: MethodArg[];
+  reply_schema?: unknown;
+}
+
+export interface MethodArg {
+  name: string;
+  type: string;
+  token?: string;
+  optional?: boolean;
+  multiple?: boolean;
+  multiple_token?: boolean;
+  arguments?: MethodArg[];
+}
+
+/** Commands without a generated method, and why (the README and the report quote this list). */
+export const NOT_GENERATED: Record<string, string> = {
+  subscribe: "Pub/Sub has its own subscriber connection",
+  psubscribe: "Pub/Sub has its own subscriber connection",
+  ssubscribe: "Pub/Sub has its own subscriber connection",
+  unsubscribe: "Pub/Sub has its own subscriber connection",
+  punsubscribe: "Pub/Sub has its own subscriber connection",
+  sunsubscribe: "Pub/Sub has its own subscriber connection",
+  monitor: "streams pushes after its reply",
+  sync: "a replica's stream, not a command reply",
+  psync: "a replica's stream, not a command reply",
+  "client|reply": "OFF and SKIP silence replies the engine counts",
+  multi: "transactions go through addCommand, whose tuple type follows EXEC",
+  exec: "transactions go through addCommand, whose tuple type follows EXEC",
+  discard: "transactions go through addCommand; a pipeline's discard() forgets its queue",
+};
+
+/**
+ * Commands that block or change the connection they run on: their methods go through the executor's routing
+ * (`route` in src/commands.ts), as `send` does, so that a pool runs them on a connection of their own or refuses
+ * them on shared ones. The blocking flag comes from the spec; the state changers are pool_routing.ts' list.
+ */
+const STATEFUL = new Set([
+  "auth",
+  "select",
+  "hello",
+  "reset",
+  "quit",
+  "watch",
+  "unwatch",
+  "readonly",
+  "readwrite",
+  "client|setname",
+  "client|tracking",
+  "client|caching",
+  "client|no-evict",
+  "client|no-touch",
+  "client|setinfo",
+]);
+
+/** Past this many tuples per signature, a command's options become one loose rest. */
+const MAX_VARIANTS = 24;
+
+interface Element {
+  label: string;
+  type: string;
+}
+/** One tuple: required elements, then at most one rest, then required elements. */
+interface Tuple {
+  head: Element[];
+  rest: Element | null;
+  tail: Element[];
+}
+
+const RESERVED = new Set([
+  "break",
+  "case",
+  "catch",
+  "class",
+  "const",
+  "continue",
+  "debugger",
+  "default",
+  "delete",
+  "do",
+  "else",
+  "enum",
+  "export",
+  "extends",
+  "false",
+  "finally",
+  "for",
+  "function",
+  "if",
+  "import",
+  "in",
+  "instanceof",
+  "new",
+  "null",
+  "return",
+  "super",
+  "switch",
+  "this",
+  "throw",
+  "true",
+  "try",
+  "typeof",
+  "var",
+  "void",
+  "while",
+  "with",
+]);
+
+function camel(name: string): string {
+  const parts = name.toLowerCase().split(/[^a-z0-9]+/).filter((p) => p);
+  const out = parts.map((p, i) => (i ? p[0]!.toUpperCase() + p.slice(1) : p)).join("") || "arg";
+  const id = /^[0-9]/.test(out) ? `_${out}` : out;
+  return RESERVED.has(id) ? `${id}_` : id;
+}
+
+/** A method's name: the command in lower case (as the hand-written ones), a subcommand appended in camel case. */
+export function methodName(entry: string): string {
+  const [command, sub] = entry.split("|");
+  const top = command!.replace(/[^a-z0-9]+(.)/g, (_, c: string) => c.toUpperCase());
+  if (sub === undefined) return top;
+  const tail = camel(sub);
+  return top + tail[0]!.toUpperCase() + tail.slice(1).replace(/_$/, "");
+}
+
+const literal = (token: string): string => JSON.stringify(token);
+
+function valueType(type: string): string {
+  switch (type) {
+    case "integer":
+    case "unix-time":
+      return "number | bigint | string";
+    case "double":
+      return "number | string";
+    default:
+      return "Arg";
+  }
+}
+
+const EMPTY: Tuple = { head: [], rest: null, tail: [] };
+
+/** The members of a union type's text, split at the top level only (not inside `<>`, `[]`, `()`). */
+function members(type: string): string[] {
+  const out: string[] = [];
+  let depth = 0, start = 0;
+  for (let i = 0; i < type.length; i++) {
+    const c = type[i];
+    if (c === "<" || c === "[" || c === "(") depth++;
+    else if (c === ">" || c === "]" || c === ")") depth--;
+    else if (depth === 0 && type.startsWith(" | ", i)) {
+      out.push(type.slice(start, i));
+      start = i + 3;
+    }
+  }
+  out.push(type.slice(start));
+  return out.map(unparen);
+}
+
+/** A type without the parentheses around all of it. */
+function unparen(type: string): string {
+  if (!type.startsWith("(") || !type.endsWith(")")) return type;
+  let depth = 0;
+  for (let i = 0; i < type.length - 1; i++) {
+    if (type[i] === "(") depth++;
+    else if (type[i] === ")") depth--;
+    if (depth === 0) return type;
+  }
+  return type.slice(1, -1);
+}
+
+function union(types: string[]): string {
+  const parts = new Set<string>();
+  for (const t of types) for (const p of members(t)) parts.add(p);
+  // Arg already holds strings, numbers and bigints: a token literal beside it would only lengthen the type.
+  if (parts.has("Arg")) {
+    for (const p of [...parts]) if (p.startsWith('"') || ["string", "number", "bigint"].includes(p)) parts.delete(p);
+  }
+  return [...parts].join(" | ");
+}
+
+function elementsOf(t: Tuple): Element[] {
+  return [...t.head, ...(t.rest ? [t.rest] : []), ...t.tail];
+}
+
+function concat(a: Tuple, b: Tuple): Tuple {
+  if (!a.rest) return { head: [...a.head, ...b.head], rest: b.rest, tail: b.tail };
+  if (!b.rest) return { head: a.head, rest: a.rest, tail: [...a.tail, ...b.head] };
+  // Two repeated parts in one tuple: TypeScript allows one rest, so the second and what follows go loose.
+  return { head: a.head, rest: loose([...a.tail, b.rest, ...b.head, ...b.tail], a.rest), tail: [] };
+}
+
+function loose(elements: Element[], first: Element | null = null): Element {
+  const all = first ? [first, ...elements] : elements;
+  return { label: first?.label ?? "args", type: union(all.map((e) => e.type)) };
+}
+
+function product(a: Tuple[], b: Tuple[]): Tuple[] {
+  const out: Tuple[] = [];
+  for (const x of a) for (const y of b) out.push(concat(x, y));
+  return dedupe(out);
+}
+
+function dedupe(list: Tuple[]): Tuple[] {
+  const seen = new Map<string, Tuple>();
+  for (const t of list) seen.set(tupleText(t, false), t);
+  return [...seen.values()];
+}
+
+/** Every variant of a segment as one loose, possibly empty, rest. */
+function collapse(variants: Tuple[], label: string): Tuple[] {
+  const elements = variants.flatMap(elementsOf);
+  if (elements.length === 0) return [EMPTY];
+  return [{ head: [], rest: { label, type: union(elements.map((e) => e.type)) }, tail: [] }];
+}
+
+/** The tuples one argument (with its token, repetition and optionality) may be sent as. */
+function argVariants(a: MethodArg): Tuple[] {
+  const label = camel(a.name);
+  let item: Tuple[];
+  if (a.type === "pure-token") item = [{ head: [{ label, type: literal(a.token!) }], rest: null, tail: [] }];
+  else if (a.type === "oneof") item = dedupe((a.arguments ?? []).flatMap(argVariants));
+  else if (a.type === "block") item = sequence(a.arguments ?? [], label);
+  else item = [{ head: [{ label, type: valueType(a.type) }], rest: null, tail: [] }];
+  if (a.token !== undefined && a.type !== "pure-token") {
+    const token: Tuple = { head: [{ label: camel(a.token) || label, type: literal(a.token) }], rest: null, tail: [] };
+    if (!a.multiple_token) item = product([token], item);
+    else item = product([token], item);
+  }
+  if (a.multiple) {
+    // One or more of the item: exact for a single element, loose after the first for a group (pairs, triples).
+    item = item.map((t) => {
+      const els = elementsOf(t);
+      if (els.length === 0) return t;
+      if (!t.rest && els.length === 1) {
+        return { head: [els[0]!], rest: { label: `${els[0]!.label}s`, type: els[0]!.type }, tail: [] };
+      }
+      return {
+        head: els.slice(0, t.rest ? 0 : els.length),
+        rest: loose(els, { label: "more", type: els[0]!.type }),
+        tail: [],
+      };
+    });
+    if (item.length > 1) item = collapse(item, label).map((t) => ({ ...t, head: [] }));
+  }
+  if (a.optional) item = dedupe([EMPTY, ...item]);
+  return item;
+}
+
+/** The tuples a list of arguments may be sent as, in order. */
+function sequence(args: MethodArg[], label: string): Tuple[] {
+  let out: Tuple[] = [EMPTY];
+  let options: Tuple[] = [EMPTY];
+  const flush = (): void => {
+    if (options.length > MAX_VARIANTS) options = collapse(options, "options");
+    out = product(out, options);
+    options = [EMPTY];
+  };
+  for (const a of args) {
+    const v = argVariants(a);
+    if (a.optional) options = product(options, v);
+    else {
+      flush();
+      out = product(out, v);
+    }
+  }
+  flush();
+  if (out.length > MAX_VARIANTS) out = collapse(out, label);
+  return out;
+}
+
+function tupleText(t: Tuple, labels = true): string {
+  const el = (e: Element): string => labels ? `${e.label}: ${e.type}` : e.type;
+  const parts = [...t.head.map(el)];
+  if (t.rest) parts.push(labels ? `...${t.rest.label}: (${t.rest.type})[]` : `...(${t.rest.type})[]`);
+  parts.push(...t.tail.map(el));
+  return `[${parts.join(", ")}]`;
+}
+
+/** The parameter list of a method from its spec's arguments (each server's, merged). */
+function parameters(specs: MethodSpec[], subcommand: boolean): string {
+  const tuples = dedupe(specs.flatMap((s) => sequence(s.arguments ?? [], "args")));
+  void subcommand;
+  if (tuples.length === 1 && tuples[0]!.head.length === 0 && !tuples[0]!.rest) return "";
+  return `...args: ${tuples.map((t) => tupleText(t)).join(" | ")}`;
+}
+
+// ---- replies ------------------------------------------------------------------------------------------------
+
+type Schema = Record<string, unknown>;
+
+/** A reply schema as the decoder delivers it, under RESP2 or RESP3 (see `Double`, `RespMap` in types.ts). */
+function replyType(schema: unknown, bytes: boolean): string {
+  if (schema === undefined || schema === null || typeof schema !== "object") return "Reply";
+  const s = schema as Schema;
+  if ("const" in s) return JSON.stringify(s.const);
+  const alternatives = (s.oneOf ?? s.anyOf) as unknown[] | undefined;
+  if (alternatives) return union(alternatives.map((x) => paren(replyType(x, bytes))).filter((t) => t !== "never"));
+  switch (s.type) {
+    case "string":
+      return bytes ? "Uint8Array" : "string";
+    case "integer":
+      return "number";
+    case "number":
+      return "Double";
+    case "boolean":
+      return "boolean | 0 | 1";
+    case "null":
+      return "null";
+    case "array": {
+      const items = s.items;
+      if (Array.isArray(items)) return `[${items.map((x) => replyType(x, bytes)).join(", ")}]`;
+      if (items === undefined) return "Reply[]";
+      return `${paren(replyType(items, bytes))}[]`;
+    }
+    case "object": {
+      const values: string[] = [];
+      const props = s.properties as Record<string, unknown> | undefined;
+      for (const v of Object.values(props ?? {})) values.push(replyType(v, bytes));
+      const extra = s.additionalProperties;
+      if (extra && typeof extra === "object") values.push(replyType(extra, bytes));
+      else if (extra !== false && !props) values.push("Reply");
+      return `RespMap<${values.length ? union(values.map(paren)) : "Reply"}>`;
+    }
+  }
+  if (s.patternProperties) return "RespMap<Reply>";
+  return "Reply";
+}
+
+const paren = (t: string): string => (members(t).length > 1 ? `(${t})` : t);
+
+/** Whether a reply carries values (bulk strings) that a `*Buffer` variant would return as bytes. */
+function carriesValues(schema: unknown): boolean {
+  return replyType(schema, false) !== replyType(schema, true);
+}
+
+// ---- output -------------------------------------------------------------------------------------------------
+
+function comment(text: string): string {
+  return text.replaceAll("*/", "*\\/");
+}
+
+export interface GeneratedMethods {
+  types: string;
+  list: string;
+  counts: { redis: number; valkey: number; methods: number; buffers: number };
+  skipped: string[];
+}
+
+/**
+ * The two modules for the given specs. `handWritten` are the methods of src/commands.ts: those win (their
+ * shaping is deliberate), so no generated method of that name is made.
+ */
+export function generateMethods(
+  header: string,
+  redis: { version: string; specs: Map<string, MethodSpec> },
+  valkey: { version: string; specs: Map<string, MethodSpec> },
+  handWritten: Set<string>,
+): GeneratedMethods {
+  const names = [...new Set([...redis.specs.keys(), ...valkey.specs.keys()])].sort();
+  const containers = new Set(names.filter((n) => n.includes("|")).map((n) => n.split("|")[0]!));
+  const members: string[] = [];
+  const list: string[] = [];
+  const counts = { redis: 0, valkey: 0, methods: 0, buffers: 0 };
+  const skipped: string[] = [];
+  const taken = new Map<string, string>();
+  for (const name of names) {
+    if (containers.has(name)) continue; // CLIENT, CONFIG…: their subcommands have the methods
+    if (NOT_GENERATED[name]) {
+      skipped.push(name);
+      continue;
+    }
+    const r = redis.specs.get(name), v = valkey.specs.get(name);
+    const specs = [r, v].filter((s): s is MethodSpec => s !== undefined);
+    const primary = specs[0]!;
+    const method = methodName(name);
+    if (taken.has(method)) throw new Error(`${name} and ${taken.get(method)} would both be ${method}()`);
+    taken.set(method, name);
+    if (r) counts.redis++;
+    if (v) counts.valkey++;
+    const [command, sub] = name.split("|");
+    const blocking = (primary.command_flags ?? []).includes("BLOCKING");
+    const routed = blocking || STATEFUL.has(name);
+    const reply = union(specs.map((s) => paren(replyType(s.reply_schema, false))));
+    const replyBytes = union(specs.map((s) => paren(replyType(s.reply_schema, true))));
+    const buffer = specs.some((s) => carriesValues(s.reply_schema));
+    const params = parameters(specs, sub !== undefined);
+    const servers = [
+      r ? `Redis ${r.since}` : "",
+      v ? `Valkey ${v.since}` : "",
+    ].filter((x) => x).join(", ");
+    const wire = sub ? `${command!.toUpperCase()} ${sub.toUpperCase()}` : command!.toUpperCase();
+    const doc = [
+      `  /**`,
+      `   * ${comment(primary.summary)} (${wire})`,
+      `   *`,
+      `   * Since ${servers}${r && v ? "" : r ? " (Redis only)" : " (Valkey only)"}.`,
+      ...(primary.complexity ? [`   * Complexity: ${comment(primary.complexity)}`] : []),
+      ...(primary.deprecated_since
+        ? [
+          `   * @deprecated since ${primary.deprecated_since}${
+            primary.replaced_by ? `: ${comment(primary.replaced_by)}` : ""
+          }`,
+        ]
+        : []),
+      `   */`,
+    ];
+    const own = !handWritten.has(method);
+    if (own) {
+      members.push(...doc, `  ${method}(${params}): Out<K, S, ${reply}>;`);
+      counts.methods++;
+    }
+    const bufferOwn = buffer && !handWritten.has(`${method}Buffer`);
+    if (bufferOwn) {
+      members.push(
+        `  /** As {@linkcode ${method}}, with bulk strings as \`Uint8Array\` (binary-safe). */`,
+        `  ${method}Buffer(${params}): Out<K, S, ${replyBytes}>;`,
+      );
+      counts.buffers++;
+    }
+    if (own || bufferOwn) {
+      const flags = (own ? "" : "h") + (bufferOwn ? "b" : "") + (routed ? "r" : "");
+      list.push([method, command!.toUpperCase(), sub ? sub.toUpperCase() : "", flags].join(" "));
+    }
+  }
+  const types = [
+    header,
+    "/**",
+    ` * A typed method for every command and subcommand of Redis ${redis.version} and Valkey ${valkey.version}, as the`,
+    " * servers' command specs declare them: arguments in wire order (each tuple of `args` is one way to call it),",
+    " * replies as the decoder delivers them under RESP2 or RESP3. Types only: src/commands.ts merges this interface",
+    " * into `Commands` and src/command_methods_attach.ts attaches the methods from src/command_method_list.ts. The",
+    " * hand-written methods of src/commands.ts are not repeated here: theirs win.",
+    " *",
+    " * @module",
+    " */",
+    'import type { Double, RespMap } from "./replies.ts";',
+    'import type { Arg, Reply } from "./types.ts";',
+    'import type { Kind, Out, Queue } from "./commands.ts";',
+    "",
+    "/** The generated methods of every executor; `K` and `S` are as in `Commands`. */",
+    "export interface CommandMethods<K extends Kind, S extends Queue> {",
+    ...members,
+    "}",
+    "",
+  ].join("\n");
+  const listModule = [
+    header,
+    "/**",
+    " * What src/command_methods_attach.ts needs to attach the generated methods: per method its name, the command,",
+    " * the subcommand (or empty) and flags (`b`: a `Buffer` variant too, `h`: only that variant, the plain one being",
+    " * hand-written; `r`: routed as `send` routes it, for a command that blocks or changes the connection).",
+    " *",
+    " * @module",
+    " */",
+    "",
+    "/** One method per `;`-separated entry: `name COMMAND SUBCOMMAND flags`. */",
+    `export const COMMAND_METHODS: string = ${JSON.stringify(list.join(";"))};`,
+    "",
+  ].join("\n");
+  return { types, list: listModule, counts, skipped };
+}
