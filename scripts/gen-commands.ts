@@ -180,7 +180,7 @@ function docs(spec: Spec): Record<string, unknown> {
 function handWrittenMethods(): Set<string> {
   const text = Deno.readTextFileSync(HAND_WRITTEN);
   const body = text.slice(text.indexOf("export abstract class Commands"));
-  return new Set([...body.matchAll(/^  (?:protected abstract )?([a-zA-Z]\w*)(?:<[^(]*>)?\(/gm)].map((m) => m[1]!));
+  return new Set([...body.matchAll(/^ {2}(?:protected abstract )?([a-zA-Z]\w*)(?:<[^(]*>)?\(/gm)].map((m) => m[1]!));
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -254,7 +254,7 @@ function main(): void {
 
   const rowsText = JSON.stringify(rows);
   const docsText = docTexts.join("");
-  for (const [what, text] of [["rows", rowsText], ["docs", docsText]]) {
+  for (const [what, text] of [["rows", rowsText], ["docs", docsText]] as const) {
     if (text.includes(QUOTE) || text.includes(BACKSLASH) || text.includes("\n")) {
       throw new Error(`the ${what} contain ${QUOTE}, ${BACKSLASH} or a newline: choose other stand-ins`);
     }

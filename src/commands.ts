@@ -282,7 +282,6 @@ function zrangeArgs(key: Arg, start: Arg, stop: Arg, options: ZRangeOptions | un
  * The generated methods (src/command_methods.ts), merged into the class's type; their bodies are attached to
  * its prototype below. The hand-written methods of the class are not among them.
  */
-// deno-lint-ignore no-empty-interface
 export interface Commands<K extends Kind, S extends Queue = never> extends CommandMethods<K, S> {}
 
 /**
