@@ -207,8 +207,11 @@ function elementsOf(t: Tuple): Element[] {
 function concat(a: Tuple, b: Tuple): Tuple {
   if (!a.rest) return { head: [...a.head, ...b.head], rest: b.rest, tail: b.tail };
   if (!b.rest) return { head: a.head, rest: a.rest, tail: [...a.tail, ...b.head] };
-  // Two repeated parts in one tuple: TypeScript allows one rest, so the second and what follows go loose.
-  return { head: a.head, rest: loose([...a.tail, b.rest, ...b.head, ...b.tail], a.rest), tail: [] };
+  // Two repeated parts in one tuple: TypeScript allows one rest, so both merge into one loose rest, and the
+  // required elements between and after them follow it, as loose, so that the count of arguments stays exact.
+  const rest = loose([...a.tail, b.rest, ...b.head, ...b.tail], a.rest);
+  const tail = [...a.tail, ...b.head, ...b.tail].map((e) => ({ label: e.label, type: rest.type }));
+  return { head: a.head, rest, tail };
 }
 
 function loose(elements: Element[], first: Element | null = null): Element {
@@ -228,20 +231,41 @@ function dedupe(list: Tuple[]): Tuple[] {
   return [...seen.values()];
 }
 
-/** Every variant of a segment as one loose, possibly empty, rest. */
+/**
+ * Every variant of a segment as one tuple: the head they all share, then one loose rest, then as many loose
+ * elements as the shortest variant still requires (so the least count of arguments stays exact).
+ */
 function collapse(variants: Tuple[], label: string): Tuple[] {
   const elements = variants.flatMap(elementsOf);
   if (elements.length === 0) return [EMPTY];
-  return [{ head: [], rest: { label, type: union(elements.map((e) => e.type)) }, tail: [] }];
+  let shared = 0;
+  const first = variants[0]!.head;
+  while (
+    shared < first.length &&
+    variants.every((v) =>
+      v.head[shared]?.label === first[shared]!.label && v.head[shared]?.type === first[shared]!.type
+    )
+  ) shared++;
+  const head = first.slice(0, shared);
+  const type = union(variants.flatMap((v) => elementsOf(v).slice(shared)).map((e) => e.type));
+  const shortest = variants.reduce((a, b) => (fixedCount(b) < fixedCount(a) ? b : a));
+  const required = [...shortest.head.slice(shared), ...shortest.tail].map((e) => ({ label: e.label, type }));
+  if (type === "") return [{ head, rest: null, tail: [] }];
+  return [{ head, rest: { label, type }, tail: required }];
 }
+
+const fixedCount = (t: Tuple): number => t.head.length + t.tail.length;
 
 /** The tuples one argument (with its token, repetition and optionality) may be sent as. */
 function argVariants(a: MethodArg): Tuple[] {
   const label = camel(a.name);
   let item: Tuple[];
-  if (a.type === "pure-token") item = [{ head: [{ label, type: literal(a.token!) }], rest: null, tail: [] }];
-  else if (a.type === "oneof") item = dedupe((a.arguments ?? []).flatMap(argVariants));
-  else if (a.type === "block") item = sequence(a.arguments ?? [], label);
+  // A pure token without a token field (DEBUG SIMULATE-FAILURE's modes) is sent as its name.
+  if (a.type === "pure-token") item = [{ head: [{ label, type: literal(a.token ?? a.name) }], rest: null, tail: [] }];
+  // One of the alternatives is sent: an alternative marked optional (CLIENT KILL's filters) is still one.
+  else if (a.type === "oneof") {
+    item = dedupe((a.arguments ?? []).flatMap((c) => argVariants({ ...c, optional: false })));
+  } else if (a.type === "block") item = sequence(a.arguments ?? [], label);
   else item = [{ head: [{ label, type: valueType(a.type) }], rest: null, tail: [] }];
   if (a.token !== undefined && a.type !== "pure-token") {
     const token: Tuple = { head: [{ label: camel(a.token) || label, type: literal(a.token) }], rest: null, tail: [] };
@@ -256,13 +280,11 @@ function argVariants(a: MethodArg): Tuple[] {
       if (!t.rest && els.length === 1) {
         return { head: [els[0]!], rest: { label: `${els[0]!.label}s`, type: els[0]!.type }, tail: [] };
       }
-      return {
-        head: els.slice(0, t.rest ? 0 : els.length),
-        rest: loose(els, { label: "more", type: els[0]!.type }),
-        tail: [],
-      };
+      // One occurrence stays required; the repeats go loose (TypeScript cannot repeat a group).
+      const rest = loose(els, { label: "more", type: els[0]!.type });
+      return t.rest ? { head: t.head, rest, tail: t.tail } : { head: els, rest, tail: [] };
     });
-    if (item.length > 1) item = collapse(item, label).map((t) => ({ ...t, head: [] }));
+    if (item.length > 1) item = collapse(item, label);
   }
   if (a.optional) item = dedupe([EMPTY, ...item]);
   return item;
@@ -293,15 +315,23 @@ function sequence(args: MethodArg[], label: string): Tuple[] {
 function tupleText(t: Tuple, labels = true): string {
   const el = (e: Element): string => labels ? `${e.label}: ${e.type}` : e.type;
   const parts = [...t.head.map(el)];
-  if (t.rest) parts.push(labels ? `...${t.rest.label}: (${t.rest.type})[]` : `...(${t.rest.type})[]`);
+  if (t.rest) parts.push(labels ? `...${t.rest.label}: ${paren(t.rest.type)}[]` : `...${paren(t.rest.type)}[]`);
   parts.push(...t.tail.map(el));
   return `[${parts.join(", ")}]`;
 }
 
+/** For a spec without arguments (DEBUG, some of Sentinel's): as many values as its arity asks, more if it allows. */
+function undocumented(spec: MethodSpec, subcommand: boolean): Tuple {
+  const required = Math.abs(spec.arity) - (subcommand ? 2 : 1);
+  const head = Array.from({ length: required }, (_, i) => ({ label: `arg${i + 1}`, type: "Arg" }));
+  return { head, rest: spec.arity < 0 ? { label: "args", type: "Arg" } : null, tail: [] };
+}
+
 /** The parameter list of a method from its spec's arguments (each server's, merged). */
 function parameters(specs: MethodSpec[], subcommand: boolean): string {
-  const tuples = dedupe(specs.flatMap((s) => sequence(s.arguments ?? [], "args")));
-  void subcommand;
+  const tuples = dedupe(
+    specs.flatMap((s) => s.arguments ? sequence(s.arguments, "args") : [undocumented(s, subcommand)]),
+  );
   if (tuples.length === 1 && tuples[0]!.head.length === 0 && !tuples[0]!.rest) return "";
   return `...args: ${tuples.map((t) => tupleText(t)).join(" | ")}`;
 }

@@ -29,7 +29,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 6.0.0, Valkey 6.0.0.
    * Complexity: O(1) amortized time considering the typical user.
    */
-  aclDeluser(...args: [username: Arg, ...usernames: (Arg)[]]): Out<K, S, number>;
+  aclDeluser(...args: [username: Arg, ...usernames: Arg[]]): Out<K, S, number>;
   /**
    * Simulates the execution of a command by a user, without executing the command. (ACL DRYRUN)
    *
@@ -37,11 +37,11 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(1).
    */
   aclDryrun(
-    ...args: [username: Arg, command: Arg] | [username: Arg, command: Arg, arg: Arg, ...args: (Arg)[]]
+    ...args: [username: Arg, command: Arg] | [username: Arg, command: Arg, arg: Arg, ...args: Arg[]]
   ): Out<K, S, "OK" | string>;
   /** As {@linkcode aclDryrun}, with bulk strings as `Uint8Array` (binary-safe). */
   aclDryrunBuffer(
-    ...args: [username: Arg, command: Arg] | [username: Arg, command: Arg, arg: Arg, ...args: (Arg)[]]
+    ...args: [username: Arg, command: Arg] | [username: Arg, command: Arg, arg: Arg, ...args: Arg[]]
   ): Out<K, S, "OK" | Uint8Array>;
   /**
    * Generates a pseudorandom, secure password that can be used to identify ACL users. (ACL GENPASS)
@@ -114,7 +114,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 6.0.0, Valkey 6.0.0.
    * Complexity: O(N). Where N is the number of rules provided.
    */
-  aclSetuser(...args: [username: Arg] | [username: Arg, rule: Arg, ...rules: (Arg)[]]): Out<K, S, "OK">;
+  aclSetuser(...args: [username: Arg] | [username: Arg, rule: Arg, ...rules: Arg[]]): Out<K, S, "OK">;
   /**
    * Lists all ACL users. (ACL USERS)
    *
@@ -201,7 +201,9 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 3.2.0, Valkey 3.2.0.
    * Complexity: O(1) for each subcommand specified
    */
-  bitfield(...args: [key: Arg] | [key: Arg, ...operation: (Arg)[]]): Out<K, S, (number | null)[]>;
+  bitfield(
+    ...args: [key: Arg] | [key: Arg, ...operation: Arg[], get: Arg, encoding: Arg, offset: Arg]
+  ): Out<K, S, (number | null)[]>;
   /**
    * Performs arbitrary read-only bitfield integer operations on strings. (BITFIELD_RO)
    *
@@ -209,7 +211,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(1) for each subcommand specified
    */
   bitfieldRo(
-    ...args: [key: Arg] | [key: Arg, get: "GET", encoding: Arg, offset: number | bigint | string, ...more: (Arg)[]]
+    ...args: [key: Arg] | [key: Arg, get: "GET", encoding: Arg, offset: number | bigint | string, ...more: Arg[]]
   ): Out<K, S, number[]>;
   /**
    * Performs bitwise operations on multiple strings, and stores the result. (BITOP)
@@ -219,10 +221,10 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   bitop(
     ...args:
-      | [and: "AND", destkey: Arg, key: Arg, ...keys: (Arg)[]]
-      | [or: "OR", destkey: Arg, key: Arg, ...keys: (Arg)[]]
-      | [xor: "XOR", destkey: Arg, key: Arg, ...keys: (Arg)[]]
-      | [not: "NOT", destkey: Arg, key: Arg, ...keys: (Arg)[]]
+      | [and: "AND", destkey: Arg, key: Arg, ...keys: Arg[]]
+      | [or: "OR", destkey: Arg, key: Arg, ...keys: Arg[]]
+      | [xor: "XOR", destkey: Arg, key: Arg, ...keys: Arg[]]
+      | [not: "NOT", destkey: Arg, key: Arg, ...keys: Arg[]]
   ): Out<K, S, number>;
   /**
    * Finds the first set (1) or clear (0) bit in a string. (BITPOS)
@@ -279,22 +281,22 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   blmpop(
     ...args:
-      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], left: "LEFT"]
+      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], left: "LEFT"]
       | [
         timeout: number | string,
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         left: "LEFT",
         count: "COUNT",
         count: number | bigint | string,
       ]
-      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], right: "RIGHT"]
+      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], right: "RIGHT"]
       | [
         timeout: number | string,
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         right: "RIGHT",
         count: "COUNT",
         count: number | bigint | string,
@@ -303,22 +305,22 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
   /** As {@linkcode blmpop}, with bulk strings as `Uint8Array` (binary-safe). */
   blmpopBuffer(
     ...args:
-      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], left: "LEFT"]
+      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], left: "LEFT"]
       | [
         timeout: number | string,
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         left: "LEFT",
         count: "COUNT",
         count: number | bigint | string,
       ]
-      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], right: "RIGHT"]
+      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], right: "RIGHT"]
       | [
         timeout: number | string,
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         right: "RIGHT",
         count: "COUNT",
         count: number | bigint | string,
@@ -330,10 +332,10 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.0.0, Valkey 2.0.0.
    * Complexity: O(N) where N is the number of provided keys.
    */
-  blpop(...args: [key: Arg, ...keys: (Arg)[], timeout: number | string]): Out<K, S, null | [string, string]>;
+  blpop(...args: [key: Arg, ...keys: Arg[], timeout: number | string]): Out<K, S, null | [string, string]>;
   /** As {@linkcode blpop}, with bulk strings as `Uint8Array` (binary-safe). */
   blpopBuffer(
-    ...args: [key: Arg, ...keys: (Arg)[], timeout: number | string]
+    ...args: [key: Arg, ...keys: Arg[], timeout: number | string]
   ): Out<K, S, null | [Uint8Array, Uint8Array]>;
   /**
    * Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped. (BRPOP)
@@ -341,10 +343,10 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.0.0, Valkey 2.0.0.
    * Complexity: O(N) where N is the number of provided keys.
    */
-  brpop(...args: [key: Arg, ...keys: (Arg)[], timeout: number | string]): Out<K, S, null | [string, string]>;
+  brpop(...args: [key: Arg, ...keys: Arg[], timeout: number | string]): Out<K, S, null | [string, string]>;
   /** As {@linkcode brpop}, with bulk strings as `Uint8Array` (binary-safe). */
   brpopBuffer(
-    ...args: [key: Arg, ...keys: (Arg)[], timeout: number | string]
+    ...args: [key: Arg, ...keys: Arg[], timeout: number | string]
   ): Out<K, S, null | [Uint8Array, Uint8Array]>;
   /**
    * Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped. (BRPOPLPUSH)
@@ -364,22 +366,22 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   bzmpop(
     ...args:
-      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], min: "MIN"]
+      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], min: "MIN"]
       | [
         timeout: number | string,
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         min: "MIN",
         count: "COUNT",
         count: number | bigint | string,
       ]
-      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], max: "MAX"]
+      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], max: "MAX"]
       | [
         timeout: number | string,
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         max: "MAX",
         count: "COUNT",
         count: number | bigint | string,
@@ -388,22 +390,22 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
   /** As {@linkcode bzmpop}, with bulk strings as `Uint8Array` (binary-safe). */
   bzmpopBuffer(
     ...args:
-      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], min: "MIN"]
+      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], min: "MIN"]
       | [
         timeout: number | string,
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         min: "MIN",
         count: "COUNT",
         count: number | bigint | string,
       ]
-      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], max: "MAX"]
+      | [timeout: number | string, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], max: "MAX"]
       | [
         timeout: number | string,
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         max: "MAX",
         count: "COUNT",
         count: number | bigint | string,
@@ -415,10 +417,10 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 5.0.0, Valkey 5.0.0.
    * Complexity: O(log(N)) with N being the number of elements in the sorted set.
    */
-  bzpopmax(...args: [key: Arg, ...keys: (Arg)[], timeout: number | string]): Out<K, S, null | [string, string, Double]>;
+  bzpopmax(...args: [key: Arg, ...keys: Arg[], timeout: number | string]): Out<K, S, null | [string, string, Double]>;
   /** As {@linkcode bzpopmax}, with bulk strings as `Uint8Array` (binary-safe). */
   bzpopmaxBuffer(
-    ...args: [key: Arg, ...keys: (Arg)[], timeout: number | string]
+    ...args: [key: Arg, ...keys: Arg[], timeout: number | string]
   ): Out<K, S, null | [Uint8Array, Uint8Array, Double]>;
   /**
    * Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped. (BZPOPMIN)
@@ -426,10 +428,10 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 5.0.0, Valkey 5.0.0.
    * Complexity: O(log(N)) with N being the number of elements in the sorted set.
    */
-  bzpopmin(...args: [key: Arg, ...keys: (Arg)[], timeout: number | string]): Out<K, S, null | [string, string, Double]>;
+  bzpopmin(...args: [key: Arg, ...keys: Arg[], timeout: number | string]): Out<K, S, null | [string, string, Double]>;
   /** As {@linkcode bzpopmin}, with bulk strings as `Uint8Array` (binary-safe). */
   bzpopminBuffer(
-    ...args: [key: Arg, ...keys: (Arg)[], timeout: number | string]
+    ...args: [key: Arg, ...keys: Arg[], timeout: number | string]
   ): Out<K, S, null | [Uint8Array, Uint8Array, Double]>;
   /**
    * Instructs the server whether to track the keys in the next request. (CLIENT CACHING)
@@ -444,7 +446,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Valkey 8.0.0 (Valkey only).
    * Complexity: O(1)
    */
-  clientCapa(...args: [capability: Arg, ...capabilitys: (Arg)[]]): Out<K, S, "OK">;
+  clientCapa(...args: [capability: Arg, ...capabilitys: Arg[]]): Out<K, S, "OK">;
   /**
    * Returns the name of the connection. (CLIENT GETNAME)
    *
@@ -499,7 +501,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.4.0, Valkey 2.4.0.
    * Complexity: O(N) where N is the number of client connections
    */
-  clientKill(...args: [oldFormat: Arg] | [...newFormat: (Arg)[]]): Out<K, S, "OK" | number>;
+  clientKill(...args: [oldFormat: Arg] | [...newFormat: Arg[], id: Arg, clientId: Arg]): Out<K, S, "OK" | number>;
   /**
    * Lists open connections. (CLIENT LIST)
    *
@@ -542,7 +544,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         clientId: number | bigint | string,
         ...more: ("ID" | number | bigint | string)[],
       ]
-      | [...options: (Arg)[]]
+      | [...options: Arg[]]
   ): Out<K, S, string>;
   /** As {@linkcode clientList}, with bulk strings as `Uint8Array` (binary-safe). */
   clientListBuffer(
@@ -581,7 +583,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         clientId: number | bigint | string,
         ...more: ("ID" | number | bigint | string)[],
       ]
-      | [...options: (Arg)[]]
+      | [...options: Arg[]]
   ): Out<K, S, Uint8Array>;
   /**
    * Sets the client eviction mode of the connection. (CLIENT NO-EVICT)
@@ -629,7 +631,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 6.0.0, Valkey 6.0.0.
    * Complexity: O(1). Some options may introduce additional complexity.
    */
-  clientTracking(...args: [on: "ON", ...options: (Arg)[]] | [off: "OFF", ...options: (Arg)[]]): Out<K, S, "OK">;
+  clientTracking(...args: [on: "ON", ...options: Arg[]] | [off: "OFF", ...options: Arg[]]): Out<K, S, "OK">;
   /**
    * Returns information about server-assisted client-side caching for the connection. (CLIENT TRACKINGINFO)
    *
@@ -1011,16 +1013,16 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 7.0.0, Valkey 7.0.0.
    * Complexity: O(N) where N is the number of commands to look up
    */
-  commandDocs(...args: [] | [commandName: Arg, ...commandNames: (Arg)[]]): Out<K, S, RespMap<Reply>>;
+  commandDocs(...args: [] | [commandName: Arg, ...commandNames: Arg[]]): Out<K, S, RespMap<Reply>>;
   /**
    * Extracts the key names from an arbitrary command. (COMMAND GETKEYS)
    *
    * Since Redis 2.8.13, Valkey 2.8.13.
    * Complexity: O(N) where N is the number of arguments to the command
    */
-  commandGetkeys(...args: [command: Arg] | [command: Arg, arg: Arg, ...args: (Arg)[]]): Out<K, S, string[]>;
+  commandGetkeys(...args: [command: Arg] | [command: Arg, arg: Arg, ...args: Arg[]]): Out<K, S, string[]>;
   /** As {@linkcode commandGetkeys}, with bulk strings as `Uint8Array` (binary-safe). */
-  commandGetkeysBuffer(...args: [command: Arg] | [command: Arg, arg: Arg, ...args: (Arg)[]]): Out<K, S, Uint8Array[]>;
+  commandGetkeysBuffer(...args: [command: Arg] | [command: Arg, arg: Arg, ...args: Arg[]]): Out<K, S, Uint8Array[]>;
   /**
    * Extracts the key names and access flags for an arbitrary command. (COMMAND GETKEYSANDFLAGS)
    *
@@ -1028,11 +1030,11 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) where N is the number of arguments to the command
    */
   commandGetkeysandflags(
-    ...args: [command: Arg] | [command: Arg, arg: Arg, ...args: (Arg)[]]
+    ...args: [command: Arg] | [command: Arg, arg: Arg, ...args: Arg[]]
   ): Out<K, S, [string, string[]][]>;
   /** As {@linkcode commandGetkeysandflags}, with bulk strings as `Uint8Array` (binary-safe). */
   commandGetkeysandflagsBuffer(
-    ...args: [command: Arg] | [command: Arg, arg: Arg, ...args: (Arg)[]]
+    ...args: [command: Arg] | [command: Arg, arg: Arg, ...args: Arg[]]
   ): Out<K, S, [Uint8Array, Uint8Array[]][]>;
   /**
    * Returns helpful text about the different subcommands. (COMMAND HELP)
@@ -1050,7 +1052,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) where N is the number of commands to look up
    */
   commandInfo(
-    ...args: [] | [commandName: Arg, ...commandNames: (Arg)[]]
+    ...args: [] | [commandName: Arg, ...commandNames: Arg[]]
   ): Out<
     K,
     S,
@@ -1074,7 +1076,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
   >;
   /** As {@linkcode commandInfo}, with bulk strings as `Uint8Array` (binary-safe). */
   commandInfoBuffer(
-    ...args: [] | [commandName: Arg, ...commandNames: (Arg)[]]
+    ...args: [] | [commandName: Arg, ...commandNames: Arg[]]
   ): Out<
     K,
     S,
@@ -1123,9 +1125,9 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.0.0, Valkey 2.0.0.
    * Complexity: O(N) when N is the number of configuration parameters provided
    */
-  configGet(...args: [parameter: Arg, ...parameters: (Arg)[]]): Out<K, S, RespMap<string>>;
+  configGet(...args: [parameter: Arg, ...parameters: Arg[]]): Out<K, S, RespMap<string>>;
   /** As {@linkcode configGet}, with bulk strings as `Uint8Array` (binary-safe). */
-  configGetBuffer(...args: [parameter: Arg, ...parameters: (Arg)[]]): Out<K, S, RespMap<Uint8Array>>;
+  configGetBuffer(...args: [parameter: Arg, ...parameters: Arg[]]): Out<K, S, RespMap<Uint8Array>>;
   /**
    * Returns helpful text about the different subcommands. (CONFIG HELP)
    *
@@ -1155,7 +1157,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.0.0, Valkey 2.0.0.
    * Complexity: O(N) when N is the number of configuration parameters provided
    */
-  configSet(...args: [parameter: Arg, value: Arg, ...more: (Arg)[]]): Out<K, S, "OK">;
+  configSet(...args: [parameter: Arg, value: Arg, ...more: Arg[]]): Out<K, S, "OK">;
   /**
    * Copies the value of a key to a new key. (COPY)
    *
@@ -1183,7 +1185,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 1.0.0, Valkey 1.0.0.
    * Complexity: Depends on subcommand.
    */
-  debug(): Out<K, S, Reply>;
+  debug(...args: [arg1: Arg, ...args: Arg[]]): Out<K, S, Reply>;
   /**
    * Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist. (DECRBY)
    *
@@ -1220,8 +1222,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       script: Arg,
       numkeys: number | bigint | string,
       key: Arg,
-      ...keys: (Arg)[],
-    ]
+      ...keys: Arg[],
+    ] | [script: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], arg: Arg]
   ): Out<K, S, Reply>;
   /**
    * Executes a read-only server-side Lua script. (EVAL_RO)
@@ -1234,8 +1236,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       script: Arg,
       numkeys: number | bigint | string,
       key: Arg,
-      ...keys: (Arg)[],
-    ]
+      ...keys: Arg[],
+    ] | [script: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], arg: Arg]
   ): Out<K, S, Reply>;
   /**
    * Executes a server-side Lua script by SHA1 digest. (EVALSHA)
@@ -1248,8 +1250,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       sha1: Arg,
       numkeys: number | bigint | string,
       key: Arg,
-      ...keys: (Arg)[],
-    ]
+      ...keys: Arg[],
+    ] | [sha1: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], arg: Arg]
   ): Out<K, S, Reply>;
   /**
    * Executes a read-only server-side Lua script by SHA1 digest. (EVALSHA_RO)
@@ -1262,8 +1264,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       sha1: Arg,
       numkeys: number | bigint | string,
       key: Arg,
-      ...keys: (Arg)[],
-    ]
+      ...keys: Arg[],
+    ] | [sha1: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], arg: Arg]
   ): Out<K, S, Reply>;
   /**
    * Sets the expiration time of a key to a Unix timestamp. (EXPIREAT)
@@ -1346,8 +1348,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       function_: Arg,
       numkeys: number | bigint | string,
       key: Arg,
-      ...keys: (Arg)[],
-    ]
+      ...keys: Arg[],
+    ] | [function_: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], arg: Arg]
   ): Out<K, S, Reply>;
   /**
    * Invokes a read-only function. (FCALL_RO)
@@ -1360,8 +1362,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       function_: Arg,
       numkeys: number | bigint | string,
       key: Arg,
-      ...keys: (Arg)[],
-    ]
+      ...keys: Arg[],
+    ] | [function_: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], arg: Arg]
   ): Out<K, S, Reply>;
   /**
    * Removes all keys from all databases. (FLUSHALL)
@@ -1476,9 +1478,9 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   geoadd(
     ...args:
-      | [key: Arg, longitude: number | string, latitude: number | string, member: Arg, ...more: (Arg)[]]
-      | [key: Arg, change: "CH", longitude: number | string, latitude: number | string, member: Arg, ...more: (Arg)[]]
-      | [key: Arg, nx: "NX", longitude: number | string, latitude: number | string, member: Arg, ...more: (Arg)[]]
+      | [key: Arg, longitude: number | string, latitude: number | string, member: Arg, ...more: Arg[]]
+      | [key: Arg, change: "CH", longitude: number | string, latitude: number | string, member: Arg, ...more: Arg[]]
+      | [key: Arg, nx: "NX", longitude: number | string, latitude: number | string, member: Arg, ...more: Arg[]]
       | [
         key: Arg,
         nx: "NX",
@@ -1486,9 +1488,9 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         longitude: number | string,
         latitude: number | string,
         member: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
-      | [key: Arg, xx: "XX", longitude: number | string, latitude: number | string, member: Arg, ...more: (Arg)[]]
+      | [key: Arg, xx: "XX", longitude: number | string, latitude: number | string, member: Arg, ...more: Arg[]]
       | [
         key: Arg,
         xx: "XX",
@@ -1496,7 +1498,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         longitude: number | string,
         latitude: number | string,
         member: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
   ): Out<K, S, number>;
   /**
@@ -1528,16 +1530,16 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 3.2.0, Valkey 3.2.0.
    * Complexity: O(1) for each member requested.
    */
-  geohash(...args: [key: Arg] | [key: Arg, member: Arg, ...members: (Arg)[]]): Out<K, S, string[]>;
+  geohash(...args: [key: Arg] | [key: Arg, member: Arg, ...members: Arg[]]): Out<K, S, string[]>;
   /** As {@linkcode geohash}, with bulk strings as `Uint8Array` (binary-safe). */
-  geohashBuffer(...args: [key: Arg] | [key: Arg, member: Arg, ...members: (Arg)[]]): Out<K, S, Uint8Array[]>;
+  geohashBuffer(...args: [key: Arg] | [key: Arg, member: Arg, ...members: Arg[]]): Out<K, S, Uint8Array[]>;
   /**
    * Returns the longitude and latitude of members from a geospatial index. (GEOPOS)
    *
    * Since Redis 3.2.0, Valkey 3.2.0.
    * Complexity: O(1) for each member requested.
    */
-  geopos(...args: [key: Arg] | [key: Arg, member: Arg, ...members: (Arg)[]]): Out<K, S, (null | [Double, Double])[]>;
+  geopos(...args: [key: Arg] | [key: Arg, member: Arg, ...members: Arg[]]): Out<K, S, (null | [Double, Double])[]>;
   /**
    * Queries a geospatial index for members within a distance from a coordinate, optionally stores the result. (GEORADIUS)
    *
@@ -1552,28 +1554,28 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       latitude: number | string,
       radius: number | string,
       m: "m",
-      ...options: (Arg)[],
+      ...options: Arg[],
     ] | [
       key: Arg,
       longitude: number | string,
       latitude: number | string,
       radius: number | string,
       km: "km",
-      ...options: (Arg)[],
+      ...options: Arg[],
     ] | [
       key: Arg,
       longitude: number | string,
       latitude: number | string,
       radius: number | string,
       ft: "ft",
-      ...options: (Arg)[],
+      ...options: Arg[],
     ] | [
       key: Arg,
       longitude: number | string,
       latitude: number | string,
       radius: number | string,
       mi: "mi",
-      ...options: (Arg)[],
+      ...options: Arg[],
     ]
   ): Out<K, S, string[] | [string][] | number>;
   /** As {@linkcode georadius}, with bulk strings as `Uint8Array` (binary-safe). */
@@ -1584,28 +1586,28 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       latitude: number | string,
       radius: number | string,
       m: "m",
-      ...options: (Arg)[],
+      ...options: Arg[],
     ] | [
       key: Arg,
       longitude: number | string,
       latitude: number | string,
       radius: number | string,
       km: "km",
-      ...options: (Arg)[],
+      ...options: Arg[],
     ] | [
       key: Arg,
       longitude: number | string,
       latitude: number | string,
       radius: number | string,
       ft: "ft",
-      ...options: (Arg)[],
+      ...options: Arg[],
     ] | [
       key: Arg,
       longitude: number | string,
       latitude: number | string,
       radius: number | string,
       mi: "mi",
-      ...options: (Arg)[],
+      ...options: Arg[],
     ]
   ): Out<K, S, Uint8Array[] | [Uint8Array][] | number>;
   /**
@@ -1695,18 +1697,18 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   georadiusbymember(
     ...args:
-      | [key: Arg, member: Arg, radius: number | string, m: "m", ...options: (Arg)[]]
-      | [key: Arg, member: Arg, radius: number | string, km: "km", ...options: (Arg)[]]
-      | [key: Arg, member: Arg, radius: number | string, ft: "ft", ...options: (Arg)[]]
-      | [key: Arg, member: Arg, radius: number | string, mi: "mi", ...options: (Arg)[]]
+      | [key: Arg, member: Arg, radius: number | string, m: "m", ...options: Arg[]]
+      | [key: Arg, member: Arg, radius: number | string, km: "km", ...options: Arg[]]
+      | [key: Arg, member: Arg, radius: number | string, ft: "ft", ...options: Arg[]]
+      | [key: Arg, member: Arg, radius: number | string, mi: "mi", ...options: Arg[]]
   ): Out<K, S, string[] | [string][] | number>;
   /** As {@linkcode georadiusbymember}, with bulk strings as `Uint8Array` (binary-safe). */
   georadiusbymemberBuffer(
     ...args:
-      | [key: Arg, member: Arg, radius: number | string, m: "m", ...options: (Arg)[]]
-      | [key: Arg, member: Arg, radius: number | string, km: "km", ...options: (Arg)[]]
-      | [key: Arg, member: Arg, radius: number | string, ft: "ft", ...options: (Arg)[]]
-      | [key: Arg, member: Arg, radius: number | string, mi: "mi", ...options: (Arg)[]]
+      | [key: Arg, member: Arg, radius: number | string, m: "m", ...options: Arg[]]
+      | [key: Arg, member: Arg, radius: number | string, km: "km", ...options: Arg[]]
+      | [key: Arg, member: Arg, radius: number | string, ft: "ft", ...options: Arg[]]
+      | [key: Arg, member: Arg, radius: number | string, mi: "mi", ...options: Arg[]]
   ): Out<K, S, Uint8Array[] | [Uint8Array][] | number>;
   /**
    * Returns members from a geospatial index that are within a distance from a member. (GEORADIUSBYMEMBER_RO)
@@ -2117,7 +2119,18 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 6.2.0, Valkey 6.2.0.
    * Complexity: O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape
    */
-  geosearchstore(...args: [...args: (Arg)[]]): Out<K, S, number>;
+  geosearchstore(
+    ...args: [
+      destination: Arg,
+      source: Arg,
+      ...args: Arg[],
+      frommember: Arg,
+      member: Arg,
+      byradius: Arg,
+      radius: Arg,
+      m: Arg,
+    ]
+  ): Out<K, S, number>;
   /**
    * Returns a bit value by offset. (GETBIT)
    *
@@ -2237,7 +2250,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       seconds: number | bigint | string,
@@ -2245,7 +2258,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       seconds: number | bigint | string,
@@ -2253,7 +2266,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       seconds: number | bigint | string,
@@ -2261,7 +2274,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       seconds: number | bigint | string,
@@ -2269,7 +2282,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ]
   ): Out<K, S, (-2 | 0 | 1 | 2)[]>;
   /**
@@ -2285,7 +2298,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       unixTimeSeconds: number | bigint | string,
@@ -2293,7 +2306,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       unixTimeSeconds: number | bigint | string,
@@ -2301,7 +2314,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       unixTimeSeconds: number | bigint | string,
@@ -2309,7 +2322,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       unixTimeSeconds: number | bigint | string,
@@ -2317,7 +2330,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ]
   ): Out<K, S, (-2 | 0 | 1 | 2)[]>;
   /**
@@ -2327,7 +2340,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) where N is the number of specified fields
    */
   hexpiretime(
-    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: (Arg)[]]
+    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
   ): Out<K, S, (-2 | -1 | number)[]>;
   /** As {@linkcode hgetall}, with bulk strings as `Uint8Array` (binary-safe). */
   hgetallBuffer(...args: [key: Arg]): Out<K, S, RespMap<Uint8Array>>;
@@ -2338,11 +2351,11 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) where N is the number of specified fields
    */
   hgetdel(
-    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: (Arg)[]]
+    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
   ): Out<K, S, (string | null)[]>;
   /** As {@linkcode hgetdel}, with bulk strings as `Uint8Array` (binary-safe). */
   hgetdelBuffer(
-    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: (Arg)[]]
+    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
   ): Out<K, S, (Uint8Array | null)[]>;
   /**
    * Get the value of one or more fields of a given hash key, and optionally set their expiration. (HGETEX)
@@ -2351,14 +2364,14 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) where N is the number of specified fields
    */
   hgetex(
-    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: (Arg)[]] | [
+    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]] | [
       key: Arg,
       ex: "EX",
       seconds: number | bigint | string,
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       px: "PX",
@@ -2366,7 +2379,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       exat: "EXAT",
@@ -2374,7 +2387,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       pxat: "PXAT",
@@ -2382,26 +2395,26 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       persist: "PERSIST",
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ]
   ): Out<K, S, (string | null)[]>;
   /** As {@linkcode hgetex}, with bulk strings as `Uint8Array` (binary-safe). */
   hgetexBuffer(
-    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: (Arg)[]] | [
+    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]] | [
       key: Arg,
       ex: "EX",
       seconds: number | bigint | string,
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       px: "PX",
@@ -2409,7 +2422,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       exat: "EXAT",
@@ -2417,7 +2430,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       pxat: "PXAT",
@@ -2425,14 +2438,14 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       persist: "PERSIST",
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ]
   ): Out<K, S, (Uint8Array | null)[]>;
   /**
@@ -2459,9 +2472,9 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.0.0, Valkey 2.0.0.
    * Complexity: O(N) where N is the number of fields being requested.
    */
-  hmget(...args: [key: Arg, field: Arg, ...fields: (Arg)[]]): Out<K, S, (string | null)[]>;
+  hmget(...args: [key: Arg, field: Arg, ...fields: Arg[]]): Out<K, S, (string | null)[]>;
   /** As {@linkcode hmget}, with bulk strings as `Uint8Array` (binary-safe). */
-  hmgetBuffer(...args: [key: Arg, field: Arg, ...fields: (Arg)[]]): Out<K, S, (Uint8Array | null)[]>;
+  hmgetBuffer(...args: [key: Arg, field: Arg, ...fields: Arg[]]): Out<K, S, (Uint8Array | null)[]>;
   /**
    * Sets the values of multiple fields. (HMSET)
    *
@@ -2469,7 +2482,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) where N is the number of fields being set.
    * @deprecated since 4.0.0: `HSET` with multiple field-value pairs
    */
-  hmset(...args: [key: Arg, field: Arg, value: Arg, ...more: (Arg)[]]): Out<K, S, "OK">;
+  hmset(...args: [key: Arg, field: Arg, value: Arg, ...more: Arg[]]): Out<K, S, "OK">;
   /**
    * Removes the expiration time for each specified field (HPERSIST)
    *
@@ -2477,7 +2490,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) where N is the number of specified fields
    */
   hpersist(
-    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: (Arg)[]]
+    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
   ): Out<K, S, (-2 | -1 | 1)[]>;
   /**
    * Set expiry for hash field using relative time to expire (milliseconds) (HPEXPIRE)
@@ -2492,7 +2505,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       milliseconds: number | bigint | string,
@@ -2500,7 +2513,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       milliseconds: number | bigint | string,
@@ -2508,7 +2521,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       milliseconds: number | bigint | string,
@@ -2516,7 +2529,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       milliseconds: number | bigint | string,
@@ -2524,7 +2537,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ]
   ): Out<K, S, (-2 | 0 | 1 | 2)[]>;
   /**
@@ -2540,7 +2553,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       unixTimeMilliseconds: number | bigint | string,
@@ -2548,7 +2561,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       unixTimeMilliseconds: number | bigint | string,
@@ -2556,7 +2569,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       unixTimeMilliseconds: number | bigint | string,
@@ -2564,7 +2577,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ] | [
       key: Arg,
       unixTimeMilliseconds: number | bigint | string,
@@ -2572,7 +2585,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       fields: "FIELDS",
       numfields: number | bigint | string,
       field: Arg,
-      ...fields: (Arg)[],
+      ...fields: Arg[],
     ]
   ): Out<K, S, (-2 | 0 | 1 | 2)[]>;
   /**
@@ -2582,7 +2595,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) where N is the number of specified fields
    */
   hpexpiretime(
-    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: (Arg)[]]
+    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
   ): Out<K, S, (-2 | -1 | number)[]>;
   /**
    * Returns the TTL in milliseconds of a hash field. (HPTTL)
@@ -2591,7 +2604,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) where N is the number of specified fields
    */
   hpttl(
-    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: (Arg)[]]
+    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
   ): Out<K, S, (-2 | -1 | number)[]>;
   /**
    * Returns one or more random fields from a hash. (HRANDFIELD)
@@ -2693,7 +2706,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   hsetex(
     ...args:
-      | [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, value: Arg, ...more: (Arg)[]]
+      | [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, value: Arg, ...more: Arg[]]
       | [
         key: Arg,
         ex: "EX",
@@ -2702,7 +2715,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2712,7 +2725,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2722,7 +2735,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2732,7 +2745,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2741,7 +2754,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2750,7 +2763,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2761,7 +2774,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2772,7 +2785,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2783,7 +2796,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2794,7 +2807,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2804,7 +2817,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2813,7 +2826,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2824,7 +2837,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2835,7 +2848,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2846,7 +2859,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2857,7 +2870,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
       | [
         key: Arg,
@@ -2867,7 +2880,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         numfields: number | bigint | string,
         field: Arg,
         value: Arg,
-        ...more: (Arg)[],
+        ...more: Arg[],
       ]
   ): Out<K, S, 0 | 1>;
   /**
@@ -2891,7 +2904,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) where N is the number of specified fields
    */
   httl(
-    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: (Arg)[]]
+    ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
   ): Out<K, S, (-2 | -1 | number)[]>;
   /**
    * Returns all values in a hash. (HVALS)
@@ -2917,9 +2930,9 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 1.0.0, Valkey 1.0.0.
    * Complexity: O(1)
    */
-  info(...args: [] | [section: Arg, ...sections: (Arg)[]]): Out<K, S, string>;
+  info(...args: [] | [section: Arg, ...sections: Arg[]]): Out<K, S, string>;
   /** As {@linkcode info}, with bulk strings as `Uint8Array` (binary-safe). */
-  infoBuffer(...args: [] | [section: Arg, ...sections: (Arg)[]]): Out<K, S, Uint8Array>;
+  infoBuffer(...args: [] | [section: Arg, ...sections: Arg[]]): Out<K, S, Uint8Array>;
   /**
    * Returns all key names that match a pattern. (KEYS)
    *
@@ -2969,7 +2982,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 7.0.0, Valkey 7.0.0.
    * Complexity: O(N) where N is the number of commands with latency information being retrieved.
    */
-  latencyHistogram(...args: [] | [command: Arg, ...commands: (Arg)[]]): Out<K, S, RespMap<Reply>>;
+  latencyHistogram(...args: [] | [command: Arg, ...commands: Arg[]]): Out<K, S, RespMap<Reply>>;
   /**
    * Returns timestamp-latency samples for an event. (LATENCY HISTORY)
    *
@@ -2996,7 +3009,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.8.13, Valkey 2.8.13.
    * Complexity: O(1)
    */
-  latencyReset(...args: [] | [event: Arg, ...events: (Arg)[]]): Out<K, S, number>;
+  latencyReset(...args: [] | [event: Arg, ...events: Arg[]]): Out<K, S, number>;
   /**
    * Finds the longest common substring. (LCS)
    *
@@ -3164,20 +3177,20 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   lmpop(
     ...args:
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], left: "LEFT"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], left: "LEFT"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         left: "LEFT",
         count: "COUNT",
         count: number | bigint | string,
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], right: "RIGHT"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], right: "RIGHT"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         right: "RIGHT",
         count: "COUNT",
         count: number | bigint | string,
@@ -3186,20 +3199,20 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
   /** As {@linkcode lmpop}, with bulk strings as `Uint8Array` (binary-safe). */
   lmpopBuffer(
     ...args:
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], left: "LEFT"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], left: "LEFT"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         left: "LEFT",
         count: "COUNT",
         count: number | bigint | string,
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], right: "RIGHT"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], right: "RIGHT"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         right: "RIGHT",
         count: "COUNT",
         count: number | bigint | string,
@@ -3270,7 +3283,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.2.0, Valkey 2.2.0.
    * Complexity: O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.
    */
-  lpushx(...args: [key: Arg, element: Arg, ...elements: (Arg)[]]): Out<K, S, number>;
+  lpushx(...args: [key: Arg, element: Arg, ...elements: Arg[]]): Out<K, S, number>;
   /** As {@linkcode lrange}, with bulk strings as `Uint8Array` (binary-safe). */
   lrangeBuffer(
     ...args: [key: Arg, start: number | bigint | string, stop: number | bigint | string]
@@ -3347,14 +3360,16 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
     ...args: [key: Arg] | [key: Arg, samples: "SAMPLES", count: number | bigint | string]
   ): Out<K, S, number | null>;
   /** As {@linkcode mget}, with bulk strings as `Uint8Array` (binary-safe). */
-  mgetBuffer(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, (Uint8Array | null)[]>;
+  mgetBuffer(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, (Uint8Array | null)[]>;
   /**
    * Atomically transfers a key from one Redis instance to another. (MIGRATE)
    *
    * Since Redis 2.6.0, Valkey 2.6.0.
    * Complexity: This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.
    */
-  migrate(...args: [...args: (Arg)[]]): Out<K, S, "OK" | "NOKEY">;
+  migrate(
+    ...args: [host: Arg, port: number | bigint | string, ...args: Arg[], key: Arg, destinationDb: Arg, timeout: Arg]
+  ): Out<K, S, "OK" | "NOKEY">;
   /**
    * Returns helpful text about the different subcommands. (MODULE HELP)
    *
@@ -3379,7 +3394,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 4.0.0, Valkey 4.0.0.
    * Complexity: O(1)
    */
-  moduleLoad(...args: [path: Arg] | [path: Arg, arg: Arg, ...args: (Arg)[]]): Out<K, S, "OK">;
+  moduleLoad(...args: [path: Arg] | [path: Arg, arg: Arg, ...args: Arg[]]): Out<K, S, "OK">;
   /**
    * Loads a module using extended parameters. (MODULE LOADEX)
    *
@@ -3387,13 +3402,13 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(1)
    */
   moduleLoadex(
-    ...args: [path: Arg] | [path: Arg, args: "ARGS", args: Arg, ...more: (Arg)[]] | [
+    ...args: [path: Arg] | [path: Arg, args: "ARGS", args: Arg, ...more: Arg[]] | [
       path: Arg,
       config: "CONFIG",
       name: Arg,
       value: Arg,
-      ...more: (Arg)[],
-    ]
+      ...more: Arg[],
+    ] | [path: Arg, config: "CONFIG", name: Arg, value: Arg, ...more: Arg[], args: Arg, args: Arg]
   ): Out<K, S, "OK">;
   /**
    * Unloads a module. (MODULE UNLOAD)
@@ -3415,7 +3430,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 1.0.1, Valkey 1.0.1.
    * Complexity: O(N) where N is the number of keys to set.
    */
-  msetnx(...args: [key: Arg, value: Arg, ...more: (Arg)[]]): Out<K, S, 0 | 1>;
+  msetnx(...args: [key: Arg, value: Arg, ...more: Arg[]]): Out<K, S, 0 | 1>;
   /**
    * Returns the internal encoding of a Redis object. (OBJECT ENCODING)
    *
@@ -3503,14 +3518,14 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.8.9, Valkey 2.8.9.
    * Complexity: O(1) to add every element.
    */
-  pfadd(...args: [key: Arg] | [key: Arg, element: Arg, ...elements: (Arg)[]]): Out<K, S, 1 | 0>;
+  pfadd(...args: [key: Arg] | [key: Arg, element: Arg, ...elements: Arg[]]): Out<K, S, 1 | 0>;
   /**
    * Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s). (PFCOUNT)
    *
    * Since Redis 2.8.9, Valkey 2.8.9.
    * Complexity: O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.
    */
-  pfcount(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, number>;
+  pfcount(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, number>;
   /**
    * Internal commands for debugging HyperLogLog values. (PFDEBUG)
    *
@@ -3524,7 +3539,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.8.9, Valkey 2.8.9.
    * Complexity: O(N) to merge N HyperLogLogs, but with high constant times.
    */
-  pfmerge(...args: [destkey: Arg] | [destkey: Arg, sourcekey: Arg, ...sourcekeys: (Arg)[]]): Out<K, S, "OK">;
+  pfmerge(...args: [destkey: Arg] | [destkey: Arg, sourcekey: Arg, ...sourcekeys: Arg[]]): Out<K, S, "OK">;
   /**
    * An internal command for testing HyperLogLog values. (PFSELFTEST)
    *
@@ -3587,7 +3602,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.8.0, Valkey 2.8.0.
    * Complexity: O(N) for the NUMSUB subcommand, where N is the number of requested channels
    */
-  pubsubNumsub(...args: [] | [channel: Arg, ...channels: (Arg)[]]): Out<K, S, Reply[]>;
+  pubsubNumsub(...args: [] | [channel: Arg, ...channels: Arg[]]): Out<K, S, Reply[]>;
   /**
    * Returns the active shard channels. (PUBSUB SHARDCHANNELS)
    *
@@ -3603,7 +3618,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 7.0.0, Valkey 7.0.0.
    * Complexity: O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels
    */
-  pubsubShardnumsub(...args: [] | [shardchannel: Arg, ...shardchannels: (Arg)[]]): Out<K, S, Reply[]>;
+  pubsubShardnumsub(...args: [] | [shardchannel: Arg, ...shardchannels: Arg[]]): Out<K, S, Reply[]>;
   /**
    * Closes the connection. (QUIT)
    *
@@ -3611,7 +3626,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(1)
    * @deprecated since 7.2.0: just closing the connection
    */
-  quit(): Out<K, S, "OK">;
+  quit(...args: [...args: Arg[]]): Out<K, S, "OK">;
   /**
    * Returns a random key name from the database. (RANDOMKEY)
    *
@@ -3655,7 +3670,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 3.0.0, Valkey 3.0.0.
    * Complexity: O(1)
    */
-  replconf(): Out<K, S, "OK">;
+  replconf(...args: [...args: Arg[]]): Out<K, S, "OK">;
   /**
    * Configures a server as replica of another, or promotes it to a master. (REPLICAOF)
    *
@@ -3955,7 +3970,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.2.0, Valkey 2.2.0.
    * Complexity: O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.
    */
-  rpushx(...args: [key: Arg, element: Arg, ...elements: (Arg)[]]): Out<K, S, number>;
+  rpushx(...args: [key: Arg, element: Arg, ...elements: Arg[]]): Out<K, S, number>;
   /**
    * Synchronously saves the database(s) to disk. (SAVE)
    *
@@ -4033,7 +4048,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.6.0, Valkey 2.6.0.
    * Complexity: O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).
    */
-  scriptExists(...args: [sha1: Arg, ...sha1s: (Arg)[]]): Out<K, S, (1 | 0)[]>;
+  scriptExists(...args: [sha1: Arg, ...sha1s: Arg[]]): Out<K, S, (1 | 0)[]>;
   /**
    * Removes all server-side Lua scripts from the script cache. (SCRIPT FLUSH)
    *
@@ -4081,16 +4096,16 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 1.0.0, Valkey 1.0.0.
    * Complexity: O(N) where N is the total number of elements in all given sets.
    */
-  sdiff(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, string[]>;
+  sdiff(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, string[]>;
   /** As {@linkcode sdiff}, with bulk strings as `Uint8Array` (binary-safe). */
-  sdiffBuffer(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, Uint8Array[]>;
+  sdiffBuffer(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, Uint8Array[]>;
   /**
    * Stores the difference of multiple sets in a key. (SDIFFSTORE)
    *
    * Since Redis 1.0.0, Valkey 1.0.0.
    * Complexity: O(N) where N is the total number of elements in all given sets.
    */
-  sdiffstore(...args: [destination: Arg, key: Arg, ...keys: (Arg)[]]): Out<K, S, number>;
+  sdiffstore(...args: [destination: Arg, key: Arg, ...keys: Arg[]]): Out<K, S, number>;
   /**
    * Changes the selected database. (SELECT)
    *
@@ -4113,7 +4128,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N) when N is the number of configuration parameters provided
    */
   sentinelConfig(
-    ...args: [set: "SET", parameter: Arg, value: Arg, ...more: (Arg)[]] | [get: "GET", parameter: Arg, ...more: (Arg)[]]
+    ...args: [set: "SET", parameter: Arg, value: Arg, ...more: Arg[]] | [get: "GET", parameter: Arg, ...more: Arg[]]
   ): Out<
     K,
     S,
@@ -4121,7 +4136,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
   >;
   /** As {@linkcode sentinelConfig}, with bulk strings as `Uint8Array` (binary-safe). */
   sentinelConfigBuffer(
-    ...args: [set: "SET", parameter: Arg, value: Arg, ...more: (Arg)[]] | [get: "GET", parameter: Arg, ...more: (Arg)[]]
+    ...args: [set: "SET", parameter: Arg, value: Arg, ...more: Arg[]] | [get: "GET", parameter: Arg, ...more: Arg[]]
   ): Out<
     K,
     S,
@@ -4133,10 +4148,10 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 7.0.0, Valkey 7.0.0.
    * Complexity: O(N) where N is the number of configurable parameters
    */
-  sentinelDebug(...args: [] | [parameter: Arg, value: Arg, ...more: (Arg)[]]): Out<K, S, "OK" | RespMap<string>>;
+  sentinelDebug(...args: [] | [parameter: Arg, value: Arg, ...more: Arg[]]): Out<K, S, "OK" | RespMap<string>>;
   /** As {@linkcode sentinelDebug}, with bulk strings as `Uint8Array` (binary-safe). */
   sentinelDebugBuffer(
-    ...args: [] | [parameter: Arg, value: Arg, ...more: (Arg)[]]
+    ...args: [] | [parameter: Arg, value: Arg, ...more: Arg[]]
   ): Out<K, S, "OK" | RespMap<Uint8Array>>;
   /**
    * Forces a Redis Sentinel failover. (SENTINEL FAILOVER)
@@ -4184,10 +4199,10 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 3.2.0, Valkey 3.2.0.
    * Complexity: O(N) where N is the number of instances
    */
-  sentinelInfoCache(...args: [nodename: Arg, ...nodenames: (Arg)[]]): Out<K, S, [string | [number, string | null]]>;
+  sentinelInfoCache(...args: [nodename: Arg, ...nodenames: Arg[]]): Out<K, S, [string | [number, string | null]]>;
   /** As {@linkcode sentinelInfoCache}, with bulk strings as `Uint8Array` (binary-safe). */
   sentinelInfoCacheBuffer(
-    ...args: [nodename: Arg, ...nodenames: (Arg)[]]
+    ...args: [nodename: Arg, ...nodenames: Arg[]]
   ): Out<K, S, [Uint8Array | [number, Uint8Array | null]]>;
   /**
    * Determines whether a master Redis instance is down. (SENTINEL IS-MASTER-DOWN-BY-ADDR)
@@ -4315,16 +4330,24 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.8.4, Valkey 2.8.4.
    * Complexity: O(1)
    */
-  sentinelSet(...args: [primaryName: Arg, option: Arg, value: Arg, ...more: (Arg)[]]): Out<K, S, "OK">;
+  sentinelSet(...args: [primaryName: Arg, option: Arg, value: Arg, ...more: Arg[]]): Out<K, S, "OK">;
   /**
    * Simulates failover scenarios. (SENTINEL SIMULATE-FAILURE)
    *
    * Since Redis 3.2.0, Valkey 3.2.0.
    */
-  sentinelSimulateFailure(...args: [] | [help: undefined, ...helps: (undefined)[]]): Out<K, S, "OK" | string[]>;
+  sentinelSimulateFailure(
+    ...args: [] | [
+      ...mode: ("crash-after-election" | "crash-after-promotion" | "help")[],
+      crashAfterElection: "crash-after-election" | "crash-after-promotion" | "help",
+    ]
+  ): Out<K, S, "OK" | string[]>;
   /** As {@linkcode sentinelSimulateFailure}, with bulk strings as `Uint8Array` (binary-safe). */
   sentinelSimulateFailureBuffer(
-    ...args: [] | [help: undefined, ...helps: (undefined)[]]
+    ...args: [] | [
+      ...mode: ("crash-after-election" | "crash-after-promotion" | "help")[],
+      crashAfterElection: "crash-after-election" | "crash-after-promotion" | "help",
+    ]
   ): Out<K, S, "OK" | Uint8Array[]>;
   /**
    * Returns a list of the monitored replicas. (SENTINEL SLAVES)
@@ -4342,7 +4365,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       key: Arg,
       value: Arg,
       ...options: ("EX" | number | bigint | string | "PX" | "EXAT" | "PXAT" | "KEEPTTL" | "GET" | "NX" | "XX")[],
-    ] | [key: Arg, value: Arg, ...options: (Arg)[]]
+    ] | [key: Arg, value: Arg, ...options: Arg[]]
   ): Out<K, S, null | "OK" | Uint8Array>;
   /**
    * Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist. (SETBIT)
@@ -4436,9 +4459,9 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 1.0.0, Valkey 1.0.0.
    * Complexity: O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.
    */
-  sinter(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, string[]>;
+  sinter(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, string[]>;
   /** As {@linkcode sinter}, with bulk strings as `Uint8Array` (binary-safe). */
-  sinterBuffer(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, Uint8Array[]>;
+  sinterBuffer(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, Uint8Array[]>;
   /**
    * Returns the number of members of the intersect of multiple sets. (SINTERCARD)
    *
@@ -4446,10 +4469,10 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.
    */
   sintercard(
-    ...args: [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]] | [
+    ...args: [numkeys: number | bigint | string, key: Arg, ...keys: Arg[]] | [
       numkeys: number | bigint | string,
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
       limit: "LIMIT",
       limit: number | bigint | string,
     ]
@@ -4460,7 +4483,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 1.0.0, Valkey 1.0.0.
    * Complexity: O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.
    */
-  sinterstore(...args: [destination: Arg, key: Arg, ...keys: (Arg)[]]): Out<K, S, number>;
+  sinterstore(...args: [destination: Arg, key: Arg, ...keys: Arg[]]): Out<K, S, number>;
   /**
    * Determines whether a member belongs to a set. (SISMEMBER)
    *
@@ -4522,7 +4545,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 6.2.0, Valkey 6.2.0.
    * Complexity: O(N) where N is the number of elements being checked for membership
    */
-  smismember(...args: [key: Arg, member: Arg, ...members: (Arg)[]]): Out<K, S, (0 | 1)[]>;
+  smismember(...args: [key: Arg, member: Arg, ...members: Arg[]]): Out<K, S, (0 | 1)[]>;
   /**
    * Moves a member from one set to another. (SMOVE)
    *
@@ -4536,18 +4559,18 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 1.0.0, Valkey 1.0.0.
    * Complexity: O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).
    */
-  sort(...args: [key: Arg, ...options: (Arg)[]]): Out<K, S, number | (string | null)[]>;
+  sort(...args: [key: Arg, ...options: Arg[]]): Out<K, S, number | (string | null)[]>;
   /** As {@linkcode sort}, with bulk strings as `Uint8Array` (binary-safe). */
-  sortBuffer(...args: [key: Arg, ...options: (Arg)[]]): Out<K, S, number | (Uint8Array | null)[]>;
+  sortBuffer(...args: [key: Arg, ...options: Arg[]]): Out<K, S, number | (Uint8Array | null)[]>;
   /**
    * Returns the sorted elements of a list, a set, or a sorted set. (SORT_RO)
    *
    * Since Redis 7.0.0, Valkey 7.0.0.
    * Complexity: O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).
    */
-  sortRo(...args: [key: Arg, ...options: (Arg)[]]): Out<K, S, (string | null)[]>;
+  sortRo(...args: [key: Arg, ...options: Arg[]]): Out<K, S, (string | null)[]>;
   /** As {@linkcode sortRo}, with bulk strings as `Uint8Array` (binary-safe). */
-  sortRoBuffer(...args: [key: Arg, ...options: (Arg)[]]): Out<K, S, (Uint8Array | null)[]>;
+  sortRoBuffer(...args: [key: Arg, ...options: Arg[]]): Out<K, S, (Uint8Array | null)[]>;
   /**
    * Returns one or more random members from a set after removing them. Deletes the set if the last member was popped. (SPOP)
    *
@@ -4639,16 +4662,16 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 1.0.0, Valkey 1.0.0.
    * Complexity: O(N) where N is the total number of elements in all given sets.
    */
-  sunion(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, string[]>;
+  sunion(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, string[]>;
   /** As {@linkcode sunion}, with bulk strings as `Uint8Array` (binary-safe). */
-  sunionBuffer(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, Uint8Array[]>;
+  sunionBuffer(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, Uint8Array[]>;
   /**
    * Stores the union of multiple sets in a key. (SUNIONSTORE)
    *
    * Since Redis 1.0.0, Valkey 1.0.0.
    * Complexity: O(N) where N is the total number of elements in all given sets.
    */
-  sunionstore(...args: [destination: Arg, key: Arg, ...keys: (Arg)[]]): Out<K, S, number>;
+  sunionstore(...args: [destination: Arg, key: Arg, ...keys: Arg[]]): Out<K, S, number>;
   /**
    * Swaps two Redis databases. (SWAPDB)
    *
@@ -4671,7 +4694,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 3.2.1, Valkey 3.2.1.
    * Complexity: O(N) where N is the number of keys that will be touched.
    */
-  touch(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, number>;
+  touch(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, number>;
   /**
    * Determines the type of value stored at a key. (TYPE)
    *
@@ -4687,7 +4710,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 4.0.0, Valkey 4.0.0.
    * Complexity: O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.
    */
-  unlink(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, number>;
+  unlink(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, number>;
   /**
    * Forgets about watched keys of a transaction. (UNWATCH)
    *
@@ -4721,23 +4744,23 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.2.0, Valkey 2.2.0.
    * Complexity: O(1) for every key.
    */
-  watch(...args: [key: Arg, ...keys: (Arg)[]]): Out<K, S, "OK">;
+  watch(...args: [key: Arg, ...keys: Arg[]]): Out<K, S, "OK">;
   /**
    * Returns the number of messages that were successfully acknowledged by the consumer group member of a stream. (XACK)
    *
    * Since Redis 5.0.0, Valkey 5.0.0.
    * Complexity: O(1) for each message ID processed.
    */
-  xack(...args: [key: Arg, group: Arg, id: Arg, ...ids: (Arg)[]]): Out<K, S, number>;
+  xack(...args: [key: Arg, group: Arg, id: Arg, ...ids: Arg[]]): Out<K, S, number>;
   /**
    * Appends a new message to a stream. Creates the key if it doesn't exist. (XADD)
    *
    * Since Redis 5.0.0, Valkey 5.0.0.
    * Complexity: O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.
    */
-  xadd(...args: [key: Arg, ...options: (Arg)[]]): Out<K, S, string | null>;
+  xadd(...args: [key: Arg, ...options: Arg[], id: Arg, field: Arg, value: Arg]): Out<K, S, string | null>;
   /** As {@linkcode xadd}, with bulk strings as `Uint8Array` (binary-safe). */
-  xaddBuffer(...args: [key: Arg, ...options: (Arg)[]]): Out<K, S, Uint8Array | null>;
+  xaddBuffer(...args: [key: Arg, ...options: Arg[], id: Arg, field: Arg, value: Arg]): Out<K, S, Uint8Array | null>;
   /**
    * Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member. (XAUTOCLAIM)
    *
@@ -4806,11 +4829,11 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(log N) with N being the number of messages in the PEL of the consumer group.
    */
   xclaim(
-    ...args: [key: Arg, group: Arg, consumer: Arg, minIdleTime: Arg, id: Arg, ...ids: (Arg)[]]
+    ...args: [key: Arg, group: Arg, consumer: Arg, minIdleTime: Arg, id: Arg, ...ids: Arg[]]
   ): Out<K, S, string[] | [string, string[]][]>;
   /** As {@linkcode xclaim}, with bulk strings as `Uint8Array` (binary-safe). */
   xclaimBuffer(
-    ...args: [key: Arg, group: Arg, consumer: Arg, minIdleTime: Arg, id: Arg, ...ids: (Arg)[]]
+    ...args: [key: Arg, group: Arg, consumer: Arg, minIdleTime: Arg, id: Arg, ...ids: Arg[]]
   ): Out<K, S, Uint8Array[] | [Uint8Array, Uint8Array[]][]>;
   /**
    * Returns the number of messages after removing them from a stream. (XDEL)
@@ -4818,7 +4841,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 5.0.0, Valkey 5.0.0.
    * Complexity: O(1) for each single item to delete in the stream, regardless of the stream size.
    */
-  xdel(...args: [key: Arg, id: Arg, ...ids: (Arg)[]]): Out<K, S, number>;
+  xdel(...args: [key: Arg, id: Arg, ...ids: Arg[]]): Out<K, S, number>;
   /**
    * Creates a consumer group. (XGROUP CREATE)
    *
@@ -5069,9 +5092,9 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   xread(
     ...args:
-      | [streams: "STREAMS", key: Arg, ...keys: (Arg)[]]
-      | [block: "BLOCK", milliseconds: number | bigint | string, streams: "STREAMS", key: Arg, ...keys: (Arg)[]]
-      | [count: "COUNT", count: number | bigint | string, streams: "STREAMS", key: Arg, ...keys: (Arg)[]]
+      | [streams: "STREAMS", key: Arg, ...keys: Arg[], id: Arg]
+      | [block: "BLOCK", milliseconds: number | bigint | string, streams: "STREAMS", key: Arg, ...keys: Arg[], id: Arg]
+      | [count: "COUNT", count: number | bigint | string, streams: "STREAMS", key: Arg, ...keys: Arg[], id: Arg]
       | [
         count: "COUNT",
         count: number | bigint | string,
@@ -5079,7 +5102,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         milliseconds: number | bigint | string,
         streams: "STREAMS",
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
+        id: Arg,
       ]
   ): Out<K, S, RespMap<Reply> | null>;
   /**
@@ -5089,14 +5113,15 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.
    */
   xreadgroup(
-    ...args: [group: "GROUP", group: Arg, consumer: Arg, streams: "STREAMS", key: Arg, ...keys: (Arg)[]] | [
+    ...args: [group: "GROUP", group: Arg, consumer: Arg, streams: "STREAMS", key: Arg, ...keys: Arg[], id: Arg] | [
       group: "GROUP",
       group: Arg,
       consumer: Arg,
       noack: "NOACK",
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5105,7 +5130,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       milliseconds: number | bigint | string,
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5115,7 +5141,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       noack: "NOACK",
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5124,7 +5151,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       count: number | bigint | string,
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5134,7 +5162,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       noack: "NOACK",
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5145,7 +5174,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       milliseconds: number | bigint | string,
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5157,19 +5187,21 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       noack: "NOACK",
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ]
   ): Out<K, S, null | RespMap<[string, string[] | null][]>>;
   /** As {@linkcode xreadgroup}, with bulk strings as `Uint8Array` (binary-safe). */
   xreadgroupBuffer(
-    ...args: [group: "GROUP", group: Arg, consumer: Arg, streams: "STREAMS", key: Arg, ...keys: (Arg)[]] | [
+    ...args: [group: "GROUP", group: Arg, consumer: Arg, streams: "STREAMS", key: Arg, ...keys: Arg[], id: Arg] | [
       group: "GROUP",
       group: Arg,
       consumer: Arg,
       noack: "NOACK",
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5178,7 +5210,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       milliseconds: number | bigint | string,
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5188,7 +5221,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       noack: "NOACK",
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5197,7 +5231,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       count: number | bigint | string,
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5207,7 +5242,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       noack: "NOACK",
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5218,7 +5254,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       milliseconds: number | bigint | string,
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ] | [
       group: "GROUP",
       group: Arg,
@@ -5230,7 +5267,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       noack: "NOACK",
       streams: "STREAMS",
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
+      id: Arg,
     ]
   ): Out<K, S, null | RespMap<[Uint8Array, Uint8Array[] | null][]>>;
   /**
@@ -5328,19 +5366,19 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.
    */
   zdiff(
-    ...args: [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]] | [
+    ...args: [numkeys: number | bigint | string, key: Arg, ...keys: Arg[]] | [
       numkeys: number | bigint | string,
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
       withscores: "WITHSCORES",
     ]
   ): Out<K, S, string[] | [string, Double][]>;
   /** As {@linkcode zdiff}, with bulk strings as `Uint8Array` (binary-safe). */
   zdiffBuffer(
-    ...args: [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]] | [
+    ...args: [numkeys: number | bigint | string, key: Arg, ...keys: Arg[]] | [
       numkeys: number | bigint | string,
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
       withscores: "WITHSCORES",
     ]
   ): Out<K, S, Uint8Array[] | [Uint8Array, Double][]>;
@@ -5351,7 +5389,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.
    */
   zdiffstore(
-    ...args: [destination: Arg, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]]
+    ...args: [destination: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[]]
   ): Out<K, S, number>;
   /**
    * Increments the score of a member in a sorted set. (ZINCRBY)
@@ -5368,67 +5406,109 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   zinter(
     ...args:
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], withscores: "WITHSCORES"]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", sum: "SUM"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[]]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], withscores: "WITHSCORES"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", sum: "SUM"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         sum: "SUM",
         withscores: "WITHSCORES",
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", min: "MIN"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", min: "MIN"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         min: "MIN",
         withscores: "WITHSCORES",
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", max: "MAX"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", max: "MAX"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         max: "MAX",
         withscores: "WITHSCORES",
+      ]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], weights: Arg, weight: Arg]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], weights: Arg, weight: Arg, withscores: Arg]
+      | [
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        weights: Arg,
+        weight: Arg,
+        aggregate: Arg,
+        max: Arg,
+      ]
+      | [
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        weights: Arg,
+        weight: Arg,
+        aggregate: Arg,
+        max: Arg,
+        withscores: Arg,
       ]
   ): Out<K, S, string[] | [string, Double][]>;
   /** As {@linkcode zinter}, with bulk strings as `Uint8Array` (binary-safe). */
   zinterBuffer(
     ...args:
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], withscores: "WITHSCORES"]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", sum: "SUM"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[]]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], withscores: "WITHSCORES"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", sum: "SUM"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         sum: "SUM",
         withscores: "WITHSCORES",
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", min: "MIN"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", min: "MIN"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         min: "MIN",
         withscores: "WITHSCORES",
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", max: "MAX"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", max: "MAX"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         max: "MAX",
         withscores: "WITHSCORES",
+      ]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], weights: Arg, weight: Arg]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], weights: Arg, weight: Arg, withscores: Arg]
+      | [
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        weights: Arg,
+        weight: Arg,
+        aggregate: Arg,
+        max: Arg,
+      ]
+      | [
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        weights: Arg,
+        weight: Arg,
+        aggregate: Arg,
+        max: Arg,
+        withscores: Arg,
       ]
   ): Out<K, S, Uint8Array[] | [Uint8Array, Double][]>;
   /**
@@ -5438,10 +5518,10 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.
    */
   zintercard(
-    ...args: [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]] | [
+    ...args: [numkeys: number | bigint | string, key: Arg, ...keys: Arg[]] | [
       numkeys: number | bigint | string,
       key: Arg,
-      ...keys: (Arg)[],
+      ...keys: Arg[],
       limit: "LIMIT",
       limit: number | bigint | string,
     ]
@@ -5453,28 +5533,43 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.
    */
   zinterstore(
-    ...args: [destination: Arg, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]] | [
-      destination: Arg,
-      numkeys: number | bigint | string,
-      key: Arg,
-      ...keys: (Arg)[],
-      aggregate: "AGGREGATE",
-      sum: "SUM",
-    ] | [
-      destination: Arg,
-      numkeys: number | bigint | string,
-      key: Arg,
-      ...keys: (Arg)[],
-      aggregate: "AGGREGATE",
-      min: "MIN",
-    ] | [
-      destination: Arg,
-      numkeys: number | bigint | string,
-      key: Arg,
-      ...keys: (Arg)[],
-      aggregate: "AGGREGATE",
-      max: "MAX",
-    ]
+    ...args:
+      | [destination: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[]]
+      | [
+        destination: Arg,
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        aggregate: "AGGREGATE",
+        sum: "SUM",
+      ]
+      | [
+        destination: Arg,
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        aggregate: "AGGREGATE",
+        min: "MIN",
+      ]
+      | [
+        destination: Arg,
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        aggregate: "AGGREGATE",
+        max: "MAX",
+      ]
+      | [destination: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], weights: Arg, weight: Arg]
+      | [
+        destination: Arg,
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        weights: Arg,
+        weight: Arg,
+        aggregate: Arg,
+        max: Arg,
+      ]
   ): Out<K, S, number>;
   /**
    * Returns the number of members in a sorted set within a lexicographical range. (ZLEXCOUNT)
@@ -5491,20 +5586,20 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   zmpop(
     ...args:
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], min: "MIN"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], min: "MIN"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         min: "MIN",
         count: "COUNT",
         count: number | bigint | string,
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], max: "MAX"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], max: "MAX"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         max: "MAX",
         count: "COUNT",
         count: number | bigint | string,
@@ -5513,20 +5608,20 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
   /** As {@linkcode zmpop}, with bulk strings as `Uint8Array` (binary-safe). */
   zmpopBuffer(
     ...args:
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], min: "MIN"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], min: "MIN"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         min: "MIN",
         count: "COUNT",
         count: number | bigint | string,
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], max: "MAX"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], max: "MAX"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         max: "MAX",
         count: "COUNT",
         count: number | bigint | string,
@@ -5538,7 +5633,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 6.2.0, Valkey 6.2.0.
    * Complexity: O(N) where N is the number of members being requested.
    */
-  zmscore(...args: [key: Arg, member: Arg, ...members: (Arg)[]]): Out<K, S, (Double | null)[]>;
+  zmscore(...args: [key: Arg, member: Arg, ...members: Arg[]]): Out<K, S, (Double | null)[]>;
   /**
    * Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped. (ZPOPMAX)
    *
@@ -5889,7 +5984,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 1.2.0, Valkey 1.2.0.
    * Complexity: O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.
    */
-  zrem(...args: [key: Arg, member: Arg, ...members: (Arg)[]]): Out<K, S, number>;
+  zrem(...args: [key: Arg, member: Arg, ...members: Arg[]]): Out<K, S, number>;
   /**
    * Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed. (ZREMRANGEBYLEX)
    *
@@ -6105,67 +6200,109 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   zunion(
     ...args:
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], withscores: "WITHSCORES"]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", sum: "SUM"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[]]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], withscores: "WITHSCORES"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", sum: "SUM"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         sum: "SUM",
         withscores: "WITHSCORES",
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", min: "MIN"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", min: "MIN"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         min: "MIN",
         withscores: "WITHSCORES",
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", max: "MAX"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", max: "MAX"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         max: "MAX",
         withscores: "WITHSCORES",
+      ]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], weights: Arg, weight: Arg]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], weights: Arg, weight: Arg, withscores: Arg]
+      | [
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        weights: Arg,
+        weight: Arg,
+        aggregate: Arg,
+        max: Arg,
+      ]
+      | [
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        weights: Arg,
+        weight: Arg,
+        aggregate: Arg,
+        max: Arg,
+        withscores: Arg,
       ]
   ): Out<K, S, string[] | [string, Double][]>;
   /** As {@linkcode zunion}, with bulk strings as `Uint8Array` (binary-safe). */
   zunionBuffer(
     ...args:
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], withscores: "WITHSCORES"]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", sum: "SUM"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[]]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], withscores: "WITHSCORES"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", sum: "SUM"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         sum: "SUM",
         withscores: "WITHSCORES",
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", min: "MIN"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", min: "MIN"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         min: "MIN",
         withscores: "WITHSCORES",
       ]
-      | [numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[], aggregate: "AGGREGATE", max: "MAX"]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], aggregate: "AGGREGATE", max: "MAX"]
       | [
         numkeys: number | bigint | string,
         key: Arg,
-        ...keys: (Arg)[],
+        ...keys: Arg[],
         aggregate: "AGGREGATE",
         max: "MAX",
         withscores: "WITHSCORES",
+      ]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], weights: Arg, weight: Arg]
+      | [numkeys: number | bigint | string, key: Arg, ...keys: Arg[], weights: Arg, weight: Arg, withscores: Arg]
+      | [
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        weights: Arg,
+        weight: Arg,
+        aggregate: Arg,
+        max: Arg,
+      ]
+      | [
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        weights: Arg,
+        weight: Arg,
+        aggregate: Arg,
+        max: Arg,
+        withscores: Arg,
       ]
   ): Out<K, S, Uint8Array[] | [Uint8Array, Double][]>;
   /**
@@ -6175,27 +6312,42 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.
    */
   zunionstore(
-    ...args: [destination: Arg, numkeys: number | bigint | string, key: Arg, ...keys: (Arg)[]] | [
-      destination: Arg,
-      numkeys: number | bigint | string,
-      key: Arg,
-      ...keys: (Arg)[],
-      aggregate: "AGGREGATE",
-      sum: "SUM",
-    ] | [
-      destination: Arg,
-      numkeys: number | bigint | string,
-      key: Arg,
-      ...keys: (Arg)[],
-      aggregate: "AGGREGATE",
-      min: "MIN",
-    ] | [
-      destination: Arg,
-      numkeys: number | bigint | string,
-      key: Arg,
-      ...keys: (Arg)[],
-      aggregate: "AGGREGATE",
-      max: "MAX",
-    ]
+    ...args:
+      | [destination: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[]]
+      | [
+        destination: Arg,
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        aggregate: "AGGREGATE",
+        sum: "SUM",
+      ]
+      | [
+        destination: Arg,
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        aggregate: "AGGREGATE",
+        min: "MIN",
+      ]
+      | [
+        destination: Arg,
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        aggregate: "AGGREGATE",
+        max: "MAX",
+      ]
+      | [destination: Arg, numkeys: number | bigint | string, key: Arg, ...keys: Arg[], weights: Arg, weight: Arg]
+      | [
+        destination: Arg,
+        numkeys: number | bigint | string,
+        key: Arg,
+        ...keys: Arg[],
+        weights: Arg,
+        weight: Arg,
+        aggregate: Arg,
+        max: Arg,
+      ]
   ): Out<K, S, number>;
 }
