@@ -174,9 +174,14 @@ export class Client extends Commands<"sync"> {
   }
 
   /** A generated method's command that blocks or changes the connection (WATCH, SELECT…): as `send`. */
-  protected override route<T>(command: string, args: Arg[], asBuffer: boolean): T {
+  protected override route<T>(
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    transform: Transform<T> | null = null,
+  ): T {
     this.#transaction.follow(command);
-    return this.dispatch<T>(command, args, null, asBuffer);
+    return this.dispatch<T>(command, args, transform, asBuffer);
   }
 
   /** Runs (or queues) one command for the typed methods; see `Commands`. */

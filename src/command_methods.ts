@@ -4752,48 +4752,8 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(1) for each message ID processed.
    */
   xack(...args: [key: Arg, group: Arg, id: Arg, ...ids: Arg[]]): Out<K, S, number>;
-  /**
-   * Appends a new message to a stream. Creates the key if it doesn't exist. (XADD)
-   *
-   * Since Redis 5.0.0, Valkey 5.0.0.
-   * Complexity: O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.
-   */
-  xadd(...args: [key: Arg, ...options: Arg[], id: Arg, field: Arg, value: Arg]): Out<K, S, string | null>;
   /** As {@linkcode xadd}, with bulk strings as `Uint8Array` (binary-safe). */
   xaddBuffer(...args: [key: Arg, ...options: Arg[], id: Arg, field: Arg, value: Arg]): Out<K, S, Uint8Array | null>;
-  /**
-   * Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member. (XAUTOCLAIM)
-   *
-   * Since Redis 6.2.0, Valkey 6.2.0.
-   * Complexity: O(1) if COUNT is small.
-   */
-  xautoclaim(
-    ...args: [key: Arg, group: Arg, consumer: Arg, minIdleTime: Arg, start: Arg] | [
-      key: Arg,
-      group: Arg,
-      consumer: Arg,
-      minIdleTime: Arg,
-      start: Arg,
-      justid: "JUSTID",
-    ] | [
-      key: Arg,
-      group: Arg,
-      consumer: Arg,
-      minIdleTime: Arg,
-      start: Arg,
-      count: "COUNT",
-      count: number | bigint | string,
-    ] | [
-      key: Arg,
-      group: Arg,
-      consumer: Arg,
-      minIdleTime: Arg,
-      start: Arg,
-      count: "COUNT",
-      count: number | bigint | string,
-      justid: "JUSTID",
-    ]
-  ): Out<K, S, [string, [string, string[]][], string[]] | [string, string[], string[]]>;
   /** As {@linkcode xautoclaim}, with bulk strings as `Uint8Array` (binary-safe). */
   xautoclaimBuffer(
     ...args: [key: Arg, group: Arg, consumer: Arg, minIdleTime: Arg, start: Arg] | [
@@ -4995,39 +4955,6 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(1)
    */
   xlen(...args: [key: Arg]): Out<K, S, number>;
-  /**
-   * Returns the information and entries from a stream consumer group's pending entries list. (XPENDING)
-   *
-   * Since Redis 5.0.0, Valkey 5.0.0.
-   * Complexity: O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.
-   */
-  xpending(
-    ...args: [key: Arg, group: Arg] | [key: Arg, group: Arg, start: Arg, end: Arg, count: number | bigint | string] | [
-      key: Arg,
-      group: Arg,
-      start: Arg,
-      end: Arg,
-      count: number | bigint | string,
-      consumer: Arg,
-    ] | [
-      key: Arg,
-      group: Arg,
-      idle: "IDLE",
-      minIdleTime: number | bigint | string,
-      start: Arg,
-      end: Arg,
-      count: number | bigint | string,
-    ] | [
-      key: Arg,
-      group: Arg,
-      idle: "IDLE",
-      minIdleTime: number | bigint | string,
-      start: Arg,
-      end: Arg,
-      count: number | bigint | string,
-      consumer: Arg,
-    ]
-  ): Out<K, S, [string, string, number, number][] | [number, string, string, [string, string][]]>;
   /** As {@linkcode xpending}, with bulk strings as `Uint8Array` (binary-safe). */
   xpendingBuffer(
     ...args: [key: Arg, group: Arg] | [key: Arg, group: Arg, start: Arg, end: Arg, count: number | bigint | string] | [
@@ -5060,21 +4987,6 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
     S,
     [Uint8Array, Uint8Array, number, number][] | [number, Uint8Array, Uint8Array, [Uint8Array, Uint8Array][]]
   >;
-  /**
-   * Returns the messages from a stream within a range of IDs. (XRANGE)
-   *
-   * Since Redis 5.0.0, Valkey 5.0.0.
-   * Complexity: O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).
-   */
-  xrange(
-    ...args: [key: Arg, start: Arg, end: Arg] | [
-      key: Arg,
-      start: Arg,
-      end: Arg,
-      count: "COUNT",
-      count: number | bigint | string,
-    ]
-  ): Out<K, S, [string, string[]][]>;
   /** As {@linkcode xrange}, with bulk strings as `Uint8Array` (binary-safe). */
   xrangeBuffer(
     ...args: [key: Arg, start: Arg, end: Arg] | [
@@ -5085,112 +4997,6 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       count: number | bigint | string,
     ]
   ): Out<K, S, [Uint8Array, Uint8Array[]][]>;
-  /**
-   * Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise. (XREAD)
-   *
-   * Since Redis 5.0.0, Valkey 5.0.0.
-   */
-  xread(
-    ...args:
-      | [streams: "STREAMS", key: Arg, ...keys: Arg[], id: Arg]
-      | [block: "BLOCK", milliseconds: number | bigint | string, streams: "STREAMS", key: Arg, ...keys: Arg[], id: Arg]
-      | [count: "COUNT", count: number | bigint | string, streams: "STREAMS", key: Arg, ...keys: Arg[], id: Arg]
-      | [
-        count: "COUNT",
-        count: number | bigint | string,
-        block: "BLOCK",
-        milliseconds: number | bigint | string,
-        streams: "STREAMS",
-        key: Arg,
-        ...keys: Arg[],
-        id: Arg,
-      ]
-  ): Out<K, S, RespMap<Reply> | null>;
-  /**
-   * Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise. (XREADGROUP)
-   *
-   * Since Redis 5.0.0, Valkey 5.0.0.
-   * Complexity: For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.
-   */
-  xreadgroup(
-    ...args: [group: "GROUP", group: Arg, consumer: Arg, streams: "STREAMS", key: Arg, ...keys: Arg[], id: Arg] | [
-      group: "GROUP",
-      group: Arg,
-      consumer: Arg,
-      noack: "NOACK",
-      streams: "STREAMS",
-      key: Arg,
-      ...keys: Arg[],
-      id: Arg,
-    ] | [
-      group: "GROUP",
-      group: Arg,
-      consumer: Arg,
-      block: "BLOCK",
-      milliseconds: number | bigint | string,
-      streams: "STREAMS",
-      key: Arg,
-      ...keys: Arg[],
-      id: Arg,
-    ] | [
-      group: "GROUP",
-      group: Arg,
-      consumer: Arg,
-      block: "BLOCK",
-      milliseconds: number | bigint | string,
-      noack: "NOACK",
-      streams: "STREAMS",
-      key: Arg,
-      ...keys: Arg[],
-      id: Arg,
-    ] | [
-      group: "GROUP",
-      group: Arg,
-      consumer: Arg,
-      count: "COUNT",
-      count: number | bigint | string,
-      streams: "STREAMS",
-      key: Arg,
-      ...keys: Arg[],
-      id: Arg,
-    ] | [
-      group: "GROUP",
-      group: Arg,
-      consumer: Arg,
-      count: "COUNT",
-      count: number | bigint | string,
-      noack: "NOACK",
-      streams: "STREAMS",
-      key: Arg,
-      ...keys: Arg[],
-      id: Arg,
-    ] | [
-      group: "GROUP",
-      group: Arg,
-      consumer: Arg,
-      count: "COUNT",
-      count: number | bigint | string,
-      block: "BLOCK",
-      milliseconds: number | bigint | string,
-      streams: "STREAMS",
-      key: Arg,
-      ...keys: Arg[],
-      id: Arg,
-    ] | [
-      group: "GROUP",
-      group: Arg,
-      consumer: Arg,
-      count: "COUNT",
-      count: number | bigint | string,
-      block: "BLOCK",
-      milliseconds: number | bigint | string,
-      noack: "NOACK",
-      streams: "STREAMS",
-      key: Arg,
-      ...keys: Arg[],
-      id: Arg,
-    ]
-  ): Out<K, S, null | RespMap<[string, string[] | null][]>>;
   /** As {@linkcode xreadgroup}, with bulk strings as `Uint8Array` (binary-safe). */
   xreadgroupBuffer(
     ...args: [group: "GROUP", group: Arg, consumer: Arg, streams: "STREAMS", key: Arg, ...keys: Arg[], id: Arg] | [
@@ -5271,21 +5077,6 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       id: Arg,
     ]
   ): Out<K, S, null | RespMap<[Uint8Array, Uint8Array[] | null][]>>;
-  /**
-   * Returns the messages from a stream within a range of IDs in reverse order. (XREVRANGE)
-   *
-   * Since Redis 5.0.0, Valkey 5.0.0.
-   * Complexity: O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).
-   */
-  xrevrange(
-    ...args: [key: Arg, end: Arg, start: Arg] | [
-      key: Arg,
-      end: Arg,
-      start: Arg,
-      count: "COUNT",
-      count: number | bigint | string,
-    ]
-  ): Out<K, S, [string, string[]][]>;
   /** As {@linkcode xrevrange}, with bulk strings as `Uint8Array` (binary-safe). */
   xrevrangeBuffer(
     ...args: [key: Arg, end: Arg, start: Arg] | [

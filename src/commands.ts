@@ -21,6 +21,28 @@ import {
 
 import type { CommandMethods } from "./command_methods.ts";
 import { attachCommandMethods } from "./command_methods_attach.ts";
+import {
+  asAutoClaim,
+  asEntries,
+  asPendingEntries,
+  asPendingSummary,
+  asStreamReads,
+  type StreamEntry,
+  type StreamIds,
+  type StreamRead,
+  xaddArgs,
+  type XAddOptions,
+  type XAutoClaimOptions,
+  type XAutoClaimResult,
+  xpendingArgs,
+  type XPendingEntry,
+  type XPendingOptions,
+  type XPendingSummary,
+  xreadArgs,
+  xreadgroupArgs,
+  type XReadGroupOptions,
+  type XReadOptions,
+} from "./streams.ts";
 import type { Pipeline } from "./pipeline.ts";
 import type { PoolPipeline } from "./pool_pipeline.ts";
 
@@ -307,8 +329,13 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
    * (or `addCommand`) would: a pool runs a blocking one on a connection of its own and refuses one that would
    * change a shared connection. Executors with such rules override it.
    */
-  protected route<T>(command: string, args: Arg[], asBuffer: boolean): Out<K, S, T> {
-    return this.dispatch<T>(command, args, null, asBuffer);
+  protected route<T>(
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    transform: Transform<T> | null = null,
+  ): Out<K, S, T> {
+    return this.dispatch<T>(command, args, transform, asBuffer);
   }
 
   /** PING: "PONG", or the message echoed. */
@@ -498,6 +525,95 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
   /** ZSCORE: the member's score, or null. */
   zscore(key: Arg, member: Arg): Out<K, S, number | null> {
     return this.dispatch("ZSCORE", [key, member], asScore, false);
+  }
+  /**
+   * XADD from an object or Map of fields (options: `id`, `nomkstream`, trimming by `maxlen` or `minid`):
+   * the new entry's ID, or null with `nomkstream` when the stream does not exist.
+   *
+   * @example
+   * ```ts
+   * r.xadd("events", { type: "login", user: "42" }, { maxlen: 1000, approximate: true }); // "1700000000000-0"
+   * ```
+   */
+  xadd(key: Arg, fields: FieldValues, options?: XAddOptions): Out<K, S, string | null>;
+  /** XADD in the server's order (ioredis' form): `xadd(key, "*", field, value, …)`. */
+  xadd(key: Arg, id: Arg, field: Arg, value: Arg, ...more: Arg[]): Out<K, S, string | null>;
+  xadd(key: Arg, first: Arg | FieldValues, ...rest: unknown[]): unknown {
+    const args = typeof first === "object" && !(first instanceof Uint8Array)
+      ? xaddArgs(key, pairsArgs("xadd", [], first, []), rest[0] as XAddOptions | undefined)
+      : [key, first, ...rest as Arg[]];
+    return this.dispatch("XADD", args, asNullableString, false);
+  }
+
+  /** XRANGE: entries from `start` to `end` (default `-` and `+`: all), oldest first, at most `count`. */
+  xrange(key: Arg, start: Arg = "-", end: Arg = "+", count?: number): Out<K, S, StreamEntry[]> {
+    const args = count === undefined ? [key, start, end] : [key, start, end, "COUNT", count];
+    return this.dispatch("XRANGE", args, asEntries, false);
+  }
+
+  /** XREVRANGE: entries from `end` down to `start` (default `+` and `-`), newest first, at most `count`. */
+  xrevrange(key: Arg, end: Arg = "+", start: Arg = "-", count?: number): Out<K, S, StreamEntry[]> {
+    const args = count === undefined ? [key, end, start] : [key, end, start, "COUNT", count];
+    return this.dispatch("XREVRANGE", args, asEntries, false);
+  }
+
+  /**
+   * XREAD: the entries after the given ID of each stream (`$`: only new ones, with `block`), or null when
+   * `block` ran out. With `block` a pool runs it on a connection of its own.
+   *
+   * @example
+   * ```ts
+   * await pool.xread({ events: "$" }, { block: 5000 }); // [{ stream: "events", entries: [{ id, fields }] }] or null
+   * ```
+   */
+  xread(streams: StreamIds, options?: XReadOptions): Out<K, S, StreamRead[] | null> {
+    const args = xreadArgs(streams, options);
+    return options?.block === undefined
+      ? this.dispatch("XREAD", args, asStreamReads, false)
+      : this.route("XREAD", args, false, asStreamReads);
+  }
+
+  /**
+   * XREADGROUP as `consumer` of `group`: `>` reads entries never delivered to the group, an ID the consumer's
+   * pending ones after it. Null when `block` ran out.
+   */
+  xreadgroup(
+    group: Arg,
+    consumer: Arg,
+    streams: StreamIds,
+    options?: XReadGroupOptions,
+  ): Out<K, S, StreamRead[] | null> {
+    const args = xreadgroupArgs(group, consumer, streams, options);
+    return options?.block === undefined
+      ? this.dispatch("XREADGROUP", args, asStreamReads, false)
+      : this.route("XREADGROUP", args, false, asStreamReads);
+  }
+
+  /**
+   * XAUTOCLAIM: hands `consumer` the group's entries pending longer than `minIdleTime` ms, scanning from
+   * `start` (`0-0` at first, then the `next` it returned).
+   */
+  xautoclaim(
+    key: Arg,
+    group: Arg,
+    consumer: Arg,
+    minIdleTime: number,
+    start: Arg = "0-0",
+    options: XAutoClaimOptions = {},
+  ): Out<K, S, XAutoClaimResult> {
+    const args: Arg[] = [key, group, consumer, minIdleTime, start];
+    if (options.count !== undefined) args.push("COUNT", options.count);
+    return this.dispatch("XAUTOCLAIM", args, asAutoClaim, false);
+  }
+
+  /** XPENDING's summary of a group: how many entries are pending, their ID range, per consumer. */
+  xpending(key: Arg, group: Arg): Out<K, S, XPendingSummary>;
+  /** XPENDING's extended form: the pending entries themselves (`count` of them, from `start` to `end`). */
+  xpending(key: Arg, group: Arg, options: XPendingOptions): Out<K, S, XPendingEntry[]>;
+  xpending(key: Arg, group: Arg, options?: XPendingOptions): unknown {
+    return options === undefined
+      ? this.dispatch("XPENDING", [key, group], asPendingSummary, false)
+      : this.dispatch("XPENDING", xpendingArgs(key, group, options), asPendingEntries, false);
   }
 }
 

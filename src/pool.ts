@@ -201,8 +201,13 @@ export class Pool extends Commands<"async"> {
   }
 
   /** A generated method's command that blocks or changes a connection: routed as `send` routes it. */
-  protected override route<T>(command: string, args: Arg[], asBuffer: boolean): Promise<T> {
-    return this.#send<T>(command, args, null, asBuffer);
+  protected override route<T>(
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    transform: Transform<T> | null = null,
+  ): Promise<T> {
+    return this.#send<T>(command, args, transform, asBuffer);
   }
 
   /** Sends one command for the typed methods; see `Commands`. */

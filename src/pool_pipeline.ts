@@ -85,10 +85,15 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   }
 
   /** A generated method's command that blocks or changes a connection: checked as `addCommand` checks it. */
-  protected override route<T>(command: string, args: Arg[], asBuffer: boolean): Queued<PoolQueue<R, Q>, T> {
+  protected override route<T>(
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    transform: Transform<T> | null = null,
+  ): Queued<PoolQueue<R, Q>, T> {
     this.#tracker?.check(command, args);
     if (classify(command, args) === BLOCKING) this.#blocking = true;
-    return this.#queue(command, args, null, asBuffer, true) as unknown as Queued<PoolQueue<R, Q>, T>;
+    return this.#queue(command, args, transform, asBuffer, true) as unknown as Queued<PoolQueue<R, Q>, T>;
   }
 
   /** Queues one command for the typed methods; see `Commands`. */
