@@ -108,7 +108,8 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
 
   #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
     const start = this.#encoder.length;
-    this.#encoder.add(command, args);
+    const prefix = this.#core.keyPrefix;
+    this.#encoder.add(command, prefix === null ? args : prefix.apply(command, args));
     this.#starts.push(start);
     this.#names.push(command);
     this.#plan.add(command, transform, asBuffer, byName);
