@@ -29,7 +29,7 @@ const QUOTE = "%";
 const BACKSLASH = "&";
 
 /** One server's spec of one command, as in the JSON files (the fields used here). */
-interface Spec {
+export interface Spec {
   summary: string;
   since: string;
   group: string;
@@ -57,7 +57,8 @@ interface SpecKey {
   };
 }
 
-interface SpecArg {
+/** One argument of a spec, as in the JSON files. */
+export interface SpecArg {
   name: string;
   type: string;
   token?: string;

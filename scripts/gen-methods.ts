@@ -12,29 +12,7 @@
  * their tokens and values. Replies are typed from the reply schemas as both protocols decode them.
  */
 
-/** The fields of a spec read here (a subset of `Spec` in gen-commands.ts). */
-export interface MethodSpec {
-  summary: string;
-  since: string;
-  complexity?: string;
-  container?: string;
-  arity: number;
-  command_flags?: string[];
-  deprecated_since?: string;
-  replaced_by?: string;
-  arguments?: MethodArg[];
-  reply_schema?: unknown;
-}
-
-export interface MethodArg {
-  name: string;
-  type: string;
-  token?: string;
-  optional?: boolean;
-  multiple?: boolean;
-  multiple_token?: boolean;
-  arguments?: MethodArg[];
-}
+import type { Spec as MethodSpec, SpecArg as MethodArg } from "./gen-commands.ts";
 
 /** Commands without a generated method, and why (the README and the report quote this list). */
 export const NOT_GENERATED: Record<string, string> = {
@@ -161,21 +139,26 @@ function valueType(type: string): string {
 
 const EMPTY: Tuple = { head: [], rest: null, tail: [] };
 
-/** The members of a union type's text, split at the top level only (not inside `<>`, `[]`, `()`). */
-function members(type: string): string[] {
+/** Splits `text` at `separator` where no bracket (`<>`, `[]`, `()`) is open; the COMMAND DOCS test reads with it too. */
+export function splitTopLevel(text: string, separator: string): string[] {
   const out: string[] = [];
   let depth = 0, start = 0;
-  for (let i = 0; i < type.length; i++) {
-    const c = type[i];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
     if (c === "<" || c === "[" || c === "(") depth++;
     else if (c === ">" || c === "]" || c === ")") depth--;
-    else if (depth === 0 && type.startsWith(" | ", i)) {
-      out.push(type.slice(start, i));
-      start = i + 3;
+    else if (depth === 0 && text.startsWith(separator, i)) {
+      out.push(text.slice(start, i));
+      start = i + separator.length;
     }
   }
-  out.push(type.slice(start));
-  return out.map(unparen);
+  out.push(text.slice(start));
+  return out;
+}
+
+/** The members of a union type's text. */
+function members(type: string): string[] {
+  return splitTopLevel(type, " | ").map(unparen);
 }
 
 /** A type without the parentheses around all of it. */

@@ -11,7 +11,7 @@ import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
 import { createConnection } from "node:net";
 import { readFileSync } from "node:fs";
-import { methodName, NOT_GENERATED } from "../../scripts/gen-methods.ts";
+import { methodName, NOT_GENERATED, splitTopLevel } from "../../scripts/gen-methods.ts";
 import { type Arg, connect, type Reply } from "../../mod.ts";
 import {
   allCommands,
@@ -447,22 +447,9 @@ interface Signature {
   loose: boolean;
 }
 
-/** Splits `text` at `separator` where no bracket is open. */
-function topLevel(text: string, separator: string): string[] {
-  const out: string[] = [];
-  let depth = 0, start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === "(" || c === "[" || c === "<") depth++;
-    else if (c === ")" || c === "]" || c === ">") depth--;
-    else if (depth === 0 && text.startsWith(separator, i)) {
-      out.push(text.slice(start, i));
-      start = i + separator.length;
-    }
-  }
-  out.push(text.slice(start));
-  return out.map((s) => s.trim()).filter((s) => s !== "");
-}
+/** The parts of `text` between top-level separators, trimmed, without empty ones. */
+const topLevel = (text: string, separator: string): string[] =>
+  splitTopLevel(text, separator).map((s) => s.trim()).filter((s) => s !== "");
 
 function readSignatures(): Map<string, Signature> {
   const source = readFileSync(new URL("../../src/command_methods.ts", import.meta.url), "utf8")
