@@ -180,6 +180,8 @@ function union(types: string[]): string {
   if (parts.has("Arg")) {
     for (const p of [...parts]) if (p.startsWith('"') || ["string", "number", "bigint"].includes(p)) parts.delete(p);
   }
+  // `number` holds every numeric literal (EXPIRETIME's -1 and -2 beside its timestamps).
+  if (parts.has("number")) { for (const p of [...parts]) if (/^-?[0-9]/.test(p)) parts.delete(p); }
   return [...parts].join(" | ");
 }
 

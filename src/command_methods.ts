@@ -251,7 +251,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         end: number | bigint | string,
         bit: "BIT",
       ]
-  ): Out<K, S, number | -1>;
+  ): Out<K, S, number>;
   /**
    * Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved. (BLMOVE)
    *
@@ -462,7 +462,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 6.0.0, Valkey 6.0.0.
    * Complexity: O(1)
    */
-  clientGetredir(): Out<K, S, 0 | -1 | number>;
+  clientGetredir(): Out<K, S, number>;
   /**
    * Returns helpful text about the different subcommands. (CLIENT HELP)
    *
@@ -1287,7 +1287,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 7.0.0, Valkey 7.0.0.
    * Complexity: O(1)
    */
-  expiretime(...args: [key: Arg]): Out<K, S, number | -1 | -2>;
+  expiretime(...args: [key: Arg]): Out<K, S, number>;
   /**
    * Starts a coordinated failover from a server to one of its replicas. (FAILOVER)
    *
@@ -2213,7 +2213,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         setname: "SETNAME",
         clientname: Arg,
       ]
-  ): Out<K, S, RespMap<string | 3 | number | RespMap<string | number | string[]>[]>>;
+  ): Out<K, S, RespMap<string | number | RespMap<string | number | string[]>[]>>;
   /** As {@linkcode hello}, with bulk strings as `Uint8Array` (binary-safe). */
   helloBuffer(
     ...args:
@@ -2229,7 +2229,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
         setname: "SETNAME",
         clientname: Arg,
       ]
-  ): Out<K, S, RespMap<Uint8Array | 3 | number | RespMap<Uint8Array | number | Uint8Array[]>[]>>;
+  ): Out<K, S, RespMap<Uint8Array | number | RespMap<Uint8Array | number | Uint8Array[]>[]>>;
   /**
    * Determines whether a field exists in a hash. (HEXISTS)
    *
@@ -2341,7 +2341,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   hexpiretime(
     ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
-  ): Out<K, S, (-2 | -1 | number)[]>;
+  ): Out<K, S, number[]>;
   /** As {@linkcode hgetall}, with bulk strings as `Uint8Array` (binary-safe). */
   hgetallBuffer(...args: [key: Arg]): Out<K, S, RespMap<Uint8Array>>;
   /**
@@ -2596,7 +2596,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   hpexpiretime(
     ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
-  ): Out<K, S, (-2 | -1 | number)[]>;
+  ): Out<K, S, number[]>;
   /**
    * Returns the TTL in milliseconds of a hash field. (HPTTL)
    *
@@ -2605,7 +2605,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   hpttl(
     ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
-  ): Out<K, S, (-2 | -1 | number)[]>;
+  ): Out<K, S, number[]>;
   /**
    * Returns one or more random fields from a hash. (HRANDFIELD)
    *
@@ -2905,7 +2905,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   httl(
     ...args: [key: Arg, fields: "FIELDS", numfields: number | bigint | string, field: Arg, ...fields: Arg[]]
-  ): Out<K, S, (-2 | -1 | number)[]>;
+  ): Out<K, S, number[]>;
   /**
    * Returns all values in a hash. (HVALS)
    *
@@ -3147,7 +3147,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
       pivot: Arg,
       element: Arg,
     ]
-  ): Out<K, S, number | 0 | -1>;
+  ): Out<K, S, number>;
   /**
    * Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved. (LMOVE)
    *
@@ -3511,7 +3511,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 7.0.0, Valkey 7.0.0.
    * Complexity: O(1)
    */
-  pexpiretime(...args: [key: Arg]): Out<K, S, number | -1 | -2>;
+  pexpiretime(...args: [key: Arg]): Out<K, S, number>;
   /**
    * Adds elements to a HyperLogLog key. Creates the key if it doesn't exist. (PFADD)
    *
@@ -3563,7 +3563,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.6.0, Valkey 2.6.0.
    * Complexity: O(1)
    */
-  pttl(...args: [key: Arg]): Out<K, S, number | -1 | -2>;
+  pttl(...args: [key: Arg]): Out<K, S, number>;
   /**
    * Posts a message to a channel. (PUBLISH)
    *
