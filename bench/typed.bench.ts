@@ -69,6 +69,25 @@ const cases: Case[] = [
     () => Promise.all(fields.map((f) => pool.send("HEXISTS", KEY, f))),
     () => Promise.all(fields.map((f) => pool.hexists(KEY, f))),
   ],
+  // Queueing alone (discarded, nothing sent): the per-call cost without the round trip's noise.
+  ["queue 10,000 HEXISTS, no round trip (generated)", () => {
+    const p = r.pipeline();
+    for (const f of fields) p.addCommand("hexists", KEY, f);
+    p.discard();
+  }, () => {
+    const p = r.pipeline();
+    for (const f of fields) p.hexists(KEY, f);
+    p.discard();
+  }],
+  ["queue 10,000 XINFO STREAM, no round trip (generated subcommand)", () => {
+    const p = r.pipeline();
+    for (const f of fields) p.addCommand("XINFO", "STREAM", f);
+    p.discard();
+  }, () => {
+    const p = r.pipeline();
+    for (const f of fields) p.xinfoStream(f);
+    p.discard();
+  }],
   ["1,000 sync calls HEXISTS (generated)", () => {
     for (let i = 0; i < 1_000; i++) r.send("HEXISTS", KEY, fields[i]!);
   }, () => {

@@ -80,8 +80,9 @@ export interface XAutoClaimResult {
 export interface XPendingSummary {
   /** How many entries are pending. */
   count: number;
-  /** The smallest and the greatest pending ID (null when none). */
+  /** The smallest pending ID (null when none). */
   min: string | null;
+  /** The greatest pending ID (null when none). */
   max: string | null;
   /** Each consumer with pending entries, and how many. */
   consumers: { name: string; count: number }[];
@@ -101,8 +102,9 @@ export interface XPendingEntry {
 
 /** Options of XPENDING's extended form. */
 export interface XPendingOptions {
-  /** Lowest and highest ID (default `-` and `+`). */
+  /** The lowest ID (default `-`). */
   start?: Arg;
+  /** The highest ID (default `+`). */
   end?: Arg;
   /** At most this many entries. */
   count: number;
