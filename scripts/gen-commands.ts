@@ -4,7 +4,7 @@
  * `make commands`, which fetches the pinned releases and passes, per server,
  * `name=version=directory`:
  *
- *   deno run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts,src/command_methods.ts,src/command_method_list.ts,src/key_spec_table.ts scripts/gen-commands.ts \
+ *   deno run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts,src/command_methods.ts,src/command_lists.ts scripts/gen-commands.ts \
  *     redis=8.0.2=build/command-specs/redis-8.0.2/src/commands valkey=8.1.1=...
  *
  * The output is data only, shaped for a fast import: the table (one JSON text
@@ -19,8 +19,8 @@ import { generateMethods } from "./gen-methods.ts";
 
 const OUT = "src/command_table.ts";
 const METHODS_OUT = "src/command_methods.ts";
-const KEYS_OUT = "src/key_spec_table.ts";
-const METHOD_LIST_OUT = "src/command_method_list.ts";
+/** What the runtime reads at import: the generated methods' list and every command's key specs. */
+const LISTS_OUT = "src/command_lists.ts";
 /** The hand-written typed methods, which win over generated ones of the same name. */
 const HAND_WRITTEN = "src/commands.ts";
 const DOCS_OUT = "src/command_docs.ts";
@@ -313,9 +313,9 @@ function main(): void {
   Deno.writeTextFileSync(OUT, tableModule.join("\n"));
   const methods = generateMethods(header, redis, valkey, handWrittenMethods());
   Deno.writeTextFileSync(METHODS_OUT, methods.types);
-  Deno.writeTextFileSync(METHOD_LIST_OUT, methods.list);
+
   console.log(
-    `${METHODS_OUT}, ${METHOD_LIST_OUT}: typed methods for ${methods.counts.redis} Redis and ${methods.counts.valkey} ` +
+    `${METHODS_OUT}, ${LISTS_OUT}: typed methods for ${methods.counts.redis} Redis and ${methods.counts.valkey} ` +
       `Valkey commands and subcommands (${methods.counts.methods} generated methods + ${methods.counts.buffers} ` +
       `Buffer variants, the rest hand-written); not generated: ${methods.skipped.join(", ")}`,
   );
@@ -323,22 +323,30 @@ function main(): void {
   const keysText = JSON.stringify(keySpecs);
   if (keysText.includes("'") || keysText.includes("\\")) throw new Error("the key specs contain ' or \\");
   Deno.writeTextFileSync(
-    KEYS_OUT,
+    LISTS_OUT,
     [
       header,
       "/**",
-      " * Every command's key specs (as in src/command_table.ts' rows; 1 for a container), for src/key_positions.ts:",
-      " * the names and key specs alone, so that the `keyPrefix` option costs little at import. JSON in single quotes,",
-      " * which need no escape in it.",
+      " * The two lists the runtime reads from the specs, in one module (each module imported costs start-up time):",
+      " * - `COMMAND_METHODS`, for `attachCommandMethods` in src/commands.ts: per method its name, the command, the",
+      " *   subcommand (or empty) and flags (`b`: a `Buffer` variant too; `h`: only that variant, the plain one being",
+      " *   hand-written; `r`: routed as `send` routes it, for a command that blocks or changes the connection);",
+      " * - `KEY_SPECS`, for src/key_positions.ts: every command's key specs (as in src/command_table.ts' rows; 1 for a",
+      " *   container), so that key positions (and `keyPrefix`) need not import the whole table. JSON in single",
+      " *   quotes, which need no escape in it.",
       " *",
       " * @module",
       " */",
+      "",
+      "/** One method per `;`-separated entry: `name COMMAND SUBCOMMAND flags`. */",
+      `export const COMMAND_METHODS: string = ${JSON.stringify(methods.list)};`,
       "",
       "/** Lower-case name → key specs, or 1 for a container command. */",
       `export const KEY_SPECS: string = '${keysText}';`,
       "",
     ].join("\n"),
   );
+
   const redisTop = [...redis.specs.values()].filter((s) => !s.container).length;
   const valkeyTop = [...valkey.specs.values()].filter((s) => !s.container).length;
   console.log(

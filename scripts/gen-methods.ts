@@ -4,8 +4,8 @@
  *
  * - src/command_methods.ts: types only (an interface with a doc comment and a signature per method). It is
  *   imported with `import type` everywhere, so neither runtime ever loads it: its size costs nothing at start-up.
- * - src/command_method_list.ts: the few bytes the runtime needs to attach the methods (name, command,
- *   subcommand, flags), read once at import by src/command_methods_attach.ts.
+ * - `COMMAND_METHODS` in src/command_lists.ts: the few bytes the runtime needs to attach the methods (name,
+ *   command, subcommand, flags), read by `attachCommandMethods` in src/commands.ts.
  *
  * Arguments are typed in wire order as a union of labelled tuples (editors show each as an overload with named
  * parameters); where the options of a command would multiply past `MAX_VARIANTS`, they become a loose rest of
@@ -377,7 +377,9 @@ function comment(text: string): string {
 }
 
 export interface GeneratedMethods {
+  /** src/command_methods.ts. */
   types: string;
+  /** `COMMAND_METHODS` of src/command_lists.ts: one method per `;`-separated entry, `name COMMAND SUBCOMMAND flags`. */
   list: string;
   counts: { redis: number; valkey: number; methods: number; buffers: number };
   skipped: string[];
@@ -465,7 +467,7 @@ export function generateMethods(
     ` * A typed method for every command and subcommand of Redis ${redis.version} and Valkey ${valkey.version}, as the`,
     " * servers' command specs declare them: arguments in wire order (each tuple of `args` is one way to call it),",
     " * replies as the decoder delivers them under RESP2 or RESP3. Types only: src/commands.ts merges this interface",
-    " * into `Commands` and src/command_methods_attach.ts attaches the methods from src/command_method_list.ts. The",
+    " * into `Commands` and attaches the methods listed in src/command_lists.ts to its prototype. The",
     " * hand-written methods of src/commands.ts are not repeated here: theirs win.",
     " *",
     " * @module",
@@ -480,19 +482,5 @@ export function generateMethods(
     "}",
     "",
   ].join("\n");
-  const listModule = [
-    header,
-    "/**",
-    " * What src/command_methods_attach.ts needs to attach the generated methods: per method its name, the command,",
-    " * the subcommand (or empty) and flags (`b`: a `Buffer` variant too, `h`: only that variant, the plain one being",
-    " * hand-written; `r`: routed as `send` routes it, for a command that blocks or changes the connection).",
-    " *",
-    " * @module",
-    " */",
-    "",
-    "/** One method per `;`-separated entry: `name COMMAND SUBCOMMAND flags`. */",
-    `export const COMMAND_METHODS: string = ${JSON.stringify(list.join(";"))};`,
-    "",
-  ].join("\n");
-  return { types, list: listModule, counts, skipped };
+  return { types, list: list.join(";"), counts, skipped };
 }

@@ -11,7 +11,7 @@ import { TransactionTracker } from "./pool_routing.ts";
 import type { ScoredMember } from "./replies.ts";
 import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, scoredMembers } from "./scan.ts";
 import { Pipeline } from "./pipeline.ts";
-import { type KeyPrefix, keyPrefixOf } from "./key_prefix.ts";
+import { type KeyPrefix, keyPrefixOf } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
 
 /**

@@ -3,7 +3,7 @@
  * A typed method for every command and subcommand of Redis 8.0.2 and Valkey 8.1.1, as the
  * servers' command specs declare them: arguments in wire order (each tuple of `args` is one way to call it),
  * replies as the decoder delivers them under RESP2 or RESP3. Types only: src/commands.ts merges this interface
- * into `Commands` and src/command_methods_attach.ts attaches the methods from src/command_method_list.ts. The
+ * into `Commands` and attaches the methods listed in src/command_lists.ts to its prototype. The
  * hand-written methods of src/commands.ts are not repeated here: theirs win.
  *
  * @module

@@ -1,13 +1,19 @@
 /**
- * Where a command's keys are (`keyPositions`), from the key specs of the servers' command specs, in a module of
- * its own with a table of its own (src/key_spec_table.ts, only names and key specs): the `keyPrefix` option needs
- * it on every client, and importing the whole command table with src/command_info.ts cost Deno about 3 ms at
- * start-up (a tenth of importing mod.ts), this about half a millisecond. src/command_info.ts re-exports it.
+ * Where a command's keys are (`keyPositions`), from the key specs of the servers' command specs, with a table of
+ * its own (`KEY_SPECS` in src/command_lists.ts, only names and key specs), and the `keyPrefix` option that puts a
+ * prefix on them (`KeyPrefix`). Every client needs this at import, and importing the whole command table with
+ * src/command_info.ts cost Deno about 3 ms at start-up (a tenth of importing mod.ts). src/command_info.ts
+ * re-exports `keyPositions`.
+ *
+ * `KeyPrefix` prepends the prefix to every argument `keyPositions` says is a key (never by guessing from the
+ * text), on every path a command takes: typed methods, `send`, pipelines, scripts' keys (EVAL/EVALSHA/FCALL's
+ * numkeys). As ioredis does, patterns are not keys: KEYS and SCAN's MATCH are sent as given, and the keys that
+ * KEYS, SCAN or any reply returns keep the prefix.
  *
  * @module
  */
-import type { Arg as CommandArg } from "./types.ts";
-import { KEY_SPECS } from "./key_spec_table.ts";
+import type { Arg } from "./types.ts";
+import { KEY_SPECS } from "./command_lists.ts";
 
 /** begin: index (number), [keyword, startFrom], or 0 (unknown); find: ["r", lastKey, step, limit], ["n", …], or 0. */
 export type RowKeySpec = [string, number | [string, number], ["r" | "n", number, number, number] | 0];
@@ -54,7 +60,7 @@ function keysOf(name: string, specs: RowKeySpec[]): Keys {
 }
 
 /** The key specs of `name`, or of its subcommand when `args[0]` names one; undefined for an unknown command. */
-function resolveKeys(name: string | Uint8Array, args: readonly CommandArg[]): Keys | undefined {
+function resolveKeys(name: string | Uint8Array, args: readonly Arg[]): Keys | undefined {
   const key = text(name);
   let hit = byName.get(key);
   if (hit === undefined) {
@@ -93,7 +99,7 @@ const LONG = "\u0000";
  * The text of an argument, for comparing it with a name or keyword or reading a count. Bytes are read as Latin-1
  * (names and keywords are ASCII); bytes longer than any of those are not read at all.
  */
-export function text(arg: CommandArg | undefined): string {
+export function text(arg: Arg | undefined): string {
   if (typeof arg === "string") return arg;
   if (arg instanceof Uint8Array) return arg.length <= 64 ? String.fromCharCode(...arg) : LONG;
   return arg === undefined ? "" : String(arg);
@@ -126,7 +132,7 @@ export interface KeyPositionOptions {
  */
 export function keyPositions(
   name: string | Uint8Array,
-  args: readonly CommandArg[],
+  args: readonly Arg[],
   options?: KeyPositionOptions,
 ): number[] | undefined {
   const entry = resolveKeys(name, args);
@@ -193,7 +199,7 @@ export function keyPositions(
 }
 
 /** A non-negative count as the server parses it (strict decimal), or -1. */
-function parseCount(arg: CommandArg | undefined): number {
+function parseCount(arg: Arg | undefined): number {
   if (typeof arg === "number") return Number.isInteger(arg) && arg >= 0 ? arg : -1;
   if (typeof arg === "bigint") return arg >= 0n && arg <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(arg) : -1;
   const s = text(arg);
@@ -202,7 +208,7 @@ function parseCount(arg: CommandArg | undefined): number {
 }
 
 /** MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw] [KEYS k…]. */
-function migrateKeys(args: readonly CommandArg[]): number[] {
+function migrateKeys(args: readonly Arg[]): number[] {
   // Options start after host, port, key, db and timeout (args[5]); AUTH takes one value and AUTH2 two.
   for (let i = 5; i < args.length; i++) {
     const word = text(args[i]).toLowerCase();
@@ -220,7 +226,7 @@ function migrateKeys(args: readonly CommandArg[]): number[] {
 }
 
 /** SORT key [BY p] [LIMIT o c] [GET p …] [ASC|DESC] [ALPHA] [STORE dest]: the key and the last STORE's dest. */
-function sortKeys(args: readonly CommandArg[]): number[] {
+function sortKeys(args: readonly Arg[]): number[] {
   if (args.length === 0) return [];
   let store = -1;
   for (let i = 1; i < args.length; i++) {
@@ -230,4 +236,41 @@ function sortKeys(args: readonly CommandArg[]): number[] {
     else if (word === "store" && i + 1 < args.length) store = ++i;
   }
   return store < 0 ? [0] : [0, store];
+}
+
+// ---- the keyPrefix option ------------------------------------------------------------------------------------
+
+const utf8 = new TextEncoder();
+
+/** Applies one prefix to the key arguments of commands. */
+export class KeyPrefix {
+  readonly #text: string;
+  readonly #bytes: Uint8Array;
+
+  constructor(prefix: string) {
+    this.#text = prefix;
+    this.#bytes = utf8.encode(prefix);
+  }
+
+  /** The arguments with the prefix on each key; `args` itself when the command has no key (never changed). */
+  apply<A extends readonly Arg[]>(command: string, args: A): A {
+    const at = keyPositions(command, args);
+    if (at === undefined || at.length === 0) return args;
+    const out = args.slice() as Arg[];
+    for (const i of at) {
+      const key = out[i]!;
+      if (key instanceof Uint8Array) {
+        const joined = new Uint8Array(this.#bytes.length + key.length);
+        joined.set(this.#bytes);
+        joined.set(key, this.#bytes.length);
+        out[i] = joined;
+      } else out[i] = this.#text + String(key);
+    }
+    return out as readonly Arg[] as A;
+  }
+}
+
+/** A `KeyPrefix` for the settings' `keyPrefix`, or null without one (the common case costs one check per call). */
+export function keyPrefixOf(settings: { readonly keyPrefix?: string | null }): KeyPrefix | null {
+  return settings.keyPrefix ? new KeyPrefix(settings.keyPrefix) : null;
 }

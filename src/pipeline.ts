@@ -10,7 +10,7 @@ import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
 import { CHUNK_SIZE, CommandEncoder } from "./encoder.ts";
 import { RecordStash, type Streamed } from "./connection.ts";
 import { checkCommand } from "./guards.ts";
-import type { KeyPrefix } from "./key_prefix.ts";
+import type { KeyPrefix } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
 
 /** Where a pipeline's commands go: the synchronous client's connection. */

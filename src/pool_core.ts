@@ -18,7 +18,7 @@ import { type Notifier, prepare, watch } from "./notifier.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
 import { describeAddress, type PoolSettings, redact } from "./options.ts";
 import { encodePoolSettings } from "./settings.ts";
-import { type KeyPrefix, keyPrefixOf } from "./key_prefix.ts";
+import { type KeyPrefix, keyPrefixOf } from "./key_positions.ts";
 import { errorFromStatus } from "./status.ts";
 import type { Arg, Reply } from "./types.ts";
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
 import { connect, connectPool, CpipeError } from "../../mod.ts";
-import { COMMAND_METHODS } from "../../src/command_method_list.ts";
+import { COMMAND_METHODS } from "../../src/command_lists.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
