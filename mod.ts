@@ -53,6 +53,7 @@ export type {
   DeletedEntry,
   StreamEntry,
   StreamIds,
+  StreamInfo,
   StreamRead,
   XAddOptions,
   XAutoClaimOptions,

@@ -4903,31 +4903,6 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
   xinfoHelp(): Out<K, S, string[]>;
   /** As {@linkcode xinfoHelp}, with bulk strings as `Uint8Array` (binary-safe). */
   xinfoHelpBuffer(): Out<K, S, Uint8Array[]>;
-  /**
-   * Returns information about a stream. (XINFO STREAM)
-   *
-   * Since Redis 5.0.0, Valkey 5.0.0.
-   * Complexity: O(1)
-   */
-  xinfoStream(
-    ...args: [key: Arg] | [key: Arg, full: "FULL"] | [
-      key: Arg,
-      full: "FULL",
-      count: "COUNT",
-      count: number | bigint | string,
-    ]
-  ): Out<
-    K,
-    S,
-    | RespMap<number | string | null | [string, string[]]>
-    | RespMap<
-      number | string | [string, string[]][] | RespMap<
-        string | null | number | number | [string, string, number, number][] | RespMap<
-          number | string | [string, number, number][]
-        >[]
-      >[]
-    >
-  >;
   /** As {@linkcode xinfoStream}, with bulk strings as `Uint8Array` (binary-safe). */
   xinfoStreamBuffer(
     ...args: [key: Arg] | [key: Arg, full: "FULL"] | [

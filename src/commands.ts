@@ -26,9 +26,11 @@ import {
   asEntries,
   asPendingEntries,
   asPendingSummary,
+  asStreamInfo,
   asStreamReads,
   type StreamEntry,
   type StreamIds,
+  type StreamInfo,
   type StreamRead,
   xaddArgs,
   type XAddOptions,
@@ -611,6 +613,14 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
     const args: Arg[] = [key, group, consumer, minIdleTime, start];
     if (options.count !== undefined) args.push("COUNT", options.count);
     return this.dispatch("XAUTOCLAIM", args, asAutoClaim, false);
+  }
+
+  /**
+   * XINFO STREAM's summary as an object: `length`, `groups`, `lastGeneratedId`, `firstEntry` and `lastEntry` as
+   * `{ id, fields }`… (the server's dashed names in camel case). For XINFO STREAM … FULL, use `send`.
+   */
+  xinfoStream(key: Arg): Out<K, S, StreamInfo> {
+    return this.dispatch("XINFO", ["STREAM", key], asStreamInfo, false);
   }
 
   /** XPENDING's summary of a group: how many entries are pending, their ID range, per consumer. */

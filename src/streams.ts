@@ -114,6 +114,30 @@ export interface XPendingOptions {
   idle?: number;
 }
 
+/** XINFO STREAM's summary of a stream (fields a server older than 7.0 does not send are undefined). */
+export interface StreamInfo {
+  /** Entries in the stream (XLEN). */
+  length: number;
+  /** Keys and nodes of the radix tree that holds it. */
+  radixTreeKeys: number;
+  /** Nodes of that radix tree. */
+  radixTreeNodes: number;
+  /** How many consumer groups it has. */
+  groups: number;
+  /** The ID of the last entry added. */
+  lastGeneratedId: string;
+  /** The greatest ID deleted from it (7.0+). */
+  maxDeletedEntryId?: string;
+  /** How many entries were ever added (7.0+). */
+  entriesAdded?: number;
+  /** The first entry's ID as the server records it (7.2+). */
+  recordedFirstEntryId?: string;
+  /** The first and the last entry, or null when it is empty. */
+  firstEntry: StreamEntry | null;
+  /** The last entry, or null when it is empty. */
+  lastEntry: StreamEntry | null;
+}
+
 /** The streams to read and from which ID each: an object, a Map, or `[key, id]` pairs. */
 export type StreamIds = Record<string, Arg> | Map<Arg, Arg> | readonly (readonly [Arg, Arg])[];
 
@@ -148,6 +172,19 @@ export const asAutoClaim: Transform<XAutoClaimResult> = (r) => {
   const [next, entries, deleted] = r as [string, Reply[], string[] | undefined];
   // Entries deleted meanwhile came as nil before Redis 7 (which lists them in `deleted` instead).
   return { next, entries: entries.filter((e) => e !== null).map(entry) as StreamEntry[], deleted: deleted ?? [] };
+};
+
+/** XINFO STREAM key: a map (RESP3) or flat pairs (RESP2) with the server's dashed names, as `StreamInfo`. */
+export const asStreamInfo: Transform<StreamInfo> = (r) => {
+  const pairs: [Reply, Reply][] = [];
+  if (r instanceof Map) pairs.push(...r);
+  else for (let i = 0, flat = r as Reply[]; i + 1 < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1]!]);
+  const info: Record<string, unknown> = {};
+  for (const [name, value] of pairs) {
+    const key = String(name).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    info[key] = key === "firstEntry" || key === "lastEntry" ? (value === null ? null : entry(value)) : value;
+  }
+  return info as unknown as StreamInfo;
 };
 
 /** XPENDING key group: `[count, min, max, [[consumer, count]…]]`. */

@@ -30,6 +30,13 @@ for (const protocol of [2, 3] as const) {
       assert.deepEqual(r.xread({ [key]: b! }), [{ stream: key, entries: [{ id: c, fields: { type: "again" } }] }]);
       assert.equal(r.xread([[key, "$"]], { block: 10 }), null, "BLOCK that runs out is null");
       assert.equal(r.xlen(key), 3, "generated methods beside them");
+      const info = r.xinfoStream(key);
+      assert.equal(info.length, 3);
+      assert.equal(info.groups, 0);
+      assert.equal(info.lastGeneratedId, c);
+      assert.deepEqual(info.firstEntry, { id: a, fields: { type: "login", user: "42" } });
+      assert.deepEqual(info.lastEntry, { id: c, fields: { type: "again" } });
+      assert.equal(typeof info.radixTreeKeys, "number");
       r.xadd(key, { n: "1" }, { id: "99999999999999-0" });
       r.xadd(key, { n: "2" }, { minid: "99999999999999-0" });
       assert.equal(r.xlen(key), 2, "MINID trimmed the older entries");
