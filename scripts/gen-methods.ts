@@ -234,7 +234,9 @@ function collapse(variants: Tuple[], label: string): Tuple[] {
   const head = first.slice(0, shared);
   const type = union(variants.flatMap((v) => elementsOf(v).slice(shared)).map((e) => e.type));
   const shortest = variants.reduce((a, b) => (fixedCount(b) < fixedCount(a) ? b : a));
-  const required = [...shortest.head.slice(shared), ...shortest.tail].map((e) => ({ label: e.label, type }));
+  // Named after the segment, not after the shortest variant's arguments (CLIENT KILL's ID would read as required).
+  const count = shortest.head.length - shared + shortest.tail.length;
+  const required = Array.from({ length: count }, (_, i) => ({ label: count === 1 ? label : `${label}${i + 1}`, type }));
   if (type === "") return [{ head, rest: null, tail: [] }];
   return [{ head, rest: { label, type }, tail: required }];
 }

@@ -202,7 +202,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(1) for each subcommand specified
    */
   bitfield(
-    ...args: [key: Arg] | [key: Arg, ...operation: Arg[], get: Arg, encoding: Arg, offset: Arg]
+    ...args: [key: Arg] | [key: Arg, ...operation: Arg[], operation1: Arg, operation2: Arg, operation3: Arg]
   ): Out<K, S, (number | null)[]>;
   /**
    * Performs arbitrary read-only bitfield integer operations on strings. (BITFIELD_RO)
@@ -501,7 +501,9 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Since Redis 2.4.0, Valkey 2.4.0.
    * Complexity: O(N) where N is the number of client connections
    */
-  clientKill(...args: [oldFormat: Arg] | [...newFormat: Arg[], id: Arg, clientId: Arg]): Out<K, S, "OK" | number>;
+  clientKill(
+    ...args: [oldFormat: Arg] | [...newFormat: Arg[], newFormat1: Arg, newFormat2: Arg]
+  ): Out<K, S, "OK" | number>;
   /**
    * Lists open connections. (CLIENT LIST)
    *
@@ -2120,16 +2122,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape
    */
   geosearchstore(
-    ...args: [
-      destination: Arg,
-      source: Arg,
-      ...args: Arg[],
-      frommember: Arg,
-      member: Arg,
-      byradius: Arg,
-      radius: Arg,
-      m: Arg,
-    ]
+    ...args: [destination: Arg, source: Arg, ...args: Arg[], args1: Arg, args2: Arg, args3: Arg, args4: Arg, args5: Arg]
   ): Out<K, S, number>;
   /**
    * Returns a bit value by offset. (GETBIT)
@@ -3368,7 +3361,7 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    * Complexity: This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.
    */
   migrate(
-    ...args: [host: Arg, port: number | bigint | string, ...args: Arg[], key: Arg, destinationDb: Arg, timeout: Arg]
+    ...args: [host: Arg, port: number | bigint | string, ...args: Arg[], args1: Arg, args2: Arg, args3: Arg]
   ): Out<K, S, "OK" | "NOKEY">;
   /**
    * Returns helpful text about the different subcommands. (MODULE HELP)
@@ -4339,14 +4332,14 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
   sentinelSimulateFailure(
     ...args: [] | [
       ...mode: ("crash-after-election" | "crash-after-promotion" | "help")[],
-      crashAfterElection: "crash-after-election" | "crash-after-promotion" | "help",
+      mode: "crash-after-election" | "crash-after-promotion" | "help",
     ]
   ): Out<K, S, "OK" | string[]>;
   /** As {@linkcode sentinelSimulateFailure}, with bulk strings as `Uint8Array` (binary-safe). */
   sentinelSimulateFailureBuffer(
     ...args: [] | [
       ...mode: ("crash-after-election" | "crash-after-promotion" | "help")[],
-      crashAfterElection: "crash-after-election" | "crash-after-promotion" | "help",
+      mode: "crash-after-election" | "crash-after-promotion" | "help",
     ]
   ): Out<K, S, "OK" | Uint8Array[]>;
   /**
