@@ -147,10 +147,10 @@ $(SPECS)/%/.unpacked: build/%.tarball
 	touch $@
 
 commands: tools $(SPECS)/redis-$(REDIS_VERSION)/.unpacked $(SPECS)/valkey-$(VALKEY_VERSION)/.unpacked
-	$(DENO) run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts scripts/gen-commands.ts \
+	$(DENO) run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts,src/command_methods.ts,src/command_lists.ts scripts/gen-commands.ts \
 	  redis=$(REDIS_VERSION)=$(SPECS)/redis-$(REDIS_VERSION)/src/commands \
 	  valkey=$(VALKEY_VERSION)=$(SPECS)/valkey-$(VALKEY_VERSION)/src/commands
-	$(DENO) fmt -q src/command_table.ts src/command_docs.ts
+	$(DENO) fmt -q src/command_table.ts src/command_docs.ts src/command_methods.ts src/command_lists.ts
 
 # The loader's list of libraries for Bun's bundler; remade when a checkout built before it existed runs `make`.
 ffi/lib/embedded.js: $(LIB) scripts/checksums.sh

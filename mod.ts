@@ -47,7 +47,23 @@ export type {
   Slots,
   ZRangeOptions,
 } from "./src/commands.ts";
-export type { ScoredMember, Transform } from "./src/replies.ts";
+export type { Double, RespMap, ScoredMember, Transform } from "./src/replies.ts";
+export type { CommandMethods } from "./src/command_methods.ts";
+export type {
+  DeletedEntry,
+  StreamEntry,
+  StreamIds,
+  StreamInfo,
+  StreamRead,
+  XAddOptions,
+  XAutoClaimOptions,
+  XAutoClaimResult,
+  XPendingEntry,
+  XPendingOptions,
+  XPendingSummary,
+  XReadGroupOptions,
+  XReadOptions,
+} from "./src/streams.ts";
 export type { Arg, Reply } from "./src/types.ts";
 export { maskUrl, parseRedisUrl } from "./src/options.ts";
 export type { Address } from "./src/url.ts";

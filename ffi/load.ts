@@ -13,8 +13,9 @@
  * 4. inside a single-file executable, the library embedded in it, copied out
  *    to that same cache directory and checked the same way: Bun embeds the
  *    files `ffi/lib/embedded.js` imports when the package is imported through
- *    `ffi/bun.ts` (`bun build --compile`); `deno compile` embeds the files
- *    given to `--include`.
+ *    `ffi/bun.ts` (`bun build --compile`); `deno compile --unstable-raw-imports`
+ *    embeds those `ffi/lib/embedded_deno.js` imports as bytes (or, without
+ *    that flag, the files given to `--include`).
  *
  * Permission errors (Deno without `--allow-ffi`, `--allow-net`…) are thrown
  * as they are; every other failure becomes a `CpipeError` saying what to do.
@@ -23,7 +24,7 @@ import { ABI_VERSION } from "./abi.ts";
 import { type Native, symbols } from "./symbols.ts";
 import { CpipeError } from "./error.ts";
 import { deno, type DenoLike } from "./runtime.ts";
-import { embeddedLibraries } from "./embedded.ts";
+import { embeddedBytes, embeddedLibraries } from "./embedded.ts";
 
 /** Targets a library can be built for, named as zig names them. */
 export const SUPPORTED_TARGETS = [
@@ -348,9 +349,35 @@ async function libraryPath(): Promise<string> {
     }
     return path;
   }
-  // `deno compile` serves files given to `--include` from inside the executable, where dlopen cannot see them.
-  if (deno.build.standalone) return await cachedLibrary(p, `included at ${path}`, () => readBytes(path));
+  if (deno.build.standalone) {
+    const embedded = await denoEmbedded(`${target}/${file}`);
+    if (embedded) return await cachedLibrary(p, "embedded in this executable", embedded);
+    // Compiled without raw imports: `--include` serves the file from inside the executable, where dlopen cannot.
+    return await cachedLibrary(p, `included at ${path}`, () => readBytes(path));
+  }
   return path;
+}
+
+/**
+ * Inside a `deno compile` executable: the library's bytes as `ffi/lib/embedded_deno.js` imports them, when it was
+ * compiled with `--unstable-raw-imports` (which embeds them, as `bun build --compile` embeds ffi/lib/embedded.js'
+ * files); undefined without that flag, or without the file (a checkout not built with `make`).
+ */
+async function denoEmbedded(key: string): Promise<(() => Promise<Uint8Array>) | undefined> {
+  try {
+    // A literal specifier, so that `deno compile` puts the module (and through it the libraries) in the executable.
+    await import("./lib/embedded_deno.js");
+  } catch {
+    return undefined;
+  }
+  const load = embeddedBytes.get(key);
+  if (load === undefined) return undefined;
+  try {
+    const bytes = await load();
+    return () => Promise.resolve(bytes);
+  } catch {
+    return undefined; // compiled without --unstable-raw-imports: the bytes import was left out
+  }
 }
 
 function message(e: unknown): string {

@@ -1,10 +1,10 @@
 /**
- * Writes src/command_table.ts and src/command_docs.ts from the servers' own command specs (the JSON
+ * Writes src/command_table.ts, src/command_docs.ts and the typed methods (scripts/gen-methods.ts) from the servers' own command specs (the JSON
  * files under `src/commands/` in the Redis and Valkey sources). Run through
  * `make commands`, which fetches the pinned releases and passes, per server,
  * `name=version=directory`:
  *
- *   deno run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts scripts/gen-commands.ts \
+ *   deno run --allow-read --allow-write=src/command_table.ts,src/command_docs.ts,src/command_methods.ts,src/command_lists.ts scripts/gen-commands.ts \
  *     redis=8.0.2=build/command-specs/redis-8.0.2/src/commands valkey=8.1.1=...
  *
  * The output is data only, shaped for a fast import: the table (one JSON text
@@ -15,14 +15,21 @@
  * reads it; change both together.
  */
 
+import { generateMethods } from "./gen-methods.ts";
+
 const OUT = "src/command_table.ts";
+const METHODS_OUT = "src/command_methods.ts";
+/** What the runtime reads at import: the generated methods' list and every command's key specs. */
+const LISTS_OUT = "src/command_lists.ts";
+/** The hand-written typed methods, which win over generated ones of the same name. */
+const HAND_WRITTEN = "src/commands.ts";
 const DOCS_OUT = "src/command_docs.ts";
 /** Printable characters the specs do not use, standing in for `"` and `\\` in the generated literals. */
 const QUOTE = "%";
 const BACKSLASH = "&";
 
 /** One server's spec of one command, as in the JSON files (the fields used here). */
-interface Spec {
+export interface Spec {
   summary: string;
   since: string;
   group: string;
@@ -50,7 +57,8 @@ interface SpecKey {
   };
 }
 
-interface SpecArg {
+/** One argument of a spec, as in the JSON files. */
+export interface SpecArg {
   name: string;
   type: string;
   token?: string;
@@ -170,6 +178,13 @@ function docs(spec: Spec): Record<string, unknown> {
   return out;
 }
 
+/** The method names of the `Commands` class in src/commands.ts (two-space indented members). */
+function handWrittenMethods(): Set<string> {
+  const text = Deno.readTextFileSync(HAND_WRITTEN);
+  const body = text.slice(text.indexOf("export abstract class Commands"));
+  return new Set([...body.matchAll(/^ {2}(?:protected abstract )?([a-zA-Z]\w*)(?:<[^(]*>)?\(/gm)].map((m) => m[1]!));
+}
+
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 function main(): void {
@@ -180,6 +195,8 @@ function main(): void {
 
   const names = [...new Set([...redis.specs.keys(), ...valkey.specs.keys()])].sort();
   const rows: unknown[] = [];
+  /** Name → key specs (as in the rows), or 1 for a container: src/key_positions.ts' own small table. */
+  const keySpecs: Record<string, unknown> = {};
   const docTexts: string[] = [];
   const counts = { both: 0, redisOnly: 0, valkeyOnly: 0, valkeyDiffers: 0 };
   for (const name of names) {
@@ -210,6 +227,7 @@ function main(): void {
         if (pick(r) !== pick(v)) override[field] = pick(v);
       }
     }
+    keySpecs[name] = names.some((n) => n.startsWith(`${name}|`)) ? 1 : (primary.key_specs ?? []).map(keySpec);
     const docsAt = docTexts.reduce((n, t) => n + t.length, 0);
     rows.push([
       name,
@@ -241,7 +259,7 @@ function main(): void {
 
   const rowsText = JSON.stringify(rows);
   const docsText = docTexts.join("");
-  for (const [what, text] of [["rows", rowsText], ["docs", docsText]]) {
+  for (const [what, text] of [["rows", rowsText], ["docs", docsText]] as const) {
     if (text.includes(QUOTE) || text.includes(BACKSLASH) || text.includes("\n")) {
       throw new Error(`the ${what} contain ${QUOTE}, ${BACKSLASH} or a newline: choose other stand-ins`);
     }
@@ -293,7 +311,42 @@ function main(): void {
     "",
   ];
   Deno.writeTextFileSync(OUT, tableModule.join("\n"));
+  const methods = generateMethods(header, redis, valkey, handWrittenMethods());
+  Deno.writeTextFileSync(METHODS_OUT, methods.types);
+
+  console.log(
+    `${METHODS_OUT}, ${LISTS_OUT}: typed methods for ${methods.counts.redis} Redis and ${methods.counts.valkey} ` +
+      `Valkey commands and subcommands (${methods.counts.methods} generated methods + ${methods.counts.buffers} ` +
+      `Buffer variants, the rest hand-written); not generated: ${methods.skipped.join(", ")}`,
+  );
   Deno.writeTextFileSync(DOCS_OUT, docsModule.join("\n"));
+  const keysText = JSON.stringify(keySpecs);
+  if (keysText.includes("'") || keysText.includes("\\")) throw new Error("the key specs contain ' or \\");
+  Deno.writeTextFileSync(
+    LISTS_OUT,
+    [
+      header,
+      "/**",
+      " * The two lists the runtime reads from the specs, in one module (each module imported costs start-up time):",
+      " * - `COMMAND_METHODS`, for `attachCommandMethods` in src/commands.ts: per method its name, the command, the",
+      " *   subcommand (or empty) and flags (`b`: a `Buffer` variant too; `h`: only that variant, the plain one being",
+      " *   hand-written; `r`: routed as `send` routes it, for a command that blocks or changes the connection);",
+      " * - `KEY_SPECS`, for src/key_positions.ts: every command's key specs (as in src/command_table.ts' rows; 1 for a",
+      " *   container), so that key positions (and `keyPrefix`) need not import the whole table. JSON in single",
+      " *   quotes, which need no escape in it.",
+      " *",
+      " * @module",
+      " */",
+      "",
+      "/** One method per `;`-separated entry: `name COMMAND SUBCOMMAND flags`. */",
+      `export const COMMAND_METHODS: string = ${JSON.stringify(methods.list)};`,
+      "",
+      "/** Lower-case name → key specs, or 1 for a container command. */",
+      `export const KEY_SPECS: string = '${keysText}';`,
+      "",
+    ].join("\n"),
+  );
+
   const redisTop = [...redis.specs.values()].filter((s) => !s.container).length;
   const valkeyTop = [...valkey.specs.values()].filter((s) => !s.container).length;
   console.log(

@@ -11,6 +11,7 @@ import { TransactionTracker } from "./pool_routing.ts";
 import type { ScoredMember } from "./replies.ts";
 import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, scoredMembers } from "./scan.ts";
 import { Pipeline } from "./pipeline.ts";
+import { type KeyPrefix, keyPrefixOf } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
 
 /**
@@ -29,10 +30,13 @@ export class Client extends Commands<"sync"> {
   readonly #connection: Connection;
   readonly #encoder = new CommandEncoder();
   readonly #queue: Pipeline;
+  /** The `keyPrefix` option, applied here and by the client's pipelines. */
+  readonly #keyPrefix: KeyPrefix | null;
 
   /** @internal Use {@linkcode connect}. */
   constructor(settings: ClientSettings) {
     super();
+    this.#keyPrefix = keyPrefixOf(settings);
     this.#connection = new Connection(describeAddress(settings), settings);
     this.#connection.onEvent = (event) => this.#events.connection(event);
     this.#queue = this.pipeline();
@@ -138,7 +142,7 @@ export class Client extends Commands<"sync"> {
 
   /** A new pipeline on this client's connection: queue with its methods, then `execute()`. */
   pipeline(): Pipeline {
-    return new Pipeline(this.#connection);
+    return new Pipeline(this.#connection, this.#keyPrefix);
   }
 
   /** Queues a command on the client's own pipeline, sent by `execute()`. */
@@ -173,11 +177,22 @@ export class Client extends Commands<"sync"> {
     this.close();
   }
 
+  /** A generated method's command that blocks or changes the connection (WATCH, SELECT…): as `send`. */
+  protected override route<T>(
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    transform: Transform<T> | null = null,
+  ): T {
+    this.#transaction.follow(command);
+    return this.dispatch<T>(command, args, transform, asBuffer);
+  }
+
   /** Runs (or queues) one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
     const encoder = this.#encoder;
     encoder.reset();
-    encoder.add(command, args);
+    encoder.add(command, this.#keyPrefix === null ? args : this.#keyPrefix.apply(command, args));
     const reply = this.#connection.run(encoder, asBuffer)[0]!; // one command, one reply
     if (reply instanceof ReplyError) throw reply;
     // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array (a pipeline does it).

@@ -14,6 +14,9 @@
  * @module
  */
 import { BACKSLASH, COMMAND_ROWS, COMMAND_TABLE_SOURCES, QUOTE } from "./command_table.ts";
+import { type RowKeySpec, text } from "./key_positions.ts";
+
+export { type KeyPositionOptions, keyPositions } from "./key_positions.ts";
 
 /** One argument of a command as sent: strings and bytes, numbers as their decimal text. */
 export type CommandArg = string | Uint8Array | number | bigint;
@@ -114,8 +117,6 @@ export const commandTableSources: { readonly redis: string; readonly valkey: str
 
 // ---- the row format written by scripts/gen-commands.ts ------------------------------------------------------
 
-/** begin: index (number), [keyword, startFrom], or 0 (unknown); find: ["r", lastKey, step, limit], ["n", …], or 0. */
-type RowKeySpec = [string, number | [string, number], ["r" | "n", number, number, number] | 0];
 type Row = [
   name: string,
   servers: number,
@@ -138,22 +139,6 @@ const unquote = (text: string): string => text.replaceAll(QUOTE, '"').replaceAll
 const split = (s: string): readonly string[] => s ? Object.freeze(s.split(" ")) : EMPTY;
 const EMPTY: readonly string[] = Object.freeze([]);
 
-/** A key spec ready to run: argv indexes as the server counts them (the name at 0). */
-interface Finder {
-  /** Index to start at, or 0 when a keyword is searched. */
-  readonly index: number;
-  /** Lower-case keyword to search for, or "". */
-  readonly keyword: string;
-  readonly startFrom: number;
-  /** 0 unknown, 1 range, 2 keynum. */
-  readonly kind: 0 | 1 | 2;
-  /** range: lastKey, step, limit; keynum: keyNumIndex, firstKey, step (the order of the spec files). */
-  readonly a: number;
-  readonly b: number;
-  readonly c: number;
-  readonly notKey: boolean;
-}
-
 class Entry implements CommandInfo {
   readonly name: string;
   readonly group: string;
@@ -167,13 +152,6 @@ class Entry implements CommandInfo {
   readonly aclCategories: readonly string[];
   readonly docFlags: readonly string[];
   readonly valkey: ValkeyDifferences | undefined;
-  /** Key specs in the order the server applies them. */
-  readonly finders: readonly Finder[];
-  /**
-   * When every key spec is a fixed index and a fixed count of keys: their first and last argv indexes, flat
-   * (`[first0, last0, first1, last1…]`). The positions then depend only on the argument count.
-   */
-  readonly fixed: readonly number[] | undefined;
   readonly blocking: boolean;
   /** For a command that blocks only with an option: the tokens before the keys and their value counts. */
   readonly blockOptions: Readonly<Record<string, number>> | undefined;
@@ -212,10 +190,6 @@ class Entry implements CommandInfo {
       })
       : undefined;
     this.keySpecs = Object.freeze(row[6].map(toKeySpec));
-    this.finders = row[6].map(toFinder);
-    this.fixed = this.finders.every((f) => f.kind === 1 && f.index > 0 && f.a >= 0 && f.b === 1 && !f.notKey)
-      ? this.finders.flatMap((f) => [f.index, f.index + f.a])
-      : undefined;
     this.blocking = this.flags.includes("blocking");
     this.blockOptions = row[11] || undefined;
   }
@@ -251,20 +225,6 @@ function toKeySpec([flags, begin, find]: RowKeySpec): KeySpec {
   });
 }
 
-function toFinder([flags, begin, find]: RowKeySpec): Finder {
-  const keyword = typeof begin === "number" ? "" : begin[0];
-  return {
-    index: typeof begin === "number" ? begin : 0,
-    keyword,
-    startFrom: typeof begin === "number" ? 0 : begin[1],
-    kind: find === 0 || (begin === 0) ? 0 : find[0] === "r" ? 1 : 2,
-    a: find === 0 ? 0 : find[1],
-    b: find === 0 ? 0 : find[2],
-    c: find === 0 ? 0 : find[3],
-    notKey: flags.split(" ").includes("NOT_KEY"),
-  };
-}
-
 /**
  * The decoded rows and a name → row index; an entry is built when its command is first asked for, so the first
  * call costs one JSON.parse of the rows (about a millisecond), not 418 entries.
@@ -298,19 +258,6 @@ function load(): Map<string, number> {
 function entryAt(i: number): Entry {
   const row = rows![i]!;
   return entries[i] ??= new Entry(row, i, subRowsByContainer!.get(row[0]));
-}
-
-/** What `text` returns for bytes too long to be a command name, keyword or count: equal to none of them. */
-const LONG = "\u0000";
-
-/**
- * The text of an argument, for comparing it with a name or keyword or reading a count. Bytes are read as Latin-1
- * (names and keywords are ASCII); bytes longer than any of those are not read at all.
- */
-function text(arg: CommandArg | undefined): string {
-  if (typeof arg === "string") return arg;
-  if (arg instanceof Uint8Array) return arg.length <= 64 ? String.fromCharCode(...arg) : LONG;
-  return arg === undefined ? "" : String(arg);
 }
 
 function lookup(name: string | Uint8Array): Entry | undefined {
@@ -371,139 +318,6 @@ export async function commandDocs(
 /** Every entry of the table (commands and subcommands), sorted by name. */
 export function allCommands(): readonly CommandInfo[] {
   return [...(rowByName ?? load()).values()].map(entryAt);
-}
-
-/** Options of `keyPositions`. */
-export interface KeyPositionOptions {
-  /**
-   * Also return what key specs mark `NOT_KEY`: the shard channels of SPUBLISH, SSUBSCRIBE and SUNSUBSCRIBE,
-   * which a cluster routes by slot like keys. Default false, as `COMMAND GETKEYS`.
-   */
-  readonly notKeys?: boolean;
-}
-
-/**
- * Indexes into `args` of the command's key arguments, in the order the server lists them (`COMMAND GETKEYS`),
- * following its key specs: one key (GET), every other argument (MSET), keys after a count (EVAL, ZUNIONSTORE,
- * LMPOP), keys after a keyword (XREAD … STREAMS, GEORADIUS … STORE), subcommands (OBJECT ENCODING k), plus the
- * two commands whose specs the server completes in code (MIGRATE's KEYS form, SORT … STORE). `[]` for a
- * command without keys; undefined for a command the table does not know. As `COMMAND GETKEYS`, arguments that
- * do not satisfy a key spec (a count that is not a number, a range with no key in it: `PFMERGE dest`) give `[]`
- * for the whole command, not the keys of the other specs; the server will mostly answer such a command with an
- * error.
- *
- * @example
- * ```ts
- * keyPositions("mset", ["a", "1", "b", "2"]); // [0, 2]
- * keyPositions("eval", ["return 1", 2, "k1", "k2", "arg"]); // [2, 3]
- * ```
- */
-export function keyPositions(
-  name: string | Uint8Array,
-  args: readonly CommandArg[],
-  options?: KeyPositionOptions,
-): number[] | undefined {
-  const entry = resolve(name, args);
-  if (!entry) return undefined;
-  const argc = args.length + 1;
-  const fixed = entry.fixed;
-  if (fixed) {
-    // The common case (GET, SET, HSET, LMOVE…): no argument needs reading.
-    const out: number[] = [];
-    for (let i = 0; i < fixed.length; i += 2) {
-      const last = fixed[i + 1]!;
-      if (last >= argc) return [];
-      for (let p = fixed[i]!; p <= last; p++) out.push(p - 1);
-    }
-    return out;
-  }
-  switch (entry.name) {
-    case "migrate":
-      return migrateKeys(args);
-    case "sort":
-    case "sort_ro":
-      return sortKeys(args);
-  }
-  const notKeys = options?.notKeys === true;
-  const out: number[] = [];
-  for (const f of entry.finders) {
-    if (f.notKey && !notKeys) continue;
-    if (f.kind === 0) return [];
-    let first = f.index;
-    if (f.keyword) {
-      first = 0;
-      const start = f.startFrom > 0 ? f.startFrom : argc + f.startFrom;
-      const end = f.startFrom > 0 ? argc - 1 : 1;
-      // As the server: the search stops short of the last argument (forward) or of the name and first argument.
-      for (let i = start; i !== end; i = start <= end ? i + 1 : i - 1) {
-        if (i >= argc || i < 1) break;
-        if (text(args[i - 1]).toLowerCase() === f.keyword) {
-          first = i + 1;
-          break;
-        }
-      }
-      if (first === 0) continue;
-    }
-    let last: number;
-    let step: number;
-    if (f.kind === 1) {
-      step = f.b;
-      if (f.a >= 0) last = first + f.a;
-      else if (f.c === 0) last = argc + f.a;
-      else last = first + (Math.trunc((argc - first) / f.c) + f.a);
-    } else {
-      step = f.c;
-      const at = first + f.a;
-      if (at >= argc) return [];
-      const count = parseCount(args[at - 1]);
-      if (count < 0) return [];
-      first += f.b;
-      last = first + count - 1;
-    }
-    if (last >= argc || last < first || first >= argc) return [];
-    for (let i = first; i <= last; i += step) out.push(i - 1);
-  }
-  return out;
-}
-
-/** A non-negative count as the server parses it (strict decimal), or -1. */
-function parseCount(arg: CommandArg | undefined): number {
-  if (typeof arg === "number") return Number.isInteger(arg) && arg >= 0 ? arg : -1;
-  if (typeof arg === "bigint") return arg >= 0n && arg <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(arg) : -1;
-  const s = text(arg);
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(s)) return -1;
-  return Number(s);
-}
-
-/** MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw] [KEYS k…]. */
-function migrateKeys(args: readonly CommandArg[]): number[] {
-  // Options start after host, port, key, db and timeout (args[5]); AUTH takes one value and AUTH2 two.
-  for (let i = 5; i < args.length; i++) {
-    const word = text(args[i]).toLowerCase();
-    if (word === "keys") {
-      // The server ignores the key argument in this form and refuses a non-empty one.
-      if (text(args[2]) !== "") return [];
-      const out: number[] = [];
-      for (let k = i + 1; k < args.length; k++) out.push(k);
-      return out;
-    }
-    if (word === "auth") i += 1;
-    else if (word === "auth2") i += 2;
-  }
-  return args.length >= 3 ? [2] : [];
-}
-
-/** SORT key [BY p] [LIMIT o c] [GET p …] [ASC|DESC] [ALPHA] [STORE dest]: the key and the last STORE's dest. */
-function sortKeys(args: readonly CommandArg[]): number[] {
-  if (args.length === 0) return [];
-  let store = -1;
-  for (let i = 1; i < args.length; i++) {
-    const word = text(args[i]).toLowerCase();
-    if (word === "limit") i += 2;
-    else if (word === "get" || word === "by") i += 1;
-    else if (word === "store" && i + 1 < args.length) store = ++i;
-  }
-  return store < 0 ? [0] : [0, store];
 }
 
 /**

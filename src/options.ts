@@ -95,6 +95,14 @@ export interface ConnectOptions {
    */
   protocol?: 2 | 3;
   /**
+   * Prepended to every key argument (ioredis' name): the command table's key positions say which arguments are
+   * keys, for typed methods, `send`, pipelines and scripts alike. Patterns are not keys: KEYS and SCAN's MATCH
+   * are sent as given, and keys in replies keep the prefix (as ioredis).
+   *
+   * @example `{ keyPrefix: "app1:" }`
+   */
+  keyPrefix?: string;
+  /**
    * TLS: `true` for the defaults (verified against the runtime's roots), or {@linkcode TlsOptions}. A `rediss://`
    * URL turns it on; `tls: false` beside one is an error.
    *
@@ -267,6 +275,8 @@ export interface ClientSettings {
   readonly name: string | null;
   /** RESP version: 3 sends `HELLO 3`. */
   readonly protocol: 2 | 3;
+  /** Prepended to every key argument, or `null`. */
+  readonly keyPrefix: string | null;
   /** Milliseconds to wait for a connection; 0 waits forever. */
   readonly connectTimeout: number;
   /** Milliseconds without progress before a command fails; 0 waits forever. */
@@ -524,6 +534,7 @@ const CONNECT_KEYS = new Set<string>([
   "tls",
   "keepAlive",
   "maxReplyBytes",
+  "keyPrefix",
 ]);
 const ADDRESS_KEYS = new Set<string>(["url", "host", "port", "path"]);
 const POOL_KEYS = new Set<string>([
@@ -627,6 +638,7 @@ function build(
     db: db ?? 0,
     name: name === "" ? null : name,
     protocol: protocol ?? 2,
+    keyPrefix: keyPrefixOption(opts.keyPrefix),
     connectTimeout: ms("connectTimeout", opts.connectTimeout, DEFAULTS.connectTimeout),
     commandTimeout,
     keepAlive: keepAlive(opts.keepAlive),
@@ -757,6 +769,12 @@ function clientName(value: unknown): string | null {
     // CLIENT SETNAME refuses spaces and anything outside printable ASCII, on every reconnect: say so now.
     throw new TypeError(`cpipe: name must be printable ASCII without spaces, not ${show(value)}`);
   }
+  return value;
+}
+
+function keyPrefixOption(value: unknown): string | null {
+  if (value === undefined || value === "") return null;
+  if (typeof value !== "string") throw new TypeError(`cpipe: keyPrefix must be a string, not ${show(value)}`);
   return value;
 }
 

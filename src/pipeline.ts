@@ -10,6 +10,7 @@ import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
 import { CHUNK_SIZE, CommandEncoder } from "./encoder.ts";
 import { RecordStash, type Streamed } from "./connection.ts";
 import { checkCommand } from "./guards.ts";
+import type { KeyPrefix } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
 
 /** Where a pipeline's commands go: the synchronous client's connection. */
@@ -37,10 +38,14 @@ export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = nul
   #streamed: Streamed | null = null;
 
   /** @internal Pipelines come from `client.pipeline()`. */
-  constructor(target: PipelineTarget) {
+  constructor(target: PipelineTarget, keyPrefix: KeyPrefix | null = null) {
     super();
     this.#target = target;
+    this.#keyPrefix = keyPrefix;
   }
+
+  /** The client's `keyPrefix` option. */
+  readonly #keyPrefix: KeyPrefix | null;
 
   /** Commands queued since the last `execute()`. */
   get length(): number {
@@ -89,7 +94,7 @@ export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = nul
   }
 
   #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
-    this.#encoder.add(command, args);
+    this.#encoder.add(command, this.#keyPrefix === null ? args : this.#keyPrefix.apply(command, args));
     this.#plan.add(command, transform, asBuffer, byName);
     if (this.#encoder.length >= CHUNK_SIZE) this.#stream();
     return this;

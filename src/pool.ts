@@ -206,6 +206,16 @@ export class Pool extends Commands<"async"> {
     return this.close();
   }
 
+  /** A generated method's command that blocks or changes a connection: routed as `send` routes it. */
+  protected override route<T>(
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    transform: Transform<T> | null = null,
+  ): Promise<T> {
+    return this.#send<T>(command, args, transform, asBuffer);
+  }
+
   /** Sends one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
     return this.#core.call(-1, command, args, transform, asBuffer);

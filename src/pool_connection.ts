@@ -75,6 +75,16 @@ export class PoolConnection extends Commands<"async"> {
     return Promise.resolve();
   }
 
+  /** A generated method's command that changes the connection (SELECT, WATCH…): followed as `send` follows it. */
+  protected override route<T>(
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    transform: Transform<T> | null = null,
+  ): Promise<T> {
+    return this.#send(command, args, asBuffer, transform) as Promise<T>;
+  }
+
   /** Sends one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
     if (this.#released) return Promise.reject(this.#releasedError());
@@ -83,7 +93,7 @@ export class PoolConnection extends Commands<"async"> {
     return this.#core.call(this.#connection, command, args, shape, asBuffer);
   }
 
-  #send(command: string, args: Arg[], asBuffer: boolean): Promise<Reply> {
+  #send(command: string, args: Arg[], asBuffer: boolean, transform: Transform<unknown> | null = null): Promise<Reply> {
     try {
       checkCommand(command, args[0]);
     } catch (e) {
@@ -91,7 +101,9 @@ export class PoolConnection extends Commands<"async"> {
     }
     if (this.#released) return Promise.reject(this.#releasedError());
     this.#track(command, args);
-    return this.#core.call(this.#connection, command, args, null, asBuffer);
+    // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array.
+    const shape = this.#transaction.inMulti ? null : transform;
+    return this.#core.call(this.#connection, command, args, shape, asBuffer) as Promise<Reply>;
   }
 
   /** Follows what a command leaves on the connection. */

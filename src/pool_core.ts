@@ -19,6 +19,7 @@ import { type Notifier, prepare, watch } from "./notifier.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
 import { describeAddress, type PoolSettings, redact } from "./options.ts";
 import { encodePoolSettings } from "./settings.ts";
+import { type KeyPrefix, keyPrefixOf } from "./key_positions.ts";
 import { errorFromStatus } from "./status.ts";
 import type { Arg, Reply } from "./types.ts";
 
@@ -88,8 +89,12 @@ export class PoolCore {
   /** Client-side caching (the `clientCache` option); null when off. */
   cache: ClientCache | null = null;
 
+  /** The `keyPrefix` option, applied to every command's keys here and by the pool's pipelines. */
+  readonly keyPrefix: KeyPrefix | null;
+
   constructor(settings: PoolSettings) {
     this.#settings = settings;
+    this.keyPrefix = keyPrefixOf(settings);
     this.size = settings.size;
     this.maxInFlight = settings.maxInFlight;
     this.address = describeAddress(settings);
@@ -216,7 +221,7 @@ export class PoolCore {
     const batcher = this.#batcher, segment = batcher.segment(route);
     const start = segment.encoder.length;
     try {
-      segment.encoder.add(command, args);
+      segment.encoder.add(command, this.keyPrefix === null ? args : this.keyPrefix.apply(command, args));
     } catch (e) {
       return Promise.reject(e);
     }

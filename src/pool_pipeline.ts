@@ -84,6 +84,18 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     this.#tracker?.reset();
   }
 
+  /** A generated method's command that blocks or changes a connection: checked as `addCommand` checks it. */
+  protected override route<T>(
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    transform: Transform<T> | null = null,
+  ): Queued<PoolQueue<R, Q>, T> {
+    this.#tracker?.check(command, args);
+    if (classify(command, args) === BLOCKING) this.#blocking = true;
+    return this.#queue(command, args, transform, asBuffer, true) as unknown as Queued<PoolQueue<R, Q>, T>;
+  }
+
   /** Queues one command for the typed methods; see `Commands`. */
   protected dispatch<T>(
     command: string,
@@ -96,7 +108,8 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
 
   #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
     const start = this.#encoder.length;
-    this.#encoder.add(command, args);
+    const prefix = this.#core.keyPrefix;
+    this.#encoder.add(command, prefix === null ? args : prefix.apply(command, args));
     this.#starts.push(start);
     this.#names.push(command);
     this.#plan.add(command, transform, asBuffer, byName);

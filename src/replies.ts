@@ -18,6 +18,15 @@ export interface ScoredMember {
   score: number;
 }
 
+/** A double in a reply: a number under RESP3, its decimal text (`"3.5"`, `"inf"`) under RESP2. */
+export type Double = number | string;
+
+/**
+ * A map in a reply: a `Map` under RESP3, a flat `[key, value, key, value…]` array under RESP2 (keys are strings,
+ * or bytes from a `*Buffer` method).
+ */
+export type RespMap<V> = Map<string | Uint8Array, V> | (string | Uint8Array | V)[];
+
 export const asNumber: Transform<number> = (r) => r as number;
 export const asString: Transform<string> = (r) => r as string;
 export const asNullableString: Transform<string | null> = (r) => r as string | null;

@@ -121,31 +121,72 @@ test("bun build: a bundle finds the library it copied beside itself, from any di
   assert.equal(r.stdout.trim(), "ok");
 });
 
-test("deno compile: the executable runs alone (only where DENORT_BIN points at denort)", async () => {
+/**
+ * Builds the app with `deno compile` and runs it alone twice (the second start reuses the cached copy). Skipped with
+ * a message where DENORT_BIN does not point at a denort binary: `deno compile` downloads it from dl.deno.land.
+ */
+async function denoCompiled(name: string, flags: string[]): Promise<void> {
   const denort = process.env.DENORT_BIN;
   if (!denort) {
     console.log("skipped: deno compile needs denort from dl.deno.land; set DENORT_BIN to a denort binary to run it");
     return;
   }
-  const dir = await project("deno-app", "./node_modules/@x/cpipe/mod.ts");
-  const { bin, home, cache } = emptyMachine("deno");
+  const dir = await project(name, "./node_modules/@x/cpipe/mod.ts");
+  const { bin, home, cache } = emptyMachine(name);
   const exe = join(bin, "app");
   check(
     "deno compile",
-    await run(DENO, [
-      "compile",
-      "-A",
-      "--no-lock",
-      "--node-modules-dir=none",
-      "--include",
-      "node_modules/@x/cpipe/ffi/lib",
-      "--output",
-      exe,
-      "app.ts",
-    ], { cwd: dir, env: userEnv({ DENORT_BIN: denort }) }),
+    await run(DENO, ["compile", "-A", "--no-lock", "--node-modules-dir=none", ...flags, "--output", exe, "app.ts"], {
+      cwd: dir,
+      env: userEnv({ DENORT_BIN: denort }),
+    }),
   );
   rmSync(dir, { recursive: true, force: true });
   assert.equal(await runApp(exe, bin, home, cache), "ok");
   assert.ok(existsSync(cachedCopy(cache)));
   assert.equal(await runApp(exe, bin, home, cache), "ok");
+}
+
+test("deno compile --unstable-raw-imports embeds the library as bun build --compile does (DENORT_BIN)", async () => {
+  await denoCompiled("deno-raw", ["--unstable-raw-imports"]);
+});
+
+test("deno compile --include of the package's ffi/lib still works (DENORT_BIN)", async () => {
+  await denoCompiled("deno-include", ["--include", "node_modules/@x/cpipe/ffi/lib"]);
+});
+
+/**
+ * What runs here without denort: the module graph `deno compile --unstable-raw-imports` embeds (as `deno info`
+ * shows it) holds the host's library, reached through ffi/lib/embedded_deno.js; without the flag the graph still
+ * builds; and the bytes that module reads are the library `make` recorded in checksums.json.
+ */
+test("deno: the graph deno compile embeds holds the library, whose embedded bytes match checksums.json", async () => {
+  const dir = await project("deno-graph", "./node_modules/@x/cpipe/mod.ts");
+  const library = join(dir, "node_modules", "@x", "cpipe", "ffi", "lib", hostLibrary());
+  const graph = (flags: string[]) =>
+    run(DENO, ["info", "--json", "--no-lock", "--node-modules-dir=none", ...flags, "app.ts"], { cwd: dir });
+  const raw = JSON.parse(check("deno info", await graph(["--unstable-raw-imports"])).stdout) as {
+    modules: { specifier: string; error?: string }[];
+  };
+  const entry = raw.modules.find((m) => m.specifier === `file://${library}`);
+  assert.ok(entry, `the library is not in the graph: ${raw.modules.map((m) => m.specifier).join(", ")}`);
+  assert.equal(entry.error, undefined);
+  check("deno info without the flag", await graph([]));
+  const probe = join(dir, "probe.ts");
+  writeFileSync(
+    probe,
+    `import { embeddedBytes } from "./node_modules/@x/cpipe/ffi/embedded.ts";
+await import("./node_modules/@x/cpipe/ffi/lib/embedded_deno.js");
+const bytes = await embeddedBytes.get(${JSON.stringify(hostLibrary())})!();
+const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+console.log(Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""));
+`,
+  );
+  const r = check(
+    "deno run",
+    await run(DENO, ["run", "--no-lock", "--node-modules-dir=none", "--unstable-raw-imports", "-A", "probe.ts"], {
+      cwd: dir,
+    }),
+  );
+  assert.equal(r.stdout.trim(), checksums().files[hostLibrary()]);
 });

@@ -65,6 +65,8 @@ test("npm pack ships the sources, the libraries and their checksums; not tests, 
   const expected = ["mod.ts", "ffi/load.ts", "ffi/symbols.ts", "ffi/lib/checksums.json", "README.md", "LICENSE"];
   // What Bun's bundler follows to embed the libraries (bun build --compile).
   expected.push("ffi/bun.ts", "ffi/embedded.ts", "ffi/lib/embedded.js");
+  // What `deno compile --unstable-raw-imports` follows to embed them, and its types for tsc.
+  expected.push("ffi/lib/embedded_deno.js", "ffi/lib/embedded_deno.d.ts");
   for (const path of expected) {
     assert.ok(paths.includes(path), `${path} is missing from the package`);
   }

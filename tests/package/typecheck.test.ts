@@ -33,6 +33,12 @@ import * as cpipe from ${JSON.stringify(specifier)};
 const r = cpipe.connect("127.0.0.1", 6379);
 r.set("k", "v", { ex: 10 });
 const v: string | null = r.get("k");
+// Generated methods (src/command_methods.ts), plain and Buffer, on the client, a pipeline and the pool.
+const id: number = r.clientId();
+const range: string = r.getrange("k", 0, -1);
+const bytes: Uint8Array = r.getrangeBuffer("k", 0, -1);
+const [appended, length] = r.pipeline().append("k", "w").strlen("k").execute();
+console.log(id, range, bytes, appended, length);
 r.addCommand("hset", "h", "f", "1");
 const replies = r.execute();
 console.log(v, replies.length);
@@ -40,6 +46,9 @@ r.close();
 
 const pool = cpipe.connectPool({ host: "127.0.0.1", port: 6379, size: 2 });
 const n: number = await pool.incr("n");
+const popped: [string, string] | null = await pool.blpop("list", 1);
+const size: number = await pool.xlen("stream");
+console.log(popped, size);
 try {
   await pool.send("NOPE");
 } catch (e) {

@@ -307,6 +307,7 @@ test("connect() with no address and no REDIS_URL: 127.0.0.1:6379 and every defau
     db: 0,
     name: null,
     protocol: 2,
+    keyPrefix: null,
     connectTimeout: 10_000,
     commandTimeout: 0,
     keepAlive: 15_000,

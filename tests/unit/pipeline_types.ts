@@ -100,3 +100,22 @@ export function setForms(): void {
   // @ts-expect-error: pairs go flat, not nested
   r.hset("h", [["f", "v"]]);
 }
+
+export function generatedMethods(): void {
+  // Generated methods (src/command_methods.ts): reply types from the schemas, in tuples and promises alike.
+  const replies = r.pipeline().hsetnx("h", "f", "1").strlen("k").getrangeBuffer("k", 0, -1).execute();
+  expect<Equal<typeof replies, [0 | 1 | ReplyError, number | ReplyError, Uint8Array | ReplyError]>>();
+  const id: number = r.clientId();
+  const popped: Promise<[string, string] | null> = pool.blpop("list", 0);
+  const [withScore] = r.pipeline().zincrby("z", 1, "m").execute();
+  expect<Equal<typeof withScore, string | number | ReplyError>>();
+  // @ts-expect-error: PEXPIRE's condition is one of its tokens
+  r.pexpire("k", 100, "SOON");
+  r.pexpire("k", 100, "NX");
+  // @ts-expect-error: GETRANGE takes a key, a start and an end
+  r.getrange("k", 0);
+  // Streams are shaped as objects.
+  const entries = r.xrange("s");
+  expect<Equal<typeof entries, { id: string; fields: Record<string, string> }[]>>();
+  void [id, popped];
+}
