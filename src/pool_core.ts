@@ -196,17 +196,19 @@ export class PoolCore {
     transform: Transform<T> | null,
     asBuffer: boolean,
   ): Promise<T> {
+    // The cache sees keys as the server does: invalidations name them with the prefix.
+    const sent = this.keyPrefix === null ? args : this.keyPrefix.apply(command, args);
     if (this.cache !== null && route === -1) {
       const cached = this.cache.read(
         command,
-        args,
+        sent,
         transform,
         asBuffer,
-        (fill) => this.#call(-1, command, args, fill, asBuffer),
+        (fill) => this.#call(-1, command, sent, fill, asBuffer),
       );
       if (cached !== undefined) return cached;
     }
-    return this.#call(route, command, args, transform, asBuffer);
+    return this.#call(route, command, sent, transform, asBuffer);
   }
 
   #call<T>(
@@ -221,7 +223,7 @@ export class PoolCore {
     const batcher = this.#batcher, segment = batcher.segment(route);
     const start = segment.encoder.length;
     try {
-      segment.encoder.add(command, this.keyPrefix === null ? args : this.keyPrefix.apply(command, args));
+      segment.encoder.add(command, args);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -86,3 +86,13 @@ test("clientCache needs RESP3: protocol: 2 beside it is a TypeError; bad bounds 
   assert.throws(() => connectPool({ ...address, clientCache: { maxEntrys: 5 } as never }), /did you mean maxEntries/);
   assert.throws(() => connectPool({ ...address, clientCache: { ttl: -1 } }), /clientCache.ttl/);
 });
+
+test("with keyPrefix, the cache is invalidated by writes to the prefixed key", async () => {
+  await using pool = connectPool({ ...address, size: 1, keyPrefix: "app:", clientCache: true });
+  using writer = connect(server.host, server.port);
+  writer.set("app:cache:p", "1");
+  assert.equal(await pool.get("cache:p"), "1");
+  writer.set("app:cache:p", "2");
+  await pool.ping();
+  assert.equal(await pool.get("cache:p"), "2");
+});
