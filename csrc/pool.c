@@ -552,6 +552,20 @@ CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t connection, int32_t 
     return was ? CPIPE_OK : cpipe_error_set(&p->error, CPIPE_ERR_ARG, "exclusive connection %d is not acquired", connection);
 }
 
+CPIPE_API int32_t cpipe_pool_pause(cpipe_pool *p, int32_t connection, int32_t paused) {
+    if (p == NULL) return CPIPE_ERR_ARG;
+    if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
+    pool_member *m = member_at(p, connection);
+    if (m == NULL) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
+    cpipe_mutex_lock(&m->lock);
+    int was = m->used;
+    if (was) m->conn.paused = paused != 0;
+    cpipe_mutex_unlock(&m->lock);
+    if (!was) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
+    wake_io(p); /* its poll set changes */
+    return CPIPE_OK;
+}
+
 CPIPE_API int32_t cpipe_pool_connected(cpipe_pool *p) {
     if (p == NULL) return CPIPE_ERR_ARG;
     int32_t n = 0, count = atomic_load(&p->count);

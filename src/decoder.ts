@@ -174,9 +174,14 @@ export class ReplyDecoder {
     const start = this.pos, end = start + len;
     if (end > this.bytes.length) throw this.#past(len);
     this.pos = end;
-    if (len <= 32 && isAscii(this.bytes, start, end)) return shortAscii(this.bytes, start, end);
-    return utf8.decode(this.bytes.subarray(start, end));
+    return decodeText(this.bytes, start, end);
   }
+}
+
+/** The UTF-8 text of bytes[start, end), short ASCII strings the fast way (see below). */
+export function decodeText(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start <= 32 && isAscii(bytes, start, end)) return shortAscii(bytes, start, end);
+  return utf8.decode(bytes.subarray(start, end));
 }
 
 // In the three loops below, `end` ≤ bytes.length (set by #string from a
