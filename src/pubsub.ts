@@ -107,12 +107,18 @@ export function channelNames(names: unknown, what: string): string[] {
   return [...new Set(list as string[])];
 }
 
-const MESSAGE_KINDS: Record<string, SubscriptionKind> = { message: "channel", pmessage: "pattern", smessage: "shard" };
+/** A frame's first element, from its length and first byte: a message's family, "" for another frame. */
+function messageFamily(bytes: Uint8Array, at: number, length: number): SubscriptionKind | "" {
+  if (length === 7) return bytes[at] === 0x6d ? "channel" : ""; // "message"
+  if (length !== 8 || bytes[at + 1] !== 0x6d) return ""; // "pmessage" / "smessage"
+  return bytes[at] === 0x70 ? "pattern" : bytes[at] === 0x73 ? "shard" : "";
+}
 
 /**
  * Reads Pub/Sub frames (an array or push whose first element names it) from
  * encoded replies, without building the reply: what a message needs is
- * taken once, the payload only as the subscriber wants it.
+ * taken once, the payload only as the subscriber wants it. A message's
+ * channel is most often the last one seen: its text is kept and reused.
  */
 export class PubSubReader {
   #bytes: Uint8Array = new Uint8Array(0);
@@ -127,6 +133,8 @@ export class PubSubReader {
   channel: string | null = null;
   payloadStart = 0;
   payloadEnd = 0;
+  #lastBytes: Uint8Array = new Uint8Array(0);
+  #lastText = "";
 
   /** Reads the frame at `start`; false when it is not a Pub/Sub frame. */
   read(bytes: Uint8Array, start: number): boolean {
@@ -139,23 +147,26 @@ export class PubSubReader {
     const view = this.#view, items = view.getUint32(start + 1, true);
     if (items < 3 || bytes[start + 5] !== 0x24) return false; // '$'
     let pos = start + 5;
-    const type = this.#text(pos);
-    pos += 5 + view.getUint32(pos + 1, true);
-    this.type = type;
-    const family = MESSAGE_KINDS[type] ?? null;
-    this.family = family;
-    if (family === null) {
+    const typeLength = view.getUint32(pos + 1, true);
+    const family = messageFamily(bytes, pos + 5, typeLength);
+    if (family === "") {
+      this.type = this.#text(pos);
+      this.family = null;
+      pos += 5 + typeLength;
       this.channel = bytes[pos] === 0x24 ? this.#text(pos) : null;
       this.key = this.channel ?? "";
       return true;
     }
+    pos += 5 + typeLength;
+    this.family = family;
+    this.type = family === "channel" ? "message" : family === "pattern" ? "pmessage" : "smessage";
     if (family === "pattern") {
       if (items < 4) return false;
       this.key = this.#text(pos);
       pos += 5 + view.getUint32(pos + 1, true);
-      this.channel = this.#text(pos);
+      this.channel = this.#name(pos);
     } else {
-      this.channel = this.key = this.#text(pos);
+      this.channel = this.key = this.#name(pos);
     }
     pos += 5 + view.getUint32(pos + 1, true);
     if (bytes[pos] !== 0x24) return false; // a payload is a bulk string
@@ -168,6 +179,24 @@ export class PubSubReader {
   #text(pos: number): string {
     const start = pos + 5;
     return decodeText(this.#bytes, start, start + this.#view.getUint32(pos + 1, true));
+  }
+
+  /** A channel's name at `pos`: the last one's text again when the bytes are the same. */
+  #name(pos: number): string {
+    const start = pos + 5, length = this.#view.getUint32(pos + 1, true), bytes = this.#bytes, last = this.#lastBytes;
+    if (length === last.length) {
+      let same = true;
+      for (let i = 0; i < length; i++) {
+        if (bytes[start + i] !== last[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.#lastText;
+    }
+    this.#lastBytes = bytes.slice(start, start + length);
+    this.#lastText = decodeText(bytes, start, start + length);
+    return this.#lastText;
   }
 
   /** The current message's payload as text. */
