@@ -72,7 +72,7 @@ export class Client extends Commands<"sync"> {
    * @example
    * ```ts
    * r.subscribe(["jobs", "control"]);
-   * for (let m = r.nextMessage(1000); m?.message !== "stop"; m = r.nextMessage(1000)) if (m) work(m.message);
+   * for (let m = r.nextMessage(1000); m?.message !== "stop"; m = r.nextMessage(1000)) if (m) console.log(m.message);
    * r.unsubscribe();
    * ```
    */

@@ -249,16 +249,21 @@ static void test_states_up(void) {
 /* A call owing two replies gets a PARTIAL record, then its last; a reply
  * for which no call waits is a protocol error that fails the connection and
  * every call it carried, and it backs off, then dials again. */
-static void test_accounting(void) {
+/* A fresh script and a connection without handshake, up. */
+static void connect_ready(cpipe_connection *c, cpipe_buffer *out) {
     reset_server();
-    uint8_t cmds[256], calls[32];
     cpipe_settings s = settings_with(0, NULL, NULL);
+    CHECK(cpipe_connection_init(c, 0, &s, &fake_transport, 1) == 0);
+    cpipe_connection_dial(c, 0, out);
+    cpipe_connection_io(c, POLLOUT, 8, 0, out);
+    CHECK(c->state == CPIPE_CONN_READY);
+}
+
+static void test_accounting(void) {
+    uint8_t cmds[256], calls[32];
     cpipe_connection c;
     cpipe_buffer out = {0};
-    CHECK(cpipe_connection_init(&c, 0, &s, &fake_transport, 1) == 0);
-    cpipe_connection_dial(&c, 0, &out);
-    cpipe_connection_io(&c, POLLOUT, 8, 0, &out);
-    CHECK(c.state == CPIPE_CONN_READY);
+    connect_ready(&c, &out);
 
     const char *sub[] = {"SUBSCRIBE", "a", "b"};
     size_t len = pack(cmds, 3, sub);
@@ -459,14 +464,9 @@ static void submit_one(cpipe_connection *c, int argc, const char **argv, uint32_
  * an error ends a subscription call; out of subscribed mode an array that
  * looks like a message is an ordinary reply. */
 static void test_pubsub(void) {
-    reset_server();
-    cpipe_settings s = settings_with(0, NULL, NULL);
     cpipe_connection c;
     cpipe_buffer out = {0};
-    CHECK(cpipe_connection_init(&c, 0, &s, &fake_transport, 1) == 0);
-    cpipe_connection_dial(&c, 0, &out);
-    cpipe_connection_io(&c, POLLOUT, 8, 0, &out);
-    CHECK(c.state == CPIPE_CONN_READY);
+    connect_ready(&c, &out);
     cpipe_buffer_reset(&out);
 
     /* RESP2: a message comes between the two confirmations of one SUBSCRIBE. */
