@@ -62,4 +62,5 @@ export type {
 export type { ConnectionEvents, Listener } from "./src/events.ts";
 export type { FieldValue, ScanOptions } from "./src/scan.ts";
 export { Subscription } from "./src/pubsub.ts";
+export type { CacheStats } from "./src/client_cache.ts";
 export type { Message, MessageListener, SubscribeOptions, SubscriptionKind } from "./src/pubsub.ts";

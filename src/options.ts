@@ -221,6 +221,15 @@ export interface PoolOptions extends ConnectOptions, AddressOptions {
    * @example `{ acquireTimeout: 2_000 }`
    */
   acquireTimeout?: number;
+  /**
+   * Client-side caching (needs `protocol: 3`): GET, HGET and HGETALL answered from memory until the server says
+   * the key changed (CLIENT TRACKING's invalidation pushes), at most `maxEntries` entries (default 10,000) and
+   * about `maxBytes` bytes of keys and values (default 64 MiB), each for at most `ttl` ms (default 0: until
+   * invalidated). Emptied whenever a connection is lost. Off by default.
+   *
+   * @example `{ protocol: 3, clientCache: { maxEntries: 50_000, ttl: 60_000 } }`
+   */
+  clientCache?: boolean | { maxEntries?: number; maxBytes?: number; ttl?: number };
 }
 
 // ---- what the engine reads ----------------------------------------------------------------------------------
@@ -288,6 +297,8 @@ export interface PoolSettings extends ClientSettings {
   readonly offlineTimeout: number;
   /** How long waiting for an exclusive connection may take, in milliseconds; 0 waits forever. */
   readonly acquireTimeout: number;
+  /** Client-side caching's bounds, or `null` when it is off. */
+  readonly clientCache: { readonly maxEntries: number; readonly maxBytes: number; readonly ttl: number } | null;
 }
 
 const MS_MAX = 0x7fff_ffff;
@@ -467,6 +478,8 @@ export function handshakeCommands(settings: ClientSettings): string[][] {
   }
   if (settings.db !== 0) commands.push(["SELECT", String(settings.db)]);
   if (settings.protocol === 2 && name !== null) commands.push(["CLIENT", "SETNAME", name]);
+  // Client-side caching: every connection of the pool tells the server to send it invalidations.
+  if ((settings as Partial<PoolSettings>).clientCache) commands.push(["CLIENT", "TRACKING", "ON"]);
   return commands;
 }
 
@@ -523,6 +536,7 @@ const POOL_KEYS = new Set<string>([
   "offlineQueue",
   "offlineTimeout",
   "acquireTimeout",
+  "clientCache",
 ]);
 const TLS_KEYS = new Set<string>(["ca", "cert", "key", "servername", "rejectUnauthorized"]);
 
@@ -629,10 +643,34 @@ function build(
       offlineQueue: bool("offlineQueue", opts.offlineQueue, true),
       offlineTimeout: ms("offlineTimeout", opts.offlineTimeout, DEFAULTS.offlineTimeout),
       acquireTimeout: ms("acquireTimeout", opts.acquireTimeout, commandTimeout || DEFAULTS.acquireTimeout),
+      clientCache: clientCacheSettings(opts.clientCache, protocol ?? 2),
     });
   }
   hideSecrets(settings, (s) => ({ ...s, password: s.password === null ? null : "****" }));
   return Object.freeze(settings) as unknown as PoolSettings;
+}
+
+/** The `clientCache` option: off, on with the defaults, or bounds of one's own. */
+function clientCacheSettings(value: unknown, protocol: 2 | 3): PoolSettings["clientCache"] {
+  if (value === undefined || value === false) return null;
+  if (protocol !== 3) {
+    throw new TypeError("cpipe: clientCache needs protocol: 3 (the server's invalidations come as RESP3 pushes)");
+  }
+  const given = value === true ? {} : value;
+  if (typeof given !== "object" || given === null) {
+    throw new TypeError(`cpipe: clientCache must be true or { maxEntries, maxBytes, ttl }, not ${show(value)}`);
+  }
+  const o = given as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!["maxEntries", "maxBytes", "ttl"].includes(key)) {
+      throw new TypeError(`cpipe: unknown clientCache option "${key}"; options: maxEntries, maxBytes, ttl`);
+    }
+  }
+  return Object.freeze({
+    maxEntries: int("clientCache.maxEntries", o.maxEntries, 1, 1 << 30, 10_000),
+    maxBytes: int("clientCache.maxBytes", o.maxBytes, 1, Number.MAX_SAFE_INTEGER, 64 * 1024 * 1024),
+    ttl: ms("clientCache.ttl", o.ttl, 0),
+  });
 }
 
 function checkNames(entry: Entry, opts: Record<string, unknown>, addressInOptions: boolean): void {

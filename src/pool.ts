@@ -13,6 +13,7 @@ import { BLOCKING, classify, SHARED, statefulError } from "./pool_routing.ts";
 import type { Arg, Reply } from "./types.ts";
 import type { MessageListener, SubscribeOptions, Subscription } from "./pubsub.ts";
 import { Subscriber } from "./subscriber.ts";
+import { type CacheStats, ClientCache } from "./client_cache.ts";
 import { encodeConnectionSettings } from "./settings.ts";
 
 /**
@@ -50,7 +51,15 @@ export class Pool extends Commands<"async"> {
     const subscriber = new Subscriber(this.#core, encodeConnectionSettings(settings));
     this.#subscriber = subscriber;
     this.#core.onPushRecord = (bytes, start) => subscriber.push(bytes, start);
+    const cache = settings.clientCache === null ? null : new ClientCache(settings.clientCache);
+    this.#cache = cache;
+    this.#core.onPush = (push, connection) => {
+      if (cache?.push(push)) return;
+      this.#onPush?.(push, connection);
+    };
     this.#core.onEvent = (event) => {
+      // A connection lost may have missed invalidations: nothing cached can be trusted.
+      if (event.type === "down") cache?.empty();
       subscriber.event(event);
       this.#events.connection(event);
     };
@@ -70,7 +79,15 @@ export class Pool extends Commands<"async"> {
    * ```
    */
   set onPush(listener: ((push: Reply, connection: number) => void) | null) {
-    this.#core.onPush = listener;
+    this.#onPush = listener;
+  }
+
+  #onPush: ((push: Reply, connection: number) => void) | null = null;
+  readonly #cache: ClientCache | null;
+
+  /** Client-side caching's counters (`clientCache`), or null when it is off. */
+  get cacheStats(): Readonly<CacheStats> | null {
+    return this.#cache === null ? null : { ...this.#cache.stats };
   }
 
   // ---- Pub/Sub --------------------------------------------------------------------------
@@ -321,7 +338,9 @@ export class Pool extends Commands<"async"> {
 
   /** Sends one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    return this.#core.call(-1, command, args, transform, asBuffer);
+    const cache = this.#cache;
+    if (cache === null || asBuffer || this.#core.closed) return this.#core.call(-1, command, args, transform, asBuffer);
+    return cache.read(command, args, () => this.#core.call(-1, command, args, transform, asBuffer));
   }
 
   #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {

@@ -325,6 +325,7 @@ test("connect() with no address and no REDIS_URL: 127.0.0.1:6379 and every defau
     offlineQueue: true,
     offlineTimeout: DEFAULTS.offlineTimeout,
     acquireTimeout: 10_000,
+    clientCache: null,
   });
 });
 
