@@ -406,6 +406,8 @@ static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
         cpipe_connection_fail(c, CPIPE_ERR_PROTOCOL, "protocol error: a reply for which no command waits", out);
         return -1;
     } else {
+        /* RESET ends subscribed mode with everything else the connection had. */
+        if (len == 10 && memcmp(reply, "+\x05\0\0\0RESET", 10) == 0) c->subscriptions = c->shard_subscriptions = 0;
         /* An error ends a (un)subscription at once: the server refused the
          * command whole (no permission, wrong arguments). */
         int partial = oldest->replies > 1 && !(want != 0 && reply[0] == '-');

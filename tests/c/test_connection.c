@@ -507,6 +507,21 @@ static void test_pubsub(void) {
     CHECK(record_at(&out, 0).payload[0] == '-' && record_at(&out, 1).id == 8 && c.state == CPIPE_CONN_READY);
     cpipe_buffer_reset(&out);
 
+    /* RESET leaves subscribed mode too: a message-shaped reply after it is a reply. */
+    const char *reset[] = {"RESET"};
+    submit_one(&c, 1, reset, 20, 1, 0, &out);
+    const char *lrange0[] = {"LRANGE", "l", "0", "-1"};
+    submit_one(&c, 4, lrange0, 21, 1, 0, &out);
+    say("+RESET\r\n*3\r\n$7\r\nmessage\r\n$1\r\nx\r\n$1\r\ny\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 5, &out);
+    CHECK(record_count(&out) == 2 && record_at(&out, 1).id == 21 && c.subscriptions == 0);
+    cpipe_buffer_reset(&out);
+    submit_one(&c, 3, sub, 22, 2, CPIPE_CALL_SUBSCRIBE, &out); /* subscribed again for what follows */
+    say("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 5, &out);
+    CHECK(record_count(&out) == 2 && c.subscriptions == 2);
+    cpipe_buffer_reset(&out);
+
     /* Unsubscribed from all: out of subscribed mode, an array that looks like
      * a message is the reply it is. */
     const char *unsub[] = {"UNSUBSCRIBE", "a", "b"};
