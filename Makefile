@@ -317,6 +317,12 @@ stress: tools redis $(LIB)
 BENCH_ARGS ?=
 bench: install $(LIB)
 	$(DENO) run -A bench/run.ts $(BENCH_ARGS)
+	$(DENO) run -A bench/pubsub.ts
+
+# Pub/Sub alone (P1 throughput, P2 latency): cpipe beside Bun RedisClient, node-redis and ioredis.
+.PHONY: bench-pubsub
+bench-pubsub: install $(LIB)
+	$(DENO) run -A bench/pubsub.ts $(BENCH_ARGS)
 
 # ---- cross builds: every shipped target, zig as the C compiler ---------------
 # `make cross` installs zig (PyPI's ziglang wheel, sha256-pinned in

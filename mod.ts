@@ -77,3 +77,6 @@ export type {
 } from "./src/options.ts";
 export type { ConnectionEvents, Listener } from "./src/events.ts";
 export type { FieldValue, ScanOptions } from "./src/scan.ts";
+export { Subscription } from "./src/pubsub.ts";
+export type { CacheStats, ClientCacheOptions } from "./src/client_cache.ts";
+export type { Message, MessageListener, SubscribeOptions, SubscriptionKind } from "./src/pubsub.ts";

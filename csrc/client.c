@@ -182,6 +182,34 @@ CPIPE_API int32_t cpipe_client_send(cpipe_client *c, const uint8_t *cmds, int32_
     return transfer(c, cmds, cmds_len, calls, calls_len, out, out_cap, 0);
 }
 
+CPIPE_API int32_t cpipe_client_wait(cpipe_client *c, int32_t timeout_ms, uint8_t *out, int32_t out_cap) {
+    if (c == NULL) return CPIPE_ERR_ARG;
+    if (out == NULL || out_cap < CPIPE_HEADER_SIZE) return cpipe_error_set(&c->error, CPIPE_ERR_ARG, "record buffer too small");
+    memset(out, 0, CPIPE_HEADER_SIZE);
+    if (c->closed) return cpipe_error_set(&c->error, CPIPE_ERR_CLOSED, "connection is closed");
+    if (timeout_ms < 0) return cpipe_error_set(&c->error, CPIPE_ERR_ARG, "negative timeout");
+    cpipe_connection *k = &c->conn;
+    int64_t until = cpipe_now_ms() + timeout_ms;
+    if (cpipe_buffer_live(&c->records) == 0) (void)progress(c, cpipe_now_ms());
+    while (cpipe_buffer_live(&c->records) == 0 && k->state == CPIPE_CONN_READY) {
+        int64_t now = cpipe_now_ms();
+        if (now >= until) break;
+        /* The command timeout may be due sooner: poll no longer than that. */
+        int64_t due = cpipe_connection_timers(k, now, &c->records);
+        int64_t stop = due > 0 && due < until ? due : until;
+        struct pollfd pfd = {.fd = (redisFD)cpipe_connection_fd(k), .events = cpipe_connection_events(k)};
+        if (k->state != CPIPE_CONN_READY || pfd.events == 0) break;
+        int left = stop - now > INT32_MAX ? INT32_MAX : (int)(stop - now);
+        int ready = poll(&pfd, 1, left);
+        now = cpipe_now_ms();
+        if (ready > 0) cpipe_connection_io(k, pfd.revents, READS_PER_TURN, now, &c->records);
+        else if (ready < 0 && errno != EINTR) cpipe_connection_fail(k, CPIPE_ERR_CONN, "poll failed", &c->records);
+        else (void)cpipe_connection_timers(k, now, &c->records);
+    }
+    hand_out(c, out, out_cap);
+    return CPIPE_OK;
+}
+
 CPIPE_API int32_t cpipe_client_pending(const cpipe_client *c) {
     if (c == NULL) return CPIPE_ERR_ARG;
     /* Nothing owed and nothing held: a call that ended without a record

@@ -126,6 +126,8 @@ static void disconnect(cpipe_connection *c) {
     c->reader = NULL;
     c->reply_ready = 0;
     c->replay_left = 0;
+    c->subscriptions = 0;
+    c->shard_subscriptions = 0;
     cpipe_buffer_release(&c->enc.encoded);
     cpipe_buffer_release(&c->unsent);
     cpipe_buffer_release(&c->staged);
@@ -316,14 +318,78 @@ static int32_t parse(cpipe_connection *c, char *why, size_t cap) {
     return rc;
 }
 
+/* ---- Pub/Sub ------------------------------------------------------------------------- */
+
+/* What a Pub/Sub frame is, beside the CPIPE_CALL_* kinds of confirmations. */
+#define PUBSUB_MESSAGE 1
+
+static const struct {
+    const char *name;
+    int kind;
+} pubsub_names[] = {
+    {"message", PUBSUB_MESSAGE},
+    {"pmessage", PUBSUB_MESSAGE},
+    {"smessage", PUBSUB_MESSAGE},
+    {"subscribe", CPIPE_CALL_SUBSCRIBE},
+    {"psubscribe", CPIPE_CALL_PSUBSCRIBE},
+    {"ssubscribe", CPIPE_CALL_SSUBSCRIBE},
+    {"unsubscribe", CPIPE_CALL_UNSUBSCRIBE},
+    {"punsubscribe", CPIPE_CALL_PUNSUBSCRIBE},
+    {"sunsubscribe", CPIPE_CALL_SUNSUBSCRIBE},
+};
+
+/* Reads an encoded reply as a Pub/Sub frame: PUBSUB_MESSAGE for a message,
+ * a CPIPE_CALL_* kind for a confirmation (its subscription count in
+ * `count`), 0 for anything else: an array or push whose first element names
+ * the kind. */
+static int pubsub_kind(const uint8_t *reply, size_t len, uint32_t *count) {
+    if (len < 10 || (reply[0] != '*' && reply[0] != '>') || reply[5] != '$') return 0;
+    uint32_t items = cpipe_get_u32(reply + 1), name_len = cpipe_get_u32(reply + 6);
+    if (items < 3 || name_len > len - 10) return 0;
+    int kind = 0;
+    for (size_t i = 0; i < sizeof pubsub_names / sizeof pubsub_names[0] && kind == 0; i++)
+        if (strlen(pubsub_names[i].name) == name_len && memcmp(pubsub_names[i].name, reply + 10, name_len) == 0)
+            kind = pubsub_names[i].kind;
+    if (kind == PUBSUB_MESSAGE || kind == 0) return kind;
+    if (items != 3) return 0;
+    /* Then the channel (nil after an UNSUBSCRIBE of nothing) and the count. */
+    size_t pos = 10 + (size_t)name_len;
+    if (pos < len && reply[pos] == '_') pos += 1;
+    else if (pos + 5 <= len && reply[pos] == '$' && cpipe_get_u32(reply + pos + 1) <= len - pos - 5)
+        pos += 5 + (size_t)cpipe_get_u32(reply + pos + 1);
+    else return 0;
+    if (pos + 9 > len || reply[pos] != ':') return 0;
+    double n;
+    uint64_t bits = (uint64_t)cpipe_get_u32(reply + pos + 1) | (uint64_t)cpipe_get_u32(reply + pos + 5) << 32;
+    memcpy(&n, &bits, sizeof n);
+    *count = n > 0 && n < 4294967296.0 ? (uint32_t)n : 0;
+    return kind;
+}
+
+/* A RESP2 confirmation tells how many subscriptions of its family remain. */
+static void note_subscriptions(cpipe_connection *c, int kind, uint32_t count) {
+    if (kind == CPIPE_CALL_SSUBSCRIBE || kind == CPIPE_CALL_SUNSUBSCRIBE) c->shard_subscriptions = count;
+    else c->subscriptions = count;
+}
+
+/* ---- replies ---------------------------------------------------------------------------- */
+
 /* Gives the whole reply in the encoder to whom it answers: a handshake
- * command, the oldest call, or (a push) nobody. 0, or -1 when the
- * connection failed. */
+ * command, the oldest call, or (a push, or a message in RESP2 subscribed
+ * mode) nobody. 0, or -1 when the connection failed. */
 static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     const uint8_t *reply = c->enc.encoded.data + c->enc.encoded.pos;
     size_t len = cpipe_buffer_live(&c->enc.encoded);
-    int rc = 0;
-    if (c->enc.is_push) {
+    int rc = 0, is_push = c->enc.is_push;
+    cpipe_call *oldest = c->calls.count > c->staged_calls ? ring_at(&c->calls, 0) : NULL;
+    int want = oldest != NULL ? oldest->flags & CPIPE_CALL_PUBSUB_MASK : 0;
+    int subscribed = c->subscriptions > 0 || c->shard_subscriptions > 0;
+    uint32_t count = 0;
+    int kind = is_push || want || subscribed ? pubsub_kind(reply, len, &count) : 0;
+    if (kind > PUBSUB_MESSAGE && !is_push) note_subscriptions(c, kind, count);
+    /* A confirmation the oldest call waits for is its reply, push or not. */
+    int to_call = want != 0 && kind == want;
+    if (!to_call && (is_push || (subscribed && kind != 0))) {
         rc = cpipe_record_push(out, c->index, reply, len);
     } else if (c->state == CPIPE_CONN_REPLAYING) {
         if (reply[0] == '-') {
@@ -336,15 +402,18 @@ static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
             become_ready(c, now, out);
             return c->state == CPIPE_CONN_READY ? 0 : -1;
         }
-    } else if (c->calls.count == c->staged_calls) {
+    } else if (oldest == NULL) {
         cpipe_connection_fail(c, CPIPE_ERR_PROTOCOL, "protocol error: a reply for which no command waits", out);
         return -1;
     } else {
-        cpipe_call *call = ring_at(&c->calls, 0);
-        int partial = call->replies > 1;
-        rc = cpipe_record_reply(out, c->index, call->id, partial, reply, len);
+        /* RESET ends subscribed mode with everything else the connection had. */
+        if (len == 10 && memcmp(reply, "+\x05\0\0\0RESET", 10) == 0) c->subscriptions = c->shard_subscriptions = 0;
+        /* An error ends a (un)subscription at once: the server refused the
+         * command whole (no permission, wrong arguments). */
+        int partial = oldest->replies > 1 && !(want != 0 && reply[0] == '-');
+        rc = cpipe_record_reply(out, c->index, oldest->id, partial, reply, len);
         if (rc == 0) {
-            if (partial) call->replies--;
+            if (partial) oldest->replies--;
             else ring_pop(&c->calls);
         }
     }
@@ -453,7 +522,8 @@ int32_t cpipe_calls_check(const uint8_t *calls, size_t count, char *why, size_t 
             snprintf(why, cap, "call %zu owes no reply: commands that silence replies are not supported", k);
             return CPIPE_ERR_ARG;
         }
-        if (cpipe_get_u16(p + 6) & ~CPIPE_CALL_BLOCKING) {
+        uint16_t flags = cpipe_get_u16(p + 6), pubsub = flags & CPIPE_CALL_PUBSUB_MASK;
+        if ((flags & ~(CPIPE_CALL_BLOCKING | CPIPE_CALL_PUBSUB_MASK)) || pubsub > CPIPE_CALL_SUNSUBSCRIBE) {
             snprintf(why, cap, "call %zu has unknown flags", k);
             return CPIPE_ERR_ARG;
         }
@@ -465,7 +535,8 @@ short cpipe_connection_events(const cpipe_connection *c) {
     switch (c->state) {
     case CPIPE_CONN_DIALING: return POLLOUT;
     case CPIPE_CONN_REPLAYING:
-    case CPIPE_CONN_READY: return POLLIN | (cpipe_buffer_live(&c->unsent) > 0 ? POLLOUT : 0);
+    case CPIPE_CONN_READY:
+        return (c->paused ? 0 : POLLIN) | (cpipe_buffer_live(&c->unsent) > 0 ? POLLOUT : 0);
     default: return 0;
     }
 }
@@ -490,7 +561,7 @@ int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *
     case CPIPE_CONN_READY: {
         /* A blocking command may wait on the server for ever: only its own
          * timeout applies, and the calls behind it wait with it. */
-        if (c->command_timeout_ms == 0 || c->calls.count == c->staged_calls) return 0;
+        if (c->command_timeout_ms == 0 || c->calls.count == c->staged_calls || c->paused) return 0;
         cpipe_call *oldest = ring_at(&c->calls, 0);
         if (oldest->flags & CPIPE_CALL_BLOCKING) return 0;
         int64_t due = oldest->sent_at + c->command_timeout_ms;
@@ -518,7 +589,9 @@ void cpipe_connection_io(cpipe_connection *c, short revents, int reads, int64_t 
         revents |= POLLOUT;
     }
     if (c->state != CPIPE_CONN_REPLAYING && c->state != CPIPE_CONN_READY) return;
-    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+    /* Paused, the socket is not read, even when it hung up: what it holds
+     * is the owner's to take once it resumes (a write failure still drops it). */
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && !(c->paused && c->state == CPIPE_CONN_READY)) {
         for (int i = 0; i < reads; i++) {
             int got = read_once(c, now, out);
             if (got < 0) return;

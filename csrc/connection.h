@@ -19,7 +19,10 @@
  * The connection counts replies: each call owes the number of replies its
  * submit said; a reply for which no call waits, or one the reader cannot
  * parse, is a protocol error that drops the connection. Pushes (RESP3
- * out-of-band frames) answer no call and become push records.
+ * out-of-band frames) answer no call and become push records, except the
+ * Pub/Sub confirmations a (un)subscribe call counts as its replies; in RESP2
+ * subscribed mode the messages become push records too (cpipe.h:
+ * CPIPE_CALL_PUBSUB_MASK).
  *
  * It never waits: its owner polls the descriptor for the events it asks
  * for and calls cpipe_connection_io(), and calls cpipe_connection_timers()
@@ -90,6 +93,12 @@ typedef struct cpipe_connection {
     uint64_t received;     /* bytes received, ever: tells an owner whether anything moved */
     int drained;           /* the last read emptied the socket */
     size_t replay_left;    /* handshake replies still to come */
+    int paused;            /* the owner stopped reading (a slow subscriber): no POLLIN, no command timeout */
+    /* Subscribed mode (RESP2), from the counts the last confirmations
+     * reported: channels and patterns, and shard channels. While either is
+     * positive, messages are pushes. RESP3 confirmations (pushes) leave them 0. */
+    uint32_t subscriptions;
+    uint32_t shard_subscriptions;
 
     redisReader *reader;     /* NULL while not connected */
     cpipe_reply_encoder enc; /* the reply being parsed, then the whole reply */

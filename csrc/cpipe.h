@@ -33,7 +33,9 @@
  *                        CPIPE_RECORD_PARTIAL more replies of that call follow.
  *   CPIPE_RECORD_FAILURE call `id` failed: i32 status; then the message.
  *   CPIPE_RECORD_PUSH    an out-of-band frame (RESP3 push) that answers no
- *                        call: one encoded reply. `id` is 0.
+ *                        call, or a Pub/Sub message of a RESP2 connection in
+ *                        subscribed mode (see CPIPE_CALL_PUBSUB_MASK): one
+ *                        encoded reply. `id` is 0.
  *   CPIPE_RECORD_EVENT   a connection changed state: u8 event (CPIPE_EVENT_*);
  *                        u8 0; u16 0; i32 status; u32 attempt; u32 delay_ms;
  *                        u32 message_len; message; then, when the server
@@ -66,7 +68,7 @@
 #define CPIPE_API __attribute__((visibility("default")))
 #endif
 
-#define CPIPE_ABI_VERSION 4
+#define CPIPE_ABI_VERSION 5
 
 /* Status codes. */
 #define CPIPE_OK 0
@@ -97,6 +99,20 @@
 
 /* Bits of a call's flags. */
 #define CPIPE_CALL_BLOCKING 0x1 /* may wait on the server for ever: the command timeout does not apply */
+/* A Pub/Sub (un)subscription, by kind (one value under CPIPE_CALL_PUBSUB_MASK).
+ * Its replies are the server's confirmations of that kind, one per channel:
+ * arrays under RESP2, push frames under RESP3 (counted as its replies, not
+ * recorded as pushes); an error reply ends it whatever it still owed. On a
+ * connection that a RESP2 confirmation put in subscribed mode, the messages
+ * ("message", "pmessage", "smessage" arrays) and confirmations no call waits
+ * for (the server's own SUNSUBSCRIBE when a slot moves) are push records. */
+#define CPIPE_CALL_PUBSUB_MASK 0x70
+#define CPIPE_CALL_SUBSCRIBE 0x10
+#define CPIPE_CALL_PSUBSCRIBE 0x20
+#define CPIPE_CALL_SSUBSCRIBE 0x30
+#define CPIPE_CALL_UNSUBSCRIBE 0x40
+#define CPIPE_CALL_PUNSUBSCRIBE 0x50
+#define CPIPE_CALL_SUNSUBSCRIBE 0x60
 
 /* Record kinds and flags. */
 #define CPIPE_RECORD_REPLY 1
@@ -157,6 +173,12 @@ CPIPE_API int32_t cpipe_client_exchange(cpipe_client *c, const uint8_t *cmds, in
  * host is still encoding it. */
 CPIPE_API int32_t cpipe_client_send(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, const uint8_t *calls,
                                     int32_t calls_len, uint8_t *out, int32_t out_cap);
+
+/* Waits at most `timeout_ms` (0: not at all) for records when none is held
+ * (the messages of a subscribed connection), reads what came, and moves the
+ * records into `out`. Sends nothing; a connection that is not up is left
+ * as it is (no record: connect again). */
+CPIPE_API int32_t cpipe_client_wait(cpipe_client *c, int32_t timeout_ms, uint8_t *out, int32_t out_cap);
 
 /* Calls sent whose last record has not been returned yet. */
 CPIPE_API int32_t cpipe_client_pending(const cpipe_client *c);
@@ -242,6 +264,12 @@ CPIPE_API int32_t cpipe_pool_acquire(cpipe_pool *p);
  * is closed (its state may differ from a fresh one's). Either way a
  * CPIPE_EVENT_RELEASED record follows once it can be acquired again. */
 CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t connection, int32_t keep);
+
+/* Stops (`paused` 1) or resumes (0) reading from one connection: what the
+ * server sends waits in its output buffer, whose limit then applies (a
+ * subscriber whose consumer is slow). The command timeout does not run while
+ * paused. */
+CPIPE_API int32_t cpipe_pool_pause(cpipe_pool *p, int32_t connection, int32_t paused);
 
 /* Number of connections up now. */
 CPIPE_API int32_t cpipe_pool_connected(cpipe_pool *p);

@@ -47,6 +47,12 @@
  * (yielding the CPU in between) before it sleeps in poll(). */
 #define SPIN_US 200
 
+/* Bytes of one connection's pushes that may wait in the record queue: past
+ * this its socket is not read until the host drains (a subscriber whose
+ * messages come faster than the host takes them; the server's output buffer
+ * then holds the rest). */
+#define PUSH_HOLD_MAX (256 * 1024)
+
 /* What happens to a released exclusive connection once its calls are answered. */
 enum { RETURN_NONE, RETURN_KEEP, RETURN_CLOSE };
 
@@ -57,6 +63,7 @@ typedef struct pool_member {
     int acquired;     /* an exclusive connection now acquired by a caller */
     int returning;    /* released, still answering its calls: RETURN_* */
     cpipe_connection conn;
+    atomic_size_t pushes_held; /* bytes of its push records in the queue (not under `lock`) */
 } pool_member;
 
 struct cpipe_pool {
@@ -103,10 +110,29 @@ static void wake_io(cpipe_pool *p) {
 
 /* Moves records made by the I/O thread (or the host's calls) to the queue,
  * and tells the host when the queue was empty. */
+/* Adds (sign 1) or takes away (-1) the push records among `count` records
+ * (or all up to `end`) to their connections' pushes_held; returns whether a
+ * connection fell back under PUSH_HOLD_MAX. */
+static int count_pushes(cpipe_pool *p, const uint8_t *rec, const uint8_t *end, uint32_t count, int sign) {
+    int freed = 0;
+    for (uint32_t i = 0; rec + CPIPE_RECORD_HEAD <= end && i < count; i++) {
+        uint32_t len = cpipe_get_u32(rec + 8);
+        uint16_t connection = cpipe_get_u16(rec + 2);
+        if (rec[0] == CPIPE_RECORD_PUSH && connection < atomic_load(&p->count)) {
+            atomic_size_t *held = &p->members[connection]->pushes_held;
+            if (sign > 0) atomic_fetch_add(held, (size_t)len);
+            else freed |= atomic_fetch_sub(held, (size_t)len) >= PUSH_HOLD_MAX && atomic_load(held) < PUSH_HOLD_MAX;
+        }
+        rec += CPIPE_RECORD_HEAD + len;
+    }
+    return freed;
+}
+
 static void publish(cpipe_pool *p, cpipe_buffer *out) {
     if (cpipe_buffer_live(out) == 0) return;
     cpipe_mutex_lock(&p->qlock);
     int ok = cpipe_buffer_append(&p->done, out->data + out->pos, cpipe_buffer_live(out)) == 0;
+    if (ok) count_pushes(p, out->data + out->pos, out->data + out->len, UINT32_MAX, 1);
     int tell = ok && !p->notified;
     if (tell) p->notified = 1;
     cpipe_mutex_unlock(&p->qlock);
@@ -200,6 +226,7 @@ static void io_main(void *arg) {
                 finish_return(m, &out);
                 if (m->conn.state == CPIPE_CONN_READY && m->role != CPIPE_ROLE_EXCLUSIVE) owed += m->conn.calls.count;
                 short events = cpipe_connection_events(&m->conn);
+                if (atomic_load(&m->pushes_held) >= PUSH_HOLD_MAX) events &= ~POLLIN;
                 if (events) {
                     p->pfds[n].fd = (redisFD)cpipe_connection_fd(&m->conn);
                     p->pfds[n].events = events;
@@ -403,6 +430,10 @@ CPIPE_API int32_t cpipe_pool_remove(cpipe_pool *p, int32_t connection) {
     cpipe_mutex_unlock(&m->lock);
     publish(p, &out);
     cpipe_buffer_release(&out);
+    /* A poll() that watches the socket holds it open until it returns: the
+     * peer would not see it close until the I/O thread woke up for another
+     * reason (a subscriber given back stayed subscribed on the server). */
+    if (was) wake_io(p);
     return was ? CPIPE_OK : cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
 }
 
@@ -535,8 +566,10 @@ CPIPE_API int32_t cpipe_pool_drain(cpipe_pool *p, uint8_t *out, int32_t out_cap)
             p->in_flight--;
         rec += CPIPE_RECORD_HEAD + cpipe_get_u32(rec + 8);
     }
+    int freed = count_pushes(p, out + CPIPE_HEADER_SIZE, out + out_cap, n, -1);
     if (cpipe_buffer_live(&p->done) == 0) p->notified = 0;
     cpipe_mutex_unlock(&p->qlock);
+    if (freed) wake_io(p); /* a connection held back may be read again */
     return CPIPE_OK;
 }
 
@@ -580,6 +613,20 @@ CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t connection, int32_t 
     cpipe_buffer_release(&out);
     if (was) wake_io(p);
     return was ? CPIPE_OK : cpipe_error_set(&p->error, CPIPE_ERR_ARG, "exclusive connection %d is not acquired", connection);
+}
+
+CPIPE_API int32_t cpipe_pool_pause(cpipe_pool *p, int32_t connection, int32_t paused) {
+    if (p == NULL) return CPIPE_ERR_ARG;
+    if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
+    pool_member *m = member_at(p, connection);
+    if (m == NULL) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
+    cpipe_mutex_lock(&m->lock);
+    int was = m->used;
+    if (was) m->conn.paused = paused != 0;
+    cpipe_mutex_unlock(&m->lock);
+    if (!was) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
+    wake_io(p); /* its poll set changes */
+    return CPIPE_OK;
 }
 
 CPIPE_API int32_t cpipe_pool_connected(cpipe_pool *p) {

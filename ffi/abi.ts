@@ -5,7 +5,7 @@
  */
 
 /** `CPIPE_ABI_VERSION`: the ABI this TypeScript expects; `cpipe_abi_version()` must match. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 /** Status codes (`CPIPE_OK`, `CPIPE_ERR_*`). */
 export const Status = {
@@ -37,8 +37,18 @@ export const Setting = {
   ONLY_UP: 12,
 } as const;
 
-/** Bits of a call's flags (`CPIPE_CALL_*`). */
-export const Call = { BLOCKING: 0x1, SIZE: 8 } as const;
+/** Bits of a call's flags (`CPIPE_CALL_*`); a Pub/Sub kind is one value under `PUBSUB_MASK`. */
+export const Call = {
+  BLOCKING: 0x1,
+  PUBSUB_MASK: 0x70,
+  SUBSCRIBE: 0x10,
+  PSUBSCRIBE: 0x20,
+  SSUBSCRIBE: 0x30,
+  UNSUBSCRIBE: 0x40,
+  PUNSUBSCRIBE: 0x50,
+  SUNSUBSCRIBE: 0x60,
+  SIZE: 8,
+} as const;
 
 /** Record kinds and flags (`CPIPE_RECORD_*`). */
 export const Record = { REPLY: 1, FAILURE: 2, PUSH: 3, EVENT: 4, PARTIAL: 0x1, HEAD: 12 } as const;

@@ -44,6 +44,15 @@ export const symbols = {
     ],
     result: "i32",
   },
+  cpipe_client_wait: {
+    parameters: [
+      "pointer", // cpipe_client *c
+      "i32", // int32_t timeout_ms
+      "buffer", // uint8_t *out
+      "i32", // int32_t out_cap
+    ],
+    result: "i32",
+  },
   cpipe_client_pending: {
     parameters: ["pointer"], // const cpipe_client *c
     result: "i32",
@@ -122,6 +131,14 @@ export const symbols = {
       "pointer", // cpipe_pool *p
       "i32", // int32_t connection
       "i32", // int32_t keep
+    ],
+    result: "i32",
+  },
+  cpipe_pool_pause: {
+    parameters: [
+      "pointer", // cpipe_pool *p
+      "i32", // int32_t connection
+      "i32", // int32_t paused
     ],
     result: "i32",
   },

@@ -13,6 +13,8 @@ import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, sco
 import { Pipeline } from "./pipeline.ts";
 import { type KeyPrefix, keyPrefixOf } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
+import { ClientSubscriber } from "./client_subscriber.ts";
+import type { Message } from "./pubsub.ts";
 
 /**
  * A synchronous Redis client over one connection, like `bun:sqlite`: calls
@@ -38,8 +40,100 @@ export class Client extends Commands<"sync"> {
     super();
     this.#keyPrefix = keyPrefixOf(settings);
     this.#connection = new Connection(describeAddress(settings), settings);
-    this.#connection.onEvent = (event) => this.#events.connection(event);
+    const subscriber = new ClientSubscriber(this.#connection);
+    this.#subscriber = subscriber;
+    this.#connection.onEvent = (event) => {
+      subscriber.event(event);
+      this.#events.connection(event);
+    };
+    subscriber.onGap = (gap) => this.#events.emit("gap", gap);
     this.#queue = this.pipeline();
+  }
+
+  readonly #subscriber: ClientSubscriber;
+
+  /**
+   * Told of server pushes that are not Pub/Sub messages (RESP3,
+   * `protocol: 3`: client tracking's invalidations, say), as they are read
+   * along with replies.
+   */
+  set onPush(listener: ((push: Reply) => void) | null) {
+    this.#connection.onPush = listener;
+  }
+
+  // ---- Pub/Sub --------------------------------------------------------------------------
+
+  /**
+   * Subscribes to channels (SUBSCRIBE), once the server confirmed; then take
+   * messages with `nextMessage`. Under RESP2 the connection is then in
+   * subscribed mode: the server accepts only (P|S)(UN)SUBSCRIBE, PING, QUIT
+   * and RESET on it (other commands get its error) until every subscription
+   * ends; with `protocol: 3` every command still works, and messages read
+   * along with replies wait for `nextMessage` (10,000 at most, the oldest
+   * dropped past that and counted in `droppedMessages`). After a lost
+   * connection, the next `nextMessage` subscribes again and emits `gap`.
+   *
+   * @example
+   * ```ts
+   * r.subscribe(["jobs", "control"]);
+   * for (let m = r.nextMessage(1000); m?.message !== "stop"; m = r.nextMessage(1000)) if (m) console.log(m.message);
+   * r.unsubscribe();
+   * ```
+   */
+  subscribe(channels: string | string[]): void {
+    this.#connection.assertOpen();
+    this.#subscriber.subscribe("channel", channels);
+  }
+
+  /** Subscribes to channel patterns (PSUBSCRIBE: `news.*`); messages carry the `pattern` that matched. */
+  psubscribe(patterns: string | string[]): void {
+    this.#connection.assertOpen();
+    this.#subscriber.subscribe("pattern", patterns);
+  }
+
+  /** Subscribes to shard channels (SSUBSCRIBE, Redis 7). */
+  ssubscribe(shardChannels: string | string[]): void {
+    this.#connection.assertOpen();
+    this.#subscriber.subscribe("shard", shardChannels);
+  }
+
+  /** Unsubscribes from channels, or from every channel when none is named. */
+  unsubscribe(channels?: string | string[]): void {
+    this.#connection.assertOpen();
+    this.#subscriber.unsubscribe("channel", channels);
+  }
+
+  /** Unsubscribes from patterns, or from every pattern when none is named. */
+  punsubscribe(patterns?: string | string[]): void {
+    this.#connection.assertOpen();
+    this.#subscriber.unsubscribe("pattern", patterns);
+  }
+
+  /** Unsubscribes from shard channels, or from every shard channel when none is named. */
+  sunsubscribe(shardChannels?: string | string[]): void {
+    this.#connection.assertOpen();
+    this.#subscriber.unsubscribe("shard", shardChannels);
+  }
+
+  /**
+   * The next message of the client's subscriptions, waiting at most
+   * `timeoutMs` (0: only what already came); null when none came in time.
+   * Blocks the thread while it waits, as every call of this client does.
+   */
+  nextMessage(timeoutMs: number): Message<string> | null {
+    this.#connection.assertOpen();
+    return this.#subscriber.next<string>(timeoutMs, false);
+  }
+
+  /** As `nextMessage`, with the payload as bytes (binary-safe). */
+  nextMessageBuffer(timeoutMs: number): Message<Uint8Array> | null {
+    this.#connection.assertOpen();
+    return this.#subscriber.next<Uint8Array>(timeoutMs, true);
+  }
+
+  /** Messages dropped because 10,000 waited for `nextMessage` (see `subscribe`). */
+  get droppedMessages(): number {
+    return this.#subscriber.dropped;
   }
 
   readonly #events = new Emitter();

@@ -24,6 +24,20 @@ export interface ClientCacheOptions {
   ttl?: number;
 }
 
+/** Client-side caching's counters (`pool.cacheStats`). */
+export interface CacheStats {
+  /** Reads answered from the process. */
+  hits: number;
+  /** Reads sent to the server. */
+  misses: number;
+  /** Entries dropped because the server said their key changed (or everything was flushed). */
+  invalidations: number;
+  /** Entries held now. */
+  entries: number;
+  /** The size of the values held now (bytes of byte strings, UTF-16 units of text). */
+  bytes: number;
+}
+
 /** The bounds, normalized. */
 export interface ClientCacheSettings {
   readonly maxEntries: number;
@@ -87,18 +101,10 @@ export class ClientCache {
   /** The entries of each key. */
   readonly #byKey = new Map<string, Set<string>>();
   readonly #reads = new Map<string, Reads>();
-  #size = 0;
-  /** Served from the cache, and not. */
-  hits = 0;
-  misses = 0;
+  readonly stats: CacheStats = { hits: 0, misses: 0, invalidations: 0, entries: 0, bytes: 0 };
 
   constructor(settings: ClientCacheSettings) {
     this.#settings = settings;
-  }
-
-  /** Entries held now. */
-  get entries(): number {
-    return this.#entries.size;
   }
 
   /**
@@ -117,13 +123,13 @@ export class ClientCache {
     const entry = this.#entries.get(id);
     if (entry !== undefined) {
       if (this.#settings.ttl === 0 || Date.now() - entry.cachedAt < this.#settings.ttl) {
-        this.hits++;
+        this.stats.hits++;
         entry.used = true;
         return Promise.resolve(shape(entry.reply, transform));
       }
       this.#remove(id);
     }
-    this.misses++;
+    this.stats.misses++;
     const key = String(args[0]);
     let reads = this.#reads.get(key);
     if (reads === undefined) this.#reads.set(key, reads = { count: 0, version: 0 });
@@ -159,15 +165,17 @@ export class ClientCache {
     if (reads !== undefined) reads.version++;
     const ids = this.#byKey.get(key);
     if (ids === undefined) return;
+    this.stats.invalidations += ids.size;
     for (const id of ids) this.#remove(id);
   }
 
   /** Forgets everything; no read in flight will be cached (a connection that dropped lost its tracking). */
   flush(): void {
     for (const reads of this.#reads.values()) reads.version++;
+    this.stats.invalidations += this.#entries.size;
     this.#entries.clear();
     this.#byKey.clear();
-    this.#size = 0;
+    this.stats.entries = this.stats.bytes = 0;
   }
 
   /** A read of `key` is over. */
@@ -183,9 +191,10 @@ export class ClientCache {
     let ids = this.#byKey.get(key);
     if (ids === undefined) this.#byKey.set(key, ids = new Set());
     ids.add(id);
-    this.#size += size;
+    this.stats.bytes += size;
+    this.stats.entries = this.#entries.size;
     const entries = this.#entries;
-    while (entries.size > this.#settings.maxEntries || this.#size > this.#settings.maxBytes) {
+    while (entries.size > this.#settings.maxEntries || this.stats.bytes > this.#settings.maxBytes) {
       const [oldest, entry] = entries.entries().next().value!;
       if (entry.used && oldest !== id) {
         entry.used = false;
@@ -201,7 +210,8 @@ export class ClientCache {
     const entry = this.#entries.get(id);
     if (entry === undefined) return;
     this.#entries.delete(id);
-    this.#size -= entry.size;
+    this.stats.bytes -= entry.size;
+    this.stats.entries = this.#entries.size;
     const ids = this.#byKey.get(entry.key);
     ids?.delete(id);
     if (ids?.size === 0) this.#byKey.delete(entry.key);

@@ -390,6 +390,16 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
     return this.dispatch("TTL", [key], asNumber, false);
   }
 
+  /** PUBLISH: how many subscribers received the message (on this node). */
+  publish(channel: Arg, message: Arg): Out<K, S, number> {
+    return this.dispatch("PUBLISH", [channel, message], asNumber, false);
+  }
+
+  /** SPUBLISH (Redis 7): publishes on a shard channel; how many shard subscribers received it. */
+  spublish(shardChannel: Arg, message: Arg): Out<K, S, number> {
+    return this.dispatch("SPUBLISH", [shardChannel, message], asNumber, false);
+  }
+
   /** INCR: the new value. */
   incr(key: Arg): Out<K, S, number> {
     return this.dispatch("INCR", [key], asNumber, false);

@@ -63,6 +63,8 @@ export interface Streamed {
 /** Replies gathered from records, and the first failure among them. */
 interface Gathered {
   replies: Reply[];
+  /** The replies so far of a call that owes several. */
+  partial?: Reply[];
   /** Calls finished: replied to or failed. */
   finished: number;
   failure: CpipeError | null;
@@ -103,11 +105,57 @@ export class Connection {
     return this.#handle === null;
   }
 
-  /** Reads the events among the records in the output buffer (after a connect). */
+  /** Reads the events and pushes among the records in the output buffer (after a connect, or a wait). */
   #events(): void {
     const records = this.#records;
     records.attach(this.#out);
-    while (records.next()) if (records.kind === Record.EVENT) this.#event(records);
+    while (records.next()) {
+      if (records.kind === Record.EVENT) this.#event(records);
+      else if (records.kind === Record.PUSH) this.#push(records.start);
+    }
+  }
+
+  /** Sees each push first, still encoded (bytes[start…]); true when it took it (a Pub/Sub message). */
+  onPushRecord: ((bytes: Uint8Array, start: number) => boolean) | null = null;
+  /** Told of the pushes `onPushRecord` did not take. */
+  onPush: ((push: Reply) => void) | null = null;
+
+  #push(start: number): void {
+    const bytes = this.#records.bytes;
+    if (this.onPushRecord?.(bytes, start) || this.onPush === null) return;
+    // Decoded apart: the decoder may be in the middle of a buffer for the replies.
+    const decoder = new ReplyDecoder();
+    decoder.attach(bytes);
+    decoder.pos = start;
+    let push: Reply;
+    try {
+      push = decoder.next();
+    } catch (e) {
+      push = new ProtocolError(`cpipe: ${this.address}: cannot decode a push: ${e}`);
+    }
+    try {
+      this.onPush(push);
+    } catch (e) {
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
+  }
+
+  /**
+   * Waits at most `timeoutMs` for records when none came yet (the messages
+   * of a subscribed connection) and hands them out (pushes, events). Sends
+   * nothing: a connection that is down stays so until the next command.
+   */
+  wait(timeoutMs: number): void {
+    const handle = this.#handle;
+    if (handle === null) throw this.#closedError();
+    this.#settleStream(handle, null);
+    const rc = native.cpipe_client_wait(handle, timeoutMs, this.#out, this.#out.length);
+    if (rc !== 0) throw this.#error(rc, handle);
+    this.#events();
+    const need = this.#records.header(3);
+    if (this.#records.header(0) === 0 && need > 0) this.#out = new Uint8Array(Header.SIZE + need);
   }
 
   #event(records: RecordReader): void {
@@ -175,7 +223,12 @@ export class Connection {
    * from `streamed.stash`, then the rest are awaited. A broken connection
    * throws once every call is accounted for.
    */
-  run(encoder: CommandEncoder, asBuffer: boolean | readonly boolean[], streamed: Streamed | null = null): Reply[] {
+  run(
+    encoder: CommandEncoder,
+    asBuffer: boolean | readonly boolean[],
+    streamed: Streamed | null = null,
+    calls: Uint8Array = NO_BYTES,
+  ): Reply[] {
     const handle = this.#handle;
     if (handle === null) throw this.#closedError();
     this.#settleStream(handle, streamed);
@@ -186,14 +239,15 @@ export class Connection {
     const chunks = encoder.chunks;
     let nextChunk = 0, sendMore = true;
     while (gathered.finished < total) {
-      let cmds: Uint8Array = NO_BYTES, cmdsLen = 0;
+      let cmds: Uint8Array = NO_BYTES, cmdsLen = 0, callBytes: Uint8Array = NO_BYTES;
       if (sendMore && nextChunk < chunks) {
         cmds = chunks === 1 ? encoder.bytes : encoder.chunk(nextChunk);
         cmdsLen = chunks === 1 ? encoder.length : cmds.length;
+        if (chunks === 1) callBytes = calls; // calls given with a command that owes several replies
         nextChunk++;
       }
       const out = this.#out;
-      const rc = native.cpipe_client_exchange(handle, cmds, cmdsLen, NO_BYTES, 0, out, out.length);
+      const rc = native.cpipe_client_exchange(handle, cmds, cmdsLen, callBytes, callBytes.length, out, out.length);
       if (rc !== 0) throw this.#error(rc, handle);
       const got = this.#gather(out, gathered, asBuffer);
       const need = this.#records.header(3);
@@ -233,18 +287,31 @@ export class Connection {
             // they belong: only this one is lost, in its own place.
             reply = new ProtocolError(`cpipe: ${this.address}: cannot decode a reply: ${e}`);
           }
+          // A call that owes several replies (a Pub/Sub confirmation per channel) gets them as one array.
+          if (records.partial) {
+            (gathered.partial ??= []).push(reply);
+            break;
+          }
+          if (gathered.partial !== undefined) {
+            gathered.partial.push(reply);
+            reply = gathered.partial;
+            gathered.partial = undefined;
+          }
           gathered.replies.push(reply);
           gathered.finished++;
           break;
         }
         case Record.FAILURE:
           gathered.failure ??= errorFromStatus(records.status, records.message, this.#refusal);
+          gathered.partial = undefined;
           gathered.finished++;
           break;
         case Record.EVENT:
           this.#event(records);
           break;
-          // Pushes answer no call; listeners for them come with Pub/Sub.
+        case Record.PUSH:
+          this.#push(records.start);
+          break;
       }
     }
     return count;

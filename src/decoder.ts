@@ -191,36 +191,53 @@ export class ReplyDecoder {
     const start = this.pos, end = start + len;
     if (end > this.bytes.length) throw this.#past(len);
     this.pos = end;
-    if (len <= 32 && isAscii(this.bytes, start, end)) return shortAscii(this.bytes, start, end);
-    return utf8.decode(this.bytes.subarray(start, end));
+    return decodeText(this.bytes, start, end);
   }
 }
 
-// In the three loops below, `end` ≤ bytes.length (set by #string from a
-// length the core wrote), so `bytes[i]!` holds; checking would cost each string.
-
-function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return false;
-  return true;
+/** The UTF-8 text of bytes[start, end), short ASCII strings the fast way (see below). */
+export function decodeText(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start <= 32) {
+    const text = shortAscii(bytes, start, end);
+    if (text !== null) return text;
+  }
+  return utf8.decode(bytes.subarray(start, end));
 }
+
+// In the two loops below, `end` ≤ bytes.length (set from a length the core
+// wrote), so `bytes[i]!` holds; checking would cost each string.
 
 /*
  * Short ASCII strings (keys, small values) are most replies, and TextDecoder's
  * per-call cost dominates there. What builds them fastest differs by engine:
  * V8 (Deno) prefers few String.fromCharCode calls of four codes each,
  * JavaScriptCore (Bun) one call per code. Measured: 92 vs 149 ns per
- * 12-byte string in Deno, 69 vs 176 ns in Bun.
+ * 12-byte string in Deno, 69 vs 176 ns in Bun. Each checks as it goes (null
+ * at the first byte past ASCII) instead of a pass over the bytes first:
+ * 2,000,000 16-byte strings took Deno 1.1 s before, 0.5-0.6 s after.
  */
-function byQuads(bytes: Uint8Array, start: number, end: number): string {
+function byQuads(bytes: Uint8Array, start: number, end: number): string | null {
   let s = "", i = start;
-  for (; i + 4 <= end; i += 4) s += String.fromCharCode(bytes[i]!, bytes[i + 1]!, bytes[i + 2]!, bytes[i + 3]!);
-  for (; i < end; i++) s += String.fromCharCode(bytes[i]!);
+  for (; i + 4 <= end; i += 4) {
+    const a = bytes[i]!, b = bytes[i + 1]!, c = bytes[i + 2]!, d = bytes[i + 3]!;
+    if ((a | b | c | d) >= 0x80) return null;
+    s += String.fromCharCode(a, b, c, d);
+  }
+  for (; i < end; i++) {
+    const a = bytes[i]!;
+    if (a >= 0x80) return null;
+    s += String.fromCharCode(a);
+  }
   return s;
 }
 
-function byCodes(bytes: Uint8Array, start: number, end: number): string {
+function byCodes(bytes: Uint8Array, start: number, end: number): string | null {
   let s = "";
-  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
+  for (let i = start; i < end; i++) {
+    const a = bytes[i]!;
+    if (a >= 0x80) return null;
+    s += String.fromCharCode(a);
+  }
   return s;
 }
 

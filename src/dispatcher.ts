@@ -99,8 +99,10 @@ export class Dispatcher {
 
   /** A router's look at each reply before its call settles. */
   inspect: Inspector | null = null;
-  /** Told of pushes (RESP3 out-of-band frames). */
+  /** Told of pushes (RESP3 out-of-band frames) that `onPushRecord` did not take. */
   onPush: ((push: Reply, connection: number) => void) | null = null;
+  /** Sees each push record first, still encoded (bytes[start…]); true when it took it (a Pub/Sub message). */
+  onPushRecord: ((bytes: Uint8Array, start: number, connection: number) => boolean) | null = null;
   /** Told of connection events. */
   onEvent: ((event: ConnectionEvent) => void) | null = null;
 
@@ -219,6 +221,7 @@ export class Dispatcher {
           break;
         }
         case Record.PUSH:
+          if (this.onPushRecord?.(records.bytes, records.start, records.connection)) break;
           if (this.onPush !== null) {
             decoder.pos = records.start;
             decoder.asBuffer = false;

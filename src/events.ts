@@ -18,6 +18,12 @@ export interface ConnectionEvents {
   reconnecting: { connection: number; attempt: number; delay: number };
   /** `close()` is done. */
   close: { connection: -1 };
+  /**
+   * The subscriber connection was lost and is back, every subscription made
+   * again: messages published from `since` to `until` (ms since the epoch)
+   * were lost, as Redis keeps none for a subscriber that is away.
+   */
+  gap: { connection: number; since: number; until: number };
 }
 
 /** A listener of event `K`. */
@@ -27,12 +33,12 @@ type Listeners = { [K in keyof ConnectionEvents]: Listener<K>[] };
 
 /** The listeners of one client or pool. */
 export class Emitter {
-  #listeners: Listeners = { ready: [], error: [], reconnecting: [], close: [] };
+  #listeners: Listeners = { ready: [], error: [], reconnecting: [], close: [], gap: [] };
 
   on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): void {
     const list = this.#listeners[type];
     if (list === undefined) {
-      throw new TypeError(`cpipe: no event "${String(type)}"; events: ready, error, reconnecting, close`);
+      throw new TypeError(`cpipe: no event "${String(type)}"; events: ready, error, reconnecting, close, gap`);
     }
     if (typeof listener !== "function") throw new TypeError(`cpipe: the listener of "${type}" must be a function`);
     list.push(listener);

@@ -3,8 +3,9 @@ import { CpipeError } from "./errors.ts";
 
 /**
  * Commands after which the server answers with more (or fewer) replies than
- * commands sent, or that answer once per channel: they come with Pub/Sub,
- * whose subscriber connection counts such replies (csrc/cpipe.h: calls).
+ * commands sent, or that answer once per channel: sent by name they would
+ * shift replies. Pub/Sub's own methods (subscribe, psubscribe, ssubscribe…)
+ * send the subscription commands with their reply counts (csrc/cpipe.h: calls).
  */
 const STREAM_CHANGING = new Set([
   "SUBSCRIBE",
@@ -41,7 +42,8 @@ export function checkCommand(command: string, next?: unknown): void {
   }
   const upper = command.toUpperCase();
   if (STREAM_CHANGING.has(upper)) {
-    throw new CpipeError(`cpipe: ${upper} changes how the server replies and is not supported on this client`);
+    const instead = upper.endsWith("SUBSCRIBE") ? `: use the ${upper.toLowerCase()}() method` : " on this client";
+    throw new CpipeError(`cpipe: ${upper} changes how the server replies and is not supported${instead}`);
   }
   if (upper === "CLIENT") {
     if (keyword(next) === "REPLY") {

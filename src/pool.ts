@@ -11,6 +11,10 @@ import { PoolCore } from "./pool_core.ts";
 import { PoolPipeline } from "./pool_pipeline.ts";
 import { BLOCKING, classify, SHARED, statefulError } from "./pool_routing.ts";
 import type { Arg, Reply } from "./types.ts";
+import type { MessageListener, SubscribeOptions, Subscription } from "./pubsub.ts";
+import { Subscriber } from "./subscriber.ts";
+import type { CacheStats } from "./client_cache.ts";
+import { encodeConnectionSettings } from "./settings.ts";
 
 /**
  * A pool of connections to one server. Every command method returns a
@@ -44,7 +48,135 @@ export class Pool extends Commands<"async"> {
   constructor(settings: PoolSettings) {
     super();
     this.#core = new PoolCore(settings);
-    this.#core.onEvent = (event) => this.#events.connection(event);
+    const subscriber = new Subscriber(this.#core, encodeConnectionSettings(settings));
+    this.#subscriber = subscriber;
+    this.#core.onPushRecord = (bytes, start) => subscriber.push(bytes, start);
+    const cache = this.#core.cache;
+    this.#core.onPush = (push, connection) => {
+      if (cache?.push(push)) return;
+      this.#onPush?.(push, connection);
+    };
+    this.#core.onEvent = (event) => {
+      subscriber.event(event);
+      this.#events.connection(event);
+    };
+    subscriber.onGap = (gap) => this.#events.emit("gap", gap);
+  }
+
+  readonly #subscriber: Subscriber;
+
+  /**
+   * Told of server pushes that are not Pub/Sub messages (RESP3, `protocol: 3`:
+   * client tracking's invalidations, say), with the index of the connection
+   * they came on.
+   *
+   * @example
+   * ```ts
+   * pool.onPush = (push) => console.log("push", push); // ["invalidate", ["key"]]
+   * ```
+   */
+  set onPush(listener: ((push: Reply, connection: number) => void) | null) {
+    this.#onPush = listener;
+  }
+
+  #onPush: ((push: Reply, connection: number) => void) | null = null;
+
+  /** Client-side caching's counters (`clientCache`), or null when it is off. */
+  get cacheStats(): Readonly<CacheStats> | null {
+    const cache = this.#core.cache;
+    return cache === null ? null : { ...cache.stats };
+  }
+
+  // ---- Pub/Sub --------------------------------------------------------------------------
+
+  /**
+   * Subscribes to channels (SUBSCRIBE); resolves once the server confirmed.
+   * Messages go to `listener`, or, without one, to whoever iterates the
+   * subscription (`for await (const { channel, message } of sub)`).
+   * Subscriptions share one connection of their own, opened by the first and
+   * closed when the last ends; after a reconnect they are made again and the
+   * pool emits `gap` (messages published meanwhile are lost). A slow consumer
+   * is bounded as `options` say (default: reading pauses past 10,000 waiting
+   * messages). A live subscription keeps the process alive; `unsubscribe()`
+   * or `close()` lets it exit.
+   *
+   * @example
+   * ```ts
+   * const sub = await pool.subscribe(["news", "alerts"], ({ channel, message }) => console.log(channel, message));
+   * await pool.publish("news", "hello"); // 1 (one subscriber)
+   * await sub.unsubscribe();
+   * ```
+   */
+  subscribe(
+    channels: string | string[],
+    listener?: MessageListener<string>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<string>> {
+    return this.#subscribe("channel", channels, listener, false, options);
+  }
+
+  /** As `subscribe`, with each message's payload as bytes (binary-safe). */
+  subscribeBuffer(
+    channels: string | string[],
+    listener?: MessageListener<Uint8Array>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<Uint8Array>> {
+    return this.#subscribe("channel", channels, listener, true, options);
+  }
+
+  /**
+   * Subscribes to channel patterns (PSUBSCRIBE: `news.*`); each message
+   * carries the `pattern` that matched. Otherwise as `subscribe`.
+   */
+  psubscribe(
+    patterns: string | string[],
+    listener?: MessageListener<string>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<string>> {
+    return this.#subscribe("pattern", patterns, listener, false, options);
+  }
+
+  /** As `psubscribe`, with payloads as bytes. */
+  psubscribeBuffer(
+    patterns: string | string[],
+    listener?: MessageListener<Uint8Array>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<Uint8Array>> {
+    return this.#subscribe("pattern", patterns, listener, true, options);
+  }
+
+  /** Subscribes to shard channels (SSUBSCRIBE, Redis 7; published with `spublish`). Otherwise as `subscribe`. */
+  ssubscribe(
+    shardChannels: string | string[],
+    listener?: MessageListener<string>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<string>> {
+    return this.#subscribe("shard", shardChannels, listener, false, options);
+  }
+
+  /** As `ssubscribe`, with payloads as bytes. */
+  ssubscribeBuffer(
+    shardChannels: string | string[],
+    listener?: MessageListener<Uint8Array>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<Uint8Array>> {
+    return this.#subscribe("shard", shardChannels, listener, true, options);
+  }
+
+  #subscribe<T extends string | Uint8Array>(
+    kind: "channel" | "pattern" | "shard",
+    names: string | string[],
+    listener: MessageListener<T> | undefined,
+    asBuffer: boolean,
+    options: SubscribeOptions | undefined,
+  ): Promise<Subscription<T>> {
+    const refused = this.#core.refusal();
+    if (refused !== null) return Promise.reject(refused);
+    try {
+      return this.#subscriber.subscribe(kind, names, listener, asBuffer, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -92,12 +224,6 @@ export class Pool extends Commands<"async"> {
   /** Whether `close()` was called. */
   get closed(): boolean {
     return this.#core.closed;
-  }
-
-  /** Client-side caching's counts (the `clientCache` option): entries held, calls served from them, and not. */
-  get clientCache(): { entries: number; hits: number; misses: number } | null {
-    const cache = this.#core.cache;
-    return cache === null ? null : { entries: cache.entries, hits: cache.hits, misses: cache.misses };
   }
 
   /**
@@ -196,6 +322,7 @@ export class Pool extends Commands<"async"> {
    */
   close(): Promise<void> {
     const closed = !this.#core.closed;
+    this.#subscriber.close();
     return this.#core.close().then(() => {
       if (closed) this.#events.emit("close", { connection: -1 });
     });

@@ -5,7 +5,7 @@
  * closed gracefully, and freed when nobody can reach it any more. See
  * `csrc/cpipe.h` for the native half.
  */
-import { Header, Role, Status } from "../ffi/abi.ts";
+import { Call, Header, Role, Status } from "../ffi/abi.ts";
 import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
 import { Batcher, EARLY_FLUSH } from "./batcher.ts";
@@ -13,7 +13,7 @@ import type { Transform } from "./replies.ts";
 import { ClientCache } from "./client_cache.ts";
 import { ReplyDecoder } from "./decoder.ts";
 import { Dispatcher } from "./dispatcher.ts";
-import type { CommandEncoder } from "./encoder.ts";
+import { CommandEncoder } from "./encoder.ts";
 import { ClosedError, ConnectionError, CpipeError, TimeoutError } from "./errors.ts";
 import { type Notifier, prepare, watch } from "./notifier.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
@@ -118,10 +118,8 @@ export class PoolCore {
       if (!this.#referenced) this.#setReferenced(true);
     };
     dispatcher.onEvent = (event) => this.#event(event);
-    if (settings.clientCache !== null) {
-      const cache = this.cache = new ClientCache(settings.clientCache);
-      dispatcher.onPush = (push) => void cache.push(push);
-    }
+    // Its invalidation pushes reach it through the pool's onPush.
+    if (settings.clientCache !== null) this.cache = new ClientCache(settings.clientCache);
     dispatcher.firstExclusive = this.size;
     dispatcher.endExclusive = this.size + settings.exclusiveConnections;
     this.#decoder.attach(this.#out);
@@ -440,6 +438,60 @@ export class PoolCore {
     return connection;
   }
 
+  // ---- Pub/Sub --------------------------------------------------------------------------
+
+  /** Hands each push record, still encoded, to `take` first (Pub/Sub messages); the rest go to `onPush`. */
+  set onPushRecord(take: ((bytes: Uint8Array, start: number, connection: number) => boolean) | null) {
+    this.#dispatcher.onPushRecord = take;
+  }
+
+  /** Told of pushes no subscription took. */
+  set onPush(listener: ((push: Reply, connection: number) => void) | null) {
+    this.#dispatcher.onPush = listener;
+  }
+
+  /**
+   * Sends a (un)subscription (`flags`: its `Call` kind) on one connection
+   * at once: it owes one confirmation per name, gathered into its reply.
+   */
+  pubsubCall(route: number, command: string, names: readonly string[], flags: number): Promise<Reply> {
+    const refused = this.refusal();
+    if (refused !== null) return Promise.reject(refused);
+    const handle = this.#resources.handle!;
+    const encoder = new CommandEncoder();
+    encoder.add(command, names);
+    const ids: number[] = [];
+    const promise = this.#dispatcher.call<Reply>(null, false, ids);
+    const calls = new Uint8Array(Call.SIZE), view = new DataView(calls.buffer);
+    view.setUint32(0, ids[0]!, true);
+    view.setUint16(4, names.length, true);
+    view.setUint16(6, flags, true);
+    const rc = native.cpipe_pool_submit(handle, encoder.bytes, encoder.length, calls, Call.SIZE, route);
+    if (rc < 0) {
+      this.#dispatcher.fail(ids[0]!, errorFromStatus(rc, this.#batcher.errstr(handle)));
+      return promise;
+    }
+    this.#batcher.inFlight++;
+    if (!this.#referenced) this.#setReferenced(true);
+    return promise;
+  }
+
+  /** Stops or resumes reading one connection (a subscriber whose consumer is slow). */
+  pause(connection: number, paused: boolean): void {
+    const handle = this.#resources.handle;
+    if (handle !== null) native.cpipe_pool_pause(handle, connection, paused ? 1 : 0);
+  }
+
+  /** Live subscriptions: messages may come at any time, so the pool keeps the process alive. */
+  #holds = 0;
+
+  /** Counts a reason to stay referenced (1) or its end (-1). */
+  hold(delta: 1 | -1): void {
+    this.#holds += delta;
+    if (delta > 0 && !this.#referenced && this.#resources.handle !== null) this.#setReferenced(true);
+    else this.#checkIdle();
+  }
+
   /** Closes a connection added with `addConnection`; its pending calls reject with ClosedError. */
   removeConnection(connection: number): void {
     const handle = this.#resources.handle;
@@ -458,7 +510,7 @@ export class PoolCore {
   }
 
   get #busy(): boolean {
-    return this.#batcher.inFlight + this.#batcher.queued > 0 || this.#acquireWaiters.length > 0;
+    return this.#batcher.inFlight + this.#batcher.queued > 0 || this.#acquireWaiters.length > 0 || this.#holds > 0;
   }
 
   readonly #unrefIfIdle = (): void => {

@@ -10,6 +10,7 @@
 #include <hiredis/sockcompat.h> /* poll() and its events */
 
 #include "bytes.h"
+#include "command.h"
 #include "connection.h"
 #include "cpipe.h"
 #include "heap.h"
@@ -248,16 +249,21 @@ static void test_states_up(void) {
 /* A call owing two replies gets a PARTIAL record, then its last; a reply
  * for which no call waits is a protocol error that fails the connection and
  * every call it carried, and it backs off, then dials again. */
-static void test_accounting(void) {
+/* A fresh script and a connection without handshake, up. */
+static void connect_ready(cpipe_connection *c, cpipe_buffer *out) {
     reset_server();
-    uint8_t cmds[256], calls[32];
     cpipe_settings s = settings_with(0, NULL, NULL);
+    CHECK(cpipe_connection_init(c, 0, &s, &fake_transport, 1) == 0);
+    cpipe_connection_dial(c, 0, out);
+    cpipe_connection_io(c, POLLOUT, 8, 0, out);
+    CHECK(c->state == CPIPE_CONN_READY);
+}
+
+static void test_accounting(void) {
+    uint8_t cmds[256], calls[32];
     cpipe_connection c;
     cpipe_buffer out = {0};
-    CHECK(cpipe_connection_init(&c, 0, &s, &fake_transport, 1) == 0);
-    cpipe_connection_dial(&c, 0, &out);
-    cpipe_connection_io(&c, POLLOUT, 8, 0, &out);
-    CHECK(c.state == CPIPE_CONN_READY);
+    connect_ready(&c, &out);
 
     const char *sub[] = {"SUBSCRIBE", "a", "b"};
     size_t len = pack(cmds, 3, sub);
@@ -436,6 +442,137 @@ static void test_last_words(void) {
     cpipe_connection_free(&c);
 }
 
+/* Skips the event records at the start of `out`; the index of the first other. */
+static int after_events(const cpipe_buffer *out) {
+    int i = 0;
+    while (record_at(out, i).kind == CPIPE_RECORD_EVENT) i++;
+    return i;
+}
+
+/* Submits one command (argv) under one call. */
+static void submit_one(cpipe_connection *c, int argc, const char **argv, uint32_t id, uint16_t replies, uint16_t flags,
+                       cpipe_buffer *out) {
+    uint8_t cmds[256], calls[8];
+    size_t len = pack(cmds, argc, argv), count = 0, resp = 0;
+    call(calls, id, replies, flags);
+    CHECK(cpipe_commands_measure(cmds, len, &count, &resp) == 0);
+    CHECK(cpipe_connection_submit(c, cmds, len, count, resp, calls, 1, out) == CPIPE_OK);
+}
+
+/* Pub/Sub: confirmations are their call's replies (RESP2 arrays, RESP3
+ * pushes); messages between them, and in RESP2 subscribed mode, are pushes;
+ * an error ends a subscription call; out of subscribed mode an array that
+ * looks like a message is an ordinary reply. */
+static void test_pubsub(void) {
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    connect_ready(&c, &out);
+    cpipe_buffer_reset(&out);
+
+    /* RESP2: a message comes between the two confirmations of one SUBSCRIBE. */
+    const char *sub[] = {"SUBSCRIBE", "a", "b"};
+    submit_one(&c, 3, sub, 5, 2, CPIPE_CALL_SUBSCRIBE, &out);
+    say("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
+    say("*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n");
+    say("*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 2, &out);
+    int e = after_events(&out);
+    CHECK(record_at(&out, e).kind == CPIPE_RECORD_REPLY && record_at(&out, e).id == 5 &&
+          (record_at(&out, e).flags & CPIPE_RECORD_PARTIAL));
+    CHECK(record_at(&out, e + 1).kind == CPIPE_RECORD_PUSH);
+    CHECK(record_at(&out, e + 2).kind == CPIPE_RECORD_REPLY && record_at(&out, e + 2).flags == 0);
+    CHECK(c.calls.count == 0 && c.subscriptions == 2);
+    cpipe_buffer_reset(&out);
+
+    /* Subscribed: messages, a pattern message and a confirmation no call
+     * waits for are pushes; PING's reply is PING's. */
+    const char *ping[] = {"PING"};
+    submit_one(&c, 1, ping, 6, 1, 0, &out);
+    say("*4\r\n$8\r\npmessage\r\n$2\r\na*\r\n$2\r\nab\r\n$1\r\nx\r\n");
+    say("*3\r\n$12\r\nsunsubscribe\r\n$1\r\nz\r\n:0\r\n");
+    say("*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 3, &out);
+    CHECK(record_count(&out) == 3 && record_at(&out, 0).kind == CPIPE_RECORD_PUSH &&
+          record_at(&out, 1).kind == CPIPE_RECORD_PUSH);
+    CHECK(record_at(&out, 2).kind == CPIPE_RECORD_REPLY && record_at(&out, 2).id == 6);
+    cpipe_buffer_reset(&out);
+
+    /* The server refuses a subscription whole: one error ends the call that owed two. */
+    const char *refused[] = {"SUBSCRIBE", "c", "d"};
+    submit_one(&c, 3, refused, 7, 2, CPIPE_CALL_SUBSCRIBE, &out);
+    submit_one(&c, 1, ping, 8, 1, 0, &out);
+    say("-NOPERM no\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 4, &out);
+    CHECK(record_count(&out) == 2 && record_at(&out, 0).id == 7 && record_at(&out, 0).flags == 0);
+    CHECK(record_at(&out, 0).payload[0] == '-' && record_at(&out, 1).id == 8 && c.state == CPIPE_CONN_READY);
+    cpipe_buffer_reset(&out);
+
+    /* RESET leaves subscribed mode too: a message-shaped reply after it is a reply. */
+    const char *reset[] = {"RESET"};
+    submit_one(&c, 1, reset, 20, 1, 0, &out);
+    const char *lrange0[] = {"LRANGE", "l", "0", "-1"};
+    submit_one(&c, 4, lrange0, 21, 1, 0, &out);
+    say("+RESET\r\n*3\r\n$7\r\nmessage\r\n$1\r\nx\r\n$1\r\ny\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 5, &out);
+    CHECK(record_count(&out) == 2 && record_at(&out, 1).id == 21 && c.subscriptions == 0);
+    cpipe_buffer_reset(&out);
+    submit_one(&c, 3, sub, 22, 2, CPIPE_CALL_SUBSCRIBE, &out); /* subscribed again for what follows */
+    say("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 5, &out);
+    CHECK(record_count(&out) == 2 && c.subscriptions == 2);
+    cpipe_buffer_reset(&out);
+
+    /* Unsubscribed from all: out of subscribed mode, an array that looks like
+     * a message is the reply it is. */
+    const char *unsub[] = {"UNSUBSCRIBE", "a", "b"};
+    submit_one(&c, 3, unsub, 9, 2, CPIPE_CALL_UNSUBSCRIBE, &out);
+    const char *lrange[] = {"LRANGE", "l", "0", "-1"};
+    submit_one(&c, 4, lrange, 10, 1, 0, &out);
+    say("*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:0\r\n");
+    say("*3\r\n$7\r\nmessage\r\n$1\r\nx\r\n$1\r\ny\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 5, &out);
+    CHECK(record_count(&out) == 3 && record_at(&out, 1).id == 9 && record_at(&out, 2).id == 10);
+    CHECK(record_at(&out, 2).kind == CPIPE_RECORD_REPLY && c.subscriptions == 0);
+    cpipe_buffer_reset(&out);
+
+    /* RESP3: a confirmation push is its call's reply; a message push is a
+     * push; subscribed through pushes, an array reply stays a reply. */
+    const char *ssub[] = {"SSUBSCRIBE", "s"};
+    submit_one(&c, 2, ssub, 11, 1, CPIPE_CALL_SSUBSCRIBE, &out);
+    say(">3\r\n$10\r\nssubscribe\r\n$1\r\ns\r\n:1\r\n>3\r\n$8\r\nsmessage\r\n$1\r\ns\r\n$1\r\nm\r\n");
+    submit_one(&c, 4, lrange, 12, 1, 0, &out);
+    say("*3\r\n$7\r\nmessage\r\n$1\r\nx\r\n$1\r\ny\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 6, &out);
+    CHECK(record_count(&out) == 3 && record_at(&out, 0).kind == CPIPE_RECORD_REPLY && record_at(&out, 0).id == 11);
+    CHECK(record_at(&out, 1).kind == CPIPE_RECORD_PUSH && record_at(&out, 2).id == 12);
+    CHECK(c.shard_subscriptions == 0 && c.state == CPIPE_CONN_READY);
+    cpipe_buffer_reset(&out);
+
+    /* Paused: the socket is not read, and the command timeout waits. */
+    c.command_timeout_ms = 10;
+    c.paused = 1;
+    submit_one(&c, 1, ping, 13, 1, 0, &out);
+    CHECK((cpipe_connection_events(&c) & POLLIN) == 0);
+    say("+PONG\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 7, &out);
+    CHECK(record_count(&out) == 0 && cpipe_connection_timers(&c, 1000, &out) == 0 && c.state == CPIPE_CONN_READY);
+    c.paused = 0;
+    cpipe_connection_io(&c, POLLIN, 8, 8, &out);
+    CHECK(record_count(&out) == 1 && record_at(&out, 0).id == 13);
+
+    /* Calls with a kind past the known ones, or a bit beside them, are refused. */
+    uint8_t calls[8];
+    char why[128];
+    call(calls, 1, 1, 0x70);
+    CHECK(cpipe_calls_check(calls, 1, why, sizeof why) == CPIPE_ERR_ARG);
+    call(calls, 1, 1, 0x80);
+    CHECK(cpipe_calls_check(calls, 1, why, sizeof why) == CPIPE_ERR_ARG);
+    call(calls, 1, 1, CPIPE_CALL_SUNSUBSCRIBE | CPIPE_CALL_BLOCKING);
+    CHECK(cpipe_calls_check(calls, 1, why, sizeof why) == CPIPE_OK);
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+}
+
 int main(void) {
     long long before = cpipe_live_allocations();
     cpipe_alloc_install();
@@ -444,6 +581,7 @@ int main(void) {
     test_refused_handshake();
     test_timeouts_and_failures();
     test_last_words();
+    test_pubsub();
     CHECK(cpipe_live_allocations() == before);
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;

@@ -44,11 +44,13 @@ function run(mode: string, limitMs = 20_000): Promise<Outcome> {
   });
 }
 
-for (const mode of ["close", "idle", "unused", "exit-in-flight", "close-in-flight", "pending", "worker"]) {
+const modes = ["close", "idle", "unused", "exit-in-flight", "close-in-flight", "pending", "worker"];
+for (const mode of [...modes, "subscribed-close", "unsubscribed", "subscribed-waits"]) {
   test(`the process ends by itself: ${mode}`, async () => {
     const r = await run(mode);
     assert.equal(r.signal, null, `killed by ${r.signal} (a hang or a crash)\n${r.stderr}`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /done/);
+    if (mode === "subscribed-waits") assert.match(r.stdout, /got it/);
   });
 }

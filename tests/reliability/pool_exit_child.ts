@@ -49,6 +49,35 @@ switch (mode) {
     if (reply !== null) throw new Error("BLPOP should time out");
     break;
   }
+  case "subscribed-close": {
+    // Closed with live subscriptions, one of them iterated: the iterator ends, the process too.
+    await pool.subscribe("exit:a", () => {});
+    const iterated = await pool.psubscribe("exit:*");
+    const loop = (async () => {
+      for await (const _ of iterated) { /* none come */ }
+    })();
+    await pool.close();
+    await loop;
+    break;
+  }
+  case "unsubscribed": {
+    // Never closed: once its last subscription ends, the pool lets the process go.
+    const sub = await pool.subscribe(["exit:a", "exit:b"], () => {});
+    await sub.unsubscribe();
+    break;
+  }
+  case "subscribed-waits": {
+    // A live subscription keeps the process alive until its message comes (published 300 ms later).
+    const sub = await pool.subscribe("exit:late", ({ message }) => {
+      console.log(`got ${message}`);
+      void sub.unsubscribe();
+    });
+    // Published by another process that nothing here waits for: only the subscription keeps this one alive.
+    const { spawn } = await import("node:child_process");
+    const script = `sleep 0.3; redis-cli -h 127.0.0.1 -p ${port} publish exit:late it`;
+    spawn("sh", ["-c", script], { stdio: "ignore", detached: true }).unref();
+    break;
+  }
   case "worker": {
     // A worker that uses a pool ends with commands in flight: the library it
     // loaded is unloaded with it, while the pool's thread still runs.

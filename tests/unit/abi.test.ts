@@ -30,8 +30,7 @@ const expected: [string, number][] = [
   ...Object.entries(Setting).map((
     [k, v],
   ): [string, number] => [k === "SETTINGS_VERSION" ? `CPIPE_${k}` : `CPIPE_SET_${k}`, v]),
-  ["CPIPE_CALL_BLOCKING", Call.BLOCKING],
-  ["CPIPE_CALL_SIZE", Call.SIZE],
+  ...Object.entries(Call).map(([k, v]): [string, number] => [`CPIPE_CALL_${k}`, v]),
   ["CPIPE_RECORD_REPLY", Record.REPLY],
   ["CPIPE_RECORD_FAILURE", Record.FAILURE],
   ["CPIPE_RECORD_PUSH", Record.PUSH],

@@ -30,7 +30,7 @@ test("a read is cached per command and arguments, and served from the cache afte
   assert.equal(cache.read("HGET", ["k", "f"], null, false, () => Promise.resolve("x")) !== undefined, true);
   assert.equal(cache.read("SET", ["k", "v"], null, false, () => Promise.resolve("OK")), undefined); // a write
   assert.equal(cache.read("GET", [new Uint8Array([1])], null, false, () => Promise.resolve(null)), undefined);
-  assert.deepEqual([cache.hits, cache.misses], [2, 2]);
+  assert.deepEqual([cache.stats.hits, cache.stats.misses], [2, 2]);
 });
 
 test("argument lists that would join to the same text are different entries", async () => {
@@ -44,13 +44,13 @@ test("an invalidation forgets the key's entries, and a read in flight meanwhile 
   await readThrough(cache, "HGET", ["h", "a"], "1");
   await readThrough(cache, "HGET", ["h", "b"], "2");
   assert.equal(cache.push(["invalidate", ["h"]]), true);
-  assert.equal(cache.entries, 0);
+  assert.equal(cache.stats.entries, 0);
   const d = deferred();
   const got = cache.read("GET", ["k"], null, false, d.fetch)!;
   cache.push(["invalidate", ["k"]]); // the write came after the read was sent: its reply may be the old value
   d.answer("old");
   assert.equal(await got, "old");
-  assert.equal(cache.entries, 0);
+  assert.equal(cache.stats.entries, 0);
   assert.equal(cache.push(["message", "ch", "x"]), false); // not ours
 });
 
@@ -62,7 +62,7 @@ test("an invalidation with no keys (FLUSHALL) and flush() forget everything, rea
   cache.push(["invalidate", null]);
   d.answer("2");
   await got;
-  assert.equal(cache.entries, 0);
+  assert.equal(cache.stats.entries, 0);
 });
 
 test("bounds: the least recently used entry goes first; ttl stops serving old entries", async () => {
@@ -71,12 +71,12 @@ test("bounds: the least recently used entry goes first; ttl stops serving old en
   await readThrough(cache, "GET", ["b"], "2");
   await cache.read("GET", ["a"], null, false, () => assert.fail("sent")); // a is now the most recently used
   await readThrough(cache, "GET", ["c"], "3");
-  assert.equal(cache.entries, 2);
+  assert.equal(cache.stats.entries, 2);
   assert.equal(cache.read("GET", ["a"], null, false, () => assert.fail("sent")) !== undefined, true);
   await readThrough(cache, "GET", ["big"], "x".repeat(11)); // larger than maxBytes: not kept
-  assert.equal(cache.entries, 2);
+  assert.equal(cache.stats.entries, 2);
   await readThrough(cache, "GET", ["d"], "x".repeat(10)); // fits only alone
-  assert.equal(cache.entries, 1);
+  assert.equal(cache.stats.entries, 1);
 
   const aging = new ClientCache({ maxEntries: 10, maxBytes: 100, ttl: 30 });
   await readThrough(aging, "GET", ["a"], "1");

@@ -1,0 +1,102 @@
+/**
+ * One subscriber of the Pub/Sub benchmark (bench/pubsub.ts runs it, one process per client):
+ * `<runtime> bench/pubsub_client.mjs <client> <port> <P1|P2> [messages]`, client one of cpipe, bun, node-redis,
+ * ioredis. Prints one JSON line.
+ * P1: subscribes to `p1`, prints "ready", then counts `messages` messages that a flood of pipelined PUBLISH
+ *     (redis-benchmark, run by the driver) sends, and reports messages/s from the first to the last.
+ * P2: subscribes to `p2` and publishes to it with the same library at 1,000 messages/s, each carrying the
+ *     time it was sent (performance.now()); reports the publish -> listener latency's p50 and p99 (µs).
+ */
+const [client, portText, mode, messagesText] = typeof Deno !== "undefined" ? Deno.args : process.argv.slice(2);
+const port = Number(portText);
+const messages = Number(messagesText ?? 1_000_000);
+const url = `redis://127.0.0.1:${port}`;
+
+/** Subscribes `onMessage(text)` to `channel` with the client under test; returns publish() and close(). */
+async function open(channel, onMessage) {
+  switch (client) {
+    case "cpipe": {
+      const { connectPool } = await import("../mod.ts");
+      const pool = connectPool({ host: "127.0.0.1", port, size: 1 });
+      const sub = await pool.subscribe(channel, ({ message }) => onMessage(message));
+      return {
+        publish: (m) => pool.publish(channel, m),
+        close: async () => (await sub.unsubscribe(), await pool.close()),
+      };
+    }
+    case "bun": {
+      const sub = new Bun.RedisClient(url), pub = new Bun.RedisClient(url);
+      await Promise.all([sub.connect(), pub.connect()]);
+      await sub.subscribe(channel, (message) => onMessage(message));
+      return { publish: (m) => pub.publish(channel, m), close: () => (sub.close(), pub.close()) };
+    }
+    case "node-redis": {
+      const { createClient } = await import("redis");
+      const pub = await createClient({ url }).connect();
+      const sub = await pub.duplicate().connect();
+      await sub.subscribe(channel, (message) => onMessage(message));
+      return { publish: (m) => pub.publish(channel, m), close: async () => (await sub.quit(), await pub.quit()) };
+    }
+    case "ioredis": {
+      const { Redis } = await import("ioredis");
+      const pub = new Redis(port, "127.0.0.1"), sub = new Redis(port, "127.0.0.1");
+      sub.on("message", (_channel, message) => onMessage(message));
+      await sub.subscribe(channel);
+      return { publish: (m) => pub.publish(channel, m), close: () => (sub.disconnect(), pub.disconnect()) };
+    }
+  }
+  throw new Error(`no client ${client}`);
+}
+
+const runtime = typeof Deno !== "undefined" ? "Deno" : typeof Bun !== "undefined" ? "Bun" : "Node";
+
+if (mode === "P1") {
+  let count = 0, first = 0, done;
+  const finished = new Promise((resolve) => (done = resolve));
+  const c = await open("p1", () => {
+    if (count++ === 0) first = performance.now();
+    if (count === messages) done(performance.now());
+  });
+  console.log("ready");
+  const last = await finished;
+  console.log(
+    JSON.stringify({
+      client,
+      runtime,
+      mode,
+      messages,
+      perSecond: Math.round((messages - 1) / ((last - first) / 1000)),
+    }),
+  );
+  await c.close();
+} else {
+  const latencies = [];
+  const rate = 1000, seconds = 6, warmup = 1000;
+  let sent = 0;
+  const c = await open("p2", (message) => {
+    const at = Number(message);
+    if (at >= 0) latencies.push(performance.now() - at);
+  });
+  const start = performance.now();
+  await new Promise((resolve) => {
+    const tick = () => {
+      // On schedule: the n-th message goes at start + n ms, whatever the timer's own lateness.
+      const due = Math.floor((performance.now() - start) * rate / 1000);
+      for (; sent < due && sent < rate * seconds; sent++) {
+        const warm = sent < warmup;
+        void c.publish(warm ? "-1" : String(performance.now()));
+      }
+      if (sent < rate * seconds) setTimeout(tick, 1);
+      else setTimeout(resolve, 200);
+    };
+    tick();
+  });
+  latencies.sort((a, b) => a - b);
+  const pick = (q) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] * 1000);
+  console.log(
+    JSON.stringify({ client, runtime, mode, messages: latencies.length, p50us: pick(0.5), p99us: pick(0.99) }),
+  );
+  await c.close();
+}
+if (typeof Deno !== "undefined") Deno.exit(0);
+if (typeof process !== "undefined") process.exit(0);

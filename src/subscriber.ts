@@ -1,0 +1,214 @@
+/**
+ * A pool's subscriptions: one connection of their own (added to the pool
+ * when the first is made, given back when the last ends), the names each
+ * family is subscribed to with the subscriptions that hold them, messages
+ * handed to those subscriptions, and, after the connection was lost, the
+ * subscriptions made again and the gap reported.
+ */
+import { Role, Status } from "../ffi/abi.ts";
+import { ReplyError } from "./errors.ts";
+import type { ConnectionEvents } from "./events.ts";
+import type { ConnectionEvent } from "./records.ts";
+import {
+  channelNames,
+  chunks,
+  FAMILIES,
+  type Message,
+  type MessageListener,
+  PubSubReader,
+  type SubscribeOptions,
+  Subscription,
+  type SubscriptionHost,
+  type SubscriptionKind,
+} from "./pubsub.ts";
+import type { Reply } from "./types.ts";
+
+/** What the subscriber needs of its pool's core. */
+export interface SubscriberCore {
+  addConnection(settings: Uint8Array, role: number): number;
+  removeConnection(connection: number): void;
+  pubsubCall(route: number, command: string, names: readonly string[], flags: number): Promise<Reply>;
+  pause(connection: number, paused: boolean): void;
+  hold(delta: 1 | -1): void;
+}
+
+/** Told when a lost subscriber connection is back: messages published from `since` to `until` were lost. */
+export type Gap = ConnectionEvents["gap"];
+
+type AnySubscription = Subscription<string | Uint8Array>;
+
+/** A confirmed list of confirmations, or the server's refusal. */
+function checkConfirmed(reply: Reply): void {
+  if (Array.isArray(reply)) { for (const item of reply) if (item instanceof ReplyError) throw item; }
+}
+
+export class Subscriber implements SubscriptionHost {
+  readonly #core: SubscriberCore;
+  readonly #settings: Uint8Array;
+  /** The subscriber connection, or -1. */
+  #connection = -1;
+  /** Per family: each name subscribed to, with the subscriptions that hold it. */
+  readonly #names: Record<SubscriptionKind, Map<string, Set<AnySubscription>>> = {
+    channel: new Map(),
+    pattern: new Map(),
+    shard: new Map(),
+  };
+  readonly #live = new Set<AnySubscription>();
+  /** Subscriptions whose queue is full: the connection is paused while any is. */
+  readonly #full = new Set<AnySubscription>();
+  /** When the connection was seen lost (0: it was not). */
+  #lostAt = 0;
+  /** Told of each gap. */
+  onGap: ((gap: Gap) => void) | null = null;
+  readonly #reader = new PubSubReader();
+
+  constructor(core: SubscriberCore, connectionSettings: Uint8Array) {
+    this.#core = core;
+    this.#settings = connectionSettings;
+  }
+
+  /** The subscriber connection's index, or -1 when there is none. */
+  get connection(): number {
+    return this.#connection;
+  }
+
+  async subscribe<T extends string | Uint8Array>(
+    kind: SubscriptionKind,
+    channels: string | string[],
+    listener: MessageListener<T> | undefined,
+    asBuffer: boolean,
+    options: SubscribeOptions | undefined,
+  ): Promise<Subscription<T>> {
+    const family = FAMILIES[kind];
+    const names = channelNames(channels, family.subscribe.toLowerCase());
+    const subscription = new Subscription<T>(this, kind, names, listener ?? null, asBuffer, options);
+    const sub = subscription as unknown as AnySubscription;
+    if (this.#connection < 0) this.#connection = this.#core.addConnection(this.#settings, Role.DIRECT);
+    if (this.#live.size === 0) this.#core.hold(1);
+    this.#live.add(sub);
+    const held = this.#names[kind];
+    for (const name of names) {
+      const set = held.get(name);
+      if (set === undefined) held.set(name, new Set([sub]));
+      else set.add(sub);
+    }
+    try {
+      // Always sent, even for names already held: the confirmation says this subscription is in place.
+      const route = this.#connection;
+      await Promise.all(
+        chunks(names).map((part) =>
+          this.#core.pubsubCall(route, family.subscribe, part, family.subscribeFlag).then(checkConfirmed)
+        ),
+      );
+    } catch (e) {
+      await this.unsubscribe(sub);
+      throw e;
+    }
+    return subscription;
+  }
+
+  /** Ends a subscription; the names no other subscription holds are unsubscribed. */
+  async unsubscribe(sub: AnySubscription): Promise<void> {
+    if (!this.#live.delete(sub)) return;
+    sub.end();
+    const held = this.#names[sub.kind], dropped: string[] = [];
+    for (const name of sub.names) {
+      const set = held.get(name);
+      if (set === undefined || !set.delete(sub) || set.size > 0) continue;
+      held.delete(name);
+      dropped.push(name);
+    }
+    if (this.#live.size === 0) {
+      // Nothing is left: closing the connection unsubscribes everything at once.
+      this.#giveBack();
+      return;
+    }
+    const family = FAMILIES[sub.kind], route = this.#connection;
+    const calls = chunks(dropped).map((part) =>
+      this.#core.pubsubCall(route, family.unsubscribe, part, family.unsubscribeFlag)
+    );
+    // A connection lost meanwhile unsubscribed them too: failures change nothing.
+    await Promise.allSettled(calls);
+  }
+
+  #giveBack(): void {
+    const connection = this.#connection;
+    this.#connection = -1;
+    this.#lostAt = 0;
+    this.#full.clear();
+    this.#core.hold(-1);
+    if (connection >= 0) this.#core.removeConnection(connection);
+  }
+
+  pressure(sub: AnySubscription, full: boolean): void {
+    const before = this.#full.size;
+    if (full) this.#full.add(sub);
+    else this.#full.delete(sub);
+    const paused = this.#full.size > 0;
+    if (paused !== before > 0 && this.#connection >= 0) this.#core.pause(this.#connection, paused);
+  }
+
+  /** A push record: a message for subscriptions, or a push for `onPush`. Returns whether it was taken. */
+  push(bytes: Uint8Array, start: number): boolean {
+    const reader = this.#reader;
+    if (!reader.read(bytes, start) || reader.family === null) return false;
+    const subs = this.#names[reader.family].get(reader.key);
+    if (subs === undefined) return true; // unsubscribed while it was on its way
+    const channel = reader.channel!;
+    let text: Message<string> | undefined, binary: Message<Uint8Array> | undefined;
+    for (const sub of subs) {
+      if (sub.asBuffer) {
+        binary ??= reader.family === "pattern"
+          ? { channel, message: reader.copy(), pattern: reader.key }
+          : { channel, message: reader.copy() };
+        sub.deliver(binary);
+      } else {
+        text ??= reader.family === "pattern"
+          ? { channel, message: reader.text(), pattern: reader.key }
+          : { channel, message: reader.text() };
+        sub.deliver(text);
+      }
+    }
+    return true;
+  }
+
+  /** A connection event of the pool: the subscriber connection lost, or back (then subscribed again). */
+  event(event: ConnectionEvent): void {
+    if (event.connection !== this.#connection) return;
+    if (event.type === "down" && event.status !== Status.ERR_CLOSED) {
+      if (this.#lostAt === 0) this.#lostAt = Date.now();
+    } else if (event.type === "up" && this.#lostAt !== 0) {
+      void this.#resubscribe(this.#connection, this.#lostAt);
+    }
+  }
+
+  /** Subscribes again to every name held, then reports the gap; a failure waits for the next `up`. */
+  async #resubscribe(connection: number, since: number): Promise<void> {
+    const calls: Promise<void>[] = [];
+    for (const family of Object.values(FAMILIES)) {
+      for (const part of chunks([...this.#names[family.kind].keys()])) {
+        calls.push(
+          this.#core.pubsubCall(connection, family.subscribe, part, family.subscribeFlag).then(checkConfirmed),
+        );
+      }
+    }
+    try {
+      await Promise.all(calls);
+    } catch {
+      return; // lost again: the next `up` tries again
+    }
+    if (this.#connection !== connection || this.#lostAt !== since) return;
+    this.#lostAt = 0;
+    this.onGap?.({ connection, since, until: Date.now() });
+  }
+
+  /** The pool closes: every subscription ends (the pool closes the connection). */
+  close(): void {
+    if (this.#live.size > 0) this.#core.hold(-1);
+    for (const sub of this.#live) sub.end();
+    this.#live.clear();
+    for (const held of Object.values(this.#names)) held.clear();
+    this.#connection = -1;
+    this.#full.clear();
+  }
+}
