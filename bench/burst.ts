@@ -83,7 +83,7 @@ await measure("READONLY replies (a replica after a failover)", async (server) =>
 async function stalled(
   server: RedisServer,
   pool: Pool,
-  fail: (pid: number) => Promise<void>,
+  fail: (pid: number) => unknown,
 ): Promise<[number, number]> {
   await pool.ping();
   const pid = serverPid(server);
@@ -104,7 +104,7 @@ async function stalled(
 
 await measure("server killed with the calls pending", async (server) => {
   const pool = open(server, { offlineQueue: false });
-  const outcome = await stalled(server, pool, async (pid) => void process.kill(pid, "SIGKILL"));
+  const outcome = await stalled(server, pool, (pid) => process.kill(pid, "SIGKILL"));
   await pool.close();
   await server.restart();
   return outcome;

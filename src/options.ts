@@ -669,28 +669,6 @@ function build(
 }
 
 /** The `clientCache` option: off, on with the defaults, or bounds of one's own. */
-function clientCacheSettings(value: unknown, protocol: 2 | 3): PoolSettings["clientCache"] {
-  if (value === undefined || value === false) return null;
-  if (protocol !== 3) {
-    throw new TypeError("cpipe: clientCache needs protocol: 3 (the server's invalidations come as RESP3 pushes)");
-  }
-  const given = value === true ? {} : value;
-  if (typeof given !== "object" || given === null) {
-    throw new TypeError(`cpipe: clientCache must be true or { maxEntries, maxBytes, ttl }, not ${show(value)}`);
-  }
-  const o = given as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!["maxEntries", "maxBytes", "ttl"].includes(key)) {
-      throw new TypeError(`cpipe: unknown clientCache option "${key}"; options: maxEntries, maxBytes, ttl`);
-    }
-  }
-  return Object.freeze({
-    maxEntries: int("clientCache.maxEntries", o.maxEntries, 1, 1 << 30, 10_000),
-    maxBytes: int("clientCache.maxBytes", o.maxBytes, 1, Number.MAX_SAFE_INTEGER, 64 * 1024 * 1024),
-    ttl: ms("clientCache.ttl", o.ttl, 0),
-  });
-}
-
 function checkNames(entry: Entry, opts: Record<string, unknown>, addressInOptions: boolean): void {
   for (const key of Object.keys(opts)) {
     if (CONNECT_KEYS.has(key)) continue;
