@@ -129,3 +129,118 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
     },
   };
 }
+
+/** A Redis Cluster of servers the harness started (see `startCluster`). */
+export interface RedisCluster {
+  /** Every node, in the order they were started (the first `masters` were made masters). */
+  readonly nodes: RedisServer[];
+  /** `127.0.0.1:port` of each node. */
+  readonly addresses: string[];
+  /** Runs redis-cli in cluster mode (`-c`) against the first live node. */
+  cli(...args: string[]): string;
+  /** The node that serves `slot` as master now. */
+  masterOf(slot: number): RedisServer;
+  /** Waits until every live node says cluster_state:ok and they agree on who serves each slot. */
+  waitHealthy(timeoutMs?: number): Promise<void>;
+  /** Stops every node. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Options of `startCluster`. */
+export interface ClusterOptions {
+  /** Masters; default 3. */
+  masters?: number;
+  /** Replicas per master; default 1. */
+  replicas?: number;
+  /** cluster-node-timeout in ms: how soon a dead master is failed over. Default 1000. */
+  nodeTimeout?: number;
+  /** Extra redis-server arguments for every node. */
+  args?: string[];
+}
+
+/** The arguments that make a server a cluster node (its nodes.conf in its own directory). */
+export function clusterNodeArgs(nodeTimeout = 1000): string[] {
+  return [
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    "nodes.conf",
+    "--cluster-node-timeout",
+    String(nodeTimeout),
+    // A replica with stale data still takes over in tests (the default factor refuses after a short timeout).
+    "--cluster-replica-validity-factor",
+    "0",
+  ];
+}
+
+/**
+ * Starts `masters × (1 + replicas)` cluster nodes on free loopback ports, joins them with `redis-cli --cluster
+ * create`, and waits until the cluster is ok on every node. Always stopped by `stop()` (or `await using`), also
+ * when starting fails.
+ */
+export async function startCluster(options: ClusterOptions = {}): Promise<RedisCluster> {
+  const masters = options.masters ?? 3, replicas = options.replicas ?? 1;
+  const args = [...clusterNodeArgs(options.nodeTimeout), ...(options.args ?? [])];
+  const nodes: RedisServer[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n[Symbol.asyncDispose]()));
+  };
+  try {
+    for (let i = 0; i < masters * (1 + replicas); i++) nodes.push(await startRedis({ args }));
+    const addresses = nodes.map((n) => `${n.host}:${n.port}`);
+    const created = spawnSync(
+      "redis-cli",
+      ["--cluster", "create", ...addresses, "--cluster-replicas", String(replicas), "--cluster-yes"],
+      { encoding: "utf8" },
+    );
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${created.stdout}${created.stderr}`);
+    const live = (): RedisServer[] => nodes.filter((n) => n.cli("ping") === "PONG");
+    const cluster: RedisCluster = {
+      nodes,
+      addresses,
+      cli: (...a: string[]) => {
+        const node = live()[0];
+        if (node === undefined) throw new Error("no cluster node is up");
+        return spawnSync("redis-cli", ["-c", "-h", node.host, "-p", String(node.port), ...a], { encoding: "utf8" })
+          .stdout.trim();
+      },
+      masterOf: (slot: number) => {
+        for (const node of live()) {
+          const line = node.cli("cluster", "nodes").split("\n").find((l) => l.includes("myself"));
+          if (line === undefined || !line.includes("master")) continue;
+          for (const range of line.split(" ").slice(8)) {
+            if (range.startsWith("[")) continue;
+            const [from, to] = range.split("-").map(Number);
+            if (slot >= from! && slot <= (to ?? from)!) return node;
+          }
+        }
+        throw new Error(`no live master serves slot ${slot}`);
+      },
+      waitHealthy: async (timeoutMs = 30_000) => {
+        const deadline = Date.now() + timeoutMs;
+        let last = "";
+        while (Date.now() < deadline) {
+          const up = live();
+          const states = up.map((n) => n.cli("cluster", "info").includes("cluster_state:ok"));
+          // Every node's view of the slots' owners, normalized, must be the same.
+          const views = up.map((n) =>
+            n.cli("cluster", "nodes").split("\n").filter((l) => l.includes("master") && !l.includes("fail"))
+              .map((l) => l.split(" ").filter((_, i) => i === 1 || i >= 8).join(" ")).sort().join("|")
+          );
+          if (states.every(Boolean) && views.every((v) => v === views[0])) return;
+          last = `${states.join(",")} ${new Set(views).size} views`;
+          await sleep(100);
+        }
+        throw new Error(`the cluster did not become healthy within ${timeoutMs} ms (${last})`);
+      },
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+    await cluster.waitHealthy();
+    return cluster;
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
