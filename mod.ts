@@ -28,6 +28,7 @@ export { addCommand, connect, defaultClient, del, execute, get, hget, hset, send
 export { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./src/errors.ts";
 export { ClusterPool, connectClusterPool } from "./src/cluster/pool.ts";
 export { ClusterPipeline } from "./src/cluster/pipeline.ts";
+export { ClusterClient, connectCluster } from "./src/cluster/client.ts";
 export type { ClusterOptions } from "./src/cluster/options.ts";
 export type { ReadFrom } from "./src/cluster/router.ts";
 export type { NatMap, NodeAddress } from "./src/cluster/topology.ts";

@@ -63,6 +63,7 @@ export class ClusterPool extends Commands<"async"> {
   #repairTimer: ReturnType<typeof setTimeout> | undefined;
   #retryTimers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
+  readonly #stats = { moved: 0, ask: 0, retried: 0, refreshes: 0 };
 
   /** @internal Use {@linkcode connectClusterPool}. */
   constructor(settings: ClusterSettings) {
@@ -141,6 +142,14 @@ export class ClusterPool extends Commands<"async"> {
   /** The masters, as `host:port`, as last discovered. */
   get masters(): string[] {
     return this.#router.masters.map((n) => n.key);
+  }
+
+  /**
+   * Counts since the pool was made: MOVED and ASK answers followed, commands sent again after TRYAGAIN or
+   * CLUSTERDOWN, and slot map reads.
+   */
+  get stats(): { readonly moved: number; readonly ask: number; readonly retried: number; readonly refreshes: number } {
+    return { ...this.#stats };
   }
 
   /** Commands issued whose replies did not come yet. */
@@ -305,6 +314,7 @@ export class ClusterPool extends Commands<"async"> {
       return false;
     }
     this.#redirects.set(id, count);
+    this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
     if (redirect.kind === "retry") {
       const delay = Math.min(1_000, this.#settings.retryDelay * 2 ** (count - 1));
       const timer = setTimeout(() => {
@@ -385,6 +395,7 @@ export class ClusterPool extends Commands<"async"> {
         const shards = await this.#ask(node);
         if (shards.length === 0) throw new ReplyError("ERR cpipe: the node knows no slots yet");
         router.apply(shards, this.#seedKeys);
+        this.#stats.refreshes++;
         return;
       } catch (e) {
         failure = e;

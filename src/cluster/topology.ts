@@ -32,7 +32,7 @@ export interface Shard {
   /** Inclusive ranges, `[from, to]`. */
   readonly slots: readonly (readonly [number, number])[];
   readonly master: NodeAddress;
-  /** Replicas that are up. */
+  /** Replicas not marked failed. */
   readonly replicas: readonly NodeAddress[];
 }
 
@@ -99,7 +99,8 @@ export function parseShards(reply: Reply, seedHost: string): Shard[] {
       const address = shardNodeAddress(node, seedHost);
       if (address === null || node.get("health") === "fail") continue;
       if (node.get("role") === "master") master = address;
-      else if (node.get("health") === "online") replicas.push(address);
+      // Redis 7.0 calls a replica "loading" until its replication offset leaves 0 (a shard never written to).
+      else replicas.push(address);
     }
     if (master !== null && slots.length > 0) shards.push({ slots, master, replicas });
   }

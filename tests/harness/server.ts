@@ -140,11 +140,30 @@ export interface RedisCluster {
   cli(...args: string[]): string;
   /** The node that serves `slot` as master now. */
   masterOf(slot: number): RedisServer;
+  /** Starts one more cluster node (not yet joined) and stops it with the others. */
+  startNode(): Promise<RedisServer>;
+  /** Runs redis-cli with these arguments without blocking the event loop; resolves with its output. */
+  run(...args: string[]): Promise<string>;
   /** Waits until every live node says cluster_state:ok and they agree on who serves each slot. */
   waitHealthy(timeoutMs?: number): Promise<void>;
   /** Stops every node. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Runs redis-cli without blocking the event loop; rejects when it exits with a failure. */
+export function runCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn("redis-cli", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    proc.stdout?.on("data", (d) => (output += d));
+    proc.stderr?.on("data", (d) => (output += d));
+    proc.once("error", reject);
+    proc.once(
+      "exit",
+      (code) => code === 0 ? resolve(output.trim()) : reject(new Error(`redis-cli ${args.join(" ")}: ${output}`)),
+    );
+  });
 }
 
 /** Options of `startCluster`. */
@@ -170,6 +189,9 @@ export function clusterNodeArgs(nodeTimeout = 1000): string[] {
     String(nodeTimeout),
     // A replica with stale data still takes over in tests (the default factor refuses after a short timeout).
     "--cluster-replica-validity-factor",
+    "0",
+    // Replicas sync at once rather than after the default 5 s of waiting for more replicas.
+    "--repl-diskless-sync-delay",
     "0",
   ];
 }
@@ -205,6 +227,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<RedisC
         return spawnSync("redis-cli", ["-c", "-h", node.host, "-p", String(node.port), ...a], { encoding: "utf8" })
           .stdout.trim();
       },
+      startNode: async () => {
+        const node = await startRedis({ args });
+        nodes.push(node);
+        return node;
+      },
+      run: (...a: string[]) => runCli(a),
       masterOf: (slot: number) => {
         for (const node of live()) {
           const line = node.cli("cluster", "nodes").split("\n").find((l) => l.includes("myself"));
@@ -228,7 +256,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<RedisC
             n.cli("cluster", "nodes").split("\n").filter((l) => l.includes("master") && !l.includes("fail"))
               .map((l) => l.split(" ").filter((_, i) => i === 1 || i >= 8).join(" ")).sort().join("|")
           );
-          if (states.every(Boolean) && views.every((v) => v === views[0])) return;
+          // And every replica's link to its master is up (reads from replicas see the writes).
+          const linked = up.every((n) =>
+            !n.cli("role").startsWith("slave") || n.cli("info", "replication").includes("master_link_status:up")
+          );
+          if (states.every(Boolean) && views.every((v) => v === views[0]) && linked) return;
           last = `${states.join(",")} ${new Set(views).size} views`;
           await sleep(100);
         }
