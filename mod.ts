@@ -33,6 +33,13 @@ export type { ClusterOptions } from "./src/cluster/options.ts";
 export type { ReadFrom } from "./src/cluster/router.ts";
 export type { NatMap, NodeAddress } from "./src/cluster/topology.ts";
 export { slotOf } from "./src/cluster/slot.ts";
+export {
+  connectSentinel,
+  connectSentinelPool,
+  SentinelClient,
+  type SentinelOptions,
+  SentinelPool,
+} from "./src/sentinel.ts";
 export type {
   Added,
   ClientQueue,

@@ -206,24 +206,44 @@ export class Pool extends Commands<"async"> {
   }
 
   #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    try {
-      checkCommand(command, args[0]);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const kind = classify(command, args);
-    if (kind === SHARED) return this.#core.call(-1, command, args, transform, asBuffer);
-    if (kind === BLOCKING) return this.#blocking(command, args, transform, asBuffer);
-    return Promise.reject(statefulError(command));
+    return sendOn(this.#core, command, args, transform, asBuffer);
   }
+}
 
-  async #blocking<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    const core = this.#core;
-    const connection = await core.acquire();
-    try {
-      return await core.call(connection, command, args, transform, asBuffer);
-    } finally {
-      core.release(connection, true);
-    }
+/**
+ * Sends any command by name on a pool's core: shared connections, an exclusive one for a blocking command,
+ * refused when it would change a shared connection's state. For `Pool.send` and pools that own a core
+ * (src/sentinel.ts).
+ */
+export function sendOn<T>(
+  core: PoolCore,
+  command: string,
+  args: Arg[],
+  transform: Transform<T> | null,
+  asBuffer: boolean,
+): Promise<T> {
+  try {
+    checkCommand(command, args[0]);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const kind = classify(command, args);
+  if (kind === SHARED) return core.call(-1, command, args, transform, asBuffer);
+  if (kind === BLOCKING) return blocking(core, command, args, transform, asBuffer);
+  return Promise.reject(statefulError(command));
+}
+
+async function blocking<T>(
+  core: PoolCore,
+  command: string,
+  args: Arg[],
+  transform: Transform<T> | null,
+  asBuffer: boolean,
+): Promise<T> {
+  const connection = await core.acquire();
+  try {
+    return await core.call(connection, command, args, transform, asBuffer);
+  } finally {
+    core.release(connection, true);
   }
 }

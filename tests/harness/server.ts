@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -271,6 +271,104 @@ export async function startCluster(options: ClusterOptions = {}): Promise<RedisC
     };
     await cluster.waitHealthy();
     return cluster;
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** A master, its replica and three sentinels watching them (see `startSentinels`). */
+export interface SentinelSet {
+  /** The set's name, as the sentinels monitor it. */
+  readonly name: string;
+  readonly master: RedisServer;
+  readonly replica: RedisServer;
+  /** The sentinels' ports on 127.0.0.1. */
+  readonly sentinels: number[];
+  /** Asks a sentinel where the master is now (`host:port`). */
+  masterAddress(): string;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Starts a master, one replica of it and three sentinels (quorum 2, a master is down after `downAfter` ms,
+ * default 1000), all on free loopback ports; waits until the sentinels see the replica. Always stopped.
+ */
+export async function startSentinels(
+  options: { downAfter?: number; sentinelArgs?: string[] } = {},
+): Promise<SentinelSet> {
+  const name = "cpipe-set";
+  const servers: RedisServer[] = [];
+  const sentinels: { port: number; proc: ChildProcess; dir: string }[] = [];
+  const stop = async (): Promise<void> => {
+    for (const s of sentinels) {
+      if (s.proc.exitCode === null) {
+        const exited = new Promise<void>((resolve) => s.proc.once("exit", () => resolve()));
+        s.proc.kill("SIGKILL");
+        await exited;
+      }
+      rmSync(s.dir, { recursive: true, force: true });
+    }
+    await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+  };
+  try {
+    const master = await startRedis({ args: ["--repl-diskless-sync-delay", "0"] });
+    servers.push(master);
+    const replica = await startRedis({
+      args: ["--replicaof", master.host, String(master.port), "--repl-diskless-sync-delay", "0"],
+    });
+    servers.push(replica);
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), "cpipe-sentinel-"));
+      const conf = join(dir, "sentinel.conf");
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          "bind 127.0.0.1",
+          "protected-mode no",
+          `dir ${dir}`,
+          `sentinel monitor ${name} ${master.host} ${master.port} 2`,
+          `sentinel down-after-milliseconds ${name} ${options.downAfter ?? 1000}`,
+          `sentinel failover-timeout ${name} 5000`,
+          ...(options.sentinelArgs ?? []),
+          "",
+        ].join("\n"),
+      );
+      const proc = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
+      sentinels.push({ port, proc, dir });
+    }
+    const ask = (port: number, ...args: string[]): string =>
+      (spawnSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).stdout ?? "").trim();
+    const set: SentinelSet = {
+      name,
+      master,
+      replica,
+      sentinels: sentinels.map((s) => s.port),
+      masterAddress: () => {
+        for (const s of sentinels) {
+          const reply = ask(s.port, "sentinel", "get-master-addr-by-name", name).split("\n");
+          if (reply.length === 2) return `${reply[0]}:${reply[1]}`;
+        }
+        return "";
+      },
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+    // Every sentinel knows the replica and the other sentinels, and the replica is in sync.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const ready = sentinels.every((s) => {
+        const info = ask(s.port, "sentinel", "master", name);
+        const field = (key: string) => info.split("\n")[info.split("\n").indexOf(key) + 1];
+        return field("num-slaves") === "1" && field("num-other-sentinels") === "2";
+      }) && replica.cli("info", "replication").includes("master_link_status:up");
+      if (ready) return set;
+      if (Date.now() > deadline) throw new Error("the sentinels did not see the replica and each other in time");
+      await sleep(100);
+    }
   } catch (e) {
     await stop();
     throw e;
