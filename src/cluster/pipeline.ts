@@ -26,10 +26,23 @@ export interface Issued {
 /** What a pipeline needs of its cluster pool. */
 export interface PipelineHost {
   core(): PoolCore;
+  /** Whether reads may go to replicas (then read-only commands are routed apart). */
+  readonly replicaReads: boolean;
   /** The connection for a slot (`read`: the command only reads). */
   route(slot: number, read: boolean): number;
   /** Records what the calls `ids` may have to send again (undefined: nothing, as in a transaction). */
   issued(ids: readonly number[], issued: readonly (Issued | undefined)[]): void;
+}
+
+/** The commands of a pipeline bound for one connection, encoded as they are queued. */
+class Part {
+  readonly encoder = new CommandEncoder();
+  readonly starts: number[] = [];
+  /** Each command's index in the pipeline. */
+  readonly indexes: number[] = [];
+  readonly issued: Issued[] = [];
+
+  constructor(readonly route: number) {}
 }
 
 /**
@@ -44,8 +57,12 @@ export interface PipelineHost {
 export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
   extends Commands<"queued", ClusterQueue<R, Q>> {
   readonly #host: PipelineHost;
-  #commands: Issued[] = [];
-  #reads: boolean[] = [];
+  /** The commands by connection, in the order each connection first appears. */
+  #parts: Part[] = [];
+  /** The same, by connection index. */
+  #byRoute: (Part | undefined)[] = [];
+  /** The part the last command went to: consecutive commands for one node skip the map. */
+  #last: Part | null = null;
   readonly #plan = new ReplyPlan();
   readonly #tracker = new TransactionTracker();
   #transaction = false;
@@ -89,8 +106,9 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
 
   /** Forgets the queued commands. */
   discard(): void {
-    this.#commands = [];
-    this.#reads = [];
+    this.#parts = [];
+    this.#byRoute = [];
+    this.#last = null;
     this.#plan.reset();
     this.#tracker.reset();
     this.#transaction = false;
@@ -109,17 +127,31 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
   #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
     const slot = commandSlot(command, args);
     if (typeof slot !== "number") throw slot;
-    this.#commands.push({ command, args, slot });
-    this.#reads.push(isReadOnly(command, args));
+    const host = this.#host;
+    const route = host.route(slot, host.replicaReads && isReadOnly(command, args));
+    let part = this.#last;
+    if (part === null || part.route !== route) {
+      part = this.#byRoute[route] ?? null;
+      if (part === null) this.#parts.push(this.#byRoute[route] = part = new Part(route));
+      this.#last = part;
+    }
+    const encoder = part.encoder, start = encoder.length;
+    encoder.add(command, args); // throws on a bad argument, before anything is recorded
+    part.starts.push(start);
+    part.indexes.push(this.#plan.length);
+    part.issued.push({ command, args, slot });
     this.#plan.add(command, transform, asBuffer, byName);
     return this;
   }
 
   #execute(allBuffers: boolean): Promise<Reply[]> {
-    if (this.#plan.length === 0) return Promise.resolve([]);
-    const commands = this.#commands, reads = this.#reads, plan = this.#plan, transaction = this.#transaction;
+    const n = this.#plan.length;
+    if (n === 0) return Promise.resolve([]);
+    let parts = this.#parts;
+    const plan = this.#plan, transaction = this.#transaction;
     try {
       this.#tracker.assertClosed();
+      if (transaction && parts.length > 1) parts = [this.#transactionPart(parts)];
     } catch (e) {
       this.discard();
       return Promise.reject(e);
@@ -127,53 +159,36 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
     const transforms = allBuffers ? plan.transforms.map(() => null) : plan.transforms;
     const asBuffer = allBuffers ? plan.asBuffer.map(() => true) : plan.asBuffer;
     this.discard();
-    const host = this.#host;
-    let routes: number[];
-    try {
-      routes = transaction ? this.#transactionRoute(commands) : commands.map((c, i) => host.route(c.slot, reads[i]!));
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    // The connections in the order they first appear, each with the indexes of its commands.
-    const parts = new Map<number, number[]>();
-    for (let i = 0; i < routes.length; i++) {
-      const part = parts.get(routes[i]!);
-      if (part === undefined) parts.set(routes[i]!, [i]);
-      else part.push(i);
-    }
-    try {
-      if (parts.size === 1) {
-        const [route] = parts.keys();
-        return this.#send(route!, commands, transforms, asBuffer, transaction);
+    if (parts.length === 1) return this.#send(parts[0]!, transforms, asBuffer, transaction);
+    const sent = parts.map((part) => {
+      const indexes = part.indexes;
+      const someTransforms: (Transform<unknown> | null)[] = new Array(indexes.length);
+      const someBuffers: boolean[] = new Array(indexes.length);
+      for (let k = 0; k < indexes.length; k++) {
+        someTransforms[k] = transforms[indexes[k]!] ?? null;
+        someBuffers[k] = asBuffer[indexes[k]!]!;
       }
-      const sent: Promise<Reply[]>[] = [];
-      for (const [route, indexes] of parts) {
-        sent.push(this.#send(
-          route,
-          indexes.map((i) => commands[i]!),
-          indexes.map((i) => transforms[i] ?? null),
-          indexes.map((i) => asBuffer[i]!),
-          false,
-        ));
+      return this.#send(part, someTransforms, someBuffers, false);
+    });
+    return Promise.all(sent).then((answers) => {
+      const replies: Reply[] = new Array(n);
+      for (let p = 0; p < answers.length; p++) {
+        const indexes = parts[p]!.indexes, answer = answers[p]!;
+        for (let k = 0; k < indexes.length; k++) replies[indexes[k]!] = answer[k]!;
       }
-      const order = [...parts.values()];
-      return Promise.all(sent).then((answers) => {
-        const replies: Reply[] = new Array(routes.length);
-        for (let p = 0; p < answers.length; p++) {
-          const indexes = order[p]!, answer = answers[p]!;
-          for (let k = 0; k < indexes.length; k++) replies[indexes[k]!] = answer[k]!;
-        }
-        return replies;
-      });
-    } catch (e) {
-      return Promise.reject(e);
-    }
+      return replies;
+    });
   }
 
-  /** The one connection a pipeline holding MULTI goes to: its keyed commands must share a slot. */
-  #transactionRoute(commands: readonly Issued[]): number[] {
+  /**
+   * A pipeline holding MULTI goes whole to one node: its keyed commands must share a slot (those without keys,
+   * MULTI and EXEC among them, were routed to any node as they were queued: they are gathered here).
+   */
+  #transactionPart(parts: Part[]): Part {
+    const all: Issued[] = [];
+    for (const part of parts) for (let k = 0; k < part.issued.length; k++) all[part.indexes[k]!] = part.issued[k]!;
     let slot = ANY_SLOT;
-    for (const c of commands) {
+    for (const c of all) {
       if (c.slot === ANY_SLOT || c.slot === slot) continue;
       if (slot !== ANY_SLOT) {
         throw new CpipeError(
@@ -183,26 +198,26 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
       }
       slot = c.slot;
     }
-    const route = this.#host.route(slot, false);
-    return commands.map(() => route);
+    const whole = new Part(this.#host.route(slot, false));
+    for (const c of all) {
+      whole.starts.push(whole.encoder.length);
+      whole.encoder.add(c.command, c.args as Arg[]);
+      whole.indexes.push(whole.issued.length);
+      whole.issued.push(c);
+    }
+    return whole;
   }
 
   /** One node's share as one block; a transaction's commands are not re-sent one by one on a redirection. */
   #send(
-    route: number,
-    commands: readonly Issued[],
+    part: Part,
     transforms: (Transform<unknown> | null)[],
     asBuffer: boolean[],
     transaction: boolean,
   ): Promise<Reply[]> {
-    const encoder = new CommandEncoder(), starts: number[] = [];
-    for (const c of commands) {
-      starts.push(encoder.length);
-      encoder.add(c.command, c.args as Arg[]);
-    }
     const ids: number[] = [];
-    const promise = this.#host.core().group(route, encoder, starts, transforms, asBuffer, ids);
-    this.#host.issued(ids, transaction ? [] : commands);
+    const promise = this.#host.core().group(part.route, part.encoder, part.starts, transforms, asBuffer, ids);
+    this.#host.issued(ids, transaction ? [] : part.issued);
     return promise;
   }
 }

@@ -18,7 +18,7 @@ import { encodeConnectionSettings } from "../settings.ts";
 import type { Arg, Reply } from "../types.ts";
 import { commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
-import { ClusterPipeline, type Issued } from "./pipeline.ts";
+import { ClusterPipeline, type Issued, type PipelineHost } from "./pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
 import { sleep, unrefInterval, unrefTimeout } from "./timers.ts";
 import { addressKey, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
@@ -64,11 +64,21 @@ export class ClusterPool extends Commands<"async"> {
   #retryTimers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
   readonly #stats = { moved: 0, ask: 0, retried: 0, refreshes: 0 };
+  /** What a pipeline needs of the cluster. */
+  readonly #pipelineHost: PipelineHost;
 
   /** @internal Use {@linkcode connectClusterPool}. */
   constructor(settings: ClusterSettings) {
     super();
     this.#settings = settings;
+    this.#pipelineHost = {
+      core: () => this.#core,
+      replicaReads: settings.readFrom !== "master",
+      route: (slot, read) => this.#router.pick(slot, read).handle,
+      issued: (ids, issued) => {
+        for (let i = 0; i < ids.length; i++) this.#issued[ids[i]!] = issued[i];
+      },
+    };
     const seed = settings.seeds[0]!;
     // The pool's own connection goes to the first seed: the first node's connection.
     this.#core = new PoolCore(settings.node(seed));
@@ -272,16 +282,6 @@ export class ClusterPool extends Commands<"async"> {
     if (kind !== SHARED) return Promise.reject(statefulError(command));
     return this.dispatch(command, args, transform, asBuffer);
   }
-
-  /** What a pipeline needs of the cluster. */
-  readonly #pipelineHost = {
-    core: (): PoolCore => this.#core,
-    route: (slot: number, read: boolean): number =>
-      this.#router.pick(slot, read && this.#settings.readFrom !== "master").handle,
-    issued: (ids: readonly number[], issued: readonly (Issued | undefined)[]): void => {
-      for (let i = 0; i < ids.length; i++) this.#issued[ids[i]!] = issued[i];
-    },
-  };
 
   // ---- redirections ------------------------------------------------------------------------------------------
 

@@ -56,21 +56,31 @@ function asciiSlot(text: string, from: number, to: number): number {
  * ```
  */
 export function slotOf(key: Arg): number {
-  if (typeof key !== "string") {
-    if (key instanceof Uint8Array) {
-      const [from, to] = hashedRange(key);
-      return crc16(key, from, to) & (SLOTS - 1);
+  if (typeof key === "string") {
+    // One pass over a plain ASCII key; a brace or anything beyond ASCII takes the longer way.
+    let crc = 0;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      if (c > 0x7f || c === 0x7b) return taggedSlot(key);
+      crc = ((crc << 8) & 0xff00) ^ TABLE[((crc >> 8) ^ c) & 0xff]!;
     }
-    key = String(key);
+    return crc & (SLOTS - 1);
   }
+  if (key instanceof Uint8Array) {
+    const [from, to] = hashedRange(key);
+    return crc16(key, from, to) & (SLOTS - 1);
+  }
+  return slotOf(String(key));
+}
+
+/** The slot of a string key holding a `{` or characters beyond ASCII. */
+function taggedSlot(key: string): number {
   for (let i = 0; i < key.length; i++) {
     // Anything beyond ASCII is hashed by its UTF-8 bytes.
     if (key.charCodeAt(i) > 0x7f) return slotOf(utf8.encode(key));
   }
   const open = key.indexOf("{");
-  if (open >= 0) {
-    const close = key.indexOf("}", open + 1);
-    if (close > open + 1) return asciiSlot(key, open + 1, close);
-  }
+  const close = key.indexOf("}", open + 1);
+  if (close > open + 1) return asciiSlot(key, open + 1, close);
   return asciiSlot(key, 0, key.length);
 }
