@@ -9,7 +9,7 @@
 import { spawnSync } from "node:child_process";
 import { startCluster, startRedis } from "../tests/harness/server.ts";
 import { connectClusterPool } from "../mod.ts";
-import { CLUSTER_WORKLOADS, key, KEYS } from "./cluster_spec.mjs";
+import { CLUSTER_WORKLOADS, key, KEYS, REPS, ROUNDS } from "./cluster_spec.mjs";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 const DENO = `${ROOT}/node_modules/.bin/deno`, BUN = `${ROOT}/node_modules/.bin/bun`;
@@ -28,27 +28,31 @@ const port = String(cluster.nodes[0]!.port);
 interface Row {
   client: string;
   workload: string;
-  median: number;
+  samples: number[];
 }
 const rows: Row[] = [];
 function run(label: string, cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: "utf8", cwd: ROOT, timeout: 600_000 });
-  if (r.status !== 0) {
-    console.error(`${label} failed:\n${r.stdout}${r.stderr}`);
-    return;
-  }
+  if (r.status !== 0) console.error(`${label} failed:\n${r.stdout}${r.stderr}`);
   for (const line of r.stdout.split("\n")) if (line.startsWith("{")) rows.push(JSON.parse(line));
-  console.error(`${label} done`);
 }
-run("cpipe-deno", DENO, ["run", "-A", "bench/cluster_cpipe.ts", port]);
-run("cpipe-bun", BUN, ["bench/cluster_cpipe.ts", port]);
-run("ioredis", "node", ["bench/cluster_peers.mjs", "ioredis", port]);
-run("node-redis", "node", ["bench/cluster_peers.mjs", "node-redis", port]);
-run("cpipe-deno-1node", DENO, ["run", "-A", "bench/cluster_cpipe.ts", String(single.port), "single"]);
-run("cpipe-bun-1node", BUN, ["bench/cluster_cpipe.ts", String(single.port), "single"]);
-
-const get = (client: string, workload: string) =>
-  rows.find((r) => r.client === client && r.workload === workload)?.median;
+const clients: [string, string, string[]][] = [
+  ["cpipe-deno", DENO, ["run", "-A", "bench/cluster_cpipe.ts", port]],
+  ["cpipe-bun", BUN, ["bench/cluster_cpipe.ts", port]],
+  ["ioredis", "node", ["bench/cluster_peers.mjs", "ioredis", port]],
+  ["node-redis", "node", ["bench/cluster_peers.mjs", "node-redis", port]],
+  ["cpipe-deno-1node", DENO, ["run", "-A", "bench/cluster_cpipe.ts", String(single.port), "single"]],
+  ["cpipe-bun-1node", BUN, ["bench/cluster_cpipe.ts", String(single.port), "single"]],
+];
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const [label, cmd, args] of clients) run(label, cmd, args);
+  console.error(`round ${round} of ${ROUNDS} done`);
+}
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+const get = (client: string, workload: string): number | undefined => {
+  const samples = rows.filter((r) => r.client === client && r.workload === workload).flatMap((r) => r.samples);
+  return samples.length === 0 ? undefined : median(samples);
+};
 const fmt = (v: number | undefined) => v === undefined ? "—" : Math.round(v).toLocaleString("en-US");
 const ratio = (a: number | undefined, b: number | undefined) => a && b ? `${(a / b).toFixed(2)}×` : "—";
 const version = (cmd: string, args: string[]) =>

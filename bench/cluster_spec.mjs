@@ -20,8 +20,11 @@ export const CLUSTER_WORKLOADS = [
   },
 ];
 
-/** Samples per workload and warm-up runs. */
-export const REPS = 7, WARMUP = 2;
+/**
+ * Samples per workload and warm-up runs, per process: bench/cluster.ts runs every client ROUNDS times in turn, so
+ * that a passing disturbance of the machine falls on all clients alike, and takes the median of all samples.
+ */
+export const REPS = 3, WARMUP = 1, ROUNDS = 3;
 
 /** Keys W6 reads (pre-filled by the orchestrator) and P10k writes. */
 export const KEYS = 100_000;

@@ -8,7 +8,7 @@
  */
 import { Client } from "../client.ts";
 import { Commands } from "../commands.ts";
-import { ClosedError, ConnectionError, ReplyError } from "../errors.ts";
+import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
 import { checkCommand } from "../guards.ts";
 import type { Transform } from "../replies.ts";
 import type { Arg, Reply } from "../types.ts";
@@ -121,7 +121,7 @@ export class ClusterClient extends Commands<"sync"> {
   sendTo<T = Reply>(node: string, command: string, ...args: Arg[]): T {
     this.#assertOpen();
     const target = this.#router.nodes.get(node);
-    if (target === undefined) throw new ReplyError(`ERR cpipe: no node ${node} in this cluster`);
+    if (target === undefined) throw new CpipeError(`cpipe: no node ${node} in this cluster (see nodes)`);
     return target.handle.client.send<T>(command, ...args);
   }
 

@@ -8,7 +8,7 @@
  * after a pause on TRYAGAIN / CLUSTERDOWN, at most `maxRedirects` times.
  */
 import { Commands } from "../commands.ts";
-import { ClosedError, ConnectionError, ReplyError } from "../errors.ts";
+import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "../events.ts";
 import { checkCommand } from "../guards.ts";
 import { PoolCore } from "../pool_core.ts";
@@ -20,7 +20,7 @@ import { commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
 import { ClusterPipeline, type Issued, type PipelineHost } from "./pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
-import { sleep, unrefInterval, unrefTimeout } from "./timers.ts";
+import { unrefInterval, unrefTimeout } from "./timers.ts";
 import { addressKey, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
 
 /** How long one node may take to describe the cluster before the next one is asked. */
@@ -208,7 +208,9 @@ export class ClusterPool extends Commands<"async"> {
    */
   sendTo<T = Reply>(node: string, command: string, ...args: Arg[]): Promise<T> {
     const target = this.#router.nodes.get(node);
-    if (target === undefined) return Promise.reject(new ReplyError(`ERR cpipe: no node ${node} in this cluster`));
+    if (target === undefined) {
+      return Promise.reject(new CpipeError(`cpipe: no node ${node} in this cluster (see nodes)`));
+    }
     this.#current = undefined;
     return this.#core.call(target.handle, command, args, null, false);
   }
@@ -413,12 +415,13 @@ export class ClusterPool extends Commands<"async"> {
     const ask = (sub: string): Promise<Reply> => {
       this.#current = undefined;
       const answer = this.#core.call<Reply>(node.handle, "CLUSTER", [sub], null, false);
-      return Promise.race([
-        answer,
-        sleep(DISCOVERY_TIMEOUT).then(() => {
-          throw new ReplyError(`ERR cpipe: ${node.key} did not answer CLUSTER ${sub} within ${DISCOVERY_TIMEOUT} ms`);
-        }),
-      ]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = unrefTimeout(() => {
+          reject(new ReplyError(`ERR cpipe: ${node.key} did not answer CLUSTER ${sub} within ${DISCOVERY_TIMEOUT} ms`));
+        }, DISCOVERY_TIMEOUT);
+      });
+      return Promise.race([answer, late]).finally(() => clearTimeout(timer));
     };
     const shards = shardsFrom(await ask("SHARDS").catch((e) => e), node.address.host);
     return shards ?? parseSlots(await ask("SLOTS"), node.address.host);

@@ -65,12 +65,6 @@ export class SlotRouter<N> {
     return this.#masters;
   }
 
-  /** Whether every slot has a master. */
-  get complete(): boolean {
-    for (let slot = 0; slot < SLOTS; slot++) if (this.#master[slot] === undefined) return false;
-    return true;
-  }
-
   /**
    * Takes a discovered topology: each slot's master and replicas; nodes no longer in it are closed (their
    * pending commands fail), except `keep` (the seeds, kept for later discoveries).

@@ -22,8 +22,3 @@ function unref(timer: unknown): void {
     (timer as { unref?(): void }).unref?.();
   }
 }
-
-/** Resolves after `ms` (keeping the process alive meanwhile). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -4,7 +4,10 @@
  * a node added and slots rebalanced, and a master killed while a pool writes. Both the pool and the synchronous
  * client.
  */
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
+import { runChild } from "../harness/child.ts";
 import { type RedisCluster, startCluster } from "../harness/server.ts";
 import { type ClusterPool, connectCluster, connectClusterPool, CpipeError, ReplyError, slotOf } from "../../mod.ts";
 
@@ -12,13 +15,6 @@ const cluster: RedisCluster = await startCluster({ nodeTimeout: 1000 });
 afterAll(() => cluster.stop());
 const seeds = (): string[] => cluster.addresses.slice(0, 2).map((a) => `redis://${a}`);
 
-function assert(ok: unknown, message: string): asserts ok {
-  if (!ok) throw new Error(message);
-}
-function assertEquals(actual: unknown, expected: unknown, message = ""): void {
-  const a = JSON.stringify(actual), e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${message} expected ${e}, got ${a}`);
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The id of the node listening on `port`. */
@@ -29,44 +25,53 @@ function nodeId(port: number): string {
 
 test("cluster: slotOf agrees with CLUSTER KEYSLOT, hash tags included", () => {
   const keys = ["a", "foo", "{user1000}.following", "{user1000}.followers", "x{}y", "{}x", "{a}{b}", "é€😀", "123"];
-  for (const key of keys) assertEquals(slotOf(key), Number(cluster.nodes[0]!.cli("cluster", "keyslot", key)), key);
-  assertEquals(slotOf(new TextEncoder().encode("{user1000}.x")), slotOf("user1000"));
-  assertEquals(slotOf(123), slotOf("123"));
+  for (const key of keys) assert.deepEqual(slotOf(key), Number(cluster.nodes[0]!.cli("cluster", "keyslot", key)), key);
+  assert.deepEqual(slotOf(new TextEncoder().encode("{user1000}.x")), slotOf("user1000"));
+  assert.deepEqual(slotOf(123), slotOf("123"));
 });
+
+for (const mode of ["close", "idle"]) {
+  test(`cluster pool: a process ends by itself (${mode})`, async () => {
+    const child = fileURLToPath(new URL("./exit_child.ts", import.meta.url));
+    const r = await runChild(child, ["cluster", mode, String(cluster.nodes[0]!.port)]);
+    assert.deepEqual(r.code, 0, r.output);
+    assert(r.output.includes("done"), r.output);
+  });
+}
 
 test("cluster pool: every key-position shape goes straight to its node (no redirect allowed)", async () => {
   await using pool = await connectClusterPool({ nodes: seeds(), maxRedirects: 0 });
-  assertEquals(pool.masters.length, 3);
+  assert.deepEqual(pool.masters.length, 3);
   // First key: one key per master at least.
   const keys = Array.from({ length: 30 }, (_, i) => `shape:${i}`);
   await Promise.all(keys.map((k, i) => pool.set(k, String(i))));
-  assertEquals(await Promise.all(keys.map((k) => pool.get(k))), keys.map((_, i) => String(i)));
+  assert.deepEqual(await Promise.all(keys.map((k) => pool.get(k))), keys.map((_, i) => String(i)));
   for (const k of keys.slice(0, 5)) {
     const owner = cluster.masterOf(slotOf(k));
-    assertEquals(pool.nodeFor("get", k), `${owner.host}:${owner.port}`);
-    assertEquals(owner.cli("get", k), String(keys.indexOf(k)), "stored on its master");
+    assert.deepEqual(pool.nodeFor("get", k), `${owner.host}:${owner.port}`);
+    assert.deepEqual(owner.cli("get", k), String(keys.indexOf(k)), "stored on its master");
   }
   // All keys (one slot by tag).
-  assertEquals(await pool.mset("{t}a", "1", "{t}b", "2"), "OK");
-  assertEquals(await pool.mget("{t}a", "{t}b", "{t}c"), ["1", "2", null]);
-  assertEquals(await pool.send("DEL", "{t}a", "{t}b"), 2);
+  assert.deepEqual(await pool.mset("{t}a", "1", "{t}b", "2"), "OK");
+  assert.deepEqual(await pool.mget("{t}a", "{t}b", "{t}c"), ["1", "2", null]);
+  assert.deepEqual(await pool.send("DEL", "{t}a", "{t}b"), 2);
   // Keys after a count.
-  assertEquals(await pool.send("EVAL", "return redis.call('set', KEYS[1], ARGV[1])", 1, "{e}k", "v"), "OK");
-  assertEquals(await pool.get("{e}k"), "v");
+  assert.deepEqual(await pool.send("EVAL", "return redis.call('set', KEYS[1], ARGV[1])", 1, "{e}k", "v"), "OK");
+  assert.deepEqual(await pool.get("{e}k"), "v");
   await pool.send("ZADD", "{z}1", 1, "a");
   await pool.send("ZADD", "{z}2", 2, "b");
-  assertEquals(await pool.send("ZUNIONSTORE", "{z}out", 2, "{z}1", "{z}2"), 2);
+  assert.deepEqual(await pool.send("ZUNIONSTORE", "{z}out", 2, "{z}1", "{z}2"), 2);
   await pool.send("RPUSH", "{l}2", "x");
-  assertEquals(await pool.send("LMPOP", 2, "{l}1", "{l}2", "LEFT"), ["{l}2", ["x"]]);
+  assert.deepEqual(await pool.send("LMPOP", 2, "{l}1", "{l}2", "LEFT"), ["{l}2", ["x"]]);
   // Keys after a keyword.
   await pool.send("XADD", "{s}stream", "1-1", "f", "v");
-  assertEquals(await pool.send("XREAD", "COUNT", 1, "STREAMS", "{s}stream", "0"), [["{s}stream", [["1-1", [
+  assert.deepEqual(await pool.send("XREAD", "COUNT", 1, "STREAMS", "{s}stream", "0"), [["{s}stream", [["1-1", [
     "f",
     "v",
   ]]]]]);
   // No key: any node.
-  assertEquals(await pool.send("PING"), "PONG");
-  assertEquals(typeof await pool.send("DBSIZE"), "number");
+  assert.deepEqual(await pool.send("PING"), "PONG");
+  assert.deepEqual(typeof await pool.send("DBSIZE"), "number");
 });
 
 test("cluster pool: keys in different slots are refused before sending; a MULTI pipeline must keep to one slot", async () => {
@@ -83,7 +88,7 @@ test("cluster pool: keys in different slots are refused before sending; a MULTI 
   }
   assert(error instanceof CpipeError && /one node/.test(error.message), String(error));
   const replies = await pool.pipeline().addCommand("MULTI").incr("{tx}a").incr("{tx}b").addCommand("EXEC").execute();
-  assertEquals(replies, ["OK", "QUEUED", "QUEUED", [1, 1]]);
+  assert.deepEqual(replies, ["OK", "QUEUED", "QUEUED", [1, 1]]);
 });
 
 test("cluster pool: a pipeline across the nodes keeps the caller's order", async () => {
@@ -91,19 +96,19 @@ test("cluster pool: a pipeline across the nodes keeps the caller's order", async
   const p = pool.pipeline();
   for (let i = 0; i < 300; i++) p.set(`order:${i}`, String(i)).get(`order:${i}`);
   const replies = await p.execute();
-  assertEquals(replies.length, 600);
-  for (let i = 0; i < 300; i++) assertEquals([replies[2 * i], replies[2 * i + 1]], ["OK", String(i)]);
-  assertEquals(await pool.pipeline().execute(), []);
+  assert.deepEqual(replies.length, 600);
+  for (let i = 0; i < 300; i++) assert.deepEqual([replies[2 * i], replies[2 * i + 1]], ["OK", String(i)]);
+  assert.deepEqual(await pool.pipeline().execute(), []);
 });
 
 test("cluster client (sync): routing, hash tags, crossed slots, MOVED followed", () => {
   using client = connectCluster({ nodes: seeds() });
-  assertEquals(client.masters.length, 3);
+  assert.deepEqual(client.masters.length, 3);
   for (let i = 0; i < 30; i++) client.set(`sync:${i}`, String(i));
-  for (let i = 0; i < 30; i++) assertEquals(client.get(`sync:${i}`), String(i));
-  assertEquals(client.mset("{u}a", "1", "{u}b", "2"), "OK");
-  assertEquals(client.send("EVAL", "return #KEYS", 2, "{u}a", "{u}b"), 2);
-  assertEquals(client.send("PING"), "PONG");
+  for (let i = 0; i < 30; i++) assert.deepEqual(client.get(`sync:${i}`), String(i));
+  assert.deepEqual(client.mset("{u}a", "1", "{u}b", "2"), "OK");
+  assert.deepEqual(client.send("EVAL", "return #KEYS", 2, "{u}a", "{u}b"), 2);
+  assert.deepEqual(client.send("PING"), "PONG");
   let error: unknown = null;
   try {
     client.mget("a", "b");
@@ -132,7 +137,7 @@ test("cluster: readFrom replica sends reads to replicas (READONLY), writes to ma
     value = await pool.get("rf:key");
     if (value !== "v") await sleep(20);
   }
-  assertEquals(value, "v");
+  assert.deepEqual(value, "v");
   const reader = pool.nodeFor("get", "rf:key"), writer = pool.nodeFor("set", "rf:key", "v");
   assert(reader !== writer, `a read goes to a replica (${reader}), a write to the master (${writer})`);
   assert(!pool.masters.includes(reader), "the reader is not a master");
@@ -175,8 +180,8 @@ async function checkLanded(pool: ClusterPool, acked: Map<string, string[]>): Pro
     const stored = await pool.lrange(key, 0, -1);
     const seen = new Map<string, number>();
     for (const v of stored) seen.set(v, (seen.get(v) ?? 0) + 1);
-    for (const v of values) assertEquals(seen.get(v), 1, `${key} holds ${v} once`);
-    assertEquals(stored.length, new Set(stored).size, `${key} holds no value twice`);
+    for (const v of values) assert.deepEqual(seen.get(v), 1, `${key} holds ${v} once`);
+    assert.deepEqual(stored.length, new Set(stored).size, `${key} holds no value twice`);
     total += values.length;
   }
   return total;
@@ -229,12 +234,12 @@ test("cluster pool: a live slot migration while a pool and a pipeline write (ASK
   const stats = pool.stats;
   assert(stats.ask > 0, `ASK followed (${JSON.stringify(stats)})`);
   assert(stats.moved > 0, `MOVED followed (${JSON.stringify(stats)})`);
-  assertEquals(load.failed.map(String), [], "no write failed");
+  assert.deepEqual(load.failed.map(String), [], "no write failed");
   for (const [key, value] of piped) load.acked.get(key)!.push(value);
   const total = await checkLanded(pool, load.acked);
   assert(total > 100, `${total} writes landed`);
-  assertEquals(pool.nodeFor("rpush", keys[0]!, "x"), `${target.host}:${target.port}`);
-  assertEquals(
+  assert.deepEqual(pool.nodeFor("rpush", keys[0]!, "x"), `${target.host}:${target.port}`);
+  assert.deepEqual(
     sync.llen(keys[0]!),
     (await pool.lrange(keys[0]!, 0, -1)).length,
     "the synchronous client follows MOVED",
@@ -259,12 +264,12 @@ test("cluster pool: a node added and slots rebalanced while a pool writes", asyn
   await cluster.waitHealthy();
   await sleep(500);
   await load.stop();
-  assertEquals(load.failed.map(String), [], "no write failed");
+  assert.deepEqual(load.failed.map(String), [], "no write failed");
   await checkLanded(pool, load.acked);
   const added = `${node.host}:${node.port}`;
   assert(pool.masters.includes(added), `the new master ${added} is known: ${pool.masters}`);
   const key = keys.find((k) => cluster.masterOf(slotOf(k)) === node);
-  if (key !== undefined) assertEquals(pool.nodeFor("get", key), added);
+  if (key !== undefined) assert.deepEqual(pool.nodeFor("get", key), added);
 });
 
 test("cluster pool: a master killed while a pool writes: its replica takes over, nothing hangs or is lost", async () => {

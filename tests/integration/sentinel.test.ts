@@ -3,9 +3,10 @@
  * pool and the synchronous client find the master, a replica serves reads, the master stopped during writes is
  * replaced by its replica and both clients follow, nothing hangs, and a process exits after close.
  */
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { afterAll, runtime, test } from "../harness/shim.ts";
+import assert from "node:assert/strict";
+import { afterAll, test } from "../harness/shim.ts";
+import { runChild } from "../harness/child.ts";
 import { type SentinelSet, startSentinels } from "../harness/server.ts";
 import { connectSentinel, connectSentinelPool, CpipeError, ReplyError } from "../../mod.ts";
 
@@ -13,30 +14,23 @@ const set: SentinelSet = await startSentinels({ downAfter: 1000 });
 afterAll(() => set.stop());
 const sentinels = () => set.sentinels.map((port) => `redis://127.0.0.1:${port}`);
 
-function assert(ok: unknown, message: string): asserts ok {
-  if (!ok) throw new Error(message);
-}
-function assertEquals(actual: unknown, expected: unknown, message = ""): void {
-  const a = JSON.stringify(actual), e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${message} expected ${e}, got ${a}`);
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("sentinel: the pool and the client find the master; a replica serves reads", async () => {
   await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name });
-  assertEquals(pool.address, `127.0.0.1:${set.master.port}`);
-  assertEquals(await pool.set("s:k", "v"), "OK");
+  assert.deepEqual(pool.address, `127.0.0.1:${set.master.port}`);
+  assert.deepEqual(await pool.set("s:k", "v"), "OK");
   using client = connectSentinel({ sentinels: sentinels(), name: set.name });
-  assertEquals(client.address, `127.0.0.1:${set.master.port}`);
-  assertEquals(client.get("s:k"), "v");
+  assert.deepEqual(client.address, `127.0.0.1:${set.master.port}`);
+  assert.deepEqual(client.get("s:k"), "v");
   await using reader = await connectSentinelPool({ sentinels: sentinels(), name: set.name, role: "replica" });
-  assertEquals(reader.address, `127.0.0.1:${set.replica.port}`);
+  assert.deepEqual(reader.address, `127.0.0.1:${set.replica.port}`);
   let value: unknown = null;
   for (let i = 0; i < 50 && value !== "v"; i++) {
     value = await reader.get("s:k");
     if (value !== "v") await sleep(20);
   }
-  assertEquals(value, "v");
+  assert.deepEqual(value, "v");
   const refused = await reader.set("s:k", "w").catch((e) => e);
   assert(refused instanceof ReplyError && refused.code === "READONLY", String(refused));
   let error: unknown = null;
@@ -44,26 +38,14 @@ test("sentinel: the pool and the client find the master; a replica serves reads"
   assert(error instanceof CpipeError && /no sentinel told/.test(error.message), String(error));
 });
 
-test("sentinel: a process ends by itself after close", async () => {
-  const child = fileURLToPath(new URL("./sentinel_exit_child.ts", import.meta.url));
-  const exe = runtime === "deno"
-    ? Deno.execPath()
-    : (globalThis as unknown as { process: { execPath: string } }).process.execPath;
-  const args = runtime === "deno" ? ["run", "-A", child] : [child];
-  const proc = spawn(exe, [...args, set.name, String(set.sentinels[0])], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  proc.stdout!.on("data", (d) => (out += d));
-  proc.stderr!.on("data", (d) => (out += d));
-  const code = await new Promise((resolve) => {
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
-    proc.on("exit", (c, signal) => {
-      clearTimeout(timer);
-      resolve(signal ?? c);
-    });
+for (const mode of ["close", "idle"]) {
+  test(`sentinel: a process ends by itself (${mode})`, async () => {
+    const child = fileURLToPath(new URL("./exit_child.ts", import.meta.url));
+    const r = await runChild(child, ["sentinel", mode, String(set.sentinels[0]), set.name]);
+    assert.deepEqual(r.code, 0, r.output);
+    assert(r.output.includes("done"), r.output);
   });
-  assertEquals(code, 0, out);
-  assert(out.includes("done"), out);
-});
+}
 
 test("sentinel: the master stopped during writes: the pool and the client follow the failover", async () => {
   await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name, pollInterval: 200 });
@@ -86,7 +68,7 @@ test("sentinel: the master stopped during writes: the pool and the client follow
   await set.master.stop(); // SIGTERM: Redis 7 lets the replica catch up before it exits
   const stoppedAt = Date.now();
   while (pool.address !== `127.0.0.1:${set.replica.port}` && Date.now() - stoppedAt < 30_000) await sleep(50);
-  assertEquals(pool.address, `127.0.0.1:${set.replica.port}`, "the pool follows the new master");
+  assert.deepEqual(pool.address, `127.0.0.1:${set.replica.port}`, "the pool follows the new master");
   const atSwitch = acked.length;
   await sleep(300);
   stop = true;
@@ -98,7 +80,7 @@ test("sentinel: the master stopped during writes: the pool and the client follow
   const stored = await pool.lrange("s:list", 0, -1);
   const set_ = new Set(stored);
   for (const v of acked) assert(set_.has(v), `acknowledged ${v} is on the new master`);
-  assertEquals(pool.switches, 1);
+  assert.deepEqual(pool.switches, 1);
   // The synchronous client: its next calls reach the new master (one may fail with the old connection).
   let value: unknown = null;
   for (let i = 0; i < 3 && value !== stored.length; i++) {
@@ -108,6 +90,6 @@ test("sentinel: the master stopped during writes: the pool and the client follow
       assert(e instanceof CpipeError, String(e));
     }
   }
-  assertEquals(value, stored.length);
-  assertEquals(client.address, `127.0.0.1:${set.replica.port}`);
+  assert.deepEqual(value, stored.length);
+  assert.deepEqual(client.address, `127.0.0.1:${set.replica.port}`);
 });
