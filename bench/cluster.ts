@@ -53,7 +53,7 @@ const get = (client: string, workload: string): number | undefined => {
   const samples = rows.filter((r) => r.client === client && r.workload === workload).flatMap((r) => r.samples);
   return samples.length === 0 ? undefined : median(samples);
 };
-const fmt = (v: number | undefined) => v === undefined ? "—" : Math.round(v).toLocaleString("en-US");
+const fmt = (v: number | undefined) => v === undefined ? "failed" : Math.round(v).toLocaleString("en-US");
 const ratio = (a: number | undefined, b: number | undefined) => a && b ? `${(a / b).toFixed(2)}×` : "—";
 const version = (cmd: string, args: string[]) =>
   spawnSync(cmd, args, { encoding: "utf8" }).stdout.trim().split("\n")[0];

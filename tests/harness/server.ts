@@ -296,7 +296,7 @@ export interface SentinelSet {
  * default 1000), all on free loopback ports; waits until the sentinels see the replica. Always stopped.
  */
 export async function startSentinels(
-  options: { downAfter?: number; sentinelArgs?: string[] } = {},
+  options: { downAfter?: number; password?: string; sentinelPassword?: string } = {},
 ): Promise<SentinelSet> {
   const name = "cpipe-set";
   const servers: RedisServer[] = [];
@@ -313,10 +313,13 @@ export async function startSentinels(
     await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
   };
   try {
-    const master = await startRedis({ args: ["--repl-diskless-sync-delay", "0"] });
+    const auth = options.password === undefined
+      ? []
+      : ["--requirepass", options.password, "--masterauth", options.password];
+    const master = await startRedis({ args: ["--repl-diskless-sync-delay", "0", ...auth] });
     servers.push(master);
     const replica = await startRedis({
-      args: ["--replicaof", master.host, String(master.port), "--repl-diskless-sync-delay", "0"],
+      args: ["--replicaof", master.host, String(master.port), "--repl-diskless-sync-delay", "0", ...auth],
     });
     servers.push(replica);
     for (let i = 0; i < 3; i++) {
@@ -333,15 +336,22 @@ export async function startSentinels(
           `sentinel monitor ${name} ${master.host} ${master.port} 2`,
           `sentinel down-after-milliseconds ${name} ${options.downAfter ?? 1000}`,
           `sentinel failover-timeout ${name} 5000`,
-          ...(options.sentinelArgs ?? []),
+          ...(options.password === undefined ? [] : [`sentinel auth-pass ${name} ${options.password}`]),
+          ...(options.sentinelPassword === undefined
+            ? []
+            : [`requirepass ${options.sentinelPassword}`, `sentinel sentinel-pass ${options.sentinelPassword}`]),
           "",
         ].join("\n"),
       );
       const proc = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
       sentinels.push({ port, proc, dir });
     }
+    const sentinelAuth = options.sentinelPassword === undefined
+      ? []
+      : ["-a", options.sentinelPassword, "--no-auth-warning"];
     const ask = (port: number, ...args: string[]): string =>
-      (spawnSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).stdout ?? "").trim();
+      (spawnSync("redis-cli", ["-p", String(port), ...sentinelAuth, ...args], { encoding: "utf8" }).stdout ?? "")
+        .trim();
     const set: SentinelSet = {
       name,
       master,

@@ -272,7 +272,7 @@ test("cluster pool: a node added and slots rebalanced while a pool writes", asyn
   if (key !== undefined) assert.deepEqual(pool.nodeFor("get", key), added);
 });
 
-test("cluster pool: a master killed while a pool writes: its replica takes over, nothing hangs or is lost", async () => {
+test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica takes over, nothing hangs or is lost", async () => {
   await using pool = await connectClusterPool(seeds());
   const keys = Array.from({ length: 30 }, (_, i) => `fo:${i}`);
   const victim = cluster.masterOf(slotOf(keys[0]!));

@@ -93,3 +93,27 @@ test("sentinel: the master stopped during writes: the pool and the client follow
   assert.deepEqual(value, stored.length);
   assert.deepEqual(client.address, `127.0.0.1:${set.replica.port}`);
 });
+
+test("sentinel: AUTH to the sentinels (sentinelPassword) and to the servers (password)", async () => {
+  await using secured = await startSentinels({ password: "server-pw", sentinelPassword: "sentinel-pw" });
+  const at = secured.sentinels.map((port) => `redis://127.0.0.1:${port}`);
+  const refused = await connectSentinelPool({ sentinels: at, name: secured.name, password: "server-pw" }).catch((e) =>
+    e
+  );
+  assert.ok(refused instanceof CpipeError && /no sentinel told/.test(refused.message), String(refused));
+  assert.ok(!refused.message.includes("server-pw") && !refused.message.includes("sentinel-pw"), refused.message);
+  await using pool = await connectSentinelPool({
+    sentinels: at,
+    name: secured.name,
+    sentinelPassword: "sentinel-pw",
+    password: "server-pw",
+  });
+  assert.equal(await pool.set("auth:k", "1"), "OK");
+  using client = connectSentinel({
+    sentinels: at,
+    name: secured.name,
+    sentinelPassword: "sentinel-pw",
+    password: "server-pw",
+  });
+  assert.equal(client.get("auth:k"), "1");
+});
