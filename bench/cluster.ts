@@ -65,6 +65,7 @@ console.log(
 console.log(
   `deno ${version(DENO, ["--version"])}; bun ${version(BUN, ["--version"])}; node ${version("node", ["--version"])}`,
 );
+console.log(`medians of ${ROUNDS} rounds × ${REPS} samples per client, ops/s; each client in its own process, in turn`);
 console.log(
   "\n| workload | cpipe Deno | cpipe Bun | ioredis Cluster | node-redis cluster | Deno / best peer | Bun / best peer |",
 );

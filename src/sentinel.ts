@@ -27,6 +27,7 @@ import {
 } from "./options.ts";
 import { sendOn } from "./pool.ts";
 import { PoolCore } from "./pool_core.ts";
+import { PoolPipeline } from "./pool_pipeline.ts";
 import type { Transform } from "./replies.ts";
 import type { Arg, Reply } from "./types.ts";
 import { parseRedisUrl } from "./url.ts";
@@ -288,6 +289,15 @@ export class SentinelPool extends Commands<"async"> {
   /** As `send`, with bulk strings as `Uint8Array`. */
   sendBuffer<T = Reply>(command: string, ...args: Arg[]): Promise<T> {
     return this.#send<T>(command, args, null, true);
+  }
+
+  /**
+   * A pipeline on the current server (see `Pool.pipeline`). One executed after a failover, on the old server,
+   * fails with `ConnectionError` or `ClosedError`: make pipelines where they are executed.
+   */
+  pipeline(): PoolPipeline {
+    if (this.#core === null) throw new ClosedError("cpipe: the sentinel pool is closed");
+    return new PoolPipeline(this.#core, -1);
   }
 
   /** Stops watching the sentinels and closes the pool (see `Pool.close`). Safe to call twice. */
