@@ -274,8 +274,14 @@ test("cluster pool: a node added and slots rebalanced while a pool writes", asyn
 
 test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica takes over, nothing hangs or is lost", async () => {
   await using pool = await connectClusterPool(seeds());
-  const keys = Array.from({ length: 30 }, (_, i) => `fo:${i}`);
-  const victim = cluster.masterOf(slotOf(keys[0]!));
+  // A master with a replica (the node added by the rebalance test has none), and keys it serves.
+  const victim = cluster.nodes.find((n) =>
+    n.cli("role").startsWith("master") && n.cli("info", "replication").includes("connected_slaves:1")
+  )!;
+  const own = victim.cli("cluster", "nodes").split("\n").find((l) => l.includes("myself"))!.split(" ").slice(8)
+    .filter((r) => !r.startsWith("[")).map((r) => r.split("-").map(Number));
+  const served = (slot: number) => own.some(([from, to]) => slot >= from! && slot <= (to ?? from)!);
+  const keys = Array.from({ length: 2000 }, (_, i) => `fo:${i}`).filter((k) => served(slotOf(k))).slice(0, 30);
   const load = writers(pool, keys, 8);
   await sleep(200);
   const before = load.written;
