@@ -3,7 +3,7 @@ import { Commands } from "./commands.ts";
 import type { Transform } from "./replies.ts";
 import type { PoolSettings } from "./options.ts";
 import type { ScoredMember } from "./replies.ts";
-import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, scoredMembers } from "./scan.ts";
+import { type FieldValue, fieldValues, scanAll, scanArgs, type ScanOptions, scoredMembers } from "./scan.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { checkCommand } from "./guards.ts";
 import { PoolConnection } from "./pool_connection.ts";
@@ -152,12 +152,7 @@ export class Pool extends Commands<"async"> {
     shape: (items: string[]) => T[],
   ): AsyncGenerator<T> {
     const args = scanArgs(options, key.length === 0);
-    let cursor = "0";
-    do {
-      const page = scanPage(await this.send(command, ...key, cursor, ...args));
-      cursor = page.cursor;
-      yield* shape(page.items);
-    } while (cursor !== "0");
+    yield* scanAll((cursor) => this.send(command, ...key, cursor, ...args), shape);
   }
 
   /**

@@ -13,7 +13,8 @@ import { type ConnectionEvents, Emitter, type Listener } from "../events.ts";
 import { checkCommand } from "../guards.ts";
 import { PoolCore } from "../pool_core.ts";
 import { BLOCKING, classify, SHARED, statefulError } from "../pool_routing.ts";
-import type { Transform } from "../replies.ts";
+import type { ScoredMember, Transform } from "../replies.ts";
+import { type FieldValue, fieldValues, scanAll, scanArgs, type ScanOptions, scoredMembers } from "../scan.ts";
 import { encodeConnectionSettings } from "../settings.ts";
 import type { Arg, Reply } from "../types.ts";
 import { commandSlot, isReadOnly } from "./keys.ts";
@@ -23,6 +24,8 @@ import { type RoutedNode, SlotRouter } from "./router.ts";
 import { unrefInterval, unrefTimeout } from "./timers.ts";
 import { addressKey, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
 
+/** SCAN and SSCAN pages' items as they are. */
+const same = (items: string[]): string[] => items;
 /** How long one node may take to describe the cluster before the next one is asked. */
 const DISCOVERY_TIMEOUT = 2_000;
 /** The shortest time between two refreshes of the slot map that errors asked for. */
@@ -213,6 +216,40 @@ export class ClusterPool extends Commands<"async"> {
     }
     this.#current = undefined;
     return this.#core.call(target.handle, command, args, null, false);
+  }
+
+  /**
+   * Every key of the cluster, page by page (SCAN on each master in turn, as the slot map was when the walk
+   * began): a key present all along is seen at least once, unless its slot moves meanwhile.
+   *
+   * @example
+   * ```ts
+   * for await (const key of cluster.scanIterator({ match: "session:*" })) await cluster.del(key);
+   * ```
+   */
+  async *scanIterator(options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
+    const args = scanArgs(options, true);
+    for (const node of this.masters) yield* scanAll((cursor) => this.sendTo(node, "SCAN", cursor, ...args), same);
+  }
+
+  /** A hash's fields and values, page by page (HSCAN on the node serving the key). */
+  hscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<FieldValue, void, undefined> {
+    return this.#pages("HSCAN", key, options, fieldValues);
+  }
+
+  /** A set's members, page by page (SSCAN on the node serving the key). */
+  sscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
+    return this.#pages("SSCAN", key, options, same);
+  }
+
+  /** A sorted set's members with their scores, page by page (ZSCAN on the node serving the key). */
+  zscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<ScoredMember, void, undefined> {
+    return this.#pages("ZSCAN", key, options, scoredMembers);
+  }
+
+  #pages<T>(command: string, key: Arg, options: ScanOptions, shape: (items: string[]) => T[]): AsyncGenerator<T> {
+    const args = scanArgs(options, false);
+    return scanAll((cursor) => this.send(command, key, cursor, ...args), shape);
   }
 
   /**

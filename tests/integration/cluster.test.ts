@@ -101,6 +101,19 @@ test("cluster pool: a pipeline across the nodes keeps the caller's order", async
   assert.deepEqual(await pool.pipeline().execute(), []);
 });
 
+test("cluster pool: scan iterators walk every master's keys and a hash on its node", async () => {
+  await using pool = await connectClusterPool(seeds());
+  await Promise.all(Array.from({ length: 200 }, (_, i) => pool.set(`scan:${i}`, "1")));
+  await pool.hset("scan:hash", "a", "1");
+  await pool.hset("scan:hash", "b", "2");
+  const seen = new Set<string>();
+  for await (const key of pool.scanIterator({ match: "scan:*", count: 50 })) seen.add(key);
+  assert.equal(seen.size, 201);
+  const fields: string[] = [];
+  for await (const { field, value } of pool.hscanIterator("scan:hash")) fields.push(`${field}=${value}`);
+  assert.deepEqual(fields.sort(), ["a=1", "b=2"]);
+});
+
 test("cluster client (sync): routing, hash tags, crossed slots, MOVED followed", () => {
   using client = connectCluster({ nodes: seeds() });
   assert.deepEqual(client.masters.length, 3);
