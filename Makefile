@@ -324,6 +324,13 @@ bench: install $(LIB)
 bench-pubsub: install $(LIB)
 	$(DENO) run -A bench/pubsub.ts $(BENCH_ARGS)
 
+# W2, W3, W6 and a 10,000-command pipeline against a local 3-master cluster: cpipe
+# (Deno, Bun) beside ioredis' Cluster and node-redis' createCluster, in one run; the
+# pipeline also against one node. Prints a markdown table. About 5 minutes.
+.PHONY: bench-cluster
+bench-cluster: install $(LIB)
+	$(DENO) run -A bench/cluster.ts
+
 # ---- cross builds: every shipped target, zig as the C compiler ---------------
 # `make cross` installs zig (PyPI's ziglang wheel, sha256-pinned in
 # scripts/zig-requirements.txt) into build/zig, builds hiredis and the core for

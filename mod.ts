@@ -26,9 +26,24 @@ export { QueueFullError } from "./src/pool_core.ts";
 export { connectPool, defaultPool, phget, phset, psend } from "./src/default_pool.ts";
 export { addCommand, connect, defaultClient, del, execute, get, hget, hset, send, set } from "./src/default_client.ts";
 export { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./src/errors.ts";
+export { ClusterPool, connectClusterPool } from "./src/cluster/pool.ts";
+export { ClusterPipeline } from "./src/cluster/pipeline.ts";
+export { ClusterClient, connectCluster } from "./src/cluster/client.ts";
+export type { ClusterOptions } from "./src/cluster/options.ts";
+export type { ReadFrom } from "./src/cluster/router.ts";
+export type { NatMap, NodeAddress } from "./src/cluster/topology.ts";
+export { slotOf } from "./src/cluster/slot.ts";
+export {
+  connectSentinel,
+  connectSentinelPool,
+  SentinelClient,
+  type SentinelOptions,
+  SentinelPool,
+} from "./src/sentinel.ts";
 export type {
   Added,
   ClientQueue,
+  ClusterQueue,
   Commands,
   FieldValues,
   Kind,

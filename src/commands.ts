@@ -47,6 +47,7 @@ import {
 } from "./streams.ts";
 import type { Pipeline } from "./pipeline.ts";
 import type { PoolPipeline } from "./pool_pipeline.ts";
+import type { ClusterPipeline } from "./cluster/pipeline.ts";
 
 /** How a command's result reaches the caller, by kind of executor. */
 export interface Shapes<T, Self> {
@@ -74,6 +75,8 @@ export interface Pipelines<R extends unknown[], Q extends unknown[] | null> {
   client: Pipeline<R, Q>;
   /** `pool.pipeline()` and `connection.pipeline()`. */
   pool: PoolPipeline<R, Q>;
+  /** `cluster.pipeline()` (a cluster pool's). */
+  cluster: ClusterPipeline<R, Q>;
 }
 
 /** What a pipeline holds at the type level: its kind, its commands' result types, and an open MULTI's. */
@@ -90,6 +93,8 @@ export interface Queue {
 export type ClientQueue<R extends unknown[], Q extends unknown[] | null> = { kind: "client"; slots: R; exec: Q };
 /** What a pool's pipeline holds: `R` its commands' result types, `Q` an open MULTI's (see `Queue`). */
 export type PoolQueue<R extends unknown[], Q extends unknown[] | null> = { kind: "pool"; slots: R; exec: Q };
+/** What a cluster pool's pipeline holds: `R` its commands' result types, `Q` an open MULTI's (see `Queue`). */
+export type ClusterQueue<R extends unknown[], Q extends unknown[] | null> = { kind: "cluster"; slots: R; exec: Q };
 
 /**
  * The pipeline S after queueing a command whose result is T. Inside MULTI

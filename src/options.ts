@@ -285,6 +285,11 @@ export interface ClientSettings {
   readonly keepAlive: number;
   /** Largest reply accepted, in bytes. */
   readonly maxReplyBytes: number;
+  /**
+   * Send READONLY after every connect (a cluster replica's connection that serves reads); set by
+   * {@linkcode withReadOnly} only.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** A pool's settings: a connection's, and the pool's own; made by {@linkcode poolSettings}. */
@@ -490,7 +495,18 @@ export function handshakeCommands(settings: ClientSettings & { readonly clientCa
   if (settings.protocol === 2 && name !== null) commands.push(["CLIENT", "SETNAME", name]);
   // Client-side caching: the server remembers what this connection reads and pushes invalidations for it.
   if (settings.clientCache) commands.push(["CLIENT", "TRACKING", "ON"]);
+  if (settings.readOnly === true) commands.push(["READONLY"]);
   return commands;
+}
+
+/**
+ * The same settings, with READONLY sent after every connect: for a cluster router's connections, which may be
+ * asked to serve reads from a replica (READONLY changes nothing on a master).
+ */
+export function withReadOnly<S extends ClientSettings>(settings: S): S {
+  const copy: Record<string, unknown> = { ...settings as ClientSettings, readOnly: true };
+  hideSecrets(copy, (s) => ({ ...s, password: s.password === null ? null : "****" }));
+  return Object.freeze(copy) as unknown as S;
 }
 
 /**

@@ -3,7 +3,7 @@ import { Commands } from "./commands.ts";
 import type { Transform } from "./replies.ts";
 import type { PoolSettings } from "./options.ts";
 import type { ScoredMember } from "./replies.ts";
-import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, scoredMembers } from "./scan.ts";
+import { type FieldValue, fieldValues, scanAll, scanArgs, type ScanOptions, scoredMembers } from "./scan.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { checkCommand } from "./guards.ts";
 import { PoolConnection } from "./pool_connection.ts";
@@ -284,12 +284,7 @@ export class Pool extends Commands<"async"> {
     shape: (items: string[]) => T[],
   ): AsyncGenerator<T> {
     const args = scanArgs(options, key.length === 0);
-    let cursor = "0";
-    do {
-      const page = scanPage(await this.send(command, ...key, cursor, ...args));
-      cursor = page.cursor;
-      yield* shape(page.items);
-    } while (cursor !== "0");
+    yield* scanAll((cursor) => this.send(command, ...key, cursor, ...args), shape);
   }
 
   /**
@@ -349,24 +344,44 @@ export class Pool extends Commands<"async"> {
   }
 
   #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    try {
-      checkCommand(command, args[0]);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const kind = classify(command, args);
-    if (kind === SHARED) return this.#core.call(-1, command, args, transform, asBuffer);
-    if (kind === BLOCKING) return this.#blocking(command, args, transform, asBuffer);
-    return Promise.reject(statefulError(command));
+    return sendOn(this.#core, command, args, transform, asBuffer);
   }
+}
 
-  async #blocking<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    const core = this.#core;
-    const connection = await core.acquire();
-    try {
-      return await core.call(connection, command, args, transform, asBuffer);
-    } finally {
-      core.release(connection, true);
-    }
+/**
+ * Sends any command by name on a pool's core: shared connections, an exclusive one for a blocking command,
+ * refused when it would change a shared connection's state. For `Pool.send` and pools that own a core
+ * (src/sentinel.ts).
+ */
+export function sendOn<T>(
+  core: PoolCore,
+  command: string,
+  args: Arg[],
+  transform: Transform<T> | null,
+  asBuffer: boolean,
+): Promise<T> {
+  try {
+    checkCommand(command, args[0]);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const kind = classify(command, args);
+  if (kind === SHARED) return core.call(-1, command, args, transform, asBuffer);
+  if (kind === BLOCKING) return blocking(core, command, args, transform, asBuffer);
+  return Promise.reject(statefulError(command));
+}
+
+async function blocking<T>(
+  core: PoolCore,
+  command: string,
+  args: Arg[],
+  transform: Transform<T> | null,
+  asBuffer: boolean,
+): Promise<T> {
+  const connection = await core.acquire();
+  try {
+    return await core.call(connection, command, args, transform, asBuffer);
+  } finally {
+    core.release(connection, true);
   }
 }

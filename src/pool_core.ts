@@ -12,7 +12,7 @@ import { Batcher, EARLY_FLUSH } from "./batcher.ts";
 import type { Transform } from "./replies.ts";
 import { ClientCache } from "./client_cache.ts";
 import { ReplyDecoder } from "./decoder.ts";
-import { Dispatcher } from "./dispatcher.ts";
+import { Dispatcher, type Inspector } from "./dispatcher.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ClosedError, ConnectionError, CpipeError, TimeoutError } from "./errors.ts";
 import { type Notifier, prepare, watch } from "./notifier.ts";
@@ -227,6 +227,7 @@ export class PoolCore {
     }
     const dispatcher = this.#dispatcher;
     const promise = dispatcher.call(transform, asBuffer, segment.ids);
+    this.onCall?.(segment.ids[segment.ids.length - 1]!);
     segment.starts.push(start);
     batcher.queued++;
     batcher.schedule();
@@ -256,15 +257,61 @@ export class PoolCore {
     starts: number[],
     transforms: (Transform<unknown> | null)[],
     asBuffer: boolean[],
+    ids: number[] = [],
   ): Promise<Reply[]> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
     if (transforms.length === 0) return Promise.resolve([]);
-    const ids: number[] = [];
     const promise = this.#dispatcher.group(transforms, asBuffer, ids);
     this.#batcher.block(route, encoder, starts, ids);
     this.#batcher.schedule();
     return promise;
+  }
+
+  // ---- for routers (src/cluster) ---------------------------------------------------
+
+  /** Told the call id of each command `call` queues (a router keeps what it may have to send again). */
+  onCall: ((id: number) => void) | null = null;
+
+  /** Sees each reply before its call settles; true when it took the reply (and re-issued the command). */
+  set inspect(inspector: Inspector | null) {
+    this.#dispatcher.inspect = inspector;
+  }
+
+  /**
+   * Sends the command of a pending call again, on `route`, for the same caller (a redirection): after ASKING
+   * when `asking` (whose own reply is dropped). Nothing once the pool is shut down (its calls were failed).
+   */
+  reissue(id: number, route: number, command: string, args: readonly Arg[], asking: boolean): void {
+    // Shut down: every pending call was failed then. While closing, it may still go out.
+    if (this.#resources.handle === null) return;
+    const batcher = this.#batcher, segment = batcher.segment(route);
+    if (asking) {
+      const start = segment.encoder.length;
+      segment.encoder.add("ASKING", []);
+      // ASKING's own reply (OK) settles a call nobody awaits.
+      this.#dispatcher.call(null, false, segment.ids).then(undefined, () => {});
+      this.onCall?.(segment.ids[segment.ids.length - 1]!);
+      segment.starts.push(start);
+      batcher.queued++;
+    }
+    const start = segment.encoder.length;
+    try {
+      segment.encoder.add(command, args as Arg[]);
+    } catch (e) {
+      this.#dispatcher.fail(id, e as Error);
+      return;
+    }
+    segment.ids.push(id);
+    segment.starts.push(start);
+    batcher.queued++;
+    batcher.schedule();
+  }
+
+  /** Fails a pending call (a router gave up on it). */
+  failCall(id: number, error: Error): void {
+    this.#dispatcher.fail(id, error);
+    this.#checkIdle();
   }
 
   // ---- records -------------------------------------------------------------------

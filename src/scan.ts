@@ -60,3 +60,16 @@ export function scoredMembers(items: string[]): ScoredMember[] {
   for (let i = 0; i + 1 < items.length; i += 2) out.push({ member: items[i]!, score: parseScore(items[i + 1]) });
   return out;
 }
+
+/** Every item of a SCAN-family walk, page after page: `send` sends one page's command for a cursor. */
+export async function* scanAll<T>(
+  send: (cursor: string) => Promise<Reply>,
+  shape: (items: string[]) => T[],
+): AsyncGenerator<T, void, undefined> {
+  let cursor = "0";
+  do {
+    const page = scanPage(await send(cursor));
+    cursor = page.cursor;
+    yield* shape(page.items);
+  } while (cursor !== "0");
+}

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -128,4 +128,259 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A Redis Cluster of servers the harness started (see `startCluster`). */
+export interface RedisCluster {
+  /** Every node, in the order they were started (the first `masters` were made masters). */
+  readonly nodes: RedisServer[];
+  /** `127.0.0.1:port` of each node. */
+  readonly addresses: string[];
+  /** Runs redis-cli in cluster mode (`-c`) against the first live node. */
+  cli(...args: string[]): string;
+  /** The node that serves `slot` as master now. */
+  masterOf(slot: number): RedisServer;
+  /** Starts one more cluster node (not yet joined) and stops it with the others. */
+  startNode(): Promise<RedisServer>;
+  /** Runs redis-cli with these arguments without blocking the event loop; resolves with its output. */
+  run(...args: string[]): Promise<string>;
+  /** Waits until every live node says cluster_state:ok and they agree on who serves each slot. */
+  waitHealthy(timeoutMs?: number): Promise<void>;
+  /** Stops every node. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Runs redis-cli without blocking the event loop; rejects when it exits with a failure. */
+export function runCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn("redis-cli", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    proc.stdout?.on("data", (d) => (output += d));
+    proc.stderr?.on("data", (d) => (output += d));
+    proc.once("error", reject);
+    proc.once(
+      "exit",
+      (code) => code === 0 ? resolve(output.trim()) : reject(new Error(`redis-cli ${args.join(" ")}: ${output}`)),
+    );
+  });
+}
+
+/** Options of `startCluster`. */
+export interface ClusterOptions {
+  /** Masters; default 3. */
+  masters?: number;
+  /** Replicas per master; default 1. */
+  replicas?: number;
+  /** cluster-node-timeout in ms: how soon a dead master is failed over. Default 1000. */
+  nodeTimeout?: number;
+  /** Extra redis-server arguments for every node. */
+  args?: string[];
+}
+
+/** The arguments that make a server a cluster node (its nodes.conf in its own directory). */
+export function clusterNodeArgs(nodeTimeout = 1000): string[] {
+  return [
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    "nodes.conf",
+    "--cluster-node-timeout",
+    String(nodeTimeout),
+    // A replica with stale data still takes over in tests (the default factor refuses after a short timeout).
+    "--cluster-replica-validity-factor",
+    "0",
+    // Replicas sync at once rather than after the default 5 s of waiting for more replicas.
+    "--repl-diskless-sync-delay",
+    "0",
+  ];
+}
+
+/**
+ * Starts `masters × (1 + replicas)` cluster nodes on free loopback ports, joins them with `redis-cli --cluster
+ * create`, and waits until the cluster is ok on every node. Always stopped by `stop()` (or `await using`), also
+ * when starting fails.
+ */
+export async function startCluster(options: ClusterOptions = {}): Promise<RedisCluster> {
+  const masters = options.masters ?? 3, replicas = options.replicas ?? 1;
+  const args = [...clusterNodeArgs(options.nodeTimeout), ...(options.args ?? [])];
+  const nodes: RedisServer[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n[Symbol.asyncDispose]()));
+  };
+  try {
+    for (let i = 0; i < masters * (1 + replicas); i++) nodes.push(await startRedis({ args }));
+    const addresses = nodes.map((n) => `${n.host}:${n.port}`);
+    const created = spawnSync(
+      "redis-cli",
+      ["--cluster", "create", ...addresses, "--cluster-replicas", String(replicas), "--cluster-yes"],
+      { encoding: "utf8" },
+    );
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${created.stdout}${created.stderr}`);
+    const live = (): RedisServer[] => nodes.filter((n) => n.cli("ping") === "PONG");
+    const cluster: RedisCluster = {
+      nodes,
+      addresses,
+      cli: (...a: string[]) => {
+        const node = live()[0];
+        if (node === undefined) throw new Error("no cluster node is up");
+        return spawnSync("redis-cli", ["-c", "-h", node.host, "-p", String(node.port), ...a], { encoding: "utf8" })
+          .stdout.trim();
+      },
+      startNode: async () => {
+        const node = await startRedis({ args });
+        nodes.push(node);
+        return node;
+      },
+      run: (...a: string[]) => runCli(a),
+      masterOf: (slot: number) => {
+        for (const node of live()) {
+          const line = node.cli("cluster", "nodes").split("\n").find((l) => l.includes("myself"));
+          if (line === undefined || !line.includes("master")) continue;
+          for (const range of line.split(" ").slice(8)) {
+            if (range.startsWith("[")) continue;
+            const [from, to] = range.split("-").map(Number);
+            if (slot >= from! && slot <= (to ?? from)!) return node;
+          }
+        }
+        throw new Error(`no live master serves slot ${slot}`);
+      },
+      waitHealthy: async (timeoutMs = 30_000) => {
+        const deadline = Date.now() + timeoutMs;
+        let last = "";
+        while (Date.now() < deadline) {
+          const up = live();
+          const states = up.map((n) => n.cli("cluster", "info").includes("cluster_state:ok"));
+          // Every node's view of the slots' owners, normalized, must be the same.
+          const views = up.map((n) =>
+            n.cli("cluster", "nodes").split("\n").filter((l) => l.includes("master") && !l.includes("fail"))
+              .map((l) => l.split(" ").filter((_, i) => i === 1 || i >= 8).join(" ")).sort().join("|")
+          );
+          // And every replica's link to its master is up (reads from replicas see the writes).
+          const linked = up.every((n) =>
+            !n.cli("role").startsWith("slave") || n.cli("info", "replication").includes("master_link_status:up")
+          );
+          if (states.every(Boolean) && views.every((v) => v === views[0]) && linked) return;
+          last = `${states.join(",")} ${new Set(views).size} views`;
+          await sleep(100);
+        }
+        throw new Error(`the cluster did not become healthy within ${timeoutMs} ms (${last})`);
+      },
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+    await cluster.waitHealthy();
+    return cluster;
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** A master, its replica and three sentinels watching them (see `startSentinels`). */
+export interface SentinelSet {
+  /** The set's name, as the sentinels monitor it. */
+  readonly name: string;
+  readonly master: RedisServer;
+  readonly replica: RedisServer;
+  /** The sentinels' ports on 127.0.0.1. */
+  readonly sentinels: number[];
+  /** Asks a sentinel where the master is now (`host:port`). */
+  masterAddress(): string;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Starts a master, one replica of it and three sentinels (quorum 2, a master is down after `downAfter` ms,
+ * default 1000), all on free loopback ports; waits until the sentinels see the replica. Always stopped.
+ */
+export async function startSentinels(
+  options: { downAfter?: number; password?: string; sentinelPassword?: string } = {},
+): Promise<SentinelSet> {
+  const name = "cpipe-set";
+  const servers: RedisServer[] = [];
+  const sentinels: { port: number; proc: ChildProcess; dir: string }[] = [];
+  const stop = async (): Promise<void> => {
+    for (const s of sentinels) {
+      if (s.proc.exitCode === null) {
+        const exited = new Promise<void>((resolve) => s.proc.once("exit", () => resolve()));
+        s.proc.kill("SIGKILL");
+        await exited;
+      }
+      rmSync(s.dir, { recursive: true, force: true });
+    }
+    await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+  };
+  try {
+    const auth = options.password === undefined
+      ? []
+      : ["--requirepass", options.password, "--masterauth", options.password];
+    const master = await startRedis({ args: ["--repl-diskless-sync-delay", "0", ...auth] });
+    servers.push(master);
+    const replica = await startRedis({
+      args: ["--replicaof", master.host, String(master.port), "--repl-diskless-sync-delay", "0", ...auth],
+    });
+    servers.push(replica);
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), "cpipe-sentinel-"));
+      const conf = join(dir, "sentinel.conf");
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          "bind 127.0.0.1",
+          "protected-mode no",
+          `dir ${dir}`,
+          `sentinel monitor ${name} ${master.host} ${master.port} 2`,
+          `sentinel down-after-milliseconds ${name} ${options.downAfter ?? 1000}`,
+          `sentinel failover-timeout ${name} 5000`,
+          ...(options.password === undefined ? [] : [`sentinel auth-pass ${name} ${options.password}`]),
+          ...(options.sentinelPassword === undefined
+            ? []
+            : [`requirepass ${options.sentinelPassword}`, `sentinel sentinel-pass ${options.sentinelPassword}`]),
+          "",
+        ].join("\n"),
+      );
+      const proc = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
+      sentinels.push({ port, proc, dir });
+    }
+    const sentinelAuth = options.sentinelPassword === undefined
+      ? []
+      : ["-a", options.sentinelPassword, "--no-auth-warning"];
+    const ask = (port: number, ...args: string[]): string =>
+      (spawnSync("redis-cli", ["-p", String(port), ...sentinelAuth, ...args], { encoding: "utf8" }).stdout ?? "")
+        .trim();
+    const set: SentinelSet = {
+      name,
+      master,
+      replica,
+      sentinels: sentinels.map((s) => s.port),
+      masterAddress: () => {
+        for (const s of sentinels) {
+          const reply = ask(s.port, "sentinel", "get-master-addr-by-name", name).split("\n");
+          if (reply.length === 2) return `${reply[0]}:${reply[1]}`;
+        }
+        return "";
+      },
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+    // Every sentinel knows the replica and the other sentinels, and the replica is in sync.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const ready = sentinels.every((s) => {
+        const info = ask(s.port, "sentinel", "master", name);
+        const field = (key: string) => info.split("\n")[info.split("\n").indexOf(key) + 1];
+        return field("num-slaves") === "1" && field("num-other-sentinels") === "2";
+      }) && replica.cli("info", "replication").includes("master_link_status:up");
+      if (ready) return set;
+      if (Date.now() > deadline) throw new Error("the sentinels did not see the replica and each other in time");
+      await sleep(100);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }

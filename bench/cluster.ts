@@ -1,0 +1,87 @@
+/**
+ * The cluster benchmark: a local 3-master cluster (no replicas) and one plain server, every client measured in
+ * its own process, one after the other, in the same run: cpipe's cluster pool (Deno, Bun), ioredis' Cluster and
+ * node-redis' createCluster (Node), and cpipe's pool on one server for the P10k baseline. Prints a table of
+ * medians (ops/s) and cpipe's ratios.
+ *
+ *     deno run -A bench/cluster.ts [W2,W3,W6,P10k]
+ */
+import { spawnSync } from "node:child_process";
+import { startCluster, startRedis } from "../tests/harness/server.ts";
+import { connectClusterPool } from "../mod.ts";
+import { CLUSTER_WORKLOADS, key, KEYS, REPS, ROUNDS } from "./cluster_spec.mjs";
+
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+const DENO = `${ROOT}/node_modules/.bin/deno`, BUN = `${ROOT}/node_modules/.bin/bun`;
+
+await using cluster = await startCluster({ masters: 3, replicas: 0 });
+await using single = await startRedis();
+const port = String(cluster.nodes[0]!.port);
+{
+  const pool = await connectClusterPool([`redis://127.0.0.1:${port}`]);
+  for (let i = 0; i < KEYS; i += 10_000) {
+    await Promise.all(Array.from({ length: 10_000 }, (_, k) => pool.set(key(i + k), "1")));
+  }
+  await pool.close();
+}
+
+interface Row {
+  client: string;
+  workload: string;
+  samples: number[];
+}
+const rows: Row[] = [];
+function run(label: string, cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: "utf8", cwd: ROOT, timeout: 600_000 });
+  if (r.status !== 0) console.error(`${label} failed:\n${r.stdout}${r.stderr}`);
+  for (const line of r.stdout.split("\n")) if (line.startsWith("{")) rows.push(JSON.parse(line));
+}
+const clients: [string, string, string[]][] = [
+  ["cpipe-deno", DENO, ["run", "-A", "bench/cluster_cpipe.ts", port]],
+  ["cpipe-bun", BUN, ["bench/cluster_cpipe.ts", port]],
+  ["ioredis", "node", ["bench/cluster_peers.mjs", "ioredis", port]],
+  ["node-redis", "node", ["bench/cluster_peers.mjs", "node-redis", port]],
+  ["cpipe-deno-1node", DENO, ["run", "-A", "bench/cluster_cpipe.ts", String(single.port), "single"]],
+  ["cpipe-bun-1node", BUN, ["bench/cluster_cpipe.ts", String(single.port), "single"]],
+];
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const [label, cmd, args] of clients) run(label, cmd, args);
+  console.error(`round ${round} of ${ROUNDS} done`);
+}
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+const get = (client: string, workload: string): number | undefined => {
+  const samples = rows.filter((r) => r.client === client && r.workload === workload).flatMap((r) => r.samples);
+  return samples.length === 0 ? undefined : median(samples);
+};
+const fmt = (v: number | undefined) => v === undefined ? "failed" : Math.round(v).toLocaleString("en-US");
+const ratio = (a: number | undefined, b: number | undefined) => a && b ? `${(a / b).toFixed(2)}×` : "—";
+const version = (cmd: string, args: string[]) =>
+  spawnSync(cmd, args, { encoding: "utf8" }).stdout.trim().split("\n")[0];
+console.log(
+  `cluster: 3 masters (redis ${
+    version("redis-server", ["--version"])
+  }), all on this machine (${navigator.hardwareConcurrency} cores)`,
+);
+console.log(
+  `deno ${version(DENO, ["--version"])}; bun ${version(BUN, ["--version"])}; node ${version("node", ["--version"])}`,
+);
+console.log(`medians of ${ROUNDS} rounds × ${REPS} samples per client, ops/s; each client in its own process, in turn`);
+console.log(
+  "\n| workload | cpipe Deno | cpipe Bun | ioredis Cluster | node-redis cluster | Deno / best peer | Bun / best peer |",
+);
+console.log("|---|---:|---:|---:|---:|---:|---:|");
+for (const w of CLUSTER_WORKLOADS) {
+  const d = get("cpipe-deno", w.id),
+    b = get("cpipe-bun", w.id),
+    io = get("ioredis", w.id),
+    nr = get("node-redis", w.id);
+  const best = Math.max(io ?? 0, nr ?? 0) || undefined;
+  console.log(
+    `| ${w.id}: ${w.title} | ${fmt(d)} | ${fmt(b)} | ${fmt(io)} | ${fmt(nr)} | ${ratio(d, best)} | ${ratio(b, best)} |`,
+  );
+}
+const d1 = get("cpipe-deno-1node", "P10k"), b1 = get("cpipe-bun-1node", "P10k");
+console.log(
+  `\nP10k across 3 masters vs one node: Deno ${ratio(get("cpipe-deno", "P10k"), d1)} (${fmt(d1)} ops/s on one node), ` +
+    `Bun ${ratio(get("cpipe-bun", "P10k"), b1)} (${fmt(b1)} ops/s on one node)`,
+);

@@ -1,0 +1,249 @@
+/**
+ * The synchronous cluster client: a synchronous client per node, opened on
+ * first use, and the same router as the pool (slot map, key positions,
+ * readFrom, natMap). Each call sends its command to the node serving its
+ * slot and follows MOVED (the slot map is read again), ASK (ASKING, then
+ * the command, on the node named), TRYAGAIN and CLUSTERDOWN (a pause, then
+ * again) before it returns, at most `maxRedirects` times.
+ */
+import { Client } from "../client.ts";
+import { Commands } from "../commands.ts";
+import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
+import { checkCommand } from "../guards.ts";
+import type { Transform } from "../replies.ts";
+import type { Arg, Reply } from "../types.ts";
+import { commandSlot, isReadOnly } from "./keys.ts";
+import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
+import { type RoutedNode, SlotRouter } from "./router.ts";
+import { type NodeAddress, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
+
+/** A node's synchronous client, connected on first use. */
+class NodeClient {
+  #client: Client | null = null;
+  constructor(readonly settings: ClusterSettings, readonly address: NodeAddress) {}
+
+  get client(): Client {
+    return this.#client ??= new Client(this.settings.node(this.address));
+  }
+
+  get open(): boolean {
+    return this.#client !== null && !this.#client.closed;
+  }
+
+  close(): void {
+    this.#client?.close();
+    this.#client = null;
+  }
+}
+
+/** Blocks the thread for `ms` (a synchronous client's pause before a retry). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * A synchronous Redis Cluster client: each call blocks until its reply is there, after following the cluster's
+ * redirections. Made by {@linkcode connectCluster}.
+ *
+ * @example
+ * ```ts
+ * using cluster = connectCluster(["redis://127.0.0.1:7000"]);
+ * cluster.set("{user:1}:name", "Ada");
+ * cluster.get("{user:1}:name"); // "Ada"
+ * ```
+ */
+export class ClusterClient extends Commands<"sync"> {
+  readonly #settings: ClusterSettings;
+  readonly #router: SlotRouter<NodeClient>;
+  readonly #seedKeys: Set<string>;
+  #closed = false;
+  /** The slot map is stale (a node failed): read it again before the next command. */
+  #stale = false;
+  readonly #stats = { moved: 0, ask: 0, retried: 0, refreshes: 0 };
+
+  /** @internal Use {@linkcode connectCluster}. */
+  constructor(settings: ClusterSettings) {
+    super();
+    this.#settings = settings;
+    this.#router = new SlotRouter<NodeClient>(
+      {
+        open: (address) => new NodeClient(settings, address),
+        close: (node) => node.close(),
+        up: (node) => node.open,
+      },
+      settings.natMap,
+      settings.readFrom,
+    );
+    this.#seedKeys = new Set(this.#router.seed(settings.seeds).map((n) => n.key));
+    this.refresh();
+  }
+
+  /** The nodes known, as `host:port`. */
+  get nodes(): string[] {
+    return [...this.#router.nodes.keys()];
+  }
+
+  /** The masters, as `host:port`, as last discovered. */
+  get masters(): string[] {
+    return this.#router.masters.map((n) => n.key);
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Counts since the client was made: MOVED and ASK followed, TRYAGAIN/CLUSTERDOWN retries, slot map reads. */
+  get stats(): { readonly moved: number; readonly ask: number; readonly retried: number; readonly refreshes: number } {
+    return { ...this.#stats };
+  }
+
+  /** The node (`host:port`) a command on these arguments goes to now. */
+  nodeFor(command: string, ...args: Arg[]): string {
+    const slot = commandSlot(command, args);
+    if (typeof slot !== "number") throw slot;
+    return this.#router.pick(slot, this.#settings.readFrom !== "master" && isReadOnly(command, args)).key;
+  }
+
+  /** Sends any command to the node serving its keys and returns its reply; an error reply is thrown. */
+  send<T = Reply>(command: string, ...args: Arg[]): T {
+    checkCommand(command, args[0]);
+    return this.dispatch<T>(command, args, null, false);
+  }
+
+  /** As `send`, with bulk strings as `Uint8Array`. */
+  sendBuffer<T = Reply>(command: string, ...args: Arg[]): T {
+    checkCommand(command, args[0]);
+    return this.dispatch<T>(command, args, null, true);
+  }
+
+  /** Sends a command to one node (`host:port` as in `nodes`), not routed and not redirected. */
+  sendTo<T = Reply>(node: string, command: string, ...args: Arg[]): T {
+    this.#assertOpen();
+    const target = this.#router.nodes.get(node);
+    if (target === undefined) throw new CpipeError(`cpipe: no node ${node} in this cluster (see nodes)`);
+    return target.handle.client.send<T>(command, ...args);
+  }
+
+  /** Reads the slot map again from the cluster (also done after MOVED and after a node fails). */
+  refresh(): void {
+    this.#assertOpen();
+    const router = this.#router;
+    const candidates = [...new Set([...router.masters, ...router.nodes.values()])];
+    let failure: unknown = null;
+    for (const node of candidates) {
+      try {
+        const shards = this.#ask(node);
+        if (shards.length === 0) throw new ReplyError("ERR cpipe: the node knows no slots yet");
+        router.apply(shards, this.#seedKeys);
+        this.#stats.refreshes++;
+        this.#stale = false;
+        return;
+      } catch (e) {
+        failure = e;
+      }
+    }
+    throw new ConnectionError(
+      "cpipe: no node of the cluster described its slots" + (failure instanceof Error ? `: ${failure.message}` : ""),
+      { cause: failure },
+    );
+  }
+
+  /** Closes every node's connection. Safe to call twice. */
+  close(): void {
+    this.#closed = true;
+    this.#router.closeAll();
+  }
+
+  /** `close()`, for `using cluster = connectCluster(…)`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Routes one command of the typed methods; see `Commands`. */
+  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
+    this.#assertOpen();
+    const slot = commandSlot(command, args);
+    if (typeof slot !== "number") throw slot;
+    if (this.#stale) {
+      try {
+        this.refresh();
+      } catch {
+        // The old map may still serve this command.
+      }
+    }
+    const read = this.#settings.readFrom !== "master" && isReadOnly(command, args);
+    let node: RoutedNode<NodeClient> = this.#router.pick(slot, read);
+    let asking = false;
+    for (let redirects = 0;; redirects++) {
+      let reply: Reply;
+      try {
+        const client = node.handle.client;
+        if (asking) client.send("ASKING");
+        reply = asBuffer ? client.sendBuffer(command, ...args) : client.send(command, ...args);
+      } catch (e) {
+        if (!(e instanceof ReplyError)) {
+          // The node failed: the next command reads the slot map first (its replica may be master by then).
+          if (e instanceof ConnectionError) this.#stale = true;
+          throw e;
+        }
+        const redirect = redirectOf(e);
+        if (redirect === null || redirects >= this.#settings.maxRedirects) throw e;
+        asking = redirect.kind === "ask";
+        this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
+        if (redirect.kind === "retry") {
+          pause(Math.min(1_000, this.#settings.retryDelay * 2 ** redirects));
+          node = this.#router.pick(slot, false);
+          continue;
+        }
+        const address = redirect.address.host === "?"
+          ? { ...redirect.address, host: node.address.host }
+          : redirect.address;
+        if (redirect.kind === "moved") {
+          node = this.#router.moved(redirect.slot, address);
+          this.#stale = true;
+        } else {
+          node = this.#router.node(address);
+        }
+        continue;
+      }
+      return transform === null ? reply as T : transform(reply);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError("cpipe: the cluster client is closed");
+  }
+
+  /** One node's description of the cluster (CLUSTER SHARDS, else CLUSTER SLOTS). */
+  #ask(node: RoutedNode<NodeClient>): Shard[] {
+    const client = node.handle.client;
+    let reply: Reply;
+    try {
+      reply = client.send("CLUSTER", "SHARDS");
+    } catch (e) {
+      if (!(e instanceof ReplyError)) throw e;
+      reply = e;
+    }
+    return shardsFrom(reply, node.address.host) ?? parseSlots(client.send("CLUSTER", "SLOTS"), node.address.host);
+  }
+}
+
+/**
+ * Connects to a Redis Cluster synchronously: reads its slot map from the first seed node that answers, then
+ * sends each command to the node serving its keys, following redirections. Throws when no seed describes the
+ * cluster.
+ *
+ * @example
+ * ```ts
+ * const cluster = connectCluster({ nodes: [{ host: "127.0.0.1", port: 7000 }], readFrom: "preferReplica" });
+ * cluster.incr("{stats}:hits");
+ * cluster.close();
+ * ```
+ */
+export function connectCluster(
+  nodes: string[] | ClusterOptions,
+  options?: Omit<ClusterOptions, "nodes">,
+): ClusterClient {
+  return new ClusterClient(clusterSettings(nodes, options));
+}

@@ -1,0 +1,487 @@
+/**
+ * The asynchronous cluster client: one native pool whose I/O thread drives
+ * a connection to every node (added as direct connections while it runs),
+ * commands routed by the slot of their keys to the connection of the node
+ * that serves it, and redirections followed before the caller sees them:
+ * the dispatcher shows each error reply to this router first, which sends
+ * the command again to the node a MOVED or ASK names (after ASKING), or
+ * after a pause on TRYAGAIN / CLUSTERDOWN, at most `maxRedirects` times.
+ */
+import { Commands } from "../commands.ts";
+import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
+import { type ConnectionEvents, Emitter, type Listener } from "../events.ts";
+import { checkCommand } from "../guards.ts";
+import { PoolCore } from "../pool_core.ts";
+import { BLOCKING, classify, SHARED, statefulError } from "../pool_routing.ts";
+import type { ScoredMember, Transform } from "../replies.ts";
+import { type FieldValue, fieldValues, scanAll, scanArgs, type ScanOptions, scoredMembers } from "../scan.ts";
+import { encodeConnectionSettings } from "../settings.ts";
+import type { Arg, Reply } from "../types.ts";
+import { commandSlot, isReadOnly } from "./keys.ts";
+import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
+import { ClusterPipeline, type Issued, type PipelineHost } from "./pipeline.ts";
+import { type RoutedNode, SlotRouter } from "./router.ts";
+import { unrefInterval, unrefTimeout } from "./timers.ts";
+import { addressKey, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
+
+/** SCAN and SSCAN pages' items as they are. */
+const same = (items: string[]): string[] => items;
+/** How long one node may take to describe the cluster before the next one is asked. */
+const DISCOVERY_TIMEOUT = 2_000;
+/** The shortest time between two refreshes of the slot map that errors asked for. */
+const REFRESH_GAP = 100;
+/** How often the slot map is read again while a slot's master is down (a failover is under way). */
+const REPAIR_EVERY = 250;
+
+/**
+ * A Redis Cluster client over one native pool: every command method returns a promise; commands are routed to
+ * the node serving their keys' slot; MOVED, ASK, TRYAGAIN and CLUSTERDOWN are followed before the caller sees
+ * them. Commands without keys go to any master; a command whose keys hash to different slots is refused at
+ * once. Made by {@linkcode connectClusterPool}.
+ *
+ * @example
+ * ```ts
+ * await using cluster = await connectClusterPool(["redis://127.0.0.1:7000"]);
+ * await cluster.set("{user:1}:name", "Ada");
+ * await cluster.mget("{user:1}:name", "{user:1}:email"); // one slot: one node
+ * ```
+ */
+export class ClusterPool extends Commands<"async"> {
+  readonly #core: PoolCore;
+  readonly #settings: ClusterSettings;
+  readonly #router: SlotRouter<number>;
+  readonly #events = new Emitter();
+  /** Per call id: what to send again on a redirection, or undefined (nothing to re-send). */
+  #issued: (Issued | undefined)[] = [];
+  /** The command `dispatch` is issuing, for `onCall`. */
+  #current: Issued | undefined;
+  /** Redirections followed so far, per call id (only for calls redirected at least once). */
+  readonly #redirects = new Map<number, number>();
+  /** Per connection index: up now. */
+  readonly #up: boolean[] = [];
+  readonly #seedKeys: Set<string>;
+  #refreshing: Promise<void> | null = null;
+  #lastRefresh = 0;
+  #refreshTimer: ReturnType<typeof setInterval> | undefined;
+  #repairTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  #closed = false;
+  readonly #stats = { moved: 0, ask: 0, retried: 0, refreshes: 0 };
+  /** What a pipeline needs of the cluster. */
+  readonly #pipelineHost: PipelineHost;
+
+  /** @internal Use {@linkcode connectClusterPool}. */
+  constructor(settings: ClusterSettings) {
+    super();
+    this.#settings = settings;
+    this.#pipelineHost = {
+      core: () => this.#core,
+      replicaReads: settings.readFrom !== "master",
+      route: (slot, read) => this.#router.pick(slot, read).handle,
+      issued: (ids, issued) => {
+        for (let i = 0; i < ids.length; i++) this.#issued[ids[i]!] = issued[i];
+      },
+    };
+    const seed = settings.seeds[0]!;
+    // The pool's own connection goes to the first seed: the first node's connection.
+    this.#core = new PoolCore(settings.node(seed));
+    let seedConnection: number | null = 0;
+    const seedKey = addressKey(seed);
+    this.#router = new SlotRouter<number>(
+      {
+        open: (address, key) => {
+          if (key === seedKey && seedConnection !== null) {
+            const connection = seedConnection;
+            seedConnection = null;
+            return connection;
+          }
+          return this.#core.addConnection(encodeConnectionSettings(settings.node(address)));
+        },
+        close: (connection) => {
+          if (connection === 0) seedConnection = 0; // the pool's own: kept for later discoveries
+          else this.#core.removeConnection(connection);
+          this.#up[connection] = false;
+        },
+        up: (connection) => this.#up[connection] === true,
+      },
+      settings.natMap,
+      settings.readFrom,
+    );
+    this.#seedKeys = new Set(this.#router.seed(settings.seeds).map((n) => n.key));
+    this.#core.onCall = (id) => {
+      this.#issued[id] = this.#current;
+    };
+    this.#core.inspect = (id, reply) => this.#inspect(id, reply);
+    this.#core.onEvent = (event) => {
+      if (event.type === "up") this.#up[event.connection] = true;
+      if (event.type === "down") {
+        this.#up[event.connection] = false;
+        if (!this.#closed) this.#repairSoon();
+      }
+      this.#events.connection(event);
+    };
+    if (settings.refreshInterval > 0) {
+      this.#refreshTimer = unrefInterval(() => void this.refresh().catch(() => {}), settings.refreshInterval);
+    }
+  }
+
+  /** @internal The first discovery; rejects when no seed node answers. */
+  async start(): Promise<void> {
+    try {
+      await this.refresh();
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+  }
+
+  /** Listens to the nodes' connections (see `Pool.on`); `connection` is a node connection's index. */
+  on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
+    this.#events.on(type, listener);
+    return this;
+  }
+
+  /** Stops a listener added with `on`. */
+  off<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
+    this.#events.off(type, listener);
+    return this;
+  }
+
+  /** The nodes connected to, as `host:port`. */
+  get nodes(): string[] {
+    return [...this.#router.nodes.keys()];
+  }
+
+  /** The masters, as `host:port`, as last discovered. */
+  get masters(): string[] {
+    return this.#router.masters.map((n) => n.key);
+  }
+
+  /**
+   * Counts since the pool was made: MOVED and ASK answers followed, commands sent again after TRYAGAIN or
+   * CLUSTERDOWN, and slot map reads.
+   */
+  get stats(): { readonly moved: number; readonly ask: number; readonly retried: number; readonly refreshes: number } {
+    return { ...this.#stats };
+  }
+
+  /** Commands issued whose replies did not come yet. */
+  get pending(): number {
+    return this.#core.pending;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The node (`host:port`) a command on these arguments goes to now. */
+  nodeFor(command: string, ...args: Arg[]): string {
+    const slot = commandSlot(command, args);
+    if (typeof slot !== "number") throw slot;
+    return this.#router.pick(slot, this.#settings.readFrom !== "master" && isReadOnly(command, args)).key;
+  }
+
+  /**
+   * Sends any command to the node serving its keys; resolves with its reply. Commands without keys go to any
+   * master (use `sendTo` for a given node).
+   *
+   * @example
+   * ```ts
+   * await cluster.send("XADD", "{orders}:stream", "*", "id", "42");
+   * ```
+   */
+  send<T = Reply>(command: string, ...args: Arg[]): Promise<T> {
+    return this.#send<T>(command, args, null, false);
+  }
+
+  /** As `send`, with bulk strings as `Uint8Array`. */
+  sendBuffer<T = Reply>(command: string, ...args: Arg[]): Promise<T> {
+    return this.#send<T>(command, args, null, true);
+  }
+
+  /**
+   * Sends a command to one node (`host:port` as in `nodes`), not routed and not redirected: for CLUSTER INFO,
+   * INFO, DBSIZE, FLUSHALL on each node.
+   *
+   * @example
+   * ```ts
+   * for (const node of cluster.masters) await cluster.sendTo(node, "FLUSHALL");
+   * ```
+   */
+  sendTo<T = Reply>(node: string, command: string, ...args: Arg[]): Promise<T> {
+    const target = this.#router.nodes.get(node);
+    if (target === undefined) {
+      return Promise.reject(new CpipeError(`cpipe: no node ${node} in this cluster (see nodes)`));
+    }
+    this.#current = undefined;
+    return this.#core.call(target.handle, command, args, null, false);
+  }
+
+  /**
+   * Every key of the cluster, page by page (SCAN on each master in turn, as the slot map was when the walk
+   * began): a key present all along is seen at least once, unless its slot moves meanwhile.
+   *
+   * @example
+   * ```ts
+   * for await (const key of cluster.scanIterator({ match: "session:*" })) await cluster.del(key);
+   * ```
+   */
+  async *scanIterator(options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
+    const args = scanArgs(options, true);
+    for (const node of this.masters) yield* scanAll((cursor) => this.sendTo(node, "SCAN", cursor, ...args), same);
+  }
+
+  /** A hash's fields and values, page by page (HSCAN on the node serving the key). */
+  hscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<FieldValue, void, undefined> {
+    return this.#pages("HSCAN", key, options, fieldValues);
+  }
+
+  /** A set's members, page by page (SSCAN on the node serving the key). */
+  sscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
+    return this.#pages("SSCAN", key, options, same);
+  }
+
+  /** A sorted set's members with their scores, page by page (ZSCAN on the node serving the key). */
+  zscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<ScoredMember, void, undefined> {
+    return this.#pages("ZSCAN", key, options, scoredMembers);
+  }
+
+  #pages<T>(command: string, key: Arg, options: ScanOptions, shape: (items: string[]) => T[]): AsyncGenerator<T> {
+    const args = scanArgs(options, false);
+    return scanAll((cursor) => this.send(command, key, cursor, ...args), shape);
+  }
+
+  /**
+   * A pipeline across the cluster: its commands are split by node, each node's part sent as one block (all in
+   * parallel), and `execute()` gives the replies back in the order they were queued. A MULTI … EXEC in it must
+   * keep to one slot.
+   */
+  pipeline(): ClusterPipeline {
+    return new ClusterPipeline(this.#pipelineHost);
+  }
+
+  /**
+   * Reads the slot map again now (it is also read after MOVED answers, when a node's connection drops, and every
+   * `refreshInterval`). Resolves when it is read; rejects when no node could describe the cluster.
+   */
+  refresh(): Promise<void> {
+    if (this.#refreshing !== null) return this.#refreshing;
+    this.#refreshing = this.#discover().finally(() => {
+      this.#refreshing = null;
+      this.#lastRefresh = Date.now();
+    });
+    return this.#refreshing;
+  }
+
+  /**
+   * Stops taking commands, lets those in flight finish (at most `closeTimeout`), closes every node's
+   * connection. Safe to call twice.
+   */
+  async close(): Promise<void> {
+    const first = !this.#closed;
+    this.#closed = true;
+    clearInterval(this.#refreshTimer);
+    clearTimeout(this.#repairTimer);
+    await this.#core.close();
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
+    if (first) this.#events.emit("close", { connection: -1 });
+  }
+
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Routes one command of the typed methods; see `Commands`. */
+  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    const slot = commandSlot(command, args);
+    if (typeof slot !== "number") return Promise.reject(slot);
+    const read = this.#settings.readFrom !== "master" && isReadOnly(command, args);
+    this.#current = { command, args, slot };
+    return this.#core.call(this.#router.pick(slot, read).handle, command, args, transform, asBuffer);
+  }
+
+  #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    try {
+      checkCommand(command, args[0]);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const kind = classify(command, args);
+    if (kind === BLOCKING) {
+      return Promise.reject(
+        new ReplyError(
+          `ERR cpipe: ${command.toUpperCase()} blocks its connection, which every command for the node's slots ` +
+            "shares; run it on a pool connected to that node (cluster.nodeFor tells which)",
+        ),
+      );
+    }
+    if (kind !== SHARED) return Promise.reject(statefulError(command));
+    return this.dispatch(command, args, transform, asBuffer);
+  }
+
+  // ---- redirections ------------------------------------------------------------------------------------------
+
+  /** Sees every reply before its caller: false lets it through, true when the command was sent again. */
+  #inspect(id: number, reply: Reply): boolean {
+    const issued = this.#issued[id];
+    if (!(reply instanceof ReplyError)) {
+      if (issued !== undefined) this.#issued[id] = undefined;
+      if (this.#redirects.size > 0) this.#redirects.delete(id);
+      return false;
+    }
+    this.#issued[id] = undefined;
+    const redirect = redirectOf(reply);
+    if (redirect === null) {
+      this.#redirects.delete(id);
+      return false;
+    }
+    if (redirect.kind === "moved") {
+      const address = redirect.address.host === "?"
+        ? { host: this.#settings.seeds[0]!.host, port: redirect.address.port }
+        : redirect.address;
+      this.#router.moved(redirect.slot, address);
+      this.#refreshSoon();
+    } else if (redirect.kind === "retry") {
+      this.#refreshSoon();
+    }
+    const count = (this.#redirects.get(id) ?? 0) + 1;
+    if (issued === undefined || count > this.#settings.maxRedirects) {
+      this.#redirects.delete(id);
+      return false;
+    }
+    this.#redirects.set(id, count);
+    this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
+    if (redirect.kind === "retry") {
+      const delay = Math.min(1_000, this.#settings.retryDelay * 2 ** (count - 1));
+      const timer = setTimeout(() => {
+        this.#retryTimers.delete(timer);
+        this.#reissue(id, issued, this.#router.pick(issued.slot, false).handle, false);
+      }, delay);
+      this.#retryTimers.add(timer);
+      return true;
+    }
+    const node = redirect.kind === "moved"
+      ? this.#router.pick(redirect.slot, false)
+      : this.#router.node(redirect.address);
+    this.#reissue(id, issued, node.handle, redirect.kind === "ask");
+    return true;
+  }
+
+  /** Sends a call's command again on a connection; it stays re-sendable (ASKING's own call does not). */
+  #reissue(id: number, issued: Issued, connection: number, asking: boolean): void {
+    this.#current = undefined;
+    this.#issued[id] = issued;
+    this.#core.reissue(id, connection, issued.command, issued.args, asking);
+  }
+
+  // ---- the slot map ------------------------------------------------------------------------------------------
+
+  /** Refreshes the slot map in the background, at most once per REFRESH_GAP. */
+  #refreshSoon(): void {
+    if (this.#closed || this.#refreshing !== null) return;
+    const wait = this.#lastRefresh + REFRESH_GAP - Date.now();
+    if (wait <= 0) void this.refresh().catch(() => {});
+    else if (this.#repairTimer === undefined) {
+      this.#repairTimer = unrefTimeout(() => {
+        this.#repairTimer = undefined;
+        this.#refreshSoon();
+      }, wait);
+    }
+  }
+
+  /**
+   * A connection dropped: read the slot map again, and again every REPAIR_EVERY while a slot's master is down
+   * (its replica is being promoted), so that commands go to the new master as soon as the cluster names it.
+   */
+  #repairSoon(): void {
+    if (this.#repairTimer !== undefined || this.#closed) return;
+    this.#repairTimer = unrefTimeout(async () => {
+      try {
+        await this.refresh();
+      } catch {
+        // No node answered: try again below.
+      }
+      this.#repairTimer = undefined;
+      if (!this.#closed && this.#router.masters.some((m) => this.#up[m.handle] !== true)) this.#repairSoon();
+    }, this.#lastRefresh + REFRESH_GAP > Date.now() ? REPAIR_EVERY : 0);
+  }
+
+  /** Asks the known masters, then the seeds, for the slot map, until one answers; applies it. */
+  async #discover(): Promise<void> {
+    const router = this.#router;
+    const candidates: RoutedNode<number>[] = [];
+    const seen = new Set<string>();
+    const up = (n: RoutedNode<number>) => this.#up[n.handle] === true;
+    // Nodes that are up first, masters before the others, each list from a random start.
+    const all = [...router.masters, ...router.nodes.values()];
+    const start = Math.floor(Math.random() * Math.max(1, router.masters.length));
+    for (const wantUp of [true, false]) {
+      for (let i = 0; i < all.length; i++) {
+        const node = all[(i + (i < router.masters.length ? start : 0)) % all.length]!;
+        if (up(node) === wantUp && !seen.has(node.key)) {
+          seen.add(node.key);
+          candidates.push(node);
+        }
+      }
+    }
+    let failure: unknown = null;
+    for (const node of candidates) {
+      if (this.#closed) throw new ClosedError("cpipe: the cluster client is closed");
+      try {
+        const shards = await this.#ask(node);
+        if (shards.length === 0) throw new ReplyError("ERR cpipe: the node knows no slots yet");
+        router.apply(shards, this.#seedKeys);
+        this.#stats.refreshes++;
+        return;
+      } catch (e) {
+        failure = e;
+      }
+    }
+    if (failure instanceof ClosedError) throw failure;
+    throw new ConnectionError(
+      "cpipe: no node of the cluster described its slots" + (failure instanceof Error ? `: ${failure.message}` : ""),
+      { cause: failure },
+    );
+  }
+
+  /** One node's description of the cluster (CLUSTER SHARDS, else CLUSTER SLOTS), within DISCOVERY_TIMEOUT. */
+  async #ask(node: RoutedNode<number>): Promise<Shard[]> {
+    const ask = (sub: string): Promise<Reply> => {
+      this.#current = undefined;
+      const answer = this.#core.call<Reply>(node.handle, "CLUSTER", [sub], null, false);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = unrefTimeout(() => {
+          reject(new ReplyError(`ERR cpipe: ${node.key} did not answer CLUSTER ${sub} within ${DISCOVERY_TIMEOUT} ms`));
+        }, DISCOVERY_TIMEOUT);
+      });
+      return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+    };
+    const shards = shardsFrom(await ask("SHARDS").catch((e) => e), node.address.host);
+    return shards ?? parseSlots(await ask("SLOTS"), node.address.host);
+  }
+}
+
+/**
+ * Connects to a Redis Cluster: discovers its slots from the first seed node that answers, then routes every
+ * command to the node serving its keys, over one native I/O thread with a connection per node. Rejects when no
+ * seed describes the cluster.
+ *
+ * @example
+ * ```ts
+ * const cluster = await connectClusterPool(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]);
+ * await cluster.set("greeting", "hello");
+ * await cluster.close();
+ * ```
+ */
+export async function connectClusterPool(
+  nodes: string[] | ClusterOptions,
+  options?: Omit<ClusterOptions, "nodes">,
+): Promise<ClusterPool> {
+  const pool = new ClusterPool(clusterSettings(nodes, options));
+  await pool.start();
+  return pool;
+}

@@ -1,0 +1,592 @@
+/**
+ * Redis Sentinel: the sentinels are asked where the master of a named set
+ * is (`SENTINEL GET-MASTER-ADDR-BY-NAME`), the server found there must say
+ * it is the master (`ROLE`), and the client follows a failover: the pool
+ * asks the sentinels again every `pollInterval` and as soon as its
+ * connections drop, and re-points itself (a new native pool to the new
+ * master, the old one closed: what was in flight there fails), while
+ * commands issued meanwhile wait; the synchronous client asks again after a
+ * connection failure or a READONLY answer (the old master came back as a
+ * replica) and reconnects.
+ *
+ * Pub/Sub is not in cpipe yet, so `+switch-master` is not subscribed to:
+ * polling stands in for it (see `#watch` in SentinelPool).
+ */
+import { Client } from "./client.ts";
+import { Commands } from "./commands.ts";
+import { ClosedError, ConnectionError, ReplyError } from "./errors.ts";
+import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
+import { checkCommand } from "./guards.ts";
+import {
+  clientSettings,
+  type ConnectOptions,
+  describeAddress,
+  type PoolOptions,
+  type PoolSettings,
+  poolSettings,
+} from "./options.ts";
+import { sendOn } from "./pool.ts";
+import { PoolCore } from "./pool_core.ts";
+import { PoolPipeline } from "./pool_pipeline.ts";
+import type { Transform } from "./replies.ts";
+import type { Arg, Reply } from "./types.ts";
+import { parseRedisUrl } from "./url.ts";
+import { unrefInterval, unrefTimeout } from "./cluster/timers.ts";
+import type { NodeAddress } from "./cluster/topology.ts";
+
+/**
+ * Options of {@linkcode connectSentinel} and {@linkcode connectSentinelPool}: where the sentinels are, the name
+ * of the set they watch, and the options of the connections to its servers.
+ *
+ * @example
+ * ```ts
+ * await connectSentinelPool({ sentinels: ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"], name: "mymaster" });
+ * ```
+ */
+export interface SentinelOptions extends ConnectOptions, Omit<PoolOptions, "url" | "host" | "port" | "path"> {
+  /** The sentinels: `redis://` URLs or `{ host, port }`. Any one that answers is enough. */
+  sentinels: (string | NodeAddress)[];
+  /** The name of the set (`sentinel monitor <name> …`). */
+  name: string;
+  /**
+   * `"master"` (default) connects to the master and follows failovers; `"replica"` to one of its replicas
+   * that is up (for reads).
+   */
+  role?: "master" | "replica";
+  /** ACL user for the sentinels (`sentinel sentinel-user`); the servers' own is `username`. */
+  sentinelUsername?: string;
+  /** Password for the sentinels (`requirepass` on a sentinel); the servers' own is `password`. */
+  sentinelPassword?: string;
+  /** How often the pool asks the sentinels where the master is, in milliseconds. Default 1,000. */
+  pollInterval?: number;
+}
+
+const SENTINEL_KEYS = new Set(["sentinels", "name", "role", "sentinelUsername", "sentinelPassword", "pollInterval"]);
+/** How long a sentinel may take to connect and to answer. */
+const SENTINEL_TIMEOUT = 1_000;
+/** While the master is unreachable, how often the sentinels are asked. */
+const OUTAGE_POLL = 200;
+/** How often a server that does not yet say it is the master (a failover under way) is asked again. */
+const VERIFY_TRIES = 25;
+const VERIFY_EVERY = 200;
+
+interface SentinelSettings {
+  readonly name: string;
+  readonly role: "master" | "replica";
+  readonly pollInterval: number;
+  readonly sentinels: readonly NodeAddress[];
+  readonly sentinelAuth: { username?: string; password?: string };
+  readonly serverOptions: Record<string, unknown>;
+}
+
+function sentinelSettings(options: SentinelOptions): SentinelSettings {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("cpipe: connectSentinel takes an options object");
+  }
+  if (typeof options.name !== "string" || options.name === "") {
+    throw new TypeError('cpipe: name the set: { name: "mymaster" }');
+  }
+  if (!Array.isArray(options.sentinels) || options.sentinels.length === 0) {
+    throw new TypeError('cpipe: give at least one sentinel: { sentinels: ["redis://host:26379"] }');
+  }
+  const role = options.role ?? "master";
+  if (role !== "master" && role !== "replica") {
+    throw new TypeError(`cpipe: role must be "master" or "replica", not ${role}`);
+  }
+  const sentinels = options.sentinels.map((s): NodeAddress => {
+    if (typeof s === "string") {
+      const address = parseRedisUrl(s).address;
+      if (address.kind !== "tcp") throw new TypeError("cpipe: sentinels are reached over TCP");
+      return { host: address.host, port: address.port };
+    }
+    return { host: s.host, port: s.port };
+  });
+  const serverOptions: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) if (!SENTINEL_KEYS.has(key)) serverOptions[key] = value;
+  const pollInterval = options.pollInterval ?? 1_000;
+  if (!Number.isInteger(pollInterval) || pollInterval < 10) {
+    throw new TypeError("cpipe: pollInterval is at least 10 ms");
+  }
+  return {
+    name: options.name,
+    role,
+    pollInterval,
+    sentinels,
+    sentinelAuth: {
+      ...(options.sentinelUsername !== undefined ? { username: options.sentinelUsername } : {}),
+      ...(options.sentinelPassword !== undefined ? { password: options.sentinelPassword } : {}),
+    },
+    serverOptions,
+  };
+}
+
+/** The sentinels of a set, asked in turn over synchronous connections kept open between questions. */
+class Sentinels {
+  readonly #settings: SentinelSettings;
+  readonly #clients = new Map<number, Client>();
+
+  constructor(settings: SentinelSettings) {
+    this.#settings = settings;
+  }
+
+  /** Where the master (or, for role replica, a replica that is up) is now, by the first sentinel that knows. */
+  locate(): NodeAddress {
+    const { name, role } = this.#settings;
+    let failure: unknown = null;
+    for (let i = 0; i < this.#settings.sentinels.length; i++) {
+      try {
+        const client = this.#client(i);
+        if (role === "master") {
+          const reply = client.send("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name);
+          if (Array.isArray(reply) && reply.length === 2) return { host: String(reply[0]), port: Number(reply[1]) };
+          failure = new ReplyError(`ERR cpipe: a sentinel does not know a master named ${name}`);
+        } else {
+          const replica = upReplica(client.send("SENTINEL", "REPLICAS", name));
+          if (replica !== null) return replica;
+          failure = new ReplyError(`ERR cpipe: no replica of ${name} is up, say the sentinels`);
+        }
+      } catch (e) {
+        this.#clients.get(i)?.close();
+        this.#clients.delete(i);
+        failure = e;
+      }
+    }
+    throw new ConnectionError(
+      `cpipe: no sentinel told where ${name}'s ${role} is` + (failure instanceof Error ? `: ${failure.message}` : ""),
+      { cause: failure },
+    );
+  }
+
+  #client(i: number): Client {
+    let client = this.#clients.get(i);
+    if (client === undefined || client.closed) {
+      const { host, port } = this.#settings.sentinels[i]!;
+      client = new Client(clientSettings({
+        host,
+        port,
+        ...this.#settings.sentinelAuth,
+        connectTimeout: SENTINEL_TIMEOUT,
+        commandTimeout: SENTINEL_TIMEOUT,
+      }));
+      this.#clients.set(i, client);
+    }
+    return client;
+  }
+
+  close(): void {
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
+  }
+}
+
+/** A replica that is up and linked to its master, from SENTINEL REPLICAS, chosen at random; null if none. */
+function upReplica(reply: Reply): NodeAddress | null {
+  const up: NodeAddress[] = [];
+  for (const entry of Array.isArray(reply) ? reply : []) {
+    const fields = new Map<string, string>();
+    if (Array.isArray(entry)) {
+      for (let i = 0; i + 1 < entry.length; i += 2) fields.set(String(entry[i]), String(entry[i + 1]));
+    }
+    const flags = fields.get("flags") ?? "";
+    if (/s_down|o_down|disconnected/.test(flags) || fields.get("master-link-status") !== "ok") continue;
+    up.push({ host: fields.get("ip") ?? "", port: Number(fields.get("port")) });
+  }
+  return up.length === 0 ? null : up[Math.floor(Math.random() * up.length)]!;
+}
+
+/** Whether a ROLE reply names the role wanted. */
+function hasRole(reply: Reply, role: "master" | "replica"): boolean {
+  return Array.isArray(reply) && reply[0] === (role === "master" ? "master" : "slave");
+}
+
+const same = (a: NodeAddress, b: NodeAddress): boolean => a.host === b.host && a.port === b.port;
+
+/**
+ * A pool on the master (or a replica) of a set watched by Redis Sentinel: every command method returns a promise;
+ * after a failover it re-points itself to the new master. Commands in flight on the old master fail with
+ * `ConnectionError`; those issued while no master is reachable wait (at most `offlineTimeout`). Made by
+ * {@linkcode connectSentinelPool}.
+ *
+ * @example
+ * ```ts
+ * await using pool = await connectSentinelPool({ sentinels: ["redis://127.0.0.1:26379"], name: "mymaster" });
+ * await pool.set("k", "v");
+ * ```
+ */
+export class SentinelPool extends Commands<"async"> {
+  readonly #settings: SentinelSettings;
+  readonly #sentinels: Sentinels;
+  readonly #events = new Emitter();
+  #core: PoolCore | null = null;
+  #address: NodeAddress | null = null;
+  /** Shared connections of the current core that are up. */
+  #up = 0;
+  /** Set while the current server is unreachable: commands wait for it (or its successor). */
+  #outage: { promise: Promise<void>; resolve(): void; reject(e: Error): void; timer: unknown } | null = null;
+  #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #outageTimer: ReturnType<typeof setTimeout> | undefined;
+  #checking = false;
+  #closed = false;
+  #switches = 0;
+
+  /** @internal Use {@linkcode connectSentinelPool}. */
+  constructor(settings: SentinelSettings) {
+    super();
+    this.#settings = settings;
+    this.#sentinels = new Sentinels(settings);
+  }
+
+  /** @internal Finds the server and starts watching the sentinels. */
+  async start(): Promise<void> {
+    try {
+      const address = this.#sentinels.locate();
+      const core = await this.#open(address);
+      if (core === null) {
+        throw new ConnectionError(
+          `cpipe: ${describeAddress({ kind: "tcp", ...address })} is not the ${this.#settings.role}`,
+        );
+      }
+      this.#use(core, address);
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    this.#pollTimer = unrefInterval(() => void this.#check(), this.#settings.pollInterval);
+  }
+
+  /** Listens to the current server's connections (see `Pool.on`). */
+  on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
+    this.#events.on(type, listener);
+    return this;
+  }
+
+  /** Stops a listener added with `on`. */
+  off<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
+    this.#events.off(type, listener);
+    return this;
+  }
+
+  /** `host:port` of the server the pool uses now. */
+  get address(): string {
+    return this.#address === null ? "" : describeAddress({ kind: "tcp", ...this.#address });
+  }
+
+  /** How many times the pool re-pointed itself to a new server. */
+  get switches(): number {
+    return this.#switches;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends any command (see `Pool.send`). */
+  send<T = Reply>(command: string, ...args: Arg[]): Promise<T> {
+    return this.#send<T>(command, args, null, false);
+  }
+
+  /** As `send`, with bulk strings as `Uint8Array`. */
+  sendBuffer<T = Reply>(command: string, ...args: Arg[]): Promise<T> {
+    return this.#send<T>(command, args, null, true);
+  }
+
+  /**
+   * A pipeline on the current server (see `Pool.pipeline`). One executed after a failover, on the old server,
+   * fails with `ConnectionError` or `ClosedError`: make pipelines where they are executed.
+   */
+  pipeline(): PoolPipeline {
+    if (this.#core === null) throw new ClosedError("cpipe: the sentinel pool is closed");
+    return new PoolPipeline(this.#core, -1);
+  }
+
+  /** Stops watching the sentinels and closes the pool (see `Pool.close`). Safe to call twice. */
+  async close(): Promise<void> {
+    const first = !this.#closed;
+    this.#closed = true;
+    clearInterval(this.#pollTimer);
+    clearTimeout(this.#outageTimer);
+    this.#endOutage(new ClosedError("cpipe: the sentinel pool is closed"));
+    this.#sentinels.close();
+    await this.#core?.close();
+    if (first) this.#events.emit("close", { connection: -1 });
+  }
+
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Sends one command of the typed methods; see `Commands`. */
+  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    const core = this.#core;
+    if (this.#outage === null && core !== null) return core.call(-1, command, args, transform, asBuffer);
+    return this.#later(() => this.#core!.call(-1, command, args, transform, asBuffer));
+  }
+
+  #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    try {
+      checkCommand(command, args[0]);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const core = this.#core;
+    if (this.#outage === null && core !== null) return sendOn(core, command, args, transform, asBuffer);
+    return this.#later(() => sendOn(this.#core!, command, args, transform, asBuffer));
+  }
+
+  /** Issues a command once the outage ends (in the order they were issued), or fails it with the outage. */
+  #later<T>(issue: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError("cpipe: the sentinel pool is closed"));
+    return this.#outage!.promise.then(issue);
+  }
+
+  /** A pool to `address`, once it says it has the role wanted; null when it never did. */
+  async #open(address: NodeAddress): Promise<PoolCore | null> {
+    const settings: PoolSettings = poolSettings({
+      ...this.#settings.serverOptions,
+      host: address.host,
+      port: address.port,
+    });
+    const core = new PoolCore(settings);
+    for (let attempt = 0; attempt < VERIFY_TRIES && !this.#closed; attempt++) {
+      try {
+        if (hasRole(await core.call<Reply>(-1, "ROLE", [], null, false), this.#settings.role)) return core;
+      } catch {
+        // Not up yet: asked again below.
+      }
+      await new Promise((resolve) => setTimeout(resolve, VERIFY_EVERY));
+    }
+    await core.close();
+    return null;
+  }
+
+  #use(core: PoolCore, address: NodeAddress): void {
+    this.#core = core;
+    this.#address = address;
+    this.#up = core.connected;
+    core.onEvent = (event) => {
+      if (core !== this.#core) return; // the old server's, closing
+      if (event.type === "up") {
+        this.#up++;
+        this.#endOutage(null);
+      } else if (event.type === "down" && event.status !== 0) {
+        if (this.#up > 0) this.#up--;
+        if (this.#up === 0) this.#startOutage();
+      }
+      this.#events.connection(event);
+    };
+  }
+
+  /** The server is unreachable: commands wait, and the sentinels are asked until they name another. */
+  #startOutage(): void {
+    if (this.#outage !== null || this.#closed) return;
+    let resolve!: () => void, reject!: (e: Error) => void;
+    const promise = new Promise<void>((ok, fail) => {
+      resolve = ok;
+      reject = fail;
+    });
+    promise.catch(() => {});
+    const limit = this.#settings.serverOptions.offlineTimeout as number | undefined ?? 5_000;
+    const timer = limit > 0
+      ? setTimeout(() => {
+        this.#endOutage(
+          new ConnectionError(
+            `cpipe: no ${this.#settings.role} of ${this.#settings.name} came up within offlineTimeout (${limit} ms)`,
+          ),
+        );
+      }, limit)
+      : undefined;
+    this.#outage = { promise, resolve, reject, timer };
+    this.#pollOutage();
+  }
+
+  #pollOutage(): void {
+    if (this.#outage === null || this.#closed) return;
+    this.#outageTimer = unrefTimeout(async () => {
+      await this.#check();
+      this.#pollOutage();
+    }, OUTAGE_POLL);
+  }
+
+  #endOutage(error: Error | null): void {
+    const outage = this.#outage;
+    if (outage === null) return;
+    this.#outage = null;
+    clearTimeout(outage.timer as ReturnType<typeof setTimeout>);
+    clearTimeout(this.#outageTimer);
+    if (error === null) outage.resolve();
+    else outage.reject(error);
+  }
+
+  /**
+   * Asks the sentinels where the server is; when elsewhere, re-points the pool there. The place to react to
+   * `+switch-master` once a sentinel connection can subscribe: call this from that message.
+   */
+  async #check(): Promise<void> {
+    if (this.#checking || this.#closed) return;
+    // A replica in use stays in use while it is up (the sentinels name one at random).
+    if (this.#settings.role === "replica" && this.#outage === null) return;
+    this.#checking = true;
+    try {
+      let address: NodeAddress;
+      try {
+        address = this.#sentinels.locate();
+      } catch {
+        return; // no sentinel answered: the next poll asks again
+      }
+      if (this.#address !== null && same(address, this.#address)) return;
+      const core = await this.#open(address);
+      if (core === null) return;
+      if (this.#closed) {
+        await core.close();
+        return;
+      }
+      const old = this.#core;
+      this.#use(core, address);
+      this.#switches++;
+      this.#endOutage(null);
+      void old?.close();
+    } finally {
+      this.#checking = false;
+    }
+  }
+}
+
+/**
+ * Connects a pool to the master of a set watched by Redis Sentinel (or to a replica with `role: "replica"`),
+ * asked of the sentinels and checked with ROLE, and follows failovers. Rejects when no sentinel names a server
+ * that says it has the role.
+ *
+ * @example
+ * ```ts
+ * const pool = await connectSentinelPool({ sentinels: [{ host: "127.0.0.1", port: 26379 }], name: "mymaster" });
+ * ```
+ */
+export async function connectSentinelPool(options: SentinelOptions): Promise<SentinelPool> {
+  const pool = new SentinelPool(sentinelSettings(options));
+  await pool.start();
+  return pool;
+}
+
+/**
+ * A synchronous client on the master (or a replica) of a set watched by Redis Sentinel. A call that fails with
+ * `ConnectionError` throws, and the sentinels are asked before the next call, which goes to the new master; a
+ * write the old master refuses as a replica now (READONLY) is sent once more to the new one. Made by
+ * {@linkcode connectSentinel}.
+ *
+ * @example
+ * ```ts
+ * using r = connectSentinel({ sentinels: ["redis://127.0.0.1:26379"], name: "mymaster" });
+ * r.set("k", "v");
+ * ```
+ */
+export class SentinelClient extends Commands<"sync"> {
+  readonly #settings: SentinelSettings;
+  readonly #sentinels: Sentinels;
+  #client: Client | null = null;
+  #address: NodeAddress | null = null;
+  #stale = true;
+  #switches = 0;
+
+  /** @internal Use {@linkcode connectSentinel}. */
+  constructor(settings: SentinelSettings) {
+    super();
+    this.#settings = settings;
+    this.#sentinels = new Sentinels(settings);
+    try {
+      this.#locate();
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** `host:port` of the server the client uses now. */
+  get address(): string {
+    return this.#address === null ? "" : describeAddress({ kind: "tcp", ...this.#address });
+  }
+
+  /** How many times the client moved to a new server. */
+  get switches(): number {
+    return this.#switches;
+  }
+
+  /** Sends any command and returns its reply; an error reply is thrown. */
+  send<T = Reply>(command: string, ...args: Arg[]): T {
+    checkCommand(command, args[0]);
+    return this.dispatch<T>(command, args, null, false);
+  }
+
+  /** As `send`, with bulk strings as `Uint8Array`. */
+  sendBuffer<T = Reply>(command: string, ...args: Arg[]): T {
+    checkCommand(command, args[0]);
+    return this.dispatch<T>(command, args, null, true);
+  }
+
+  /** Closes the connections to the server and the sentinels. Safe to call twice. */
+  close(): void {
+    this.#client?.close();
+    this.#client = null;
+    this.#sentinels.close();
+    this.#stale = false;
+  }
+
+  /** `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
+    if (this.#stale) this.#locate();
+    const client = this.#client;
+    if (client === null) throw new ClosedError("cpipe: the sentinel client is closed");
+    let reply: Reply;
+    try {
+      reply = asBuffer ? client.sendBuffer(command, ...args) : client.send(command, ...args);
+    } catch (e) {
+      if (e instanceof ConnectionError) this.#stale = true;
+      if (!(e instanceof ReplyError && e.code === "READONLY")) throw e;
+      // The server is a replica now: the command did not run; the new master gets it.
+      this.#locate();
+      reply = asBuffer ? this.#client!.sendBuffer(command, ...args) : this.#client!.send(command, ...args);
+    }
+    return transform === null ? reply as T : transform(reply);
+  }
+
+  /** Asks the sentinels where the server is and connects there when it moved (checked with ROLE). */
+  #locate(): void {
+    const address = this.#sentinels.locate();
+    if (this.#client !== null && this.#address !== null && same(address, this.#address) && !this.#client.closed) {
+      this.#stale = false;
+      return;
+    }
+    const client = new Client(
+      clientSettings({ ...this.#settings.serverOptions, host: address.host, port: address.port } as never),
+    );
+    if (!hasRole(client.send("ROLE"), this.#settings.role)) {
+      client.close();
+      throw new ConnectionError(
+        `cpipe: the sentinels name ${address.host}:${address.port}, which is not the ${this.#settings.role} (yet)`,
+      );
+    }
+    if (this.#client !== null) this.#switches++;
+    this.#client?.close();
+    this.#client = client;
+    this.#address = address;
+    this.#stale = false;
+  }
+}
+
+/**
+ * Connects a synchronous client to the master of a set watched by Redis Sentinel (or a replica with
+ * `role: "replica"`); throws when no sentinel names a server that says it has the role.
+ *
+ * @example
+ * ```ts
+ * const r = connectSentinel({ sentinels: ["redis://127.0.0.1:26379"], name: "mymaster", sentinelPassword: "pw" });
+ * ```
+ */
+export function connectSentinel(options: SentinelOptions): SentinelClient {
+  return new SentinelClient(sentinelSettings(options));
+}

@@ -1,0 +1,339 @@
+/**
+ * Redis Cluster against a real 6-node cluster (3 masters, 3 replicas) the harness starts and stops: routing of
+ * every key-position shape, hash tags, slots crossed, a live slot migration while a pool and a pipeline write,
+ * a node added and slots rebalanced, and a master killed while a pool writes. Both the pool and the synchronous
+ * client.
+ */
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { afterAll, test } from "../harness/shim.ts";
+import { runChild } from "../harness/child.ts";
+import { type RedisCluster, startCluster } from "../harness/server.ts";
+import { type ClusterPool, connectCluster, connectClusterPool, CpipeError, ReplyError, slotOf } from "../../mod.ts";
+
+const cluster: RedisCluster = await startCluster({ nodeTimeout: 1000 });
+afterAll(() => cluster.stop());
+const seeds = (): string[] => cluster.addresses.slice(0, 2).map((a) => `redis://${a}`);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The id of the node listening on `port`. */
+function nodeId(port: number): string {
+  const node = cluster.nodes.find((n) => n.port === port)!;
+  return node.cli("cluster", "myid");
+}
+
+test("cluster: slotOf agrees with CLUSTER KEYSLOT, hash tags included", () => {
+  const keys = ["a", "foo", "{user1000}.following", "{user1000}.followers", "x{}y", "{}x", "{a}{b}", "é€😀", "123"];
+  for (const key of keys) assert.deepEqual(slotOf(key), Number(cluster.nodes[0]!.cli("cluster", "keyslot", key)), key);
+  assert.deepEqual(slotOf(new TextEncoder().encode("{user1000}.x")), slotOf("user1000"));
+  assert.deepEqual(slotOf(123), slotOf("123"));
+});
+
+for (const mode of ["close", "idle"]) {
+  test(`cluster pool: a process ends by itself (${mode})`, async () => {
+    const child = fileURLToPath(new URL("./exit_child.ts", import.meta.url));
+    const r = await runChild(child, ["cluster", mode, String(cluster.nodes[0]!.port)]);
+    assert.deepEqual(r.code, 0, r.output);
+    assert(r.output.includes("done"), r.output);
+  });
+}
+
+test("cluster pool: every key-position shape goes straight to its node (no redirect allowed)", async () => {
+  await using pool = await connectClusterPool({ nodes: seeds(), maxRedirects: 0 });
+  assert.deepEqual(pool.masters.length, 3);
+  // First key: one key per master at least.
+  const keys = Array.from({ length: 30 }, (_, i) => `shape:${i}`);
+  await Promise.all(keys.map((k, i) => pool.set(k, String(i))));
+  assert.deepEqual(await Promise.all(keys.map((k) => pool.get(k))), keys.map((_, i) => String(i)));
+  for (const k of keys.slice(0, 5)) {
+    const owner = cluster.masterOf(slotOf(k));
+    assert.deepEqual(pool.nodeFor("get", k), `${owner.host}:${owner.port}`);
+    assert.deepEqual(owner.cli("get", k), String(keys.indexOf(k)), "stored on its master");
+  }
+  // All keys (one slot by tag).
+  assert.deepEqual(await pool.mset("{t}a", "1", "{t}b", "2"), "OK");
+  assert.deepEqual(await pool.mget("{t}a", "{t}b", "{t}c"), ["1", "2", null]);
+  assert.deepEqual(await pool.send("DEL", "{t}a", "{t}b"), 2);
+  // Keys after a count.
+  assert.deepEqual(await pool.send("EVAL", "return redis.call('set', KEYS[1], ARGV[1])", 1, "{e}k", "v"), "OK");
+  assert.deepEqual(await pool.get("{e}k"), "v");
+  await pool.send("ZADD", "{z}1", 1, "a");
+  await pool.send("ZADD", "{z}2", 2, "b");
+  assert.deepEqual(await pool.send("ZUNIONSTORE", "{z}out", 2, "{z}1", "{z}2"), 2);
+  await pool.send("RPUSH", "{l}2", "x");
+  assert.deepEqual(await pool.send("LMPOP", 2, "{l}1", "{l}2", "LEFT"), ["{l}2", ["x"]]);
+  // Keys after a keyword.
+  await pool.send("XADD", "{s}stream", "1-1", "f", "v");
+  assert.deepEqual(await pool.send("XREAD", "COUNT", 1, "STREAMS", "{s}stream", "0"), [["{s}stream", [["1-1", [
+    "f",
+    "v",
+  ]]]]]);
+  // No key: any node.
+  assert.deepEqual(await pool.send("PING"), "PONG");
+  assert.deepEqual(typeof await pool.send("DBSIZE"), "number");
+});
+
+test("cluster pool: keys in different slots are refused before sending; a MULTI pipeline must keep to one slot", async () => {
+  await using pool = await connectClusterPool(seeds());
+  let error: unknown = null;
+  await pool.mget("a", "b").catch((e) => error = e);
+  assert(error instanceof CpipeError && /different slots/.test(error.message), String(error));
+  error = null;
+  try {
+    pool.pipeline().addCommand("MULTI").set("a", "1").set("b", "2").addCommand("EXEC");
+    await pool.pipeline().addCommand("MULTI").set("a", "1").set("b", "2").addCommand("EXEC").execute();
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof CpipeError && /one node/.test(error.message), String(error));
+  const replies = await pool.pipeline().addCommand("MULTI").incr("{tx}a").incr("{tx}b").addCommand("EXEC").execute();
+  assert.deepEqual(replies, ["OK", "QUEUED", "QUEUED", [1, 1]]);
+});
+
+test("cluster pool: a pipeline across the nodes keeps the caller's order", async () => {
+  await using pool = await connectClusterPool(seeds());
+  const p = pool.pipeline();
+  for (let i = 0; i < 300; i++) p.set(`order:${i}`, String(i)).get(`order:${i}`);
+  const replies = await p.execute();
+  assert.deepEqual(replies.length, 600);
+  for (let i = 0; i < 300; i++) assert.deepEqual([replies[2 * i], replies[2 * i + 1]], ["OK", String(i)]);
+  assert.deepEqual(await pool.pipeline().execute(), []);
+});
+
+test("cluster pool: scan iterators walk every master's keys and a hash on its node", async () => {
+  await using pool = await connectClusterPool(seeds());
+  await Promise.all(Array.from({ length: 200 }, (_, i) => pool.set(`scan:${i}`, "1")));
+  await pool.hset("scan:hash", "a", "1");
+  await pool.hset("scan:hash", "b", "2");
+  const seen = new Set<string>();
+  for await (const key of pool.scanIterator({ match: "scan:*", count: 50 })) seen.add(key);
+  assert.equal(seen.size, 201);
+  const fields: string[] = [];
+  for await (const { field, value } of pool.hscanIterator("scan:hash")) fields.push(`${field}=${value}`);
+  assert.deepEqual(fields.sort(), ["a=1", "b=2"]);
+});
+
+test("cluster client (sync): routing, hash tags, crossed slots, MOVED followed", () => {
+  using client = connectCluster({ nodes: seeds() });
+  assert.deepEqual(client.masters.length, 3);
+  for (let i = 0; i < 30; i++) client.set(`sync:${i}`, String(i));
+  for (let i = 0; i < 30; i++) assert.deepEqual(client.get(`sync:${i}`), String(i));
+  assert.deepEqual(client.mset("{u}a", "1", "{u}b", "2"), "OK");
+  assert.deepEqual(client.send("EVAL", "return #KEYS", 2, "{u}a", "{u}b"), 2);
+  assert.deepEqual(client.send("PING"), "PONG");
+  let error: unknown = null;
+  try {
+    client.mget("a", "b");
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof CpipeError && /different slots/.test(error.message), String(error));
+  // A replica answers MOVED: followed to the master.
+  using stale = connectCluster({ nodes: seeds() });
+  error = null;
+  const wrong = stale.masters.find((m) => m !== stale.nodeFor("get", "sync:1"))!;
+  try {
+    stale.sendTo(wrong, "GET", "sync:1");
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof ReplyError && error.code === "MOVED", String(error));
+});
+
+test("cluster: readFrom replica sends reads to replicas (READONLY), writes to masters", async () => {
+  await using pool = await connectClusterPool({ nodes: seeds(), readFrom: "replica" });
+  await pool.set("rf:key", "v");
+  // Replication is asynchronous: the replica may need a moment.
+  let value: unknown = null;
+  for (let i = 0; i < 50 && value !== "v"; i++) {
+    value = await pool.get("rf:key");
+    if (value !== "v") await sleep(20);
+  }
+  assert.deepEqual(value, "v");
+  const reader = pool.nodeFor("get", "rf:key"), writer = pool.nodeFor("set", "rf:key", "v");
+  assert(reader !== writer, `a read goes to a replica (${reader}), a write to the master (${writer})`);
+  assert(!pool.masters.includes(reader), "the reader is not a master");
+});
+
+/** Writers that RPUSH unique values until stopped; what was acknowledged and what failed. */
+function writers(pool: ClusterPool, keys: string[], count: number) {
+  const acked = new Map<string, string[]>(), failed: unknown[] = [];
+  for (const k of keys) acked.set(k, []);
+  let stop = false, n = 0;
+  const loops = Array.from({ length: count }, async (_, w) => {
+    while (!stop) {
+      const key = keys[n % keys.length]!, value = `${w}:${n++}`;
+      try {
+        await pool.rpush(key, value);
+        acked.get(key)!.push(value);
+      } catch (e) {
+        failed.push(e);
+        await sleep(10);
+      }
+    }
+  });
+  return {
+    acked,
+    failed,
+    get written() {
+      return n;
+    },
+    async stop() {
+      stop = true;
+      await Promise.all(loops);
+    },
+  };
+}
+
+/** Every acknowledged value is in its list exactly once. */
+async function checkLanded(pool: ClusterPool, acked: Map<string, string[]>): Promise<number> {
+  let total = 0;
+  for (const [key, values] of acked) {
+    const stored = await pool.lrange(key, 0, -1);
+    const seen = new Map<string, number>();
+    for (const v of stored) seen.set(v, (seen.get(v) ?? 0) + 1);
+    for (const v of values) assert.deepEqual(seen.get(v), 1, `${key} holds ${v} once`);
+    assert.deepEqual(stored.length, new Set(stored).size, `${key} holds no value twice`);
+    total += values.length;
+  }
+  return total;
+}
+
+test("cluster pool: a live slot migration while a pool and a pipeline write (ASK and MOVED followed)", async () => {
+  await using pool = await connectClusterPool(seeds());
+  const keys = Array.from({ length: 20 }, (_, i) => `{mig}${i}`);
+  const slot = slotOf(keys[0]!);
+  const source = cluster.masterOf(slot);
+  const target = cluster.nodes.find((n) => pool.masters.includes(`${n.host}:${n.port}`) && n !== source)!;
+  const [sourceId, targetId] = [nodeId(source.port), nodeId(target.port)];
+  using sync = connectCluster(seeds());
+  const load = writers(pool, keys, 8);
+  const piped: [string, string][] = [];
+  let pipeStop = false;
+  const pipeLoop = (async () => {
+    for (let round = 0; !pipeStop; round++) {
+      const p = pool.pipeline();
+      const values = keys.map((k) => `p:${round}:${k}`);
+      keys.forEach((k, i) => p.rpush(k, values[i]!));
+      const replies = await p.execute();
+      replies.forEach((r, i) => {
+        if (typeof r === "number") piped.push([keys[i]!, values[i]!]);
+      });
+      await sleep(2);
+    }
+  })();
+  // A multi-key reader: while some keys of the slot have moved and others not, the server answers TRYAGAIN.
+  const readFailures: unknown[] = [];
+  let reads = 0, readStop = false;
+  const readLoop = (async () => {
+    while (!readStop) {
+      try {
+        await pool.mget(keys[0]!, keys[keys.length - 1]!);
+        reads++;
+      } catch (e) {
+        readFailures.push(e);
+      }
+      await sleep(5);
+    }
+  })();
+  await sleep(100);
+  target.cli("cluster", "setslot", String(slot), "importing", sourceId);
+  source.cli("cluster", "setslot", String(slot), "migrating", targetId);
+  // Keys move a few at a time, writes going on between: writes to moved keys get ASK.
+  for (;;) {
+    const batch = source.cli("cluster", "getkeysinslot", String(slot), "3").split("\n").filter((k) => k !== "");
+    if (batch.length === 0) break;
+    source.cli("migrate", target.host, String(target.port), "", "0", "5000", "KEYS", ...batch);
+    // The synchronous client reads a moved key: ASK, then ASKING and the read on the target.
+    assert(sync.lrange(batch[0]!, 0, 0).length === 1, "the synchronous client reads a migrated key");
+    await sleep(30);
+  }
+  await sleep(50);
+  for (const node of [target, source]) node.cli("cluster", "setslot", String(slot), "node", targetId);
+  for (const node of cluster.nodes) {
+    if (node !== source && node !== target) node.cli("cluster", "setslot", String(slot), "node", targetId);
+  }
+  await sleep(300);
+  pipeStop = true;
+  readStop = true;
+  await Promise.all([pipeLoop, readLoop]);
+  await load.stop();
+  const stats = pool.stats;
+  assert.ok(stats.retried > 0, `TRYAGAIN retried (${JSON.stringify(stats)})`);
+  assert.deepEqual(readFailures.map(String), [], `${reads} multi-key reads, none failed`);
+  assert(stats.ask > 0, `ASK followed (${JSON.stringify(stats)})`);
+  assert(stats.moved > 0, `MOVED followed (${JSON.stringify(stats)})`);
+  assert.deepEqual(load.failed.map(String), [], "no write failed");
+  for (const [key, value] of piped) load.acked.get(key)!.push(value);
+  const total = await checkLanded(pool, load.acked);
+  assert(total > 100, `${total} writes landed`);
+  assert.deepEqual(pool.nodeFor("rpush", keys[0]!, "x"), `${target.host}:${target.port}`);
+  assert.deepEqual(
+    sync.llen(keys[0]!),
+    (await pool.lrange(keys[0]!, 0, -1)).length,
+    "the synchronous client follows MOVED",
+  );
+  const syncStats = sync.stats;
+  assert(
+    syncStats.ask > 0 && syncStats.moved > 0,
+    `the synchronous client followed ASK and MOVED: ${JSON.stringify(syncStats)}`,
+  );
+  await cluster.waitHealthy();
+});
+
+test("cluster pool: a node added and slots rebalanced while a pool writes", async () => {
+  await using pool = await connectClusterPool({ nodes: seeds(), refreshInterval: 200 });
+  const keys = Array.from({ length: 50 }, (_, i) => `reb:${i}`);
+  const load = writers(pool, keys, 8);
+  const node = await cluster.startNode();
+  const existing = cluster.addresses[0]!;
+  await cluster.run("--cluster", "add-node", `${node.host}:${node.port}`, existing);
+  await cluster.waitHealthy();
+  await cluster.run("--cluster", "rebalance", existing, "--cluster-use-empty-masters", "--cluster-yes");
+  await cluster.waitHealthy();
+  await sleep(500);
+  await load.stop();
+  assert.deepEqual(load.failed.map(String), [], "no write failed");
+  await checkLanded(pool, load.acked);
+  const added = `${node.host}:${node.port}`;
+  assert(pool.masters.includes(added), `the new master ${added} is known: ${pool.masters}`);
+  const key = keys.find((k) => cluster.masterOf(slotOf(k)) === node);
+  if (key !== undefined) assert.deepEqual(pool.nodeFor("get", key), added);
+});
+
+test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica takes over, nothing hangs or is lost", async () => {
+  await using pool = await connectClusterPool(seeds());
+  // A master with a replica (the node added by the rebalance test has none), and keys it serves.
+  const victim = cluster.nodes.find((n) =>
+    n.cli("role").startsWith("master") && n.cli("info", "replication").includes("connected_slaves:1")
+  )!;
+  const own = victim.cli("cluster", "nodes").split("\n").find((l) => l.includes("myself"))!.split(" ").slice(8)
+    .filter((r) => !r.startsWith("[")).map((r) => r.split("-").map(Number));
+  const served = (slot: number) => own.some(([from, to]) => slot >= from! && slot <= (to ?? from)!);
+  const keys = Array.from({ length: 2000 }, (_, i) => `fo:${i}`).filter((k) => served(slotOf(k))).slice(0, 30);
+  const load = writers(pool, keys, 8);
+  await sleep(200);
+  const before = load.written;
+  await victim.stop(); // SIGTERM: Redis 7 lets its replicas catch up before it exits
+  const killedAt = Date.now();
+  // Writes to its slots must succeed again once the replica is promoted.
+  let recovered = false;
+  while (Date.now() - killedAt < 20_000) {
+    try {
+      await pool.rpush(keys[0]!, "probe");
+      recovered = true;
+      break;
+    } catch {
+      await sleep(100);
+    }
+  }
+  assert(recovered, "writes to the failed master's slots work again");
+  const written = load.written;
+  await sleep(300);
+  await load.stop();
+  assert(load.written > written && written > before, "the pool kept writing");
+  for (const e of load.failed) assert(e instanceof CpipeError, `a typed error: ${e}`);
+  await checkLanded(pool, load.acked);
+  assert(!pool.masters.includes(`${victim.host}:${victim.port}`), "the dead master is gone from the map");
+});

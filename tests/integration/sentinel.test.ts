@@ -1,0 +1,120 @@
+/**
+ * Redis Sentinel against a real set the harness starts and stops: a master, one replica, three sentinels. The
+ * pool and the synchronous client find the master, a replica serves reads, the master stopped during writes is
+ * replaced by its replica and both clients follow, nothing hangs, and a process exits after close.
+ */
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { afterAll, test } from "../harness/shim.ts";
+import { runChild } from "../harness/child.ts";
+import { type SentinelSet, startSentinels } from "../harness/server.ts";
+import { connectSentinel, connectSentinelPool, CpipeError, ReplyError } from "../../mod.ts";
+
+const set: SentinelSet = await startSentinels({ downAfter: 1000 });
+afterAll(() => set.stop());
+const sentinels = () => set.sentinels.map((port) => `redis://127.0.0.1:${port}`);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("sentinel: the pool and the client find the master; a replica serves reads", async () => {
+  await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name });
+  assert.deepEqual(pool.address, `127.0.0.1:${set.master.port}`);
+  assert.deepEqual(await pool.set("s:k", "v"), "OK");
+  assert.deepEqual(await pool.pipeline().get("s:k").incr("s:n").execute(), ["v", 1]);
+  using client = connectSentinel({ sentinels: sentinels(), name: set.name });
+  assert.deepEqual(client.address, `127.0.0.1:${set.master.port}`);
+  assert.deepEqual(client.get("s:k"), "v");
+  await using reader = await connectSentinelPool({ sentinels: sentinels(), name: set.name, role: "replica" });
+  assert.deepEqual(reader.address, `127.0.0.1:${set.replica.port}`);
+  let value: unknown = null;
+  for (let i = 0; i < 50 && value !== "v"; i++) {
+    value = await reader.get("s:k");
+    if (value !== "v") await sleep(20);
+  }
+  assert.deepEqual(value, "v");
+  const refused = await reader.set("s:k", "w").catch((e) => e);
+  assert(refused instanceof ReplyError && refused.code === "READONLY", String(refused));
+  let error: unknown = null;
+  await connectSentinelPool({ sentinels: sentinels(), name: "no-such-set" }).catch((e) => error = e);
+  assert(error instanceof CpipeError && /no sentinel told/.test(error.message), String(error));
+});
+
+for (const mode of ["close", "idle"]) {
+  test(`sentinel: a process ends by itself (${mode})`, async () => {
+    const child = fileURLToPath(new URL("./exit_child.ts", import.meta.url));
+    const r = await runChild(child, ["sentinel", mode, String(set.sentinels[0]), set.name]);
+    assert.deepEqual(r.code, 0, r.output);
+    assert(r.output.includes("done"), r.output);
+  });
+}
+
+test("sentinel: the master stopped during writes: the pool and the client follow the failover", async () => {
+  await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name, pollInterval: 200 });
+  using client = connectSentinel({ sentinels: sentinels(), name: set.name });
+  const acked: string[] = [], failed: unknown[] = [];
+  let stop = false, n = 0;
+  const loops = Array.from({ length: 8 }, async (_, w) => {
+    while (!stop) {
+      const value = `${w}:${n++}`;
+      try {
+        await pool.rpush("s:list", value);
+        acked.push(value);
+      } catch (e) {
+        failed.push(e);
+        await sleep(20);
+      }
+    }
+  });
+  await sleep(200);
+  await set.master.stop(); // SIGTERM: Redis 7 lets the replica catch up before it exits
+  const stoppedAt = Date.now();
+  while (pool.address !== `127.0.0.1:${set.replica.port}` && Date.now() - stoppedAt < 30_000) await sleep(50);
+  assert.deepEqual(pool.address, `127.0.0.1:${set.replica.port}`, "the pool follows the new master");
+  const atSwitch = acked.length;
+  await sleep(300);
+  stop = true;
+  // Nothing hangs: every writer's last promise settles.
+  const settled = await Promise.race([Promise.all(loops).then(() => true), sleep(15_000).then(() => false)]);
+  assert(settled, "every write settled");
+  assert(acked.length > atSwitch, "writes go on after the failover");
+  for (const e of failed) assert(e instanceof CpipeError, `a typed error: ${e}`);
+  const stored = await pool.lrange("s:list", 0, -1);
+  const set_ = new Set(stored);
+  for (const v of acked) assert(set_.has(v), `acknowledged ${v} is on the new master`);
+  assert.deepEqual(pool.switches, 1);
+  // The synchronous client: its next calls reach the new master (one may fail with the old connection).
+  let value: unknown = null;
+  for (let i = 0; i < 3 && value !== stored.length; i++) {
+    try {
+      value = client.llen("s:list");
+    } catch (e) {
+      assert(e instanceof CpipeError, String(e));
+    }
+  }
+  assert.deepEqual(value, stored.length);
+  assert.deepEqual(client.address, `127.0.0.1:${set.replica.port}`);
+});
+
+test("sentinel: AUTH to the sentinels (sentinelPassword) and to the servers (password)", async () => {
+  await using secured = await startSentinels({ password: "server-pw", sentinelPassword: "sentinel-pw" });
+  const at = secured.sentinels.map((port) => `redis://127.0.0.1:${port}`);
+  const refused = await connectSentinelPool({ sentinels: at, name: secured.name, password: "server-pw" }).catch((e) =>
+    e
+  );
+  assert.ok(refused instanceof CpipeError && /no sentinel told/.test(refused.message), String(refused));
+  assert.ok(!refused.message.includes("server-pw") && !refused.message.includes("sentinel-pw"), refused.message);
+  await using pool = await connectSentinelPool({
+    sentinels: at,
+    name: secured.name,
+    sentinelPassword: "sentinel-pw",
+    password: "server-pw",
+  });
+  assert.equal(await pool.set("auth:k", "1"), "OK");
+  using client = connectSentinel({
+    sentinels: at,
+    name: secured.name,
+    sentinelPassword: "sentinel-pw",
+    password: "server-pw",
+  });
+  assert.equal(client.get("auth:k"), "1");
+});

@@ -1,0 +1,145 @@
+/**
+ * The cluster router's pure parts, without a server: slots of keys, a command's slot from the table's key
+ * positions, the cluster's descriptions (CLUSTER SHARDS as RESP2 lists and as RESP3 maps, CLUSTER SLOTS),
+ * redirections, natMap, and the options' checks.
+ */
+import assert from "node:assert/strict";
+import { test } from "../harness/shim.ts";
+import { ANY_SLOT, commandSlot, isReadOnly } from "../../src/cluster/keys.ts";
+import { clusterSettings } from "../../src/cluster/options.ts";
+import { SlotRouter } from "../../src/cluster/router.ts";
+import { slotOf } from "../../src/cluster/slot.ts";
+import { mapAddress, parseShards, parseSlots, redirectOf } from "../../src/cluster/topology.ts";
+import { CpipeError, ReplyError } from "../../src/errors.ts";
+
+test("cluster unit: key slots (known values, tags, bytes, numbers)", () => {
+  assert.equal(slotOf("foo"), 12182);
+  assert.equal(slotOf("a"), 15495);
+  assert.equal(slotOf("{user1000}.following"), slotOf("user1000"));
+  assert.equal(slotOf("x{}y"), slotOf(new TextEncoder().encode("x{}y")));
+  assert.equal(slotOf("{a}{b}"), slotOf("a"));
+  assert.equal(slotOf("é"), slotOf(new TextEncoder().encode("é")));
+  assert.equal(slotOf(42), slotOf("42"));
+});
+
+test("cluster unit: a command's slot from its key positions", () => {
+  assert.equal(commandSlot("get", ["k"]), slotOf("k"));
+  assert.equal(commandSlot("mset", ["{t}a", "1", "{t}b", "2"]), slotOf("t"));
+  assert.equal(commandSlot("eval", ["return 1", 2, "{t}a", "{t}b", "arg-not-a-key"]), slotOf("t"));
+  assert.equal(commandSlot("xread", ["COUNT", 1, "STREAMS", "{s}1", "{s}2", "0", "0"]), slotOf("s"));
+  assert.equal(commandSlot("spublish", ["chan", "msg"]), slotOf("chan"));
+  assert.equal(commandSlot("ping", []), ANY_SLOT);
+  assert.equal(commandSlot("no-such-command", ["x"]), ANY_SLOT);
+  const crossed = commandSlot("mget", ["a", "b"]);
+  assert.ok(crossed instanceof CpipeError && /different slots/.test(crossed.message));
+  assert.equal(isReadOnly("get", ["k"]), true);
+  assert.equal(isReadOnly("set", ["k", "v"]), false);
+  assert.equal(isReadOnly("object", ["encoding", "k"]), true);
+});
+
+test("cluster unit: CLUSTER SHARDS (RESP2 and RESP3), CLUSTER SLOTS, failed nodes left out", () => {
+  const node = (port: number, role: string, health: string) => [
+    "id",
+    `n${port}`,
+    "port",
+    port,
+    "ip",
+    "10.0.0.1",
+    "endpoint",
+    port === 7002 ? "?" : "cache.local",
+    "role",
+    role,
+    "health",
+    health,
+  ];
+  const shards = [
+    ["slots", [0, 100, 200, 300], "nodes", [node(7000, "master", "online"), node(7001, "replica", "online")]],
+    ["slots", [101, 199], "nodes", [node(7002, "master", "online"), node(7003, "replica", "fail")]],
+    ["slots", [], "nodes", [node(7004, "master", "online")]],
+  ];
+  const parsed = parseShards(shards, "seed");
+  assert.deepEqual(parsed, [
+    {
+      slots: [[0, 100], [200, 300]],
+      master: { host: "cache.local", port: 7000 },
+      replicas: [{ host: "cache.local", port: 7001 }],
+    },
+    { slots: [[101, 199]], master: { host: "10.0.0.1", port: 7002 }, replicas: [] },
+  ]);
+  const asMap = (flat: unknown[]) =>
+    new Map(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i], flat[2 * i + 1]]));
+  const resp3 = shards.map((s) => asMap([s[0], s[1], s[2], (s[3] as unknown[][]).map(asMap)]));
+  assert.deepEqual(parseShards(resp3 as never, "seed"), parsed);
+  const slots = [[0, 100, ["", 7000, "a"], ["10.0.0.2", 7001, "b"]], [200, 300, ["", 7000, "a"]]];
+  assert.deepEqual(parseSlots(slots, "seed"), [
+    {
+      slots: [[0, 100], [200, 300]],
+      master: { host: "seed", port: 7000 },
+      replicas: [{ host: "10.0.0.2", port: 7001 }],
+    },
+  ]);
+  assert.throws(() => parseShards("nope", "seed"), ReplyError);
+});
+
+test("cluster unit: redirections and natMap", () => {
+  assert.deepEqual(redirectOf(new ReplyError("MOVED 3999 127.0.0.1:6381")), {
+    kind: "moved",
+    slot: 3999,
+    address: { host: "127.0.0.1", port: 6381 },
+  });
+  assert.deepEqual(redirectOf(new ReplyError("ASK 1 [::1]:7000")), {
+    kind: "ask",
+    slot: 1,
+    address: { host: "::1", port: 7000 },
+  });
+  assert.deepEqual(redirectOf(new ReplyError("MOVED 5 :7000")), {
+    kind: "moved",
+    slot: 5,
+    address: { host: "?", port: 7000 },
+  });
+  assert.equal(redirectOf(new ReplyError("TRYAGAIN Multiple keys request during rehashing of slot"))?.kind, "retry");
+  assert.equal(redirectOf(new ReplyError("CLUSTERDOWN The cluster is down"))?.kind, "retry");
+  assert.equal(redirectOf(new ReplyError("WRONGTYPE Operation against a key")), null);
+  assert.equal(redirectOf("MOVED 1 a:1"), null);
+  const nat = { "10.0.0.1:7000": { host: "127.0.0.1", port: 30000 } };
+  assert.deepEqual(mapAddress({ host: "10.0.0.1", port: 7000 }, nat), { host: "127.0.0.1", port: 30000 });
+  assert.deepEqual(mapAddress({ host: "10.0.0.1", port: 7001 }, nat), { host: "10.0.0.1", port: 7001 });
+  assert.deepEqual(mapAddress({ host: "a", port: 1 }, (a) => ({ ...a, host: "b" })), { host: "b", port: 1 });
+});
+
+test("cluster unit: the router opens each node once, closes those that leave, spreads replica reads", () => {
+  const opened: string[] = [], closed: string[] = [];
+  const router = new SlotRouter<string>(
+    {
+      open: (_, key) => (opened.push(key), key),
+      close: (key) => void closed.push(key),
+      up: () => true,
+    },
+    { "10.0.0.9:1": { host: "h", port: 9 } },
+    "replica",
+  );
+  router.seed([{ host: "seed", port: 1 }]);
+  const m = { host: "m", port: 1 }, r = { host: "10.0.0.9", port: 1 };
+  router.apply([{ slots: [[0, 16383]], master: m, replicas: [r] }], new Set(["seed:1"]));
+  assert.deepEqual(opened, ["seed:1", "m:1", "h:9"]);
+  assert.equal(router.pick(5, false).key, "m:1");
+  assert.equal(router.pick(5, true).key, "h:9");
+  assert.equal(router.pick(ANY_SLOT, false).key, "m:1");
+  router.moved(5, { host: "n", port: 2 });
+  assert.equal(router.pick(5, false).key, "n:2");
+  router.apply([{ slots: [[0, 16383]], master: { host: "n", port: 2 }, replicas: [] }], new Set(["seed:1"]));
+  assert.deepEqual(closed.sort(), ["h:9", "m:1"]);
+});
+
+test("cluster unit: options are checked", () => {
+  assert.throws(() => clusterSettings({ nodes: [] }), /at least one node/);
+  assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], readFrom: "slave" as never }), /readFrom/);
+  assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], db: 2 }), /database 0/);
+  assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], sizee: 2 } as never), /unknown option "sizee"/);
+  const s = clusterSettings(["redis://alice:pw@a:7000", "redis://b:7001"], { readFrom: "preferReplica" });
+  assert.deepEqual(s.seeds, [{ host: "a", port: 7000 }, { host: "b", port: 7001 }]);
+  const node = s.node({ host: "b", port: 7001 });
+  assert.equal(node.password, "pw");
+  assert.equal(node.readOnly, true);
+  assert.ok(!JSON.stringify(node).includes("pw"), "the password is hidden when printed");
+});
