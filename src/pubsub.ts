@@ -40,6 +40,11 @@ export interface SubscribeOptions {
    * counted in `dropped`; nothing else waits.
    */
   overflow?: "pause" | "dropOldest";
+  /**
+   * Whether the subscription keeps the process alive (default true: a message may come at any time). `false` for a
+   * watcher the program does not wait on, as a timer's `unref()`: the process may exit while it lives.
+   */
+  keepProcessAlive?: boolean;
 }
 
 /** The three families of subscriptions. */
@@ -293,7 +298,15 @@ export class Subscription<T extends string | Uint8Array = string> implements Asy
     this.asBuffer = asBuffer;
     this.#maxQueued = maxQueued;
     this.#dropOldest = overflow === "dropOldest";
+    const keepProcessAlive = options.keepProcessAlive ?? true;
+    if (typeof keepProcessAlive !== "boolean") {
+      throw new TypeError(`cpipe: keepProcessAlive must be true or false, not ${JSON.stringify(keepProcessAlive)}`);
+    }
+    this.keepsProcessAlive = keepProcessAlive;
   }
+
+  /** Whether it keeps the process alive (the `keepProcessAlive` option). */
+  readonly keepsProcessAlive: boolean;
 
   /** Whether it ended (`unsubscribe()`, or its pool closed). */
   get closed(): boolean {

@@ -9,8 +9,10 @@
  * connection failure or a READONLY answer (the old master came back as a
  * replica) and reconnects.
  *
- * Pub/Sub is not in cpipe yet, so `+switch-master` is not subscribed to:
- * polling stands in for it (see `#watch` in SentinelPool).
+ * The pool also subscribes to `+switch-master` on the first sentinel that
+ * takes the subscription, so that a failover is followed as soon as it is
+ * announced; the poll stays as the safety net (a sentinel that dies takes
+ * its announcements with it).
  */
 import { Client } from "./client.ts";
 import { Commands } from "./commands.ts";
@@ -25,7 +27,7 @@ import {
   type PoolSettings,
   poolSettings,
 } from "./options.ts";
-import { sendOn } from "./pool.ts";
+import { Pool, sendOn } from "./pool.ts";
 import { PoolCore } from "./pool_core.ts";
 import { PoolPipeline } from "./pool_pipeline.ts";
 import type { Transform } from "./replies.ts";
@@ -252,6 +254,36 @@ export class SentinelPool extends Commands<"async"> {
       throw e;
     }
     this.#pollTimer = unrefInterval(() => void this.#check(), this.#settings.pollInterval);
+    void this.#watchSwitches();
+  }
+
+  /** A pool on a sentinel subscribed to `+switch-master`; null until one took the subscription. */
+  #watcher: Pool | null = null;
+
+  /** Subscribes to `+switch-master` on the first sentinel that takes it; none that does leaves the poll alone. */
+  async #watchSwitches(): Promise<void> {
+    const prefix = `${this.#settings.name} `;
+    for (const { host, port } of this.#settings.sentinels) {
+      if (this.#closed) return;
+      const watcher = new Pool(poolSettings({
+        host,
+        port,
+        size: 1,
+        ...this.#settings.sentinelAuth,
+        connectTimeout: SENTINEL_TIMEOUT,
+      }));
+      try {
+        await watcher.subscribe("+switch-master", ({ message }) => {
+          if (message.startsWith(prefix)) void this.#check();
+        }, { keepProcessAlive: false });
+      } catch {
+        await watcher.close();
+        continue;
+      }
+      if (this.#closed) return void await watcher.close();
+      this.#watcher = watcher;
+      return;
+    }
   }
 
   /** Listens to the current server's connections (see `Pool.on`). */
@@ -306,6 +338,8 @@ export class SentinelPool extends Commands<"async"> {
     this.#closed = true;
     clearInterval(this.#pollTimer);
     clearTimeout(this.#outageTimer);
+    await this.#watcher?.close();
+    this.#watcher = null;
     this.#endOutage(new ClosedError("cpipe: the sentinel pool is closed"));
     this.#sentinels.close();
     await this.#core?.close();

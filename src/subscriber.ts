@@ -54,6 +54,8 @@ export class Subscriber implements SubscriptionHost {
     shard: new Map(),
   };
   readonly #live = new Set<AnySubscription>();
+  /** Live subscriptions that keep the process alive: while any do, the pool holds it (`SubscriberCore.hold`). */
+  #keeping = 0;
   /** Subscriptions whose queue is full: the connection is paused while any is. */
   readonly #full = new Set<AnySubscription>();
   /** When the connection was seen lost (0: it was not). */
@@ -84,8 +86,8 @@ export class Subscriber implements SubscriptionHost {
     const subscription = new Subscription<T>(this, kind, names, listener ?? null, asBuffer, options);
     const sub = subscription as unknown as AnySubscription;
     if (this.#connection < 0) this.#connection = this.#core.addConnection(this.#settings, Role.DIRECT);
-    if (this.#live.size === 0) this.#core.hold(1);
     this.#live.add(sub);
+    if (sub.keepsProcessAlive && this.#keeping++ === 0) this.#core.hold(1);
     const held = this.#names[kind];
     for (const name of names) {
       const set = held.get(name);
@@ -110,6 +112,7 @@ export class Subscriber implements SubscriptionHost {
   /** Ends a subscription; the names no other subscription holds are unsubscribed. */
   async unsubscribe(sub: AnySubscription): Promise<void> {
     if (!this.#live.delete(sub)) return;
+    if (sub.keepsProcessAlive && --this.#keeping === 0) this.#core.hold(-1);
     sub.end();
     const held = this.#names[sub.kind], dropped: string[] = [];
     for (const name of sub.names) {
@@ -136,7 +139,6 @@ export class Subscriber implements SubscriptionHost {
     this.#connection = -1;
     this.#lostAt = 0;
     this.#full.clear();
-    this.#core.hold(-1);
     if (connection >= 0) this.#core.removeConnection(connection);
   }
 
@@ -204,7 +206,8 @@ export class Subscriber implements SubscriptionHost {
 
   /** The pool closes: every subscription ends (the pool closes the connection). */
   close(): void {
-    if (this.#live.size > 0) this.#core.hold(-1);
+    if (this.#keeping > 0) this.#core.hold(-1);
+    this.#keeping = 0;
     for (const sub of this.#live) sub.end();
     this.#live.clear();
     for (const held of Object.values(this.#names)) held.clear();

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { type SentinelSet, startSentinels } from "../harness/server.ts";
-import { connectSentinel, connectSentinelPool, CpipeError, ReplyError } from "../../mod.ts";
+import { connect, connectSentinel, connectSentinelPool, CpipeError, ReplyError } from "../../mod.ts";
 
 const set: SentinelSet = await startSentinels({ downAfter: 1000 });
 afterAll(() => set.stop());
@@ -93,6 +93,22 @@ test("sentinel: the master stopped during writes: the pool and the client follow
   }
   assert.deepEqual(value, stored.length);
   assert.deepEqual(client.address, `127.0.0.1:${set.replica.port}`);
+});
+
+test("sentinel: a failover the sentinels announce (+switch-master) is followed without waiting for a poll", async () => {
+  await using own = await startSentinels({ downAfter: 1000 });
+  const at = own.sentinels.map((port) => `redis://127.0.0.1:${port}`);
+  // No poll within the test's time: only the subscription can tell the pool.
+  await using pool = await connectSentinelPool({ sentinels: at, name: own.name, pollInterval: 600_000 });
+  assert.deepEqual(await pool.set("s:f", "1"), "OK");
+  await sleep(300); // the subscription is made in the background
+  using sentinel = connect("127.0.0.1", own.sentinels[0]!);
+  sentinel.send("SENTINEL", "FAILOVER", own.name); // the master stays up: no connection of the pool drops
+  const started = Date.now();
+  while (pool.address !== `127.0.0.1:${own.replica.port}` && Date.now() - started < 30_000) await sleep(50);
+  assert.deepEqual(pool.address, `127.0.0.1:${own.replica.port}`, "the pool follows the announced failover");
+  assert.deepEqual(pool.switches, 1);
+  assert.deepEqual(await pool.set("s:f", "2"), "OK");
 });
 
 test("sentinel: AUTH to the sentinels (sentinelPassword) and to the servers (password)", async () => {
