@@ -204,7 +204,7 @@ redis:
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 # ---- checks -----------------------------------------------------------------
-test: install $(LIB) lint asan-connection asan asan-reply asan-pool tsan-pool fuzz-short test-deno test-bun
+test: install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool fuzz-short test-deno test-bun
 
 lint: tools
 	$(DENO) check mod.ts $(TS_TESTS) $(wildcard bench)
@@ -242,6 +242,28 @@ build/asan/test_connection: tests/c/test_connection.c $(patsubst csrc/%.c,build/
 
 asan-connection: build/asan/test_connection
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_connection
+
+# The TLS transport over a live TLS port (tests/c/test_tls.c) under ASan/UBSan:
+# certificates made with openssl (scripts/test-certs.sh) into build/asan-tls/,
+# a redis-server with only a TLS port on a free one.
+.PHONY: asan-tls
+build/asan/test_tls: tests/c/test_tls.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a build/asan/libmbedtls.a
+	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
+
+asan-tls: build/asan/test_tls redis
+	@rm -rf build/asan-tls && mkdir -p build/asan-tls
+	scripts/test-certs.sh build/asan-tls/certs
+	@port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	  certs=$(CURDIR)/build/asan-tls/certs; \
+	  redis-server --port 0 --bind 127.0.0.1 --tls-port $$port --tls-cert-file $$certs/server.crt \
+	    --tls-key-file $$certs/server.key --tls-ca-cert-file $$certs/ca.crt --tls-auth-clients optional \
+	    --save '' --appendonly no --daemonize yes --pidfile $(CURDIR)/build/asan-tls/redis.pid \
+	    --dir $(CURDIR)/build/asan-tls --logfile redis.log; \
+	  for i in $$(seq 100); do redis-cli --tls --cacert $$certs/ca.crt -p $$port ping 2>/dev/null | grep -q PONG && break; \
+	    sleep 0.05; done; \
+	  CPIPE_TEST_CERTS=$$certs CPIPE_TEST_TLS_PORT=$$port ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_tls; rc=$$?; pid=$$(cat build/asan-tls/redis.pid); kill $$pid; \
+	  for i in $$(seq 100); do kill -0 $$pid 2>/dev/null || break; sleep 0.05; done; exit $$rc
 
 valgrind: build/valgrind/test_core redis
 	$(call with_redis,build/valgrind,valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all -q build/valgrind/test_core)
