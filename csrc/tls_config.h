@@ -82,6 +82,7 @@
 /* ---- PSA Crypto (TLS 1.3's key schedule and key exchange) ---- */
 #define MBEDTLS_PSA_CRYPTO_C
 #define MBEDTLS_PSA_CRYPTO_CLIENT
+#define MBEDTLS_USE_PSA_CRYPTO /* TLS 1.2 on PSA too: one crypto path, RSA-PSS signatures in 1.2 */
 
 /* ---- TLS client ---- */
 #define MBEDTLS_SSL_TLS_C

@@ -49,6 +49,20 @@ static int tls_global_init(void) {
 
 /* ---- the config ------------------------------------------------------------------ */
 
+/* Signature algorithms offered, RSA-PSS after RSA PKCS#1 v1.5 (Mbed TLS'
+ * default puts it first). Mbed TLS 3.6.6's TLS 1.2 client refuses a
+ * ServerKeyExchange signed with RSA-PSS although its hello offers it (the
+ * list serves TLS 1.3 too; fixed upstream after 3.6.6: Mbed-TLS/mbedtls
+ * PR 10672), and an OpenSSL server such as Redis' picks by the client's
+ * order: so a TLS 1.2 server picks PKCS#1, which TLS 1.3 forbids and skips. */
+static const uint16_t signature_algorithms[] = {
+    MBEDTLS_TLS1_3_SIG_ECDSA_SECP256R1_SHA256, MBEDTLS_TLS1_3_SIG_ECDSA_SECP384R1_SHA384,
+    MBEDTLS_TLS1_3_SIG_ECDSA_SECP521R1_SHA512, MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA256,
+    MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA384,      MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA512,
+    MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA256,   MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA384,
+    MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA512,   MBEDTLS_TLS1_3_SIG_NONE,
+};
+
 struct cpipe_tls_config {
     mbedtls_ssl_config ssl;
     mbedtls_x509_crt roots;
@@ -179,6 +193,7 @@ cpipe_tls_config *cpipe_tls_config_create(const cpipe_settings *s) {
         return cfg;
     }
     mbedtls_ssl_conf_rng(&cfg->ssl, mbedtls_psa_get_random, MBEDTLS_PSA_RANDOM_STATE);
+    mbedtls_ssl_conf_sig_algs(&cfg->ssl, signature_algorithms);
     mbedtls_ssl_conf_min_tls_version(&cfg->ssl, MBEDTLS_SSL_VERSION_TLS1_2);
     mbedtls_ssl_conf_authmode(&cfg->ssl, cfg->verify ? MBEDTLS_SSL_VERIFY_REQUIRED : MBEDTLS_SSL_VERIFY_NONE);
     mbedtls_ssl_conf_ca_chain(&cfg->ssl, &cfg->roots, NULL);
@@ -379,6 +394,11 @@ static int32_t tls_handshake(cpipe_transport *t, short *events, char *why, size_
         if (rc != CPIPE_OK) return rc;
     }
     int rc = mbedtls_ssl_handshake(&st->ssl);
+    /* A TLS 1.3 ticket that came with the server's last flight: keep it, go on. */
+    while (rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+        keep_session(st);
+        rc = mbedtls_ssl_handshake(&st->ssl);
+    }
     if (rc == 0) {
         st->secured = 1;
         if (mbedtls_ssl_get_version_number(&st->ssl) == MBEDTLS_SSL_VERSION_TLS1_2) keep_session(st);

@@ -49,6 +49,8 @@ export interface TlsServerOptions {
   authClients?: "yes" | "no";
   /** Serve the expired certificate. */
   expired?: boolean;
+  /** `--tls-protocols`, e.g. "TLSv1.2". Default: the server's (TLS 1.2 and 1.3). */
+  protocols?: string;
 }
 
 /** Starts a redis-server serving TLS with the test certificates. */
@@ -67,6 +69,7 @@ export async function startTlsRedis(certs: TestCertificates, options: TlsServerO
       file("ca.crt"),
       "--tls-auth-clients",
       options.authClients ?? "no",
+      ...(options.protocols === undefined ? [] : ["--tls-protocols", options.protocols]),
     ],
   });
   return Object.assign(server, { tlsPort });

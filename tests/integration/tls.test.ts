@@ -11,8 +11,9 @@ const certs = makeCertificates();
 const server = await startTlsRedis(certs);
 const expired = await startTlsRedis(certs, { expired: true });
 const mutual = await startTlsRedis(certs, { authClients: "yes" });
+const tls12 = await startTlsRedis(certs, { protocols: "TLSv1.2" });
 afterAll(async () => {
-  await Promise.all([server, expired, mutual].map((s) => s[Symbol.asyncDispose]()));
+  await Promise.all([server, expired, mutual, tls12].map((s) => s[Symbol.asyncDispose]()));
   certs.remove();
 });
 
@@ -41,6 +42,19 @@ test("rediss:// with tls.ca: a verified connection carries commands", () => {
 
 test("an IP address is checked against the certificate's IP entries", () => {
   const r = connect(`rediss://127.0.0.1:${server.tlsPort}`, { tls: { ca } });
+  assert.equal(r.ping(), "PONG");
+  r.close();
+});
+
+test("TLS 1.2: a server that speaks only 1.2, also after a reconnect", () => {
+  const r = connect(`rediss://localhost:${tls12.tlsPort}`, { tls: { ca } });
+  assert.equal(r.ping(), "PONG");
+  tls12.cli("CLIENT", "KILL", "TYPE", "normal");
+  try {
+    r.ping();
+  } catch (e) {
+    assert.ok(e instanceof ConnectionError);
+  }
   assert.equal(r.ping(), "PONG");
   r.close();
 });
