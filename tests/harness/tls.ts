@@ -51,6 +51,8 @@ export interface TlsServerOptions {
   expired?: boolean;
   /** `--tls-protocols`, e.g. "TLSv1.2". Default: the server's (TLS 1.2 and 1.3). */
   protocols?: string;
+  /** Pin the server to these CPUs (benchmarks). */
+  cpus?: string;
 }
 
 /** Starts a redis-server serving TLS with the test certificates. */
@@ -58,6 +60,7 @@ export async function startTlsRedis(certs: TestCertificates, options: TlsServerO
   const tlsPort = await freePort();
   const file = (name: string): string => join(certs.dir, name);
   const server = await startRedis({
+    cpus: options.cpus,
     args: [
       "--tls-port",
       String(tlsPort),
