@@ -491,7 +491,7 @@ int64_t cpipe_connection_fd(const cpipe_connection *c) {
 }
 
 int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
-    char why[96];
+    char why[160];
     switch (c->state) {
     case CPIPE_CONN_BACKOFF:
         if (now < c->retry_at) return c->retry_at;
@@ -500,7 +500,11 @@ int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *
     case CPIPE_CONN_DIALING:
     case CPIPE_CONN_REPLAYING:
         if (c->deadline == 0 || now < c->deadline) return c->deadline;
-        snprintf(why, sizeof why, "cannot connect: no answer within %d ms", c->connect_timeout_ms);
+        /* Connected, silent in the TLS handshake: a server's plaintext port waits for a line that never comes. */
+        snprintf(why, sizeof why, "cannot connect: no answer within %d ms%s", c->connect_timeout_ms,
+                 c->state == CPIPE_CONN_DIALING && !c->transport.dialing && c->transport.funcs == &cpipe_transport_tls
+                     ? " to the TLS handshake (is this the server's TLS port?)"
+                     : "");
         cpipe_connection_fail(c, CPIPE_ERR_CONN, why, out);
         return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
     case CPIPE_CONN_READY: {

@@ -16,7 +16,8 @@
 #define MBEDTLS_DEPRECATED_REMOVED
 #define MBEDTLS_THREADING_C
 #if defined(_WIN32)
-#define MBEDTLS_THREADING_ALT /* tls_threading_alt.h: Windows' SRW locks */
+#define MBEDTLS_PLATFORM_C    /* Mbed TLS requires it on Windows (its snprintf) */
+#define MBEDTLS_THREADING_ALT /* threading_alt.h: Windows' SRW locks */
 /* Mbed TLS' own Windows entropy needs bcrypt.dll; cpipe's library may link
  * to nothing but the C library and winsock, so transport_tls.c loads the
  * system's generator at run time (mbedtls_hardware_poll). */

@@ -29,7 +29,50 @@
 /* ---- once per process ---------------------------------------------------------- */
 
 #if defined(_WIN32)
+#include <mbedtls/threading.h>
+
 #include "threading_alt.h"
+
+static void win_mutex_init(mbedtls_threading_mutex_t *m) {
+    InitializeSRWLock(&m->lock);
+}
+static void win_mutex_free(mbedtls_threading_mutex_t *m) {
+    (void)m; /* an SRW lock holds no resources */
+}
+static int win_mutex_lock(mbedtls_threading_mutex_t *m) {
+    AcquireSRWLockExclusive(&m->lock);
+    return 0;
+}
+static int win_mutex_unlock(mbedtls_threading_mutex_t *m) {
+    ReleaseSRWLockExclusive(&m->lock);
+    return 0;
+}
+
+void cpipe_tls_threading_install(void) {
+    mbedtls_threading_set_alt(win_mutex_init, win_mutex_free, win_mutex_lock, win_mutex_unlock);
+}
+
+/* The entropy source (MBEDTLS_ENTROPY_HARDWARE_ALT): the system's generator,
+ * BCryptGenRandom, looked up at run time so that the library links to
+ * kernel32 and ws2_32 only. */
+typedef LONG(WINAPI *gen_random_fn)(void *alg, unsigned char *out, ULONG len, ULONG flags);
+int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen);
+int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen) {
+    static gen_random_fn gen;
+    (void)data;
+    *olen = 0;
+    if (gen == NULL) {
+        HMODULE bcrypt = LoadLibraryA("bcrypt.dll");
+        if (bcrypt == NULL) return -1;
+        gen = (gen_random_fn)(void (*)(void))GetProcAddress(bcrypt, "BCryptGenRandom");
+        if (gen == NULL) return -1;
+    }
+    const ULONG system_preferred_rng = 0x2; /* BCRYPT_USE_SYSTEM_PREFERRED_RNG */
+    if (len > 0xffffffffu) len = 0xffffffffu;
+    if (gen(NULL, output, (ULONG)len, system_preferred_rng) != 0) return -1;
+    *olen = len;
+    return 0;
+}
 #endif
 
 /* PSA Crypto (TLS 1.3's key schedule, and the random generator of every
@@ -329,6 +372,10 @@ static void handshake_reason(tls_state *st, int rc, char *why, size_t cap) {
     }
     if (rc == NET_SEND_FAILED || rc == NET_RECV_FAILED) {
         snprintf(why, cap, "%s failed: %s", rc == NET_SEND_FAILED ? "write" : "read", strerror(st->sys_errno));
+        return;
+    }
+    if (rc == MBEDTLS_ERR_SSL_INVALID_RECORD && !st->secured) {
+        snprintf(why, cap, "TLS: the server did not answer in TLS (is this its TLS port?)");
         return;
     }
     if (rc == MBEDTLS_ERR_SSL_CONN_EOF || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {

@@ -83,6 +83,23 @@ test("an expired certificate is refused: expired", () => {
   );
 });
 
+test("TLS to a plaintext port, or plaintext to a TLS port, fails clearly and at once", () => {
+  // A plaintext port waits for a line the TLS hello never ends: the connect timeout says what was awaited.
+  assertRefused(
+    () => connect(`rediss://localhost:${server.port}`, { tls: { ca }, connectTimeout: 500 }),
+    `localhost:${server.port}`,
+    /TLS handshake \(is this the server's TLS port\?\)/,
+  );
+  assert.throws(() => {
+    const r = connect("localhost", server.tlsPort, { connectTimeout: 5000 });
+    try {
+      r.ping();
+    } finally {
+      r.close();
+    }
+  }, (e: unknown) => e instanceof ConnectionError && e.message.includes(`localhost:${server.tlsPort}`));
+});
+
 test("rejectUnauthorized: false accepts what would not verify", () => {
   for (const port of [server.tlsPort, expired.tlsPort]) {
     const r = connect(`rediss://localhost:${port}`, { tls: { ca: certs.wrongCa, rejectUnauthorized: false } });
