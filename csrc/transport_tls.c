@@ -275,6 +275,11 @@ typedef struct tls_state {
     int broken;        /* a fatal error: no close_notify */
     size_t write_len;  /* bytes of the caller's in the record Mbed TLS holds, not yet counted as sent */
     int sys_errno;     /* the socket's errno behind MBEDTLS_ERR_NET_* */
+    /* Bytes read from the socket ahead of Mbed TLS, which asks for a record's
+     * header and then its body: one recv() serves several records. */
+    uint8_t *in;
+    size_t in_pos, in_len;
+    int in_drained; /* this turn's recv() came back short: the socket is empty */
     char name[CPIPE_MAX_HOST_LEN + 1]; /* the name to verify; "" for none */
     unsigned char ip[16];              /* the name as an IP address, when it is one */
     size_t ip_len;                     /* 4, 16, or 0: a host name */
@@ -297,13 +302,33 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
     return NET_SEND_FAILED;
 }
 
+/* Read ahead: at most IN_SIZE bytes per recv(). */
+#define IN_SIZE (64 * 1024)
+
 static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
     tls_state *st = ctx;
-    ssize_t n = recv(st->fd, (char *)buf, len, 0);
-    if (n >= 0) return (int)n; /* 0: the peer closed the socket */
-    if (would_block()) return MBEDTLS_ERR_SSL_WANT_READ;
-    st->sys_errno = errno;
-    return NET_RECV_FAILED;
+    if (st->in_pos == st->in_len) {
+        /* A short read emptied the socket this turn; asking again would only
+         * cost a system call. The next turn starts when poll says so. */
+        if (st->in_drained) return MBEDTLS_ERR_SSL_WANT_READ;
+        ssize_t n = recv(st->fd, (char *)st->in, IN_SIZE, 0);
+        if (n == 0) return 0; /* the peer closed the socket */
+        if (n < 0) {
+            if (!would_block()) {
+                st->sys_errno = errno;
+                return NET_RECV_FAILED;
+            }
+            st->in_drained = 1;
+            return MBEDTLS_ERR_SSL_WANT_READ;
+        }
+        st->in_pos = 0;
+        st->in_len = (size_t)n;
+        st->in_drained = (size_t)n < IN_SIZE;
+    }
+    size_t n = st->in_len - st->in_pos < len ? st->in_len - st->in_pos : len;
+    memcpy(buf, st->in + st->in_pos, n);
+    st->in_pos += n;
+    return (int)n;
 }
 
 /* An IP address carries no SNI (RFC 6066): the leaf certificate must then
@@ -325,6 +350,11 @@ static int verify_ip(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 int cpipe_tls_attach(cpipe_transport *t, const cpipe_tls_config *cfg, const char *servername) {
     tls_state *st = cpipe_calloc(1, sizeof *st);
     if (st == NULL) return -1;
+    st->in = cpipe_malloc(IN_SIZE);
+    if (st->in == NULL) {
+        cpipe_free(st);
+        return -1;
+    }
     st->cfg = cfg;
     st->fd = REDIS_INVALID_FD;
     mbedtls_ssl_init(&st->ssl);
@@ -420,6 +450,8 @@ static int32_t tls_dial(cpipe_transport *t, const char *host, int port, const cp
     st->secured = 0;
     st->broken = 0;
     st->write_len = 0;
+    st->in_pos = st->in_len = 0;
+    st->in_drained = 0;
     int32_t r = cpipe_transport_plain.dial(t, host, port, opt, events, why, cap);
     st->fd = t->fd;
     mbedtls_ssl_set_bio(&st->ssl, st, bio_send, bio_recv, NULL);
@@ -440,6 +472,7 @@ static int32_t tls_handshake(cpipe_transport *t, short *events, char *why, size_
         int32_t rc = cpipe_transport_plain.handshake(t, events, why, cap);
         if (rc != CPIPE_OK) return rc;
     }
+    st->in_drained = 0; /* the socket woke up: read it again */
     int rc = mbedtls_ssl_handshake(&st->ssl);
     /* A TLS 1.3 ticket that came with the server's last flight: keep it, go on. */
     while (rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
@@ -463,6 +496,7 @@ static int32_t tls_handshake(cpipe_transport *t, short *events, char *why, size_
 static int64_t tls_read(cpipe_transport *t, uint8_t *buf, size_t cap, char *why, size_t why_cap) {
     tls_state *st = t->state;
     size_t got = 0;
+    st->in_drained = 0; /* a new turn: the socket may hold more */
     /* One call returns one record's bytes at most: ask until the buffer is
      * full or the socket is empty. */
     while (got < cap) {
@@ -547,7 +581,7 @@ static int64_t tls_fd(const cpipe_transport *t) {
 
 static int tls_pending(const cpipe_transport *t) {
     const tls_state *st = t->state;
-    return st != NULL && st->secured && mbedtls_ssl_check_pending(&st->ssl);
+    return st != NULL && st->secured && (st->in_pos < st->in_len || mbedtls_ssl_check_pending(&st->ssl));
 }
 
 static void tls_hangup(cpipe_transport *t) {
@@ -566,6 +600,7 @@ static void tls_destroy(cpipe_transport *t) {
     if (st == NULL) return;
     mbedtls_ssl_free(&st->ssl);
     mbedtls_ssl_session_free(&st->last);
+    cpipe_free(st->in);
     cpipe_free(st);
     t->state = NULL;
 }
