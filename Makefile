@@ -9,6 +9,24 @@ HIREDIS_TARBALL := build/hiredis-$(HIREDIS_VERSION).tar.gz
 HIREDIS_SRC     := build/hiredis-$(HIREDIS_VERSION)
 HIREDIS_OBJ     := alloc net hiredis sds async read sockcompat
 
+# Mbed TLS 3.6 LTS for the TLS transport (csrc/transport_tls.c), built from the
+# sources its configuration (csrc/tls_config.h: a TLS 1.2/1.3 client) uses.
+# Debian's orig tarball is upstream's release asset as published, not
+# repacked (no +dfsg, debian/watch takes mbedtls-X.tar.bz2 from the GitHub
+# release as is): one sha256 pins both.
+MBEDTLS_VERSION := 3.6.6
+MBEDTLS_SHA256  := 8fb65fae8dcae5840f793c0a334860a411f884cc537ea290ce1c52bb64ca007a
+MBEDTLS_URL     := https://github.com/Mbed-TLS/mbedtls/releases/download/mbedtls-$(MBEDTLS_VERSION)/mbedtls-$(MBEDTLS_VERSION).tar.bz2
+MBEDTLS_TARBALL := build/mbedtls-$(MBEDTLS_VERSION).tar.bz2
+MBEDTLS_SRC     := build/mbedtls-$(MBEDTLS_VERSION)
+MBEDTLS_OBJ     := aes aesni aesce asn1parse asn1write base64 bignum bignum_core chacha20 chachapoly cipher cipher_wrap \
+  constant_time ctr_drbg ecdh ecdsa ecp ecp_curves entropy entropy_poll error gcm hkdf md oid pem pk pk_ecc pk_wrap \
+  pkparse pkwrite platform platform_util poly1305 psa_crypto psa_crypto_aead psa_crypto_cipher psa_crypto_client \
+  psa_crypto_driver_wrappers_no_static psa_crypto_ecp psa_crypto_hash psa_crypto_mac psa_crypto_random psa_crypto_rsa \
+  psa_crypto_slot_management psa_util rsa rsa_alt_helpers sha1 sha256 sha512 ssl_ciphersuites ssl_client ssl_msg \
+  ssl_tls ssl_tls12_client ssl_tls13_client ssl_tls13_generic ssl_tls13_keys threading x509 x509_crt
+MBEDTLS_DEFS    := '-DMBEDTLS_CONFIG_FILE="tls_config.h"'
+
 # Command specs (src/commands/*.json) of the servers, for `make commands`.
 # Redis' GitHub archive is the tarball Debian ships as its orig; Valkey's
 # Debian orig is repacked (+dfsg1, xz), so it has a pin of its own. Upstream
@@ -46,7 +64,9 @@ CC      ?= cc
 WARN    := -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS  := -O2 -fPIC -fvisibility=hidden -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN)
 HIREDIS_CFLAGS := -O2 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-missing-field-initializers
-INCLUDES := -Ibuild/include
+MBEDTLS_CFLAGS := -O2 -fPIC -fvisibility=hidden -std=c99 -Wall -Wextra -Wno-missing-field-initializers $(MBEDTLS_DEFS) \
+  -I$(MBEDTLS_SRC)/include -I$(MBEDTLS_SRC)/library -Icsrc
+INCLUDES := -Ibuild/include -I$(MBEDTLS_SRC)/include -Icsrc $(MBEDTLS_DEFS)
 CORE_SRC := $(wildcard csrc/*.c)
 CORE_HDR := $(wildcard csrc/*.h)
 OBJDIR  := build/$(TARGET)
@@ -94,6 +114,14 @@ debian-orig:
 	cd build/apt-src/$(PKG) && apt-get source --download-only -qq $(PKG)/trixie 2>&1 | grep -v '^W: Download is performed unsandboxed' || true
 	cp build/apt-src/$(PKG)/$(ORIG) $(OUT)
 
+$(MBEDTLS_TARBALL):
+	$(call fetch_release,$(MBEDTLS_URL),$(MBEDTLS_SHA256),mbedtls,mbedtls_$(MBEDTLS_VERSION).orig.tar.bz2,$(MBEDTLS_SHA256))
+
+# Only the headers and the library's sources (the tarball also holds tests, programs, docs).
+$(MBEDTLS_SRC)/.unpacked: $(MBEDTLS_TARBALL)
+	rm -rf $(MBEDTLS_SRC) && tar -xjf $< -C build mbedtls-$(MBEDTLS_VERSION)/include mbedtls-$(MBEDTLS_VERSION)/library
+	touch $@
+
 $(HIREDIS_SRC)/.unpacked: $(HIREDIS_TARBALL)
 	rm -rf $(HIREDIS_SRC) && tar -xzf $< -C build
 	@mkdir -p build/include && ln -sfn ../hiredis-$(HIREDIS_VERSION) build/include/hiredis
@@ -111,11 +139,18 @@ $(1)/hiredis/%.o: $$(HIREDIS_SRC)/.unpacked | $(5)
 $(1)/libhiredis.a: $$(addprefix $(1)/hiredis/,$$(addsuffix .o,$$(HIREDIS_OBJ)))
 	rm -f $$@ && $(or $(4),ar) rcs $$@ $$^
 
-$(1)/core/%.o: csrc/%.c $$(CORE_HDR) $$(HIREDIS_SRC)/.unpacked | $(5)
+$(1)/mbedtls/%.o: $$(MBEDTLS_SRC)/.unpacked csrc/tls_config.h | $(5)
+	@mkdir -p $$(dir $$@)
+	$(or $(3),$$(CC)) $$(MBEDTLS_CFLAGS) $(2) -c $$(MBEDTLS_SRC)/library/$$*.c -o $$@
+
+$(1)/libmbedtls.a: $$(addprefix $(1)/mbedtls/,$$(addsuffix .o,$$(MBEDTLS_OBJ)))
+	rm -f $$@ && $(or $(4),ar) rcs $$@ $$^
+
+$(1)/core/%.o: csrc/%.c $$(CORE_HDR) $$(HIREDIS_SRC)/.unpacked $$(MBEDTLS_SRC)/.unpacked | $(5)
 	@mkdir -p $$(dir $$@)
 	$(or $(3),$$(CC)) $$(CFLAGS) $(2) $$(INCLUDES) -c $$< -o $$@
 
-$(1)/test_core: tests/c/test_core.c $$(patsubst csrc/%.c,$(1)/core/%.o,$$(CORE_SRC)) $(1)/libhiredis.a
+$(1)/test_core: tests/c/test_core.c $$(patsubst csrc/%.c,$(1)/core/%.o,$$(CORE_SRC)) $(1)/libhiredis.a $(1)/libmbedtls.a
 	$$(CC) $$(CFLAGS) $(2) $$(INCLUDES) -Icsrc $$^ -o $$@ -lpthread
 endef
 
@@ -125,7 +160,7 @@ $(eval $(call flavour,build/asan,$(SAN)))
 $(eval $(call flavour,build/valgrind,-g -O1))
 
 # ---- the core ---------------------------------------------------------------
-$(LIB): $(patsubst csrc/%.c,$(OBJDIR)/core/%.o,$(CORE_SRC)) $(OBJDIR)/libhiredis.a
+$(LIB): $(patsubst csrc/%.c,$(OBJDIR)/core/%.o,$(CORE_SRC)) $(OBJDIR)/libhiredis.a $(OBJDIR)/libmbedtls.a
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $^ $(HOST_LDFLAGS)
 	@scripts/checksums.sh
@@ -169,7 +204,7 @@ redis:
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 # ---- checks -----------------------------------------------------------------
-test: install $(LIB) lint asan-connection asan asan-reply asan-pool tsan-pool fuzz-short test-deno test-bun
+test: install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool fuzz-short test-deno test-bun
 
 lint: tools
 	$(DENO) check mod.ts $(TS_TESTS) $(wildcard bench)
@@ -202,11 +237,33 @@ asan: build/asan/test_core redis
 
 # The connection state machine over a fake in-memory transport: no server.
 .PHONY: asan-connection
-build/asan/test_connection: tests/c/test_connection.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a
+build/asan/test_connection: tests/c/test_connection.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a build/asan/libmbedtls.a
 	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
 asan-connection: build/asan/test_connection
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_connection
+
+# The TLS transport over a live TLS port (tests/c/test_tls.c) under ASan/UBSan:
+# certificates made with openssl (scripts/test-certs.sh) into build/asan-tls/,
+# a redis-server with only a TLS port on a free one.
+.PHONY: asan-tls
+build/asan/test_tls: tests/c/test_tls.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a build/asan/libmbedtls.a
+	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
+
+asan-tls: build/asan/test_tls redis
+	@rm -rf build/asan-tls && mkdir -p build/asan-tls
+	scripts/test-certs.sh build/asan-tls/certs
+	@port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	  certs=$(CURDIR)/build/asan-tls/certs; \
+	  redis-server --port 0 --bind 127.0.0.1 --tls-port $$port --tls-cert-file $$certs/server.crt \
+	    --tls-key-file $$certs/server.key --tls-ca-cert-file $$certs/ca.crt --tls-auth-clients optional \
+	    --save '' --appendonly no --daemonize yes --pidfile $(CURDIR)/build/asan-tls/redis.pid \
+	    --dir $(CURDIR)/build/asan-tls --logfile redis.log; \
+	  for i in $$(seq 100); do redis-cli --tls --cacert $$certs/ca.crt -p $$port ping 2>/dev/null | grep -q PONG && break; \
+	    sleep 0.05; done; \
+	  CPIPE_TEST_CERTS=$$certs CPIPE_TEST_TLS_PORT=$$port ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_tls; rc=$$?; pid=$$(cat build/asan-tls/redis.pid); kill $$pid; \
+	  for i in $$(seq 100); do kill -0 $$pid 2>/dev/null || break; sleep 0.05; done; exit $$rc
 
 valgrind: build/valgrind/test_core redis
 	$(call with_redis,build/valgrind,valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all -q build/valgrind/test_core)
@@ -218,7 +275,7 @@ demo: install $(LIB)
 # tests/c/test_reply.c: the reader's bounds (csrc/reply.h) with no server, under
 # ASan/UBSan (`make asan-reply`, part of `make test`).
 .PHONY: asan-reply
-build/asan/test_reply: tests/c/test_reply.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a
+build/asan/test_reply: tests/c/test_reply.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a build/asan/libmbedtls.a
 	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
 asan-reply: build/asan/test_reply
@@ -251,7 +308,7 @@ fuzz-tools:
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      libclang-rt-$$($(FUZZ_CC) -dumpversion | cut -d. -f1)-dev >/dev/null; }
 
-build/fuzz/%: tests/fuzz/%.c $(patsubst csrc/%.c,build/fuzz/core/%.o,$(CORE_SRC)) build/fuzz/libhiredis.a | fuzz-tools
+build/fuzz/%: tests/fuzz/%.c $(patsubst csrc/%.c,build/fuzz/core/%.o,$(CORE_SRC)) build/fuzz/libhiredis.a build/fuzz/libmbedtls.a | fuzz-tools
 	$(FUZZ_CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(INCLUDES) -Icsrc \
 	  $^ -o $@ -lpthread
 
@@ -288,10 +345,10 @@ TSAN := -fsanitize=thread -fno-omit-frame-pointer -g -O1 -DCPIPE_FAULT_INJECTION
 $(eval $(call flavour,build/tsan,$(TSAN)))
 .PHONY: asan-pool tsan-pool stress
 
-build/asan/test_pool: tests/c/test_pool.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a
+build/asan/test_pool: tests/c/test_pool.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a build/asan/libmbedtls.a
 	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
-build/tsan/test_pool: tests/c/test_pool.c $(patsubst csrc/%.c,build/tsan/core/%.o,$(CORE_SRC)) build/tsan/libhiredis.a
+build/tsan/test_pool: tests/c/test_pool.c $(patsubst csrc/%.c,build/tsan/core/%.o,$(CORE_SRC)) build/tsan/libhiredis.a build/tsan/libmbedtls.a
 	$(CC) $(CFLAGS) $(TSAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
 asan-pool: build/asan/test_pool redis
@@ -383,7 +440,7 @@ cross-tools:
 
 define cross_target
 $(call flavour,build/cross/$(1),$(CROSS_CFLAGS),$(ZIG) cc -target $(ZIG_TARGET.$(1)),$(ZIG) ar,$(ZIG_STAMP))
-$(call cross_lib,$(1)): $(patsubst csrc/%.c,build/cross/$(1)/core/%.o,$(CORE_SRC)) build/cross/$(1)/libhiredis.a
+$(call cross_lib,$(1)): $(patsubst csrc/%.c,build/cross/$(1)/core/%.o,$(CORE_SRC)) build/cross/$(1)/libhiredis.a build/cross/$(1)/libmbedtls.a
 	$(ZIG) cc -target $(ZIG_TARGET.$(1)) -shared -o $$@ $$^ $(CROSS_LDFLAGS.$(call cross_os,$(1)))
 endef
 $(foreach t,$(CROSS_TARGETS),$(eval $(call cross_target,$(t))))

@@ -85,6 +85,9 @@ export const GOALS = [
   { issue: 4, workload: "W3", vs: BUN_CLIENT, target: 1.5 },
   { issue: 4, workload: "W3s", vs: BUN_CLIENT, target: 1.2 },
   { issue: 4, workload: "W6", vs: BUN_CLIENT, target: 1.5 },
+  { issue: 11, workload: "W2t", vs: BUN_CLIENT, target: 1.5 },
+  { issue: 11, workload: "W3t", vs: BUN_CLIENT, target: 1.5 },
+  { issue: 11, workload: "W6t", vs: BUN_CLIENT, target: 1.5 },
 ];
 
 /**

@@ -15,6 +15,7 @@
  * instead of replacing the published one.
  */
 import { type RedisServer, startRedis } from "../tests/harness/server.ts";
+import { makeCertificates, startTlsRedis, type TestCertificates, type TlsRedisServer } from "../tests/harness/tls.ts";
 import {
   type Client,
   CLIENTS,
@@ -263,6 +264,13 @@ function reps(w: Workload): { reps: number; warmup: number } {
   return quick ? { reps: Math.min(per, 5), warmup: Math.min(w.warmup, 1) } : { reps: per, warmup: w.warmup };
 }
 
+/** The TLS port and CA file of a server started for TLS rows. */
+function tlsOf(server: RedisServer): { port: number; ca: string } {
+  const tls = server as Partial<TlsRedisServer>;
+  if (tls.tlsPort === undefined || certs === null) throw new Error("a TLS workload needs the TLS server");
+  return { port: tls.tlsPort, ca: `${certs.dir}/ca.crt` };
+}
+
 async function measureClient(server: RedisServer, w: Workload, c: Client, sweep?: string): Promise<Measurement> {
   const r = reps(w);
   const args = [
@@ -285,7 +293,8 @@ async function measureClient(server: RedisServer, w: Workload, c: Client, sweep?
     "--warmup-n",
     String(w.warmupN),
     "--port",
-    String(server.port),
+    String(w.tls ? tlsOf(server).port : server.port),
+    ...(w.tls ? ["--tls-ca", tlsOf(server).ca] : []),
   ];
   const argv = pin([...runtimeArgv(c), ...args]);
   const m: Measurement = {
@@ -465,9 +474,15 @@ console.log(
   `cpipe benchmark: ${workloadIds.join(" ")} × ${clientIds.length} clients, sweeps: ${sweepIds.join(", ") || "none"}` +
     ` (${total} measurements${quick ? ", quick" : ""}); load average ${result.loadBefore}`,
 );
-const server = await startRedis(pinned ? { cpus: SERVER_CPU } : {});
+// TLS rows use the same server's TLS port, certificates made for the run (scripts/test-certs.sh).
+const certs: TestCertificates | null = workloads.some((w) => w.tls) ? makeCertificates() : null;
+const server = certs
+  ? await startTlsRedis(certs, pinned ? { cpus: SERVER_CPU } : {})
+  : await startRedis(pinned ? { cpus: SERVER_CPU } : {});
 result.serverCommand = `${pinned ? `taskset -c ${SERVER_CPU} ` : ""}redis-server --port $PORT --bind 127.0.0.1 ` +
-  `--save '' --appendonly no (tests/harness/server.ts)`;
+  `--save '' --appendonly no${
+    certs ? " --tls-port $TLS_PORT --tls-cert-file … --tls-auth-clients no (tests/harness/tls.ts)" : ""
+  } (tests/harness/server.ts)`;
 try {
   for (const { w, c, round } of plan) {
     const m = await measure(server, w, c);
@@ -483,6 +498,7 @@ try {
   }
 } finally {
   await server[Symbol.asyncDispose]();
+  certs?.remove();
 }
 result.loadAfter = loadavg();
 result.seconds = (performance.now() - started) / 1000;

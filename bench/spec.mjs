@@ -84,6 +84,7 @@ export function readsStrings(kind) {
  * @property {BenchmarkRun | null} rb null for latency workloads: redis-benchmark's latencies are taken
  *   under its own load (-c, -P), not one call at a time, so there is nothing comparable to run
  * @property {string} [note]
+ * @property {boolean} [tls] over TLS: the server's TLS port, verified against the test CA (scripts/test-certs.sh)
  */
 
 const HSET = ["hset", KEY, "word|__rand_int__", "1"];
@@ -267,8 +268,34 @@ export const WORKLOADS = {
   },
 };
 
+/**
+ * A workload over TLS: the same operations on the same server's TLS port, so that the rows beside the plaintext ones
+ * show what TLS costs. redis-benchmark has no row (its TLS build is a different binary's).
+ * @param {Workload} w
+ * @returns {Workload}
+ */
+function overTls(w) {
+  return { ...w, id: `${w.id}t`, short: `${w.short}, TLS`, title: `${w.title}, over TLS`, tls: true, rb: null };
+}
+for (const id of ["W2", "W3", "W6"]) WORKLOADS[`${id}t`] = overTls(WORKLOADS[id]);
+
 /** The order workloads run and appear in. */
-export const WORKLOAD_ORDER = ["W1", "W2", "W4", "W5", "W3", "W3s", "W6", "L1", "L1s", "L2", "L2s"];
+export const WORKLOAD_ORDER = [
+  "W1",
+  "W2",
+  "W4",
+  "W5",
+  "W3",
+  "W3s",
+  "W6",
+  "L1",
+  "L1s",
+  "L2",
+  "L2s",
+  "W2t",
+  "W3t",
+  "W6t",
+];
 
 /**
  * @typedef {object} Client

@@ -17,6 +17,7 @@
 #include "record.h"
 #include "settings.h"
 #include "sys.h"
+#include "tls.h"
 
 /* cpipe_client_send() returns once no more than this waits to be sent. */
 #define SEND_BACKLOG (1u << 20)
@@ -33,6 +34,7 @@ struct cpipe_client {
     size_t unreturned;    /* calls whose last record was not returned yet */
     int closed;
     cpipe_error error; /* of the last failed call */
+    cpipe_tls_config *tls; /* parsed once, for every reconnect; NULL: plain */
 };
 
 CPIPE_API cpipe_client *cpipe_client_create(const uint8_t *settings, int32_t settings_len) {
@@ -44,7 +46,13 @@ CPIPE_API cpipe_client *cpipe_client_create(const uint8_t *settings, int32_t set
     cpipe_alloc_install();
     cpipe_client *c = cpipe_calloc(1, sizeof *c);
     if (c == NULL) return NULL;
-    if (cpipe_connection_init(&c->conn, 0, &s, &cpipe_transport_plain, 0) != 0) {
+    if (s.tls && (c->tls = cpipe_tls_config_create(&s)) == NULL) {
+        cpipe_free(c);
+        return NULL;
+    }
+    s.tls_config = c->tls;
+    if (cpipe_connection_init(&c->conn, 0, &s, NULL, 0) != 0) {
+        cpipe_tls_config_free(c->tls);
         cpipe_free(c);
         return NULL;
     }
@@ -77,6 +85,11 @@ static void wait_and_progress(cpipe_client *c) {
     int64_t due = cpipe_connection_timers(k, now, &c->records);
     short events = cpipe_connection_events(k);
     if (events == 0) return;
+    if (cpipe_connection_pending(k)) {
+        /* Decrypted bytes wait in the transport: the socket may stay silent. */
+        cpipe_connection_io(k, POLLIN, READS_PER_TURN, now, &c->records);
+        return;
+    }
     int wait_ms = -1;
     if (due > 0) {
         int64_t left = due - cpipe_now_ms();
@@ -236,6 +249,7 @@ CPIPE_API int32_t cpipe_client_close(cpipe_client *c) {
 CPIPE_API void cpipe_client_free(cpipe_client *c) {
     if (c == NULL) return;
     cpipe_connection_free(&c->conn);
+    cpipe_tls_config_free(c->tls);
     cpipe_buffer_release(&c->records);
     cpipe_free(c);
 }

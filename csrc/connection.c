@@ -13,6 +13,7 @@
 #include "heap.h"
 #include "record.h"
 #include "sys.h"
+#include "tls.h"
 
 #define BACKOFF_FIRST_MS 10
 /* Bytes asked of the transport per read. */
@@ -102,8 +103,16 @@ int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_setti
     c->max_reply_bytes = s->max_reply_bytes;
     c->socket_options.tcp = s->host[0] != '/';
     c->socket_options.keepalive_s = s->keepalive_s;
-    c->transport.funcs = funcs;
     c->transport.fd = REDIS_INVALID_FD;
+    if (funcs == NULL && s->tls) {
+        /* The owner parsed the TLS material once (tls.h); each connection
+         * keeps only its own session. */
+        if (s->tls_config == NULL ||
+            cpipe_tls_attach(&c->transport, s->tls_config, s->tls_servername[0] ? s->tls_servername : s->host) != 0)
+            return -1;
+        funcs = &cpipe_transport_tls;
+    }
+    c->transport.funcs = funcs != NULL ? funcs : &cpipe_transport_plain;
     c->state = CPIPE_CONN_IDLE;
     c->backoff_ms = BACKOFF_FIRST_MS;
     size_t count = 0, resp_size = 0;
@@ -136,6 +145,7 @@ static void disconnect(cpipe_connection *c) {
 
 void cpipe_connection_free(cpipe_connection *c) {
     disconnect(c);
+    if (c->transport.funcs && c->transport.funcs->destroy) c->transport.funcs->destroy(&c->transport);
     cpipe_free(c->calls.items);
     memset(&c->calls, 0, sizeof c->calls);
     cpipe_buffer_release(&c->replay);
@@ -248,6 +258,7 @@ void cpipe_connection_dial(cpipe_connection *c, int64_t now, cpipe_buffer *out) 
         cpipe_connection_fail(c, rc, why, out);
         return;
     }
+    c->dial_events = events;
     c->state = CPIPE_CONN_DIALING;
     c->deadline = c->connect_timeout_ms > 0 ? now + c->connect_timeout_ms : 0;
 }
@@ -533,7 +544,7 @@ int32_t cpipe_calls_check(const uint8_t *calls, size_t count, char *why, size_t 
 
 short cpipe_connection_events(const cpipe_connection *c) {
     switch (c->state) {
-    case CPIPE_CONN_DIALING: return POLLOUT;
+    case CPIPE_CONN_DIALING: return c->dial_events ? c->dial_events : POLLOUT;
     case CPIPE_CONN_REPLAYING:
     case CPIPE_CONN_READY:
         return (c->paused ? 0 : POLLIN) | (cpipe_buffer_live(&c->unsent) > 0 ? POLLOUT : 0);
@@ -541,12 +552,18 @@ short cpipe_connection_events(const cpipe_connection *c) {
     }
 }
 
+int cpipe_connection_pending(const cpipe_connection *c) {
+    if (c->state != CPIPE_CONN_READY && c->state != CPIPE_CONN_REPLAYING) return 0;
+    if (c->paused && c->state == CPIPE_CONN_READY) return 0; /* its consumer asked for no more reads */
+    return c->transport.funcs->pending != NULL && c->transport.funcs->pending(&c->transport);
+}
+
 int64_t cpipe_connection_fd(const cpipe_connection *c) {
     return c->transport.funcs ? c->transport.funcs->fd(&c->transport) : -1;
 }
 
 int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
-    char why[96];
+    char why[160];
     switch (c->state) {
     case CPIPE_CONN_BACKOFF:
         if (now < c->retry_at) return c->retry_at;
@@ -555,7 +572,11 @@ int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *
     case CPIPE_CONN_DIALING:
     case CPIPE_CONN_REPLAYING:
         if (c->deadline == 0 || now < c->deadline) return c->deadline;
-        snprintf(why, sizeof why, "cannot connect: no answer within %d ms", c->connect_timeout_ms);
+        /* Connected, silent in the TLS handshake: a server's plaintext port waits for a line that never comes. */
+        snprintf(why, sizeof why, "cannot connect: no answer within %d ms%s", c->connect_timeout_ms,
+                 c->state == CPIPE_CONN_DIALING && !c->transport.dialing && c->transport.funcs == &cpipe_transport_tls
+                     ? " to the TLS handshake (is this the server's TLS port?)"
+                     : "");
         cpipe_connection_fail(c, CPIPE_ERR_CONN, why, out);
         return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
     case CPIPE_CONN_READY: {
@@ -583,7 +604,10 @@ void cpipe_connection_io(cpipe_connection *c, short revents, int reads, int64_t 
             cpipe_connection_fail(c, rc, why, out);
             return;
         }
-        if (rc == CPIPE_AGAIN) return;
+        if (rc == CPIPE_AGAIN) {
+            c->dial_events = events;
+            return;
+        }
         transport_ready(c, now, out);
         if (c->state != CPIPE_CONN_REPLAYING && c->state != CPIPE_CONN_READY) return;
         revents |= POLLOUT;

@@ -83,6 +83,7 @@ typedef struct cpipe_connection {
     size_t replay_count;    /* how many */
     cpipe_buffer secrets;   /* arguments never to show in a message: u32 len, bytes; repeated */
     cpipe_transport transport;
+    short dial_events;     /* DIALING: what the transport waits for */
 
     int state;             /* enum cpipe_connection_state */
     int64_t deadline;      /* DIALING, REPLAYING: give up then (0: never) */
@@ -114,8 +115,9 @@ typedef struct cpipe_connection {
 } cpipe_connection;
 
 /* Sets a connection up from settings (copied; its handshake's AUTH and
- * HELLO arguments are kept as secrets to redact). IDLE afterwards. 0, or -1
- * when out of memory. */
+ * HELLO arguments are kept as secrets to redact). IDLE afterwards. `funcs`
+ * NULL: the transport the settings ask for (TLS over s->tls_config, or
+ * plain). 0, or -1 when out of memory. */
 int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_settings *s,
                           const cpipe_transport_funcs *funcs, int reconnect);
 
@@ -152,6 +154,10 @@ short cpipe_connection_events(const cpipe_connection *c);
 
 /* The descriptor to poll, or -1. */
 int64_t cpipe_connection_fd(const cpipe_connection *c);
+
+/* Whether received bytes wait inside the transport (decrypted TLS records)
+ * that polling the descriptor would not announce: read before sleeping. */
+int cpipe_connection_pending(const cpipe_connection *c);
 
 /* Dials when due, fails what took too long; returns the next time it must
  * be called (ms), or 0 for none. */

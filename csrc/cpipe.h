@@ -68,7 +68,7 @@
 #define CPIPE_API __attribute__((visibility("default")))
 #endif
 
-#define CPIPE_ABI_VERSION 5
+#define CPIPE_ABI_VERSION 6
 
 /* Status codes. */
 #define CPIPE_OK 0
@@ -96,6 +96,16 @@
 #define CPIPE_SET_KEEPALIVE 11        /* i32 s, 0: no TCP keepalive */
 #define CPIPE_SET_ONLY_UP 12          /* i32 0/1 (pool): route -1 takes only connections that are up; with none,
                                          CPIPE_ERR_CONN, and the host keeps the commands (its offline queue) */
+/* TLS (numbered apart from the keys above, which other features extend). A
+ * certificate that fails to parse or verify fails the dial (CPIPE_ERR_CONN)
+ * with the reason in words; key material never appears in a message. */
+#define CPIPE_SET_TLS 20              /* i32 0/1: connect with TLS */
+#define CPIPE_SET_TLS_CA 21           /* bytes: trusted roots, PEM (one or more); required while verifying */
+#define CPIPE_SET_TLS_CERT 22         /* bytes: client certificate chain, PEM (mutual TLS); needs TLS_KEY */
+#define CPIPE_SET_TLS_KEY 23          /* bytes: its private key, PEM, unencrypted */
+#define CPIPE_SET_TLS_SERVERNAME 24   /* bytes: the name to verify and send as SNI; default: the host (an IP address
+                                         is checked against the certificate's IP entries and sends no SNI) */
+#define CPIPE_SET_TLS_VERIFY 25       /* i32 0/1, default 1: 0 accepts any certificate */
 
 /* Bits of a call's flags. */
 #define CPIPE_CALL_BLOCKING 0x1 /* may wait on the server for ever: the command timeout does not apply */

@@ -40,6 +40,7 @@
 #include "settings.h"
 #include "sock.h"
 #include "sys.h"
+#include "tls.h"
 
 /* Reads per readable socket per loop turn: bounds one connection's share. */
 #define READS_PER_TURN 8
@@ -99,6 +100,8 @@ struct cpipe_pool {
     atomic_int orphaned;
 
     /* Host thread only. */
+    cpipe_tls_config **tls; /* parsed TLS settings, one per distinct set, shared by connections */
+    size_t tls_count;
     size_t cursor; /* where the search for a shared connection starts */
     int closed;
     cpipe_error error; /* of the last failed call */
@@ -202,6 +205,7 @@ static void io_main(void *arg) {
         int64_t now = cpipe_now_ms(), next = 0;
         size_t owed = 0;
         nfds_t n = 0;
+        int pending = 0; /* a connection holds received bytes its socket will not announce */
         if (grow_poll_set(p, (size_t)count + 2) != 0) {
             cpipe_thread_yield(); /* out of memory: try again */
             continue;
@@ -227,6 +231,7 @@ static void io_main(void *arg) {
                 if (m->conn.state == CPIPE_CONN_READY && m->role != CPIPE_ROLE_EXCLUSIVE) owed += m->conn.calls.count;
                 short events = cpipe_connection_events(&m->conn);
                 if (atomic_load(&m->pushes_held) >= PUSH_HOLD_MAX) events &= ~POLLIN;
+                else pending |= cpipe_connection_pending(&m->conn);
                 if (events) {
                     p->pfds[n].fd = (redisFD)cpipe_connection_fd(&m->conn);
                     p->pfds[n].events = events;
@@ -238,7 +243,9 @@ static void io_main(void *arg) {
         }
         publish(p, &out);
         int timeout = -1;
-        if (cpipe_buffer_live(&out) > 0) {
+        if (pending) {
+            timeout = 0;
+        } else if (cpipe_buffer_live(&out) > 0) {
             timeout = 10; /* records wait for memory: try again soon */
         } else if (next > 0) {
             int64_t left = next - cpipe_now_ms();
@@ -257,7 +264,7 @@ static void io_main(void *arg) {
         if (timeout != 0) atomic_store(&p->asleep, 1);
         int ready = poll(p->pfds, n, timeout);
         atomic_store(&p->asleep, 0);
-        if (ready <= 0) continue; /* a timer is due, or EINTR, or spinning */
+        if (ready <= 0 && !pending) continue; /* a timer is due, or EINTR, or spinning */
         spin_until = 0;
         if (p->pfds[0].revents) {
             cpipe_socket_drain(p->wake[0]);
@@ -269,14 +276,18 @@ static void io_main(void *arg) {
         }
         now = cpipe_now_ms();
         for (nfds_t k = 2; k < n; k++) {
-            if (p->pfds[k].revents == 0) continue;
+            short revents = p->pfds[k].revents;
+            if (revents == 0 && !pending) continue;
             pool_member *m = p->members[p->pfd_member[k]];
             cpipe_mutex_lock(&m->lock);
+            if (revents == 0 && m->used && atomic_load(&m->pushes_held) < PUSH_HOLD_MAX &&
+                cpipe_connection_pending(&m->conn))
+                revents = POLLIN;
             /* The host may have closed the connection since the poll set was
              * made; a socket opened since then gets its turn next time. */
-            if (m->used && (redisFD)cpipe_connection_fd(&m->conn) == p->pfds[k].fd) {
+            if (revents != 0 && m->used && (redisFD)cpipe_connection_fd(&m->conn) == p->pfds[k].fd) {
                 uint32_t failures = m->conn.failures;
-                cpipe_connection_io(&m->conn, p->pfds[k].revents, READS_PER_TURN, now, &out);
+                cpipe_connection_io(&m->conn, revents, READS_PER_TURN, now, &out);
                 if (m->conn.failures != failures) note_failure(p, &m->conn);
                 finish_return(m, &out);
             }
@@ -295,7 +306,7 @@ static void io_main(void *arg) {
 static int member_init(cpipe_pool *p, int i, const cpipe_settings *s, int role) {
     pool_member *m = p->members[i];
     cpipe_mutex_lock(&m->lock);
-    int ok = cpipe_connection_init(&m->conn, (uint16_t)i, s, &cpipe_transport_plain, role != CPIPE_ROLE_EXCLUSIVE) == 0;
+    int ok = cpipe_connection_init(&m->conn, (uint16_t)i, s, NULL, role != CPIPE_ROLE_EXCLUSIVE) == 0;
     if (ok) {
         m->used = 1;
         m->role = role;
@@ -331,7 +342,26 @@ static int member_slot(cpipe_pool *p) {
     return count;
 }
 
+/* The pool's parsed TLS config for these settings: one it made for the
+ * same material before, or a new one. NULL when out of memory. */
+static const cpipe_tls_config *tls_config_for(cpipe_pool *p, const cpipe_settings *s) {
+    for (size_t i = 0; i < p->tls_count; i++)
+        if (cpipe_tls_config_matches(p->tls[i], s)) return p->tls[i];
+    cpipe_tls_config **grown = cpipe_realloc(p->tls, (p->tls_count + 1) * sizeof *grown);
+    if (grown == NULL) return NULL;
+    p->tls = grown;
+    cpipe_tls_config *cfg = cpipe_tls_config_create(s);
+    if (cfg != NULL) p->tls[p->tls_count++] = cfg;
+    return cfg;
+}
+
 static int add_member(cpipe_pool *p, const cpipe_settings *s, int role) {
+    cpipe_settings with_tls;
+    if (s->tls && s->tls_config == NULL) {
+        with_tls = *s;
+        if ((with_tls.tls_config = tls_config_for(p, s)) == NULL) return -1;
+        s = &with_tls;
+    }
     int i = member_slot(p);
     if (i < 0 || member_init(p, i, s, role) != 0) return -1;
     return i;
@@ -346,6 +376,8 @@ static void pool_destroy(cpipe_pool *p) {
         cpipe_mutex_destroy(&m->lock);
         cpipe_free(m);
     }
+    for (size_t i = 0; i < p->tls_count; i++) cpipe_tls_config_free(p->tls[i]);
+    cpipe_free(p->tls);
     if (p->mutexes > 0) cpipe_mutex_destroy(&p->qlock);
     for (int i = 0; i < 2; i++) {
         if (p->wake[i] != REDIS_INVALID_FD) cpipe_socket_close(p->wake[i]);
@@ -379,6 +411,7 @@ CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *settings, int32_t setting
     p->only_up = s.only_up;
     if (cpipe_mutex_init(&p->qlock) != 0) goto fail;
     p->mutexes = 1;
+    if (s.tls && (s.tls_config = tls_config_for(p, &s)) == NULL) goto fail;
     for (int i = 0; i < s.shared + s.exclusive; i++)
         if (add_member(p, &s, i < s.shared ? CPIPE_ROLE_SHARED : CPIPE_ROLE_EXCLUSIVE) != i) goto fail;
     if (cpipe_socket_pair(p->wake) != 0 || cpipe_socket_pair(p->notify) != 0) goto fail;

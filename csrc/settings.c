@@ -30,6 +30,7 @@ int cpipe_settings_read(cpipe_settings *s, const uint8_t *buf, size_t len, int s
     s->max_in_flight = 1 << 17;
     s->shared = 1;
     s->max_reply_bytes = DEFAULT_MAX_REPLY_BYTES;
+    s->tls_verify = 1;
     if (buf == NULL || len < 4) return refuse(why, cap, "no settings version", 0);
     if (cpipe_get_u32(buf) != CPIPE_SETTINGS_VERSION) return refuse(why, cap, "unknown settings version", 0);
     size_t pos = 4;
@@ -66,6 +67,30 @@ int cpipe_settings_read(cpipe_settings *s, const uint8_t *buf, size_t len, int s
             ok = n == 4 && cpipe_get_u32(v) > 0;
             if (ok) s->max_reply_bytes = cpipe_get_u32(v);
             break;
+        case CPIPE_SET_TLS: ok = read_int(v, n, 0, 1, &s->tls) == 0; break;
+        case CPIPE_SET_TLS_VERIFY: ok = read_int(v, n, 0, 1, &s->tls_verify) == 0; break;
+        case CPIPE_SET_TLS_CA:
+            ok = n > 0;
+            s->tls_ca = v;
+            s->tls_ca_len = n;
+            break;
+        case CPIPE_SET_TLS_CERT:
+            ok = n > 0;
+            s->tls_cert = v;
+            s->tls_cert_len = n;
+            break;
+        case CPIPE_SET_TLS_KEY:
+            ok = n > 0;
+            s->tls_key = v;
+            s->tls_key_len = n;
+            break;
+        case CPIPE_SET_TLS_SERVERNAME:
+            ok = n > 0 && n <= CPIPE_MAX_HOST_LEN && memchr(v, 0, n) == NULL;
+            if (ok) {
+                memcpy(s->tls_servername, v, n);
+                s->tls_servername[n] = '\0';
+            }
+            break;
         case CPIPE_SET_HANDSHAKE:
             ok = cpipe_commands_measure(v, n, &count, &resp_size) == 0;
             s->handshake = v;
@@ -75,5 +100,7 @@ int cpipe_settings_read(cpipe_settings *s, const uint8_t *buf, size_t len, int s
         }
         if (!ok) return refuse(why, cap, "invalid value", key);
     }
+    if ((s->tls_cert_len > 0) != (s->tls_key_len > 0))
+        return refuse(why, cap, "a TLS certificate needs its key", CPIPE_SET_TLS_KEY);
     return 0;
 }

@@ -23,6 +23,19 @@ typedef struct cpipe_settings {
     uint32_t max_reply_bytes;
     const uint8_t *handshake; /* packed commands, in the caller's buffer */
     size_t handshake_len;
+    /* TLS (tls.h): the entries point into the caller's buffer, as the handshake does. */
+    int tls;                  /* 0: plain */
+    int tls_verify;           /* 1 (default): the server's certificate must verify */
+    const uint8_t *tls_ca;    /* PEM roots */
+    size_t tls_ca_len;
+    const uint8_t *tls_cert;  /* PEM client certificate chain */
+    size_t tls_cert_len;
+    const uint8_t *tls_key;   /* PEM key of tls_cert: a secret */
+    size_t tls_key_len;
+    char tls_servername[CPIPE_MAX_HOST_LEN + 1]; /* "": the host */
+    /* Set by the owner, not read from the buffer: the parsed config the
+     * connection's TLS transport uses (owned by the owner). */
+    const struct cpipe_tls_config *tls_config;
 } cpipe_settings;
 
 /* Which keys a reader accepts: a single connection's, or a pool's too. */

@@ -38,6 +38,12 @@ typedef struct cpipe_transport_funcs {
     /* Closes and forgets the connection; the transport may dial again.
      * (Not named `close`: hiredis' sockcompat.h makes that a macro on Windows.) */
     void (*hangup)(cpipe_transport *t);
+    /* Optional. Whether bytes already received wait inside the transport
+     * (decrypted TLS records), where polling the socket would not see them:
+     * the owner reads again before it sleeps. */
+    int (*pending)(const cpipe_transport *t);
+    /* Optional. Frees `state` for good (after a hangup). */
+    void (*destroy)(cpipe_transport *t);
 } cpipe_transport_funcs;
 
 struct cpipe_transport {
@@ -47,7 +53,7 @@ struct cpipe_transport {
     void *state; /* the implementation's own (a TLS session…) */
 };
 
-/* Plain TCP and unix sockets. */
+/* Plain TCP and unix sockets. The TLS transport is tls.h's. */
 extern const cpipe_transport_funcs cpipe_transport_plain;
 
 #endif

@@ -5,7 +5,7 @@
  */
 
 /** `CPIPE_ABI_VERSION`: the ABI this TypeScript expects; `cpipe_abi_version()` must match. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** Status codes (`CPIPE_OK`, `CPIPE_ERR_*`). */
 export const Status = {
@@ -35,6 +35,12 @@ export const Setting = {
   MAX_REPLY_BYTES: 10,
   KEEPALIVE: 11,
   ONLY_UP: 12,
+  TLS: 20,
+  TLS_CA: 21,
+  TLS_CERT: 22,
+  TLS_KEY: 23,
+  TLS_SERVERNAME: 24,
+  TLS_VERIFY: 25,
 } as const;
 
 /** Bits of a call's flags (`CPIPE_CALL_*`); a Pub/Sub kind is one value under `PUBSUB_MASK`. */

@@ -6,8 +6,8 @@
  */
 import { Setting } from "../ffi/abi.ts";
 import { CommandEncoder } from "./encoder.ts";
-import { CpipeError } from "./errors.ts";
-import { type ClientSettings, describeAddress, handshakeCommands, type PoolSettings } from "./options.ts";
+import { type ClientSettings, handshakeCommands, type PoolSettings, type TlsSettings } from "./options.ts";
+import { runtimeRoots } from "./tls_roots.ts";
 
 const utf8 = new TextEncoder();
 
@@ -54,12 +54,33 @@ class SettingsWriter {
   }
 }
 
-function writeConnection(w: SettingsWriter, s: ClientSettings): void {
-  if (s.tls !== null) {
-    throw new CpipeError(
-      `cpipe: TLS (rediss://, tls: …) for ${describeAddress(s)} is not built into this version of cpipe yet`,
-    );
+/** PEM blocks back to back, one per line at least: Mbed TLS reads them as one bundle. */
+function joinPem(parts: readonly Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, 0));
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    joined[at + part.length] = 0x0a;
+    at += part.length + 1;
   }
+  return joined;
+}
+
+function writeTls(w: SettingsWriter, tls: TlsSettings): void {
+  w.int(Setting.TLS, 1);
+  w.int(Setting.TLS_VERIFY, tls.rejectUnauthorized ? 1 : 0);
+  // No ca: the roots the runtime itself trusts. Not needed when nothing is verified.
+  const ca = tls.ca.length > 0 ? joinPem(tls.ca) : tls.rejectUnauthorized ? runtimeRoots() : null;
+  if (ca !== null) w.bytes(Setting.TLS_CA, ca);
+  if (tls.cert !== null && tls.key !== null) {
+    w.bytes(Setting.TLS_CERT, tls.cert);
+    w.bytes(Setting.TLS_KEY, tls.key);
+  }
+  if (tls.servername !== null) w.bytes(Setting.TLS_SERVERNAME, utf8.encode(tls.servername));
+}
+
+function writeConnection(w: SettingsWriter, s: ClientSettings): void {
+  if (s.tls !== null) writeTls(w, s.tls);
   const address = s.address;
   w.bytes(Setting.HOST, utf8.encode(address.kind === "unix" ? address.path : address.host));
   if (address.kind === "tcp") w.int(Setting.PORT, address.port);

@@ -2,6 +2,7 @@
  * Bun's built-in `RedisClient` (auto-pipelining, promises); runs under Bun only.
  * `bun bench/clients/bun_redis.ts --workload W2 --port 6379`.
  */
+import { readFileSync } from "node:fs";
 import { type ClientDef, expect, main, type Params, roundRobinKinds } from "./runner.mjs";
 import { field, isLatency, KEY } from "../spec.mjs";
 
@@ -15,7 +16,7 @@ interface RedisClient {
 }
 interface BunGlobal {
   version: string;
-  RedisClient: new (url: string) => RedisClient;
+  RedisClient: new (url: string, options?: { tls?: { ca: string } }) => RedisClient;
 }
 const Bun = (globalThis as unknown as { Bun?: BunGlobal }).Bun;
 if (!Bun) throw new Error("bun_redis.ts runs under Bun");
@@ -35,10 +36,11 @@ const def: ClientDef<Clients> = {
   async open(p) {
     // The latency kinds make their calls on one connection.
     const count = isLatency(p.kind) ? 1 : p.size;
-    const url = `redis://${p.host}:${p.port}`;
+    const url = `${p.tlsCa === undefined ? "redis" : "rediss"}://${p.host}:${p.port}`;
+    const options = p.tlsCa === undefined ? {} : { tls: { ca: readFileSync(p.tlsCa, "utf8") } };
     const clients: Clients = [
-      new Bun.RedisClient(url),
-      ...Array.from({ length: count - 1 }, () => new Bun.RedisClient(url)),
+      new Bun.RedisClient(url, options),
+      ...Array.from({ length: count - 1 }, () => new Bun.RedisClient(url, options)),
     ];
     await Promise.all(clients.map((c) => c.connect()));
     return clients;

@@ -4,6 +4,7 @@
  * The pool kinds and `latency`/`latencyIdle` use the async pool (`connectPool`), the others the
  * synchronous client (`connect`).
  */
+import { readFileSync } from "node:fs";
 import * as cpipe from "../../mod.ts";
 import meta from "../../deno.json" with { type: "json" };
 import { type ClientDef, expect, main, type Params, timeCalls } from "./runner.mjs";
@@ -24,10 +25,11 @@ const def: ClientDef<Conn> = {
   name: "cpipe",
   version: meta.version,
   open(p) {
+    const tls = p.tlsCa === undefined ? undefined : { ca: readFileSync(p.tlsCa, "utf8") };
     if (POOLED.has(p.kind)) {
-      return { client: null, pool: cpipe.connectPool({ host: p.host, port: p.port, size: p.size }) };
+      return { client: null, pool: cpipe.connectPool({ host: p.host, port: p.port, size: p.size, tls }) };
     }
-    return { client: cpipe.connect(p.host, p.port), pool: null };
+    return { client: cpipe.connect(p.host, p.port, { tls }), pool: null };
   },
   async close(c) {
     c.client?.close();

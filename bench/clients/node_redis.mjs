@@ -10,6 +10,7 @@
  * the reply, so the others queue, and with the 3 s default W6's 100,000 GET
  * fail.
  */
+import { readFileSync } from "node:fs";
 import { createClient, createClientPool } from "redis";
 import { expect, main, packageVersion, timeCalls } from "./runner.mjs";
 import { field, KEY } from "../spec.mjs";
@@ -43,7 +44,8 @@ const def = {
   name: "node-redis",
   version: packageVersion("redis"),
   async open(p) {
-    const options = { socket: { host: p.host, port: p.port }, commandOptions: { timeout: 0 } };
+    const tls = p.tlsCa === undefined ? {} : { tls: true, ca: readFileSync(p.tlsCa, "utf8") };
+    const options = { socket: { host: p.host, port: p.port, ...tls }, commandOptions: { timeout: 0 } };
     if (p.kind === "pool" || p.kind === "poolSeq" || p.kind === "poolGet") {
       const pool = createClientPool(options, { minimum: p.size, maximum: p.size, acquireTimeout: 0 });
       await pool.connect();

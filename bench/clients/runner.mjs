@@ -21,6 +21,7 @@ import { field, KEY, WORKLOADS } from "../spec.mjs";
  * @property {import("../spec.mjs").Kind} kind
  * @property {string} host
  * @property {number} port
+ * @property {string | undefined} tlsCa PEM file of the CA to verify the server with: connect over TLS (`--tls-ca`)
  * @property {number} n
  * @property {number} batch
  * @property {number} size
@@ -72,6 +73,7 @@ export function parseArgs(argv) {
     kind: /** @type {import("../spec.mjs").Kind} */ (a.kind ?? w.kind),
     host: a.host ?? "127.0.0.1",
     port: num("port", undefined),
+    tlsCa: a["tls-ca"],
     n: num("n", w?.n),
     batch: num("batch", w?.batch ?? 1),
     size: num("size", w?.size ?? 1),
