@@ -190,7 +190,9 @@ async function httpRound(
     if (out.code !== 0) throw new Error(`load generator: ${out.stderr.trim().slice(-500)}`);
     const r = jsonLine(out.stdout, "load");
     if (r.errors! > 0 || r.non2xx! > 0 || !(r.requests! > 0)) {
-      throw new Error(`${r.errors} errors, ${r.non2xx} non-2xx answers of ${r.requests}: ${service.stderr().slice(-500)}`);
+      throw new Error(
+        `${r.errors} errors, ${r.non2xx} non-2xx answers of ${r.requests}: ${service.stderr().slice(-500)}`,
+      );
     }
     m.rps.push(r.rps!);
     m.p50Ms.push(r.p50Ms!);
@@ -234,7 +236,9 @@ function summary(m: ShapeMeasurement): string {
       `${median(m.cpuUsPerRequest).toFixed(1)} µs CPU/request (${m.rps.length} rounds: ` +
       `${m.rps.map((v) => Math.round(v)).join(", ")} req/s)`;
   }
-  return `process ${median(m.wallMs).toFixed(1)} ms, work ${median(m.workMs).toFixed(1)} ms (median of ${m.wallMs.length})`;
+  return `process ${median(m.wallMs).toFixed(1)} ms, work ${
+    median(m.workMs).toFixed(1)
+  } ms (median of ${m.wallMs.length})`;
 }
 
 /** Measures the shapes in `o.only` (all by default) against `server`; logs each measurement as it ends. */
@@ -365,7 +369,9 @@ export function shapesSection(ms: ShapeMeasurement[]): string[] {
         if (m.error) out.push(`| ${m.label} | failed: ${m.error.split("\n")[0]!.slice(0, 200)} | | |`);
         else {
           out.push(
-            `| ${m.label} | ${median(m.wallMs).toFixed(1)} ms | ${median(m.workMs).toFixed(1)} ms | ${m.wallMs.length} |`,
+            `| ${m.label} | ${median(m.wallMs).toFixed(1)} ms | ${
+              median(m.workMs).toFixed(1)
+            } ms | ${m.wallMs.length} |`,
           );
         }
       }
