@@ -13,7 +13,9 @@
  * are owed, the I/O thread asks its sockets again for SPIN_US (yielding the
  * CPU in between) before it sleeps: a reply on a fast network comes sooner
  * than a sleeping thread is woken, and a CPU that never idles is not woken
- * at all.
+ * at all. Confined to one CPU (taskset, a container's cpuset), the thread
+ * never spins: it would only take that CPU from JavaScript, which must run
+ * for anything to happen, and a reply then wakes it from poll() instead.
  *
  * Connections live in members, at fixed addresses for the pool's life: the
  * I/O thread reads `count` and then only members below it, so the host can
@@ -65,6 +67,7 @@ struct cpipe_pool {
     int mutexes;             /* members whose lock was made (for cleanup) */
     size_t max_in_flight;
     int only_up; /* route -1 never stages on a connection that is not up */
+    int spin_us; /* SPIN_US, or 0 when the process may use only one CPU */
 
     /* The I/O thread's; the host wakes it through wake[1]. */
     cpipe_thread thread;
@@ -194,9 +197,9 @@ static void io_main(void *arg) {
         }
         /* Replies owed on shared connections (blocking commands run on
          * exclusive ones): ask again for a while before sleeping. */
-        if (owed > 0 && timeout != 0) {
+        if (owed > 0 && timeout != 0 && p->spin_us > 0) {
             int64_t us = cpipe_now_us();
-            if (spin_until == 0) spin_until = us + SPIN_US;
+            if (spin_until == 0) spin_until = us + p->spin_us;
             if (us < spin_until) {
                 timeout = 0;
                 cpipe_thread_yield();
@@ -321,6 +324,7 @@ CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *settings, int32_t setting
     p->wake[0] = p->wake[1] = p->notify[0] = p->notify[1] = REDIS_INVALID_FD;
     p->max_in_flight = (size_t)s.max_in_flight;
     p->only_up = s.only_up;
+    p->spin_us = cpipe_cpus_usable() > 1 ? SPIN_US : 0;
     if (cpipe_mutex_init(&p->qlock) != 0) goto fail;
     p->mutexes = 1;
     for (int i = 0; i < s.shared + s.exclusive; i++)
@@ -471,9 +475,11 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
              * watches the command timeout. A sleeping I/O thread is woken up
              * now, while the server works, so that it is already asking when
              * the replies come: a thread sleeping then is woken later, and a
-             * CPU that went idle is slow to wake up. */
+             * CPU that went idle is slow to wake up. A thread that does not
+             * spin gains nothing by waking early: the reply wakes it. */
             int timed = owed_before == 0 && m->conn.command_timeout_ms > 0;
-            if (timed || cpipe_buffer_live(&m->conn.unsent) > 0 || atomic_load(&p->asleep)) wake_io(p);
+            int early = p->spin_us > 0 && atomic_load(&p->asleep);
+            if (timed || cpipe_buffer_live(&m->conn.unsent) > 0 || early) wake_io(p);
         } else {
             wake_io(p); /* a dial may be due */
         }
