@@ -50,6 +50,8 @@
 /* While replies are owed, how long the I/O thread keeps asking for them
  * (yielding the CPU in between) before it sleeps in poll(). */
 #define SPIN_US 200
+/* Confined to one CPU: a yield longer than this means the CPU has other work. */
+#define BUSY_YIELD_US 20
 
 /* What happens to a released exclusive connection once its calls are answered. */
 enum { RETURN_NONE, RETURN_KEEP, RETURN_CLOSE };
@@ -206,6 +208,9 @@ static void io_main(void *arg) {
             if (us < spin_until) {
                 timeout = 0;
                 cpipe_thread_yield();
+                /* On one CPU, a yield that took long ran something else:
+                 * JavaScript is busy, and spinning would only delay it. */
+                if (p->spin_us == 0 && cpipe_now_us() - us > BUSY_YIELD_US) atomic_store(&p->spin_idle, 0);
             } else {
                 atomic_store(&p->spin_idle, 0);
             }
