@@ -8,6 +8,8 @@
  * prints each measurement and its command line, and the tables of bench/RESULTS.md's section.
  */
 import { type RedisServer, startRedis } from "../tests/harness/server.ts";
+// report.ts imports this module too: the cycle is safe, median is only called once both are loaded.
+import { median } from "./report.ts";
 import { type Shape, SHAPE_CLIENTS, SHAPE_ORDER, type ShapeClient, SHAPES } from "./spec.mjs";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
@@ -221,12 +223,6 @@ async function onceProcess(server: RedisServer, shape: Shape, c: ShapeClient, o:
   if (out.code !== 0) throw new Error(`exit ${out.code}: ${out.stderr.trim().slice(-800)}`);
   m.workMs.push(jsonLine(out.stdout, "once").workMs!);
   m.wallMs.push(out.ms);
-}
-
-export function median(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b), mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function summary(m: ShapeMeasurement): string {

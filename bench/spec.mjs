@@ -423,28 +423,29 @@ export function sweepWorkload(sweep, size) {
  * @property {number} [processes] fresh processes per client (once), interleaved
  */
 
+/**
+ * An H shape: the service under 50 connections' load, 3 rounds of 3 s warm-up and 10 s measured.
+ * @param {string} id
+ * @param {string} title
+ * @returns {Shape}
+ */
+function httpShape(id, title) {
+  return {
+    id,
+    title,
+    kind: "http",
+    clients: ["cpipe-bun", "bun-redis", "cpipe-deno", "node-redis-deno"],
+    connections: 50,
+    duration: 10,
+    warmup: 3,
+    rounds: 3,
+  };
+}
+
 /** @type {Record<string, Shape>} */
 export const SHAPES = {
-  H1: {
-    id: "H1",
-    title: "HTTP cache-aside service, one GET per request (50 connections)",
-    kind: "http",
-    clients: ["cpipe-bun", "bun-redis", "cpipe-deno", "node-redis-deno"],
-    connections: 50,
-    duration: 10,
-    warmup: 3,
-    rounds: 3,
-  },
-  H2: {
-    id: "H2",
-    title: "HTTP cache-aside service, five commands per request (GET, HGETALL, ZSCORE, INCR, EXPIRE)",
-    kind: "http",
-    clients: ["cpipe-bun", "bun-redis", "cpipe-deno", "node-redis-deno"],
-    connections: 50,
-    duration: 10,
-    warmup: 3,
-    rounds: 3,
-  },
+  H1: httpShape("H1", "HTTP cache-aside service, one GET per request (50 connections)"),
+  H2: httpShape("H2", "HTTP cache-aside service, five commands per request (GET, HGETALL, ZSCORE, INCR, EXPIRE)"),
   C1: {
     id: "C1",
     title: "the seed's script run once: a fresh process, 10,000 HSET at once over a pool of 10, exit",
