@@ -367,14 +367,16 @@ stress: tools redis $(LIB)
 # W1–W5, the pool's W3/W3s/W6 and the latency of one call (L1/L2) for cpipe
 # under Deno and Bun, for Bun's RedisClient, ioredis and node-redis under Node
 # and Bun, and redis-benchmark, server pinned to CPU 0 and clients to CPU 1;
-# then the two sweeps. Writes
-# bench/RESULTS.md and bench/*.svg, raw samples in bench/raw/. About 15 minutes.
-# BENCH_ARGS: e.g. --quick, --workloads W2,W4, --clients cpipe-deno,bun-redis, --no-sweeps.
+# then the two sweeps, then the shapes of issue 12 (H1/H2: an HTTP service; C1: a script run once). Writes
+# bench/RESULTS.md and bench/*.svg, raw samples in bench/raw/. About 25 minutes.
+# BENCH_ARGS: e.g. --quick, --workloads W2,W4, --clients cpipe-deno,bun-redis, --no-sweeps, --no-shapes.
+# ONLY: just these workloads and shapes, e.g. make bench ONLY=H1,C1,L2
 .PHONY: bench
 BENCH_ARGS ?=
+ONLY ?=
 bench: install $(LIB)
-	$(DENO) run -A bench/run.ts $(BENCH_ARGS)
-	$(DENO) run -A bench/pubsub.ts
+	$(DENO) run -A bench/run.ts $(if $(ONLY),--only $(ONLY)) $(BENCH_ARGS)
+	$(if $(ONLY),,$(DENO) run -A bench/pubsub.ts)
 
 # Pub/Sub alone (P1 throughput, P2 latency): cpipe beside Bun RedisClient, node-redis and ioredis.
 .PHONY: bench-pubsub

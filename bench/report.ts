@@ -16,6 +16,7 @@ import {
   SWEEPS,
   type Workload,
 } from "./spec.mjs";
+import { type ShapeMeasurement, shapesSection } from "./shapes.ts";
 
 /** One client's samples for one workload (or sweep point). */
 export interface Measurement {
@@ -64,6 +65,8 @@ export interface RunResult {
   workloads: Workload[];
   measurements: Measurement[];
   sweeps: Record<string, { size: number; m: Measurement }[]>;
+  /** Issue 12's shapes (bench/shapes.ts); absent from runs made before them. */
+  shapes?: ShapeMeasurement[];
 }
 
 export function median(xs: number[]): number {
@@ -302,6 +305,7 @@ function markdown(r: RunResult, t: Table, rawPath: string, charts: string[]): st
   }
 
   latencySection(out, r, t, clients);
+  out.push(...shapesSection(r.shapes ?? []));
 
   if (ws.length) {
     out.push("## Each workload", "");

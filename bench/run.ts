@@ -8,7 +8,8 @@
  * bench/sweep-hash.svg and the raw samples under bench/raw/.
  *
  *     deno run -A bench/run.ts [--quick] [--workloads W1,W2] [--clients cpipe-deno,bun-redis]
- *                              [--no-sweeps] [--sweeps pipeline,hash]
+ *                              [--no-sweeps] [--sweeps pipeline,hash] [--shapes H1,H2,C1] [--no-shapes]
+ *     deno run -A bench/run.ts --only H1,L2     # just these workloads and shapes (make bench ONLY=H1,L2)
  *     deno run -A bench/run.ts --from bench/raw/<stamp>.json   # re-renders a run's report
  *
  * A partial run (any filter or --quick) writes its report under bench/raw/<stamp>/
@@ -30,6 +31,8 @@ import {
   WORKLOADS,
 } from "./spec.mjs";
 import { type Measurement, median, type RunResult, writeReport } from "./report.ts";
+import { measureShapes } from "./shapes.ts";
+import { SHAPE_ORDER } from "./spec.mjs";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 const DENO = Deno.env.get("DENO") ?? `${ROOT}/node_modules/.bin/deno`;
@@ -45,7 +48,7 @@ function flag(name: string): string | undefined {
   const v = Deno.args[i + 1];
   return v === undefined || v.startsWith("--") ? "" : v;
 }
-const known = new Set(["quick", "workloads", "clients", "no-sweeps", "sweeps", "from"]);
+const known = new Set(["quick", "workloads", "clients", "no-sweeps", "sweeps", "from", "shapes", "no-shapes", "only"]);
 for (const a of Deno.args) {
   if (a.startsWith("--") && !known.has(a.slice(2))) {
     console.error(`unknown option ${a}; options: ${[...known].map((k) => `--${k}`).join(" ")}`);
@@ -62,9 +65,15 @@ if (from) {
   Deno.exit(0);
 }
 const quick = flag("quick") !== undefined;
-const workloadIds = flag("workloads")?.split(",").filter(Boolean) ?? WORKLOAD_ORDER;
+/** `--only`: the workloads and shapes named, nothing else (no sweeps). */
+const only = flag("only")?.split(",").filter(Boolean);
+const workloadIds = only?.filter((id) => !SHAPE_ORDER.includes(id)) ?? flag("workloads")?.split(",").filter(Boolean) ??
+  WORKLOAD_ORDER;
+const shapeIds = only?.filter((id) => SHAPE_ORDER.includes(id)) ??
+  (flag("no-shapes") !== undefined ? [] : flag("shapes")?.split(",").filter(Boolean) ?? SHAPE_ORDER);
+for (const id of shapeIds) if (!SHAPE_ORDER.includes(id)) throw new Error(`unknown shape ${id}`);
 const clientIds = flag("clients")?.split(",").filter(Boolean) ?? [...CLIENTS.map((c) => c.id), REDIS_BENCHMARK.id];
-const sweepIds = flag("no-sweeps") !== undefined
+const sweepIds = flag("no-sweeps") !== undefined || only
   ? []
   : (flag("sweeps")?.split(",").filter(Boolean) ?? Object.keys(SWEEPS)) as (keyof typeof SWEEPS)[];
 const workloads = workloadIds.map((id) => {
@@ -77,7 +86,8 @@ for (const c of clientIds) {
 }
 for (const s of sweepIds) if (!SWEEPS[s]) throw new Error(`unknown sweep ${s}`);
 const partial = quick || flag("workloads") !== undefined || flag("clients") !== undefined ||
-  flag("no-sweeps") !== undefined || flag("sweeps") !== undefined;
+  flag("no-sweeps") !== undefined || flag("sweeps") !== undefined || only !== undefined ||
+  flag("shapes") !== undefined || flag("no-shapes") !== undefined;
 
 // ---- machine ------------------------------------------------------------------
 const cpus = navigator.hardwareConcurrency;
@@ -467,11 +477,13 @@ const result: RunResult = {
   workloads,
   measurements: [],
   sweeps: {},
+  shapes: [],
   serverCommand: "",
 };
 
 console.log(
   `cpipe benchmark: ${workloadIds.join(" ")} × ${clientIds.length} clients, sweeps: ${sweepIds.join(", ") || "none"}` +
+    `, shapes: ${shapeIds.join(" ") || "none"}` +
     ` (${total} measurements${quick ? ", quick" : ""}); load average ${result.loadBefore}`,
 );
 // TLS rows use the same server's TLS port, certificates made for the run (scripts/test-certs.sh).
@@ -495,6 +507,15 @@ try {
     for (const { size, c } of s.points) {
       points.push({ size, m: await measure(server, sweepWorkload(s.id, size), c, s.id) });
     }
+  }
+  if (shapeIds.length) {
+    result.shapes = await measureShapes(server, {
+      only: shapeIds,
+      pinned,
+      ...(quick ? { rounds: 1, duration: 3, warmup: 1, processes: 5 } : {}),
+      log: (line) => console.log(`[${clock().padStart(5)}] ${line}`),
+    });
+    for (const m of result.shapes) if (m.error) errors.push(`${m.shape} ${m.label}: ${m.error}`);
   }
 } finally {
   await server[Symbol.asyncDispose]();

@@ -427,3 +427,87 @@ export function sweepWorkload(sweep, size) {
     rb: { c: 1, P: 10_000, n: 100_000, args: HSET },
   };
 }
+
+/**
+ * The shapes most programs have (issue 12), measured by bench/shapes.ts beside the peers:
+ * - H1, H2: an HTTP cache-aside service (`GET /item/:id`, bench/clients/http_server.ts) under load from autocannon
+ *   (bench/load.mjs): H1 issues one GET per request, H2 a pipeline of GET, HGETALL, ZSCORE, INCR and EXPIRE.
+ *   The service is pinned to one CPU, Redis and the load generator to the other; each round starts every service
+ *   afresh, warms it for `warmup` seconds, then measures `duration` seconds: requests/s, p50 and p99, and the
+ *   service's CPU time (user + sys, /proc/<pid>/stat) per request.
+ * - C1: the seed's script run once (bench/clients/once.ts): a fresh process connects, issues `n` HSET at once,
+ *   awaits them and exits; the process's wall time and the work alone, over `processes` fresh processes each.
+ * @typedef {object} Shape
+ * @property {string} id
+ * @property {string} title
+ * @property {"http" | "once"} kind
+ * @property {string[]} clients ids in HTTP_CLIENTS (http) or ONCE_CLIENTS (once)
+ * @property {number} [connections] autocannon's connections (http)
+ * @property {number} [duration] seconds measured per round (http)
+ * @property {number} [warmup] seconds of load before each round's measurement (http)
+ * @property {number} [rounds] rounds (http), every client's in turn
+ * @property {number} [n] HSET per process (once)
+ * @property {number} [processes] fresh processes per client (once), interleaved
+ */
+
+/**
+ * An H shape: the service under 50 connections' load, 3 rounds of 3 s warm-up and 10 s measured.
+ * @param {string} id
+ * @param {string} title
+ * @returns {Shape}
+ */
+function httpShape(id, title) {
+  return {
+    id,
+    title,
+    kind: "http",
+    clients: ["cpipe-bun", "bun-redis", "cpipe-deno", "node-redis-deno"],
+    connections: 50,
+    duration: 10,
+    warmup: 3,
+    rounds: 3,
+  };
+}
+
+/** @type {Record<string, Shape>} */
+export const SHAPES = {
+  H1: httpShape("H1", "HTTP cache-aside service, one GET per request (50 connections)"),
+  H2: httpShape("H2", "HTTP cache-aside service, five commands per request (GET, HGETALL, ZSCORE, INCR, EXPIRE)"),
+  C1: {
+    id: "C1",
+    title: "the seed's script run once: a fresh process, 10,000 HSET at once over a pool of 10, exit",
+    kind: "once",
+    clients: ["cpipe-deno", "cpipe-bun", "bun-redis"],
+    n: 10_000,
+    processes: 11,
+  },
+};
+
+/** The order the shapes run and appear in. */
+export const SHAPE_ORDER = ["H1", "H2", "C1"];
+
+/**
+ * A service of H1/H2: which Redis client the service uses (`--client` of bench/clients/http_server.ts) under which
+ * runtime.
+ * @typedef {object} ShapeClient
+ * @property {string} id
+ * @property {string} label
+ * @property {"deno" | "bun"} runtime
+ * @property {string} client
+ * @property {string} [cpipe] a checkout whose mod.ts cpipe is imported from (the A/B baseline)
+ */
+
+/** @type {ShapeClient[]} */
+export const SHAPE_CLIENTS = [
+  { id: "cpipe-bun", label: "cpipe pool (Bun)", runtime: "bun", client: "cpipe" },
+  { id: "bun-redis", label: "Bun RedisClient", runtime: "bun", client: "bun-redis" },
+  { id: "cpipe-deno", label: "cpipe pool (Deno)", runtime: "deno", client: "cpipe" },
+  { id: "node-redis-deno", label: "node-redis (Deno)", runtime: "deno", client: "node-redis" },
+];
+if (baseline) {
+  SHAPE_CLIENTS.push(
+    { id: "cpipe-bun-baseline", label: "cpipe baseline (Bun)", runtime: "bun", client: "cpipe", cpipe: baseline },
+    { id: "cpipe-deno-baseline", label: "cpipe baseline (Deno)", runtime: "deno", client: "cpipe", cpipe: baseline },
+  );
+  for (const id of SHAPE_ORDER) SHAPES[id].clients.push("cpipe-bun-baseline", "cpipe-deno-baseline");
+}

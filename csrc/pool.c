@@ -13,7 +13,11 @@
  * are owed, the I/O thread asks its sockets again for SPIN_US (yielding the
  * CPU in between) before it sleeps: a reply on a fast network comes sooner
  * than a sleeping thread is woken, and a CPU that never idles is not woken
- * at all.
+ * at all. Confined to one CPU (taskset, a container's cpuset), the thread
+ * spins only for a call made on an idle connection (one caller waiting, the
+ * latency case): behind a busy connection's calls it would only take that
+ * CPU from JavaScript, which must run for anything to happen, and a reply
+ * wakes it from poll() instead.
  *
  * Connections live in members, at fixed addresses for the pool's life: the
  * I/O thread reads `count` and then only members below it, so the host can
@@ -47,6 +51,8 @@
 /* While replies are owed, how long the I/O thread keeps asking for them
  * (yielding the CPU in between) before it sleeps in poll(). */
 #define SPIN_US 200
+/* Confined to one CPU: a yield longer than this means the CPU has other work. */
+#define BUSY_YIELD_US 20
 
 /* Bytes of one connection's pushes that may wait in the record queue: past
  * this its socket is not read until the host drains (a subscriber whose
@@ -73,6 +79,8 @@ struct cpipe_pool {
     int mutexes;             /* members whose lock was made (for cleanup) */
     size_t max_in_flight;
     int only_up; /* route -1 never stages on a connection that is not up */
+    int spin_us; /* SPIN_US, or 0 when the process may use only one CPU */
+    atomic_int spin_idle; /* with spin_us 0: a call went to an idle connection; spin for its reply */
 
     /* The I/O thread's; the host wakes it through wake[1]. */
     cpipe_thread thread;
@@ -253,12 +261,17 @@ static void io_main(void *arg) {
         }
         /* Replies owed on shared connections (blocking commands run on
          * exclusive ones): ask again for a while before sleeping. */
-        if (owed > 0 && timeout != 0) {
+        if (owed > 0 && timeout != 0 && (p->spin_us > 0 || atomic_load(&p->spin_idle))) {
             int64_t us = cpipe_now_us();
             if (spin_until == 0) spin_until = us + SPIN_US;
             if (us < spin_until) {
                 timeout = 0;
                 cpipe_thread_yield();
+                /* On one CPU, a yield that took long ran something else:
+                 * JavaScript is busy, and spinning would only delay it. */
+                if (p->spin_us == 0 && cpipe_now_us() - us > BUSY_YIELD_US) atomic_store(&p->spin_idle, 0);
+            } else {
+                atomic_store(&p->spin_idle, 0);
             }
         }
         if (timeout != 0) atomic_store(&p->asleep, 1);
@@ -266,6 +279,7 @@ static void io_main(void *arg) {
         atomic_store(&p->asleep, 0);
         if (ready <= 0 && !pending) continue; /* a timer is due, or EINTR, or spinning */
         spin_until = 0;
+        if (ready > (p->pfds[0].revents != 0)) atomic_store(&p->spin_idle, 0); /* a socket answered */
         if (p->pfds[0].revents) {
             cpipe_socket_drain(p->wake[0]);
             atomic_store(&p->wake_pending, 0);
@@ -409,6 +423,7 @@ CPIPE_API cpipe_pool *cpipe_pool_create(const uint8_t *settings, int32_t setting
     p->wake[0] = p->wake[1] = p->notify[0] = p->notify[1] = REDIS_INVALID_FD;
     p->max_in_flight = (size_t)s.max_in_flight;
     p->only_up = s.only_up;
+    p->spin_us = cpipe_cpus_usable() > 1 ? SPIN_US : 0;
     if (cpipe_mutex_init(&p->qlock) != 0) goto fail;
     p->mutexes = 1;
     if (s.tls && (s.tls_config = tls_config_for(p, &s)) == NULL) goto fail;
@@ -565,9 +580,12 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
              * watches the command timeout. A sleeping I/O thread is woken up
              * now, while the server works, so that it is already asking when
              * the replies come: a thread sleeping then is woken later, and a
-             * CPU that went idle is slow to wake up. */
+             * CPU that went idle is slow to wake up. Confined to one CPU,
+             * only for a call on an idle connection (see spin_idle). */
             int timed = owed_before == 0 && m->conn.command_timeout_ms > 0;
-            if (timed || cpipe_buffer_live(&m->conn.unsent) > 0 || atomic_load(&p->asleep)) wake_io(p);
+            if (p->spin_us == 0 && owed_before == 0) atomic_store(&p->spin_idle, 1);
+            int early = (p->spin_us > 0 || owed_before == 0) && atomic_load(&p->asleep);
+            if (timed || cpipe_buffer_live(&m->conn.unsent) > 0 || early) wake_io(p);
         } else {
             wake_io(p); /* a dial may be due */
         }

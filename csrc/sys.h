@@ -45,4 +45,8 @@ int64_t cpipe_now_us(void);
 /* Lets another thread run on this CPU. */
 void cpipe_thread_yield(void);
 
+/* CPUs the calling thread may run on (its affinity mask where the system
+ * tells; otherwise the CPUs online), at least 1. */
+int cpipe_cpus_usable(void);
+
 #endif

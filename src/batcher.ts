@@ -135,12 +135,20 @@ export class Batcher {
     this.#queue.push(segment);
   }
 
-  /** Submits at the end of this tick. */
+  /**
+   * Submits at the end of this tick, or, while replies are owed, at the end
+   * of this turn of the event loop: a server answers many requests in one
+   * turn, each in a tick of its own, and their commands then go out in one
+   * write (one system call and one wake-up of the I/O thread for them all)
+   * instead of one each; the connection is busy with the earlier ones
+   * meanwhile, so they wait for nothing. An idle pool sends at once.
+   */
   schedule(): void {
     this.onSchedule?.();
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(this.#flush);
+    if (this.inFlight > 0) setImmediate(this.#flush);
+    else queueMicrotask(this.#flush);
   }
 
   readonly #flush = (): void => {

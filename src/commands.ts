@@ -200,7 +200,11 @@ function isPlainObject(value: object): boolean {
  * would send its indexes or nothing as fields, so it is a TypeError.
  */
 function pairsArgs(command: string, head: Arg[], first: unknown, rest: Arg[]): Arg[] {
-  if (typeof first !== "object" || first instanceof Uint8Array) return [...head, first as Arg, ...rest];
+  if (typeof first !== "object" || first instanceof Uint8Array) {
+    // The common `hset(key, field, value)` without spreading, which is slow before the JIT has warmed up.
+    if (head.length === 1 && rest.length === 1) return [head[0]!, first as Arg, rest[0]!];
+    return [...head, first as Arg, ...rest];
+  }
   if (rest.length) {
     throw new TypeError(`cpipe: ${command}: give field/value pairs either as one object or as arguments`);
   }

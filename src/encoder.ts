@@ -58,15 +58,24 @@ function utf8Length(value: string): number {
   return bytes;
 }
 
+/** The arena of an encoder made for a handful of commands (a pipeline in a request handler); it grows as needed. */
+export const SMALL_SIZE = 512;
+
 export class CommandEncoder {
-  bytes: Uint8Array = new Uint8Array(INITIAL_SIZE);
-  #view = new DataView(this.bytes.buffer);
+  bytes: Uint8Array;
+  #view: DataView;
   /** Bytes used. */
   length = 0;
   /** Commands packed. */
   count = 0;
   /** Offsets where chunks start after the first, at command boundaries. */
   readonly chunkStarts: number[] = [];
+
+  /** `initialSize`: the arena's first size in bytes (64 KiB by default, for batches). */
+  constructor(initialSize: number = INITIAL_SIZE) {
+    this.bytes = new Uint8Array(initialSize);
+    this.#view = new DataView(this.bytes.buffer);
+  }
 
   /** Appends one command; on a bad argument nothing is appended and a TypeError is thrown. */
   add(command: string, args: readonly Arg[]): void {

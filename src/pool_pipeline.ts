@@ -5,7 +5,7 @@
  */
 import { type Added, Commands, type PoolQueue, type Queued, type RawReplies, type Replies } from "./commands.ts";
 import { ReplyPlan, type Transform } from "./replies.ts";
-import { CommandEncoder } from "./encoder.ts";
+import { CommandEncoder, SMALL_SIZE } from "./encoder.ts";
 import { checkCommand } from "./guards.ts";
 import type { PoolCore } from "./pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";
@@ -27,7 +27,8 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   readonly #route: number;
   /** Called with the names of the commands of each executed pipeline (exclusive connections track state). */
   readonly #onExecute: ((commands: readonly string[]) => void) | null;
-  #encoder = new CommandEncoder();
+  // Small: a pipeline in a request handler holds a few commands, and a 64 KiB arena per request costs more than they.
+  #encoder = new CommandEncoder(SMALL_SIZE);
   #starts: number[] = [];
   #names: string[] = [];
   readonly #plan = new ReplyPlan();
@@ -129,7 +130,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     const transforms = allBuffers ? plan.transforms.map(() => null) : plan.transforms;
     const asBuffer = allBuffers ? plan.asBuffer.map(() => true) : plan.asBuffer;
     const blocking = this.#blocking, names = this.#names;
-    this.#encoder = new CommandEncoder();
+    this.#encoder = new CommandEncoder(SMALL_SIZE);
     this.discard();
     this.#onExecute?.(names);
     const core = this.#core;
