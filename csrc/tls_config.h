@@ -84,6 +84,11 @@
 #define MBEDTLS_PSA_CRYPTO_C
 #define MBEDTLS_PSA_CRYPTO_CLIENT
 #define MBEDTLS_USE_PSA_CRYPTO /* TLS 1.2 on PSA too: one crypto path, RSA-PSS signatures in 1.2 */
+/* Every TLS 1.3 connection holds several PSA keys while it lives; the fixed
+ * store (32 slots) ran out at the eleventh connection of a process ("SSL -
+ * Memory allocation failed"): a pool of 10 and one subscriber. The dynamic
+ * store grows with the connections. */
+#define MBEDTLS_PSA_KEY_STORE_DYNAMIC
 
 /* ---- TLS client ---- */
 #define MBEDTLS_SSL_TLS_C

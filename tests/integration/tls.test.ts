@@ -211,3 +211,18 @@ test("100,000 pool calls over TLS", async () => {
   assert.equal(await pool.get(k), "100000");
   await pool.close();
 });
+
+test("more TLS connections than Mbed TLS's fixed key store held: 40 shared, 8 acquired, a subscriber", async () => {
+  await using pool = connectPool(url, { tls: { ca }, size: 40, exclusiveConnections: 8 });
+  await Promise.all(Array.from({ length: 4_000 }, (_, i) => pool.set(key(), i)));
+  assert.equal(pool.connected, 40);
+  const acquired = await Promise.all(Array.from({ length: 8 }, () => pool.acquire()));
+  for (const c of acquired) assert.equal(await c.ping(), "PONG");
+  const got: string[] = [];
+  const sub = await pool.subscribe("tls:news", ({ message }) => void got.push(message));
+  await pool.publish("tls:news", "hello");
+  for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got, ["hello"]);
+  await sub.unsubscribe();
+  for (const c of acquired) c.release();
+});
