@@ -186,6 +186,20 @@ static int grow_poll_set(cpipe_pool *p, size_t want) {
     return 0;
 }
 
+/* Closes every connection for good (their calls fail with `why`), none
+ * acquired or being given back any more. */
+static void shut_members(cpipe_pool *p, const char *why, cpipe_buffer *out) {
+    int count = atomic_load(&p->count);
+    for (int i = 0; i < count; i++) {
+        pool_member *m = p->members[i];
+        cpipe_mutex_lock(&m->lock);
+        m->acquired = 0;
+        m->returning = RETURN_NONE;
+        if (m->used) cpipe_connection_shutdown(&m->conn, CPIPE_ERR_CLOSED, why, out);
+        cpipe_mutex_unlock(&m->lock);
+    }
+}
+
 /* The host is gone without close(): its connections are closed now (the
  * server sees them go, blocking commands end) and the thread ends. The pool's
  * memory stays until a close() or free() that may never come: a few
@@ -193,13 +207,7 @@ static int grow_poll_set(cpipe_pool *p, size_t want) {
 static void abandon(cpipe_pool *p) {
     atomic_store(&p->orphaned, 1);
     cpipe_buffer out = {0};
-    int count = atomic_load(&p->count);
-    for (int i = 0; i < count; i++) {
-        pool_member *m = p->members[i];
-        cpipe_mutex_lock(&m->lock);
-        if (m->used) cpipe_connection_shutdown(&m->conn, CPIPE_ERR_CLOSED, "the pool's owner is gone", &out);
-        cpipe_mutex_unlock(&m->lock);
-    }
+    shut_members(p, "the pool's owner is gone", &out);
     cpipe_buffer_release(&out); /* nobody is left to read them */
 }
 
@@ -707,15 +715,7 @@ CPIPE_API int32_t cpipe_pool_close(cpipe_pool *p) {
         p->thread_started = 0;
     }
     cpipe_buffer out = {0};
-    int count = atomic_load(&p->count);
-    for (int i = 0; i < count; i++) {
-        pool_member *m = p->members[i];
-        cpipe_mutex_lock(&m->lock);
-        m->acquired = 0;
-        m->returning = RETURN_NONE;
-        if (m->used) cpipe_connection_shutdown(&m->conn, CPIPE_ERR_CLOSED, "pool is closed", &out);
-        cpipe_mutex_unlock(&m->lock);
-    }
+    shut_members(p, "pool is closed", &out);
     publish(p, &out);
     cpipe_buffer_release(&out);
     cpipe_socket_close(p->wake[0]);
