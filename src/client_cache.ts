@@ -101,7 +101,13 @@ export class ClientCache {
   /** The entries of each key. */
   readonly #byKey = new Map<string, Set<string>>();
   readonly #reads = new Map<string, Reads>();
-  readonly stats: CacheStats = { hits: 0, misses: 0, invalidations: 0, entries: 0, bytes: 0 };
+  /** The counters; `entries` is the map's own size. */
+  readonly #counts = { hits: 0, misses: 0, invalidations: 0, bytes: 0 };
+
+  /** A snapshot of the counters. */
+  get stats(): CacheStats {
+    return { ...this.#counts, entries: this.#entries.size };
+  }
 
   constructor(settings: ClientCacheSettings) {
     this.#settings = settings;
@@ -123,13 +129,13 @@ export class ClientCache {
     const entry = this.#entries.get(id);
     if (entry !== undefined) {
       if (this.#settings.ttl === 0 || Date.now() - entry.cachedAt < this.#settings.ttl) {
-        this.stats.hits++;
+        this.#counts.hits++;
         entry.used = true;
         return Promise.resolve(shape(entry.reply, transform));
       }
       this.#remove(id);
     }
-    this.stats.misses++;
+    this.#counts.misses++;
     const key = String(args[0]);
     let reads = this.#reads.get(key);
     if (reads === undefined) this.#reads.set(key, reads = { count: 0, version: 0 });
@@ -165,17 +171,17 @@ export class ClientCache {
     if (reads !== undefined) reads.version++;
     const ids = this.#byKey.get(key);
     if (ids === undefined) return;
-    this.stats.invalidations += ids.size;
+    this.#counts.invalidations += ids.size;
     for (const id of ids) this.#remove(id);
   }
 
   /** Forgets everything; no read in flight will be cached (a connection that dropped lost its tracking). */
   flush(): void {
     for (const reads of this.#reads.values()) reads.version++;
-    this.stats.invalidations += this.#entries.size;
+    this.#counts.invalidations += this.#entries.size;
     this.#entries.clear();
     this.#byKey.clear();
-    this.stats.entries = this.stats.bytes = 0;
+    this.#counts.bytes = 0;
   }
 
   /** A read of `key` is over. */
@@ -191,10 +197,9 @@ export class ClientCache {
     let ids = this.#byKey.get(key);
     if (ids === undefined) this.#byKey.set(key, ids = new Set());
     ids.add(id);
-    this.stats.bytes += size;
-    this.stats.entries = this.#entries.size;
+    this.#counts.bytes += size;
     const entries = this.#entries;
-    while (entries.size > this.#settings.maxEntries || this.stats.bytes > this.#settings.maxBytes) {
+    while (entries.size > this.#settings.maxEntries || this.#counts.bytes > this.#settings.maxBytes) {
       const [oldest, entry] = entries.entries().next().value!;
       if (entry.used && oldest !== id) {
         entry.used = false;
@@ -210,8 +215,7 @@ export class ClientCache {
     const entry = this.#entries.get(id);
     if (entry === undefined) return;
     this.#entries.delete(id);
-    this.stats.bytes -= entry.size;
-    this.stats.entries = this.#entries.size;
+    this.#counts.bytes -= entry.size;
     const ids = this.#byKey.get(entry.key);
     ids?.delete(id);
     if (ids?.size === 0) this.#byKey.delete(entry.key);

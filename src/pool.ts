@@ -84,7 +84,7 @@ export class Pool extends Commands<"async"> {
   /** Client-side caching's counters (`clientCache`), or null when it is off. */
   get cacheStats(): Readonly<CacheStats> | null {
     const cache = this.#core.cache;
-    return cache === null ? null : { ...cache.stats };
+    return cache === null ? null : cache.stats;
   }
 
   // ---- Pub/Sub --------------------------------------------------------------------------
