@@ -162,12 +162,8 @@ class Sentinels {
   #client(i: number): Client {
     let client = this.#clients.get(i);
     if (client === undefined || client.closed) {
-      const { host, port } = this.#settings.sentinels[i]!;
       client = new Client(clientSettings({
-        host,
-        port,
-        ...this.#settings.sentinelAuth,
-        connectTimeout: SENTINEL_TIMEOUT,
+        ...sentinelConnection(this.#settings, this.#settings.sentinels[i]!),
         commandTimeout: SENTINEL_TIMEOUT,
       }));
       this.#clients.set(i, client);
@@ -179,6 +175,11 @@ class Sentinels {
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
   }
+}
+
+/** How a sentinel is reached: its address, the sentinels' AUTH, their connect timeout. */
+function sentinelConnection(settings: SentinelSettings, sentinel: NodeAddress): ConnectOptions & NodeAddress {
+  return { host: sentinel.host, port: sentinel.port, ...settings.sentinelAuth, connectTimeout: SENTINEL_TIMEOUT };
 }
 
 /** A replica that is up and linked to its master, from SENTINEL REPLICAS, chosen at random; null if none. */
@@ -263,15 +264,9 @@ export class SentinelPool extends Commands<"async"> {
   /** Subscribes to `+switch-master` on the first sentinel that takes it; none that does leaves the poll alone. */
   async #watchSwitches(): Promise<void> {
     const prefix = `${this.#settings.name} `;
-    for (const { host, port } of this.#settings.sentinels) {
+    for (const sentinel of this.#settings.sentinels) {
       if (this.#closed) return;
-      const watcher = new Pool(poolSettings({
-        host,
-        port,
-        size: 1,
-        ...this.#settings.sentinelAuth,
-        connectTimeout: SENTINEL_TIMEOUT,
-      }));
+      const watcher = new Pool(poolSettings({ ...sentinelConnection(this.#settings, sentinel), size: 1 }));
       try {
         await watcher.subscribe("+switch-master", ({ message }) => {
           if (message.startsWith(prefix)) void this.#check();
