@@ -546,6 +546,12 @@ static int32_t flush_held(tls_state *st, char *why, size_t why_cap) {
      * (mbedtls_ssl_flush_output is not public). */
     static const unsigned char nothing[1];
     int rc = mbedtls_ssl_write(&st->ssl, nothing, 0);
+    /* A write finishes a post-handshake message a read began: a TLS 1.3
+     * ticket can surface here too. Keep it and go on, as tls_read does. */
+    while (rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+        keep_session(st);
+        rc = mbedtls_ssl_write(&st->ssl, nothing, 0);
+    }
     if (rc >= 0) return CPIPE_OK;
     if (rc == MBEDTLS_ERR_SSL_WANT_WRITE || rc == MBEDTLS_ERR_SSL_WANT_READ) return CPIPE_AGAIN;
     st->broken = 1;
@@ -570,6 +576,10 @@ static int64_t tls_write(cpipe_transport *t, const uint8_t *buf, size_t len, cha
         int n = mbedtls_ssl_write(&st->ssl, buf + sent, len - sent);
         if (n > 0) {
             sent += (size_t)n;
+            continue;
+        }
+        if (n == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+            keep_session(st); /* see flush_held */
             continue;
         }
         if (n == MBEDTLS_ERR_SSL_WANT_WRITE || n == MBEDTLS_ERR_SSL_WANT_READ) {
