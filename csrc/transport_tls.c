@@ -591,10 +591,6 @@ static int64_t tls_write(cpipe_transport *t, const uint8_t *buf, size_t len, cha
             }
             break;
         }
-        if (n == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
-            keep_session(st);
-            continue;
-        }
         st->broken = 1;
         handshake_reason(st, n, why, why_cap);
         return CPIPE_ERR_CONN;
