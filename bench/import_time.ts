@@ -1,7 +1,8 @@
 /**
  * Import time of mod.ts and of the command table, in fresh processes of Deno and Bun: each sample is one new
  * process that times `await import(...)` of one module (after one unmeasured run that fills the runtimes'
- * transpile caches). Prints the median, the 10th percentile and the minimum of each.
+ * transpile caches). Prints the median, the 10th percentile and the minimum of each, and the median CPU time
+ * (user + system of the whole process during the import, every thread: steadier than wall time on a busy machine).
  *
  *   node_modules/.bin/deno run -A bench/import_time.ts [--samples 25] [--against /tmp/ae4d376] [--only mod.ts]
  *
@@ -27,12 +28,13 @@ const against = args.against ? args.against.replace(/\/?$/, "/") : undefined;
 const empty = join(tmpdir(), `cpipe-import-empty-${Deno.pid}.ts`);
 writeFileSync(empty, "export const x = 1;\n");
 /** [label, spec]: a spec is `+`-joined modules, relative to a checkout, imported in turn; a trailing `!` looks up. */
-const modules: [string, string][] = [
+const allModules: [string, string][] = [
   ["mod.ts", "mod.ts"],
   ["src/command_info.ts (+ command_table.ts)", "src/command_info.ts"],
   ["mod.ts + src/command_info.ts", "mod.ts+src/command_info.ts"],
   ["command_info.ts + first lookup (rows decoded)", "src/command_info.ts!"],
-].filter(([label]) => !args.only || label.includes(args.only)) as [string, string][];
+];
+const modules = allModules.filter(([label]) => !args.only || label.includes(args.only));
 
 interface Row {
   checkout: string;
@@ -61,11 +63,13 @@ writeFileSync(
   probe,
   `const spec = process.argv[process.argv.length - 1];
 const lookup = spec.endsWith("!");
+const c0 = process.cpuUsage();
 const t0 = performance.now();
 let last;
 for (const m of spec.replace("!", "").split("+")) last = await import(m);
 if (lookup) last.commandInfo("get");
-console.log((performance.now() - t0).toFixed(3));
+const wall = performance.now() - t0, cpu = process.cpuUsage(c0);
+console.log(wall.toFixed(3), ((cpu.user + cpu.system) / 1000).toFixed(3));
 `,
 );
 const runtimes: [string, string[]][] = [
@@ -79,28 +83,39 @@ const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
 
 const loadBefore = load();
 const lines = [
-  `| runtime | checkout | module | median ms (${samples} fresh processes) | p10 | min | ÷ baseline (median, p10) |`,
-  "|---|---|---|---:|---:|---:|---:|",
+  `| runtime | checkout | module | median ms (${samples} fresh processes) | p10 | min | CPU ms (median) | ÷ baseline (median, p10, CPU) |`,
+  "|---|---|---|---:|---:|---:|---:|---:|",
 ];
 for (const [runtime, argv] of runtimes) {
   const rows = rowsOf();
+  /** CPU time (user + system, every thread) of each import, by spec: steadier than wall time on a busy machine. */
+  const cpus = new Map(rows.map((row) => [row.spec, [] as number[]]));
   const run = (spec: string): number => {
     const r = spawnSync(argv[0]!, [...argv.slice(1), spec], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`${runtime} ${spec}: ${r.stderr}`);
-    return Number(r.stdout.trim());
+    const [wall, cpu] = r.stdout.trim().split(" ").map(Number);
+    cpus.get(spec)!.push(cpu!);
+    return wall!;
   };
   // Rounds interleave the modules and the checkouts, so a busy moment on the machine falls on all of them alike.
   for (const row of rows) run(row.spec);
+  for (const row of rows) cpus.get(row.spec)!.length = 0;
   for (let i = 0; i < samples; i++) for (const row of rows) row.times.push(run(row.spec));
   for (const row of rows) {
     const base = rows.find((r) => r.checkout === "baseline" && r.label === row.label);
+    const cpu = cpus.get(row.spec)!;
     const ratio = row.checkout === "this" && base
-      ? `${(median(row.times) / median(base.times)).toFixed(3)}, ${(p10(row.times) / p10(base.times)).toFixed(3)}`
+      ? [
+        median(row.times) / median(base.times),
+        p10(row.times) / p10(base.times),
+        median(cpu) / median(cpus.get(base.spec)!),
+      ]
+        .map((r) => r.toFixed(3)).join(", ")
       : "";
     lines.push(
       `| ${runtime} | ${row.checkout} | ${row.label} | ${median(row.times).toFixed(1)} | ${
         p10(row.times).toFixed(1)
-      } | ${Math.min(...row.times).toFixed(1)} | ${ratio} |`,
+      } | ${Math.min(...row.times).toFixed(1)} | ${median(cpu).toFixed(1)} | ${ratio} |`,
     );
   }
 }
