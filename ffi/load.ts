@@ -416,9 +416,12 @@ async function openError(path: string, cause: unknown): Promise<CpipeError> {
 /**
  * Deno compiles a fast-call trampoline for every symbol `dlopen` is given (about 0.3 ms each here): binding all
  * of them would cost every import ~8 ms, though a program that only uses a pool needs the `cpipe_pool_` ones.
- * So Deno binds a family (the symbols sharing a prefix) when one of its functions is first called.
+ * So Deno binds a family (the symbols sharing a prefix) when one of its functions is first called; the pool's
+ * functions for exclusive, added and paused connections are a family of their own, which a pool that only
+ * sends on its shared connections never binds.
  */
 function symbolFamily(name: string): string {
+  if (/^cpipe_pool_(add|remove|acquire|release|pause|connected)$/.test(name)) return "cpipe_pool_connections";
   return /^cpipe_(client|pool)_/.exec(name)?.[0] ?? name;
 }
 
