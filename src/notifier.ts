@@ -44,20 +44,9 @@ interface BunGlobal {
 
 let denoNet: Promise<DenoNet> | null = null;
 
-/**
- * Starts loading what watching needs. Deno evaluates its `node:net` (and the Node compatibility layer under it)
- * inside the `import()` call, 30–80 ms of the JavaScript thread here: done at once, the first pool's creation
- * would wait for it. Two microtasks later instead, the program's own synchronous code has run (issuing the first
- * commands) and so has the batcher's flush, queued in between: the native thread sends those commands and
- * collects their replies while the module loads, and they are drained once the watch begins. (Not a timer: the
- * first `setTimeout` or `setImmediate` costs Deno ~10 ms of loading of its own.)
- */
+/** Starts loading what watching needs, so the first pool does not wait for it later. */
 export function prepare(): Promise<unknown> {
-  if (isDeno) {
-    return denoNet ??= new Promise<void>((resolve) => queueMicrotask(resolve)).then(() =>
-      import("node:net") as unknown as Promise<DenoNet>
-    );
-  }
+  if (isDeno) return denoNet ??= import("node:net") as unknown as Promise<DenoNet>;
   return Promise.resolve();
 }
 
