@@ -1,59 +1,127 @@
 /**
  * Import time of mod.ts and of the command table, in fresh processes of Deno and Bun: each sample is one new
  * process that times `await import(...)` of one module (after one unmeasured run that fills the runtimes'
- * transpile caches). Prints the median and the minimum of each.
+ * transpile caches). Prints the median, the 10th percentile and the minimum of each, and the median CPU time
+ * (user + system of the whole process during the import, every thread: steadier than wall time on a busy machine).
  *
- *   node_modules/.bin/deno run -A bench/import_time.ts [samples=10]
+ *   node_modules/.bin/deno run -A bench/import_time.ts [--samples 25] [--against /tmp/ae4d376] [--only mod.ts]
+ *
+ * `--against` names a second checkout (built with `make`, e.g. `git worktree add /tmp/ae4d376 ae4d376`): its
+ * modules are measured in the same rounds, interleaved with this checkout's, and each row of this checkout gets
+ * its ratio to the same row of that one. `--only` keeps the rows whose module contains the text (the floor stays).
  */
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 
-const samples = Number(Deno.args[0] ?? 10);
-const root = new URL("..", import.meta.url).pathname;
+const args: Record<string, string> = {};
+for (let i = 0; i < Deno.args.length; i++) {
+  const a = Deno.args[i]!;
+  // A bare number is the sample count, as before the flags.
+  if (/^\d+$/.test(a)) args.samples = a;
+  else args[a.replace(/^--/, "")] = Deno.args[++i] ?? "";
+}
+const samples = Number(args.samples ?? 10);
+const root = decodeURIComponent(new URL("..", import.meta.url).pathname);
+const against = args.against ? args.against.replace(/\/?$/, "/") : undefined;
 const empty = join(tmpdir(), `cpipe-import-empty-${Deno.pid}.ts`);
 writeFileSync(empty, "export const x = 1;\n");
-const modules: [string, string][] = [
-  ["an empty module (the floor)", empty],
+/** [label, spec]: a spec is `+`-joined modules, relative to a checkout, imported in turn; a trailing `!` looks up. */
+const allModules: [string, string][] = [
   ["mod.ts", "mod.ts"],
   ["src/command_info.ts (+ command_table.ts)", "src/command_info.ts"],
   ["mod.ts + src/command_info.ts", "mod.ts+src/command_info.ts"],
   ["command_info.ts + first lookup (rows decoded)", "src/command_info.ts!"],
 ];
+const modules = allModules.filter(([label]) => !args.only || label.includes(args.only));
+
+interface Row {
+  checkout: string;
+  label: string;
+  /** Absolute, `+`-joined. */
+  spec: string;
+  times: number[];
+}
+const checkouts: [string, string][] = [["this", root], ...(against ? [["baseline", against] as [string, string]] : [])];
+const rowsOf = (): Row[] => [
+  { checkout: "-", label: "an empty module (the floor)", spec: empty, times: [] },
+  ...checkouts.flatMap(([name, dir]) =>
+    modules
+      .filter(([, spec]) => spec.replace("!", "").split("+").every((m) => existsSync(dir + m)))
+      .map(([label, spec]) => ({
+        checkout: name,
+        label,
+        spec: spec.replace("!", "").split("+").map((m) => dir + m).join("+") + (spec.endsWith("!") ? "!" : ""),
+        times: [] as number[],
+      }))
+  ),
+];
+
 const probe = join(tmpdir(), `cpipe-import-probe-${Deno.pid}.mjs`);
 writeFileSync(
   probe,
   `const spec = process.argv[process.argv.length - 1];
-const root = ${JSON.stringify(root)};
 const lookup = spec.endsWith("!");
+const c0 = process.cpuUsage();
 const t0 = performance.now();
 let last;
-for (const m of spec.replace("!", "").split("+")) last = await import(m.startsWith("/") ? m : root + m);
+for (const m of spec.replace("!", "").split("+")) last = await import(m);
 if (lookup) last.commandInfo("get");
-console.log((performance.now() - t0).toFixed(3));
+const wall = performance.now() - t0, cpu = process.cpuUsage(c0);
+console.log(wall.toFixed(3), ((cpu.user + cpu.system) / 1000).toFixed(3));
 `,
 );
 const runtimes: [string, string[]][] = [
   ["deno", [`${root}node_modules/.bin/deno`, "run", "-A", probe]],
   ["bun", [`${root}node_modules/.bin/bun`, probe]],
 ];
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-console.log(`| runtime | module | median ms (${samples} fresh processes) | min |`);
-console.log("|---|---|---|---|");
+const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
+const median = (xs: number[]): number => sorted(xs)[xs.length >> 1]!;
+const p10 = (xs: number[]): number => sorted(xs)[Math.floor((xs.length - 1) * 0.1)]!;
+const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
+
+const loadBefore = load();
+const lines = [
+  `| runtime | checkout | module | median ms (${samples} fresh processes) | p10 | min | CPU ms (median) | ÷ baseline (median, p10, CPU) |`,
+  "|---|---|---|---:|---:|---:|---:|---:|",
+];
 for (const [runtime, argv] of runtimes) {
+  const rows = rowsOf();
+  /** CPU time (user + system, every thread) of each import, by spec: steadier than wall time on a busy machine. */
+  const cpus = new Map(rows.map((row) => [row.spec, [] as number[]]));
   const run = (spec: string): number => {
     const r = spawnSync(argv[0]!, [...argv.slice(1), spec], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`${runtime} ${spec}: ${r.stderr}`);
-    return Number(r.stdout.trim());
+    const [wall, cpu] = r.stdout.trim().split(" ").map(Number);
+    cpus.get(spec)!.push(cpu!);
+    return wall!;
   };
-  // Rounds interleave the modules, so a busy moment on the machine falls on all of them alike.
-  const times = modules.map(([, spec]) => (run(spec), [] as number[]));
-  for (let i = 0; i < samples; i++) modules.forEach(([, spec], m) => times[m]!.push(run(spec)));
-  modules.forEach(([label], m) => {
-    const xs = times[m]!;
-    console.log(`| ${runtime} | ${label} | ${median(xs).toFixed(1)} | ${Math.min(...xs).toFixed(1)} |`);
-  });
+  // Rounds interleave the modules and the checkouts, so a busy moment on the machine falls on all of them alike.
+  for (const row of rows) run(row.spec);
+  for (const row of rows) cpus.get(row.spec)!.length = 0;
+  for (let i = 0; i < samples; i++) for (const row of rows) row.times.push(run(row.spec));
+  for (const row of rows) {
+    const base = rows.find((r) => r.checkout === "baseline" && r.label === row.label);
+    const cpu = cpus.get(row.spec)!;
+    const ratio = row.checkout === "this" && base
+      ? [
+        median(row.times) / median(base.times),
+        p10(row.times) / p10(base.times),
+        median(cpu) / median(cpus.get(base.spec)!),
+      ]
+        .map((r) => r.toFixed(3)).join(", ")
+      : "";
+    lines.push(
+      `| ${runtime} | ${row.checkout} | ${row.label} | ${median(row.times).toFixed(1)} | ${
+        p10(row.times).toFixed(1)
+      } | ${Math.min(...row.times).toFixed(1)} | ${median(cpu).toFixed(1)} | ${ratio} |`,
+    );
+  }
 }
+console.log(lines.join("\n"));
+console.log(
+  `\nload average (1, 5, 15 min): before ${loadBefore}, after ${load()}${against ? `; baseline ${against}` : ""}`,
+);
 Deno.removeSync(probe);
 Deno.removeSync(empty);

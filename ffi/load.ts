@@ -413,9 +413,42 @@ async function openError(path: string, cause: unknown): Promise<CpipeError> {
   });
 }
 
-function openDeno(d: DenoLike, path: string): Native {
+/**
+ * Deno compiles a fast-call trampoline for every symbol `dlopen` is given (about 0.3 ms each here): binding all
+ * of them would cost every import ~8 ms, though a program that only uses a pool needs the `cpipe_pool_` ones.
+ * So Deno binds a family (the symbols sharing a prefix) when one of its functions is first called; the pool's
+ * functions for exclusive, added and paused connections are a family of their own, which a pool that only
+ * sends on its shared connections never binds.
+ */
+function symbolFamily(name: string): string {
+  if (/^cpipe_pool_(add|remove|acquire|release|pause|connected)$/.test(name)) return "cpipe_pool_connections";
+  return /^cpipe_(client|pool)_/.exec(name)?.[0] ?? name;
+}
+
+function openDeno(d: DenoLike, path: string, names: readonly string[]): Partial<Native> {
+  const table = Object.fromEntries(names.map((name) => [name, symbols[name as keyof Native]]));
   // The table is Deno's own notation; see DenoLike.dlopen for the cast.
-  return d.dlopen(path, symbols as never).symbols as Native;
+  return d.dlopen(path, table as never).symbols as Partial<Native>;
+}
+
+/**
+ * The library's functions, each bound on its family's first call (Deno; see `symbolFamily`): until then the
+ * property holds a stand-in that binds the family, replaces the stand-ins by the bound functions and calls on.
+ * The object keeps one shape throughout (only the values change), so call sites stay monomorphic.
+ */
+function bindLazily(d: DenoLike, path: string, first: Partial<Native>): Native {
+  const lib = {} as Record<string, unknown>;
+  const bindFamily = (family: string): void => {
+    const names = Object.keys(symbols).filter((name) => symbolFamily(name) === family);
+    Object.assign(lib, openDeno(d, path, names));
+  };
+  for (const name of Object.keys(symbols)) {
+    lib[name] = first[name as keyof Native] ?? ((...args: unknown[]) => {
+      bindFamily(symbolFamily(name));
+      return (lib[name] as (...a: unknown[]) => unknown)(...args);
+    });
+  }
+  return lib as Native;
 }
 
 const BUN_TYPES: Record<string, string | undefined> = {
@@ -448,7 +481,7 @@ async function open(): Promise<Native> {
   const path = await libraryPath();
   let native: Native;
   try {
-    native = deno ? openDeno(deno, path) : await openBun(path);
+    native = deno ? bindLazily(deno, path, openDeno(deno, path, ["cpipe_abi_version"])) : await openBun(path);
   } catch (e) {
     if (isPermissionError(e)) throw e;
     throw await openError(path, e);

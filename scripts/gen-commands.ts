@@ -197,6 +197,7 @@ function main(): void {
   const rows: unknown[] = [];
   /** Name → key specs (as in the rows), or 1 for a container: src/key_positions.ts' own small table. */
   const keySpecs: Record<string, unknown> = {};
+  const readOnly: string[] = [];
   const docTexts: string[] = [];
   const counts = { both: 0, redisOnly: 0, valkeyOnly: 0, valkeyDiffers: 0 };
   for (const name of names) {
@@ -228,6 +229,8 @@ function main(): void {
       }
     }
     keySpecs[name] = names.some((n) => n.startsWith(`${name}|`)) ? 1 : (primary.key_specs ?? []).map(keySpec);
+    const flags = words(primary.command_flags).split(" ");
+    if (flags.includes("readonly") && !flags.includes("write")) readOnly.push(name);
     const docsAt = docTexts.reduce((n, t) => n + t.length, 0);
     rows.push([
       name,
@@ -327,13 +330,15 @@ function main(): void {
     [
       header,
       "/**",
-      " * The two lists the runtime reads from the specs, in one module (each module imported costs start-up time):",
+      " * The lists the runtime reads from the specs, in one module (each module imported costs start-up time):",
       " * - `COMMAND_METHODS`, for `attachCommandMethods` in src/commands.ts: per method its name, the command, the",
       " *   subcommand (or empty) and flags (`b`: a `Buffer` variant too; `h`: only that variant, the plain one being",
       " *   hand-written; `r`: routed as `send` routes it, for a command that blocks or changes the connection);",
       " * - `KEY_SPECS`, for src/key_positions.ts: every command's key specs (as in src/command_table.ts' rows; 1 for a",
       " *   container), so that key positions (and `keyPrefix`) need not import the whole table. JSON in single",
-      " *   quotes, which need no escape in it.",
+      " *   quotes, which need no escape in it;",
+      " * - `READ_ONLY`, for src/cluster/keys.ts: the commands and subcommands flagged `readonly` and not `write`",
+      " *   (which a cluster may send to a replica), so that a cluster need not import the whole table either.",
       " *",
       " * @module",
       " */",
@@ -343,6 +348,9 @@ function main(): void {
       "",
       "/** Lower-case name → key specs, or 1 for a container command. */",
       `export const KEY_SPECS: string = '${keysText}';`,
+      "",
+      "/** Lower-case names (`container|sub` for a subcommand), space-separated. */",
+      `export const READ_ONLY: string = ${JSON.stringify(readOnly.join(" "))};`,
       "",
     ].join("\n"),
   );

@@ -3558,13 +3558,6 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
    */
   pttl(...args: [key: Arg]): Out<K, S, number>;
   /**
-   * Posts a message to a channel. (PUBLISH)
-   *
-   * Since Redis 2.0.0, Valkey 2.0.0.
-   * Complexity: O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).
-   */
-  publish(...args: [channel: Arg, message: Arg]): Out<K, S, number>;
-  /**
    * Returns the active channels. (PUBSUB CHANNELS)
    *
    * Since Redis 2.8.0, Valkey 2.8.0.
@@ -4575,13 +4568,6 @@ export interface CommandMethods<K extends Kind, S extends Queue> {
   spopBuffer(
     ...args: [key: Arg] | [key: Arg, count: number | bigint | string]
   ): Out<K, S, null | Uint8Array | Uint8Array[]>;
-  /**
-   * Post a message to a shard channel (SPUBLISH)
-   *
-   * Since Redis 7.0.0, Valkey 7.0.0.
-   * Complexity: O(N) where N is the number of clients subscribed to the receiving shard channel.
-   */
-  spublish(...args: [shardchannel: Arg, message: Arg]): Out<K, S, number>;
   /**
    * Get one or multiple random members from a set (SRANDMEMBER)
    *

@@ -92,6 +92,31 @@ function toFinder([flags, begin, find]: RowKeySpec): Finder {
   };
 }
 
+/**
+ * The table's lower-case name for a command, or for its subcommand when `args[0]` names one (`client|setname`);
+ * undefined for a command the table does not know. As `commandInfo(name, args)?.name` in src/command_info.ts.
+ */
+export function tableName(name: string | Uint8Array, args: readonly Arg[]): string | undefined {
+  return resolveKeys(name, args)?.name;
+}
+
+/** Whether the table knows subcommands of the command (CLIENT, CONFIG, OBJECT…). */
+export function hasSubcommands(name: string | Uint8Array): boolean {
+  const keys = resolveKeys(name, []);
+  return keys !== undefined && table![keys.name] === 1;
+}
+
+/**
+ * Whether a command's only key is its first argument whatever the argument count (GET, SET, HSET…): one key
+ * spec, at index 1, a range ending there, not `NOT_KEY`, and no subcommands. False for an unknown command.
+ */
+export function keyIsFirstArgument(name: string | Uint8Array): boolean {
+  const keys = resolveKeys(name, []);
+  const only = keys?.finders.length === 1 ? keys.finders[0]! : undefined;
+  return only !== undefined && only.kind === 1 && only.keyword === "" && only.index === 1 && only.a === 0 &&
+    !only.notKey;
+}
+
 /** What `text` returns for bytes too long to be a command name, keyword or count: equal to none of them. */
 const LONG = "\u0000";
 

