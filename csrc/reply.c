@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <hiredis/sds.h>
+
 #include "bytes.h"
 #include "cpipe.h"
 
@@ -394,13 +396,122 @@ int32_t cpipe_reply_failure(const redisReader *r, const cpipe_reply_encoder *enc
     return CPIPE_ERR_PROTOCOL;
 }
 
+/* ---- flat frames, read without the reader -------------------------------------------- */
+
+/* An array or push of at most this many bulk strings (no nil) is a flat
+ * frame: a Pub/Sub message (3 items, 4 from a pattern), short MGET, HMGET or
+ * LRANGE replies. */
+#define FLAT_MAX_ITEMS 16
+/* Digits of a length a flat frame's header may have (below 10^9). */
+#define FLAT_MAX_DIGITS 9
+
+/* The length in a header line "<digits>\r\n" at b[*pos...end), as hiredis'
+ * string2ll reads it ("0", or no leading zero), the position moved past the
+ * CRLF. -1 when the line is not whole, or not such digits (a sign, a nil, a
+ * leading zero: the reader decides what those are). */
+static int64_t flat_length(const uint8_t *b, size_t *pos, size_t end) {
+    size_t p = *pos, start = p;
+    int64_t n = 0;
+    while (p < end && b[p] >= '0' && b[p] <= '9' && p - start < FLAT_MAX_DIGITS) n = n * 10 + (b[p++] - '0');
+    if (p == start || (b[start] == '0' && p - start > 1) || p + 2 > end || b[p] != '\r' || b[p + 1] != '\n') return -1;
+    *pos = p + 2;
+    return n;
+}
+
+/* Where a flat frame's strings are, once measured. */
+typedef struct flat_frame {
+    int64_t items;
+    uint64_t encoded; /* its encoded size */
+    size_t size;      /* its size in RESP */
+    size_t starts[FLAT_MAX_ITEMS], lengths[FLAT_MAX_ITEMS];
+} flat_frame;
+
+/* Measures a whole flat frame at b[0, len): 1, or 0 when no whole flat
+ * frame is there or when it breaks a bound (the reader then reads it and
+ * says why). */
+static int measure_flat(const cpipe_reply_encoder *enc, const uint8_t *b, size_t len, flat_frame *f) {
+    if (len < 4 || (b[0] != '*' && b[0] != '>') || enc->max_depth < 1) return 0;
+    size_t pos = 1;
+    f->items = flat_length(b, &pos, len);
+    if (f->items < 1 || f->items > FLAT_MAX_ITEMS) return 0;
+    f->encoded = TAG_LEN;
+    for (int64_t i = 0; i < f->items; i++) {
+        if (pos >= len || b[pos] != '$') return 0;
+        pos++;
+        int64_t n = flat_length(b, &pos, len);
+        if (n < 0 || (uint64_t)n > enc->max_reply_bytes || (uint64_t)n + 2 > len - pos) return 0;
+        if (b[pos + (size_t)n] != '\r' || b[pos + (size_t)n + 1] != '\n') return 0;
+        f->starts[i] = pos;
+        f->lengths[i] = (size_t)n;
+        f->encoded += TAG_LEN + (uint64_t)n;
+        pos += (size_t)n + 2;
+    }
+    if (f->encoded > reply_limit(enc)) return 0;
+    f->size = pos;
+    return 1;
+}
+
+/* Reads a whole flat frame at bytes[0, len) straight into the empty
+ * enc->encoded, encoded exactly as the reader's callbacks would encode it
+ * (the reader's cost per item is most of a Pub/Sub message's). Returns the
+ * frame's size in bytes, or 0 when there is none (see measure_flat). */
+static size_t parse_flat(cpipe_reply_encoder *enc, const uint8_t *b, size_t len) {
+    flat_frame f;
+    if (cpipe_buffer_live(&enc->encoded) != 0 || !measure_flat(enc, b, len, &f)) return 0;
+    if (cpipe_buffer_reserve(&enc->encoded, (size_t)f.encoded) != 0) return 0; /* the reader reports it */
+    uint8_t *out = enc->encoded.data + enc->encoded.len;
+    out[0] = b[0];
+    cpipe_put_u32(out + 1, (uint32_t)f.items);
+    out += TAG_LEN;
+    for (int64_t i = 0; i < f.items; i++) {
+        out[0] = '$';
+        cpipe_put_u32(out + 1, (uint32_t)f.lengths[i]);
+        if (f.lengths[i]) memcpy(out + TAG_LEN, b + f.starts[i], f.lengths[i]);
+        out += TAG_LEN + f.lengths[i];
+    }
+    enc->encoded.len += (size_t)f.encoded;
+    enc->is_push = b[0] == '>';
+    return f.size;
+}
+
+/* Whether the reader holds nothing and is between replies: the next byte may
+ * be read without it. */
+static int reader_idle(const redisReader *r) {
+    return !r->err && r->ridx < 0 && r->pos == r->len;
+}
+
+/* After the reader gave a reply: when what it still holds came from this
+ * call's feeds and begins with a whole flat frame, those bytes go back to
+ * the caller (`*used` less), so that the next call reads them without it.
+ * Replies of other kinds stay with the reader, which reads a run of them
+ * from one feed. */
+static void give_back_flat(redisReader *r, cpipe_reply_encoder *enc, size_t *used) {
+    size_t held = r->len - r->pos;
+    if (held == 0 || held > *used || r->ridx >= 0) return;
+    flat_frame f;
+    if (!measure_flat(enc, (const uint8_t *)r->buf + r->pos, held, &f)) return;
+    *used -= held;
+    sdsclear(r->buf);
+    r->pos = r->len = 0;
+}
+
 int32_t cpipe_reply_parse(redisReader *r, cpipe_reply_encoder *enc, const uint8_t *bytes, size_t len, size_t *used,
                           char *why, size_t cap) {
     *used = 0;
     for (;;) {
+        if (*used < len && reader_idle(r)) {
+            size_t n = parse_flat(enc, bytes + *used, len - *used);
+            if (n > 0) {
+                *used += n;
+                return 1;
+            }
+        }
         void *reply = NULL;
         if (redisReaderGetReply(r, &reply) != REDIS_OK) return cpipe_reply_failure(r, enc, why, cap);
-        if (reply != NULL) return 1;
+        if (reply != NULL) {
+            give_back_flat(r, enc, used);
+            return 1;
+        }
         if (cpipe_reply_check(r, enc, why, cap) != 0) return CPIPE_ERR_PROTOCOL;
         if (*used == len) return 0;
         size_t n = cpipe_reply_feed_size(r, len - *used);

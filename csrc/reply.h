@@ -144,7 +144,12 @@ size_t cpipe_reply_feed_size(const redisReader *r, size_t left);
  * memory reading a reply") in `why`. */
 int32_t cpipe_reply_failure(const redisReader *r, const cpipe_reply_encoder *enc, char *why, size_t cap);
 
-/* Feeds `bytes` to the reader until a whole reply is in enc->encoded (1),
+/* Flat frames (an array or push of 1-16 bulk strings, no nil: Pub/Sub
+ * messages, short MGET replies) are read without the reader while it holds
+ * nothing, encoded as its callbacks would; after a reply of the reader's,
+ * the bytes it holds go back (`*used` less) when a whole flat frame begins
+ * there. Anything odd or past a bound is the reader's to read or refuse.
+ * Feeds `bytes` to the reader until a whole reply is in enc->encoded (1),
  * or every byte was fed and no reply is complete (0), or a failure
  * (CPIPE_ERR_PROTOCOL, CPIPE_ERR_NOMEM; message in `why`). *used is set to
  * the bytes fed: on 1 the rest is for the next call, after the caller took

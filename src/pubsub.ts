@@ -119,11 +119,16 @@ function messageFamily(bytes: Uint8Array, at: number, length: number): Subscript
   return bytes[at] === 0x70 ? "pattern" : bytes[at] === 0x73 ? "shard" : "";
 }
 
+/** Entries of the name cache: a power of two. */
+const NAMES_CACHED = 64;
+
 /**
  * Reads Pub/Sub frames (an array or push whose first element names it) from
  * encoded replies, without building the reply: what a message needs is
- * taken once, the payload only as the subscriber wants it. A message's
- * channel is most often the last one seen: its text is kept and reused.
+ * taken once, the payload only as the subscriber wants it. Channel and
+ * pattern names are interned: the same bytes give the same string, made once
+ * (a small cache by length and first and last bytes; a miss only makes the
+ * string anew).
  */
 export class PubSubReader {
   #bytes: Uint8Array = new Uint8Array(0);
@@ -138,8 +143,8 @@ export class PubSubReader {
   channel: string | null = null;
   payloadStart = 0;
   payloadEnd = 0;
-  #lastBytes: Uint8Array = new Uint8Array(0);
-  #lastText = "";
+  readonly #cachedBytes: (Uint8Array | undefined)[] = new Array(NAMES_CACHED).fill(undefined);
+  readonly #cachedText: string[] = new Array(NAMES_CACHED).fill("");
 
   /** Reads the frame at `start`; false when it is not a Pub/Sub frame. */
   read(bytes: Uint8Array, start: number): boolean {
@@ -164,13 +169,16 @@ export class PubSubReader {
     }
     pos += 5 + typeLength;
     this.family = family;
-    this.type = family === "channel" ? "message" : family === "pattern" ? "pmessage" : "smessage";
     if (family === "pattern") {
-      if (items < 4) return false;
-      this.key = this.#text(pos);
+      if (items < 4 || bytes[pos] !== 0x24) return false;
+      this.type = "pmessage";
+      this.key = this.#name(pos);
       pos += 5 + view.getUint32(pos + 1, true);
+      if (bytes[pos] !== 0x24) return false;
       this.channel = this.#name(pos);
     } else {
+      if (bytes[pos] !== 0x24) return false;
+      this.type = family === "channel" ? "message" : "smessage";
       this.channel = this.key = this.#name(pos);
     }
     pos += 5 + view.getUint32(pos + 1, true);
@@ -186,22 +194,25 @@ export class PubSubReader {
     return decodeText(this.#bytes, start, start + this.#view.getUint32(pos + 1, true));
   }
 
-  /** A channel's name at `pos`: the last one's text again when the bytes are the same. */
+  /** The bulk string at `pos`, a channel's or a pattern's name, interned. */
   #name(pos: number): string {
-    const start = pos + 5, length = this.#view.getUint32(pos + 1, true), bytes = this.#bytes, last = this.#lastBytes;
-    if (length === last.length) {
+    const start = pos + 5, length = this.#view.getUint32(pos + 1, true), bytes = this.#bytes;
+    const slot = length === 0 ? 0 : (length * 31 + bytes[start]! * 7 + bytes[start + length - 1]!) & (NAMES_CACHED - 1);
+    const cached = this.#cachedBytes[slot];
+    if (cached !== undefined && cached.length === length) {
       let same = true;
       for (let i = 0; i < length; i++) {
-        if (bytes[start + i] !== last[i]) {
+        if (bytes[start + i] !== cached[i]) {
           same = false;
           break;
         }
       }
-      if (same) return this.#lastText;
+      if (same) return this.#cachedText[slot]!;
     }
-    this.#lastBytes = bytes.slice(start, start + length);
-    this.#lastText = decodeText(bytes, start, start + length);
-    return this.#lastText;
+    const text = decodeText(bytes, start, start + length);
+    this.#cachedBytes[slot] = bytes.slice(start, start + length);
+    this.#cachedText[slot] = text;
+    return text;
   }
 
   /** The current message's payload as text. */

@@ -89,6 +89,7 @@ export class Subscriber implements SubscriptionHost {
     this.#live.add(sub);
     if (sub.keepsProcessAlive && this.#keeping++ === 0) this.#core.hold(1);
     const held = this.#names[kind];
+    this.#forgetRoute();
     for (const name of names) {
       const set = held.get(name);
       if (set === undefined) held.set(name, new Set([sub]));
@@ -114,6 +115,7 @@ export class Subscriber implements SubscriptionHost {
     if (!this.#live.delete(sub)) return;
     if (sub.keepsProcessAlive && --this.#keeping === 0) this.#core.hold(-1);
     sub.end();
+    this.#forgetRoute();
     const held = this.#names[sub.kind], dropped: string[] = [];
     for (const name of sub.names) {
       const set = held.get(name);
@@ -150,22 +152,52 @@ export class Subscriber implements SubscriptionHost {
     if (paused !== before > 0 && this.#connection >= 0) this.#core.pause(this.#connection, paused);
   }
 
+  /**
+   * The subscriptions holding the name the last message came for, as an
+   * array: messages mostly come on few names, in runs. Forgotten whenever a
+   * subscription is made or ends.
+   */
+  #routeFamily: SubscriptionKind | null = null;
+  #routeKey = "";
+  #routeSubs: AnySubscription[] = [];
+
+  #forgetRoute(): void {
+    this.#routeFamily = null;
+    this.#routeSubs = [];
+  }
+
   /** A push record: a message for subscriptions, or a push for `onPush`. Returns whether it was taken. */
   push(bytes: Uint8Array, start: number): boolean {
     const reader = this.#reader;
-    if (!reader.read(bytes, start) || reader.family === null) return false;
-    const subs = this.#names[reader.family].get(reader.key);
-    if (subs === undefined) return true; // unsubscribed while it was on its way
+    if (!reader.read(bytes, start)) return false;
+    const family = reader.family;
+    if (family === null) return false;
+    let subs = this.#routeSubs;
+    // Names are interned by the reader: the same name is the same string, compared at once.
+    if (family !== this.#routeFamily || reader.key !== this.#routeKey) {
+      const held = this.#names[family].get(reader.key);
+      if (held === undefined) return true; // unsubscribed while it was on its way
+      subs = [...held];
+      this.#routeFamily = family;
+      this.#routeKey = reader.key;
+      this.#routeSubs = subs;
+    }
     const channel = reader.channel!;
+    if (subs.length === 1) {
+      const sub = subs[0]!;
+      const message = sub.asBuffer ? reader.copy() : reader.text();
+      sub.deliver(family === "pattern" ? { channel, message, pattern: reader.key } : { channel, message });
+      return true;
+    }
     let text: Message<string> | undefined, binary: Message<Uint8Array> | undefined;
     for (const sub of subs) {
       if (sub.asBuffer) {
-        binary ??= reader.family === "pattern"
+        binary ??= family === "pattern"
           ? { channel, message: reader.copy(), pattern: reader.key }
           : { channel, message: reader.copy() };
         sub.deliver(binary);
       } else {
-        text ??= reader.family === "pattern"
+        text ??= family === "pattern"
           ? { channel, message: reader.text(), pattern: reader.key }
           : { channel, message: reader.text() };
         sub.deliver(text);
@@ -211,6 +243,7 @@ export class Subscriber implements SubscriptionHost {
     for (const sub of this.#live) sub.end();
     this.#live.clear();
     for (const held of Object.values(this.#names)) held.clear();
+    this.#forgetRoute();
     this.#connection = -1;
     this.#full.clear();
   }

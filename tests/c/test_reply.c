@@ -123,6 +123,97 @@ static void test_accepted(void) {
     CHECK(o.rc == 0 && o.replies == 2 && !o.last_is_push);
 }
 
+/* ---- flat frames (arrays or pushes of bulk strings), read without the reader ---- */
+
+/* Every reply of `resp` read in reads of `chunk` bytes, each as its encoding and then a push flag, into `all`
+ * (reading stops at a failure, whose status is returned). chunk 0: the bare reader with every byte fed at once, the
+ * reference. */
+static int32_t all_replies(const char *resp, size_t len, size_t chunk, cpipe_buffer *all) {
+    stream s;
+    stream_open(&s, 0);
+    int32_t rc = 0;
+    if (chunk == 0) {
+        CHECK(redisReaderFeed(s.r, resp, len) == REDIS_OK);
+        void *reply = NULL;
+        while ((rc = redisReaderGetReply(s.r, &reply) == REDIS_OK ? 0 : CPIPE_ERR_PROTOCOL) == 0 && reply != NULL) {
+            uint8_t push = (uint8_t)s.enc.is_push;
+            CHECK(cpipe_buffer_append(all, s.enc.encoded.data, cpipe_buffer_live(&s.enc.encoded)) == 0);
+            CHECK(cpipe_buffer_append(all, &push, 1) == 0);
+            cpipe_buffer_reset(&s.enc.encoded);
+        }
+    } else {
+        for (size_t off = 0; off < len && rc == 0; off += chunk) {
+            size_t n = len - off < chunk ? len - off : chunk, at = 0;
+            for (;;) {
+                size_t used = 0;
+                rc = cpipe_reply_parse(s.r, &s.enc, (const uint8_t *)resp + off + at, n - at, &used, s.out.why,
+                                       sizeof s.out.why);
+                at += used;
+                if (rc != 1) break;
+                uint8_t push = (uint8_t)s.enc.is_push;
+                CHECK(cpipe_buffer_append(all, s.enc.encoded.data, cpipe_buffer_live(&s.enc.encoded)) == 0);
+                CHECK(cpipe_buffer_append(all, &push, 1) == 0);
+                cpipe_buffer_reset(&s.enc.encoded);
+            }
+        }
+    }
+    stream_close(&s);
+    return rc;
+}
+
+/* Pub/Sub messages (RESP2 arrays, RESP3 pushes) among replies the reader reads (an integer, a nil in an array,
+ * nested arrays, a map, 17 items, leading zeros refused later): every split gives the reference's replies, byte for
+ * byte, push flags included. */
+static void test_flat_frames(void) {
+    static char resp[8192];
+    size_t len = 0;
+    const char *parts[] = {
+        "*3\r\n$7\r\nmessage\r\n$2\r\np1\r\n$16\r\nmmmmmmmmmmmmmmmm\r\n",
+        ">3\r\n$7\r\nmessage\r\n$2\r\np1\r\n$0\r\n\r\n",
+        "*4\r\n$8\r\npmessage\r\n$2\r\np*\r\n$2\r\np1\r\n$5\r\nhello\r\n",
+        "*3\r\n$9\r\nsubscribe\r\n$2\r\np1\r\n:1\r\n",
+        "*2\r\n$1\r\na\r\n$-1\r\n",
+        "*2\r\n*1\r\n$1\r\nx\r\n$1\r\ny\r\n",
+        "%1\r\n$1\r\nk\r\n$1\r\nv\r\n",
+        "*17\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n"
+        "$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n",
+        "*1\r\n$10\r\n0123456789\r\n",
+        ":42\r\n",
+        ">4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$3\r\n\xff\x00\xfe\r\n",
+    };
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            size_t n = strlen(parts[i]);
+            if (i == sizeof parts / sizeof parts[0] - 1) n = strlen(">4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$3\r\n") + 5;
+            memcpy(resp + len, parts[i], n);
+            len += n;
+        }
+    cpipe_buffer reference = {0};
+    CHECK(all_replies(resp, len, 0, &reference) == 0);
+    CHECK(cpipe_buffer_live(&reference) > 0);
+    for (size_t chunk = 1; chunk <= 80; chunk++) {
+        cpipe_buffer got = {0};
+        int32_t rc = all_replies(resp, len, chunk, &got);
+        int same = rc == 0 && got.len == reference.len && memcmp(got.data, reference.data, got.len) == 0;
+        if (!same) fprintf(stderr, "  reads of %zu bytes: rc %d, %zu bytes of replies, not the reference's %zu\n", chunk,
+                           (int)rc, got.len, reference.len);
+        CHECK(same);
+        cpipe_buffer_release(&got);
+    }
+    cpipe_buffer whole = {0};
+    CHECK(all_replies(resp, len, len, &whole) == 0 && whole.len == reference.len &&
+          memcmp(whole.data, reference.data, whole.len) == 0);
+    cpipe_buffer_release(&whole);
+    cpipe_buffer_release(&reference);
+
+    /* What breaks the protocol or a bound is the reader's to refuse, with its reasons. */
+    CHECK(fails_with(run_str("*3\r\n$7\r\nmessage\r\n$2\r\np1\r\n$3\r\nabcd\r\n", 0), "not followed by CRLF"));
+    CHECK(fails_with(run_str("*3\r\n$7\r\nmessage\r\n$2\r\np1\r\n$05\r\nabcde\r\n", 0), "protocol error"));
+    CHECK(fails_with(run_str("*3\r\n$7\r\nmessage\r\n$2\r\np1\r\n$100\r\n", 50), "larger than maxReplyBytes"));
+    CHECK(fails_with(run_str(">2\r\n$40\r\n0123456789012345678901234567890123456789\r\n$40\r\n"
+                             "0123456789012345678901234567890123456789\r\n", 40), "larger than maxReplyBytes"));
+}
+
 /* ---- bulk strings: refused at the header ------------------------------------ */
 
 /* 1.2 GB announced and sent in 64 KiB reads: the reader gives up on the read
@@ -346,6 +437,7 @@ static void test_out_of_memory(void) {
 int main(void) {
     cpipe_alloc_install(); /* hiredis too allocates through the counted (and failable) functions */
     test_accepted();
+    test_flat_frames();
     test_huge_bulk();
     test_long_lines();
     test_aggregates();

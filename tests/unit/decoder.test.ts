@@ -80,6 +80,26 @@ test("short and long strings decode the same way", () => {
   }
 });
 
+test("every length up to 40, with a non-ASCII character at each place, decodes as TextDecoder does", () => {
+  const utf8 = new TextDecoder();
+  for (let length = 0; length <= 40; length++) {
+    const ascii = Array.from({ length }, (_, i) => String.fromCharCode(0x21 + (i % 90))).join("");
+    assert.equal(new Out().str("$", ascii).decoder().next(), ascii);
+    for (let at = 0; at < length; at++) {
+      for (const odd of ["é", "\u{1f600}"]) {
+        const text = ascii.slice(0, at) + odd + ascii.slice(at + 1);
+        assert.equal(new Out().str("$", text).decoder().next(), text);
+      }
+      // A lone byte past ASCII: replaced as TextDecoder replaces it.
+      const bytes = new TextEncoder().encode(ascii);
+      bytes[at] = 0xff;
+      const raw = new Out().tag("$").u32(bytes.length);
+      raw.bytes.push(...bytes);
+      assert.equal(raw.decoder().next(), utf8.decode(bytes));
+    }
+  }
+});
+
 test("arrays nest, maps become Map, sets and pushes become arrays", () => {
   const out = new Out()
     .tag("*").u32(3).str("$", "a").tag("*").u32(2).tag(":").f64(1).tag("*").u32(0).tag("_")
