@@ -63,7 +63,11 @@ LIB := ffi/lib/$(TARGET)/$(LIBNAME)
 CC      ?= cc
 WARN    := -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS  := -O2 -fPIC -fvisibility=hidden -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN)
-HIREDIS_CFLAGS := -O2 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-missing-field-initializers
+# -fwrapv: hiredis' reader adds 2 to a bulk string's length in a signed type
+# (read.c, processBulkItem), which overflows for a hostile header such as
+# "$9223372036854775807": wrapped, the sum makes the reader wait for more
+# bytes and reply.c refuses the header by its length (fuzz_reply found it).
+HIREDIS_CFLAGS := -O2 -fPIC -fvisibility=hidden -fwrapv -Wall -Wextra -Wno-missing-field-initializers
 MBEDTLS_CFLAGS := -O2 -fPIC -fvisibility=hidden -std=c99 -Wall -Wextra -Wno-missing-field-initializers $(MBEDTLS_DEFS) \
   -I$(MBEDTLS_SRC)/include -I$(MBEDTLS_SRC)/library -Icsrc
 INCLUDES := -Ibuild/include -I$(MBEDTLS_SRC)/include -Icsrc $(MBEDTLS_DEFS)

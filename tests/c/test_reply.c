@@ -244,6 +244,11 @@ static void test_huge_bulk(void) {
     CHECK(fails_with(run_str("$536870913\r\nabc", 0), "a bulk string of 536870913 bytes"));
     CHECK(fails_with(run_str("=536870913\r\ntxt:", 0), "a bulk string of 536870913 bytes"));
     CHECK(fails_with(run_str("*1\r\n$536870913\r\n", 0), "larger than maxReplyBytes"));
+    /* The largest lengths a header can carry: hiredis adds 2 to them in a
+     * signed type (UBSan stops here unless it is built with -fwrapv). */
+    CHECK(fails_with(run_str("$9223372036854775807\r\n", 0), "a bulk string of 9223372036854775807 bytes"));
+    CHECK(fails_with(run_str("=9223372036854775807\r\n", 0), "a bulk string of 9223372036854775807 bytes"));
+    CHECK(fails_with(run_str(">2\r\n$9223372036854775806\r\n", 0), "larger than maxReplyBytes"));
 
     /* A small bound, exactly: 1000 bytes pass, 1001 do not, in any split. */
     static char value[1100 + 32];
