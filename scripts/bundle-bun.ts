@@ -14,6 +14,7 @@
  *   `bun build --compile` embeds in a user's executable;
  * - `./embedded.ts`: the table `lib/embedded.js` fills and the loader reads; one module, so one table.
  */
+import { renameSync, rmSync } from "node:fs";
 import process from "node:process";
 
 /** What this script uses of Bun's bundler (`Bun.build`), typed here so that `deno check` reads it without @types/bun. */
@@ -40,11 +41,14 @@ if (!bun) throw new Error("scripts/bundle-bun.ts runs under Bun: node_modules/.b
 
 const root = new URL("..", import.meta.url).pathname;
 const KEPT_OUT = /^\.\/(lib\/.*|embedded\.ts)$/;
+// Written under a name of its own, then renamed: two `npm pack` at once (the Deno and the Bun test runs) must not
+// let either tarball take a half-written bundle.
+const partial = `bun.bundle.${process.pid}.tmp.js`;
 
 const result = await bun.build({
   entrypoints: [`${root}ffi/bun.ts`],
   outdir: `${root}ffi`,
-  naming: "bun.bundle.js",
+  naming: partial,
   target: "bun",
   format: "esm",
   plugins: [{
@@ -62,5 +66,7 @@ const result = await bun.build({
 });
 if (!result.success) {
   for (const log of result.logs) console.error(log);
+  rmSync(`${root}ffi/${partial}`, { force: true });
   process.exit(1);
 }
+renameSync(`${root}ffi/${partial}`, `${root}ffi/bun.bundle.js`);
