@@ -5,10 +5,14 @@
  * (user + system of the whole process during the import, every thread: steadier than wall time on a busy machine).
  *
  *   node_modules/.bin/deno run -A bench/import_time.ts [--samples 25] [--against /tmp/ae4d376] [--only mod.ts]
+ *     [--installed /tmp/proj]
  *
  * `--against` names a second checkout (built with `make`, e.g. `git worktree add /tmp/ae4d376 ae4d376`): its
  * modules are measured in the same rounds, interleaved with this checkout's, and each row of this checkout gets
  * its ratio to the same row of that one. `--only` keeps the rows whose module contains the text (the floor stays).
+ * `--installed` names a project with the packed package installed (`npm pack`, then `bun add ./x-cpipe-0.1.0.tgz`
+ * in a `bun init` project): a row imports `@x/cpipe` from there, as its own code would (under Bun only: Deno takes
+ * the JSR package), and its ratio is to the baseline's mod.ts row.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
@@ -39,9 +43,13 @@ const modules = allModules.filter(([label]) => !args.only || label.includes(args
 interface Row {
   checkout: string;
   label: string;
-  /** Absolute, `+`-joined. */
+  /** Absolute, `+`-joined; or the package's name, for the installed row. */
   spec: string;
   times: number[];
+  /** The installed package's project, where its probe runs from (a bare specifier resolves from the importer). */
+  project?: string;
+  /** The baseline's row this one is compared with, when its label differs. */
+  baseLabel?: string;
 }
 const checkouts: [string, string][] = [["this", root], ...(against ? [["baseline", against] as [string, string]] : [])];
 const rowsOf = (): Row[] => [
@@ -56,12 +64,20 @@ const rowsOf = (): Row[] => [
         times: [] as number[],
       }))
   ),
+  ...(args.installed
+    ? [{
+      checkout: "installed",
+      label: `@x/cpipe installed in ${args.installed}`,
+      spec: "@x/cpipe",
+      times: [] as number[],
+      project: args.installed,
+      baseLabel: "mod.ts",
+    }]
+    : []),
 ];
 
-const probe = join(tmpdir(), `cpipe-import-probe-${Deno.pid}.mjs`);
-writeFileSync(
-  probe,
-  `const spec = process.argv[process.argv.length - 1];
+const probeName = `cpipe-import-probe-${Deno.pid}.mjs`;
+const probeSource = `const spec = process.argv[process.argv.length - 1];
 const lookup = spec.endsWith("!");
 const c0 = process.cpuUsage();
 const t0 = performance.now();
@@ -70,8 +86,11 @@ for (const m of spec.replace("!", "").split("+")) last = await import(m);
 if (lookup) last.commandInfo("get");
 const wall = performance.now() - t0, cpu = process.cpuUsage(c0);
 console.log(wall.toFixed(3), ((cpu.user + cpu.system) / 1000).toFixed(3));
-`,
-);
+`;
+const probe = join(tmpdir(), probeName);
+writeFileSync(probe, probeSource);
+const installedProbe = args.installed ? join(args.installed, probeName) : undefined;
+if (installedProbe) writeFileSync(installedProbe, probeSource);
 const runtimes: [string, string[]][] = [
   ["deno", [`${root}node_modules/.bin/deno`, "run", "-A", probe]],
   ["bun", [`${root}node_modules/.bin/bun`, probe]],
@@ -87,11 +106,16 @@ const lines = [
   "|---|---|---|---:|---:|---:|---:|---:|",
 ];
 for (const [runtime, argv] of runtimes) {
-  const rows = rowsOf();
+  const rows = rowsOf().filter((row) => !row.project || runtime === "bun");
   /** CPU time (user + system, every thread) of each import, by spec: steadier than wall time on a busy machine. */
   const cpus = new Map(rows.map((row) => [row.spec, [] as number[]]));
   const run = (spec: string): number => {
-    const r = spawnSync(argv[0]!, [...argv.slice(1), spec], { encoding: "utf8" });
+    const installed = spec === "@x/cpipe";
+    const probeArgs = installed ? [...argv.slice(1, -1), installedProbe!] : argv.slice(1);
+    const r = spawnSync(argv[0]!, [...probeArgs, spec], {
+      encoding: "utf8",
+      cwd: installed ? args.installed : undefined,
+    });
     if (r.status !== 0) throw new Error(`${runtime} ${spec}: ${r.stderr}`);
     const [wall, cpu] = r.stdout.trim().split(" ").map(Number);
     cpus.get(spec)!.push(cpu!);
@@ -102,9 +126,9 @@ for (const [runtime, argv] of runtimes) {
   for (const row of rows) cpus.get(row.spec)!.length = 0;
   for (let i = 0; i < samples; i++) for (const row of rows) row.times.push(run(row.spec));
   for (const row of rows) {
-    const base = rows.find((r) => r.checkout === "baseline" && r.label === row.label);
+    const base = rows.find((r) => r.checkout === "baseline" && r.label === (row.baseLabel ?? row.label));
     const cpu = cpus.get(row.spec)!;
-    const ratio = row.checkout === "this" && base
+    const ratio = row.checkout !== "baseline" && base
       ? [
         median(row.times) / median(base.times),
         p10(row.times) / p10(base.times),
@@ -124,4 +148,5 @@ console.log(
   `\nload average (1, 5, 15 min): before ${loadBefore}, after ${load()}${against ? `; baseline ${against}` : ""}`,
 );
 Deno.removeSync(probe);
+if (installedProbe) Deno.removeSync(installedProbe);
 Deno.removeSync(empty);

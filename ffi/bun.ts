@@ -1,7 +1,8 @@
 /**
- * The package's entry under Bun (package.json's "bun" export condition): the
- * public API of `mod.ts`, after `ffi/lib/embedded.js` has recorded where each
- * library is. That module imports every shipped library `with { type: "file" }`,
+ * The package's entry under Bun: the public API of `mod.ts`, after
+ * `ffi/lib/embedded.js` has recorded where each library is. The npm package
+ * ships it bundled, with all it imports, as `ffi/bun.bundle.js` (package.json's
+ * "bun" export condition; scripts/bundle-bun.ts, run by `npm pack`). That module imports every shipped library `with { type: "file" }`,
  * which is what makes `bun build --compile` embed them; it is kept out of
  * `mod.ts`'s graph because Deno would fetch each library as a module.
  */

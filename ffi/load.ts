@@ -13,7 +13,7 @@
  * 4. inside a single-file executable, the library embedded in it, copied out
  *    to that same cache directory and checked the same way: Bun embeds the
  *    files `ffi/lib/embedded.js` imports when the package is imported through
- *    `ffi/bun.ts` (`bun build --compile`); `deno compile --unstable-raw-imports`
+ *    `ffi/bun.ts` or its bundle (`bun build --compile`); `deno compile --unstable-raw-imports`
  *    embeds those `ffi/lib/embedded_deno.js` imports as bytes (or, without
  *    that flag, the files given to `--include`).
  *

@@ -63,8 +63,9 @@ test("npm pack ships the sources, the libraries and their checksums; not tests, 
   const { files, size } = await pack();
   const paths = files.map((f) => f.path);
   const expected = ["mod.ts", "ffi/load.ts", "ffi/symbols.ts", "ffi/lib/checksums.json", "README.md", "LICENSE"];
-  // What Bun's bundler follows to embed the libraries (bun build --compile).
-  expected.push("ffi/bun.ts", "ffi/embedded.ts", "ffi/lib/embedded.js");
+  // Bun's entry (scripts/bundle-bun.ts, run by npm pack), and what Bun's bundler follows from it to embed the
+  // libraries (bun build --compile).
+  expected.push("ffi/bun.bundle.js", "ffi/embedded.ts", "ffi/lib/embedded.js");
   // What `deno compile --unstable-raw-imports` follows to embed them, and its types for tsc.
   expected.push("ffi/lib/embedded_deno.js", "ffi/lib/embedded_deno.d.ts");
   for (const path of expected) {
@@ -85,7 +86,8 @@ test("the installed package works under Bun from an empty project", async () => 
   const r = check("bun smoke.ts", await run(BUN, ["smoke.ts"], { cwd: dir }));
   const [verdict, resolved] = r.stdout.trim().split("\n");
   assert.equal(verdict, "ok");
-  assert.ok(resolved?.includes(`${dir}/node_modules/@x/cpipe/`), `resolved to ${resolved}`);
+  // The bundle, which finds the library beside it as ffi/load.ts does in a checkout.
+  assert.equal(resolved, `file://${dir}/node_modules/@x/cpipe/ffi/bun.bundle.js`);
 });
 
 test("the installed package works under Deno from an empty project", async () => {
