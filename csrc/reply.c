@@ -475,9 +475,11 @@ static size_t parse_flat(cpipe_reply_encoder *enc, const uint8_t *b, size_t len)
 }
 
 /* Whether the reader holds nothing and is between replies: the next byte may
- * be read without it. */
+ * be read without it. Asked for a reply with every byte read, the reader
+ * stands at its root task with no type yet (ridx 0, type -1): between
+ * replies too. */
 static int reader_idle(const redisReader *r) {
-    return !r->err && r->ridx < 0 && r->pos == r->len;
+    return !r->err && r->pos == r->len && (r->ridx < 0 || (r->ridx == 0 && r->task[0]->type < 0));
 }
 
 /* After the reader gave a reply: when what it still holds came from this

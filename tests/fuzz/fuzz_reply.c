@@ -173,6 +173,13 @@ static void keep(reading *out, cpipe_reply_encoder *enc, const settings *s) {
     cpipe_buffer_reset(&enc->encoded);
 }
 
+/* Whether the reader holds a begun reply. After its last reply, a reader
+ * asked again with every byte read stands at the root task with no type yet
+ * (ridx 0, type -1): nothing is begun, though ridx is not -1. */
+static int holds_partial(const redisReader *r) {
+    return r->len > r->pos || (r->ridx >= 0 && r->task[0]->type >= 0);
+}
+
 static redisReader *open_reader(cpipe_reply_encoder *enc, const settings *s) {
     memset(enc, 0, sizeof *enc);
     redisReader *r = cpipe_reply_reader_create(enc, s->max_reply_bytes);
@@ -195,7 +202,7 @@ static void read_whole(const uint8_t *data, size_t len, const settings *s, readi
             break;
         }
         if (reply == NULL) {
-            out->unfinished = r->ridx >= 0 || r->len > r->pos;
+            out->unfinished = holds_partial(r);
             break;
         }
         keep(out, &enc, s);
@@ -248,7 +255,7 @@ static void read_split(const uint8_t *data, size_t len, const settings *s, uint3
         int32_t rc;
         while ((rc = cpipe_reply_parse(r, &enc, NULL, 0, &used, why, sizeof why)) == 1) keep(out, &enc, s);
         if (rc < 0) out->rc = rc;
-        else out->unfinished = r->ridx >= 0 || r->len > r->pos;
+        else out->unfinished = holds_partial(r);
     }
     redisReaderFree(r);
     cpipe_buffer_release(&enc.encoded);
