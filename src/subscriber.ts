@@ -35,10 +35,10 @@ export interface SubscriberCore {
 /** Told when a lost subscriber connection is back: messages published from `since` to `until` were lost. */
 export type Gap = ConnectionEvents["gap"];
 
-type AnySubscription = Subscription<string | Uint8Array>;
+export type AnySubscription = Subscription<string | Uint8Array>;
 
 /** A confirmed list of confirmations, or the server's refusal. */
-function checkConfirmed(reply: Reply): void {
+export function checkConfirmed(reply: Reply): void {
   if (Array.isArray(reply)) { for (const item of reply) if (item instanceof ReplyError) throw item; }
 }
 
@@ -154,23 +154,7 @@ export class Subscriber implements SubscriptionHost {
   push(bytes: Uint8Array, start: number): boolean {
     const reader = this.#reader;
     if (!reader.read(bytes, start) || reader.family === null) return false;
-    const subs = this.#names[reader.family].get(reader.key);
-    if (subs === undefined) return true; // unsubscribed while it was on its way
-    const channel = reader.channel!;
-    let text: Message<string> | undefined, binary: Message<Uint8Array> | undefined;
-    for (const sub of subs) {
-      if (sub.asBuffer) {
-        binary ??= reader.family === "pattern"
-          ? { channel, message: reader.copy(), pattern: reader.key }
-          : { channel, message: reader.copy() };
-        sub.deliver(binary);
-      } else {
-        text ??= reader.family === "pattern"
-          ? { channel, message: reader.text(), pattern: reader.key }
-          : { channel, message: reader.text() };
-        sub.deliver(text);
-      }
-    }
+    deliverMessage(reader, this.#names[reader.family].get(reader.key));
     return true;
   }
 
@@ -213,5 +197,28 @@ export class Subscriber implements SubscriptionHost {
     for (const held of Object.values(this.#names)) held.clear();
     this.#connection = -1;
     this.#full.clear();
+  }
+}
+
+/**
+ * Hands the message `reader` just read to the subscriptions holding its name (none: it was unsubscribed while on
+ * its way), the payload made once per kind (text, bytes). For the pool's subscriber and the cluster's.
+ */
+export function deliverMessage(reader: PubSubReader, subs: ReadonlySet<AnySubscription> | undefined): void {
+  if (subs === undefined) return;
+  const channel = reader.channel!;
+  let text: Message<string> | undefined, binary: Message<Uint8Array> | undefined;
+  for (const sub of subs) {
+    if (sub.asBuffer) {
+      binary ??= reader.family === "pattern"
+        ? { channel, message: reader.copy(), pattern: reader.key }
+        : { channel, message: reader.copy() };
+      sub.deliver(binary);
+    } else {
+      text ??= reader.family === "pattern"
+        ? { channel, message: reader.text(), pattern: reader.key }
+        : { channel, message: reader.text() };
+      sub.deliver(text);
+    }
   }
 }

@@ -21,8 +21,10 @@ import { commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
 import { ClusterPipeline, type Issued, type PipelineHost } from "./pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
+import { ClusterSubscriber } from "./subscriber.ts";
 import { unrefInterval, unrefTimeout } from "./timers.ts";
-import { addressKey, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
+import { addressKey, parseAddress, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
+import type { MessageListener, SubscribeOptions, Subscription, SubscriptionKind } from "../pubsub.ts";
 
 /** SCAN and SSCAN pages' items as they are. */
 const same = (items: string[]): string[] => items;
@@ -69,6 +71,7 @@ export class ClusterPool extends Commands<"async"> {
   readonly #stats = { moved: 0, ask: 0, retried: 0, refreshes: 0 };
   /** What a pipeline needs of the cluster. */
   readonly #pipelineHost: PipelineHost;
+  readonly #subscriber: ClusterSubscriber;
 
   /** @internal Use {@linkcode connectClusterPool}. */
   constructor(settings: ClusterSettings) {
@@ -112,7 +115,10 @@ export class ClusterPool extends Commands<"async"> {
       this.#issued[id] = this.#current;
     };
     this.#core.inspect = (id, reply) => this.#inspect(id, reply);
+    const subscriber = this.#subscriber = this.#makeSubscriber();
+    this.#core.onPushRecord = (bytes, start, connection) => subscriber.push(bytes, start, connection);
     this.#core.onEvent = (event) => {
+      subscriber.event(event);
       if (event.type === "up") this.#up[event.connection] = true;
       if (event.type === "down") {
         this.#up[event.connection] = false;
@@ -123,6 +129,30 @@ export class ClusterPool extends Commands<"async"> {
     if (settings.refreshInterval > 0) {
       this.#refreshTimer = unrefInterval(() => void this.refresh().catch(() => {}), settings.refreshInterval);
     }
+  }
+
+  /** The subscriptions' host: subscriber connections to nodes of this pool's core, placed by the slot map. */
+  #makeSubscriber(): ClusterSubscriber {
+    const settings = this.#settings, router = this.#router, up = (handle: number) => this.#up[handle] === true;
+    const subscriber = new ClusterSubscriber({
+      core: this.#core,
+      settings: (node) => {
+        const address = router.nodes.get(node)?.address ?? parseAddress(node)!;
+        return encodeConnectionSettings(settings.node(address));
+      },
+      master: (slot) => router.pick(slot, false).key,
+      anyMaster: () => (router.masters.find((m) => up(m.handle)) ?? router.any()).key,
+      serving: (node) => router.masters.some((m) => m.key === node && up(m.handle)),
+      moved: (slot, address) => {
+        router.moved(slot, address);
+        this.#refreshSoon();
+      },
+      refresh: () => this.refresh(),
+      maxRedirects: settings.maxRedirects,
+      retryDelay: settings.retryDelay,
+    });
+    subscriber.onGap = (gap) => this.#events.emit("gap", gap);
+    return subscriber;
   }
 
   /** @internal The first discovery; rejects when no seed node answers. */
@@ -261,6 +291,97 @@ export class ClusterPool extends Commands<"async"> {
     return new ClusterPipeline(this.#pipelineHost);
   }
 
+  // ---- Pub/Sub -------------------------------------------------------------------------------------------------
+
+  /**
+   * Subscribes to channels (SUBSCRIBE) on one node (the cluster forwards every PUBLISH to all of them); otherwise
+   * as `Pool.subscribe`: a listener or async iteration, `gap` events after a lost connection, the overflow policy.
+   */
+  subscribe(
+    channels: string | string[],
+    listener?: MessageListener<string>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<string>> {
+    return this.#subscribe("channel", channels, listener, false, options);
+  }
+
+  /** As `subscribe`, with each message's payload as bytes. */
+  subscribeBuffer(
+    channels: string | string[],
+    listener?: MessageListener<Uint8Array>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<Uint8Array>> {
+    return this.#subscribe("channel", channels, listener, true, options);
+  }
+
+  /** Subscribes to channel patterns (PSUBSCRIBE) on one node; otherwise as `subscribe`. */
+  psubscribe(
+    patterns: string | string[],
+    listener?: MessageListener<string>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<string>> {
+    return this.#subscribe("pattern", patterns, listener, false, options);
+  }
+
+  /** As `psubscribe`, with payloads as bytes. */
+  psubscribeBuffer(
+    patterns: string | string[],
+    listener?: MessageListener<Uint8Array>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<Uint8Array>> {
+    return this.#subscribe("pattern", patterns, listener, true, options);
+  }
+
+  /**
+   * Subscribes to shard channels (SSUBSCRIBE), each on the master serving its slot (a subscriber connection per
+   * node as needed). A channel follows its slot: when the slot migrates or its master fails over, the channel is
+   * subscribed on the new master and the pool emits `gap` (messages published meanwhile were lost).
+   *
+   * @example
+   * ```ts
+   * const sub = await cluster.ssubscribe(["{room:1}", "{room:2}"], ({ channel, message }) => console.log(channel, message));
+   * await cluster.spublish("{room:1}", "hi"); // routed to the slot's master
+   * await sub.unsubscribe();
+   * ```
+   */
+  ssubscribe(
+    shardChannels: string | string[],
+    listener?: MessageListener<string>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<string>> {
+    return this.#subscribe("shard", shardChannels, listener, false, options);
+  }
+
+  /** As `ssubscribe`, with payloads as bytes. */
+  ssubscribeBuffer(
+    shardChannels: string | string[],
+    listener?: MessageListener<Uint8Array>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription<Uint8Array>> {
+    return this.#subscribe("shard", shardChannels, listener, true, options);
+  }
+
+  /** The nodes (`host:port`) subscriber connections are open to now. */
+  get subscriberNodes(): string[] {
+    return this.#subscriber.nodes;
+  }
+
+  #subscribe<T extends string | Uint8Array>(
+    kind: SubscriptionKind,
+    names: string | string[],
+    listener: MessageListener<T> | undefined,
+    asBuffer: boolean,
+    options: SubscribeOptions | undefined,
+  ): Promise<Subscription<T>> {
+    const refused = this.#core.refusal();
+    if (refused !== null) return Promise.reject(refused);
+    try {
+      return this.#subscriber.subscribe(kind, names, listener, asBuffer, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   /**
    * Reads the slot map again now (it is also read after MOVED answers, when a node's connection drops, and every
    * `refreshInterval`). Resolves when it is read; rejects when no node could describe the cluster.
@@ -283,6 +404,7 @@ export class ClusterPool extends Commands<"async"> {
     this.#closed = true;
     clearInterval(this.#refreshTimer);
     clearTimeout(this.#repairTimer);
+    this.#subscriber.close();
     await this.#core.close();
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
@@ -435,6 +557,7 @@ export class ClusterPool extends Commands<"async"> {
         if (shards.length === 0) throw new ReplyError("ERR cpipe: the node knows no slots yet");
         router.apply(shards, this.#seedKeys);
         this.#stats.refreshes++;
+        this.#subscriber.topologyChanged();
         return;
       } catch (e) {
         failure = e;
