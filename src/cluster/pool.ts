@@ -21,9 +21,18 @@ import { commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
 import { ClusterPipeline, type Issued, type PipelineHost } from "./pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
+import { BlockingConnections } from "./blocking.ts";
 import { ClusterSubscriber } from "./subscriber.ts";
 import { unrefInterval, unrefTimeout } from "./timers.ts";
-import { addressKey, parseAddress, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
+import {
+  addressKey,
+  type NodeAddress,
+  parseAddress,
+  parseSlots,
+  redirectOf,
+  type Shard,
+  shardsFrom,
+} from "./topology.ts";
 import type { MessageListener, SubscribeOptions, Subscription, SubscriptionKind } from "../pubsub.ts";
 
 /** SCAN and SSCAN pages' items as they are. */
@@ -72,6 +81,7 @@ export class ClusterPool extends Commands<"async"> {
   /** What a pipeline needs of the cluster. */
   readonly #pipelineHost: PipelineHost;
   readonly #subscriber: ClusterSubscriber;
+  readonly #blockers: BlockingConnections;
 
   /** @internal Use {@linkcode connectClusterPool}. */
   constructor(settings: ClusterSettings) {
@@ -116,6 +126,14 @@ export class ClusterPool extends Commands<"async"> {
     };
     this.#core.inspect = (id, reply) => this.#inspect(id, reply);
     const subscriber = this.#subscriber = this.#makeSubscriber();
+    const core = this.#core, nodeSettings = settings.node(seed);
+    this.#blockers = new BlockingConnections({
+      addConnection: (bytes, role) => core.addConnection(bytes, role),
+      removeConnection: (connection) => core.removeConnection(connection),
+      settings: (node) => this.#nodeSettings(node, true),
+      limit: settings.blockingConnections,
+      acquireTimeout: nodeSettings.acquireTimeout,
+    });
     this.#core.onPushRecord = (bytes, start, connection) => subscriber.push(bytes, start, connection);
     this.#core.onEvent = (event) => {
       subscriber.event(event);
@@ -136,10 +154,7 @@ export class ClusterPool extends Commands<"async"> {
     const settings = this.#settings, router = this.#router, up = (handle: number) => this.#up[handle] === true;
     const subscriber = new ClusterSubscriber({
       core: this.#core,
-      settings: (node) => {
-        const address = router.nodes.get(node)?.address ?? parseAddress(node)!;
-        return encodeConnectionSettings(settings.node(address));
-      },
+      settings: (node) => this.#nodeSettings(node, false),
       master: (slot) => router.pick(slot, false).key,
       anyMaster: () => (router.masters.find((m) => up(m.handle)) ?? router.any()).key,
       serving: (node) => router.masters.some((m) => m.key === node && up(m.handle)),
@@ -153,6 +168,13 @@ export class ClusterPool extends Commands<"async"> {
     });
     subscriber.onGap = (gap) => this.#events.emit("gap", gap);
     return subscriber;
+  }
+
+  /** A connection's settings for a node (`host:port`); a blocking command's has no command timeout. */
+  #nodeSettings(node: string, blocking: boolean): Uint8Array {
+    const address = this.#router.nodes.get(node)?.address ?? parseAddress(node)!;
+    const settings = this.#settings.node(address);
+    return encodeConnectionSettings(blocking ? { ...settings, commandTimeout: 0 } : settings);
   }
 
   /** @internal The first discovery; rejects when no seed node answers. */
@@ -405,6 +427,7 @@ export class ClusterPool extends Commands<"async"> {
     clearInterval(this.#refreshTimer);
     clearTimeout(this.#repairTimer);
     this.#subscriber.close();
+    this.#blockers.close();
     await this.#core.close();
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
@@ -432,16 +455,53 @@ export class ClusterPool extends Commands<"async"> {
       return Promise.reject(e);
     }
     const kind = classify(command, args);
-    if (kind === BLOCKING) {
-      return Promise.reject(
-        new ReplyError(
-          `ERR cpipe: ${command.toUpperCase()} blocks its connection, which every command for the node's slots ` +
-            "shares; run it on a pool connected to that node (cluster.nodeFor tells which)",
-        ),
-      );
-    }
+    if (kind === BLOCKING) return this.#blocking(command, args, transform, asBuffer);
     if (kind !== SHARED) return Promise.reject(statefulError(command));
     return this.dispatch(command, args, transform, asBuffer);
+  }
+
+  /** A generated method's command that blocks or changes a connection: routed as `send` routes it. */
+  protected override route<T>(
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    transform: Transform<T> | null = null,
+  ): Promise<T> {
+    return this.#send<T>(command, args, transform, asBuffer);
+  }
+
+  /**
+   * Runs a blocking command on a connection of its own to the master serving its key (see BlockingConnections),
+   * following MOVED, ASK (ASKING first, on the same connection) and TRYAGAIN at most `maxRedirects` times.
+   */
+  async #blocking<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    const slot = commandSlot(command, args);
+    if (typeof slot !== "number") throw slot;
+    let asking: RoutedNode<number> | null = null;
+    for (let attempt = 0;; attempt++) {
+      const node = (asking ?? this.#router.pick(slot, false)).key;
+      const connection = await this.#blockers.acquire(node);
+      try {
+        // Not re-sent by #inspect: a redirection must not move it to the node's shared connection.
+        this.#current = undefined;
+        if (asking !== null) this.#core.call(connection, "ASKING", [], null, false).catch(() => {});
+        return await this.#core.call(connection, command, args, transform, asBuffer);
+      } catch (e) {
+        const redirect = redirectOf(e as Reply);
+        if (redirect === null || attempt >= this.#settings.maxRedirects || this.#closed) throw e;
+        this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
+        asking = null;
+        // MOVED: #inspect has told the router already.
+        if (redirect.kind === "ask") asking = this.#router.node(this.#redirectAddress(redirect.address));
+        if (redirect.kind === "retry") {
+          await new Promise((resolve) =>
+            setTimeout(resolve, Math.min(1_000, this.#settings.retryDelay * 2 ** attempt))
+          );
+        }
+      } finally {
+        this.#blockers.release(node, connection);
+      }
+    }
   }
 
   // ---- redirections ------------------------------------------------------------------------------------------
@@ -461,10 +521,7 @@ export class ClusterPool extends Commands<"async"> {
       return false;
     }
     if (redirect.kind === "moved") {
-      const address = redirect.address.host === "?"
-        ? { host: this.#settings.seeds[0]!.host, port: redirect.address.port }
-        : redirect.address;
-      this.#router.moved(redirect.slot, address);
+      this.#router.moved(redirect.slot, this.#redirectAddress(redirect.address));
       this.#refreshSoon();
     } else if (redirect.kind === "retry") {
       this.#refreshSoon();
@@ -487,9 +544,14 @@ export class ClusterPool extends Commands<"async"> {
     }
     const node = redirect.kind === "moved"
       ? this.#router.pick(redirect.slot, false)
-      : this.#router.node(redirect.address);
+      : this.#router.node(this.#redirectAddress(redirect.address));
     this.#reissue(id, issued, node.handle, redirect.kind === "ask");
     return true;
+  }
+
+  /** A redirection's address; ":port" (no host) means the host of the seed (the node that answered). */
+  #redirectAddress(address: NodeAddress): NodeAddress {
+    return address.host === "?" ? { host: this.#settings.seeds[0]!.host, port: address.port } : address;
   }
 
   /** Sends a call's command again on a connection; it stays re-sendable (ASKING's own call does not). */
@@ -558,6 +620,7 @@ export class ClusterPool extends Commands<"async"> {
         router.apply(shards, this.#seedKeys);
         this.#stats.refreshes++;
         this.#subscriber.topologyChanged();
+        this.#blockers.keepOnly(new Set(router.nodes.keys()));
         return;
       } catch (e) {
         failure = e;

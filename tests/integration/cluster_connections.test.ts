@@ -1,7 +1,8 @@
 /**
- * Pub/Sub on a real 6-node cluster (3 masters, 3 replicas) the harness starts and stops: shard channels in
- * every master's slots, channels and patterns, subscriber connections given back, a shard channel that follows
- * its slot through a live migration and through a failover (gap events), and a process that ends by itself.
+ * The cluster pool's connections beside the shared ones, on a real 6-node cluster (3 masters, 3 replicas) the
+ * harness starts and stops. Pub/Sub: shard channels in every master's slots, channels and patterns, subscriber
+ * connections given back, a shard channel that follows its slot through a live migration and through a failover
+ * (gap events), and a process that ends by itself. Blocking commands: MOVED followed on a connection of their own.
  */
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
@@ -96,6 +97,27 @@ test("cluster Pub/Sub: a shard channel's slot migrates live: the subscription fo
   await until(() => !pool.subscriberNodes.includes(address(source)), 5_000, "the source's connection given back");
   await sub.unsubscribe();
   assert.deepEqual(pool.subscriberNodes, []);
+  await cluster.waitHealthy();
+});
+
+test("cluster pool: a blocking command answered MOVED (its slot moved unseen) is sent again to the new master", async () => {
+  await using pool = await connectClusterPool({ nodes: seeds(), refreshInterval: 0 });
+  const key = "{blocking-moved}list";
+  const slot = slotOf(key);
+  const source = cluster.masterOf(slot);
+  const target = cluster.nodes.find((n) => pool.masters.includes(address(n)) && n !== source)!;
+  assert.deepEqual(pool.nodeFor("blpop", key, 0), address(source));
+  const targetId = target.cli("cluster", "myid");
+  target.cli("cluster", "setslot", String(slot), "importing", source.cli("cluster", "myid"));
+  for (const node of [target, source, ...cluster.nodes.filter((n) => n !== source && n !== target)]) {
+    node.cli("cluster", "setslot", String(slot), "node", targetId);
+  }
+  const popped = pool.blpop(key, 5);
+  await sleep(100);
+  target.cli("rpush", key, "v");
+  assert.deepEqual(await popped, [key, "v"]);
+  assert(pool.stats.moved >= 1, JSON.stringify(pool.stats));
+  assert.deepEqual(pool.nodeFor("blpop", key, 0), address(target));
   await cluster.waitHealthy();
 });
 
