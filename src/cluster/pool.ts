@@ -7,7 +7,7 @@
  * the command again to the node a MOVED or ASK names (after ASKING), or
  * after a pause on TRYAGAIN / CLUSTERDOWN, at most `maxRedirects` times.
  */
-import { Commands } from "../commands.ts";
+import { SubscribingCommands, type Subscriptions } from "../subscribing.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "../events.ts";
 import { checkCommand } from "../guards.ts";
@@ -33,7 +33,6 @@ import {
   type Shard,
   shardsFrom,
 } from "./topology.ts";
-import type { MessageListener, SubscribeOptions, Subscription, SubscriptionKind } from "../pubsub.ts";
 
 /** SCAN and SSCAN pages' items as they are. */
 const same = (items: string[]): string[] => items;
@@ -57,7 +56,7 @@ const REPAIR_EVERY = 250;
  * await cluster.mget("{user:1}:name", "{user:1}:email"); // one slot: one node
  * ```
  */
-export class ClusterPool extends Commands<"async"> {
+export class ClusterPool extends SubscribingCommands {
   readonly #core: PoolCore;
   readonly #settings: ClusterSettings;
   readonly #router: SlotRouter<number>;
@@ -315,93 +314,14 @@ export class ClusterPool extends Commands<"async"> {
 
   // ---- Pub/Sub -------------------------------------------------------------------------------------------------
 
-  /**
-   * Subscribes to channels (SUBSCRIBE) on one node (the cluster forwards every PUBLISH to all of them); otherwise
-   * as `Pool.subscribe`: a listener or async iteration, `gap` events after a lost connection, the overflow policy.
-   */
-  subscribe(
-    channels: string | string[],
-    listener?: MessageListener<string>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<string>> {
-    return this.#subscribe("channel", channels, listener, false, options);
-  }
-
-  /** As `subscribe`, with each message's payload as bytes. */
-  subscribeBuffer(
-    channels: string | string[],
-    listener?: MessageListener<Uint8Array>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<Uint8Array>> {
-    return this.#subscribe("channel", channels, listener, true, options);
-  }
-
-  /** Subscribes to channel patterns (PSUBSCRIBE) on one node; otherwise as `subscribe`. */
-  psubscribe(
-    patterns: string | string[],
-    listener?: MessageListener<string>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<string>> {
-    return this.#subscribe("pattern", patterns, listener, false, options);
-  }
-
-  /** As `psubscribe`, with payloads as bytes. */
-  psubscribeBuffer(
-    patterns: string | string[],
-    listener?: MessageListener<Uint8Array>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<Uint8Array>> {
-    return this.#subscribe("pattern", patterns, listener, true, options);
-  }
-
-  /**
-   * Subscribes to shard channels (SSUBSCRIBE), each on the master serving its slot (a subscriber connection per
-   * node as needed). A channel follows its slot: when the slot migrates or its master fails over, the channel is
-   * subscribed on the new master and the pool emits `gap` (messages published meanwhile were lost).
-   *
-   * @example
-   * ```ts
-   * const sub = await cluster.ssubscribe(["{room:1}", "{room:2}"], ({ channel, message }) => console.log(channel, message));
-   * await cluster.spublish("{room:1}", "hi"); // routed to the slot's master
-   * await sub.unsubscribe();
-   * ```
-   */
-  ssubscribe(
-    shardChannels: string | string[],
-    listener?: MessageListener<string>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<string>> {
-    return this.#subscribe("shard", shardChannels, listener, false, options);
-  }
-
-  /** As `ssubscribe`, with payloads as bytes. */
-  ssubscribeBuffer(
-    shardChannels: string | string[],
-    listener?: MessageListener<Uint8Array>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<Uint8Array>> {
-    return this.#subscribe("shard", shardChannels, listener, true, options);
-  }
-
   /** The nodes (`host:port`) subscriber connections are open to now. */
   get subscriberNodes(): string[] {
     return this.#subscriber.nodes;
   }
 
-  #subscribe<T extends string | Uint8Array>(
-    kind: SubscriptionKind,
-    names: string | string[],
-    listener: MessageListener<T> | undefined,
-    asBuffer: boolean,
-    options: SubscribeOptions | undefined,
-  ): Promise<Subscription<T>> {
-    const refused = this.#core.refusal();
-    if (refused !== null) return Promise.reject(refused);
-    try {
-      return this.#subscriber.subscribe(kind, names, listener, asBuffer, options);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  /** This pool's subscriptions, or why it takes none now (closed); see `SubscribingCommands`. */
+  protected subscriptions(): Subscriptions | Error {
+    return this.#core.refusal() ?? this.#subscriber;
   }
 
   /**

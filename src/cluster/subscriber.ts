@@ -12,17 +12,17 @@
 import { Role, Status } from "../../ffi/abi.ts";
 import type { ConnectionEvent } from "../records.ts";
 import {
-  channelNames,
   chunks,
   FAMILIES,
   type MessageListener,
   PubSubReader,
   type SubscribeOptions,
-  Subscription,
+  type Subscription,
   type SubscriptionHost,
   type SubscriptionKind,
 } from "../pubsub.ts";
-import { type AnySubscription, checkConfirmed, deliverMessage, type Gap, type SubscriberCore } from "../subscriber.ts";
+import { checkConfirmed, deliverMessage, type Gap, type SubscriberCore } from "../subscriber.ts";
+import { type AnySubscription, SubscriptionBook } from "../subscription_book.ts";
 import type { Reply } from "../types.ts";
 import { slotOf } from "./slot.ts";
 import { unrefTimeout } from "./timers.ts";
@@ -73,12 +73,10 @@ const sleep = (ms: number) => new Promise<void>((resolve) => unrefTimeout(resolv
 
 export class ClusterSubscriber implements SubscriptionHost {
   readonly #host: ClusterSubscriberHost;
-  /** Per family: each name subscribed to, with the subscriptions that hold it. */
-  readonly #names: Record<SubscriptionKind, Map<string, Set<AnySubscription>>> = {
-    channel: new Map(),
-    pattern: new Map(),
-    shard: new Map(),
-  };
+  /** The live subscriptions and the names they hold; every subscriber connection pauses while a queue is full. */
+  readonly #book: SubscriptionBook;
+  /** Per family: each name subscribed to, with the subscriptions that hold it (the book's). */
+  readonly #names: SubscriptionBook["names"];
   readonly #places = new Map<string, Place>();
   readonly #byConnection = new Map<number, Place>();
   /** Where channels and patterns are subscribed, or null. */
@@ -88,9 +86,6 @@ export class ClusterSubscriber implements SubscriptionHost {
   /** Shard channels that lost their node, with when: they are subscribed again on their slot's new master. */
   readonly #homeless = new Map<string, number>();
   #rehoming: Promise<void> | null = null;
-  readonly #live = new Set<AnySubscription>();
-  #keeping = 0;
-  readonly #full = new Set<AnySubscription>();
   #closed = false;
   readonly #reader = new PubSubReader();
   /** Told of each gap: messages published from `since` to `until` on the names now on `connection` were lost. */
@@ -98,6 +93,8 @@ export class ClusterSubscriber implements SubscriptionHost {
 
   constructor(host: ClusterSubscriberHost) {
     this.#host = host;
+    this.#book = new SubscriptionBook((delta) => host.core.hold(delta));
+    this.#names = this.#book.names;
   }
 
   async subscribe<T extends string | Uint8Array>(
@@ -107,18 +104,8 @@ export class ClusterSubscriber implements SubscriptionHost {
     asBuffer: boolean,
     options: SubscribeOptions | undefined,
   ): Promise<Subscription<T>> {
-    const family = FAMILIES[kind];
-    const names = channelNames(channels, family.subscribe.toLowerCase());
-    const subscription = new Subscription<T>(this, kind, names, listener ?? null, asBuffer, options);
-    const sub = subscription as unknown as AnySubscription;
-    this.#live.add(sub);
-    if (sub.keepsProcessAlive && this.#keeping++ === 0) this.#host.core.hold(1);
-    const held = this.#names[kind];
-    for (const name of names) {
-      const set = held.get(name);
-      if (set === undefined) held.set(name, new Set([sub]));
-      else set.add(sub);
-    }
+    const subscription = this.#book.open(this, kind, channels, listener, asBuffer, options);
+    const sub = subscription as unknown as AnySubscription, names = subscription.names;
     try {
       // Always sent, even for names already held: the confirmation says this subscription is in place.
       if (kind === "shard") {
@@ -136,20 +123,12 @@ export class ClusterSubscriber implements SubscriptionHost {
 
   /** Ends a subscription; the names no other subscription holds are unsubscribed on their nodes. */
   async unsubscribe(sub: AnySubscription): Promise<void> {
-    if (!this.#live.delete(sub)) return;
-    if (sub.keepsProcessAlive && --this.#keeping === 0) this.#host.core.hold(-1);
-    sub.end();
-    const held = this.#names[sub.kind], dropped: string[] = [];
-    for (const name of sub.names) {
-      const set = held.get(name);
-      if (set === undefined || !set.delete(sub) || set.size > 0) continue;
-      held.delete(name);
-      dropped.push(name);
-    }
+    const dropped = this.#book.close(sub);
+    if (dropped === null) return;
     const family = FAMILIES[sub.kind], calls: Promise<unknown>[] = [];
     const unsubscribe = (place: Place, names: string[]) => {
       for (const name of names) place.held[sub.kind].delete(name);
-      if (this.#live.size === 0) return; // every connection goes below: that unsubscribes everything
+      if (this.#book.size === 0) return; // every connection goes below: that unsubscribes everything
       for (const part of chunks(names)) {
         calls.push(this.#host.core.pubsubCall(place.connection, family.unsubscribe, part, family.unsubscribeFlag));
       }
@@ -177,13 +156,8 @@ export class ClusterSubscriber implements SubscriptionHost {
   }
 
   pressure(sub: AnySubscription, full: boolean): void {
-    const before = this.#full.size;
-    if (full) this.#full.add(sub);
-    else this.#full.delete(sub);
-    const paused = this.#full.size > 0;
-    if (paused !== before > 0) {
-      for (const place of this.#places.values()) this.#host.core.pause(place.connection, paused);
-    }
+    const paused = this.#book.pressure(sub, full);
+    if (paused !== null) { for (const place of this.#places.values()) this.#host.core.pause(place.connection, paused); }
   }
 
   /** A push record: a message, or a node's word that it unsubscribed shard channels. Whether it was taken. */
@@ -250,17 +224,12 @@ export class ClusterSubscriber implements SubscriptionHost {
   /** The pool closes: every subscription ends (the pool closes the connections). */
   close(): void {
     this.#closed = true;
-    if (this.#keeping > 0) this.#host.core.hold(-1);
-    this.#keeping = 0;
-    for (const sub of this.#live) sub.end();
-    this.#live.clear();
-    for (const held of Object.values(this.#names)) held.clear();
+    this.#book.endAll();
     this.#places.clear();
     this.#byConnection.clear();
     this.#shardPlace.clear();
     this.#homeless.clear();
     this.#general = null;
-    this.#full.clear();
   }
 
   /** Subscriber connections open now, as `host:port` (for tests and metrics). */
@@ -276,7 +245,7 @@ export class ClusterSubscriber implements SubscriptionHost {
       place = { node, connection, held: { channel: new Set(), pattern: new Set(), shard: new Set() }, lostAt: 0 };
       this.#places.set(node, place);
       this.#byConnection.set(connection, place);
-      if (this.#full.size > 0) this.#host.core.pause(connection, true);
+      if (this.#book.paused) this.#host.core.pause(connection, true);
     }
     return place;
   }

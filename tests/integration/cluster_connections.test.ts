@@ -3,13 +3,22 @@
  * harness starts and stops. Pub/Sub: shard channels in every master's slots, channels and patterns, subscriber
  * connections given back, a shard channel that follows its slot through a live migration and through a failover
  * (gap events), and a process that ends by itself. Blocking commands: MOVED followed on a connection of their own.
+ * The synchronous client's pipeline: split by node, in order, ASK and MOVED followed per command.
  */
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { type RedisCluster, type RedisServer, startCluster } from "../harness/server.ts";
-import { type ClusterPool, connectClusterPool, type Message, slotOf } from "../../mod.ts";
+import {
+  type ClusterPool,
+  connectCluster,
+  connectClusterPool,
+  CpipeError,
+  type Message,
+  ReplyError,
+  slotOf,
+} from "../../mod.ts";
 
 const cluster: RedisCluster = await startCluster({ nodeTimeout: 1000 });
 afterAll(() => cluster.stop());
@@ -119,6 +128,43 @@ test("cluster pool: a blocking command answered MOVED (its slot moved unseen) is
   assert(pool.stats.moved >= 1, JSON.stringify(pool.stats));
   assert.deepEqual(pool.nodeFor("blpop", key, 0), address(target));
   await cluster.waitHealthy();
+});
+
+test("cluster client (sync): a pipeline split by node keeps the caller's order and follows ASK and MOVED per command", () => {
+  using sync = connectCluster(seeds());
+  // Across the three masters, in order, error replies in place.
+  const p = sync.pipeline();
+  for (let i = 0; i < 300; i++) p.set(`spipe:${i}`, String(i)).get(`spipe:${i}`);
+  p.addCommand("HGET", "spipe:0", "field");
+  const replies = p.execute();
+  assert.deepEqual(replies.length, 601);
+  for (let i = 0; i < 300; i++) assert.deepEqual([replies[2 * i], replies[2 * i + 1]], ["OK", String(i)]);
+  assert(replies[600] instanceof ReplyError, "HGET of a string: its WRONGTYPE error in place");
+  assert.deepEqual(sync.pipeline().execute(), []);
+  assert.deepEqual(
+    sync.pipeline().addCommand("MULTI").incr("{spipe}n").incr("{spipe}n").addCommand("EXEC").execute(),
+    ["OK", "QUEUED", "QUEUED", [1, 2]],
+  );
+  assert.throws(() => sync.pipeline().addCommand("MULTI").incr("a").incr("b").addCommand("EXEC").execute(), CpipeError);
+  // A slot half migrated: a new key there gets ASK; once moved, its keys get MOVED. The map is not read meanwhile.
+  const key = "{spipe-moving}k";
+  const slot = slotOf(key);
+  const source = cluster.masterOf(slot);
+  const target = cluster.nodes.find((n) => sync.masters.includes(address(n)) && n !== source)!;
+  const [sourceId, targetId] = [source.cli("cluster", "myid"), target.cli("cluster", "myid")];
+  target.cli("cluster", "setslot", String(slot), "importing", sourceId);
+  source.cli("cluster", "setslot", String(slot), "migrating", targetId);
+  const asked = sync.pipeline().set("spipe:1", "one").set(key, "moved").get("spipe:2").execute();
+  assert.deepEqual(asked, ["OK", "OK", "2"]);
+  assert.deepEqual(target.cli("cluster", "countkeysinslot", String(slot)), "1", "written on the importing node");
+  for (const node of [target, source, ...cluster.nodes.filter((n) => n !== source && n !== target)]) {
+    node.cli("cluster", "setslot", String(slot), "node", targetId);
+  }
+  const moved = sync.pipeline().get(key).get("spipe:1").append(key, "!").get(key).execute();
+  assert.deepEqual(moved, ["moved", "one", 6, "moved!"]);
+  const stats = sync.stats;
+  assert(stats.ask >= 1 && stats.moved >= 1, JSON.stringify(stats));
+  assert.deepEqual(sync.nodeFor("get", key), address(target));
 });
 
 test("cluster Pub/Sub: a master stopped: shard channels and channels follow to the promoted replica", async () => {
