@@ -81,6 +81,8 @@ export interface ClusterSettings {
   readonly maxRedirects: number;
   readonly retryDelay: number;
   readonly refreshInterval: number;
+  /** Whether nodes are reached over TLS (then their TLS ports are the ones to dial). */
+  readonly tls: boolean;
   /** Connections per node for blocking commands (the `exclusiveConnections` option; default 8). */
   readonly blockingConnections: number;
   /** The settings of the connection to a node (a pool of one shared connection, its own options). */
@@ -169,7 +171,7 @@ export function clusterSettings(
     });
     return readOnly ? withReadOnly(settings) : settings;
   };
-  node(seeds[0]!); // checks the node options once, now
+  const tls = node(seeds[0]!).tls !== null; // checks the node options once, now
   return Object.freeze({
     seeds: Object.freeze(seeds),
     readFrom: readFrom as ReadFrom,
@@ -177,6 +179,7 @@ export function clusterSettings(
     maxRedirects: count("maxRedirects", given.maxRedirects, 0, 1000, 16),
     retryDelay: count("retryDelay", given.retryDelay, 1, 60_000, 50),
     refreshInterval: count("refreshInterval", given.refreshInterval, 0, 0x7fff_ffff, 30_000),
+    tls,
     // Per node, as a single-node pool's are per server.
     blockingConnections: count("exclusiveConnections", given.exclusiveConnections, 0, 1000, 8),
     node,

@@ -566,7 +566,7 @@ export class ClusterPool extends SubscribingCommands {
       });
       return Promise.race([answer, late]).finally(() => clearTimeout(timer));
     };
-    const shards = shardsFrom(await ask("SHARDS").catch((e) => e), node.address.host);
+    const shards = shardsFrom(await ask("SHARDS").catch((e) => e), node.address.host, this.#settings.tls);
     return shards ?? parseSlots(await ask("SLOTS"), node.address.host);
   }
 }
