@@ -281,7 +281,8 @@ export class ClusterClient extends Commands<"sync"> {
       if (!(e instanceof ReplyError)) throw e;
       reply = e;
     }
-    return shardsFrom(reply, node.address.host, this.#settings.tls) ?? parseSlots(client.send("CLUSTER", "SLOTS"), node.address.host);
+    return shardsFrom(reply, node.address.host, this.#settings.tls) ??
+      parseSlots(client.send("CLUSTER", "SLOTS"), node.address.host);
   }
 }
 
