@@ -266,10 +266,13 @@ export class ClusterSubscriber implements SubscriptionHost {
 
   /**
    * Subscribes shard channels of one slot on its master, following MOVED (and waiting out TRYAGAIN or
-   * CLUSTERDOWN) at most `maxRedirects` times; returns the place they are on.
+   * CLUSTERDOWN) at most `maxRedirects` times; returns the place they are on, or null when none is wanted any more
+   * (unsubscribed while it waited to try again).
    */
-  async #placeShards(slot: number, names: string[]): Promise<Place> {
+  async #placeShards(slot: number, wanted: string[]): Promise<Place | null> {
     for (let attempt = 0;; attempt++) {
+      const names = wanted.filter((name) => this.#names.shard.has(name));
+      if (names.length === 0 || this.#closed) return null;
       const place = this.#place(this.#host.master(slot));
       for (const name of names) {
         const before = this.#shardPlace.get(name);
@@ -325,6 +328,7 @@ export class ClusterSubscriber implements SubscriptionHost {
         await Promise.all([...bySlot(homeless)].map(async ([slot, group]) => {
           try {
             const place = await this.#placeShards(slot, group);
+            if (place === null) return;
             let since = Infinity;
             for (const name of group) {
               if (this.#shardPlace.get(name) !== place) continue; // moved again meanwhile
