@@ -118,6 +118,7 @@ export class ClusterSubscriber implements SubscriptionHost {
       await this.unsubscribe(sub);
       throw e;
     }
+    this.#giveBackEmpty(); // a node that answered MOVED holds nothing now
     return subscription;
   }
 

@@ -2,7 +2,7 @@
  * The cluster pool's connections beside the shared ones, on a real 6-node cluster (3 masters, 3 replicas) the
  * harness starts and stops. Pub/Sub: shard channels in every master's slots, channels and patterns, subscriber
  * connections given back, a shard channel that follows its slot through a live migration and through a failover
- * (gap events), and a process that ends by itself. Blocking commands: MOVED followed on a connection of their own.
+ * (gap events) or an SSUBSCRIBE answered MOVED, and a process that ends by itself. Blocking commands: MOVED followed on a connection of their own.
  * The synchronous client's pipeline: split by node, in order, ASK and MOVED followed per command.
  */
 import { fileURLToPath } from "node:url";
@@ -104,6 +104,29 @@ test("cluster Pub/Sub: a shard channel's slot migrates live: the subscription fo
   assert.deepEqual(received[0], { channel, message: "before" });
   assert(received.slice(1).every((m) => m.channel === channel && m.message.startsWith("after:")), "published after");
   await until(() => !pool.subscriberNodes.includes(address(source)), 5_000, "the source's connection given back");
+  await sub.unsubscribe();
+  assert.deepEqual(pool.subscriberNodes, []);
+  await cluster.waitHealthy();
+});
+
+test("cluster Pub/Sub: SSUBSCRIBE answered MOVED (the slot moved unseen) subscribes on the node named", async () => {
+  await using pool = await connectClusterPool({ nodes: seeds(), refreshInterval: 0 });
+  const channel = "{ss-moved}news";
+  const slot = slotOf(channel);
+  const source = cluster.masterOf(slot);
+  const target = cluster.nodes.find((n) => pool.masters.includes(address(n)) && n !== source)!;
+  assert.deepEqual(pool.nodeFor("spublish", channel, ""), address(source));
+  const targetId = target.cli("cluster", "myid");
+  target.cli("cluster", "setslot", String(slot), "importing", source.cli("cluster", "myid"));
+  for (const node of [target, source, ...cluster.nodes.filter((n) => n !== source && n !== target)]) {
+    node.cli("cluster", "setslot", String(slot), "node", targetId);
+  }
+  const received: Message[] = [];
+  const sub = await pool.ssubscribe(channel, (m) => void received.push(m));
+  assert.deepEqual(pool.subscriberNodes, [address(target)], "subscribed on the node MOVED named");
+  assert.deepEqual(await pool.spublish(channel, "here"), 1);
+  await until(() => received.length === 1, 5_000, "the message");
+  assert.deepEqual(received[0], { channel, message: "here" });
   await sub.unsubscribe();
   assert.deepEqual(pool.subscriberNodes, []);
   await cluster.waitHealthy();
