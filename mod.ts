@@ -27,7 +27,7 @@ export { connectPool, defaultPool, phget, phset, psend } from "./src/default_poo
 export { addCommand, connect, defaultClient, del, execute, get, hget, hset, send, set } from "./src/default_client.ts";
 export { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./src/errors.ts";
 export { ClusterPool, connectClusterPool } from "./src/cluster/pool.ts";
-export { ClusterPipeline } from "./src/cluster/pipeline.ts";
+export { ClusterPipeline, type SplitPipeline } from "./src/cluster/pipeline.ts";
 export { ClusterClientPipeline, type ClusterClientQueue } from "./src/cluster/client_pipeline.ts";
 export { ClusterClient, connectCluster } from "./src/cluster/client.ts";
 export type { ClusterOptions } from "./src/cluster/options.ts";

@@ -6,14 +6,14 @@
  * answered MOVED, ASK, TRYAGAIN or CLUSTERDOWN is sent again on its own as a
  * single command would be, and the replies come back in queue order.
  */
-import { type Added, Commands, type Queued, type RawReplies, type Replies } from "../commands.ts";
+import type { RawReplies, Replies } from "../commands.ts";
 import { RecordStash, type Streamed } from "../connection.ts";
 import { CommandEncoder } from "../encoder.ts";
 import { ReplyError } from "../errors.ts";
 import type { PipelineTarget } from "../pipeline.ts";
-import { applyTransforms, type Transform } from "../replies.ts";
-import type { Arg, Reply } from "../types.ts";
-import { inQueueOrder, type Issued, PipelineSplit } from "./pipeline.ts";
+import { applyTransforms } from "../replies.ts";
+import type { Reply } from "../types.ts";
+import { inQueueOrder, type Issued, SplitPipeline } from "./pipeline.ts";
 import { redirectOf } from "./topology.ts";
 
 /** What the synchronous cluster pipeline holds: `R` its commands' result types, `Q` an open MULTI's. */
@@ -50,30 +50,13 @@ const NOTHING_MORE = new CommandEncoder();
  * ```
  */
 export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
-  extends Commands<"queued", ClusterClientQueue<R, Q>> {
+  extends SplitPipeline<ClusterClientQueue<R, Q>, unknown> {
   readonly #host: ClientPipelineHost<unknown>;
-  readonly #split: PipelineSplit<unknown>;
 
   /** @internal Pipelines come from `cluster.pipeline()`. */
   constructor(host: ClientPipelineHost<unknown>) {
-    super();
+    super((slot, read) => host.route(slot, read), host.replicaReads);
     this.#host = host;
-    this.#split = new PipelineSplit((slot, read) => host.route(slot, read), host.replicaReads);
-  }
-
-  /** Commands queued and not yet executed. */
-  get length(): number {
-    return this.#split.length;
-  }
-
-  /**
-   * Queues any command. MULTI / EXEC / DISCARD / WATCH / UNWATCH are accepted when the pipeline closes what it
-   * opens; every keyed command of such a pipeline must then be in one slot.
-   */
-  addCommand<C extends string>(command: C, ...args: Arg[]): Added<ClusterClientQueue<R, Q>, C> {
-    this.#split.checkByName(command, args);
-    this.#split.queue(command, args, null, false, true);
-    return this as unknown as Added<ClusterClientQueue<R, Q>, C>;
   }
 
   /** Sends the queued commands; returns their replies in queue order, error replies in place. */
@@ -86,22 +69,6 @@ export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[]
     return this.#execute(true) as RawReplies<R>;
   }
 
-  /** Forgets the queued commands. */
-  discard(): void {
-    this.#split.discard();
-  }
-
-  /** Queues one command for the typed methods; see `Commands`. */
-  protected dispatch<T>(
-    command: string,
-    args: Arg[],
-    transform: Transform<T> | null,
-    asBuffer: boolean,
-  ): Queued<ClusterClientQueue<R, Q>, T> {
-    this.#split.queue(command, args, transform as Transform<unknown> | null, asBuffer, false);
-    return this as unknown as Queued<ClusterClientQueue<R, Q>, T>;
-  }
-
   #execute(allBuffers: boolean): Reply[] {
     const host = this.#host;
     try {
@@ -110,7 +77,7 @@ export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[]
       this.discard();
       throw e;
     }
-    const batch = this.#split.take(allBuffers);
+    const batch = this.split.take(allBuffers);
     if (batch === null) return [];
     const { parts, transforms, asBuffer, transaction } = batch;
     const plans = parts.map((part) => part.plan(transforms, asBuffer).asBuffer);

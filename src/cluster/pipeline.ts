@@ -6,7 +6,15 @@
  * a single command would be; a MULTI … EXEC goes whole to one node, so its
  * keys must share a slot.
  */
-import { type Added, type ClusterQueue, Commands, type Queued, type RawReplies, type Replies } from "../commands.ts";
+import {
+  type Added,
+  type ClusterQueue,
+  Commands,
+  type Queue,
+  type Queued,
+  type RawReplies,
+  type Replies,
+} from "../commands.ts";
 import { CommandEncoder } from "../encoder.ts";
 import { CpipeError } from "../errors.ts";
 import { checkCommand } from "../guards.ts";
@@ -36,7 +44,7 @@ export interface PipelineHost {
 
 /** The commands of a pipeline bound for one node, encoded as they are queued. */
 export class Part<N> {
-  readonly encoder = new CommandEncoder();
+  readonly encoder: CommandEncoder = new CommandEncoder();
   readonly starts: number[] = [];
   /** Each command's index in the pipeline. */
   readonly indexes: number[] = [];
@@ -208,6 +216,47 @@ export function inQueueOrder<N>(batch: Batch<N>, answers: readonly (readonly Rep
 }
 
 /**
+ * What the pipelines of both cluster clients share: the queue split by node (`PipelineSplit`) and the methods that
+ * queue on it or forget it; each adds its own `execute()`.
+ */
+export abstract class SplitPipeline<S extends Queue, N> extends Commands<"queued", S> {
+  /** The queued commands, split by node. */
+  protected readonly split: PipelineSplit<N>;
+
+  /** @internal `route`: the node for a slot (`read`: the command only reads); `replicaReads`: reads may go there. */
+  constructor(route: (slot: number, read: boolean) => N, replicaReads: boolean) {
+    super();
+    this.split = new PipelineSplit(route, replicaReads);
+  }
+
+  /** Commands queued and not yet executed. */
+  get length(): number {
+    return this.split.length;
+  }
+
+  /**
+   * Queues any command. MULTI / EXEC / DISCARD / WATCH / UNWATCH are accepted when the pipeline closes what it
+   * opens; every keyed command of such a pipeline must then be in one slot.
+   */
+  addCommand<C extends string>(command: C, ...args: Arg[]): Added<S, C> {
+    this.split.checkByName(command, args);
+    this.split.queue(command, args, null, false, true);
+    return this as unknown as Added<S, C>;
+  }
+
+  /** Forgets the queued commands. */
+  discard(): void {
+    this.split.discard();
+  }
+
+  /** Queues one command for the typed methods; see `Commands`. */
+  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Queued<S, T> {
+    this.split.queue(command, args, transform as Transform<unknown> | null, asBuffer, false);
+    return this as unknown as Queued<S, T>;
+  }
+}
+
+/**
  * A pipeline on a cluster pool, from `cluster.pipeline()`: queue commands with its methods, then
  * `await execute()`. Commands for different nodes run in parallel; replies come back in queue order.
  *
@@ -217,30 +266,13 @@ export function inQueueOrder<N>(batch: Batch<N>, answers: readonly (readonly Rep
  * ```
  */
 export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
-  extends Commands<"queued", ClusterQueue<R, Q>> {
+  extends SplitPipeline<ClusterQueue<R, Q>, number> {
   readonly #host: PipelineHost;
-  readonly #split: PipelineSplit<number>;
 
   /** @internal Pipelines come from `cluster.pipeline()`. */
   constructor(host: PipelineHost) {
-    super();
+    super(host.route, host.replicaReads);
     this.#host = host;
-    this.#split = new PipelineSplit(host.route, host.replicaReads);
-  }
-
-  /** Commands queued and not yet executed. */
-  get length(): number {
-    return this.#split.length;
-  }
-
-  /**
-   * Queues any command. MULTI / EXEC / DISCARD / WATCH / UNWATCH are accepted when the pipeline closes what it
-   * opens; every keyed command of such a pipeline must then be in one slot.
-   */
-  addCommand<C extends string>(command: C, ...args: Arg[]): Added<ClusterQueue<R, Q>, C> {
-    this.#split.checkByName(command, args);
-    this.#split.queue(command, args, null, false, true);
-    return this as unknown as Added<ClusterQueue<R, Q>, C>;
   }
 
   /** Sends the queued commands; resolves with their replies in queue order, error replies in place. */
@@ -253,26 +285,10 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
     return this.#execute(true) as Promise<RawReplies<R>>;
   }
 
-  /** Forgets the queued commands. */
-  discard(): void {
-    this.#split.discard();
-  }
-
-  /** Queues one command for the typed methods; see `Commands`. */
-  protected dispatch<T>(
-    command: string,
-    args: Arg[],
-    transform: Transform<T> | null,
-    asBuffer: boolean,
-  ): Queued<ClusterQueue<R, Q>, T> {
-    this.#split.queue(command, args, transform as Transform<unknown> | null, asBuffer, false);
-    return this as unknown as Queued<ClusterQueue<R, Q>, T>;
-  }
-
   #execute(allBuffers: boolean): Promise<Reply[]> {
     let batch: Batch<number> | null;
     try {
-      batch = this.#split.take(allBuffers);
+      batch = this.split.take(allBuffers);
     } catch (e) {
       return Promise.reject(e);
     }
