@@ -27,7 +27,8 @@ export { connectPool, defaultPool, phget, phset, psend } from "./src/default_poo
 export { addCommand, connect, defaultClient, del, execute, get, hget, hset, send, set } from "./src/default_client.ts";
 export { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./src/errors.ts";
 export { ClusterPool, connectClusterPool } from "./src/cluster/pool.ts";
-export { ClusterPipeline } from "./src/cluster/pipeline.ts";
+export { ClusterPipeline, type SplitPipeline } from "./src/cluster/pipeline.ts";
+export { ClusterClientPipeline, type ClusterClientQueue } from "./src/cluster/client_pipeline.ts";
 export { ClusterClient, connectCluster } from "./src/cluster/client.ts";
 export type { ClusterOptions } from "./src/cluster/options.ts";
 export type { ReadFrom } from "./src/cluster/router.ts";
@@ -93,5 +94,6 @@ export type {
 export type { ConnectionEvents, Listener } from "./src/events.ts";
 export type { FieldValue, ScanOptions } from "./src/scan.ts";
 export { Subscription } from "./src/pubsub.ts";
+export type { SubscribingCommands, Subscriptions } from "./src/subscribing.ts";
 export type { CacheStats, ClientCacheOptions } from "./src/client_cache.ts";
 export type { Message, MessageListener, SubscribeOptions, SubscriptionKind } from "./src/pubsub.ts";

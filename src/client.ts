@@ -10,7 +10,7 @@ import { checkCommand } from "./guards.ts";
 import { TransactionTracker } from "./pool_routing.ts";
 import type { ScoredMember } from "./replies.ts";
 import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, scoredMembers } from "./scan.ts";
-import { Pipeline } from "./pipeline.ts";
+import { Pipeline, type PipelineTarget } from "./pipeline.ts";
 import { type KeyPrefix, keyPrefixOf } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
 import { ClientSubscriber } from "./client_subscriber.ts";
@@ -237,6 +237,11 @@ export class Client extends Commands<"sync"> {
   /** A new pipeline on this client's connection: queue with its methods, then `execute()`. */
   pipeline(): Pipeline {
     return new Pipeline(this.#connection, this.#keyPrefix);
+  }
+
+  /** @internal The connection as a pipeline's target, for the cluster client's pipeline (one part per node). */
+  get pipelineTarget(): PipelineTarget {
+    return this.#connection;
   }
 
   /** Queues a command on the client's own pipeline, sent by `execute()`. */

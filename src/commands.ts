@@ -48,6 +48,7 @@ import {
 import type { Pipeline } from "./pipeline.ts";
 import type { PoolPipeline } from "./pool_pipeline.ts";
 import type { ClusterPipeline } from "./cluster/pipeline.ts";
+import type { ClusterClientPipeline } from "./cluster/client_pipeline.ts";
 
 /** How a command's result reaches the caller, by kind of executor. */
 export interface Shapes<T, Self> {
@@ -77,6 +78,8 @@ export interface Pipelines<R extends unknown[], Q extends unknown[] | null> {
   pool: PoolPipeline<R, Q>;
   /** `cluster.pipeline()` (a cluster pool's). */
   cluster: ClusterPipeline<R, Q>;
+  /** `cluster.pipeline()` (the synchronous cluster client's). */
+  clusterClient: ClusterClientPipeline<R, Q>;
 }
 
 /** What a pipeline holds at the type level: its kind, its commands' result types, and an open MULTI's. */

@@ -1,5 +1,5 @@
 /** The asynchronous client: a pool of connections served by a native I/O thread. */
-import { Commands } from "./commands.ts";
+import { SubscribingCommands, type Subscriptions } from "./subscribing.ts";
 import type { Transform } from "./replies.ts";
 import type { PoolSettings } from "./options.ts";
 import type { ScoredMember } from "./replies.ts";
@@ -11,7 +11,6 @@ import { PoolCore } from "./pool_core.ts";
 import { PoolPipeline } from "./pool_pipeline.ts";
 import { BLOCKING, classify, SHARED, statefulError } from "./pool_routing.ts";
 import type { Arg, Reply } from "./types.ts";
-import type { MessageListener, SubscribeOptions, Subscription } from "./pubsub.ts";
 import { Subscriber } from "./subscriber.ts";
 import type { CacheStats } from "./client_cache.ts";
 import { encodeConnectionSettings } from "./settings.ts";
@@ -39,7 +38,7 @@ import { encodeConnectionSettings } from "./settings.ts";
  * await pool.hget("words", "word|42"); // "1"
  * ```
  */
-export class Pool extends Commands<"async"> {
+export class Pool extends SubscribingCommands {
   readonly #core: PoolCore;
 
   readonly #events = new Emitter();
@@ -89,94 +88,9 @@ export class Pool extends Commands<"async"> {
 
   // ---- Pub/Sub --------------------------------------------------------------------------
 
-  /**
-   * Subscribes to channels (SUBSCRIBE); resolves once the server confirmed.
-   * Messages go to `listener`, or, without one, to whoever iterates the
-   * subscription (`for await (const { channel, message } of sub)`).
-   * Subscriptions share one connection of their own, opened by the first and
-   * closed when the last ends; after a reconnect they are made again and the
-   * pool emits `gap` (messages published meanwhile are lost). A slow consumer
-   * is bounded as `options` say (default: reading pauses past 10,000 waiting
-   * messages). A live subscription keeps the process alive; `unsubscribe()`
-   * or `close()` lets it exit.
-   *
-   * @example
-   * ```ts
-   * const sub = await pool.subscribe(["news", "alerts"], ({ channel, message }) => console.log(channel, message));
-   * await pool.publish("news", "hello"); // 1 (one subscriber)
-   * await sub.unsubscribe();
-   * ```
-   */
-  subscribe(
-    channels: string | string[],
-    listener?: MessageListener<string>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<string>> {
-    return this.#subscribe("channel", channels, listener, false, options);
-  }
-
-  /** As `subscribe`, with each message's payload as bytes (binary-safe). */
-  subscribeBuffer(
-    channels: string | string[],
-    listener?: MessageListener<Uint8Array>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<Uint8Array>> {
-    return this.#subscribe("channel", channels, listener, true, options);
-  }
-
-  /**
-   * Subscribes to channel patterns (PSUBSCRIBE: `news.*`); each message
-   * carries the `pattern` that matched. Otherwise as `subscribe`.
-   */
-  psubscribe(
-    patterns: string | string[],
-    listener?: MessageListener<string>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<string>> {
-    return this.#subscribe("pattern", patterns, listener, false, options);
-  }
-
-  /** As `psubscribe`, with payloads as bytes. */
-  psubscribeBuffer(
-    patterns: string | string[],
-    listener?: MessageListener<Uint8Array>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<Uint8Array>> {
-    return this.#subscribe("pattern", patterns, listener, true, options);
-  }
-
-  /** Subscribes to shard channels (SSUBSCRIBE, Redis 7; published with `spublish`). Otherwise as `subscribe`. */
-  ssubscribe(
-    shardChannels: string | string[],
-    listener?: MessageListener<string>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<string>> {
-    return this.#subscribe("shard", shardChannels, listener, false, options);
-  }
-
-  /** As `ssubscribe`, with payloads as bytes. */
-  ssubscribeBuffer(
-    shardChannels: string | string[],
-    listener?: MessageListener<Uint8Array>,
-    options?: SubscribeOptions,
-  ): Promise<Subscription<Uint8Array>> {
-    return this.#subscribe("shard", shardChannels, listener, true, options);
-  }
-
-  #subscribe<T extends string | Uint8Array>(
-    kind: "channel" | "pattern" | "shard",
-    names: string | string[],
-    listener: MessageListener<T> | undefined,
-    asBuffer: boolean,
-    options: SubscribeOptions | undefined,
-  ): Promise<Subscription<T>> {
-    const refused = this.#core.refusal();
-    if (refused !== null) return Promise.reject(refused);
-    try {
-      return this.#subscriber.subscribe(kind, names, listener, asBuffer, options);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  /** This pool's subscriptions, or why it takes none now (closed); see `SubscribingCommands`. */
+  protected subscriptions(): Subscriptions | Error {
+    return this.#core.refusal() ?? this.#subscriber;
   }
 
   /**

@@ -509,6 +509,7 @@ export class PoolCore {
     encoder.add(command, names);
     const ids: number[] = [];
     const promise = this.#dispatcher.call<Reply>(null, false, ids);
+    this.onCall?.(ids[0]!); // a router must not take it for a command it may send again
     const calls = new Uint8Array(Call.SIZE), view = new DataView(calls.buffer);
     view.setUint32(0, ids[0]!, true);
     view.setUint16(4, names.length, true);

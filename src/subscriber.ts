@@ -10,17 +10,17 @@ import { ReplyError } from "./errors.ts";
 import type { ConnectionEvents } from "./events.ts";
 import type { ConnectionEvent } from "./records.ts";
 import {
-  channelNames,
   chunks,
   FAMILIES,
   type Message,
   type MessageListener,
   PubSubReader,
   type SubscribeOptions,
-  Subscription,
+  type Subscription,
   type SubscriptionHost,
   type SubscriptionKind,
 } from "./pubsub.ts";
+import { type AnySubscription, SubscriptionBook } from "./subscription_book.ts";
 import type { Reply } from "./types.ts";
 
 /** What the subscriber needs of its pool's core. */
@@ -35,10 +35,8 @@ export interface SubscriberCore {
 /** Told when a lost subscriber connection is back: messages published from `since` to `until` were lost. */
 export type Gap = ConnectionEvents["gap"];
 
-type AnySubscription = Subscription<string | Uint8Array>;
-
 /** A confirmed list of confirmations, or the server's refusal. */
-function checkConfirmed(reply: Reply): void {
+export function checkConfirmed(reply: Reply): void {
   if (Array.isArray(reply)) { for (const item of reply) if (item instanceof ReplyError) throw item; }
 }
 
@@ -47,17 +45,8 @@ export class Subscriber implements SubscriptionHost {
   readonly #settings: Uint8Array;
   /** The subscriber connection, or -1. */
   #connection = -1;
-  /** Per family: each name subscribed to, with the subscriptions that hold it. */
-  readonly #names: Record<SubscriptionKind, Map<string, Set<AnySubscription>>> = {
-    channel: new Map(),
-    pattern: new Map(),
-    shard: new Map(),
-  };
-  readonly #live = new Set<AnySubscription>();
-  /** Live subscriptions that keep the process alive: while any do, the pool holds it (`SubscriberCore.hold`). */
-  #keeping = 0;
-  /** Subscriptions whose queue is full: the connection is paused while any is. */
-  readonly #full = new Set<AnySubscription>();
+  /** The live subscriptions and the names they hold; the connection is paused while a queue is full. */
+  readonly #book: SubscriptionBook;
   /** When the connection was seen lost (0: it was not). */
   #lostAt = 0;
   /** Told of each gap. */
@@ -67,6 +56,7 @@ export class Subscriber implements SubscriptionHost {
   constructor(core: SubscriberCore, connectionSettings: Uint8Array) {
     this.#core = core;
     this.#settings = connectionSettings;
+    this.#book = new SubscriptionBook((delta) => core.hold(delta));
   }
 
   /** The subscriber connection's index, or -1 when there is none. */
@@ -82,20 +72,10 @@ export class Subscriber implements SubscriptionHost {
     options: SubscribeOptions | undefined,
   ): Promise<Subscription<T>> {
     const family = FAMILIES[kind];
-    const names = channelNames(channels, family.subscribe.toLowerCase());
-    const subscription = new Subscription<T>(this, kind, names, listener ?? null, asBuffer, options);
-    const sub = subscription as unknown as AnySubscription;
-    if (this.#connection < 0) this.#connection = this.#core.addConnection(this.#settings, Role.DIRECT);
-    this.#live.add(sub);
-    if (sub.keepsProcessAlive && this.#keeping++ === 0) this.#core.hold(1);
-    const held = this.#names[kind];
-    this.#forgetRoute();
-    for (const name of names) {
-      const set = held.get(name);
-      if (set === undefined) held.set(name, new Set([sub]));
-      else set.add(sub);
-    }
+    const subscription = this.#book.open(this, kind, channels, listener, asBuffer, options);
+    const sub = subscription as unknown as AnySubscription, names = subscription.names;
     try {
+      if (this.#connection < 0) this.#connection = this.#core.addConnection(this.#settings, Role.DIRECT);
       // Always sent, even for names already held: the confirmation says this subscription is in place.
       const route = this.#connection;
       await Promise.all(
@@ -112,18 +92,9 @@ export class Subscriber implements SubscriptionHost {
 
   /** Ends a subscription; the names no other subscription holds are unsubscribed. */
   async unsubscribe(sub: AnySubscription): Promise<void> {
-    if (!this.#live.delete(sub)) return;
-    if (sub.keepsProcessAlive && --this.#keeping === 0) this.#core.hold(-1);
-    sub.end();
-    this.#forgetRoute();
-    const held = this.#names[sub.kind], dropped: string[] = [];
-    for (const name of sub.names) {
-      const set = held.get(name);
-      if (set === undefined || !set.delete(sub) || set.size > 0) continue;
-      held.delete(name);
-      dropped.push(name);
-    }
-    if (this.#live.size === 0) {
+    const dropped = this.#book.close(sub);
+    if (dropped === null) return;
+    if (this.#book.size === 0) {
       // Nothing is left: closing the connection unsubscribes everything at once.
       this.#giveBack();
       return;
@@ -140,69 +111,20 @@ export class Subscriber implements SubscriptionHost {
     const connection = this.#connection;
     this.#connection = -1;
     this.#lostAt = 0;
-    this.#full.clear();
+    this.#book.clearFull();
     if (connection >= 0) this.#core.removeConnection(connection);
   }
 
   pressure(sub: AnySubscription, full: boolean): void {
-    const before = this.#full.size;
-    if (full) this.#full.add(sub);
-    else this.#full.delete(sub);
-    const paused = this.#full.size > 0;
-    if (paused !== before > 0 && this.#connection >= 0) this.#core.pause(this.#connection, paused);
-  }
-
-  /**
-   * The subscriptions holding the name the last message came for, as an
-   * array: messages mostly come on few names, in runs. Forgotten whenever a
-   * subscription is made or ends.
-   */
-  #routeFamily: SubscriptionKind | null = null;
-  #routeKey = "";
-  #routeSubs: AnySubscription[] = [];
-
-  #forgetRoute(): void {
-    this.#routeFamily = null;
-    this.#routeSubs = [];
+    const paused = this.#book.pressure(sub, full);
+    if (paused !== null && this.#connection >= 0) this.#core.pause(this.#connection, paused);
   }
 
   /** A push record: a message for subscriptions, or a push for `onPush`. Returns whether it was taken. */
   push(bytes: Uint8Array, start: number): boolean {
     const reader = this.#reader;
-    if (!reader.read(bytes, start)) return false;
-    const family = reader.family;
-    if (family === null) return false;
-    let subs = this.#routeSubs;
-    // Names are interned by the reader: the same name is the same string, compared at once.
-    if (family !== this.#routeFamily || reader.key !== this.#routeKey) {
-      const held = this.#names[family].get(reader.key);
-      if (held === undefined) return true; // unsubscribed while it was on its way
-      subs = [...held];
-      this.#routeFamily = family;
-      this.#routeKey = reader.key;
-      this.#routeSubs = subs;
-    }
-    const channel = reader.channel!;
-    if (subs.length === 1) {
-      const sub = subs[0]!;
-      const message = sub.asBuffer ? reader.copy() : reader.text();
-      sub.deliver(family === "pattern" ? { channel, message, pattern: reader.key } : { channel, message });
-      return true;
-    }
-    let text: Message<string> | undefined, binary: Message<Uint8Array> | undefined;
-    for (const sub of subs) {
-      if (sub.asBuffer) {
-        binary ??= family === "pattern"
-          ? { channel, message: reader.copy(), pattern: reader.key }
-          : { channel, message: reader.copy() };
-        sub.deliver(binary);
-      } else {
-        text ??= family === "pattern"
-          ? { channel, message: reader.text(), pattern: reader.key }
-          : { channel, message: reader.text() };
-        sub.deliver(text);
-      }
-    }
+    if (!reader.read(bytes, start) || reader.family === null) return false;
+    deliverMessage(reader, this.#book.holders(reader.family, reader.key));
     return true;
   }
 
@@ -220,7 +142,7 @@ export class Subscriber implements SubscriptionHost {
   async #resubscribe(connection: number, since: number): Promise<void> {
     const calls: Promise<void>[] = [];
     for (const family of Object.values(FAMILIES)) {
-      for (const part of chunks([...this.#names[family.kind].keys()])) {
+      for (const part of chunks([...this.#book.names[family.kind].keys()])) {
         calls.push(
           this.#core.pubsubCall(connection, family.subscribe, part, family.subscribeFlag).then(checkConfirmed),
         );
@@ -238,13 +160,36 @@ export class Subscriber implements SubscriptionHost {
 
   /** The pool closes: every subscription ends (the pool closes the connection). */
   close(): void {
-    if (this.#keeping > 0) this.#core.hold(-1);
-    this.#keeping = 0;
-    for (const sub of this.#live) sub.end();
-    this.#live.clear();
-    for (const held of Object.values(this.#names)) held.clear();
-    this.#forgetRoute();
+    this.#book.endAll();
     this.#connection = -1;
-    this.#full.clear();
+  }
+}
+
+/**
+ * Hands the message `reader` just read to the subscriptions holding its name (none: it was unsubscribed while on
+ * its way), the payload made once per kind (text, bytes). For the pool's subscriber and the cluster's.
+ */
+export function deliverMessage(reader: PubSubReader, subs: readonly AnySubscription[] | undefined): void {
+  if (subs === undefined) return;
+  const channel = reader.channel!, family = reader.family;
+  if (subs.length === 1) {
+    const sub = subs[0]!;
+    const message = sub.asBuffer ? reader.copy() : reader.text();
+    sub.deliver(family === "pattern" ? { channel, message, pattern: reader.key } : { channel, message });
+    return;
+  }
+  let text: Message<string> | undefined, binary: Message<Uint8Array> | undefined;
+  for (const sub of subs) {
+    if (sub.asBuffer) {
+      binary ??= family === "pattern"
+        ? { channel, message: reader.copy(), pattern: reader.key }
+        : { channel, message: reader.copy() };
+      sub.deliver(binary);
+    } else {
+      text ??= family === "pattern"
+        ? { channel, message: reader.text(), pattern: reader.key }
+        : { channel, message: reader.text() };
+      sub.deliver(text);
+    }
   }
 }

@@ -14,6 +14,7 @@ import type { Transform } from "../replies.ts";
 import type { Arg, Reply } from "../types.ts";
 import { commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
+import { type ClientPipelineHost, ClusterClientPipeline } from "./client_pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
 import { type NodeAddress, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
 
@@ -75,6 +76,7 @@ export class ClusterClient extends Commands<"sync"> {
       settings.readFrom,
     );
     this.#seedKeys = new Set(this.#router.seed(settings.seeds).map((n) => n.key));
+    this.#pipelineHost.replicaReads = settings.readFrom !== "master";
     this.refresh();
   }
 
@@ -160,54 +162,108 @@ export class ClusterClient extends Commands<"sync"> {
     this.close();
   }
 
+  /**
+   * A pipeline across the cluster: its commands are split by node, each node's part sent as one block (the
+   * nodes work at the same time), and `execute()` returns the replies in the order they were queued. A command
+   * redirected (MOVED, ASK, TRYAGAIN) is sent again on its own. A MULTI … EXEC in it must keep to one slot.
+   *
+   * @example
+   * ```ts
+   * const [a, b] = cluster.pipeline().incr("{user:1}:visits").get("greeting").execute();
+   * ```
+   */
+  pipeline(): ClusterClientPipeline {
+    this.#assertOpen();
+    return new ClusterClientPipeline(this.#pipelineHost as ClientPipelineHost<unknown>);
+  }
+
+  /** What a pipeline needs of this client. */
+  readonly #pipelineHost: ClientPipelineHost<RoutedNode<NodeClient>> = {
+    replicaReads: false, // set by the constructor, once the settings are known
+    route: (slot, read) => this.#router.pick(slot, read),
+    target: (node) => node.handle.client.pipelineTarget,
+    prepare: () => {
+      this.#assertOpen();
+      this.#refreshIfStale();
+    },
+    follow: (issued, node, error, asBuffer) => {
+      try {
+        return this.#exchange(issued.slot, node, issued.command, issued.args as Arg[], asBuffer, error);
+      } catch (e) {
+        if (e instanceof ReplyError) return e; // in its place, as a pipeline's error replies are
+        throw e;
+      }
+    },
+  };
+
   /** Routes one command of the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
     this.#assertOpen();
     const slot = commandSlot(command, args);
     if (typeof slot !== "number") throw slot;
-    if (this.#stale) {
-      try {
-        this.refresh();
-      } catch {
-        // The old map may still serve this command.
-      }
-    }
+    this.#refreshIfStale();
     const read = this.#settings.readFrom !== "master" && isReadOnly(command, args);
-    let node: RoutedNode<NodeClient> = this.#router.pick(slot, read);
+    const reply = this.#exchange(slot, this.#router.pick(slot, read), command, args, asBuffer, null);
+    return transform === null ? reply as T : transform(reply);
+  }
+
+  /** A node failed since the last command: read the slot map first (its replica may be master by then). */
+  #refreshIfStale(): void {
+    if (!this.#stale) return;
+    try {
+      this.refresh();
+    } catch {
+      // The old map may still serve this command.
+    }
+  }
+
+  /**
+   * Sends a command to `node` and follows MOVED, ASK, TRYAGAIN and CLUSTERDOWN, at most `maxRedirects` times;
+   * `error`: the redirection it already got there (a pipeline's command), null to send it first.
+   */
+  #exchange(
+    slot: number,
+    node: RoutedNode<NodeClient>,
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    error: ReplyError | null,
+  ): Reply {
     let asking = false;
     for (let redirects = 0;; redirects++) {
-      let reply: Reply;
-      try {
-        const client = node.handle.client;
-        if (asking) client.send("ASKING");
-        reply = asBuffer ? client.sendBuffer(command, ...args) : client.send(command, ...args);
-      } catch (e) {
-        if (!(e instanceof ReplyError)) {
-          // The node failed: the next command reads the slot map first (its replica may be master by then).
-          if (e instanceof ConnectionError) this.#stale = true;
-          throw e;
+      if (error === null) {
+        try {
+          const client = node.handle.client;
+          if (asking) client.send("ASKING");
+          return asBuffer ? client.sendBuffer(command, ...args) : client.send(command, ...args);
+        } catch (e) {
+          if (!(e instanceof ReplyError)) {
+            // The node failed: the next command reads the slot map first.
+            if (e instanceof ConnectionError) this.#stale = true;
+            throw e;
+          }
+          error = e;
         }
-        const redirect = redirectOf(e);
-        if (redirect === null || redirects >= this.#settings.maxRedirects) throw e;
-        asking = redirect.kind === "ask";
-        this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
-        if (redirect.kind === "retry") {
-          pause(Math.min(1_000, this.#settings.retryDelay * 2 ** redirects));
-          node = this.#router.pick(slot, false);
-          continue;
-        }
-        const address = redirect.address.host === "?"
-          ? { ...redirect.address, host: node.address.host }
-          : redirect.address;
-        if (redirect.kind === "moved") {
-          node = this.#router.moved(redirect.slot, address);
-          this.#stale = true;
-        } else {
-          node = this.#router.node(address);
-        }
+      }
+      const redirect = redirectOf(error);
+      if (redirect === null || redirects >= this.#settings.maxRedirects) throw error;
+      error = null;
+      asking = redirect.kind === "ask";
+      this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
+      if (redirect.kind === "retry") {
+        pause(Math.min(1_000, this.#settings.retryDelay * 2 ** redirects));
+        node = this.#router.pick(slot, false);
         continue;
       }
-      return transform === null ? reply as T : transform(reply);
+      const address = redirect.address.host === "?"
+        ? { ...redirect.address, host: node.address.host }
+        : redirect.address;
+      if (redirect.kind === "moved") {
+        node = this.#router.moved(redirect.slot, address);
+        this.#stale = true;
+      } else {
+        node = this.#router.node(address);
+      }
     }
   }
 
@@ -225,7 +281,8 @@ export class ClusterClient extends Commands<"sync"> {
       if (!(e instanceof ReplyError)) throw e;
       reply = e;
     }
-    return shardsFrom(reply, node.address.host) ?? parseSlots(client.send("CLUSTER", "SLOTS"), node.address.host);
+    return shardsFrom(reply, node.address.host, this.#settings.tls) ??
+      parseSlots(client.send("CLUSTER", "SLOTS"), node.address.host);
   }
 }
 

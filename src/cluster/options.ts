@@ -18,10 +18,18 @@ import type { NatMap, NodeAddress } from "./topology.ts";
  * await connectClusterPool({ nodes: ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"], readFrom: "preferReplica" });
  * ```
  */
-export interface ClusterOptions
-  extends
-    ConnectOptions,
-    Pick<PoolOptions, "maxInFlight" | "maxQueued" | "reconnectMaxDelay" | "closeTimeout" | "offlineTimeout"> {
+export interface ClusterOptions extends
+  ConnectOptions,
+  Pick<
+    PoolOptions,
+    | "maxInFlight"
+    | "maxQueued"
+    | "reconnectMaxDelay"
+    | "closeTimeout"
+    | "offlineTimeout"
+    | "exclusiveConnections"
+    | "acquireTimeout"
+  > {
   /**
    * Nodes to discover the cluster from: `redis://` URLs (the first one's user, password and TLS apply to every
    * node unless given as options) or `{ host, port }`. Any one reachable node is enough.
@@ -73,11 +81,23 @@ export interface ClusterSettings {
   readonly maxRedirects: number;
   readonly retryDelay: number;
   readonly refreshInterval: number;
+  /** Whether nodes are reached over TLS (then their TLS ports are the ones to dial). */
+  readonly tls: boolean;
+  /** Connections per node for blocking commands (the `exclusiveConnections` option; default 8). */
+  readonly blockingConnections: number;
   /** The settings of the connection to a node (a pool of one shared connection, its own options). */
   node(address: NodeAddress): PoolSettings;
 }
 
-const CLUSTER_KEYS = new Set(["nodes", "readFrom", "natMap", "maxRedirects", "retryDelay", "refreshInterval"]);
+const CLUSTER_KEYS = new Set([
+  "nodes",
+  "readFrom",
+  "natMap",
+  "maxRedirects",
+  "retryDelay",
+  "refreshInterval",
+  "exclusiveConnections",
+]);
 const READ_FROM = new Set(["master", "replica", "preferReplica"]);
 
 function count(name: string, value: unknown, min: number, max: number, fallback: number): number {
@@ -151,7 +171,7 @@ export function clusterSettings(
     });
     return readOnly ? withReadOnly(settings) : settings;
   };
-  node(seeds[0]!); // checks the node options once, now
+  const tls = node(seeds[0]!).tls !== null; // checks the node options once, now
   return Object.freeze({
     seeds: Object.freeze(seeds),
     readFrom: readFrom as ReadFrom,
@@ -159,6 +179,9 @@ export function clusterSettings(
     maxRedirects: count("maxRedirects", given.maxRedirects, 0, 1000, 16),
     retryDelay: count("retryDelay", given.retryDelay, 1, 60_000, 50),
     refreshInterval: count("refreshInterval", given.refreshInterval, 0, 0x7fff_ffff, 30_000),
+    tls,
+    // Per node, as a single-node pool's are per server.
+    blockingConnections: count("exclusiveConnections", given.exclusiveConnections, 0, 1000, 8),
     node,
   });
 }

@@ -6,7 +6,15 @@
  * a single command would be; a MULTI … EXEC goes whole to one node, so its
  * keys must share a slot.
  */
-import { type Added, type ClusterQueue, Commands, type Queued, type RawReplies, type Replies } from "../commands.ts";
+import {
+  type Added,
+  type ClusterQueue,
+  Commands,
+  type Queue,
+  type Queued,
+  type RawReplies,
+  type Replies,
+} from "../commands.ts";
 import { CommandEncoder } from "../encoder.ts";
 import { CpipeError } from "../errors.ts";
 import { checkCommand } from "../guards.ts";
@@ -34,105 +42,97 @@ export interface PipelineHost {
   issued(ids: readonly number[], issued: readonly (Issued | undefined)[]): void;
 }
 
-/** The commands of a pipeline bound for one connection, encoded as they are queued. */
-class Part {
-  readonly encoder = new CommandEncoder();
+/** The commands of a pipeline bound for one node, encoded as they are queued. */
+export class Part<N> {
+  readonly encoder: CommandEncoder = new CommandEncoder();
   readonly starts: number[] = [];
   /** Each command's index in the pipeline. */
   readonly indexes: number[] = [];
   readonly issued: Issued[] = [];
 
-  constructor(readonly route: number) {}
+  constructor(readonly route: N) {}
+
+  /** The transforms and bytes flags of this part's commands, out of the whole pipeline's. */
+  plan(
+    transforms: readonly (Transform<unknown> | null)[],
+    asBuffer: readonly boolean[],
+  ): { transforms: (Transform<unknown> | null)[]; asBuffer: boolean[] } {
+    const indexes = this.indexes, n = indexes.length;
+    const some = { transforms: new Array<Transform<unknown> | null>(n), asBuffer: new Array<boolean>(n) };
+    for (let k = 0; k < n; k++) {
+      some.transforms[k] = transforms[indexes[k]!] ?? null;
+      some.asBuffer[k] = asBuffer[indexes[k]!]!;
+    }
+    return some;
+  }
+}
+
+/** A cluster pipeline's commands taken for sending. */
+export interface Batch<N> {
+  /** One per node; a single one holding everything for a transaction. */
+  readonly parts: Part<N>[];
+  readonly transforms: (Transform<unknown> | null)[];
+  readonly asBuffer: boolean[];
+  /** It holds MULTI: not re-sent command by command on a redirection. */
+  readonly transaction: boolean;
+  /** Commands in all. */
+  readonly length: number;
 }
 
 /**
- * A pipeline on a cluster pool, from `cluster.pipeline()`: queue commands with its methods, then
- * `await execute()`. Commands for different nodes run in parallel; replies come back in queue order.
- *
- * @example
- * ```ts
- * const [a, b] = await cluster.pipeline().set("a", "1").get("b").execute();
- * ```
+ * The queue of a cluster pipeline, split by node as commands are queued: each command routed by its slot (a
+ * read to a replica when reads may go there), its node's part encoding it; then taken whole for sending, and the
+ * parts' answers put back in queue order. Serves the pool's pipeline (routes: connection indexes) and the
+ * synchronous client's (routes: node clients).
  */
-export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
-  extends Commands<"queued", ClusterQueue<R, Q>> {
-  readonly #host: PipelineHost;
-  /** The commands by connection, in the order each connection first appears. */
-  #parts: Part[] = [];
-  /** The same, by connection index. */
-  #byRoute: (Part | undefined)[] = [];
+export class PipelineSplit<N> {
+  readonly #route: (slot: number, read: boolean) => N;
+  readonly #replicaReads: boolean;
+  /** The commands by node, in the order each node first appears. */
+  #parts: Part<N>[] = [];
+  readonly #byRoute = new Map<N, Part<N>>();
   /** The part the last command went to: consecutive commands for one node skip the map. */
-  #last: Part | null = null;
+  #last: Part<N> | null = null;
   readonly #plan = new ReplyPlan();
   readonly #tracker = new TransactionTracker();
   #transaction = false;
 
-  /** @internal Pipelines come from `cluster.pipeline()`. */
-  constructor(host: PipelineHost) {
-    super();
-    this.#host = host;
+  /** `route`: the node for a slot (`read`: the command only reads); `replicaReads`: reads may go to replicas. */
+  constructor(route: (slot: number, read: boolean) => N, replicaReads: boolean) {
+    this.#route = route;
+    this.#replicaReads = replicaReads;
   }
 
-  /** Commands queued and not yet executed. */
+  /** Commands queued. */
   get length(): number {
     return this.#plan.length;
   }
 
-  /**
-   * Queues any command. MULTI / EXEC / DISCARD / WATCH / UNWATCH are accepted when the pipeline closes what it
-   * opens; every keyed command of such a pipeline must then be in one slot.
-   */
-  addCommand<C extends string>(command: C, ...args: Arg[]): Added<ClusterQueue<R, Q>, C> {
+  /** Checks a command queued by name: transactions must close what they open; blocking commands are refused. */
+  checkByName(command: string, args: readonly Arg[]): void {
     checkCommand(command, args[0]);
-    this.#tracker.check(command, args);
-    if (classify(command, args) === BLOCKING) {
+    this.#tracker.check(command, args as Arg[]);
+    if (classify(command, args as Arg[]) === BLOCKING) {
       throw new CpipeError(
         `cpipe: ${command.toUpperCase()} would block a node's connection: not in a cluster pipeline`,
       );
     }
     if (this.#tracker.open) this.#transaction = true;
-    return this.#queue(command, args, null, false, true) as unknown as Added<ClusterQueue<R, Q>, C>;
   }
 
-  /** Sends the queued commands; resolves with their replies in queue order, error replies in place. */
-  execute(): Promise<Replies<R>> {
-    return this.#execute(false) as Promise<Replies<R>>;
-  }
-
-  /** As `execute()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
-  executeBuffer(): Promise<RawReplies<R>> {
-    return this.#execute(true) as Promise<RawReplies<R>>;
-  }
-
-  /** Forgets the queued commands. */
-  discard(): void {
-    this.#parts = [];
-    this.#byRoute = [];
-    this.#last = null;
-    this.#plan.reset();
-    this.#tracker.reset();
-    this.#transaction = false;
-  }
-
-  /** Queues one command for the typed methods; see `Commands`. */
-  protected dispatch<T>(
-    command: string,
-    args: Arg[],
-    transform: Transform<T> | null,
-    asBuffer: boolean,
-  ): Queued<ClusterQueue<R, Q>, T> {
-    return this.#queue(command, args, transform, asBuffer, false) as unknown as Queued<ClusterQueue<R, Q>, T>;
-  }
-
-  #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
+  /** Queues a command on its node's part; throws (recording nothing) on keys in two slots or a bad argument. */
+  queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): void {
     const slot = commandSlot(command, args);
     if (typeof slot !== "number") throw slot;
-    const host = this.#host;
-    const route = host.route(slot, host.replicaReads && isReadOnly(command, args));
+    const route = this.#route(slot, this.#replicaReads && isReadOnly(command, args));
     let part = this.#last;
     if (part === null || part.route !== route) {
-      part = this.#byRoute[route] ?? null;
-      if (part === null) this.#parts.push(this.#byRoute[route] = part = new Part(route));
+      part = this.#byRoute.get(route) ?? null;
+      if (part === null) {
+        part = new Part(route);
+        this.#byRoute.set(route, part);
+        this.#parts.push(part);
+      }
       this.#last = part;
     }
     const encoder = part.encoder, start = encoder.length;
@@ -141,12 +141,26 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
     part.indexes.push(this.#plan.length);
     part.issued.push({ command, args, slot });
     this.#plan.add(command, transform, asBuffer, byName);
-    return this;
   }
 
-  #execute(allBuffers: boolean): Promise<Reply[]> {
-    const n = this.#plan.length;
-    if (n === 0) return Promise.resolve([]);
+  /** Forgets the queued commands. */
+  discard(): void {
+    this.#parts = [];
+    this.#byRoute.clear();
+    this.#last = null;
+    this.#plan.reset();
+    this.#tracker.reset();
+    this.#transaction = false;
+  }
+
+  /**
+   * Takes the queued commands for sending (the queue is empty after); null when there are none. Throws, after
+   * discarding them, when a transaction is left open or its keys span slots. `allBuffers`: every reply as bytes,
+   * none shaped.
+   */
+  take(allBuffers: boolean): Batch<N> | null {
+    const length = this.#plan.length;
+    if (length === 0) return null;
     let parts = this.#parts;
     const plan = this.#plan, transaction = this.#transaction;
     try {
@@ -154,37 +168,19 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
       if (transaction && parts.length > 1) parts = [this.#transactionPart(parts)];
     } catch (e) {
       this.discard();
-      return Promise.reject(e);
+      throw e;
     }
     const transforms = allBuffers ? plan.transforms.map(() => null) : plan.transforms;
     const asBuffer = allBuffers ? plan.asBuffer.map(() => true) : plan.asBuffer;
     this.discard();
-    if (parts.length === 1) return this.#send(parts[0]!, transforms, asBuffer, transaction);
-    const sent = parts.map((part) => {
-      const indexes = part.indexes;
-      const someTransforms: (Transform<unknown> | null)[] = new Array(indexes.length);
-      const someBuffers: boolean[] = new Array(indexes.length);
-      for (let k = 0; k < indexes.length; k++) {
-        someTransforms[k] = transforms[indexes[k]!] ?? null;
-        someBuffers[k] = asBuffer[indexes[k]!]!;
-      }
-      return this.#send(part, someTransforms, someBuffers, false);
-    });
-    return Promise.all(sent).then((answers) => {
-      const replies: Reply[] = new Array(n);
-      for (let p = 0; p < answers.length; p++) {
-        const indexes = parts[p]!.indexes, answer = answers[p]!;
-        for (let k = 0; k < indexes.length; k++) replies[indexes[k]!] = answer[k]!;
-      }
-      return replies;
-    });
+    return { parts, transforms, asBuffer, transaction, length };
   }
 
   /**
    * A pipeline holding MULTI goes whole to one node: its keyed commands must share a slot (those without keys,
    * MULTI and EXEC among them, were routed to any node as they were queued: they are gathered here).
    */
-  #transactionPart(parts: Part[]): Part {
+  #transactionPart(parts: Part<N>[]): Part<N> {
     const all: Issued[] = [];
     for (const part of parts) for (let k = 0; k < part.issued.length; k++) all[part.indexes[k]!] = part.issued[k]!;
     let slot = ANY_SLOT;
@@ -198,7 +194,7 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
       }
       slot = c.slot;
     }
-    const whole = new Part(this.#host.route(slot, false));
+    const whole = new Part(this.#route(slot, false));
     for (const c of all) {
       whole.starts.push(whole.encoder.length);
       whole.encoder.add(c.command, c.args as Arg[]);
@@ -207,10 +203,108 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
     }
     return whole;
   }
+}
+
+/** The parts' answers (in the batch's part order) put back in the order the commands were queued. */
+export function inQueueOrder<N>(batch: Batch<N>, answers: readonly (readonly Reply[])[]): Reply[] {
+  const replies: Reply[] = new Array(batch.length);
+  for (let p = 0; p < answers.length; p++) {
+    const indexes = batch.parts[p]!.indexes, answer = answers[p]!;
+    for (let k = 0; k < indexes.length; k++) replies[indexes[k]!] = answer[k]!;
+  }
+  return replies;
+}
+
+/**
+ * What the pipelines of both cluster clients share: the queue split by node (`PipelineSplit`) and the methods that
+ * queue on it or forget it; each adds its own `execute()`.
+ */
+export abstract class SplitPipeline<S extends Queue, N> extends Commands<"queued", S> {
+  /** The queued commands, split by node. */
+  protected readonly split: PipelineSplit<N>;
+
+  /** @internal `route`: the node for a slot (`read`: the command only reads); `replicaReads`: reads may go there. */
+  constructor(route: (slot: number, read: boolean) => N, replicaReads: boolean) {
+    super();
+    this.split = new PipelineSplit(route, replicaReads);
+  }
+
+  /** Commands queued and not yet executed. */
+  get length(): number {
+    return this.split.length;
+  }
+
+  /**
+   * Queues any command. MULTI / EXEC / DISCARD / WATCH / UNWATCH are accepted when the pipeline closes what it
+   * opens; every keyed command of such a pipeline must then be in one slot.
+   */
+  addCommand<C extends string>(command: C, ...args: Arg[]): Added<S, C> {
+    this.split.checkByName(command, args);
+    this.split.queue(command, args, null, false, true);
+    return this as unknown as Added<S, C>;
+  }
+
+  /** Forgets the queued commands. */
+  discard(): void {
+    this.split.discard();
+  }
+
+  /** Queues one command for the typed methods; see `Commands`. */
+  protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Queued<S, T> {
+    this.split.queue(command, args, transform as Transform<unknown> | null, asBuffer, false);
+    return this as unknown as Queued<S, T>;
+  }
+}
+
+/**
+ * A pipeline on a cluster pool, from `cluster.pipeline()`: queue commands with its methods, then
+ * `await execute()`. Commands for different nodes run in parallel; replies come back in queue order.
+ *
+ * @example
+ * ```ts
+ * const [a, b] = await cluster.pipeline().set("a", "1").get("b").execute();
+ * ```
+ */
+export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
+  extends SplitPipeline<ClusterQueue<R, Q>, number> {
+  readonly #host: PipelineHost;
+
+  /** @internal Pipelines come from `cluster.pipeline()`. */
+  constructor(host: PipelineHost) {
+    super(host.route, host.replicaReads);
+    this.#host = host;
+  }
+
+  /** Sends the queued commands; resolves with their replies in queue order, error replies in place. */
+  execute(): Promise<Replies<R>> {
+    return this.#execute(false) as Promise<Replies<R>>;
+  }
+
+  /** As `execute()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
+  executeBuffer(): Promise<RawReplies<R>> {
+    return this.#execute(true) as Promise<RawReplies<R>>;
+  }
+
+  #execute(allBuffers: boolean): Promise<Reply[]> {
+    let batch: Batch<number> | null;
+    try {
+      batch = this.split.take(allBuffers);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (batch === null) return Promise.resolve([]);
+    const { parts, transforms, asBuffer, transaction } = batch;
+    if (parts.length === 1) return this.#send(parts[0]!, transforms, asBuffer, transaction);
+    const sent = parts.map((part) => {
+      const some = part.plan(transforms, asBuffer);
+      return this.#send(part, some.transforms, some.asBuffer, false);
+    });
+    return Promise.all(sent).then((answers) => inQueueOrder(batch, answers));
+  }
 
   /** One node's share as one block; a transaction's commands are not re-sent one by one on a redirection. */
   #send(
-    part: Part,
+    part: Part<number>,
     transforms: (Transform<unknown> | null)[],
     asBuffer: boolean[],
     transaction: boolean,

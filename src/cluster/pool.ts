@@ -7,7 +7,7 @@
  * the command again to the node a MOVED or ASK names (after ASKING), or
  * after a pause on TRYAGAIN / CLUSTERDOWN, at most `maxRedirects` times.
  */
-import { Commands } from "../commands.ts";
+import { SubscribingCommands, type Subscriptions } from "../subscribing.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "../events.ts";
 import { checkCommand } from "../guards.ts";
@@ -21,8 +21,18 @@ import { commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
 import { ClusterPipeline, type Issued, type PipelineHost } from "./pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
+import { BlockingConnections } from "./blocking.ts";
+import { ClusterSubscriber } from "./subscriber.ts";
 import { unrefInterval, unrefTimeout } from "./timers.ts";
-import { addressKey, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
+import {
+  addressKey,
+  type NodeAddress,
+  parseAddress,
+  parseSlots,
+  redirectOf,
+  type Shard,
+  shardsFrom,
+} from "./topology.ts";
 
 /** SCAN and SSCAN pages' items as they are. */
 const same = (items: string[]): string[] => items;
@@ -46,7 +56,7 @@ const REPAIR_EVERY = 250;
  * await cluster.mget("{user:1}:name", "{user:1}:email"); // one slot: one node
  * ```
  */
-export class ClusterPool extends Commands<"async"> {
+export class ClusterPool extends SubscribingCommands {
   readonly #core: PoolCore;
   readonly #settings: ClusterSettings;
   readonly #router: SlotRouter<number>;
@@ -69,6 +79,8 @@ export class ClusterPool extends Commands<"async"> {
   readonly #stats = { moved: 0, ask: 0, retried: 0, refreshes: 0 };
   /** What a pipeline needs of the cluster. */
   readonly #pipelineHost: PipelineHost;
+  readonly #subscriber: ClusterSubscriber;
+  readonly #blockers: BlockingConnections;
 
   /** @internal Use {@linkcode connectClusterPool}. */
   constructor(settings: ClusterSettings) {
@@ -112,7 +124,18 @@ export class ClusterPool extends Commands<"async"> {
       this.#issued[id] = this.#current;
     };
     this.#core.inspect = (id, reply) => this.#inspect(id, reply);
+    const subscriber = this.#subscriber = this.#makeSubscriber();
+    const core = this.#core, nodeSettings = settings.node(seed);
+    this.#blockers = new BlockingConnections({
+      addConnection: (bytes, role) => core.addConnection(bytes, role),
+      removeConnection: (connection) => core.removeConnection(connection),
+      settings: (node) => this.#nodeSettings(node, true),
+      limit: settings.blockingConnections,
+      acquireTimeout: nodeSettings.acquireTimeout,
+    });
+    this.#core.onPushRecord = (bytes, start, connection) => subscriber.push(bytes, start, connection);
     this.#core.onEvent = (event) => {
+      subscriber.event(event);
       if (event.type === "up") this.#up[event.connection] = true;
       if (event.type === "down") {
         this.#up[event.connection] = false;
@@ -123,6 +146,34 @@ export class ClusterPool extends Commands<"async"> {
     if (settings.refreshInterval > 0) {
       this.#refreshTimer = unrefInterval(() => void this.refresh().catch(() => {}), settings.refreshInterval);
     }
+  }
+
+  /** The subscriptions' host: subscriber connections to nodes of this pool's core, placed by the slot map. */
+  #makeSubscriber(): ClusterSubscriber {
+    const settings = this.#settings, router = this.#router, up = (handle: number) => this.#up[handle] === true;
+    const subscriber = new ClusterSubscriber({
+      core: this.#core,
+      settings: (node) => this.#nodeSettings(node, false),
+      master: (slot) => router.pick(slot, false).key,
+      anyMaster: () => (router.masters.find((m) => up(m.handle)) ?? router.any()).key,
+      serving: (node) => router.masters.some((m) => m.key === node && up(m.handle)),
+      moved: (slot, address) => {
+        router.moved(slot, address);
+        this.#refreshSoon();
+      },
+      refresh: () => this.refresh(),
+      maxRedirects: settings.maxRedirects,
+      retryDelay: settings.retryDelay,
+    });
+    subscriber.onGap = (gap) => this.#events.emit("gap", gap);
+    return subscriber;
+  }
+
+  /** A connection's settings for a node (`host:port`); a blocking command's has no command timeout. */
+  #nodeSettings(node: string, blocking: boolean): Uint8Array {
+    const address = this.#router.nodes.get(node)?.address ?? parseAddress(node)!;
+    const settings = this.#settings.node(address);
+    return encodeConnectionSettings(blocking ? { ...settings, commandTimeout: 0 } : settings);
   }
 
   /** @internal The first discovery; rejects when no seed node answers. */
@@ -261,6 +312,18 @@ export class ClusterPool extends Commands<"async"> {
     return new ClusterPipeline(this.#pipelineHost);
   }
 
+  // ---- Pub/Sub -------------------------------------------------------------------------------------------------
+
+  /** The nodes (`host:port`) subscriber connections are open to now. */
+  get subscriberNodes(): string[] {
+    return this.#subscriber.nodes;
+  }
+
+  /** This pool's subscriptions, or why it takes none now (closed); see `SubscribingCommands`. */
+  protected subscriptions(): Subscriptions | Error {
+    return this.#core.refusal() ?? this.#subscriber;
+  }
+
   /**
    * Reads the slot map again now (it is also read after MOVED answers, when a node's connection drops, and every
    * `refreshInterval`). Resolves when it is read; rejects when no node could describe the cluster.
@@ -283,6 +346,8 @@ export class ClusterPool extends Commands<"async"> {
     this.#closed = true;
     clearInterval(this.#refreshTimer);
     clearTimeout(this.#repairTimer);
+    this.#subscriber.close();
+    this.#blockers.close();
     await this.#core.close();
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
@@ -310,16 +375,53 @@ export class ClusterPool extends Commands<"async"> {
       return Promise.reject(e);
     }
     const kind = classify(command, args);
-    if (kind === BLOCKING) {
-      return Promise.reject(
-        new ReplyError(
-          `ERR cpipe: ${command.toUpperCase()} blocks its connection, which every command for the node's slots ` +
-            "shares; run it on a pool connected to that node (cluster.nodeFor tells which)",
-        ),
-      );
-    }
+    if (kind === BLOCKING) return this.#blocking(command, args, transform, asBuffer);
     if (kind !== SHARED) return Promise.reject(statefulError(command));
     return this.dispatch(command, args, transform, asBuffer);
+  }
+
+  /** A generated method's command that blocks or changes a connection: routed as `send` routes it. */
+  protected override route<T>(
+    command: string,
+    args: Arg[],
+    asBuffer: boolean,
+    transform: Transform<T> | null = null,
+  ): Promise<T> {
+    return this.#send<T>(command, args, transform, asBuffer);
+  }
+
+  /**
+   * Runs a blocking command on a connection of its own to the master serving its key (see BlockingConnections),
+   * following MOVED, ASK (ASKING first, on the same connection) and TRYAGAIN at most `maxRedirects` times.
+   */
+  async #blocking<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    const slot = commandSlot(command, args);
+    if (typeof slot !== "number") throw slot;
+    let asking: RoutedNode<number> | null = null;
+    for (let attempt = 0;; attempt++) {
+      const node = (asking ?? this.#router.pick(slot, false)).key;
+      const connection = await this.#blockers.acquire(node);
+      try {
+        // Not re-sent by #inspect: a redirection must not move it to the node's shared connection.
+        this.#current = undefined;
+        if (asking !== null) this.#core.call(connection, "ASKING", [], null, false).catch(() => {});
+        return await this.#core.call(connection, command, args, transform, asBuffer);
+      } catch (e) {
+        const redirect = redirectOf(e as Reply);
+        if (redirect === null || attempt >= this.#settings.maxRedirects || this.#closed) throw e;
+        this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
+        asking = null;
+        // MOVED: #inspect has told the router already.
+        if (redirect.kind === "ask") asking = this.#router.node(this.#redirectAddress(redirect.address));
+        if (redirect.kind === "retry") {
+          await new Promise((resolve) =>
+            setTimeout(resolve, Math.min(1_000, this.#settings.retryDelay * 2 ** attempt))
+          );
+        }
+      } finally {
+        this.#blockers.release(node, connection);
+      }
+    }
   }
 
   // ---- redirections ------------------------------------------------------------------------------------------
@@ -339,10 +441,7 @@ export class ClusterPool extends Commands<"async"> {
       return false;
     }
     if (redirect.kind === "moved") {
-      const address = redirect.address.host === "?"
-        ? { host: this.#settings.seeds[0]!.host, port: redirect.address.port }
-        : redirect.address;
-      this.#router.moved(redirect.slot, address);
+      this.#router.moved(redirect.slot, this.#redirectAddress(redirect.address));
       this.#refreshSoon();
     } else if (redirect.kind === "retry") {
       this.#refreshSoon();
@@ -365,9 +464,14 @@ export class ClusterPool extends Commands<"async"> {
     }
     const node = redirect.kind === "moved"
       ? this.#router.pick(redirect.slot, false)
-      : this.#router.node(redirect.address);
+      : this.#router.node(this.#redirectAddress(redirect.address));
     this.#reissue(id, issued, node.handle, redirect.kind === "ask");
     return true;
+  }
+
+  /** A redirection's address; ":port" (no host) means the host of the seed (the node that answered). */
+  #redirectAddress(address: NodeAddress): NodeAddress {
+    return address.host === "?" ? { host: this.#settings.seeds[0]!.host, port: address.port } : address;
   }
 
   /** Sends a call's command again on a connection; it stays re-sendable (ASKING's own call does not). */
@@ -435,6 +539,8 @@ export class ClusterPool extends Commands<"async"> {
         if (shards.length === 0) throw new ReplyError("ERR cpipe: the node knows no slots yet");
         router.apply(shards, this.#seedKeys);
         this.#stats.refreshes++;
+        this.#subscriber.topologyChanged();
+        this.#blockers.keepOnly(new Set(router.nodes.keys()));
         return;
       } catch (e) {
         failure = e;
@@ -460,7 +566,7 @@ export class ClusterPool extends Commands<"async"> {
       });
       return Promise.race([answer, late]).finally(() => clearTimeout(timer));
     };
-    const shards = shardsFrom(await ask("SHARDS").catch((e) => e), node.address.host);
+    const shards = shardsFrom(await ask("SHARDS").catch((e) => e), node.address.host, this.#settings.tls);
     return shards ?? parseSlots(await ask("SLOTS"), node.address.host);
   }
 }

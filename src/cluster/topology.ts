@@ -70,9 +70,12 @@ function fields(reply: Reply): Map<string, Reply> {
   return out;
 }
 
-/** The address a CLUSTER SHARDS node entry is reached at: its endpoint, else its ip (an unknown endpoint is `?`). */
-function shardNodeAddress(node: Map<string, Reply>, seedHost: string): NodeAddress | null {
-  const port = Number(node.get("port") ?? node.get("tls-port"));
+/**
+ * The address a CLUSTER SHARDS node entry is reached at: its endpoint, else its ip (an unknown endpoint is `?`);
+ * its TLS port for a client over TLS (a node serving both lists both), else its plain one.
+ */
+function shardNodeAddress(node: Map<string, Reply>, seedHost: string, tls: boolean): NodeAddress | null {
+  const port = Number(tls ? node.get("tls-port") ?? node.get("port") : node.get("port") ?? node.get("tls-port"));
   let host = String(node.get("endpoint") ?? "");
   if (host === "" || host === "?") host = String(node.get("ip") ?? "");
   // A node that does not know its own address announces an empty one: it is the one that answered.
@@ -80,8 +83,11 @@ function shardNodeAddress(node: Map<string, Reply>, seedHost: string): NodeAddre
   return Number.isInteger(port) && port > 0 ? { host, port } : null;
 }
 
-/** The shards in a CLUSTER SHARDS reply; `seedHost` is the host of the node that answered. */
-export function parseShards(reply: Reply, seedHost: string): Shard[] {
+/**
+ * The shards in a CLUSTER SHARDS reply; `seedHost` is the host of the node that answered, `tls` whether the
+ * client connects over TLS (CLUSTER SLOTS and MOVED give the ports of the client's kind by themselves).
+ */
+export function parseShards(reply: Reply, seedHost: string, tls = false): Shard[] {
   if (!Array.isArray(reply)) throw new ReplyError("ERR CLUSTER SHARDS answered with something other than a list");
   const shards: Shard[] = [];
   for (const entry of reply) {
@@ -96,7 +102,7 @@ export function parseShards(reply: Reply, seedHost: string): Shard[] {
     const nodes = shard.get("nodes");
     for (const item of Array.isArray(nodes) ? nodes : []) {
       const node = fields(item);
-      const address = shardNodeAddress(node, seedHost);
+      const address = shardNodeAddress(node, seedHost, tls);
       if (address === null || node.get("health") === "fail") continue;
       if (node.get("role") === "master") master = address;
       // Redis 7.0 calls a replica "loading" until its replication offset leaves 0 (a shard never written to).
@@ -169,10 +175,10 @@ const RETRY: Redirect = Object.freeze({ kind: "retry" });
  * The shards in a node's answer to `CLUSTER SHARDS`, or null when the node does not know that command (before
  * Redis 7): ask `CLUSTER SLOTS` then and read it with `parseSlots`. Any other error reply is thrown.
  */
-export function shardsFrom(reply: Reply, host: string): Shard[] | null {
+export function shardsFrom(reply: Reply, host: string, tls = false): Shard[] | null {
   if (reply instanceof ReplyError) {
     if (/unknown (sub)?command/i.test(reply.message)) return null;
     throw reply;
   }
-  return parseShards(reply, host);
+  return parseShards(reply, host, tls);
 }

@@ -176,6 +176,8 @@ export interface ClusterOptions {
   nodeTimeout?: number;
   /** Extra redis-server arguments for every node. */
   args?: string[];
+  /** More arguments for one node (the i-th started, on `port`), e.g. its own TLS port. */
+  nodeArgs?: (i: number, port: number) => Promise<string[]>;
 }
 
 /** The arguments that make a server a cluster node (its nodes.conf in its own directory). */
@@ -209,7 +211,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<RedisC
     await Promise.all(nodes.map((n) => n[Symbol.asyncDispose]()));
   };
   try {
-    for (let i = 0; i < masters * (1 + replicas); i++) nodes.push(await startRedis({ args }));
+    const start = async (i: number): Promise<RedisServer> => {
+      const port = await freePort();
+      return await startRedis({ port, args: [...args, ...(await options.nodeArgs?.(i, port) ?? [])] });
+    };
+    for (let i = 0; i < masters * (1 + replicas); i++) nodes.push(await start(i));
     const addresses = nodes.map((n) => `${n.host}:${n.port}`);
     const created = spawnSync(
       "redis-cli",
@@ -228,7 +234,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<RedisC
           .stdout.trim();
       },
       startNode: async () => {
-        const node = await startRedis({ args });
+        const node = await start(nodes.length);
         nodes.push(node);
         return node;
       },

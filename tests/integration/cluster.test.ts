@@ -9,7 +9,15 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { type RedisCluster, startCluster } from "../harness/server.ts";
-import { type ClusterPool, connectCluster, connectClusterPool, CpipeError, ReplyError, slotOf } from "../../mod.ts";
+import {
+  ClosedError,
+  type ClusterPool,
+  connectCluster,
+  connectClusterPool,
+  CpipeError,
+  ReplyError,
+  slotOf,
+} from "../../mod.ts";
 
 const cluster: RedisCluster = await startCluster({ nodeTimeout: 1000 });
 afterAll(() => cluster.stop());
@@ -112,6 +120,51 @@ test("cluster pool: scan iterators walk every master's keys and a hash on its no
   const fields: string[] = [];
   for await (const { field, value } of pool.hscanIterator("scan:hash")) fields.push(`${field}=${value}`);
   assert.deepEqual(fields.sort(), ["a=1", "b=2"]);
+});
+
+test("cluster pool: blocking commands run on connections of their own to the key's node; others go on", async () => {
+  await using pool = await connectClusterPool({ nodes: seeds(), maxRedirects: 0 });
+  // One list per master, so that every node has a command blocked on it.
+  const lists = ["blk:a", "blk:b", "blk:c", "blk:d", "blk:e", "blk:f", "blk:g"].filter((k, i, all) =>
+    all.findIndex((o) => pool.nodeFor("blpop", o, 0) === pool.nodeFor("blpop", k, 0)) === i
+  );
+  assert.deepEqual(lists.length, 3, "a list on each master");
+  const popped = lists.map((key) => pool.blpop(key, 5));
+  const started = Date.now();
+  // The nodes' shared connections are not stalled by the blocked commands.
+  for (const key of lists) assert.deepEqual(await pool.set(`${key}:other`, "1"), "OK");
+  assert(Date.now() - started < 1_000, `shared commands answered in ${Date.now() - started} ms while blocked`);
+  for (const key of lists) await pool.rpush(key, `to ${key}`);
+  assert.deepEqual(await Promise.all(popped), lists.map((key) => [key, `to ${key}`]));
+  // Other shapes: BLMOVE (two keys, one slot), BZPOPMIN, XREAD BLOCK, send(), and a timeout (null).
+  const moved = pool.blmove("{blk}src", "{blk}dst", "LEFT", "RIGHT", 5);
+  const zpop = pool.bzpopmin("blk:z", 5);
+  const read = pool.send("XREAD", "BLOCK", "5000", "STREAMS", "blk:stream", "$");
+  const sent = pool.send("BRPOP", "blk:sent", "5");
+  await new Promise((r) => setTimeout(r, 50));
+  await pool.rpush("{blk}src", "m");
+  await pool.zadd("blk:z", 1, "one");
+  await pool.xadd("blk:stream", "*", "f", "v");
+  await pool.rpush("blk:sent", "s");
+  assert.deepEqual(await moved, "m");
+  assert.deepEqual(await pool.lrange("{blk}dst", 0, -1), ["m"]);
+  assert.deepEqual(await zpop, ["blk:z", "one", "1"]);
+  const entries = await read as [string, [string, string[]][]][];
+  assert.deepEqual([entries[0]![0], entries[0]![1][0]![1]], ["blk:stream", ["f", "v"]]);
+  assert.deepEqual(await sent, ["blk:sent", "s"]);
+  assert.deepEqual(await pool.blpop("blk:empty", 0.1), null);
+  // Keys in different slots are refused before anything is sent.
+  await assert.rejects(pool.blpop("blk:a", "blk:b", 1), /different slots/);
+});
+
+test("cluster pool: a blocked command rejects at once when the pool closes", async () => {
+  const pool = await connectClusterPool({ nodes: seeds(), closeTimeout: 10_000 });
+  const blocked = pool.blpop("blk:never", 0);
+  await new Promise((r) => setTimeout(r, 50));
+  const started = Date.now();
+  await pool.close();
+  await assert.rejects(blocked, ClosedError);
+  assert(Date.now() - started < 2_000, `closed in ${Date.now() - started} ms`);
 });
 
 test("cluster client (sync): routing, hash tags, crossed slots, MOVED followed", () => {

@@ -1,5 +1,7 @@
 // A process that uses a cluster pool or a sentinel pool and closes it (or just leaves it idle) must end by itself
 // (tests/integration/cluster.test.ts, sentinel.test.ts): `exit_child.ts cluster|sentinel close|idle <port> [name]`.
+// Modes `unsubscribed` and `subscribed`: shard channels, a channel and a pattern subscribed first, then each
+// subscription ended (the process must end without close) or left live (close must end them).
 import { connectClusterPool, connectSentinelPool } from "../../mod.ts";
 
 const runtime = globalThis as unknown as { Deno?: { args: string[] }; process?: { argv: string[] } };
@@ -8,5 +10,14 @@ const pool = kind === "cluster"
   ? await connectClusterPool([`redis://127.0.0.1:${port}`])
   : await connectSentinelPool({ sentinels: [{ host: "127.0.0.1", port: Number(port) }], name: name! });
 await pool.set("exit-child", "1");
-if (mode === "close") await pool.close();
+if (mode === "subscribed" || mode === "unsubscribed") {
+  if (!("ssubscribe" in pool)) throw new Error("subscription modes are for the cluster pool");
+  const subs = await Promise.all([
+    pool.ssubscribe(["exit:a", "exit:b", "exit:c", "exit:d"], () => {}),
+    pool.subscribe("exit:channel", () => {}),
+    pool.psubscribe("exit:*", () => {}),
+  ]);
+  if (mode === "unsubscribed") { for (const sub of subs) await sub.unsubscribe(); }
+}
+if (mode === "close" || mode === "subscribed") await pool.close();
 console.log("done");

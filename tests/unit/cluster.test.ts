@@ -81,6 +81,12 @@ test("cluster unit: CLUSTER SHARDS (RESP2 and RESP3), CLUSTER SLOTS, failed node
     },
   ]);
   assert.throws(() => parseShards("nope", "seed"), ReplyError);
+  // A node serving TLS beside plain TCP lists both ports: a TLS client dials the TLS one, others the plain one.
+  const both = [["slots", [0, 16383], "nodes", [["port", 7000, "tls-port", 8000, "ip", "10.0.0.1", "role", "master"]]]];
+  assert.deepEqual(parseShards(both, "seed", true)[0]!.master, { host: "10.0.0.1", port: 8000 });
+  assert.deepEqual(parseShards(both, "seed", false)[0]!.master, { host: "10.0.0.1", port: 7000 });
+  const tlsOnly = [["slots", [0, 16383], "nodes", [["tls-port", 8000, "ip", "10.0.0.1", "role", "master"]]]];
+  assert.deepEqual(parseShards(tlsOnly, "seed", false)[0]!.master, { host: "10.0.0.1", port: 8000 });
 });
 
 test("cluster unit: redirections and natMap", () => {

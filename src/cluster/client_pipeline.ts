@@ -1,0 +1,105 @@
+/**
+ * A pipeline on the synchronous cluster client: its commands are split by
+ * node as they are queued (the pool's cluster pipeline's PipelineSplit),
+ * every node's part but the last is streamed out first so that the nodes
+ * work at the same time, then each node's replies are read; a command
+ * answered MOVED, ASK, TRYAGAIN or CLUSTERDOWN is sent again on its own as a
+ * single command would be, and the replies come back in queue order.
+ */
+import type { RawReplies, Replies } from "../commands.ts";
+import { RecordStash, type Streamed } from "../connection.ts";
+import { CommandEncoder } from "../encoder.ts";
+import { ReplyError } from "../errors.ts";
+import type { PipelineTarget } from "../pipeline.ts";
+import { applyTransforms } from "../replies.ts";
+import type { Reply } from "../types.ts";
+import { inQueueOrder, type Issued, SplitPipeline } from "./pipeline.ts";
+import { redirectOf } from "./topology.ts";
+
+/** What the synchronous cluster pipeline holds: `R` its commands' result types, `Q` an open MULTI's. */
+export type ClusterClientQueue<R extends unknown[], Q extends unknown[] | null> = {
+  kind: "clusterClient";
+  slots: R;
+  exec: Q;
+};
+
+/** What the pipeline needs of its synchronous cluster client; `N` is a node. */
+export interface ClientPipelineHost<N> {
+  /** Whether reads may go to replicas. */
+  replicaReads: boolean;
+  /** The node for a slot (`read`: the command only reads). */
+  route(slot: number, read: boolean): N;
+  /** A node's connection. */
+  target(node: N): PipelineTarget;
+  /** Reads the slot map first when a node failed since; throws when the client is closed. */
+  prepare(): void;
+  /** Sends a command again after the redirection `error` it got from `node`; its reply, or its error reply. */
+  follow(issued: Issued, node: N, error: ReplyError, asBuffer: boolean): Reply;
+}
+
+/** A streamed part's encoder: its commands went out already. */
+const NOTHING_MORE = new CommandEncoder();
+
+/**
+ * A pipeline on a synchronous cluster client, from `cluster.pipeline()`: queue commands with its methods, then
+ * `execute()`. Commands for different nodes run at the same time; replies come back in queue order.
+ *
+ * @example
+ * ```ts
+ * const [ok, value] = cluster.pipeline().set("a", "1").get("b").execute();
+ * ```
+ */
+export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
+  extends SplitPipeline<ClusterClientQueue<R, Q>, unknown> {
+  readonly #host: ClientPipelineHost<unknown>;
+
+  /** @internal Pipelines come from `cluster.pipeline()`. */
+  constructor(host: ClientPipelineHost<unknown>) {
+    super((slot, read) => host.route(slot, read), host.replicaReads);
+    this.#host = host;
+  }
+
+  /** Sends the queued commands; returns their replies in queue order, error replies in place. */
+  execute(): Replies<R> {
+    return this.#execute(false) as Replies<R>;
+  }
+
+  /** As `execute()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
+  executeBuffer(): RawReplies<R> {
+    return this.#execute(true) as RawReplies<R>;
+  }
+
+  #execute(allBuffers: boolean): Reply[] {
+    const host = this.#host;
+    try {
+      host.prepare();
+    } catch (e) {
+      this.discard();
+      throw e;
+    }
+    const batch = this.split.take(allBuffers);
+    if (batch === null) return [];
+    const { parts, transforms, asBuffer, transaction } = batch;
+    const plans = parts.map((part) => part.plan(transforms, asBuffer).asBuffer);
+    // Every part but the last goes out before any reply is read: the nodes work at the same time.
+    const streamed = parts.map((part, p): Streamed | null => {
+      if (p === parts.length - 1 || part.encoder.chunks !== 1) return null;
+      const state: Streamed = { commands: 0, stash: new RecordStash() };
+      host.target(part.route).stream(part.encoder, state);
+      return state;
+    });
+    const answers = parts.map((part, p) => {
+      const state = streamed[p]!;
+      const replies = host.target(part.route).run(state === null ? part.encoder : NOTHING_MORE, plans[p]!, state);
+      if (transaction) return replies; // a transaction is not re-sent command by command
+      for (let k = 0; k < replies.length; k++) {
+        const reply = replies[k];
+        if (reply instanceof ReplyError && redirectOf(reply) !== null) {
+          replies[k] = host.follow(part.issued[k]!, part.route, reply, plans[p]![k]!);
+        }
+      }
+      return replies;
+    });
+    return applyTransforms(inQueueOrder(batch, answers), transforms);
+  }
+}
