@@ -11,6 +11,11 @@ import { startCluster, startRedis } from "../tests/harness/server.ts";
 import { connectClusterPool } from "../mod.ts";
 import { CLUSTER_WORKLOADS, key, KEYS, REPS, ROUNDS } from "./cluster_spec.mjs";
 
+/** The workloads asked for (all when none): the client scripts read them from CLUSTER_ONLY (cluster_spec.mjs). */
+const only = (Deno.args[0] ?? "").split(",").filter((id) => id !== "");
+const unknown = only.filter((id) => !CLUSTER_WORKLOADS.some((w) => w.id === id));
+if (unknown.length > 0) throw new Error(`bench/cluster.ts: no workload ${unknown.join(", ")}`);
+const workloads = CLUSTER_WORKLOADS.filter((w) => only.length === 0 || only.includes(w.id));
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 const DENO = `${ROOT}/node_modules/.bin/deno`, BUN = `${ROOT}/node_modules/.bin/bun`;
 
@@ -32,7 +37,8 @@ interface Row {
 }
 const rows: Row[] = [];
 function run(label: string, cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: "utf8", cwd: ROOT, timeout: 600_000 });
+  const env = { ...Deno.env.toObject(), CLUSTER_ONLY: only.join(",") };
+  const r = spawnSync(cmd, args, { encoding: "utf8", cwd: ROOT, timeout: 600_000, env });
   if (r.status !== 0) console.error(`${label} failed:\n${r.stdout}${r.stderr}`);
   for (const line of r.stdout.split("\n")) if (line.startsWith("{")) rows.push(JSON.parse(line));
 }
@@ -44,8 +50,10 @@ const clients: [string, string, string[]][] = [
   ["cpipe-deno-1node", DENO, ["run", "-A", "bench/cluster_cpipe.ts", String(single.port), "single"]],
   ["cpipe-bun-1node", BUN, ["bench/cluster_cpipe.ts", String(single.port), "single"]],
 ];
+// The one-node clients measure P10k only (its baseline).
+const asked = clients.filter(([label]) => !label.endsWith("-1node") || workloads.some((w) => w.id === "P10k"));
 for (let round = 1; round <= ROUNDS; round++) {
-  for (const [label, cmd, args] of clients) run(label, cmd, args);
+  for (const [label, cmd, args] of asked) run(label, cmd, args);
   console.error(`round ${round} of ${ROUNDS} done`);
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
@@ -70,7 +78,7 @@ console.log(
   "\n| workload | cpipe Deno | cpipe Bun | ioredis Cluster | node-redis cluster | Deno / best peer | Bun / best peer |",
 );
 console.log("|---|---:|---:|---:|---:|---:|---:|");
-for (const w of CLUSTER_WORKLOADS) {
+for (const w of workloads) {
   const d = get("cpipe-deno", w.id),
     b = get("cpipe-bun", w.id),
     io = get("ioredis", w.id),
@@ -81,7 +89,11 @@ for (const w of CLUSTER_WORKLOADS) {
   );
 }
 const d1 = get("cpipe-deno-1node", "P10k"), b1 = get("cpipe-bun-1node", "P10k");
-console.log(
-  `\nP10k across 3 masters vs one node: Deno ${ratio(get("cpipe-deno", "P10k"), d1)} (${fmt(d1)} ops/s on one node), ` +
-    `Bun ${ratio(get("cpipe-bun", "P10k"), b1)} (${fmt(b1)} ops/s on one node)`,
-);
+if (workloads.some((w) => w.id === "P10k")) {
+  console.log(
+    `\nP10k across 3 masters vs one node: Deno ${ratio(get("cpipe-deno", "P10k"), d1)} (${
+      fmt(d1)
+    } ops/s on one node), ` +
+      `Bun ${ratio(get("cpipe-bun", "P10k"), b1)} (${fmt(b1)} ops/s on one node)`,
+  );
+}

@@ -37,8 +37,11 @@ export const key = (i) => `word|${i}`;
  * @param {string[]} only workload ids
  */
 export async function measure(client, run, only) {
+  // bench/cluster.ts passes the workloads it was asked for.
+  const asked = (globalThis.process?.env?.CLUSTER_ONLY ?? "").split(",").filter((id) => id !== "");
   for (const w of CLUSTER_WORKLOADS) {
     if (only.length > 0 && !only.includes(w.id)) continue;
+    if (asked.length > 0 && !asked.includes(w.id)) continue;
     for (let i = 0; i < WARMUP; i++) await run(w);
     const samples = [];
     for (let i = 0; i < REPS; i++) {
