@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
+import { sleep, until } from "../harness/wait.ts";
 import { type RedisCluster, type RedisServer, startCluster } from "../harness/server.ts";
 import {
   type ClusterPool,
@@ -23,17 +24,7 @@ import {
 const cluster: RedisCluster = await startCluster({ nodeTimeout: 1000 });
 afterAll(() => cluster.stop());
 const seeds = (): string[] => cluster.addresses.slice(0, 2).map((a) => `redis://${a}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const address = (node: RedisServer) => `${node.host}:${node.port}`;
-
-/** Waits until `done()` holds, at most `ms`. */
-async function until(done: () => boolean, ms = 10_000, what = "a condition"): Promise<void> {
-  const stop = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > stop) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** Publishes on a shard channel until a message reaches `received` (a node may refuse while it changes hands). */
 async function spublishUntilHeard(pool: ClusterPool, channel: string, received: Message[], ms = 20_000) {

@@ -8,21 +8,11 @@
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
+import { sleep, until } from "../harness/wait.ts";
 import { connect, connectPool, type Message, type Pool, ReplyError } from "../../mod.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `done()` holds, at most `ms`. */
-async function until(done: () => boolean, ms = 10_000, what = "a condition"): Promise<void> {
-  const stop = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > stop) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 const pools: Pool[] = [];
 function pool(options: { protocol?: 2 | 3; size?: number } = {}): Pool {

@@ -7,13 +7,12 @@
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
+import { sleep, until } from "../harness/wait.ts";
 import { startPeer } from "../harness/peer.ts";
 import { ClosedError, ConnectionError, connectPool, ProtocolError, ReplyError, TimeoutError } from "../../mod.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Ids of the server's clients named `name`, with the command each last ran. */
 function clients(name: string): { id: string; cmd: string }[] {
@@ -23,14 +22,8 @@ function clients(name: string): { id: string; cmd: string }[] {
   }));
 }
 
-/** Waits until `check` holds, failing after `ms`. */
-async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(20);
-  }
-}
+/** Waits until `check` holds, failing after `ms`; most checks list the server's clients, a process each. */
+const eventually = (check: () => boolean | Promise<boolean>, ms = 10_000) => until(check, ms, "the condition", 20);
 
 /**
  * Issues `batches` pipelines of `per` SETs (a pipeline keeps to one
