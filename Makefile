@@ -211,7 +211,7 @@ redis:
 test: install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool fuzz-short test-deno test-bun
 
 lint: tools
-	$(DENO) check mod.ts $(TS_TESTS) $(wildcard bench)
+	$(DENO) check mod.ts cluster.ts sentinel.ts $(TS_TESTS) $(wildcard bench)
 	$(DENO) lint
 	$(DENO) fmt --check
 

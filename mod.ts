@@ -14,6 +14,9 @@
  * r.close();
  * ```
  *
+ * Redis Cluster and Sentinel have entries of their own, `jsr:@x/cpipe/cluster` and `jsr:@x/cpipe/sentinel`
+ * (`@x/cpipe/cluster`, `@x/cpipe/sentinel` from npm), so that a program on one node does not load their code.
+ *
  * @module
  */
 export { Client } from "./src/client.ts";
@@ -26,25 +29,9 @@ export { QueueFullError } from "./src/pool_core.ts";
 export { connectPool, defaultPool, phget, phset, psend } from "./src/default_pool.ts";
 export { addCommand, connect, defaultClient, del, execute, get, hget, hset, send, set } from "./src/default_client.ts";
 export { ClosedError, ConnectionError, CpipeError, ProtocolError, ReplyError, TimeoutError } from "./src/errors.ts";
-export { ClusterPool, connectClusterPool } from "./src/cluster/pool.ts";
-export { ClusterPipeline, type SplitPipeline } from "./src/cluster/pipeline.ts";
-export { ClusterClientPipeline, type ClusterClientQueue } from "./src/cluster/client_pipeline.ts";
-export { ClusterClient, connectCluster } from "./src/cluster/client.ts";
-export type { ClusterOptions } from "./src/cluster/options.ts";
-export type { ReadFrom } from "./src/cluster/router.ts";
-export type { NatMap, NodeAddress } from "./src/cluster/topology.ts";
-export { slotOf } from "./src/cluster/slot.ts";
-export {
-  connectSentinel,
-  connectSentinelPool,
-  SentinelClient,
-  type SentinelOptions,
-  SentinelPool,
-} from "./src/sentinel.ts";
 export type {
   Added,
   ClientQueue,
-  ClusterQueue,
   Commands,
   FieldValues,
   Kind,

@@ -8,7 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { startCluster, startRedis } from "../tests/harness/server.ts";
-import { connectClusterPool } from "../mod.ts";
+import { connectClusterPool } from "../cluster.ts";
 import { CLUSTER_WORKLOADS, key, KEYS, REPS, ROUNDS } from "./cluster_spec.mjs";
 
 /** The workloads asked for (all when none): the client scripts read them from CLUSTER_ONLY (cluster_spec.mjs). */

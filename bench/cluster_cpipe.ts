@@ -3,7 +3,8 @@
  * `deno run -A bench/cluster_cpipe.ts <port> [single]`: a cluster pool on the cluster whose node listens on
  * `port`, or with `single` a plain pool on one server (the P10k baseline).
  */
-import { connectClusterPool, connectPool } from "../mod.ts";
+import { connectPool } from "../mod.ts";
+import { connectClusterPool } from "../cluster.ts";
 import { key, KEYS, measure } from "./cluster_spec.mjs";
 
 const g = globalThis as unknown as { Deno?: { args: string[] }; process?: { argv: string[] } };

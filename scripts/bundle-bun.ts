@@ -1,20 +1,22 @@
 /**
- * Writes ffi/bun.bundle.js, the npm package's entry under Bun (package.json's "bun" export condition): ffi/bun.ts
- * and everything it imports, bundled into one JavaScript file. Run by `npm pack` (the "prepack" script), so a tarball
- * always carries a bundle of its own sources; never committed. Bun transpiles every TypeScript module at every start
- * (its transpiler cache keeps only large files), and mod.ts imports about 60 of them: one file costs less to load.
- * Deno, the type check and the tests read the TypeScript sources, never this file.
+ * Writes the npm package's entries under Bun (package.json's "bun" export conditions): `ffi/bun.bundle.js` (mod.ts),
+ * `ffi/bun_cluster.bundle.js` (cluster.ts) and `ffi/bun_sentinel.bundle.js` (sentinel.ts), bundled from `ffi/bun*.ts`
+ * together, so that what they share (the loader, the clients, the errors) is one copy in a `ffi/bun.chunk-*.js` that
+ * each imports: a program importing two entries opens one library and sees one `ReplyError`. Run by `npm pack` (the
+ * "prepack" script), so a tarball always carries bundles of its own sources; never committed. Bun transpiles every
+ * TypeScript module at every start (its transpiler cache keeps only large files), and mod.ts imports about 60 of them:
+ * two files cost less to load.
  *
  *   node_modules/.bin/bun scripts/bundle-bun.ts
  *
- * The bundle sits in ffi/, beside ffi/load.ts, so that the loader's `import.meta.url` (where it looks for `lib/`)
- * points where it did. What stays outside the bundle, imported by the path it is written with:
+ * The bundles sit in ffi/, beside ffi/load.ts, so that the loader's `import.meta.url` (where it looks for `lib/`)
+ * points where it did. What stays outside them, imported by the path it is written with:
  * - `./lib/*`: the libraries' checksums and `embedded.js`, written by `make` and `make cross` (a package carries
  *   whichever libraries were built when it was packed) and whose `with { type: "file" }` imports are what
  *   `bun build --compile` embeds in a user's executable;
  * - `./embedded.ts`: the table `lib/embedded.js` fills and the loader reads; one module, so one table.
  */
-import { renameSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import process from "node:process";
 
 /** What this script uses of Bun's bundler (`Bun.build`), typed here so that `deno check` reads it without @types/bun. */
@@ -22,15 +24,20 @@ interface BunBundler {
   build(config: {
     entrypoints: string[];
     outdir: string;
-    naming: string;
+    naming: { entry: string; chunk: string };
     target: "bun";
     format: "esm";
+    splitting: boolean;
     plugins: {
       name: string;
       setup(build: {
         onResolve(
           filter: { filter: RegExp },
           resolve: (args: { path: string; importer: string }) => { path: string; external: boolean },
+        ): void;
+        onLoad(
+          filter: { filter: RegExp },
+          load: (args: { path: string }) => { contents: string; loader: "ts" },
         ): void;
       }): void;
     }[];
@@ -41,16 +48,19 @@ if (!bun) throw new Error("scripts/bundle-bun.ts runs under Bun: node_modules/.b
 
 const root = new URL("..", import.meta.url).pathname;
 const KEPT_OUT = /^\.\/(lib\/.*|embedded\.ts)$/;
-// Written under a name of its own, then renamed: two `npm pack` at once (the Deno and the Bun test runs) must not
-// let either tarball take a half-written bundle.
-const partial = `bun.bundle.${process.pid}.tmp.js`;
+const LOADER = /\/ffi\/load\.ts$/;
+// Written into a directory of its own, then renamed into ffi/ file by file (chunks first, so that no entry names a
+// chunk not there yet): two `npm pack` at once (the Deno and the Bun test runs) must not let either tarball take a
+// half-written bundle. The directory is inside ffi/ so that the kept-out paths stay relative to the same place.
+const partial = `${root}ffi/.bundle-${process.pid}`;
 
 const result = await bun.build({
-  entrypoints: [`${root}ffi/bun.ts`],
-  outdir: `${root}ffi`,
-  naming: partial,
+  entrypoints: ["bun.ts", "bun_cluster.ts", "bun_sentinel.ts"].map((entry) => `${root}ffi/${entry}`),
+  outdir: partial,
+  naming: { entry: "[name].bundle.js", chunk: "bun.chunk-[hash].js" },
   target: "bun",
   format: "esm",
+  splitting: true,
   plugins: [{
     name: "keep-beside-the-loader",
     setup(build) {
@@ -61,12 +71,28 @@ const result = await bun.build({
         }
         return { path: args.path, external: true };
       });
+      // The loader opens the library while its module is evaluated, so `lib/embedded.js` must have filled the table
+      // by then. Each ffi/bun*.ts imports it first, but the bundler places an entry's imports of the shared chunk
+      // (which holds the loader) before its own: the chunk itself imports it, ahead of the loader's code.
+      build.onLoad({ filter: LOADER }, (args) => ({
+        contents: `import "./lib/embedded.js";\n${readFileSync(args.path, "utf8")}`,
+        loader: "ts",
+      }));
     },
   }],
 });
 if (!result.success) {
   for (const log of result.logs) console.error(log);
-  rmSync(`${root}ffi/${partial}`, { force: true });
+  rmSync(partial, { recursive: true, force: true });
   process.exit(1);
 }
-renameSync(`${root}ffi/${partial}`, `${root}ffi/bun.bundle.js`);
+const written = readdirSync(partial);
+const chunks = written.filter((name) => name.startsWith("bun.chunk-"));
+for (const name of [...chunks, ...written.filter((name) => !chunks.includes(name))]) {
+  renameSync(`${partial}/${name}`, `${root}ffi/${name}`);
+}
+rmSync(partial, { recursive: true, force: true });
+// Chunks of earlier sources would otherwise ship too (package.json's "files" takes ffi/bun.chunk-*.js).
+for (const name of readdirSync(`${root}ffi`)) {
+  if (name.startsWith("bun.chunk-") && !chunks.includes(name)) rmSync(`${root}ffi/${name}`, { force: true });
+}

@@ -9,15 +9,8 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { type RedisCluster, startCluster } from "../harness/server.ts";
-import {
-  ClosedError,
-  type ClusterPool,
-  connectCluster,
-  connectClusterPool,
-  CpipeError,
-  ReplyError,
-  slotOf,
-} from "../../mod.ts";
+import { ClosedError, CpipeError, ReplyError } from "../../mod.ts";
+import { type ClusterPool, connectCluster, connectClusterPool, slotOf } from "../../cluster.ts";
 
 const cluster: RedisCluster = await startCluster({ nodeTimeout: 1000 });
 afterAll(() => cluster.stop());

@@ -11,15 +11,8 @@ import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { sleep, until } from "../harness/wait.ts";
 import { type RedisCluster, type RedisServer, startCluster } from "../harness/server.ts";
-import {
-  type ClusterPool,
-  connectCluster,
-  connectClusterPool,
-  CpipeError,
-  type Message,
-  ReplyError,
-  slotOf,
-} from "../../mod.ts";
+import { CpipeError, type Message, ReplyError } from "../../mod.ts";
+import { type ClusterPool, connectCluster, connectClusterPool, slotOf } from "../../cluster.ts";
 
 const cluster: RedisCluster = await startCluster({ nodeTimeout: 1000 });
 afterAll(() => cluster.stop());

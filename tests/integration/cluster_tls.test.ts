@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { makeCertificates, startTlsCluster, startTlsRedis } from "../harness/tls.ts";
-import { connectCluster, connectClusterPool, ConnectionError, slotOf } from "../../mod.ts";
+import { ConnectionError } from "../../mod.ts";
+import { connectCluster, connectClusterPool, slotOf } from "../../cluster.ts";
 
 const certs = makeCertificates();
 const cluster = await startTlsCluster(certs);

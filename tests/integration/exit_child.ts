@@ -2,7 +2,8 @@
 // (tests/integration/cluster.test.ts, sentinel.test.ts): `exit_child.ts cluster|sentinel close|idle <port> [name]`.
 // Modes `unsubscribed` and `subscribed`: shard channels, a channel and a pattern subscribed first, then each
 // subscription ended (the process must end without close) or left live (close must end them).
-import { connectClusterPool, connectSentinelPool } from "../../mod.ts";
+import { connectClusterPool } from "../../cluster.ts";
+import { connectSentinelPool } from "../../sentinel.ts";
 
 const runtime = globalThis as unknown as { Deno?: { args: string[] }; process?: { argv: string[] } };
 const [kind, mode, port, name] = runtime.Deno?.args ?? runtime.process!.argv.slice(2);

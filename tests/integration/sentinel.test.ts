@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { type SentinelSet, startSentinels } from "../harness/server.ts";
-import { connect, connectSentinel, connectSentinelPool, CpipeError, ReplyError } from "../../mod.ts";
+import { connect, CpipeError, ReplyError } from "../../mod.ts";
+import { connectSentinel, connectSentinelPool } from "../../sentinel.ts";
 
 const set: SentinelSet = await startSentinels({ downAfter: 1000 });
 afterAll(() => set.stop());

@@ -108,6 +108,32 @@ test("bun build --compile: the executable runs alone, extracting the library to 
   assert.equal(createHash("sha256").update(readFileSync(copy)).digest("hex"), checksums().files[hostLibrary()]);
 });
 
+test("bun build --compile: a program importing only the cluster entry embeds the library too", async () => {
+  const dir = join(tmp, "bun-cluster-app");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "bun-cluster-app", private: true, type: "module" }));
+  await unpack(await packed(), dir);
+  // A plain server refuses to describe a cluster: the answer proves the library was found, extracted and opened.
+  writeFileSync(
+    join(dir, "app.ts"),
+    `import process from "node:process";
+import { connectCluster } from "@x/cpipe/cluster";
+try {
+  connectCluster([\`redis://127.0.0.1:\${process.env.REDIS_PORT}\`]);
+  console.log("no error");
+} catch (e) {
+  console.log(/cluster support disabled/.test(String(e)) ? "ok" : String(e));
+}
+`,
+  );
+  const { bin, home, cache } = emptyMachine("bun-cluster");
+  const exe = join(bin, "app");
+  check("bun build --compile", await run(BUN, ["build", "--compile", "app.ts", "--outfile", exe], { cwd: dir }));
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(await runApp(exe, bin, home, cache), "ok");
+  assert.ok(existsSync(cachedCopy(cache)), "the library was not copied to the cache");
+});
+
 test("bun build: a bundle finds the library it copied beside itself, from any directory", async () => {
   const dir = await project("bundle-app", "@x/cpipe");
   const out = join(tmp, "bundle-out");

@@ -66,11 +66,16 @@ test("npm pack ships the sources, the libraries and their checksums; not tests, 
   // Bun's entry (scripts/bundle-bun.ts, run by npm pack), and what Bun's bundler follows from it to embed the
   // libraries (bun build --compile).
   expected.push("ffi/bun.bundle.js", "ffi/embedded.ts", "ffi/lib/embedded.js");
+  // The cluster and Sentinel entries, and their bundles under Bun.
+  expected.push("cluster.ts", "sentinel.ts", "ffi/bun_cluster.bundle.js", "ffi/bun_sentinel.bundle.js");
   // What `deno compile --unstable-raw-imports` follows to embed them, and its types for tsc.
   expected.push("ffi/lib/embedded_deno.js", "ffi/lib/embedded_deno.d.ts");
   for (const path of expected) {
     assert.ok(paths.includes(path), `${path} is missing from the package`);
   }
+  // The bundles import what they share from chunks, which ship beside them.
+  const chunks = paths.filter((p) => /^ffi\/bun\.chunk-.*\.js$/.test(p));
+  assert.ok(chunks.length > 0, "no shared chunk in the package");
   assert.ok(paths.some((p) => p.startsWith("src/")), "src/ is missing from the package");
   const libraries = Object.keys(checksums().files);
   assert.ok(libraries.includes(hostLibrary()), `${hostLibrary()} is not in ffi/lib/checksums.json`);
@@ -88,6 +93,45 @@ test("the installed package works under Bun from an empty project", async () => 
   assert.equal(verdict, "ok");
   // The bundle, which finds the library beside it as ffi/load.ts does in a checkout.
   assert.equal(resolved, `file://${dir}/node_modules/@x/cpipe/ffi/bun.bundle.js`);
+});
+
+/**
+ * The `./cluster` entry beside the main one: a cluster client pointed at a plain server fails with the main entry's
+ * own ConnectionError class (one shared chunk, so one copy of the errors and one library).
+ */
+const CLUSTER_SMOKE = (main: string, cluster: string) => `
+import * as cpipe from ${JSON.stringify(main)};
+import { connectCluster } from ${JSON.stringify(cluster)};
+let verdict = "no error";
+try {
+  connectCluster(["redis://127.0.0.1:${server.port}"]);
+} catch (e) {
+  verdict = e instanceof cpipe.ConnectionError && /cluster support disabled/.test(String(e)) ? "ok" : String(e);
+}
+console.log(verdict);
+console.log(import.meta.resolve(${JSON.stringify(cluster)}));
+`;
+
+test("the installed package's cluster entry shares the main entry's classes under Bun", async () => {
+  const dir = await install();
+  writeFileSync(join(dir, "cluster_smoke.ts"), CLUSTER_SMOKE("@x/cpipe", "@x/cpipe/cluster"));
+  const r = check("bun cluster_smoke.ts", await run(BUN, ["cluster_smoke.ts"], { cwd: dir }));
+  const [verdict, resolved] = r.stdout.trim().split("\n");
+  assert.equal(verdict, "ok");
+  assert.equal(resolved, `file://${dir}/node_modules/@x/cpipe/ffi/bun_cluster.bundle.js`);
+});
+
+test("the installed package's cluster entry works under Deno", async () => {
+  const dir = await install();
+  const base = "./node_modules/@x/cpipe";
+  writeFileSync(join(dir, "cluster_smoke_deno.ts"), CLUSTER_SMOKE(`${base}/mod.ts`, `${base}/cluster.ts`));
+  const r = check(
+    "deno run cluster_smoke_deno.ts",
+    await run(DENO, ["run", "--quiet", "--no-lock", "--node-modules-dir=none", "-A", "cluster_smoke_deno.ts"], {
+      cwd: dir,
+    }),
+  );
+  assert.equal(r.stdout.trim().split("\n")[0], "ok");
 });
 
 test("the installed package works under Deno from an empty project", async () => {

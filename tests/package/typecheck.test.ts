@@ -26,9 +26,21 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 let tarball: Promise<string> | null = null;
 const packed = (): Promise<string> => tarball ??= pack(tmp).then((p) => join(tmp, p.filename));
 
-/** A program that uses the client, the pool, pipelines and the errors, so their types are all checked. */
-const PROGRAM = (specifier: string) => `
-import * as cpipe from ${JSON.stringify(specifier)};
+/**
+ * A program that uses the client, the pool, pipelines, the errors and the cluster and Sentinel entries (`root` is
+ * where the entries are: the package's name, or a path to its directory), so their types are all checked.
+ */
+const PROGRAM = (root: string, ext = "") => `
+import * as cpipe from ${JSON.stringify(`${root}${ext && "/mod"}${ext}`)};
+import { type ClusterPool, connectClusterPool, slotOf } from ${JSON.stringify(`${root}/cluster${ext}`)};
+import { connectSentinelPool, type SentinelPool } from ${JSON.stringify(`${root}/sentinel${ext}`)};
+
+export async function clusterAndSentinel(): Promise<[ClusterPool, SentinelPool, number]> {
+  const cluster = await connectClusterPool(["redis://127.0.0.1:7000"]);
+  const sentinel = await connectSentinelPool({ sentinels: ["redis://127.0.0.1:26379"], name: "mymaster" });
+  const hits: number = await cluster.incr("n");
+  return [cluster, sentinel, hits + slotOf("n")];
+}
 
 const r = cpipe.connect("127.0.0.1", 6379);
 r.set("k", "v", { ex: 10 });
@@ -126,7 +138,7 @@ test("deno check accepts a program importing the installed mod.ts", async () => 
   const dir = join(tmp, "deno");
   mkdirSync(dir);
   await unpack(await packed(), dir);
-  writeFileSync(join(dir, "main.ts"), PROGRAM("./node_modules/@x/cpipe/mod.ts"));
+  writeFileSync(join(dir, "main.ts"), PROGRAM("./node_modules/@x/cpipe", ".ts"));
   const r = await run(DENO, ["check", "--quiet", "--no-lock", "--node-modules-dir=none", "main.ts"], { cwd: dir });
   check("deno check main.ts", r);
 });

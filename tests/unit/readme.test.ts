@@ -26,7 +26,11 @@ export function tsBlocks(markdown: string): { line: number; code: string }[] {
 
 /** A block as a module: the package imported from this checkout, the assumed names declared unless it defines them. */
 function asModule(code: string): string {
-  const body = code.replaceAll('"jsr:@x/cpipe"', JSON.stringify(`${ROOT}/mod.ts`));
+  // `jsr:@x/cpipe` is mod.ts; its other entries (`/cluster`, `/sentinel`) are the root modules of those names.
+  const body = code.replace(
+    /"jsr:@x\/cpipe(?:\/(\w+))?"/g,
+    (_, entry: string | undefined) => JSON.stringify(`${ROOT}/${entry ?? "mod"}.ts`),
+  );
   const prelude: string[] = [];
   if (!/import \* as cpipe\b/.test(body)) prelude.push(`import * as cpipe from ${JSON.stringify(`${ROOT}/mod.ts`)};`);
   const assumed: [string, string][] = [
