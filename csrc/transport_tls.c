@@ -282,6 +282,8 @@ void cpipe_tls_config_free(cpipe_tls_config *cfg) {
 
 /* ---- one connection's TLS ------------------------------------------------------------ */
 
+#define OUT_RECORDS 64 /* records gathered at most: 8 full ones fill the buffer, small ones are many */
+
 typedef struct tls_state {
     const cpipe_tls_config *cfg;
     mbedtls_ssl_context ssl;
@@ -290,8 +292,20 @@ typedef struct tls_state {
     int set_up;        /* ssl was set up with cfg */
     int secured;       /* the handshake finished: records flow */
     int broken;        /* a fatal error: no close_notify */
-    size_t write_len;  /* bytes of the caller's in the record Mbed TLS holds, not yet counted as sent */
-    int sys_errno;     /* the socket's errno behind MBEDTLS_ERR_NET_* */
+    /* The caller's bytes in records made but not yet in the socket (gathered
+     * below, or the record Mbed TLS holds), not yet counted as sent. */
+    size_t write_len;
+    int sys_errno; /* the socket's errno behind MBEDTLS_ERR_NET_* */
+    /* The records one tls_write makes, gathered so that one send() carries
+     * several: a send() per 16 KB record wakes the server once per record,
+     * and a 10,000-command pipeline is about 24 of them. out[out_pos,
+     * out_len) is still to go; record i ends at out_end[i] and holds
+     * out_plain[i] of the caller's bytes. */
+    uint8_t *out;
+    size_t out_pos, out_len;
+    size_t out_end[OUT_RECORDS], out_plain[OUT_RECORDS];
+    int out_records;
+    int gathering; /* inside tls_write: bio_send gathers instead of sending */
     /* Bytes read from the socket ahead of Mbed TLS, which asks for a record's
      * header and then its body: one recv() serves several records. */
     uint8_t *in;
@@ -310,13 +324,51 @@ static int would_block(void) {
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
-static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
-    tls_state *st = ctx;
+#define OUT_SIZE (128 * 1024)
+
+/* send(), in Mbed TLS' terms: bytes sent, MBEDTLS_ERR_SSL_WANT_WRITE, or NET_SEND_FAILED. */
+static int send_some(tls_state *st, const unsigned char *buf, size_t len) {
     ssize_t n = send(st->fd, (const char *)buf, len, MSG_NOSIGNAL);
     if (n >= 0) return (int)n;
     if (would_block()) return MBEDTLS_ERR_SSL_WANT_WRITE;
     st->sys_errno = errno;
     return NET_SEND_FAILED;
+}
+
+/* Sends the gathered records: 0 once all went, or what send_some said. */
+static int send_gathered(tls_state *st) {
+    while (st->out_pos < st->out_len) {
+        int n = send_some(st, st->out + st->out_pos, st->out_len - st->out_pos);
+        if (n < 0) return n;
+        st->out_pos += (size_t)n;
+    }
+    st->out_pos = st->out_len = 0;
+    st->out_records = 0;
+    return 0;
+}
+
+/* The caller's bytes in gathered records not yet wholly in the socket. */
+static size_t gathered_unsent(const tls_state *st) {
+    size_t unsent = 0;
+    for (int i = st->out_records - 1; i >= 0 && st->out_end[i] > st->out_pos; i--) unsent += st->out_plain[i];
+    return unsent;
+}
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
+    tls_state *st = ctx;
+    /* Records must reach the socket in the order they were made: the
+     * gathered ones first, whoever sends next (a read may flush a record). */
+    int full = st->out_len + len > OUT_SIZE || st->out_records == OUT_RECORDS;
+    if (st->out_pos < st->out_len && (!st->gathering || full)) {
+        int rc = send_gathered(st);
+        if (rc < 0) return rc;
+    }
+    if (!st->gathering || len > OUT_SIZE) return send_some(st, buf, len);
+    memcpy(st->out + st->out_len, buf, len);
+    st->out_len += len;
+    st->out_end[st->out_records] = st->out_len;
+    st->out_plain[st->out_records++] = 0; /* tls_write says how many of its bytes, once Mbed TLS returns */
+    return (int)len;
 }
 
 /* Read ahead: at most IN_SIZE bytes per recv(). */
@@ -368,7 +420,10 @@ int cpipe_tls_attach(cpipe_transport *t, const cpipe_tls_config *cfg, const char
     tls_state *st = cpipe_calloc(1, sizeof *st);
     if (st == NULL) return -1;
     st->in = cpipe_malloc(IN_SIZE);
-    if (st->in == NULL) {
+    st->out = cpipe_malloc(OUT_SIZE);
+    if (st->in == NULL || st->out == NULL) {
+        cpipe_free(st->in);
+        cpipe_free(st->out);
         cpipe_free(st);
         return -1;
     }
@@ -434,6 +489,13 @@ static void handshake_reason(tls_state *st, int rc, char *why, size_t cap) {
     snprintf(why, cap, "TLS: %s", reason);
 }
 
+/* A fatal error: the session is over (no close_notify), `why` says why. */
+static int32_t broken_by(tls_state *st, int rc, char *why, size_t cap) {
+    st->broken = 1;
+    handshake_reason(st, rc, why, cap);
+    return rc == MBEDTLS_ERR_SSL_ALLOC_FAILED ? CPIPE_ERR_NOMEM : CPIPE_ERR_CONN;
+}
+
 static int32_t tls_dial(cpipe_transport *t, const char *host, int port, const cpipe_socket_options *opt,
                         short *events, char *why, size_t cap) {
     tls_state *st = t->state;
@@ -467,6 +529,9 @@ static int32_t tls_dial(cpipe_transport *t, const char *host, int port, const cp
     st->secured = 0;
     st->broken = 0;
     st->write_len = 0;
+    st->out_pos = st->out_len = 0;
+    st->out_records = 0;
+    st->gathering = 0;
     st->in_pos = st->in_len = 0;
     st->in_drained = 0;
     int32_t r = cpipe_transport_plain.dial(t, host, port, opt, events, why, cap);
@@ -505,9 +570,7 @@ static int32_t tls_handshake(cpipe_transport *t, short *events, char *why, size_
         *events = rc == MBEDTLS_ERR_SSL_WANT_READ ? POLLIN : POLLOUT;
         return CPIPE_AGAIN;
     }
-    st->broken = 1;
-    handshake_reason(st, rc, why, cap);
-    return rc == MBEDTLS_ERR_SSL_ALLOC_FAILED ? CPIPE_ERR_NOMEM : CPIPE_ERR_CONN;
+    return broken_by(st, rc, why, cap);
 }
 
 static int64_t tls_read(cpipe_transport *t, uint8_t *buf, size_t cap, char *why, size_t why_cap) {
@@ -538,9 +601,13 @@ static int64_t tls_read(cpipe_transport *t, uint8_t *buf, size_t cap, char *why,
     return (int64_t)got;
 }
 
-/* Sends what Mbed TLS still holds of earlier records. 0 when all went,
- * CPIPE_AGAIN when the socket is full, or an error. */
+/* Sends what is still held of earlier records: the gathered ones, then the
+ * one Mbed TLS holds. 0 when all went, CPIPE_AGAIN when the socket is full,
+ * or an error. */
 static int32_t flush_held(tls_state *st, char *why, size_t why_cap) {
+    int sent = send_gathered(st);
+    if (sent == MBEDTLS_ERR_SSL_WANT_WRITE) return CPIPE_AGAIN;
+    if (sent < 0) return broken_by(st, sent, why, why_cap);
     if (st->ssl.out_left == 0) return CPIPE_OK;
     /* A write of nothing flushes what is held and makes no record
      * (mbedtls_ssl_flush_output is not public). */
@@ -554,9 +621,7 @@ static int32_t flush_held(tls_state *st, char *why, size_t why_cap) {
     }
     if (rc >= 0) return CPIPE_OK;
     if (rc == MBEDTLS_ERR_SSL_WANT_WRITE || rc == MBEDTLS_ERR_SSL_WANT_READ) return CPIPE_AGAIN;
-    st->broken = 1;
-    handshake_reason(st, rc, why, why_cap);
-    return CPIPE_ERR_CONN;
+    return broken_by(st, rc, why, why_cap);
 }
 
 static int64_t tls_write(cpipe_transport *t, const uint8_t *buf, size_t len, char *why, size_t why_cap) {
@@ -572,9 +637,12 @@ static int64_t tls_write(cpipe_transport *t, const uint8_t *buf, size_t len, cha
         sent = st->write_len < len ? st->write_len : len;
         st->write_len = 0;
     }
+    size_t held = 0; /* the caller's bytes in a record Mbed TLS holds */
+    st->gathering = 1;
     while (sent < len) {
         int n = mbedtls_ssl_write(&st->ssl, buf + sent, len - sent);
         if (n > 0) {
+            if (st->out_records > 0) st->out_plain[st->out_records - 1] = (size_t)n;
             sent += (size_t)n;
             continue;
         }
@@ -587,15 +655,21 @@ static int64_t tls_write(cpipe_transport *t, const uint8_t *buf, size_t len, cha
              * record just made of these bytes (at most one fragment). */
             if (st->ssl.out_left > 0) {
                 size_t max = (size_t)mbedtls_ssl_get_max_out_record_payload(&st->ssl);
-                st->write_len = len - sent < max ? len - sent : max;
+                held = len - sent < max ? len - sent : max;
             }
             break;
         }
-        st->broken = 1;
-        handshake_reason(st, n, why, why_cap);
-        return CPIPE_ERR_CONN;
+        st->gathering = 0;
+        return broken_by(st, n, why, why_cap);
     }
-    return (int64_t)sent;
+    st->gathering = 0;
+    int rc_send = send_gathered(st);
+    if (rc_send < 0 && rc_send != MBEDTLS_ERR_SSL_WANT_WRITE) return broken_by(st, rc_send, why, why_cap);
+    /* Gathered records the socket did not take are the last of the bytes
+     * counted above: they count as sent once they went (flush_held). */
+    size_t unsent = gathered_unsent(st);
+    st->write_len = unsent + held;
+    return (int64_t)(sent - unsent);
 }
 
 static int64_t tls_fd(const cpipe_transport *t) {
@@ -624,6 +698,7 @@ static void tls_destroy(cpipe_transport *t) {
     mbedtls_ssl_free(&st->ssl);
     mbedtls_ssl_session_free(&st->last);
     cpipe_free(st->in);
+    cpipe_free(st->out);
     cpipe_free(st);
     t->state = NULL;
 }

@@ -199,6 +199,40 @@ test("a 64 MB value round-trips over TLS, on the client and on the pool", async 
   await pool.close();
 });
 
+test("a pipeline larger than the socket's buffers, sent while the server sleeps: every reply, in order", async () => {
+  // The records of one write are gathered several to a send(); with the server asleep the socket fills (loopback
+  // takes about 10 MB), so gathered records wait for the next turn, on the client and on the pool.
+  const admin = connectPool(`redis://127.0.0.1:${server.port}`, { size: 1 });
+  const value = new Uint8Array(24 * 1024 * 1024).fill(7);
+  const n = 100_000;
+  const k = key();
+  for (const side of ["client", "pool"] as const) {
+    const sleeping = admin.send("DEBUG", "SLEEP", "0.3");
+    await new Promise((r) => setTimeout(r, 50));
+    let replies: unknown[];
+    if (side === "client") {
+      const r = connect(url, { tls: { ca } });
+      const p = r.pipeline().set(`${k}:big`, value);
+      for (let i = 0; i < n; i++) p.incr(k);
+      replies = p.execute();
+      r.close();
+    } else {
+      const pool = connectPool(url, { tls: { ca }, size: 1 });
+      const p = pool.pipeline().set(`${k}:big`, value);
+      for (let i = 0; i < n; i++) p.incr(k);
+      replies = await p.execute();
+      await pool.close();
+    }
+    await sleeping;
+    const first = side === "client" ? 1 : n + 1;
+    assert.equal(replies.length, n + 1);
+    assert.equal(replies[0], "OK");
+    assert.ok(replies.slice(1).every((v, i) => v === first + i), `${side}: a reply out of order`);
+  }
+  await admin.del(`${k}:big`);
+  await admin.close();
+});
+
 test("100,000 pool calls over TLS", async () => {
   const pool = connectPool(url, { tls: { ca }, size: 2 });
   const k = key();
