@@ -9,42 +9,20 @@
  *
  *   node_modules/.bin/bun scripts/bundle-bun.ts
  *
+ * The bundler is esbuild (pinned in package.json), not Bun's own: Bun 1.4's splits number every shared class that an
+ * entry exports (`class ConnectionError2`, so `constructor.name` and `console.log` say `Pool2`; oven-sh/bun#42552).
+ *
  * The bundles sit in ffi/, beside ffi/load.ts, so that the loader's `import.meta.url` (where it looks for `lib/`)
  * points where it did. What stays outside them, imported by the path it is written with:
  * - `./lib/*`: the libraries' checksums and `embedded.js`, written by `make` and `make cross` (a package carries
  *   whichever libraries were built when it was packed) and whose `with { type: "file" }` imports are what
  *   `bun build --compile` embeds in a user's executable;
- * - `./embedded.ts`: the table `lib/embedded.js` fills and the loader reads; one module, so one table.
+ * - `./embedded.ts`: the table `lib/embedded.js` fills and the loader reads; one module, so one table;
+ * - the runtimes' own modules (`node:*`; `bun:ffi` is imported by a computed name).
  */
 import { readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import process from "node:process";
-
-/** What this script uses of Bun's bundler (`Bun.build`), typed here so that `deno check` reads it without @types/bun. */
-interface BunBundler {
-  build(config: {
-    entrypoints: string[];
-    outdir: string;
-    naming: { entry: string; chunk: string };
-    target: "bun";
-    format: "esm";
-    splitting: boolean;
-    plugins: {
-      name: string;
-      setup(build: {
-        onResolve(
-          filter: { filter: RegExp },
-          resolve: (args: { path: string; importer: string }) => { path: string; external: boolean },
-        ): void;
-        onLoad(
-          filter: { filter: RegExp },
-          load: (args: { path: string }) => { contents: string; loader: "ts" },
-        ): void;
-      }): void;
-    }[];
-  }): Promise<{ success: boolean; logs: unknown[] }>;
-}
-const bun = (globalThis as unknown as { Bun?: BunBundler }).Bun;
-if (!bun) throw new Error("scripts/bundle-bun.ts runs under Bun: node_modules/.bin/bun scripts/bundle-bun.ts");
+import { build } from "esbuild";
 
 const root = new URL("..", import.meta.url).pathname;
 const KEPT_OUT = /^\.\/(lib\/.*|embedded\.ts)$/;
@@ -54,35 +32,43 @@ const LOADER = /\/ffi\/load\.ts$/;
 // half-written bundle. The directory is inside ffi/ so that the kept-out paths stay relative to the same place.
 const partial = `${root}ffi/.bundle-${process.pid}`;
 
-const result = await bun.build({
-  entrypoints: ["bun.ts", "bun_cluster.ts", "bun_sentinel.ts"].map((entry) => `${root}ffi/${entry}`),
+const result = await build({
+  entryPoints: ["bun.ts", "bun_cluster.ts", "bun_sentinel.ts"].map((entry) => `${root}ffi/${entry}`),
   outdir: partial,
-  naming: { entry: "[name].bundle.js", chunk: "bun.chunk-[hash].js" },
-  target: "bun",
-  format: "esm",
+  entryNames: "[name].bundle",
+  chunkNames: "bun.chunk-[hash]",
+  bundle: true,
   splitting: true,
+  format: "esm",
+  platform: "neutral",
+  target: "esnext",
+  external: ["node:*"],
+  logLevel: "warning",
   plugins: [{
     name: "keep-beside-the-loader",
-    setup(build) {
-      build.onResolve({ filter: KEPT_OUT }, (args) => {
-        // Relative to ffi/, where the bundle is written: only modules of ffi/ may name these.
+    setup(bundler) {
+      bundler.onResolve({ filter: KEPT_OUT }, (args) => {
+        // Relative to ffi/, where the bundles are written: only modules of ffi/ may name these.
         if (!args.importer.startsWith(`${root}ffi/`)) {
           throw new Error(`${args.importer} imports ${args.path}, which the bundle resolves from ffi/`);
         }
         return { path: args.path, external: true };
       });
       // The loader opens the library while its module is evaluated, so `lib/embedded.js` must have filled the table
-      // by then. Each ffi/bun*.ts imports it first, but the bundler places an entry's imports of the shared chunk
-      // (which holds the loader) before its own: the chunk itself imports it, ahead of the loader's code.
-      build.onLoad({ filter: LOADER }, (args) => ({
+      // by then. Each ffi/bun*.ts imports it first, but an entry's imports of the shared chunk (which holds the
+      // loader) come before its own: the chunk itself imports it, ahead of the loader's code.
+      bundler.onLoad({ filter: LOADER }, (args) => ({
         contents: `import "./lib/embedded.js";\n${readFileSync(args.path, "utf8")}`,
         loader: "ts",
+        resolveDir: `${root}ffi`,
       }));
     },
   }],
+}).catch((e: unknown) => {
+  rmSync(partial, { recursive: true, force: true });
+  throw e;
 });
-if (!result.success) {
-  for (const log of result.logs) console.error(log);
+if (result.errors.length > 0) {
   rmSync(partial, { recursive: true, force: true });
   process.exit(1);
 }

@@ -110,15 +110,18 @@ try {
 }
 console.log(verdict);
 console.log(import.meta.resolve(${JSON.stringify(cluster)}));
+console.log([cpipe.Pool, cpipe.Client, cpipe.ConnectionError].map((c) => c.name).join(" "));
 `;
 
 test("the installed package's cluster entry shares the main entry's classes under Bun", async () => {
   const dir = await install();
   writeFileSync(join(dir, "cluster_smoke.ts"), CLUSTER_SMOKE("@x/cpipe", "@x/cpipe/cluster"));
   const r = check("bun cluster_smoke.ts", await run(BUN, ["cluster_smoke.ts"], { cwd: dir }));
-  const [verdict, resolved] = r.stdout.trim().split("\n");
+  const [verdict, resolved, names] = r.stdout.trim().split("\n");
   assert.equal(verdict, "ok");
   assert.equal(resolved, `file://${dir}/node_modules/@x/cpipe/ffi/bun_cluster.bundle.js`);
+  // The bundles keep the classes' names (what console.log and constructor.name show).
+  assert.equal(names, "Pool Client ConnectionError");
 });
 
 test("the installed package's cluster entry works under Deno", async () => {
