@@ -98,6 +98,8 @@ export class Batcher {
   #queue: Segment[] = [];
   #queueHead = 0;
   #spare: Segment[] = [];
+  /** Arenas of submitted blocks, emptied, for the next blocks of long pipelines (see `blockEncoder`). */
+  #spareEncoders: CommandEncoder[] = [];
   #flushScheduled = false;
   #calls: Uint8Array = new Uint8Array(4096);
   #callsView: DataView = new DataView(this.#calls.buffer);
@@ -139,6 +141,8 @@ export class Batcher {
     // What this route queued before comes first, then the block, alone in its segment.
     this.#close(route);
     const segment = this.#spare.pop() ?? new Segment();
+    const spare = segment.encoder; // empty: its segment was submitted (or is new)
+    if (spare.bytes.length >= SEND_EARLY_BYTES && this.#spareEncoders.length < 4) this.#spareEncoders.push(spare);
     segment.encoder = encoder; // taken over: the pipeline starts a new one
     segment.starts = starts;
     segment.ids = ids;
@@ -148,6 +152,14 @@ export class Batcher {
     segment.queuedAt = Date.now();
     this.#queue.push(segment);
     this.queued += ids.length;
+  }
+
+  /**
+   * An empty arena for the next block of a long pipeline: one a submitted block left, else a new one with room
+   * for a block and the command that ends it (allocating and growing one per block cost more than filling it).
+   */
+  blockEncoder(): CommandEncoder {
+    return this.#spareEncoders.pop() ?? new CommandEncoder(2 * SEND_EARLY_BYTES);
   }
 
   /** Moves a route's open segment to the queue. */

@@ -271,6 +271,11 @@ export class PoolCore {
     return promise;
   }
 
+  /** An empty arena for the next block of a long pipeline (one a block already sent left, when there is one). */
+  blockEncoder(): CommandEncoder {
+    return this.#batcher.blockEncoder();
+  }
+
   /**
    * Sends a block of a long pipeline now, before its `execute()`, so that the server works while the caller
    * queues the rest: as `group`, but the replies are kept encoded (the caller does not know yet whether it wants

@@ -127,7 +127,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     const prefix = this.#core.keyPrefix;
     this.#encoder.add(command, prefix === null ? args : prefix.apply(command, args));
     this.#starts.push(start);
-    this.#names.push(command);
+    if (this.#onExecute !== null) this.#names.push(command);
     this.#plan.add(command, transform, asBuffer, byName);
     // Only on shared connections (`#tracker`), and where the block ends no transaction is open.
     if (this.#encoder.length >= SEND_EARLY_BYTES && this.#tracker?.open === false && !this.#blocking) {
@@ -143,7 +143,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     const block = this.#core.sendEarly(-1, this.#encoder, this.#starts, [], early.pin);
     block.catch(() => {}); // execute() reports it; until then a failure is not unhandled
     early.blocks.push(block);
-    this.#encoder = new CommandEncoder();
+    this.#encoder = this.#core.blockEncoder();
     this.#starts = [];
   }
 

@@ -54,9 +54,9 @@ export class Part<N> {
 
   constructor(readonly route: N) {}
 
-  /** Starts over empty, with new arrays and encoder: the old ones were handed to whoever sent them. */
-  clear(): void {
-    this.encoder = new CommandEncoder();
+  /** Starts over empty, with new arrays and `encoder`: the old ones were handed to whoever sent them. */
+  clear(encoder: CommandEncoder): void {
+    this.encoder = encoder;
     this.starts = [];
     this.indexes = [];
     this.issued = [];
@@ -108,7 +108,7 @@ export class PipelineSplit<N> {
   #transaction = false;
   /**
    * Sends a part whose commands passed `SEND_EARLY_BYTES` before `take()` (a pipeline holding a transaction
-   * never does); the part is cleared after. Null: parts wait for `take()`.
+   * never does), and clears it. Null: parts wait for `take()`.
    */
   sendEarly: ((part: Part<N>) => void) | null = null;
 
@@ -158,7 +158,6 @@ export class PipelineSplit<N> {
     this.#plan.add(command, transform, asBuffer, byName);
     if (encoder.length >= SEND_EARLY_BYTES && this.sendEarly !== null && !this.#transaction) {
       this.sendEarly(part);
-      part.clear();
     }
   }
 
@@ -348,6 +347,7 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
     replies.catch(() => {}); // execute() reports it; until then a failure is not unhandled
     this.#host.issued(ids, part.issued);
     this.#early.push({ indexes: part.indexes, replies });
+    part.clear(this.#host.core().blockEncoder());
   }
 
   /** Sends the commands queued since the blocks sent early, and puts every reply in queue order, shaped as asked. */
