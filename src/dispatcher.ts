@@ -8,7 +8,7 @@
  */
 import { Record } from "../ffi/abi.ts";
 import { applyTransforms, type Transform } from "./replies.ts";
-import type { ReplyDecoder } from "./decoder.ts";
+import { mayHoldBulk, type ReplyDecoder } from "./decoder.ts";
 import { KeptReplies } from "./kept_replies.ts";
 import { type CpipeError, ProtocolError, type ReplyError } from "./errors.ts";
 import type { ConnectionEvent, RecordReader } from "./records.ts";
@@ -42,7 +42,6 @@ class Group {
 
 /** `#asBuffer`'s mark of a `keep` group's call: its reply is kept encoded (bulk strings' form decided later). */
 const KEEP = 2;
-const ERROR_TAG = 0x2d;
 const NO_TRANSFORMS: (Transform<unknown> | null)[] = [];
 
 /**
@@ -211,8 +210,9 @@ export class Dispatcher {
       switch (records.kind) {
         case Record.REPLY: {
           const id = records.id;
-          // Kept encoded: an inspector looks only for error replies (redirections), shown the rest as null.
-          if (this.#asBuffer[id] === KEEP && !records.partial && records.bytes[records.start] !== ERROR_TAG) {
+          // Kept encoded where bytes or text is still to be chosen (other replies are decoded as they come). An
+          // inspector looks only for error replies (redirections): it is shown these as null.
+          if (this.#asBuffer[id] === KEEP && !records.partial && mayHoldBulk(records.bytes[records.start]!)) {
             finished++;
             if (this.#onExclusive(records.connection)) this.finishedExclusive++;
             if (this.inspect?.(id, null)) break;
