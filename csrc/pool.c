@@ -13,7 +13,8 @@
  * are owed, the I/O thread asks its sockets again for SPIN_US (yielding the
  * CPU in between) before it sleeps: a reply on a fast network comes sooner
  * than a sleeping thread is woken, and a CPU that never idles is not woken
- * at all. Confined to one CPU (taskset, a container's cpuset), the thread
+ * at all (after a wait too long for a spin to catch, it sleeps at once until
+ * a wait is short again). Confined to one CPU (taskset, a container's cpuset), the thread
  * never spins and is not woken early: every turn it took would be taken
  * from JavaScript, and measured on one CPU the spin for a lone call doubled
  * the process's CPU per call (L1, L2) and cost an HTTP service ~10 % more
