@@ -24,7 +24,7 @@ class Group {
   failure: Error | null = null;
   /** Settles the pipeline's promise (a failure through `rejecting`, as for single calls). */
   readonly resolve: (replies: Reply[] | PromiseLike<never>) => void;
-  /** For `keep`: the replies kept encoded (then `replies` and `transforms` are unused). */
+  /** For `keep`: where the replies go, encoded or decoded (then `replies` and `transforms` are unused). */
   readonly kept: KeptReplies | null;
 
   constructor(
@@ -180,8 +180,8 @@ export class Dispatcher {
   }
 
   /**
-   * Ids for `count` commands of a pipeline sent before its `execute()` knows how to shape their replies: the
-   * replies are kept encoded (error replies decoded, for an inspector and in place), gathered into one promise.
+   * Ids for `count` commands of a pipeline sent before its `execute()` says how to shape their replies: those that
+   * may hold a bulk string are kept encoded, the others decoded as they come; gathered into one promise.
    */
   keep(count: number, ids: number[]): Promise<KeptReplies> {
     let group!: Group;
