@@ -80,7 +80,7 @@ export class KeptReplies {
       if (decoder === null) {
         decoder = new ReplyDecoder();
         decoder.stackless = true;
-        decoder.attach(this.#bytes);
+        decoder.attach(this.#bytes.subarray(0, this.#length)); // a reply cut short reads past the end, not zeros
       }
       decoder.pos = start;
       decoder.asBuffer = allBuffers || asBuffer[index] === true;
