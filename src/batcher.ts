@@ -21,6 +21,24 @@ const SUBMIT_BYTES = 1024 * 1024;
 const MIN_PART = 5;
 /** A tick that issues this many commands on a route submits them without waiting for its end. */
 export const EARLY_FLUSH = 4096;
+/**
+ * A pool pipeline whose queued commands pass this many bytes sends them before its `execute()` (where order
+ * and transactions allow), so that the server works while the caller queues the rest: measured on 10,000
+ * HSETs (about 400 KB), a pipeline then took the server's time and little more, where it took the server's time
+ * plus the time the caller took to queue it.
+ */
+export const SEND_EARLY_BYTES = 64 * 1024;
+
+/**
+ * The shared connection the blocks of one pipeline go to: a pipeline sent in several blocks (the first before
+ * its `execute()`) keeps its order by sending every block where the first went.
+ */
+export class Pin {
+  /** The connection of the first block, once submitted; -1 before. */
+  connection = -1;
+  /** Why a block could not be submitted: the blocks after it fail with it rather than run out of order. */
+  failure: Error | null = null;
+}
 
 /** Commands issued together for one connection (or one route), in order. */
 export class Segment {
@@ -39,6 +57,8 @@ export class Segment {
   sent = 0;
   /** When it was queued (ms, `Date.now()`): the offline queue's clock. */
   queuedAt = 0;
+  /** A block of a pipeline sent in several: where its blocks go. */
+  pin: Pin | null = null;
 
   reset(): void {
     this.encoder.reset();
@@ -49,6 +69,7 @@ export class Segment {
     this.connection = -1;
     this.sent = 0;
     this.queuedAt = 0;
+    this.pin = null;
   }
 }
 
@@ -77,6 +98,8 @@ export class Batcher {
   #queue: Segment[] = [];
   #queueHead = 0;
   #spare: Segment[] = [];
+  /** Arenas of submitted blocks, emptied, for the next blocks of long pipelines (see `blockEncoder`). */
+  #spareEncoders: CommandEncoder[] = [];
   #flushScheduled = false;
   #calls: Uint8Array = new Uint8Array(4096);
   #callsView: DataView = new DataView(this.#calls.buffer);
@@ -110,19 +133,33 @@ export class Batcher {
     return segment;
   }
 
-  /** Queues a pipeline, already encoded, as one contiguous block on a route. */
-  block(route: number, encoder: CommandEncoder, starts: number[], ids: number[]): void {
+  /**
+   * Queues a pipeline, already encoded, as one contiguous block on a route; with a `pin`, on the shared
+   * connection the pipeline's earlier blocks went to.
+   */
+  block(route: number, encoder: CommandEncoder, starts: number[], ids: number[], pin: Pin | null = null): void {
     // What this route queued before comes first, then the block, alone in its segment.
     this.#close(route);
     const segment = this.#spare.pop() ?? new Segment();
+    const spare = segment.encoder; // empty: its segment was submitted (or is new)
+    if (spare.bytes.length >= SEND_EARLY_BYTES && this.#spareEncoders.length < 4) this.#spareEncoders.push(spare);
     segment.encoder = encoder; // taken over: the pipeline starts a new one
     segment.starts = starts;
     segment.ids = ids;
     segment.route = route;
     segment.whole = true;
+    segment.pin = route < 0 ? pin : null;
     segment.queuedAt = Date.now();
     this.#queue.push(segment);
     this.queued += ids.length;
+  }
+
+  /**
+   * An empty arena for the next block of a long pipeline: one a submitted block left, else a new one with room
+   * for a block and the command that ends it (allocating and growing one per block cost more than filling it).
+   */
+  blockEncoder(): CommandEncoder {
+    return this.#spareEncoders.pop() ?? new CommandEncoder(2 * SEND_EARLY_BYTES);
   }
 
   /** Moves a route's open segment to the queue. */
@@ -204,6 +241,16 @@ export class Batcher {
     const spread = !segment.whole && segment.route < 0;
     const part = spread ? Math.max(MIN_PART, Math.ceil(n / this.#owner.size)) : n;
     const flags = segment.route >= 0 && this.#owner.exclusive(segment.route) ? Call.BLOCKING : 0;
+    const pin = segment.pin;
+    if (pin !== null && segment.sent === 0) {
+      if (pin.failure !== null) {
+        this.queued -= n;
+        segment.sent = n;
+        for (let k = 0; k < n; k++) this.#owner.fail(ids[k]!, pin.failure);
+        return true;
+      }
+      if (pin.connection >= 0) segment.connection = pin.connection;
+    }
     while (segment.sent < n) {
       const room = maxInFlight - this.inFlight;
       if (room <= 0) return false;
@@ -228,6 +275,7 @@ export class Batcher {
       const rc = native.cpipe_pool_submit(handle, bytes, end - start, calls, count * Call.SIZE, route);
       if (rc >= 0) {
         if (segment.connection < 0) segment.connection = rc;
+        if (pin !== null) pin.connection = rc;
         if (flags !== 0) this.submittedExclusive += count;
         this.inFlight += count;
         this.queued -= count;
@@ -238,6 +286,7 @@ export class Batcher {
       // Every shared connection is down, waiting to reconnect: wait for one (in order, the rest behind it).
       if (rc === Status.ERR_CONN && route === -1 && this.#owner.offline()) return false;
       const error = errorFromStatus(rc, this.errstr(handle));
+      if (pin !== null) pin.failure ??= error;
       this.queued -= count;
       segment.sent = to;
       for (let k = from; k < to; k++) this.#owner.fail(ids[k]!, error);

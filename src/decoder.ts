@@ -281,6 +281,11 @@ function bunAscii(bytes: Uint8Array, start: number, end: number): string | null 
 
 const shortAscii = bunBuffer !== null ? bunAscii : byOctets;
 
+/** Whether a reply with this tag may hold a bulk string, so that how it decodes depends on `asBuffer`. */
+export function mayHoldBulk(tag: number): boolean {
+  return tag === 0x24 || tag === 0x3d || isAggregate(tag);
+}
+
 function isAggregate(tag: number): boolean {
   // '*' array, '%' map, '~' set, '>' push, '|' attribute
   return tag === 0x2a || tag === 0x25 || tag === 0x7e || tag === 0x3e || tag === 0x7c;

@@ -8,7 +8,8 @@
  */
 import { Record } from "../ffi/abi.ts";
 import { applyTransforms, type Transform } from "./replies.ts";
-import type { ReplyDecoder } from "./decoder.ts";
+import { mayHoldBulk, type ReplyDecoder } from "./decoder.ts";
+import { KeptReplies } from "./kept_replies.ts";
 import { type CpipeError, ProtocolError, type ReplyError } from "./errors.ts";
 import type { ConnectionEvent, RecordReader } from "./records.ts";
 import { errorFromStatus } from "./status.ts";
@@ -23,14 +24,25 @@ class Group {
   failure: Error | null = null;
   /** Settles the pipeline's promise (a failure through `rejecting`, as for single calls). */
   readonly resolve: (replies: Reply[] | PromiseLike<never>) => void;
+  /** For `keep`: where the replies go, encoded or decoded (then `replies` and `transforms` are unused). */
+  readonly kept: KeptReplies | null;
 
-  constructor(transforms: (Transform<unknown> | null)[], resolve: (replies: Reply[] | PromiseLike<never>) => void) {
+  constructor(
+    transforms: (Transform<unknown> | null)[],
+    resolve: (replies: Reply[] | PromiseLike<never>) => void,
+    kept: KeptReplies | null = null,
+  ) {
     this.transforms = transforms;
-    this.remaining = transforms.length;
-    this.replies = new Array(transforms.length);
+    this.remaining = kept === null ? transforms.length : kept.count;
+    this.replies = kept === null ? new Array(transforms.length) : [];
     this.resolve = resolve;
+    this.kept = kept;
   }
 }
+
+/** `#asBuffer`'s mark of a `keep` group's call: its reply is kept encoded (bulk strings' form decided later). */
+const KEEP = 2;
+const NO_TRANSFORMS: (Transform<unknown> | null)[] = [];
 
 /**
  * One executor for every call's promise: it hands over the promise's resolve
@@ -64,7 +76,7 @@ export class Dispatcher {
   /** Settles a single call (a failure through `rejecting`); undefined for a pipeline member or a free id. */
   #resolve: (((value: unknown) => void) | undefined)[] = [];
   #transform: (Transform<unknown> | null)[] = [];
-  /** 1 when bulk strings are wanted as bytes. */
+  /** 1 when bulk strings are wanted as bytes; KEEP for a reply kept encoded. */
   #asBuffer: Uint8Array = new Uint8Array(INITIAL);
   /** For pipeline members: the group and the index in it. */
   #group: (Group | undefined)[] = [];
@@ -168,6 +180,26 @@ export class Dispatcher {
   }
 
   /**
+   * Ids for `count` commands of a pipeline sent before its `execute()` says how to shape their replies: those that
+   * may hold a bulk string are kept encoded, the others decoded as they come; gathered into one promise.
+   */
+  keep(count: number, ids: number[]): Promise<KeptReplies> {
+    let group!: Group;
+    const kept = new KeptReplies(count);
+    const promise = new Promise<Reply[]>((resolve) => {
+      group = new Group(NO_TRANSFORMS, resolve, kept);
+    });
+    for (let i = 0; i < count; i++) {
+      const id = this.#alloc();
+      this.#group[id] = group;
+      this.#index[id] = i;
+      this.#asBuffer[id] = KEEP;
+      ids.push(id);
+    }
+    return promise as unknown as Promise<KeptReplies>;
+  }
+
+  /**
    * Hands out every record of a drained buffer; returns how many calls they
    * finished (their last reply, or a failure).
    */
@@ -178,6 +210,19 @@ export class Dispatcher {
       switch (records.kind) {
         case Record.REPLY: {
           const id = records.id;
+          // Kept encoded where bytes or text is still to be chosen (other replies are decoded as they come). An
+          // inspector looks only for error replies (redirections): it is shown these as null.
+          if (this.#asBuffer[id] === KEEP && !records.partial && mayHoldBulk(records.bytes[records.start]!)) {
+            finished++;
+            if (this.#onExclusive(records.connection)) this.finishedExclusive++;
+            if (this.inspect?.(id, null)) break;
+            const group = this.#group[id], index = this.#index[id]!;
+            this.#release(id);
+            if (group === undefined) break;
+            group.kept!.keep(index, records.bytes, records.start, records.end);
+            if (--group.remaining === 0) this.#finish(group);
+            break;
+          }
           decoder.pos = records.start;
           decoder.asBuffer = this.#asBuffer[id] === 1;
           let reply: Reply;
@@ -264,7 +309,8 @@ export class Dispatcher {
     const index = this.#index[id]!;
     this.#release(id);
     if (group === undefined) return;
-    group.replies[index] = reply;
+    if (group.kept !== null) group.kept.set(index, reply);
+    else group.replies[index] = reply;
     if (--group.remaining === 0) this.#finish(group);
   }
 
@@ -285,6 +331,7 @@ export class Dispatcher {
 
   #finish(group: Group): void {
     if (group.failure !== null) return this.#rejectSoon(group.resolve, group.failure);
+    if (group.kept !== null) return group.resolve(group.kept as unknown as Reply[]);
     let replies: Reply[];
     try {
       replies = applyTransforms(group.replies, group.transforms);

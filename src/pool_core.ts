@@ -8,11 +8,12 @@
 import { Call, Header, Role, Status } from "../ffi/abi.ts";
 import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
-import { Batcher, EARLY_FLUSH } from "./batcher.ts";
+import { Batcher, EARLY_FLUSH, type Pin } from "./batcher.ts";
 import type { Transform } from "./replies.ts";
 import { ClientCache } from "./client_cache.ts";
 import { ReplyDecoder } from "./decoder.ts";
 import { Dispatcher, type Inspector } from "./dispatcher.ts";
+import type { KeptReplies } from "./kept_replies.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ClosedError, ConnectionError, CpipeError, TimeoutError } from "./errors.ts";
 import { type Notifier, prepare, watch } from "./notifier.ts";
@@ -249,7 +250,8 @@ export class PoolCore {
   /**
    * Queues the commands of a pipeline (already encoded, one transform and
    * bytes flag per command) as one contiguous block on a route. The encoder
-   * is taken over.
+   * is taken over. `pin`: a block of a pipeline whose earlier blocks were sent
+   * with `sendEarly` on the shared connections, to go where they went.
    */
   group(
     route: number,
@@ -258,13 +260,40 @@ export class PoolCore {
     transforms: (Transform<unknown> | null)[],
     asBuffer: boolean[],
     ids: number[] = [],
+    pin: Pin | null = null,
   ): Promise<Reply[]> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
     if (transforms.length === 0) return Promise.resolve([]);
     const promise = this.#dispatcher.group(transforms, asBuffer, ids);
-    this.#batcher.block(route, encoder, starts, ids);
+    this.#batcher.block(route, encoder, starts, ids, pin);
     this.#batcher.schedule();
+    return promise;
+  }
+
+  /** An empty arena for the next block of a long pipeline (one a block already sent left, when there is one). */
+  blockEncoder(): CommandEncoder {
+    return this.#batcher.blockEncoder();
+  }
+
+  /**
+   * Sends a block of a long pipeline now, before its `execute()`, so that the server works while the caller
+   * queues the rest: as `group`, but the replies are kept encoded (the caller does not know yet whether it wants
+   * bulk strings as bytes). `pin` (shared connections only): where the pipeline's blocks go, the same for all.
+   */
+  sendEarly(
+    route: number,
+    encoder: CommandEncoder,
+    starts: number[],
+    ids: number[],
+    pin: Pin | null,
+  ): Promise<KeptReplies> {
+    const refused = this.refusal();
+    if (refused !== null) return Promise.reject(refused);
+    const promise = this.#dispatcher.keep(starts.length, ids);
+    this.#batcher.block(route, encoder, starts, ids, pin);
+    this.#batcher.schedule(); // keeps the process alive for the replies
+    this.#batcher.flush();
     return promise;
   }
 

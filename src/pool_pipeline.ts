@@ -1,15 +1,27 @@
 /**
  * A pipeline on a pool: its commands go to one connection as one contiguous
  * block, so a MULTI ... EXEC inside it stays whole; `execute()` resolves with
- * every reply in order, error replies in place.
+ * every reply in order, error replies in place. A long one on the shared
+ * connections goes in several blocks, the first ones while it is still being
+ * queued (see `SEND_EARLY_BYTES`), all to the same connection, each ending
+ * outside any MULTI or WATCH.
  */
 import { type Added, Commands, type PoolQueue, type Queued, type RawReplies, type Replies } from "./commands.ts";
-import { ReplyPlan, type Transform } from "./replies.ts";
+import { Pin, SEND_EARLY_BYTES } from "./batcher.ts";
+import type { KeptReplies } from "./kept_replies.ts";
+import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
 import { CommandEncoder, SMALL_SIZE } from "./encoder.ts";
 import { checkCommand } from "./guards.ts";
 import type { PoolCore } from "./pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";
 import type { Arg, Reply } from "./types.ts";
+
+/** The blocks of a pipeline sent before its `execute()`: commands [0, count) of its plan. */
+interface SentEarly {
+  readonly pin: Pin;
+  readonly blocks: Promise<KeptReplies>[];
+  count: number;
+}
 
 /**
  * A pipeline on a pool, from `pool.pipeline()`: queue commands with its
@@ -34,6 +46,8 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   readonly #plan = new ReplyPlan();
   #blocking = false;
   readonly #tracker: TransactionTracker | null;
+  /** Commands already sent, when the pipeline grew long; null before. */
+  #early: SentEarly | null = null;
 
   /** @internal Pipelines come from `pool.pipeline()` or `connection.pipeline()`. */
   constructor(core: PoolCore, route: number, onExecute: ((commands: readonly string[]) => void) | null = null) {
@@ -75,8 +89,9 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     return this.#execute(true) as Promise<RawReplies<R>>;
   }
 
-  /** Forgets the queued commands. */
+  /** Forgets the queued commands (those a long pipeline sent already still run). */
   discard(): void {
+    this.#early = null;
     this.#encoder.reset();
     this.#starts = [];
     this.#names = [];
@@ -112,9 +127,24 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     const prefix = this.#core.keyPrefix;
     this.#encoder.add(command, prefix === null ? args : prefix.apply(command, args));
     this.#starts.push(start);
-    this.#names.push(command);
+    if (this.#onExecute !== null) this.#names.push(command);
     this.#plan.add(command, transform, asBuffer, byName);
+    // Only on shared connections (`#tracker`), and where the block ends no transaction is open.
+    if (this.#encoder.length >= SEND_EARLY_BYTES && this.#tracker?.open === false && !this.#blocking) {
+      this.#sendEarly();
+    }
     return this;
+  }
+
+  /** Sends what is queued now, as one block; `execute()` sends the rest where it went. */
+  #sendEarly(): void {
+    const early = this.#early ??= { pin: new Pin(), blocks: [], count: 0 };
+    early.count += this.#starts.length; // counted first: the batcher empties the array it takes over
+    const block = this.#core.sendEarly(-1, this.#encoder, this.#starts, [], early.pin);
+    block.catch(() => {}); // execute() reports it; until then a failure is not unhandled
+    early.blocks.push(block);
+    this.#encoder = this.#core.blockEncoder();
+    this.#starts = [];
   }
 
   #execute(allBuffers: boolean): Promise<Reply[]> {
@@ -129,10 +159,11 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     // executeBuffer: raw replies, so no transform (nor transaction mark) is handed on.
     const transforms = allBuffers ? plan.transforms.map(() => null) : plan.transforms;
     const asBuffer = allBuffers ? plan.asBuffer.map(() => true) : plan.asBuffer;
-    const blocking = this.#blocking, names = this.#names;
+    const blocking = this.#blocking, names = this.#names, early = this.#early;
     this.#encoder = new CommandEncoder(SMALL_SIZE);
     this.discard();
     this.#onExecute?.(names);
+    if (early !== null) return this.#executeRest(early, encoder, starts, transforms, asBuffer, blocking, allBuffers);
     const core = this.#core;
     if (this.#route >= 0 || !blocking) return core.group(this.#route, encoder, starts, transforms, asBuffer);
     // A blocking command would hold up every caller of a shared connection.
@@ -144,5 +175,38 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
         core.release(connection, true);
       }
     })();
+  }
+
+  /** Sends what was queued after the blocks sent early, and puts every reply in order, shaped as asked. */
+  async #executeRest(
+    early: SentEarly,
+    encoder: CommandEncoder,
+    starts: number[],
+    transforms: (Transform<unknown> | null)[],
+    asBuffer: boolean[],
+    blocking: boolean,
+    allBuffers: boolean,
+  ): Promise<Reply[]> {
+    const core = this.#core, sent = early.count, rest = starts.length;
+    // Shaped below with the others (a transaction's replies in EXEC's array); none of its own here.
+    const unshaped = new Array<null>(rest).fill(null), restAsBuffer = asBuffer.slice(sent);
+    let last: Promise<Reply[]>;
+    if (!blocking) last = core.group(-1, encoder, starts, unshaped, restAsBuffer, [], early.pin);
+    else {
+      // The rest needs a connection of its own: sent once the blocks before it are answered, so still in order.
+      await Promise.all(early.blocks);
+      const connection = await core.acquire();
+      last = core.group(connection, encoder, starts, unshaped, restAsBuffer);
+      last.then(() => core.release(connection, true), () => core.release(connection, true));
+    }
+    const [blocks, tail] = await Promise.all([Promise.all(early.blocks), last]);
+    const replies: Reply[] = new Array(sent + rest);
+    let base = 0;
+    for (const kept of blocks) {
+      kept.decodeInto(replies, null, base, asBuffer, allBuffers);
+      base += kept.count;
+    }
+    for (let k = 0; k < rest; k++) replies[sent + k] = tail[k]!;
+    return applyTransforms(replies, transforms);
   }
 }

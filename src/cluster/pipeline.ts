@@ -15,12 +15,14 @@ import {
   type RawReplies,
   type Replies,
 } from "../commands.ts";
+import { SEND_EARLY_BYTES } from "../batcher.ts";
 import { CommandEncoder } from "../encoder.ts";
 import { CpipeError } from "../errors.ts";
 import { checkCommand } from "../guards.ts";
+import type { KeptReplies } from "../kept_replies.ts";
 import type { PoolCore } from "../pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "../pool_routing.ts";
-import { ReplyPlan, type Transform } from "../replies.ts";
+import { applyTransforms, ReplyPlan, type Transform } from "../replies.ts";
 import type { Arg, Reply } from "../types.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
 
@@ -44,13 +46,21 @@ export interface PipelineHost {
 
 /** The commands of a pipeline bound for one node, encoded as they are queued. */
 export class Part<N> {
-  readonly encoder: CommandEncoder = new CommandEncoder();
-  readonly starts: number[] = [];
+  encoder: CommandEncoder = new CommandEncoder();
+  starts: number[] = [];
   /** Each command's index in the pipeline. */
-  readonly indexes: number[] = [];
-  readonly issued: Issued[] = [];
+  indexes: number[] = [];
+  issued: Issued[] = [];
 
   constructor(readonly route: N) {}
+
+  /** Starts over empty, with new arrays and `encoder`: the old ones were handed to whoever sent them. */
+  clear(encoder: CommandEncoder): void {
+    this.encoder = encoder;
+    this.starts = [];
+    this.indexes = [];
+    this.issued = [];
+  }
 
   /** The transforms and bytes flags of this part's commands, out of the whole pipeline's. */
   plan(
@@ -96,6 +106,11 @@ export class PipelineSplit<N> {
   readonly #plan = new ReplyPlan();
   readonly #tracker = new TransactionTracker();
   #transaction = false;
+  /**
+   * Sends a part whose commands passed `SEND_EARLY_BYTES` before `take()` (a pipeline holding a transaction
+   * never does), and clears it. Null: parts wait for `take()`.
+   */
+  sendEarly: ((part: Part<N>) => void) | null = null;
 
   /** `route`: the node for a slot (`read`: the command only reads); `replicaReads`: reads may go to replicas. */
   constructor(route: (slot: number, read: boolean) => N, replicaReads: boolean) {
@@ -141,6 +156,9 @@ export class PipelineSplit<N> {
     part.indexes.push(this.#plan.length);
     part.issued.push({ command, args, slot });
     this.#plan.add(command, transform, asBuffer, byName);
+    if (encoder.length >= SEND_EARLY_BYTES && this.sendEarly !== null && !this.#transaction) {
+      this.sendEarly(part);
+    }
   }
 
   /** Forgets the queued commands. */
@@ -161,7 +179,8 @@ export class PipelineSplit<N> {
   take(allBuffers: boolean): Batch<N> | null {
     const length = this.#plan.length;
     if (length === 0) return null;
-    let parts = this.#parts;
+    // A part sent early and given nothing since has nothing left to send.
+    let parts = this.#parts.filter((part) => part.starts.length > 0);
     const plan = this.#plan, transaction = this.#transaction;
     try {
       this.#tracker.assertClosed();
@@ -181,8 +200,14 @@ export class PipelineSplit<N> {
    * MULTI and EXEC among them, were routed to any node as they were queued: they are gathered here).
    */
   #transactionPart(parts: Part<N>[]): Part<N> {
-    const all: Issued[] = [];
-    for (const part of parts) for (let k = 0; k < part.issued.length; k++) all[part.indexes[k]!] = part.issued[k]!;
+    // By index in the pipeline; those sent early (before its transaction began) are not among them.
+    const byIndex: Issued[] = [];
+    for (const part of parts) for (let k = 0; k < part.issued.length; k++) byIndex[part.indexes[k]!] = part.issued[k]!;
+    const indexes: number[] = [], all: Issued[] = [];
+    byIndex.forEach((c, index) => { // skips the holes
+      indexes.push(index);
+      all.push(c);
+    });
     let slot = ANY_SLOT;
     for (const c of all) {
       if (c.slot === ANY_SLOT || c.slot === slot) continue;
@@ -195,10 +220,11 @@ export class PipelineSplit<N> {
       slot = c.slot;
     }
     const whole = new Part(this.#route(slot, false));
-    for (const c of all) {
+    for (let k = 0; k < all.length; k++) {
+      const c = all[k]!;
       whole.starts.push(whole.encoder.length);
       whole.encoder.add(c.command, c.args as Arg[]);
-      whole.indexes.push(whole.issued.length);
+      whole.indexes.push(indexes[k]!);
       whole.issued.push(c);
     }
     return whole;
@@ -268,11 +294,20 @@ export abstract class SplitPipeline<S extends Queue, N> extends Commands<"queued
 export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | null = null>
   extends SplitPipeline<ClusterQueue<R, Q>, number> {
   readonly #host: PipelineHost;
+  /** Blocks sent before `execute()` (a long pipeline's), with the pipeline indexes of their commands. */
+  #early: { indexes: number[]; replies: Promise<KeptReplies> }[] = [];
 
   /** @internal Pipelines come from `cluster.pipeline()`. */
   constructor(host: PipelineHost) {
     super(host.route, host.replicaReads);
     this.#host = host;
+    this.split.sendEarly = (part) => this.#sendEarly(part);
+  }
+
+  /** Forgets the queued commands (those a long pipeline sent already still run). */
+  override discard(): void {
+    this.#early = [];
+    super.discard();
   }
 
   /** Sends the queued commands; resolves with their replies in queue order, error replies in place. */
@@ -286,6 +321,8 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
   }
 
   #execute(allBuffers: boolean): Promise<Reply[]> {
+    const early = this.#early;
+    this.#early = [];
     let batch: Batch<number> | null;
     try {
       batch = this.split.take(allBuffers);
@@ -293,6 +330,7 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
       return Promise.reject(e);
     }
     if (batch === null) return Promise.resolve([]);
+    if (early.length > 0) return this.#executeRest(early, batch, allBuffers);
     const { parts, transforms, asBuffer, transaction } = batch;
     if (parts.length === 1) return this.#send(parts[0]!, transforms, asBuffer, transaction);
     const sent = parts.map((part) => {
@@ -300,6 +338,34 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
       return this.#send(part, some.transforms, some.asBuffer, false);
     });
     return Promise.all(sent).then((answers) => inQueueOrder(batch, answers));
+  }
+
+  /** Sends a node's share now, before `execute()`: the node works while the caller queues the rest. */
+  #sendEarly(part: Part<number>): void {
+    const ids: number[] = [];
+    const replies = this.#host.core().sendEarly(part.route, part.encoder, part.starts, ids, null);
+    replies.catch(() => {}); // execute() reports it; until then a failure is not unhandled
+    this.#host.issued(ids, part.issued);
+    this.#early.push({ indexes: part.indexes, replies });
+    part.clear(this.#host.core().blockEncoder());
+  }
+
+  /** Sends the commands queued since the blocks sent early, and puts every reply in queue order, shaped as asked. */
+  async #executeRest(
+    early: { indexes: number[]; replies: Promise<KeptReplies> }[],
+    batch: Batch<number>,
+    allBuffers: boolean,
+  ): Promise<Reply[]> {
+    const { parts, transforms, asBuffer, transaction } = batch;
+    // Unshaped here: shaped below all together, in queue order (a transaction's replies in EXEC's array).
+    const sent = parts.map((part) => {
+      const unshaped = new Array<null>(part.starts.length).fill(null);
+      return this.#send(part, unshaped, part.plan(transforms, asBuffer).asBuffer, transaction);
+    });
+    const [kept, answers] = await Promise.all([Promise.all(early.map((block) => block.replies)), Promise.all(sent)]);
+    const replies = inQueueOrder(batch, answers);
+    for (let b = 0; b < early.length; b++) kept[b]!.decodeInto(replies, early[b]!.indexes, 0, asBuffer, allBuffers);
+    return applyTransforms(replies, transforms);
   }
 
   /** One node's share as one block; a transaction's commands are not re-sent one by one on a redirection. */
