@@ -8,7 +8,7 @@
 import { Call, Status } from "../ffi/abi.ts";
 import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
-import { CommandEncoder } from "./encoder.ts";
+import { CommandEncoder, SEND_EARLY_BYTES } from "./encoder.ts";
 import { errorFromStatus } from "./status.ts";
 
 /** A segment's commands go to the core in submits of at most about this many bytes. */
@@ -21,13 +21,6 @@ const SUBMIT_BYTES = 1024 * 1024;
 const MIN_PART = 5;
 /** A tick that issues this many commands on a route submits them without waiting for its end. */
 export const EARLY_FLUSH = 4096;
-/**
- * A pool pipeline whose queued commands pass this many bytes sends them before its `execute()` (where order
- * and transactions allow), so that the server works while the caller queues the rest: measured on 10,000
- * HSETs (about 400 KB), a pipeline then took the server's time and little more, where it took the server's time
- * plus the time the caller took to queue it.
- */
-export const SEND_EARLY_BYTES = 64 * 1024;
 
 /**
  * The shared connection the blocks of one pipeline go to: a pipeline sent in several blocks (the first before

@@ -9,6 +9,14 @@ const INITIAL_SIZE = 64 * 1024;
 const RETAIN_LIMIT = 16 * 1024 * 1024;
 /** Commands are sent to the core in chunks of about this many bytes. */
 export const CHUNK_SIZE = 256 * 1024;
+/**
+ * A pipeline whose queued commands pass this many bytes sends them before its `execute()` (where order and
+ * transactions allow), so that the server works while the caller queues the rest: measured on 10,000 HSETs (about
+ * 400 KB), a pool pipeline then took the server's time and little more, where it took the server's time plus the time
+ * the caller took to queue it; the synchronous client's pipeline went from 256 KB blocks to these and did 23–35 % more
+ * per second (W2, plaintext and TLS, both runtimes; 16 and 32 KB measured no different).
+ */
+export const SEND_EARLY_BYTES = 64 * 1024;
 /** FFI lengths are signed 32-bit: no single buffer may reach 2 GiB. */
 const MAX_BUFFER = 0x7fff_ffff;
 

@@ -7,7 +7,7 @@
  */
 import { type Added, type ClientQueue, Commands, type Queued, type RawReplies, type Replies } from "./commands.ts";
 import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
-import { CHUNK_SIZE, CommandEncoder } from "./encoder.ts";
+import { CommandEncoder, SEND_EARLY_BYTES } from "./encoder.ts";
 import { RecordStash, type Streamed } from "./connection.ts";
 import { checkCommand } from "./guards.ts";
 import type { KeyPrefix } from "./key_positions.ts";
@@ -96,7 +96,7 @@ export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = nul
   #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
     this.#encoder.add(command, this.#keyPrefix === null ? args : this.#keyPrefix.apply(command, args));
     this.#plan.add(command, transform, asBuffer, byName);
-    if (this.#encoder.length >= CHUNK_SIZE) this.#stream();
+    if (this.#encoder.length >= SEND_EARLY_BYTES) this.#stream();
     return this;
   }
 

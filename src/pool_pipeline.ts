@@ -7,10 +7,10 @@
  * outside any MULTI or WATCH.
  */
 import { type Added, Commands, type PoolQueue, type Queued, type RawReplies, type Replies } from "./commands.ts";
-import { Pin, SEND_EARLY_BYTES } from "./batcher.ts";
+import { Pin } from "./batcher.ts";
 import type { KeptReplies } from "./kept_replies.ts";
 import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
-import { CommandEncoder, SMALL_SIZE } from "./encoder.ts";
+import { CommandEncoder, SEND_EARLY_BYTES, SMALL_SIZE } from "./encoder.ts";
 import { checkCommand } from "./guards.ts";
 import type { PoolCore } from "./pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";

@@ -15,8 +15,7 @@ import {
   type RawReplies,
   type Replies,
 } from "../commands.ts";
-import { SEND_EARLY_BYTES } from "../batcher.ts";
-import { CommandEncoder } from "../encoder.ts";
+import { CommandEncoder, SEND_EARLY_BYTES } from "../encoder.ts";
 import { CpipeError } from "../errors.ts";
 import { checkCommand } from "../guards.ts";
 import type { KeptReplies } from "../kept_replies.ts";
