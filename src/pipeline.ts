@@ -1,8 +1,9 @@
 /**
  * A queue of commands sent together: one round trip for any number of
  * commands, replies returned in order with errors in place. Once the queue
- * fills a 256 KB chunk it is streamed to the server while the caller keeps
- * queueing, so encoding overlaps the server's work and memory stays bounded;
+ * holds SEND_EARLY_BYTES of commands they are streamed to the server while
+ * the caller keeps queueing, so encoding overlaps the server's work and
+ * memory stays bounded;
  * `execute()` then sends the rest and collects every reply.
  */
 import { type Added, type ClientQueue, Commands, type Queued, type RawReplies, type Replies } from "./commands.ts";
@@ -100,7 +101,7 @@ export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = nul
     return this;
   }
 
-  /** Streams a full chunk to the server while the caller goes on queueing. */
+  /** Streams what is queued to the server while the caller goes on queueing. */
   #stream(): void {
     this.#streamed ??= { commands: 0, stash: new RecordStash() };
     try {
