@@ -414,10 +414,10 @@ async function openError(path: string, cause: unknown): Promise<CpipeError> {
 }
 
 /**
- * Deno compiles a fast-call trampoline for every symbol `dlopen` is given (about 0.3 ms each here): binding all
- * of them would cost every import ~8 ms, though a program that only uses a pool needs the `cpipe_pool_` ones.
- * So Deno binds a family (the symbols sharing a prefix) when one of its functions is first called; the pool's
- * functions for exclusive, added and paused connections are a family of their own, which a pool that only
+ * Both runtimes compile a trampoline for every FFI symbol they bind (Deno about 0.3 ms each here, Bun's TinyCC about
+ * 0.05–0.1 ms): binding all of them would cost every import, though a program that only uses a pool needs the
+ * `cpipe_pool_` ones. So a family (the symbols sharing a prefix) is bound when one of its functions is first called;
+ * the pool's functions for exclusive, added and paused connections are a family of their own, which a pool that only
  * sends on its shared connections never binds.
  */
 function symbolFamily(name: string): string {
@@ -425,22 +425,26 @@ function symbolFamily(name: string): string {
   return /^cpipe_(client|pool)_/.exec(name)?.[0] ?? name;
 }
 
-function openDeno(d: DenoLike, path: string, names: readonly string[]): Partial<Native> {
-  const table = Object.fromEntries(names.map((name) => [name, symbols[name as keyof Native]]));
-  // The table is Deno's own notation; see DenoLike.dlopen for the cast.
-  return d.dlopen(path, table as never).symbols as Partial<Native>;
+/** Binds the named functions of the library (each runtime its own way). */
+type Binder = (names: readonly string[]) => Partial<Native>;
+
+function denoBinder(d: DenoLike, path: string): Binder {
+  return (names) => {
+    const table = Object.fromEntries(names.map((name) => [name, symbols[name as keyof Native]]));
+    // The table is Deno's own notation; see DenoLike.dlopen for the cast.
+    return d.dlopen(path, table as never).symbols as Partial<Native>;
+  };
 }
 
 /**
- * The library's functions, each bound on its family's first call (Deno; see `symbolFamily`): until then the
- * property holds a stand-in that binds the family, replaces the stand-ins by the bound functions and calls on.
- * The object keeps one shape throughout (only the values change), so call sites stay monomorphic.
+ * The library's functions, each bound on its family's first call (see `symbolFamily`): until then the property holds
+ * a stand-in that binds the family, replaces the stand-ins by the bound functions and calls on. The object keeps one
+ * shape throughout (only the values change), so call sites stay monomorphic.
  */
-function bindLazily(d: DenoLike, path: string, first: Partial<Native>): Native {
+function bindLazily(bind: Binder, first: Partial<Native>): Native {
   const lib = {} as Record<string, unknown>;
   const bindFamily = (family: string): void => {
-    const names = Object.keys(symbols).filter((name) => symbolFamily(name) === family);
-    Object.assign(lib, openDeno(d, path, names));
+    Object.assign(lib, bind(Object.keys(symbols).filter((name) => symbolFamily(name) === family)));
   };
   for (const name of Object.keys(symbols)) {
     lib[name] = first[name as keyof Native] ?? ((...args: unknown[]) => {
@@ -465,23 +469,27 @@ function bunType(name: string, t: string): string {
   return mapped;
 }
 
-async function openBun(path: string): Promise<Native> {
+async function bunBinder(path: string): Promise<Binder> {
   const ffi = await import(["bun", "ffi"].join(":")) as BunFFI;
-  const table: Record<string, { args: string[]; returns: string }> = {};
-  for (const [name, def] of Object.entries(symbols)) {
-    table[name] = {
-      args: (def.parameters as readonly string[]).map((t) => bunType(name, t)),
-      returns: bunType(name, def.result),
-    };
-  }
-  return ffi.dlopen(path, table).symbols as unknown as Native;
+  return (names) => {
+    const table: Record<string, { args: string[]; returns: string }> = {};
+    for (const name of names) {
+      const def = symbols[name as keyof Native];
+      table[name] = {
+        args: (def.parameters as readonly string[]).map((t) => bunType(name, t)),
+        returns: bunType(name, def.result),
+      };
+    }
+    return ffi.dlopen(path, table).symbols as unknown as Partial<Native>;
+  };
 }
 
 async function open(): Promise<Native> {
   const path = await libraryPath();
   let native: Native;
   try {
-    native = deno ? bindLazily(deno, path, openDeno(deno, path, ["cpipe_abi_version"])) : await openBun(path);
+    const bind = deno ? denoBinder(deno, path) : await bunBinder(path);
+    native = bindLazily(bind, bind(["cpipe_abi_version"]));
   } catch (e) {
     if (isPermissionError(e)) throw e;
     throw await openError(path, e);

@@ -20,21 +20,17 @@
  * - `./embedded.ts`: the table `lib/embedded.js` fills and the loader reads; one module, so one table;
  * - the runtimes' own modules (`node:*`; `bun:ffi` is imported by a computed name).
  */
-import { readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { build } from "esbuild";
 
 const root = new URL("..", import.meta.url).pathname;
 const KEPT_OUT = /^\.\/(lib\/.*|embedded\.ts)$/;
 const LOADER = /\/ffi\/load\.ts$/;
-// Written into a directory of its own, then renamed into ffi/ file by file (chunks first, so that no entry names a
-// chunk not there yet): two `npm pack` at once (the Deno and the Bun test runs) must not let either tarball take a
-// half-written bundle. The directory is inside ffi/ so that the kept-out paths stay relative to the same place.
-const partial = `${root}ffi/.bundle-${process.pid}`;
-
 const result = await build({
   entryPoints: ["bun.ts", "bun_cluster.ts", "bun_sentinel.ts"].map((entry) => `${root}ffi/${entry}`),
-  outdir: partial,
+  outdir: `${root}ffi`,
+  write: false,
   entryNames: "[name].bundle",
   chunkNames: "bun.chunk-[hash]",
   bundle: true,
@@ -64,21 +60,21 @@ const result = await build({
       }));
     },
   }],
-}).catch((e: unknown) => {
-  rmSync(partial, { recursive: true, force: true });
-  throw e;
 });
-if (result.errors.length > 0) {
-  rmSync(partial, { recursive: true, force: true });
-  process.exit(1);
+if (result.errors.length > 0) process.exit(1);
+// Each file is written under a name of its own, then renamed, chunks first (so that no entry names a chunk not there
+// yet): two `npm pack` at once (the Deno and the Bun test runs) must not let either tarball take a half-written bundle.
+const name = (path: string): string => path.slice(path.lastIndexOf("/") + 1);
+const outputs = [...result.outputFiles].sort((a, b) =>
+  Number(!name(a.path).startsWith("bun.chunk-")) - Number(!name(b.path).startsWith("bun.chunk-"))
+);
+for (const file of outputs) {
+  const partial = `${file.path}.${process.pid}.tmp`;
+  writeFileSync(partial, file.contents);
+  renameSync(partial, file.path);
 }
-const written = readdirSync(partial);
-const chunks = written.filter((name) => name.startsWith("bun.chunk-"));
-for (const name of [...chunks, ...written.filter((name) => !chunks.includes(name))]) {
-  renameSync(`${partial}/${name}`, `${root}ffi/${name}`);
-}
-rmSync(partial, { recursive: true, force: true });
-// Chunks of earlier sources would otherwise ship too (package.json's "files" takes ffi/bun.chunk-*.js).
-for (const name of readdirSync(`${root}ffi`)) {
-  if (name.startsWith("bun.chunk-") && !chunks.includes(name)) rmSync(`${root}ffi/${name}`, { force: true });
+// Chunks of earlier sources would otherwise ship too (package.json's "files" takes ffi/bun.chunk-*).
+const made = new Set(outputs.map((file) => name(file.path)));
+for (const file of readdirSync(`${root}ffi`)) {
+  if (file.startsWith("bun.chunk-") && !made.has(file)) rmSync(`${root}ffi/${file}`, { force: true });
 }
