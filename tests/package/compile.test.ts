@@ -50,13 +50,16 @@ console.log(value === "works" && typeof n === "number" ? "ok" : "bad reply: " + 
 let tarball: Promise<string> | null = null;
 const packed = (): Promise<string> => tarball ??= pack(tmp).then((p) => join(tmp, p.filename));
 
-/** A project with the tarball installed and `app.ts` importing it; deleted by the caller once built. */
-async function project(name: string, specifier: string): Promise<string> {
+/**
+ * A project with the tarball installed and `app.ts` importing it (`APP`, or `source` when given); deleted by the
+ * caller once built.
+ */
+async function project(name: string, specifier: string, source = APP(specifier)): Promise<string> {
   const dir = join(tmp, name);
   mkdirSync(dir);
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name, private: true, type: "module" }));
   await unpack(await packed(), dir);
-  writeFileSync(join(dir, "app.ts"), `import process from "node:process";\n${APP(specifier)}`);
+  writeFileSync(join(dir, "app.ts"), `import process from "node:process";\n${source}`);
   return dir;
 }
 
@@ -109,15 +112,11 @@ test("bun build --compile: the executable runs alone, extracting the library to 
 });
 
 test("bun build --compile: a program importing only the cluster entry embeds the library too", async () => {
-  const dir = join(tmp, "bun-cluster-app");
-  mkdirSync(dir);
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "bun-cluster-app", private: true, type: "module" }));
-  await unpack(await packed(), dir);
   // A plain server refuses to describe a cluster: the answer proves the library was found, extracted and opened.
-  writeFileSync(
-    join(dir, "app.ts"),
-    `import process from "node:process";
-import { connectCluster } from "@x/cpipe/cluster";
+  const dir = await project(
+    "bun-cluster-app",
+    "@x/cpipe/cluster",
+    `import { connectCluster } from "@x/cpipe/cluster";
 try {
   connectCluster([\`redis://127.0.0.1:\${process.env.REDIS_PORT}\`]);
   console.log("no error");
