@@ -130,6 +130,9 @@ int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_setti
 
 /* Closes the transport and forgets every byte in transit (not the calls). */
 static void disconnect(cpipe_connection *c) {
+    /* The host's descriptor keeps the socket open: end it for both. */
+    if (c->handed_over && c->transport.fd != REDIS_INVALID_FD) cpipe_socket_end(c->transport.fd);
+    c->handed_over = 0;
     if (c->transport.funcs) c->transport.funcs->hangup(&c->transport);
     if (c->reader) redisReaderFree(c->reader);
     c->reader = NULL;
@@ -484,7 +487,8 @@ static int write_some(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
                                               cpipe_buffer_live(&c->unsent), why, sizeof why);
         if (n == 0) return 0;
         if (n < 0) {
-            while (read_once(c, now, out) == 2) {
+            /* The server's last words are the host's to read when handed over. */
+            while (!c->handed_over && read_once(c, now, out) == 2) {
             }
             if (c->state == CPIPE_CONN_READY || c->state == CPIPE_CONN_REPLAYING)
                 cpipe_connection_fail(c, (int32_t)n, why, out);
@@ -547,14 +551,14 @@ short cpipe_connection_events(const cpipe_connection *c) {
     case CPIPE_CONN_DIALING: return c->dial_events ? c->dial_events : POLLOUT;
     case CPIPE_CONN_REPLAYING:
     case CPIPE_CONN_READY:
-        return (c->paused ? 0 : POLLIN) | (cpipe_buffer_live(&c->unsent) > 0 ? POLLOUT : 0);
+        return (c->paused || c->handed_over ? 0 : POLLIN) | (cpipe_buffer_live(&c->unsent) > 0 ? POLLOUT : 0);
     default: return 0;
     }
 }
 
 int cpipe_connection_pending(const cpipe_connection *c) {
     if (c->state != CPIPE_CONN_READY && c->state != CPIPE_CONN_REPLAYING) return 0;
-    if (c->paused && c->state == CPIPE_CONN_READY) return 0; /* its consumer asked for no more reads */
+    if ((c->paused || c->handed_over) && c->state == CPIPE_CONN_READY) return 0; /* not read here */
     return c->transport.funcs->pending != NULL && c->transport.funcs->pending(&c->transport);
 }
 
@@ -615,7 +619,7 @@ void cpipe_connection_io(cpipe_connection *c, short revents, int reads, int64_t 
     if (c->state != CPIPE_CONN_REPLAYING && c->state != CPIPE_CONN_READY) return;
     /* Paused, the socket is not read, even when it hung up: what it holds
      * is the owner's to take once it resumes (a write failure still drops it). */
-    if ((revents & (POLLIN | POLLHUP | POLLERR)) && !(c->paused && c->state == CPIPE_CONN_READY)) {
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && !((c->paused || c->handed_over) && c->state == CPIPE_CONN_READY)) {
         for (int i = 0; i < reads; i++) {
             int got = read_once(c, now, out);
             if (got < 0) return;
@@ -623,4 +627,30 @@ void cpipe_connection_io(cpipe_connection *c, short revents, int reads, int64_t 
         }
     }
     if (cpipe_buffer_live(&c->unsent) > 0) (void)write_some(c, now, out);
+}
+
+int64_t cpipe_connection_hand_over(cpipe_connection *c) {
+    if (c->state != CPIPE_CONN_READY || c->handed_over || c->paused || c->transport.funcs != &cpipe_transport_plain ||
+        c->transport.fd == REDIS_INVALID_FD)
+        return -1;
+    redisFD shared = cpipe_socket_share(c->transport.fd);
+    if (shared == REDIS_INVALID_FD) return -1;
+    c->handed_over = 1;
+    return (int64_t)shared;
+}
+
+void cpipe_connection_feed(cpipe_connection *c, const uint8_t *data, size_t len, const char *why, int64_t now,
+                           cpipe_buffer *out) {
+    if (c->state != CPIPE_CONN_READY || !c->handed_over) return;
+    if (len == 0) {
+        if (take_replies(c, now, out) != 0) return;
+        cpipe_connection_fail(c, CPIPE_ERR_CONN, why != NULL ? why : "server closed the connection", out);
+        return;
+    }
+    if (cpipe_buffer_append(&c->inbox, data, len) != 0) {
+        cpipe_connection_fail(c, CPIPE_ERR_NOMEM, "out of memory", out);
+        return;
+    }
+    c->received += (uint64_t)len;
+    (void)take_replies(c, now, out);
 }

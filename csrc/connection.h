@@ -95,6 +95,7 @@ typedef struct cpipe_connection {
     int drained;           /* the last read emptied the socket */
     size_t replay_left;    /* handshake replies still to come */
     int paused;            /* the owner stopped reading (a slow subscriber): no POLLIN, no command timeout */
+    int handed_over;       /* READY: the host reads a shared descriptor of the socket and feeds the bytes (never read here) */
     /* Subscribed mode (RESP2), from the counts the last confirmations
      * reported: channels and patterns, and shard channels. While either is
      * positive, messages are pushes. RESP3 confirmations (pushes) leave them 0. */
@@ -167,6 +168,22 @@ int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *
  * POLLOUT…): connects, writes, reads, and records every whole reply. At most
  * `reads` reads, so one busy connection does not starve the others. */
 void cpipe_connection_io(cpipe_connection *c, short revents, int reads, int64_t now, cpipe_buffer *out);
+
+/* Hands the reading of a READY plain connection to its owner's host: a
+ * second descriptor of the socket (cpipe_socket_share), which the host
+ * watches in its own event loop and whose bytes it gives to
+ * cpipe_connection_feed. The connection never reads the socket again; on
+ * any failure it ends the socket (the host sees the end of the stream) and
+ * the hand-over ends with it. The descriptor (the host's to close), or -1
+ * when this connection cannot be handed over (TLS, not up, a platform
+ * without shared descriptors). */
+int64_t cpipe_connection_hand_over(cpipe_connection *c);
+
+/* Takes bytes the host read from a handed-over connection, as a read of its
+ * own would: records every whole reply. len 0: the host's descriptor saw
+ * the end of the stream, or `why` (not NULL) failed it. */
+void cpipe_connection_feed(cpipe_connection *c, const uint8_t *data, size_t len, const char *why, int64_t now,
+                           cpipe_buffer *out);
 
 /* Drops the connection: every call it owed fails with `status` and `why`
  * (prefixed with its address), a DOWN event is recorded, and it goes to

@@ -70,6 +70,7 @@ typedef struct pool_member {
     int acquired;     /* an exclusive connection now acquired by a caller */
     int returning;    /* released, still answering its calls: RETURN_* */
     cpipe_connection conn;
+    int64_t host_fd; /* the descriptor of its socket the host reads (cpipe_pool_hand_over), or -1 */
     atomic_size_t pushes_held; /* bytes of its push records in the queue (not under `lock`) */
 } pool_member;
 
@@ -138,17 +139,22 @@ static int count_pushes(cpipe_pool *p, const uint8_t *rec, const uint8_t *end, u
     return freed;
 }
 
-static void publish(cpipe_pool *p, cpipe_buffer *out) {
+/* `quiet`: the host drains right after this call (it fed the bytes), no byte needed. */
+static void publish_to(cpipe_pool *p, cpipe_buffer *out, int quiet) {
     if (cpipe_buffer_live(out) == 0) return;
     cpipe_mutex_lock(&p->qlock);
     int ok = cpipe_buffer_append(&p->done, out->data + out->pos, cpipe_buffer_live(out)) == 0;
     if (ok) count_pushes(p, out->data + out->pos, out->data + out->len, UINT32_MAX, 1);
-    int tell = ok && !p->notified;
+    int tell = ok && !quiet && !p->notified;
     if (tell) p->notified = 1;
     cpipe_mutex_unlock(&p->qlock);
     if (ok) cpipe_buffer_reset(out);
     /* When out of memory the records stay in `out` for the next attempt. */
     if (tell) cpipe_socket_poke(p->notify[1]);
+}
+
+static void publish(cpipe_pool *p, cpipe_buffer *out) {
+    publish_to(p, out, 0);
 }
 
 /* Remembers why a connection last failed, for submits that find none up. */
@@ -242,9 +248,15 @@ static void io_main(void *arg) {
                 uint32_t failures = m->conn.failures;
                 int64_t due = cpipe_connection_timers(&m->conn, now, &out);
                 if (m->conn.failures != failures) note_failure(p, &m->conn);
+                /* A submit to a handed-over connection does not wake this
+                 * thread to time its call: it looks again within a quarter
+                 * of the timeout, and then sleeps until the call is due. */
+                if (due == 0 && m->conn.handed_over && m->conn.command_timeout_ms > 0)
+                    due = now + m->conn.command_timeout_ms / 4 + 1;
                 if (due > 0 && (next == 0 || due < next)) next = due;
                 finish_return(m, &out);
-                if (m->conn.state == CPIPE_CONN_READY && m->role != CPIPE_ROLE_EXCLUSIVE) owed += m->conn.calls.count;
+                if (m->conn.state == CPIPE_CONN_READY && m->role != CPIPE_ROLE_EXCLUSIVE && !m->conn.handed_over)
+                    owed += m->conn.calls.count;
                 short events = cpipe_connection_events(&m->conn);
                 if (atomic_load(&m->pushes_held) >= PUSH_HOLD_MAX) events &= ~POLLIN;
                 else pending |= cpipe_connection_pending(&m->conn);
@@ -337,6 +349,7 @@ static int member_init(cpipe_pool *p, int i, const cpipe_settings *s, int role) 
         m->role = role;
         m->acquired = 0;
         m->returning = RETURN_NONE;
+        m->host_fd = -1;
         if (role != CPIPE_ROLE_EXCLUSIVE) cpipe_connection_dial_soon(&m->conn, 1);
     }
     cpipe_mutex_unlock(&m->lock);
@@ -504,6 +517,45 @@ CPIPE_API int32_t cpipe_pool_notify_fd(cpipe_pool *p, int32_t take) {
     return (int32_t)p->notify[0];
 }
 
+CPIPE_API int32_t cpipe_pool_hand_over(cpipe_pool *p, int32_t connection) {
+    if (p == NULL) return CPIPE_ERR_ARG;
+    if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
+    pool_member *m = member_at(p, connection);
+    if (m == NULL) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
+    cpipe_mutex_lock(&m->lock);
+    /* Shared connections only: an exclusive one waits on blocking commands,
+     * a direct one may be paused (a slow subscriber) — both stay here. */
+    int64_t fd = m->used && m->role == CPIPE_ROLE_SHARED ? cpipe_connection_hand_over(&m->conn) : -1;
+    if (fd >= 0) m->host_fd = fd;
+    cpipe_mutex_unlock(&m->lock);
+    if (fd < 0) return cpipe_error_set(&p->error, CPIPE_ERR_BUSY, "connection %d cannot be handed over", connection);
+    wake_io(p); /* its socket leaves the poll set */
+    return (int32_t)fd;
+}
+
+CPIPE_API int32_t cpipe_pool_feed(cpipe_pool *p, int32_t connection, int32_t fd, const uint8_t *data, int32_t len) {
+    if (p == NULL) return CPIPE_ERR_ARG;
+    if (len < 0 || (len > 0 && data == NULL)) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "invalid bytes");
+    pool_member *m = member_at(p, connection);
+    if (m == NULL) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
+    cpipe_buffer out = {0};
+    cpipe_mutex_lock(&m->lock);
+    /* A descriptor of a connection that failed since (or of an earlier
+     * socket of it) is stale: its bytes belong to no call. */
+    int current = m->used && m->conn.handed_over && m->host_fd == fd, failed = 0;
+    if (current) {
+        uint32_t failures = m->conn.failures;
+        cpipe_connection_feed(&m->conn, data, (size_t)len, NULL, cpipe_now_ms(), &out);
+        failed = m->conn.failures != failures;
+        if (failed) note_failure(p, &m->conn);
+    }
+    cpipe_mutex_unlock(&m->lock);
+    publish_to(p, &out, 1);
+    cpipe_buffer_release(&out);
+    if (failed) wake_io(p); /* it redials after its backoff: the thread's timer */
+    return current ? CPIPE_OK : cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "that socket of connection %d is closed", connection);
+}
+
 /* Which shared connection takes a batch: of those that are up, the one with
  * the fewest calls owed (an idle one at once); else one on its way up
  * (unless `only_up`: the host then keeps the batch until one is up). -1
@@ -586,6 +638,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
         rc = i;
         if (m->conn.failures != failures) {
             note_failure(p, &m->conn);
+            wake_io(p); /* it redials after its backoff: the thread's timer */
         } else if (m->conn.state == CPIPE_CONN_READY) {
             /* The I/O thread writes the rest when the socket takes it and
              * watches the command timeout. A sleeping I/O thread is woken up
@@ -593,8 +646,9 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
              * the replies come: a thread sleeping then is woken later, and a
              * CPU that went idle is slow to wake up. Not when confined to
              * one CPU (see the top of this file). */
-            int timed = owed_before == 0 && m->conn.command_timeout_ms > 0;
-            int early = p->spin_us > 0 && atomic_load(&p->asleep);
+            int host = m->conn.handed_over; /* the host reads the replies; timers: see io_main */
+            int timed = !host && owed_before == 0 && m->conn.command_timeout_ms > 0;
+            int early = !host && p->spin_us > 0 && atomic_load(&p->asleep);
             if (timed || cpipe_buffer_live(&m->conn.unsent) > 0 || early) wake_io(p);
         } else {
             wake_io(p); /* a dial may be due */

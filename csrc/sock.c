@@ -185,3 +185,21 @@ void cpipe_socket_close(redisFD fd) {
     close(fd); /* not retried on EINTR: the descriptor is gone either way */
 #endif
 }
+
+redisFD cpipe_socket_share(redisFD fd) {
+#ifdef _WIN32
+    (void)fd;
+    return REDIS_INVALID_FD;
+#else
+    int shared = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    return shared < 0 ? REDIS_INVALID_FD : shared;
+#endif
+}
+
+void cpipe_socket_end(redisFD fd) {
+#ifdef _WIN32
+    shutdown(fd, SD_BOTH);
+#else
+    shutdown(fd, SHUT_RDWR);
+#endif
+}

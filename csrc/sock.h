@@ -40,5 +40,11 @@ void cpipe_socket_drain(redisFD fd);
 /* 1 when the peer of a socket it never sends on has closed (end of stream or an error), else 0. */
 int cpipe_socket_closed(redisFD fd);
 void cpipe_socket_close(redisFD fd);
+/* A second descriptor of the same socket, for the host runtime to read
+ * (close-on-exec); REDIS_INVALID_FD where sockets cannot be shared so (Windows). */
+redisFD cpipe_socket_share(redisFD fd);
+/* Ends both directions of the socket for every descriptor of it: a host
+ * reading a shared one sees the end of the stream. */
+void cpipe_socket_end(redisFD fd);
 
 #endif

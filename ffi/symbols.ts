@@ -142,6 +142,23 @@ export const symbols = {
     ],
     result: "i32",
   },
+  cpipe_pool_hand_over: {
+    parameters: [
+      "pointer", // cpipe_pool *p
+      "i32", // int32_t connection
+    ],
+    result: "i32",
+  },
+  cpipe_pool_feed: {
+    parameters: [
+      "pointer", // cpipe_pool *p
+      "i32", // int32_t connection
+      "i32", // int32_t fd
+      "buffer", // const uint8_t *data
+      "i32", // int32_t len
+    ],
+    result: "i32",
+  },
   cpipe_pool_connected: {
     parameters: ["pointer"], // cpipe_pool *p
     result: "i32",

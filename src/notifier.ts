@@ -1,8 +1,10 @@
 /**
- * Watches the host's end of a pool's notification socket in the runtime's own
- * event loop: Deno through `node:net` (a socket made from the descriptor),
- * Bun through `Bun.connect({ fd })`. The native I/O thread writes a byte when
- * completions wait; no JavaScript ever runs on a native thread.
+ * Watches descriptors the core hands over in the runtime's own event loop:
+ * Deno through `node:net` (a socket made from the descriptor), Bun through
+ * `Bun.connect({ fd })`. The host's end of a pool's notification socket, to
+ * which the native I/O thread writes a byte when completions wait; and a
+ * Redis connection's own socket, whose replies the runtime then reads for
+ * the core (`read`). No JavaScript ever runs on a native thread.
  */
 import { isDeno } from "../ffi/runtime.ts";
 
@@ -15,7 +17,7 @@ export interface Notifier {
 }
 
 interface DenoNetSocket {
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  on(event: string, listener: (...args: never[]) => void): unknown;
   ref(): unknown;
   unref(): unknown;
   destroy(): unknown;
@@ -37,6 +39,7 @@ interface BunGlobal {
     socket: {
       data(socket: BunSocket, data: Uint8Array): void;
       error?(socket: BunSocket, error: Error): void;
+      end?(socket: BunSocket): void;
       close?(socket: BunSocket): void;
     };
   }): Promise<BunSocket>;
@@ -84,4 +87,37 @@ export async function watch(fd: number, onWake: () => void, adopt: () => void): 
     unref: () => socket.unref(),
     close: () => socket.end(),
   };
+}
+
+/**
+ * Reads `fd` (a second descriptor of a connection's socket, see
+ * `cpipe_pool_hand_over`), giving every chunk to `onData` and the end of the
+ * stream, or a failure, once to `onEnd`. It never keeps the process alive
+ * (the notifier does while replies are owed). The runtime owns `fd` from the
+ * call on and closes it on `close()`.
+ */
+export async function read(fd: number, onData: (bytes: Uint8Array) => void, onEnd: () => void): Promise<Notifier> {
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
+  };
+  if (isDeno) {
+    const net = await prepare() as DenoNet;
+    const socket = new net.Socket({ fd, readable: true, writable: false });
+    socket.unref();
+    socket.on("data", onData);
+    socket.on("end", end);
+    socket.on("error", end);
+    socket.on("close", end);
+    return { ref: () => {}, unref: () => {}, close: () => void socket.destroy() };
+  }
+  const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
+  const socket = await bun.connect({
+    fd,
+    socket: { data: (_, bytes) => onData(bytes), error: end, end, close: end },
+  });
+  socket.unref();
+  return { ref: () => {}, unref: () => {}, close: () => socket.end() };
 }

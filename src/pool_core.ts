@@ -16,7 +16,7 @@ import { Dispatcher, type Inspector } from "./dispatcher.ts";
 import type { KeptReplies } from "./kept_replies.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ClosedError, ConnectionError, CpipeError, TimeoutError } from "./errors.ts";
-import { type Notifier, prepare, watch } from "./notifier.ts";
+import { type Notifier, prepare, read, watch } from "./notifier.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
 import { describeAddress, type PoolSettings, redact } from "./options.ts";
 import { encodePoolSettings } from "./settings.ts";
@@ -26,6 +26,7 @@ import type { Arg, Reply } from "./types.ts";
 
 const OUT_SIZE = 256 * 1024;
 const OUT_RETAIN_LIMIT = 16 * 1024 * 1024;
+const EMPTY = new Uint8Array(0);
 
 /** The pool's queue is full: too many commands wait for the server. */
 export class QueueFullError extends CpipeError {
@@ -41,11 +42,15 @@ export class QueueFullError extends CpipeError {
 interface Resources {
   handle: Handle | null;
   notifier: Notifier | null;
+  /** The sockets the runtime reads for handed-over connections, by connection. */
+  readers: Map<number, Notifier>;
 }
 
 function free(resources: Resources): void {
   resources.notifier?.close();
   resources.notifier = null;
+  for (const reader of resources.readers.values()) reader.close();
+  resources.readers.clear();
   if (resources.handle !== null) native.cpipe_pool_free(resources.handle);
   resources.handle = null;
 }
@@ -103,7 +108,7 @@ export class PoolCore {
     const bytes = encodePoolSettings(settings);
     const handle = native.cpipe_pool_create(bytes, bytes.length);
     if (handle === null) throw new CpipeError(`cpipe: cannot create a pool for ${this.address}`);
-    this.#resources = { handle, notifier: null };
+    this.#resources = { handle, notifier: null, readers: new Map() };
     orphans.register(this, this.#resources, this);
     const dispatcher = this.#dispatcher;
     this.#batcher = new Batcher({
@@ -368,6 +373,51 @@ export class PoolCore {
     this.#checkIdle();
   }
 
+  /**
+   * Lets the runtime read a shared connection that came up (`cpipe_pool_hand_over`): its replies then wake
+   * this thread alone, with no hop through the I/O thread and the notification socket. Not for TLS (the core
+   * decrypts) or where descriptors cannot be shared (Windows): those stay with the I/O thread.
+   */
+  #handOver(connection: number): void {
+    const resources = this.#resources, handle = resources.handle;
+    if (handle === null) return;
+    // A connection that is up again: the socket read before belonged to its last connect, which failed.
+    resources.readers.get(connection)?.close();
+    resources.readers.delete(connection);
+    const fd = native.cpipe_pool_hand_over(handle, connection);
+    if (fd < 0) return;
+    const self = new WeakRef(this);
+    let reader: Notifier | null = null, done = false;
+    const feed = (bytes: Uint8Array): void => {
+      const core = self.deref();
+      if (done || core === undefined || resources.handle !== handle) return;
+      if (native.cpipe_pool_feed(handle, connection, fd, bytes, bytes.length) < 0) stop();
+      core.drain();
+    };
+    const stop = (): void => {
+      done = true;
+      reader?.close();
+      if (reader !== null && resources.readers.get(connection) === reader) resources.readers.delete(connection);
+    };
+    const end = (): void => {
+      if (!done) feed(EMPTY); // the end of the stream (the core ignores it once the connection failed)
+      stop();
+    };
+    read(fd, feed, end).then((r) => {
+      reader = r;
+      if (done || resources.handle !== handle) r.close();
+      else resources.readers.set(connection, r);
+    }, (e) => {
+      // The runtime could not take the descriptor: the connection cannot be read any more; the core fails it.
+      done = true;
+      const core = self.deref();
+      if (core === undefined || resources.handle !== handle) return;
+      native.cpipe_pool_feed(handle, connection, fd, EMPTY, 0);
+      core.drain();
+      void e;
+    });
+  }
+
   #replaceOut(out: Uint8Array): void {
     this.#out = out;
     this.#decoder.attach(out);
@@ -380,6 +430,7 @@ export class PoolCore {
     }
     // The server forgot what a dropped connection read: no invalidation would come for it.
     if (event.type === "down") this.cache?.flush();
+    if (event.type === "up" && event.connection < this.size) this.#handOver(event.connection);
     // A connection is up: what waited in the offline queue goes out (after this drain).
     if (event.type === "up" && this.#offlineTimer !== undefined) {
       clearTimeout(this.#offlineTimer);

@@ -824,6 +824,172 @@ static void test_command_timeout(void) {
     cpipe_pool_free(p);
 }
 
+
+/* ---- a connection whose socket the host reads (cpipe_pool_hand_over) ------------------------ */
+
+/* Reads what waits on the host's descriptor (up to `ms` for the first byte)
+ * and feeds it, `step` bytes at a time; returns what recv() last returned
+ * (0: the end of the stream, which was fed too). */
+static ssize_t host_read(cpipe_pool *p, int32_t connection, int fd, int ms, size_t step) {
+    static uint8_t buf[65536];
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, ms) <= 0) return -1;
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0) CHECK(cpipe_pool_feed(p, connection, fd, NULL, 0) == CPIPE_OK);
+    for (ssize_t at = 0; at < n; at += (ssize_t)step) {
+        size_t len = (size_t)(n - at) < step ? (size_t)(n - at) : step;
+        CHECK(cpipe_pool_feed(p, connection, fd, buf + at, (int32_t)len) == CPIPE_OK);
+    }
+    return n;
+}
+
+/* Feeds until `want` calls ended; 0 when they did within `ms`. */
+static int host_collect(cpipe_pool *p, int32_t connection, int fd, int want, int ms, size_t step) {
+    int64_t until = now_ms() + ms;
+    drain_all(p);
+    while (res.total < want) {
+        if (now_ms() > until) return -1;
+        if (host_read(p, connection, fd, 20, step) == 0) return -1;
+        drain_all(p);
+    }
+    return 0;
+}
+
+/* Whether the descriptor reads the end of the stream within `ms` (what it holds before is dropped). */
+static int sees_end(int fd, int ms) {
+    int64_t until = now_ms() + ms;
+    char bytes[4096];
+    while (now_ms() < until) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 20) <= 0) continue;
+        ssize_t n = recv(fd, bytes, sizeof bytes, MSG_DONTWAIT);
+        if (n == 0) return 1;
+        if (n < 0) return 0;
+    }
+    return 0;
+}
+
+static void test_hand_over(void) {
+    reset();
+    cpipe_pool *p = pool_on(2, 1);
+    CHECK(p != NULL);
+    CHECK(await_event(p, 0, CPIPE_EVENT_UP, 1, 3000) != NULL && await_event(p, 1, CPIPE_EVENT_UP, 1, 3000) != NULL);
+
+    /* Bad arguments, and connections that cannot be handed over. */
+    uint8_t byte = '+';
+    CHECK(cpipe_pool_hand_over(NULL, 0) == CPIPE_ERR_ARG);
+    CHECK(cpipe_pool_hand_over(p, 7) == CPIPE_ERR_ARG && errstr_has(p, "no connection 7"));
+    CHECK(cpipe_pool_hand_over(p, -1) == CPIPE_ERR_ARG);
+    CHECK(cpipe_pool_hand_over(p, 2) == CPIPE_ERR_BUSY && errstr_has(p, "cannot be handed over")); /* exclusive */
+    CHECK(cpipe_pool_feed(NULL, 0, 3, &byte, 1) == CPIPE_ERR_ARG);
+    CHECK(cpipe_pool_feed(p, 0, 3, NULL, 1) == CPIPE_ERR_ARG && errstr_has(p, "invalid bytes"));
+    CHECK(cpipe_pool_feed(p, 0, 3, &byte, -1) == CPIPE_ERR_ARG);
+    CHECK(cpipe_pool_feed(p, 9, 3, &byte, 1) == CPIPE_ERR_ARG);
+    CHECK(cpipe_pool_feed(p, 0, 3, &byte, 1) == CPIPE_ERR_CLOSED); /* not handed over */
+
+    int fd = cpipe_pool_hand_over(p, 0);
+    CHECK(fd >= 0);
+    CHECK(cpipe_pool_hand_over(p, 0) == CPIPE_ERR_BUSY); /* once per connect */
+
+    /* Replies come only through the host's reads, matched to their calls,
+     * at any split, and with no byte on the notification socket. */
+    int notify = cpipe_pool_notify_fd(p, 0);
+    char bytes[64];
+    while (recv(notify, bytes, sizeof bytes, MSG_DONTWAIT) > 0) {
+    }
+    reset();
+    char key[32], val[32];
+    for (uint32_t i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "h:%u", i);
+        snprintf(val, sizeof val, "v%u", i);
+        batch_add(&b, i, "SET", key, val);
+    }
+    CHECK(submit(p, &b, 0) == 0);
+    for (uint32_t i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "h:%u", i);
+        batch_add(&b, 1000 + i, "GET", key);
+    }
+    CHECK(submit(p, &b, 0) == 0);
+    sleep_ms(50);
+    drain_all(p);
+    CHECK(res.total == 0); /* the pool did not read them */
+    CHECK(host_collect(p, 0, fd, 2000, 3000, 7) == 0);
+    int matched = 1;
+    for (uint32_t i = 0; i < 1000; i++) {
+        snprintf(val, sizeof val, "v%u", i);
+        matched &= res.got[i] == 1 && res.tag[i] == '+' && res.conn[i] == 0;
+        matched &= res.got[1000 + i] == 1 && res.tag[1000 + i] == '$' && strcmp(res.text[1000 + i], val) == 0;
+    }
+    CHECK(matched && res.total == 2000);
+    CHECK(recv(notify, bytes, sizeof bytes, MSG_DONTWAIT) < 0);
+    /* A whole reply one byte at a time. */
+    reset();
+    batch_add(&b, 1, "GET", "h:7");
+    CHECK(submit(p, &b, 0) == 0);
+    CHECK(host_collect(p, 0, fd, 1, 3000, 1) == 0 && strcmp(res.text[1], "v7") == 0);
+    /* Another descriptor number is stale. */
+    CHECK(cpipe_pool_feed(p, 0, fd + 100, &byte, 1) == CPIPE_ERR_CLOSED && errstr_has(p, "is closed"));
+
+    /* The server closes the connection: the host reads the end and feeds it;
+     * the pool redials on its own, and the new socket is its own to read
+     * until handed over again. */
+    reset();
+    admin("CLIENT", "KILL", "TYPE", "normal");
+    int64_t t0 = now_ms();
+    ssize_t got;
+    while ((got = host_read(p, 0, fd, 20, 4096)) != 0 && now_ms() - t0 < 3000) {
+    }
+    CHECK(got == 0);
+    close(fd);
+    const event *down = await_event(p, 0, CPIPE_EVENT_DOWN, 1, 1000);
+    CHECK(down != NULL && strstr(down->message, "server closed the connection") != NULL);
+    CHECK(await_event(p, 0, CPIPE_EVENT_UP, 1, 3000) != NULL);
+    CHECK(cpipe_pool_feed(p, 0, fd, &byte, 1) == CPIPE_ERR_CLOSED);
+    batch_add(&b, 2, "PING");
+    CHECK(submit(p, &b, 0) == 0);
+    CHECK(collect(p, 1, 3000) == 0 && res.tag[2] == '+');
+    cpipe_pool_free(p);
+
+    /* A command timeout on a handed-over connection: the I/O thread still
+     * times its calls, and ends the socket the host reads. */
+    reset();
+    pool_settings(sock_path, 0, 1, 0, 2000, 1000, NULL);
+    settings_int(&cfg, CPIPE_SET_COMMAND_TIMEOUT, 100);
+    p = pool_from(&cfg);
+    CHECK(await_event(p, 0, CPIPE_EVENT_UP, 1, 3000) != NULL);
+    fd = cpipe_pool_hand_over(p, 0);
+    CHECK(fd >= 0);
+    sleep_ms(60); /* the thread sleeps: nothing is owed */
+    reset();
+    batch_add(&b, 1, "DEBUG", "SLEEP", "0.5");
+    t0 = now_ms();
+    CHECK(submit(p, &b, -1) == 0);
+    CHECK(collect(p, 1, 3000) == 0);
+    int64_t took = now_ms() - t0;
+    CHECK(res.tag[1] == '!' && res.code[1] == CPIPE_ERR_TIMEOUT);
+    CHECK(took >= 95 && took < 400);
+    CHECK(sees_end(fd, 1000));
+    CHECK(cpipe_pool_feed(p, 0, fd, NULL, 0) == CPIPE_ERR_CLOSED);
+    close(fd);
+    sleep_ms(600); /* the sleeping server blocks every client */
+
+    /* Closing the pool ends the socket the host reads, calls in flight fail. */
+    CHECK(await_event(p, 0, CPIPE_EVENT_UP, 1, 3000) != NULL); /* since reset() */
+    fd = cpipe_pool_hand_over(p, 0);
+    CHECK(fd >= 0);
+    reset();
+    batch_add(&b, 3, "DEBUG", "SLEEP", "0.05");
+    CHECK(submit(p, &b, -1) == 0);
+    CHECK(cpipe_pool_close(p) == CPIPE_OK);
+    CHECK(sees_end(fd, 1000));
+    CHECK(cpipe_pool_feed(p, 0, fd, NULL, 0) == CPIPE_ERR_CLOSED);
+    close(fd);
+    drain_all(p);
+    CHECK(res.tag[3] == '!' && res.code[3] == CPIPE_ERR_CLOSED);
+    cpipe_pool_free(p);
+    sleep_ms(100);
+}
+
 /* ---- passwords never show ------------------------------------------------------------------ */
 
 #define PASSWORD "pw-7Hq2-never-shown"
@@ -987,6 +1153,7 @@ int main(void) {
     if (getenv("CPIPE_TEST_SOCKET") != NULL) {
         test_live();
         test_command_timeout();
+        test_hand_over();
         test_passwords();
 #ifdef CPIPE_FAULT_INJECTION
         test_add_out_of_memory();
