@@ -461,7 +461,7 @@ function httpShape(id, title) {
     id,
     title,
     kind: "http",
-    clients: ["cpipe-bun", "bun-redis", "cpipe-deno", "node-redis-deno"],
+    clients: ["cpipe-bun", "bun-redis", "cpipe-deno", "node-redis-deno", "none-bun", "none-deno"],
     connections: 50,
     duration: 10,
     warmup: 3,
@@ -503,6 +503,9 @@ export const SHAPE_CLIENTS = [
   { id: "bun-redis", label: "Bun RedisClient", runtime: "bun", client: "bun-redis" },
   { id: "cpipe-deno", label: "cpipe pool (Deno)", runtime: "deno", client: "cpipe" },
   { id: "node-redis-deno", label: "node-redis (Deno)", runtime: "deno", client: "node-redis" },
+  // The floor: the service answering from memory, no Redis client (what the HTTP part alone costs).
+  { id: "none-bun", label: "no Redis (Bun)", runtime: "bun", client: "none" },
+  { id: "none-deno", label: "no Redis (Deno)", runtime: "deno", client: "none" },
 ];
 if (baseline) {
   SHAPE_CLIENTS.push(

@@ -281,16 +281,17 @@ CPIPE_API int32_t cpipe_pool_release(cpipe_pool *p, int32_t connection, int32_t 
  * paused. */
 CPIPE_API int32_t cpipe_pool_pause(cpipe_pool *p, int32_t connection, int32_t paused);
 
-/* Hands the reading of a shared connection that is up (plain TCP or unix,
- * not TLS) to the host: returns a second descriptor of its socket, which the
+/* Hands the reading of a shared or direct connection that is up (plain TCP
+ * or unix, not TLS) to the host: returns a second descriptor of its socket, which the
  * host owns, watches in its own event loop and closes, giving every byte it
  * reads (and the end of the stream) to cpipe_pool_feed. The I/O thread then
  * only writes what the host could not, and times the calls: a reply wakes
  * the host's thread alone. On any failure of the connection the pool ends
  * the socket (the host reads the end of the stream); the next connect is
- * the pool's own again until handed over anew. CPIPE_ERR_BUSY when it
- * cannot be handed over (not up, TLS, not shared, already handed over, or a
- * platform without shared descriptors: Windows). */
+ * the pool's own again until handed over anew. While paused
+ * (cpipe_pool_pause) the host stops reading it too. CPIPE_ERR_BUSY when it
+ * cannot be handed over (not up, paused, TLS, exclusive, already handed
+ * over, or a platform without shared descriptors: Windows). */
 CPIPE_API int32_t cpipe_pool_hand_over(cpipe_pool *p, int32_t connection);
 
 /* Gives the pool `len` bytes the host read from the descriptor `fd` of a

@@ -523,9 +523,9 @@ CPIPE_API int32_t cpipe_pool_hand_over(cpipe_pool *p, int32_t connection) {
     pool_member *m = member_at(p, connection);
     if (m == NULL) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
     cpipe_mutex_lock(&m->lock);
-    /* Shared connections only: an exclusive one waits on blocking commands,
-     * a direct one may be paused (a slow subscriber) — both stay here. */
-    int64_t fd = m->used && m->role == CPIPE_ROLE_SHARED ? cpipe_connection_hand_over(&m->conn) : -1;
+    /* Not an exclusive one: it changes hands between callers, and the
+     * host knows it only while acquired. */
+    int64_t fd = m->used && m->role != CPIPE_ROLE_EXCLUSIVE ? cpipe_connection_hand_over(&m->conn) : -1;
     if (fd >= 0) m->host_fd = fd;
     cpipe_mutex_unlock(&m->lock);
     if (fd < 0) return cpipe_error_set(&p->error, CPIPE_ERR_BUSY, "connection %d cannot be handed over", connection);

@@ -16,10 +16,20 @@ export interface Notifier {
   close(): void;
 }
 
+/** A socket read for the core: pausing it leaves what the server sends in the server's output buffer. */
+export interface Reader {
+  pause(): void;
+  resume(): void;
+  /** Stops reading and closes the descriptor. */
+  close(): void;
+}
+
 interface DenoNetSocket {
   on(event: string, listener: (...args: never[]) => void): unknown;
   ref(): unknown;
   unref(): unknown;
+  pause(): unknown;
+  resume(): unknown;
   destroy(): unknown;
 }
 
@@ -30,6 +40,8 @@ interface DenoNet {
 interface BunSocket {
   ref(): void;
   unref(): void;
+  pause(): void;
+  resume(): void;
   end(): void;
 }
 
@@ -96,7 +108,7 @@ export async function watch(fd: number, onWake: () => void, adopt: () => void): 
  * (the notifier does while replies are owed). The runtime owns `fd` from the
  * call on and closes it on `close()`.
  */
-export async function read(fd: number, onData: (bytes: Uint8Array) => void, onEnd: () => void): Promise<Notifier> {
+export async function read(fd: number, onData: (bytes: Uint8Array) => void, onEnd: () => void): Promise<Reader> {
   let ended = false;
   const end = () => {
     if (ended) return;
@@ -111,7 +123,7 @@ export async function read(fd: number, onData: (bytes: Uint8Array) => void, onEn
     socket.on("end", end);
     socket.on("error", end);
     socket.on("close", end);
-    return { ref: () => {}, unref: () => {}, close: () => void socket.destroy() };
+    return { pause: () => void socket.pause(), resume: () => void socket.resume(), close: () => void socket.destroy() };
   }
   const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
   const socket = await bun.connect({
@@ -119,5 +131,5 @@ export async function read(fd: number, onData: (bytes: Uint8Array) => void, onEn
     socket: { data: (_, bytes) => onData(bytes), error: end, end, close: end },
   });
   socket.unref();
-  return { ref: () => {}, unref: () => {}, close: () => socket.end() };
+  return { pause: () => socket.pause(), resume: () => socket.resume(), close: () => socket.end() };
 }

@@ -16,7 +16,8 @@ import { Dispatcher, type Inspector } from "./dispatcher.ts";
 import type { KeptReplies } from "./kept_replies.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ClosedError, ConnectionError, CpipeError, TimeoutError } from "./errors.ts";
-import { type Notifier, prepare, read, watch } from "./notifier.ts";
+import { type Notifier, prepare, watch } from "./notifier.ts";
+import { RuntimeReader } from "./runtime_reader.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
 import { describeAddress, type PoolSettings, redact } from "./options.ts";
 import { encodePoolSettings } from "./settings.ts";
@@ -26,7 +27,6 @@ import type { Arg, Reply } from "./types.ts";
 
 const OUT_SIZE = 256 * 1024;
 const OUT_RETAIN_LIMIT = 16 * 1024 * 1024;
-const EMPTY = new Uint8Array(0);
 
 /** The pool's queue is full: too many commands wait for the server. */
 export class QueueFullError extends CpipeError {
@@ -43,13 +43,13 @@ interface Resources {
   handle: Handle | null;
   notifier: Notifier | null;
   /** The sockets the runtime reads for handed-over connections, by connection. */
-  readers: Map<number, Notifier>;
+  readers: Map<number, RuntimeReader>;
 }
 
 function free(resources: Resources): void {
   resources.notifier?.close();
   resources.notifier = null;
-  for (const reader of resources.readers.values()) reader.close();
+  for (const reader of resources.readers.values()) reader.stop();
   resources.readers.clear();
   if (resources.handle !== null) native.cpipe_pool_free(resources.handle);
   resources.handle = null;
@@ -140,6 +140,13 @@ export class PoolCore {
   get connected(): number {
     const handle = this.#resources.handle;
     return handle === null ? 0 : native.cpipe_pool_connected(handle);
+  }
+
+  /** Connections whose socket the runtime reads now (see `#handOver`); for tests and diagnostics. */
+  get runtimeReads(): number {
+    let n = 0;
+    for (const reader of this.#resources.readers.values()) n += reader.stopped ? 0 : 1;
+    return n;
   }
 
   /** Commands sent or waiting to be sent, whose replies did not come yet. */
@@ -373,50 +380,36 @@ export class PoolCore {
     this.#checkIdle();
   }
 
+  #exclusive(connection: number): boolean {
+    return connection >= this.size && connection < this.size + this.#settings.exclusiveConnections;
+  }
+
   /**
-   * Lets the runtime read a shared connection that came up (`cpipe_pool_hand_over`): its replies then wake
-   * this thread alone, with no hop through the I/O thread and the notification socket. Not for TLS (the core
-   * decrypts) or where descriptors cannot be shared (Windows): those stay with the I/O thread.
+   * Lets the runtime read a shared or added connection that came up (`cpipe_pool_hand_over`): its replies then
+   * wake this thread alone, with no hop through the I/O thread and the notification socket. Not for TLS (the
+   * core decrypts), a paused connection, or where descriptors cannot be shared (Windows): those stay with the
+   * I/O thread. Nor with the client-side cache: an invalidation that reached one connection before a reply
+   * reached another must be seen first, and the I/O thread reads every ready socket before the host drains,
+   * where the runtime calls back per socket (a read could then settle before an invalidation it follows).
    */
   #handOver(connection: number): void {
     const resources = this.#resources, handle = resources.handle;
     if (handle === null) return;
     // A connection that is up again: the socket read before belonged to its last connect, which failed.
-    resources.readers.get(connection)?.close();
+    resources.readers.get(connection)?.stop();
     resources.readers.delete(connection);
     const fd = native.cpipe_pool_hand_over(handle, connection);
     if (fd < 0) return;
     const self = new WeakRef(this);
-    let reader: Notifier | null = null, done = false;
-    const feed = (bytes: Uint8Array): void => {
+    const reader = new RuntimeReader(handle, connection, fd, () => {
       const core = self.deref();
-      if (done || core === undefined || resources.handle !== handle) return;
-      if (native.cpipe_pool_feed(handle, connection, fd, bytes, bytes.length) < 0) stop();
-      core.drain();
-    };
-    const stop = (): void => {
-      done = true;
-      reader?.close();
-      if (reader !== null && resources.readers.get(connection) === reader) resources.readers.delete(connection);
-    };
-    const end = (): void => {
-      if (!done) feed(EMPTY); // the end of the stream (the core ignores it once the connection failed)
-      stop();
-    };
-    read(fd, feed, end).then((r) => {
-      reader = r;
-      if (done || resources.handle !== handle) r.close();
-      else resources.readers.set(connection, r);
-    }, (e) => {
-      // The runtime could not take the descriptor: the connection cannot be read any more; the core fails it.
-      done = true;
-      const core = self.deref();
-      if (core === undefined || resources.handle !== handle) return;
-      native.cpipe_pool_feed(handle, connection, fd, EMPTY, 0);
-      core.drain();
-      void e;
+      return core === undefined || resources.handle !== handle ? undefined : core.#drainNow;
     });
+    if (this.#paused.has(connection)) reader.pause(true);
+    resources.readers.set(connection, reader);
   }
+
+  readonly #drainNow = (): void => this.drain();
 
   #replaceOut(out: Uint8Array): void {
     this.#out = out;
@@ -430,7 +423,10 @@ export class PoolCore {
     }
     // The server forgot what a dropped connection read: no invalidation would come for it.
     if (event.type === "down") this.cache?.flush();
-    if (event.type === "up" && event.connection < this.size) this.#handOver(event.connection);
+    // Not with the client-side cache: it relies on every connection's records arriving in one drain (below).
+    if (event.type === "up" && this.cache === null && !this.#exclusive(event.connection)) {
+      this.#handOver(event.connection);
+    }
     // A connection is up: what waited in the offline queue goes out (after this drain).
     if (event.type === "up" && this.#offlineTimer !== undefined) {
       clearTimeout(this.#offlineTimer);
@@ -607,8 +603,16 @@ export class PoolCore {
   /** Stops or resumes reading one connection (a subscriber whose consumer is slow). */
   pause(connection: number, paused: boolean): void {
     const handle = this.#resources.handle;
-    if (handle !== null) native.cpipe_pool_pause(handle, connection, paused ? 1 : 0);
+    if (handle === null) return;
+    native.cpipe_pool_pause(handle, connection, paused ? 1 : 0);
+    if (paused) this.#paused.add(connection);
+    else this.#paused.delete(connection);
+    // The runtime reads a handed-over connection: it stops too, and the server's output buffer holds the rest.
+    this.#resources.readers.get(connection)?.pause(paused);
   }
+
+  /** Connections paused now (a reader made later starts paused). */
+  readonly #paused = new Set<number>();
 
   /** Live subscriptions: messages may come at any time, so the pool keeps the process alive. */
   #holds = 0;
@@ -625,6 +629,9 @@ export class PoolCore {
     const handle = this.#resources.handle;
     if (handle === null) return;
     native.cpipe_pool_remove(handle, connection);
+    this.#resources.readers.get(connection)?.stop();
+    this.#resources.readers.delete(connection);
+    this.#paused.delete(connection);
     this.drain();
   }
 

@@ -105,6 +105,12 @@ async function handler(args: Args): Promise<Handler> {
     }
     return (id) => r.get(`item:${id}`) as Promise<string | null>;
   }
+  if (args.client === "none") {
+    // The floor: the same service answering from memory, with no Redis client at all.
+    const items = new Map<string, string>();
+    for (let i = 0; i < 1000; i++) items.set(String(i), "v".repeat(100));
+    return (id) => Promise.resolve(items.get(id) ?? null);
+  }
   throw new Error(`unknown client ${args.client}`);
 }
 

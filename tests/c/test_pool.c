@@ -881,6 +881,10 @@ static void test_hand_over(void) {
     CHECK(cpipe_pool_hand_over(p, 7) == CPIPE_ERR_ARG && errstr_has(p, "no connection 7"));
     CHECK(cpipe_pool_hand_over(p, -1) == CPIPE_ERR_ARG);
     CHECK(cpipe_pool_hand_over(p, 2) == CPIPE_ERR_BUSY && errstr_has(p, "cannot be handed over")); /* exclusive */
+    CHECK(cpipe_pool_acquire(p) == 2);
+    CHECK(await_event(p, 2, CPIPE_EVENT_UP, 1, 3000) != NULL);
+    CHECK(cpipe_pool_hand_over(p, 2) == CPIPE_ERR_BUSY); /* even when acquired and up */
+    CHECK(cpipe_pool_release(p, 2, 1) == CPIPE_OK);
     CHECK(cpipe_pool_feed(NULL, 0, 3, &byte, 1) == CPIPE_ERR_ARG);
     CHECK(cpipe_pool_feed(p, 0, 3, NULL, 1) == CPIPE_ERR_ARG && errstr_has(p, "invalid bytes"));
     CHECK(cpipe_pool_feed(p, 0, 3, &byte, -1) == CPIPE_ERR_ARG);

@@ -1,0 +1,91 @@
+/**
+ * The runtime reads a pool's plain connections itself (`cpipe_pool_hand_over` / `cpipe_pool_feed`): replies
+ * reach their callers through the runtime's own socket, the I/O thread still times calls and redials, every
+ * reconnect hands the new socket over and closes the old descriptor, and connections that must stay with the
+ * I/O thread (exclusive ones, a pool with the client-side cache) do.
+ */
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { afterAll, test } from "../harness/shim.ts";
+import { startRedis } from "../harness/server.ts";
+import { sleep, until } from "../harness/wait.ts";
+import { ConnectionError, TimeoutError } from "../../mod.ts";
+import { clientSettings, type PoolOptions, poolSettings } from "../../src/options.ts";
+import { PoolCore } from "../../src/pool_core.ts";
+import { encodeConnectionSettings } from "../../src/settings.ts";
+
+const server = await startRedis();
+afterAll(() => server[Symbol.asyncDispose]());
+
+const core = (options: PoolOptions = {}) =>
+  new PoolCore(poolSettings({ host: server.host, port: server.port, ...options }));
+const call = (c: PoolCore, command: string, ...args: string[]) => c.call(-1, command, args, null, false);
+
+/** Descriptors this process holds open (Linux, where the tests run). */
+const descriptors = () => readdirSync("/proc/self/fd").length;
+
+test("the runtime reads every shared connection: replies in order, at any count", async () => {
+  const c = core({ size: 3 });
+  await until(() => c.runtimeReads === 3, 5_000, "three connections read by the runtime");
+  const replies = await Promise.all(Array.from({ length: 20_000 }, (_, i) => call(c, "ECHO", `v${i}`)));
+  assert.ok(replies.every((r, i) => r === `v${i}`));
+  for (let i = 0; i < 200; i++) assert.equal(await call(c, "ECHO", `seq${i}`), `seq${i}`);
+  assert.equal(c.runtimeReads, 3);
+  await c.close();
+  assert.equal(c.runtimeReads, 0);
+});
+
+test("CLIENT KILL: calls in flight reject, the new sockets are read by the runtime, no descriptor is left", async () => {
+  const c = core({ size: 2 });
+  await until(() => c.runtimeReads === 2, 5_000, "both connections read by the runtime");
+  assert.equal(await call(c, "PING"), "PONG");
+  const before = descriptors();
+  for (let round = 0; round < 5; round++) {
+    const inFlight = call(c, "BLPOP", `rr:never:${round}`, "2"); // on a shared connection: killed under it
+    await sleep(20);
+    server.cli("CLIENT", "KILL", "TYPE", "normal");
+    await assert.rejects(inFlight, ConnectionError);
+    await until(async () => (await call(c, "PING").catch(() => "")) === "PONG", 5_000, "a connection up again");
+    await until(() => c.runtimeReads === 2 && c.connected === 2, 5_000, "both connections handed over again");
+  }
+  assert.equal(await call(c, "ECHO", "after"), "after");
+  await until(() => descriptors() <= before, 2_000, "the old descriptors closed");
+  await c.close();
+});
+
+test("a command timeout still fires on a connection the runtime reads, and the connection comes back", async () => {
+  const c = core({ size: 1, commandTimeout: 150 });
+  await until(() => c.runtimeReads === 1, 5_000, "the connection read by the runtime");
+  await sleep(100); // the I/O thread sleeps: nothing owed
+  const t0 = Date.now();
+  await assert.rejects(call(c, "DEBUG", "SLEEP", "0.6"), TimeoutError);
+  const took = Date.now() - t0;
+  assert.ok(took >= 140 && took < 600, `timed out after ${took} ms`);
+  await sleep(600); // the server sleeps for everyone
+  await until(async () => (await call(c, "PING").catch(() => "")) === "PONG", 5_000, "the connection up again");
+  await until(() => c.runtimeReads === 1, 5_000, "the new socket read by the runtime");
+  await c.close();
+});
+
+test("an added connection is read by the runtime and let go when removed; exclusive ones stay with the thread", async () => {
+  const c = core({ size: 1, exclusiveConnections: 1 });
+  await until(() => c.runtimeReads === 1, 5_000, "the shared connection read by the runtime");
+  const added = c.addConnection(encodeConnectionSettings(clientSettings(server.host, server.port)));
+  await until(() => c.runtimeReads === 2, 5_000, "the added connection read by the runtime");
+  assert.equal(await c.call(added, "ECHO", ["added"], null, false), "added");
+  const exclusive = await c.acquire();
+  assert.equal(await c.call(exclusive, "BLPOP", ["rr:list", "0.05"], null, false), null);
+  assert.equal(c.runtimeReads, 2);
+  c.release(exclusive, true);
+  c.removeConnection(added);
+  assert.equal(c.runtimeReads, 1);
+  await c.close();
+});
+
+test("with the client-side cache every connection stays with the I/O thread", async () => {
+  const c = core({ size: 2, protocol: 3, clientCache: true });
+  await until(() => c.connected === 2, 5_000, "both connections up");
+  assert.equal(await call(c, "PING"), "PONG");
+  assert.equal(c.runtimeReads, 0);
+  await c.close();
+});
