@@ -5,7 +5,8 @@
  * rounds, medians shown. In P1 the subscriber is stopped (SIGSTOP) while the flood is published, and the server
  * keeps it (no output-buffer limit): once it continues, it receives as fast as it can take the messages, and
  * neither the publisher's speed nor the CPU it takes on a small machine is measured.
- * `deno run -A bench/pubsub.ts [--rounds 3] [--messages 1000000] [--only cpipe,bun]`.
+ * `deno run -A bench/pubsub.ts [--rounds 3] [--messages 1000000] [--only cpipe,bun]`; with `CPIPE_BASELINE=<checkout>`
+ * also that checkout's cpipe (`--only cpipe,cpipe-baseline`).
  */
 import { spawn, spawnSync } from "node:child_process";
 import process from "node:process";
@@ -35,6 +36,13 @@ const rows: Row[] = ([
   { name: "Bun RedisClient", client: "bun", command: [`${bin}bun`, client] },
   { name: "node-redis (Node)", client: "node-redis", command: ["node", client] },
   { name: "ioredis (Node)", client: "ioredis", command: ["node", client] },
+  // With CPIPE_BASELINE=<another checkout>: its cpipe beside this one's, in the same rounds (an A/B of a change).
+  ...(Deno.env.get("CPIPE_BASELINE")
+    ? [
+      { name: "cpipe baseline (Deno)", client: "cpipe-baseline", command: [`${bin}deno`, "run", "-A", client] },
+      { name: "cpipe baseline (Bun)", client: "cpipe-baseline", command: [`${bin}bun`, client] },
+    ]
+    : []),
 ] as Row[]).filter((row) => only.length === 0 || only.includes(row.client));
 
 // No output-buffer limit: a subscriber slower than the flood must not be disconnected mid-measure.

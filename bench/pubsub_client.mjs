@@ -15,8 +15,11 @@ const url = `redis://127.0.0.1:${port}`;
 /** Subscribes `onMessage(text)` to `channel` with the client under test; returns publish() and close(). */
 async function open(channel, onMessage) {
   switch (client) {
-    case "cpipe": {
-      const { connectPool } = await import("../mod.ts");
+    case "cpipe":
+    case "cpipe-baseline": {
+      // cpipe-baseline: another checkout's (CPIPE_BASELINE), for an A/B of a change.
+      const baseline = globalThis.Deno?.env.get("CPIPE_BASELINE") ?? globalThis.process?.env?.CPIPE_BASELINE;
+      const { connectPool } = await import(client === "cpipe" ? "../mod.ts" : `${baseline}/mod.ts`);
       const pool = connectPool({ host: "127.0.0.1", port, size: 1 });
       const sub = await pool.subscribe(channel, ({ message }) => onMessage(message));
       return {

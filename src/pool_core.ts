@@ -380,15 +380,11 @@ export class PoolCore {
     this.#checkIdle();
   }
 
-  #exclusive(connection: number): boolean {
-    return connection >= this.size && connection < this.size + this.#settings.exclusiveConnections;
-  }
-
   /**
-   * Lets the runtime read a shared or added connection that came up (`cpipe_pool_hand_over`): its replies then
-   * wake this thread alone, with no hop through the I/O thread and the notification socket. Not for TLS (the
-   * core decrypts), a paused connection, or where descriptors cannot be shared (Windows): those stay with the
-   * I/O thread. Nor with the client-side cache: an invalidation that reached one connection before a reply
+   * Lets the runtime read a shared connection (or an added one that asked for it) that came up
+   * (`cpipe_pool_hand_over`): its replies then wake this thread alone, with no hop through the I/O thread and
+   * the notification socket. Not for TLS (the core decrypts), a paused connection, or where descriptors cannot
+   * be shared (Windows): those stay with the I/O thread. Nor with the client-side cache: an invalidation that reached one connection before a reply
    * reached another must be seen first, and the I/O thread reads every ready socket before the host drains,
    * where the runtime calls back per socket (a read could then settle before an invalidation it follows).
    */
@@ -424,8 +420,11 @@ export class PoolCore {
     // The server forgot what a dropped connection read: no invalidation would come for it.
     if (event.type === "down") this.cache?.flush();
     // Not with the client-side cache: it relies on every connection's records arriving in one drain (below).
-    if (event.type === "up" && this.cache === null && !this.#exclusive(event.connection)) {
-      this.#handOver(event.connection);
+    const connection = event.connection;
+    if (
+      event.type === "up" && this.cache === null && (connection < this.size || this.#runtimeReadable.has(connection))
+    ) {
+      this.#handOver(connection);
     }
     // A connection is up: what waited in the offline queue goes out (after this drain).
     if (event.type === "up" && this.#offlineTimer !== undefined) {
@@ -552,14 +551,22 @@ export class PoolCore {
   /**
    * Adds a connection of its own to another server (or the same), for
    * routers: commands reach it by its index. See `cpipe_pool_add`.
+   * `runtimeReads`: the runtime reads its replies (see `#handOver`), for
+   * connections that carry calls (a cluster's nodes); a subscriber's flood
+   * is read faster by the I/O thread, beside the JavaScript that handles it.
    */
-  addConnection(settingsBytes: Uint8Array, role: number = Role.DIRECT): number {
+  addConnection(settingsBytes: Uint8Array, role: number = Role.DIRECT, runtimeReads = false): number {
     const handle = this.#resources.handle;
     if (handle === null) throw new ClosedError(`cpipe: the pool for ${this.address} is closed`);
     const connection = native.cpipe_pool_add(handle, settingsBytes, settingsBytes.length, role);
     if (connection < 0) throw errorFromStatus(connection, this.#batcher.errstr(handle));
+    if (runtimeReads) this.#runtimeReadable.add(connection);
+    else this.#runtimeReadable.delete(connection);
     return connection;
   }
+
+  /** Added connections to hand over when they come up (the shared ones always are). */
+  readonly #runtimeReadable = new Set<number>();
 
   // ---- Pub/Sub --------------------------------------------------------------------------
 
@@ -632,6 +639,7 @@ export class PoolCore {
     this.#resources.readers.get(connection)?.stop();
     this.#resources.readers.delete(connection);
     this.#paused.delete(connection);
+    this.#runtimeReadable.delete(connection);
     this.drain();
   }
 

@@ -11,6 +11,7 @@ import { SubscribingCommands, type Subscriptions } from "../subscribing.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "../events.ts";
 import { checkCommand } from "../guards.ts";
+import { Role } from "../../ffi/abi.ts";
 import { PoolCore } from "../pool_core.ts";
 import { BLOCKING, classify, SHARED, statefulError } from "../pool_routing.ts";
 import type { ScoredMember, Transform } from "../replies.ts";
@@ -107,7 +108,7 @@ export class ClusterPool extends SubscribingCommands {
             seedConnection = null;
             return connection;
           }
-          return this.#core.addConnection(encodeConnectionSettings(settings.node(address)));
+          return this.#core.addConnection(encodeConnectionSettings(settings.node(address)), Role.DIRECT, true);
         },
         close: (connection) => {
           if (connection === 0) seedConnection = 0; // the pool's own: kept for later discoveries

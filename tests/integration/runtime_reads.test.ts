@@ -12,6 +12,7 @@ import { sleep, until } from "../harness/wait.ts";
 import { ConnectionError, TimeoutError } from "../../mod.ts";
 import { clientSettings, type PoolOptions, poolSettings } from "../../src/options.ts";
 import { PoolCore } from "../../src/pool_core.ts";
+import { Role } from "../../ffi/abi.ts";
 import { encodeConnectionSettings } from "../../src/settings.ts";
 
 const server = await startRedis();
@@ -67,12 +68,17 @@ test("a command timeout still fires on a connection the runtime reads, and the c
   await c.close();
 });
 
-test("an added connection is read by the runtime and let go when removed; exclusive ones stay with the thread", async () => {
+test("an added connection that asks is read by the runtime and let go when removed; exclusive ones and others stay with the thread", async () => {
   const c = core({ size: 1, exclusiveConnections: 1 });
   await until(() => c.runtimeReads === 1, 5_000, "the shared connection read by the runtime");
-  const added = c.addConnection(encodeConnectionSettings(clientSettings(server.host, server.port)));
+  const bytes = encodeConnectionSettings(clientSettings(server.host, server.port));
+  const added = c.addConnection(bytes, Role.DIRECT, true);
   await until(() => c.runtimeReads === 2, 5_000, "the added connection read by the runtime");
   assert.equal(await c.call(added, "ECHO", ["added"], null, false), "added");
+  const threadRead = c.addConnection(bytes); // a subscriber's, say: read by the I/O thread
+  assert.equal(await c.call(threadRead, "ECHO", ["thread"], null, false), "thread");
+  assert.equal(c.runtimeReads, 2);
+  c.removeConnection(threadRead);
   const exclusive = await c.acquire();
   assert.equal(await c.call(exclusive, "BLPOP", ["rr:list", "0.05"], null, false), null);
   assert.equal(c.runtimeReads, 2);
