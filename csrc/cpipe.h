@@ -220,7 +220,9 @@ CPIPE_API void cpipe_client_free(cpipe_client *c);
  * When records go from none to some the I/O thread writes one byte to the
  * host's end of a socket pair (cpipe_pool_notify_fd); the host watches it
  * in its event loop and calls cpipe_pool_drain until CPIPE_FLAG_MORE is
- * clear. The bytes carry no meaning.
+ * clear. The bytes carry no meaning. Records of a connection the host reads
+ * itself (cpipe_pool_hand_over) come from its cpipe_pool_feed calls, with
+ * no byte: it drains after each.
  *
  * Every function but cpipe_pool_free may be called only from one thread (the
  * host's) at a time. */

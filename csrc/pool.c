@@ -9,7 +9,12 @@
  * the pool's record queue; when the queue goes from empty to non-empty the
  * I/O thread writes one byte to the host's end of a socket pair, which the
  * host runtime watches in its own event loop, and the host drains the queue
- * with one call. No JavaScript ever runs on the I/O thread. While replies
+ * with one call. No JavaScript ever runs on the I/O thread. A connection
+ * may also be handed over (cpipe_pool_hand_over): the host's runtime then
+ * reads a second descriptor of its socket in its own event loop and feeds
+ * the bytes (cpipe_pool_feed), parsed on the host's thread with no byte on
+ * the socket pair, so a reply wakes that thread alone; the I/O thread still
+ * writes, redials and times the connection's calls. While replies
  * are owed, the I/O thread asks its sockets again for SPIN_US (yielding the
  * CPU in between) before it sleeps: a reply on a fast network comes sooner
  * than a sleeping thread is woken, and a CPU that never idles is not woken
