@@ -391,11 +391,12 @@ export class PoolCore {
   #handOver(connection: number): void {
     const resources = this.#resources, handle = resources.handle;
     if (handle === null) return;
-    // A connection that is up again: the socket read before belonged to its last connect, which failed.
-    resources.readers.get(connection)?.stop();
-    resources.readers.delete(connection);
+    // Refused when this connect was handed over already: UP records are drained late, so one may name an
+    // earlier connect while the connection is up again and read by the reader an earlier UP made.
     const fd = native.cpipe_pool_hand_over(handle, connection);
     if (fd < 0) return;
+    // The socket read before belonged to an earlier connect, which failed (the core ended it).
+    resources.readers.get(connection)?.stop();
     const self = new WeakRef(this);
     const reader = new RuntimeReader(handle, connection, fd, () => {
       const core = self.deref();

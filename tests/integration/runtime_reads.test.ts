@@ -95,3 +95,43 @@ test("with the client-side cache every connection stays with the I/O thread", as
   assert.equal(c.runtimeReads, 0);
   await c.close();
 });
+
+test("connections killed faster than their records are drained: every call settles, each connect is read", async () => {
+  // An UP record drained late names a connect that already failed while the connection is up again: the
+  // reader it made reads the new connect, and the later UP must not replace it with none.
+  const c = core({ size: 3, name: "rr-kill-loop", reconnectMaxDelay: 10 });
+  await until(() => c.runtimeReads === 3, 5_000, "three connections read by the runtime");
+  let stop = false, downs = 0;
+  c.onEvent = (event) => void (downs += event.type === "down" ? 1 : 0);
+  const killer = (async () => {
+    while (!stop) {
+      await sleep(15);
+      // One at a time, each redis-cli blocking this thread meanwhile: the others fail and come back between.
+      const ids = server.cli("CLIENT", "LIST").split("\n").filter((l) => l.includes("name=rr-kill-loop"));
+      for (const line of ids) server.cli("CLIENT", "KILL", "ID", line.match(/id=(\d+)/)![1]!);
+    }
+  })();
+  try {
+    const end = Date.now() + 2_000;
+    for (let round = 0; Date.now() < end || downs < 10; round++) {
+      const calls = Array.from({ length: 2000 }, (_, i) => call(c, "ECHO", `${round}:${i}`));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const settled = await Promise.race([
+        Promise.allSettled(calls),
+        new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), 5_000)),
+      ]);
+      clearTimeout(timer);
+      assert.ok(settled !== null, `round ${round}: ${c.pending} calls still pending after 5 s`);
+      for (const [i, s] of settled.entries()) {
+        if (s.status === "fulfilled") assert.equal(s.value, `${round}:${i}`);
+        else assert.ok(s.reason instanceof ConnectionError, String(s.reason));
+      }
+    }
+  } finally {
+    stop = true;
+    await killer;
+  }
+  await until(async () => (await call(c, "PING").catch(() => "")) === "PONG", 5_000, "a connection up again");
+  await until(() => c.runtimeReads === 3 && c.connected === 3, 5_000, "every connection read by the runtime again");
+  await c.close();
+});
