@@ -21,6 +21,8 @@ const SUBMIT_BYTES = 1024 * 1024;
 const MIN_PART = 5;
 /** A tick that issues this many commands on a route submits them without waiting for its end. */
 export const EARLY_FLUSH = 4096;
+/** Pipelines of one turn share a segment up to this many bytes of commands. */
+const MERGE_BYTES = 16 * 1024;
 
 /**
  * The shared connection the blocks of one pipeline go to: a pipeline sent in several blocks (the first before
@@ -131,6 +133,17 @@ export class Batcher {
    * connection the pipeline's earlier blocks went to.
    */
   block(route: number, encoder: CommandEncoder, starts: number[], ids: number[], pin: Pin | null = null): void {
+    // Small pipelines of one turn (a server's requests, each with its own) share a segment: one submit, one
+    // write. Each stays contiguous and in order on the one connection the segment goes to.
+    const tail = this.#mergeable;
+    if (tail !== null && route < 0 && pin === null && tail.encoder.length + encoder.length <= MERGE_BYTES) {
+      const base = tail.encoder.length;
+      tail.encoder.append(encoder);
+      for (let k = 0; k < starts.length; k++) tail.starts.push(base + starts[k]!);
+      for (let k = 0; k < ids.length; k++) tail.ids.push(ids[k]!);
+      this.queued += ids.length;
+      return;
+    }
     // What this route queued before comes first, then the block, alone in its segment.
     this.#close(route);
     const segment = this.#spare.pop() ?? new Segment();
@@ -145,7 +158,14 @@ export class Batcher {
     segment.queuedAt = Date.now();
     this.#queue.push(segment);
     this.queued += ids.length;
+    this.#mergeable = route < 0 && pin === null && encoder.length < MERGE_BYTES ? segment : null;
   }
+
+  /**
+   * The last segment queued, when it is a small pipeline on the shared connections that later pipelines of this
+   * turn may join (until something else is queued after it, or the turn's flush).
+   */
+  #mergeable: Segment | null = null;
 
   /**
    * An empty arena for the next block of a long pipeline: one a submitted block left, else a new one with room
@@ -163,6 +183,7 @@ export class Batcher {
     if (segment.ids.length === 0) return void this.#spare.push(segment);
     segment.queuedAt = Date.now();
     this.#queue.push(segment);
+    this.#mergeable = null;
   }
 
   /**
@@ -188,6 +209,7 @@ export class Batcher {
 
   /** Submits every open segment now, as far as the window allows. */
   flush(): void {
+    this.#mergeable = null;
     const open = this.#open;
     for (let key = 0; key < open.length; key++) if (open[key] !== undefined) this.#close(key - 1);
     this.submitQueue();
@@ -199,6 +221,7 @@ export class Batcher {
   }
 
   submitQueue(): void {
+    this.#mergeable = null; // what goes out now takes nothing more
     const queue = this.#queue;
     while (this.#queueHead < queue.length) {
       const segment = queue[this.#queueHead]!;
@@ -216,6 +239,7 @@ export class Batcher {
   }
 
   #recycle(segment: Segment): void {
+    if (segment === this.#mergeable) this.#mergeable = null;
     segment.reset();
     if (this.#spare.length < 16) this.#spare.push(segment);
   }
@@ -336,6 +360,7 @@ export class Batcher {
 
   /** Every call encoded and not submitted, now forgotten (the pool is closing). */
   drop(error: Error): void {
+    this.#mergeable = null;
     const queue = this.#queue;
     for (let i = this.#queueHead; i < queue.length; i++) {
       const segment = queue[i]!;

@@ -106,6 +106,16 @@ export class CommandEncoder {
     this.count++;
   }
 
+  /** Appends every command `other` packed, as they are. */
+  append(other: CommandEncoder): void {
+    const base = this.length;
+    this.#ensure(other.length);
+    this.bytes.set(other.bytes.subarray(0, other.length), base);
+    this.length += other.length;
+    this.count += other.count;
+    for (const start of other.chunkStarts) this.chunkStarts.push(base + start);
+  }
+
   /** The packed bytes of chunk i (0 ≤ i ≤ chunkStarts.length). */
   chunk(i: number): Uint8Array {
     const from = i === 0 ? 0 : this.chunkStarts[i - 1];

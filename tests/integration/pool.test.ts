@@ -367,3 +367,30 @@ test("closing frees every native allocation and socket", async () => {
   assert.equal(liveAllocations(), allocs);
   assert.ok(openFds() <= fds + 2, `fds ${fds} -> ${openFds()}`);
 });
+
+test("small pipelines of one tick share a write, each whole with its own replies, MULTI … EXEC among them", async () => {
+  const [pool, k] = fresh({ size: 4 });
+  for (let round = 0; round < 20; round++) {
+    const pipelines: Promise<unknown[]>[] = [], singles: Promise<unknown>[] = [], txs: Promise<unknown[]>[] = [];
+    for (let i = 0; i < 300; i++) {
+      pipelines.push(pool.pipeline().set(`${k}:${i}`, `${round}:${i}`).get(`${k}:${i}`).incr(`${k}:n`).execute());
+      if (i % 7 === 0) singles.push(pool.get(`${k}:${i}`));
+      if (i % 13 === 0) {
+        txs.push(pool.pipeline().addCommand("MULTI").incr(`${k}:t`).incr(`${k}:t`).addCommand("EXEC").execute());
+      }
+    }
+    const counts = new Set<unknown>();
+    for (const [i, p] of (await Promise.all(pipelines)).entries()) {
+      assert.deepEqual(p.slice(0, 2), ["OK", `${round}:${i}`]); // its own SET, then its own GET
+      counts.add(p[2]);
+    }
+    assert.equal(counts.size, pipelines.length); // every INCR ran once, its reply to its own pipeline
+    for (const tx of await Promise.all(txs)) {
+      const [ok, q1, q2, exec] = tx as [string, string, string, number[]];
+      assert.deepEqual([ok, q1, q2], ["OK", "QUEUED", "QUEUED"]);
+      assert.equal(exec[1], exec[0]! + 1); // nothing came between the two INCRs
+    }
+    for (const s of await Promise.all(singles)) assert.ok(s === null || typeof s === "string");
+  }
+  await pool.close();
+});
