@@ -176,9 +176,9 @@ const RETRY: Redirect = Object.freeze({ kind: "retry" });
  * Redis 7): ask `CLUSTER SLOTS` then and read it with `parseSlots`. Any other error reply is thrown.
  */
 export function shardsFrom(reply: Reply, host: string, tls = false): Shard[] | null {
-  if (reply instanceof ReplyError) {
-    if (/unknown (sub)?command/i.test(reply.message)) return null;
-    throw reply;
+  if (reply instanceof Error) {
+    if (reply instanceof ReplyError && /unknown (sub)?command/i.test(reply.message)) return null;
+    throw reply; // a refusal, or the call's own failure (the node could not be reached): not a topology
   }
   return parseShards(reply, host, tls);
 }

@@ -11,8 +11,8 @@ import { hasSubcommands, keyIsFirstArgument, tableName } from "../../src/key_pos
 import { clusterSettings } from "../../src/cluster/options.ts";
 import { SlotRouter } from "../../src/cluster/router.ts";
 import { slotOf } from "../../src/cluster/slot.ts";
-import { mapAddress, parseShards, parseSlots, redirectOf } from "../../src/cluster/topology.ts";
-import { CpipeError, ReplyError } from "../../src/errors.ts";
+import { mapAddress, parseShards, parseSlots, redirectOf, shardsFrom } from "../../src/cluster/topology.ts";
+import { ConnectionError, CpipeError, ReplyError } from "../../src/errors.ts";
 
 test("cluster unit: key slots (known values, tags, bytes, numbers)", () => {
   assert.equal(slotOf("foo"), 12182);
@@ -179,4 +179,12 @@ test("cluster unit: routing reads the key specs and READ_ONLY as the whole table
   assert.equal(tableName("no-such-command", []), undefined);
   assert.equal(isReadOnly("object", ["encoding", "k"]), true);
   assert.equal(isReadOnly("object", ["no-such-sub"]), false);
+});
+
+test("cluster unit: CLUSTER SHARDS' failure is thrown as it came, unknown to the server it asks for CLUSTER SLOTS", () => {
+  const unreachable = new ConnectionError("cpipe: 127.0.0.1:1: cannot connect: Connection refused");
+  assert.throws(() => shardsFrom(unreachable, "127.0.0.1"), (e) => e === unreachable);
+  const refused = new ReplyError("ERR This instance has cluster support disabled");
+  assert.throws(() => shardsFrom(refused, "127.0.0.1"), (e) => e === refused);
+  assert.equal(shardsFrom(new ReplyError("ERR unknown subcommand 'SHARDS'"), "127.0.0.1"), null);
 });
