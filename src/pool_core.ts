@@ -384,9 +384,10 @@ export class PoolCore {
    * Lets the runtime read a shared connection (or an added one that asked for it) that came up
    * (`cpipe_pool_hand_over`): its replies then wake this thread alone, with no hop through the I/O thread and
    * the notification socket. Not for TLS (the core decrypts), a paused connection, or where descriptors cannot
-   * be shared (Windows): those stay with the I/O thread. Nor with the client-side cache: an invalidation that reached one connection before a reply
-   * reached another must be seen first, and the I/O thread reads every ready socket before the host drains,
-   * where the runtime calls back per socket (a read could then settle before an invalidation it follows).
+   * be shared (Windows): those stay with the I/O thread. Nor with the client-side cache: an invalidation that
+   * reached one connection before a reply reached another must be seen first, and the I/O thread reads every
+   * ready socket before the host drains, where the runtime calls back per socket (a read could then settle
+   * before an invalidation it follows).
    */
   #handOver(connection: number): void {
     const resources = this.#resources, handle = resources.handle;
@@ -420,7 +421,7 @@ export class PoolCore {
     }
     // The server forgot what a dropped connection read: no invalidation would come for it.
     if (event.type === "down") this.cache?.flush();
-    // Not with the client-side cache: it relies on every connection's records arriving in one drain (below).
+    // Not with the client-side cache: it relies on every connection's records arriving in one drain (#handOver).
     const connection = event.connection;
     if (
       event.type === "up" && this.cache === null && (connection < this.size || this.#runtimeReadable.has(connection))

@@ -88,6 +88,21 @@ test("an added connection that asks is read by the runtime and let go when remov
   await c.close();
 });
 
+test("a paused connection the runtime reads holds its replies until resumed", async () => {
+  const c = core({ size: 1 });
+  const added = c.addConnection(encodeConnectionSettings(clientSettings(server.host, server.port)), Role.DIRECT, true);
+  await until(() => c.runtimeReads === 2, 5_000, "the added connection read by the runtime");
+  c.pause(added, true);
+  let got: unknown = undefined;
+  const reply = c.call(added, "ECHO", ["held"], null, false).then((r) => got = r);
+  await sleep(150);
+  assert.equal(got, undefined);
+  c.pause(added, false);
+  await reply;
+  assert.equal(got, "held");
+  await c.close();
+});
+
 test("with the client-side cache every connection stays with the I/O thread", async () => {
   const c = core({ size: 2, protocol: 3, clientCache: true });
   await until(() => c.connected === 2, 5_000, "both connections up");
