@@ -639,12 +639,11 @@ int64_t cpipe_connection_hand_over(cpipe_connection *c) {
     return (int64_t)shared;
 }
 
-void cpipe_connection_feed(cpipe_connection *c, const uint8_t *data, size_t len, const char *why, int64_t now,
-                           cpipe_buffer *out) {
+void cpipe_connection_feed(cpipe_connection *c, const uint8_t *data, size_t len, int64_t now, cpipe_buffer *out) {
     if (c->state != CPIPE_CONN_READY || !c->handed_over) return;
     if (len == 0) {
         if (take_replies(c, now, out) != 0) return;
-        cpipe_connection_fail(c, CPIPE_ERR_CONN, why != NULL ? why : "server closed the connection", out);
+        cpipe_connection_fail(c, CPIPE_ERR_CONN, "server closed the connection", out);
         return;
     }
     if (cpipe_buffer_append(&c->inbox, data, len) != 0) {

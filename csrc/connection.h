@@ -180,10 +180,9 @@ void cpipe_connection_io(cpipe_connection *c, short revents, int reads, int64_t 
 int64_t cpipe_connection_hand_over(cpipe_connection *c);
 
 /* Takes bytes the host read from a handed-over connection, as a read of its
- * own would: records every whole reply. len 0: the host's descriptor saw
- * the end of the stream, or `why` (not NULL) failed it. */
-void cpipe_connection_feed(cpipe_connection *c, const uint8_t *data, size_t len, const char *why, int64_t now,
-                           cpipe_buffer *out);
+ * own would: records every whole reply. len 0: the host's descriptor read
+ * the end of the stream (or failed). */
+void cpipe_connection_feed(cpipe_connection *c, const uint8_t *data, size_t len, int64_t now, cpipe_buffer *out);
 
 /* Drops the connection: every call it owed fails with `status` and `why`
  * (prefixed with its address), a DOWN event is recorded, and it goes to

@@ -550,7 +550,7 @@ CPIPE_API int32_t cpipe_pool_feed(cpipe_pool *p, int32_t connection, int32_t fd,
     int current = m->used && m->conn.handed_over && m->host_fd == fd, failed = 0;
     if (current) {
         uint32_t failures = m->conn.failures;
-        cpipe_connection_feed(&m->conn, data, (size_t)len, NULL, cpipe_now_ms(), &out);
+        cpipe_connection_feed(&m->conn, data, (size_t)len, cpipe_now_ms(), &out);
         failed = m->conn.failures != failures;
         if (failed) note_failure(p, &m->conn);
     }

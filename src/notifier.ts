@@ -8,19 +8,16 @@
  */
 import { isDeno } from "../ffi/runtime.ts";
 
-/** A watched socket. `ref()` keeps the process alive while work is in flight. */
-export interface Notifier {
+/**
+ * A descriptor the runtime watches. `ref()` keeps the process alive while work is in flight; pausing a socket read
+ * for the core leaves what the server sends in the server's output buffer.
+ */
+export interface Watched {
   ref(): void;
   unref(): void;
-  /** Stops watching and closes the descriptor. */
-  close(): void;
-}
-
-/** A socket read for the core: pausing it leaves what the server sends in the server's output buffer. */
-export interface Reader {
   pause(): void;
   resume(): void;
-  /** Stops reading and closes the descriptor. */
+  /** Stops watching and closes the descriptor. */
   close(): void;
 }
 
@@ -66,21 +63,29 @@ export function prepare(): Promise<unknown> {
 }
 
 /**
- * Watches `fd`, calling `onWake` whenever bytes arrive. `adopt(true)` is
- * called once the runtime owns the descriptor (it then closes it); when this
- * rejects, ownership stayed with the caller.
+ * Watches `fd` in the runtime's event loop: `onData` gets every chunk read, `onEnd` the end of the stream or a
+ * failure (possibly more than once). `adopt()` is called once the runtime owns the descriptor (it then closes it);
+ * when this rejects, ownership stayed with the caller.
  */
-export async function watch(fd: number, onWake: () => void, adopt: () => void): Promise<Notifier> {
+async function adoptSocket(
+  fd: number,
+  onData: (bytes: Uint8Array) => void,
+  onEnd: () => void,
+  adopt: () => void,
+): Promise<Watched> {
   if (isDeno) {
     const net = await prepare() as DenoNet;
     const socket = new net.Socket({ fd, readable: true, writable: false });
     adopt();
-    socket.on("data", onWake);
-    // The pool's end closes only when the pool is freed; nothing to report.
-    socket.on("error", () => {});
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("error", onEnd);
+    socket.on("close", onEnd);
     return {
       ref: () => void socket.ref(),
       unref: () => void socket.unref(),
+      pause: () => void socket.pause(),
+      resume: () => void socket.resume(),
       close: () => void socket.destroy(),
     };
   }
@@ -92,44 +97,33 @@ export async function watch(fd: number, onWake: () => void, adopt: () => void): 
   adopt();
   const socket = await bun.connect({
     fd,
-    socket: { data: onWake, error: () => {}, close: () => {} },
+    socket: { data: (_, bytes) => onData(bytes), error: onEnd, end: onEnd, close: onEnd },
   });
   return {
     ref: () => socket.ref(),
     unref: () => socket.unref(),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
     close: () => socket.end(),
   };
 }
 
 /**
- * Reads `fd` (a second descriptor of a connection's socket, see
- * `cpipe_pool_hand_over`), giving every chunk to `onData` and the end of the
- * stream, or a failure, once to `onEnd`. It never keeps the process alive
- * (the notifier does while replies are owed). The runtime owns `fd` from the
- * call on and closes it on `close()`.
+ * Watches the pool's notification socket, calling `onWake` whenever bytes arrive. The pool's end closes only when
+ * the pool is freed: nothing to report at its end. See `adoptSocket` for `adopt`.
  */
-export async function read(fd: number, onData: (bytes: Uint8Array) => void, onEnd: () => void): Promise<Reader> {
-  let ended = false;
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    onEnd();
-  };
-  if (isDeno) {
-    const net = await prepare() as DenoNet;
-    const socket = new net.Socket({ fd, readable: true, writable: false });
-    socket.unref();
-    socket.on("data", onData);
-    socket.on("end", end);
-    socket.on("error", end);
-    socket.on("close", end);
-    return { pause: () => void socket.pause(), resume: () => void socket.resume(), close: () => void socket.destroy() };
-  }
-  const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
-  const socket = await bun.connect({
-    fd,
-    socket: { data: (_, bytes) => onData(bytes), error: end, end, close: end },
-  });
+export function watch(fd: number, onWake: () => void, adopt: () => void): Promise<Watched> {
+  return adoptSocket(fd, onWake, () => {}, adopt);
+}
+
+/**
+ * Reads `fd` (a second descriptor of a connection's socket, see `cpipe_pool_hand_over`), giving every chunk to
+ * `onData` and the end of the stream, or a failure, to `onEnd` (possibly more than once). It never keeps the
+ * process alive (the notifier does while replies are owed). The runtime owns `fd` from the call on and closes it
+ * on `close()`.
+ */
+export async function read(fd: number, onData: (bytes: Uint8Array) => void, onEnd: () => void): Promise<Watched> {
+  const socket = await adoptSocket(fd, onData, onEnd, () => {});
   socket.unref();
-  return { pause: () => socket.pause(), resume: () => socket.resume(), close: () => socket.end() };
+  return socket;
 }

@@ -16,7 +16,7 @@ import { Dispatcher, type Inspector } from "./dispatcher.ts";
 import type { KeptReplies } from "./kept_replies.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ClosedError, ConnectionError, CpipeError, TimeoutError } from "./errors.ts";
-import { type Notifier, prepare, watch } from "./notifier.ts";
+import { prepare, watch, type Watched } from "./notifier.ts";
 import { RuntimeReader } from "./runtime_reader.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
 import { describeAddress, type PoolSettings, redact } from "./options.ts";
@@ -41,7 +41,7 @@ export class QueueFullError extends CpipeError {
  */
 interface Resources {
   handle: Handle | null;
-  notifier: Notifier | null;
+  notifier: Watched | null;
   /** The sockets the runtime reads for handed-over connections, by connection. */
   readers: Map<number, RuntimeReader>;
 }
@@ -403,7 +403,6 @@ export class PoolCore {
       const core = self.deref();
       return core === undefined || resources.handle !== handle ? undefined : core.#drainNow;
     });
-    if (this.#paused.has(connection)) reader.pause(true);
     resources.readers.set(connection, reader);
   }
 
@@ -614,14 +613,10 @@ export class PoolCore {
     const handle = this.#resources.handle;
     if (handle === null) return;
     native.cpipe_pool_pause(handle, connection, paused ? 1 : 0);
-    if (paused) this.#paused.add(connection);
-    else this.#paused.delete(connection);
     // The runtime reads a handed-over connection: it stops too, and the server's output buffer holds the rest.
+    // (A connection paused when it comes up is not handed over: the core refuses.)
     this.#resources.readers.get(connection)?.pause(paused);
   }
-
-  /** Connections paused now (a reader made later starts paused). */
-  readonly #paused = new Set<number>();
 
   /** Live subscriptions: messages may come at any time, so the pool keeps the process alive. */
   #holds = 0;
@@ -640,7 +635,6 @@ export class PoolCore {
     native.cpipe_pool_remove(handle, connection);
     this.#resources.readers.get(connection)?.stop();
     this.#resources.readers.delete(connection);
-    this.#paused.delete(connection);
     this.#runtimeReadable.delete(connection);
     this.drain();
   }

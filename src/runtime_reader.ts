@@ -6,7 +6,7 @@
  */
 import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
-import { read, type Reader } from "./notifier.ts";
+import { read, type Watched } from "./notifier.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -16,7 +16,7 @@ export class RuntimeReader {
   readonly #fd: number;
   /** Drains the pool; undefined once the pool is gone (reached weakly: a socket must not keep a pool alive). */
   readonly #drain: () => (() => void) | undefined;
-  #reader: Reader | null = null;
+  #reader: Watched | null = null;
   #paused = false;
   /**
    * Stopped: nothing more is fed. Set before the descriptor closes, since its number may be given to the next
