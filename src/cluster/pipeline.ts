@@ -39,6 +39,11 @@ export interface PipelineHost {
   readonly replicaReads: boolean;
   /** The connection for a slot (`read`: the command only reads). */
   route(slot: number, read: boolean): number;
+  /**
+   * The connection a part routed to `route` goes on: that one, unless it is down; then a promise of the one the
+   * slot of its keyed commands (`issued`) has once it is not down.
+   */
+  connection(route: number, issued: readonly Issued[]): number | Promise<number>;
   /** Records what the calls `ids` may have to send again (undefined: nothing, as in a transaction). */
   issued(ids: readonly number[], issued: readonly (Issued | undefined)[]): void;
 }
@@ -341,12 +346,22 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
 
   /** Sends a node's share now, before `execute()`: the node works while the caller queues the rest. */
   #sendEarly(part: Part<number>): void {
-    const ids: number[] = [];
-    const replies = this.#host.core().sendEarly(part.route, part.encoder, part.starts, ids, null);
+    const { encoder, starts, issued } = part;
+    const replies = this.#onConnection(part, (connection) => {
+      const ids: number[] = [];
+      const replies = this.#host.core().sendEarly(connection, encoder, starts, ids, null);
+      this.#host.issued(ids, issued);
+      return replies;
+    });
     replies.catch(() => {}); // execute() reports it; until then a failure is not unhandled
-    this.#host.issued(ids, part.issued);
     this.#early.push({ indexes: part.indexes, replies });
     part.clear(this.#host.core().blockEncoder());
+  }
+
+  /** Runs `send` with the connection the part goes on (later, while its node is down). */
+  #onConnection<T>(part: Part<number>, send: (connection: number) => Promise<T>): Promise<T> {
+    const connection = this.#host.connection(part.route, part.issued);
+    return typeof connection === "number" ? send(connection) : connection.then(send);
   }
 
   /** Sends the commands queued since the blocks sent early, and puts every reply in queue order, shaped as asked. */
@@ -374,9 +389,11 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
     asBuffer: boolean[],
     transaction: boolean,
   ): Promise<Reply[]> {
-    const ids: number[] = [];
-    const promise = this.#host.core().group(part.route, part.encoder, part.starts, transforms, asBuffer, ids);
-    this.#host.issued(ids, transaction ? [] : part.issued);
-    return promise;
+    return this.#onConnection(part, (connection) => {
+      const ids: number[] = [];
+      const promise = this.#host.core().group(connection, part.encoder, part.starts, transforms, asBuffer, ids);
+      this.#host.issued(ids, transaction ? [] : part.issued);
+      return promise;
+    });
   }
 }

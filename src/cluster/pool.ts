@@ -18,12 +18,13 @@ import type { ScoredMember, Transform } from "../replies.ts";
 import { type FieldValue, fieldValues, scanAll, scanArgs, type ScanOptions, scoredMembers } from "../scan.ts";
 import { encodeConnectionSettings } from "../settings.ts";
 import type { Arg, Reply } from "../types.ts";
-import { commandSlot, isReadOnly } from "./keys.ts";
+import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
 import { ClusterPipeline, type Issued, type PipelineHost } from "./pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
 import { BlockingConnections } from "./blocking.ts";
 import { ClusterSubscriber } from "./subscriber.ts";
+import { ParkedCalls } from "./parked.ts";
 import { unrefInterval, unrefTimeout } from "./timers.ts";
 import {
   addressKey,
@@ -70,6 +71,9 @@ export class ClusterPool extends SubscribingCommands {
   readonly #redirects = new Map<number, number>();
   /** Per connection index: up now. */
   readonly #up: boolean[] = [];
+  /** Per connection index: why it broke, while it has not come back (its calls are parked meanwhile). */
+  readonly #broken: (string | undefined)[] = [];
+  readonly #parked: ParkedCalls;
   readonly #seedKeys: Set<string>;
   #refreshing: Promise<void> | null = null;
   #lastRefresh = 0;
@@ -91,6 +95,10 @@ export class ClusterPool extends SubscribingCommands {
       core: () => this.#core,
       replicaReads: settings.readFrom !== "master",
       route: (slot, read) => this.#router.pick(slot, read).handle,
+      connection: (route, issued) => {
+        if (this.#broken[route] === undefined) return route;
+        return this.#parked.connection(issued.find((c) => c.slot !== ANY_SLOT)?.slot ?? ANY_SLOT, false);
+      },
       issued: (ids, issued) => {
         for (let i = 0; i < ids.length; i++) this.#issued[ids[i]!] = issued[i];
       },
@@ -108,7 +116,13 @@ export class ClusterPool extends SubscribingCommands {
             seedConnection = null;
             return connection;
           }
-          return this.#core.addConnection(encodeConnectionSettings(settings.node(address)), Role.DIRECT, true);
+          const connection = this.#core.addConnection(
+            encodeConnectionSettings(settings.node(address)),
+            Role.DIRECT,
+            true,
+          );
+          this.#broken[connection] = undefined; // an index used before is a new connection
+          return connection;
         },
         close: (connection) => {
           if (connection === 0) seedConnection = 0; // the pool's own: kept for later discoveries
@@ -134,13 +148,26 @@ export class ClusterPool extends SubscribingCommands {
       limit: settings.blockingConnections,
       acquireTimeout: nodeSettings.acquireTimeout,
     });
+    this.#parked = new ParkedCalls({
+      route: (slot, read) => this.#router.pick(slot, read).handle,
+      down: (connection) => this.#broken[connection] !== undefined,
+      describe: (connection) => this.#broken[connection] ?? `connection ${connection} is down`,
+      hold: (delta) => this.#core.hold(delta),
+    }, nodeSettings.offlineTimeout);
     this.#core.onPushRecord = (bytes, start, connection) => subscriber.push(bytes, start, connection);
     this.#core.onEvent = (event) => {
       subscriber.event(event);
-      if (event.type === "up") this.#up[event.connection] = true;
+      if (event.type === "up") {
+        this.#up[event.connection] = true;
+        this.#broken[event.connection] = undefined;
+        this.#parked.recheck();
+      }
       if (event.type === "down") {
         this.#up[event.connection] = false;
-        if (!this.#closed) this.#repairSoon();
+        if (!this.#closed) {
+          this.#broken[event.connection] = event.message;
+          this.#repairSoon();
+        }
       }
       this.#events.connection(event);
     };
@@ -345,6 +372,7 @@ export class ClusterPool extends SubscribingCommands {
   async close(): Promise<void> {
     const first = !this.#closed;
     this.#closed = true;
+    this.#parked.fail(new ClosedError("cpipe: the cluster client is closed"));
     clearInterval(this.#refreshTimer);
     clearTimeout(this.#repairTimer);
     this.#subscriber.close();
@@ -365,8 +393,12 @@ export class ClusterPool extends SubscribingCommands {
     const slot = commandSlot(command, args);
     if (typeof slot !== "number") return Promise.reject(slot);
     const read = this.#settings.readFrom !== "master" && isReadOnly(command, args);
-    this.#current = { command, args, slot };
-    return this.#core.call(this.#router.pick(slot, read).handle, command, args, transform, asBuffer);
+    const issue = (connection: number): Promise<T> => {
+      this.#current = { command, args, slot };
+      return this.#core.call(connection, command, args, transform, asBuffer);
+    };
+    const connection = this.#parked.connection(slot, read);
+    return typeof connection === "number" ? issue(connection) : connection.then(issue);
   }
 
   #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
@@ -540,6 +572,7 @@ export class ClusterPool extends SubscribingCommands {
         if (shards.length === 0) throw new ReplyError("ERR cpipe: the node knows no slots yet");
         router.apply(shards, this.#seedKeys);
         this.#stats.refreshes++;
+        this.#parked.recheck();
         this.#subscriber.topologyChanged();
         this.#blockers.keepOnly(new Set(router.nodes.keys()));
         return;

@@ -203,14 +203,28 @@ test("cluster: readFrom replica sends reads to replicas (READONLY), writes to ma
 });
 
 /** Writers that RPUSH unique values until stopped; what was acknowledged and what failed. */
-function writers(pool: ClusterPool, keys: string[], count: number) {
+/** `count` loops pushing to `keys`; with `pipelined`, the first pushes two at a time in a pipeline. */
+function writers(pool: ClusterPool, keys: string[], count: number, pipelined = false) {
   const acked = new Map<string, string[]>(), failed: unknown[] = [];
   for (const k of keys) acked.set(k, []);
   let stop = false, n = 0;
+  // When each writer's current call was made: what a stalled writer waits on, for a failure's message.
+  const since: number[] = [];
   const loops = Array.from({ length: count }, async (_, w) => {
     while (!stop) {
       const key = keys[n % keys.length]!, value = `${w}:${n++}`;
+      since[w] = Date.now();
       try {
+        if (pipelined && w === 0) {
+          const other = keys[n % keys.length]!, second = `${w}:${n++}`;
+          const replies = await pool.pipeline().rpush(key, value).rpush(other, second).execute();
+          replies.forEach((reply, i) => {
+            if (reply instanceof Error) failed.push(reply);
+            else acked.get(i === 0 ? key : other)!.push(i === 0 ? value : second);
+          });
+          if (replies.some((reply) => reply instanceof Error)) await sleep(10);
+          continue;
+        }
         await pool.rpush(key, value);
         acked.get(key)!.push(value);
       } catch (e) {
@@ -224,6 +238,16 @@ function writers(pool: ClusterPool, keys: string[], count: number) {
     failed,
     get written() {
       return n;
+    },
+    /** How long each writer's current call has waited, and the failures so far by message. */
+    describe(): string {
+      const waits = since.map((t) => Date.now() - t);
+      const messages = new Map<string, number>();
+      for (const e of failed) {
+        const m = String(e).replace(/\d+/g, "N");
+        messages.set(m, (messages.get(m) ?? 0) + 1);
+      }
+      return `writers waiting ${waits.join(",")} ms; failures ${JSON.stringify([...messages])}`;
     },
     async stop() {
       stop = true;
@@ -358,7 +382,7 @@ test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica 
     .filter((r) => !r.startsWith("[")).map((r) => r.split("-").map(Number));
   const served = (slot: number) => own.some(([from, to]) => slot >= from! && slot <= (to ?? from)!);
   const keys = Array.from({ length: 2000 }, (_, i) => `fo:${i}`).filter((k) => served(slotOf(k))).slice(0, 30);
-  const load = writers(pool, keys, 8);
+  const load = writers(pool, keys, 8, true);
   await sleep(200);
   const before = load.written;
   await victim.stop(); // SIGTERM: Redis 7 lets its replicas catch up before it exits
@@ -377,8 +401,13 @@ test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica 
   assert(recovered, "writes to the failed master's slots work again");
   const written = load.written;
   await sleep(300);
+  const after = load.written, state = load.describe();
   await load.stop();
-  assert(load.written > written && written > before, "the pool kept writing");
+  assert(
+    after > written && written > before,
+    `the pool kept writing: ${before} calls before the stop, ${written} at recovery (${Date.now() - killedAt} ms), ` +
+      `${after} 300 ms later; ${state}`,
+  );
   for (const e of load.failed) assert(e instanceof CpipeError, `a typed error: ${e}`);
   await checkLanded(pool, load.acked);
   assert(!pool.masters.includes(`${victim.host}:${victim.port}`), "the dead master is gone from the map");

@@ -9,10 +9,11 @@ import { ANY_SLOT, commandSlot, isReadOnly } from "../../src/cluster/keys.ts";
 import { allCommands } from "../../src/command_info.ts";
 import { hasSubcommands, keyIsFirstArgument, tableName } from "../../src/key_positions.ts";
 import { clusterSettings } from "../../src/cluster/options.ts";
+import { ParkedCalls } from "../../src/cluster/parked.ts";
 import { SlotRouter } from "../../src/cluster/router.ts";
 import { slotOf } from "../../src/cluster/slot.ts";
 import { mapAddress, parseShards, parseSlots, redirectOf, shardsFrom } from "../../src/cluster/topology.ts";
-import { ConnectionError, CpipeError, ReplyError } from "../../src/errors.ts";
+import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../../src/errors.ts";
 
 test("cluster unit: key slots (known values, tags, bytes, numbers)", () => {
   assert.equal(slotOf("foo"), 12182);
@@ -187,4 +188,47 @@ test("cluster unit: CLUSTER SHARDS' failure is thrown as it came, unknown to the
   const refused = new ReplyError("ERR This instance has cluster support disabled");
   assert.throws(() => shardsFrom(refused, "127.0.0.1"), (e) => e === refused);
   assert.equal(shardsFrom(new ReplyError("ERR unknown subcommand 'SHARDS'"), "127.0.0.1"), null);
+});
+
+test("cluster unit: a call for a down node waits for a map or the node's return, within its timeout", async () => {
+  // Slot 1 on connection 1, slot 2 on connection 2; connection 1 is down.
+  const map = new Map([[1, 1], [2, 2]]), down = new Set([1]);
+  let held = 0;
+  const parked = new ParkedCalls({
+    route: (slot) => map.get(slot)!,
+    down: (c) => down.has(c),
+    describe: (c) => `127.0.0.1:700${c}: cannot connect: Connection refused`,
+    hold: (delta) => held += delta,
+  }, 80);
+  assert.equal(parked.connection(2, false), 2, "a node that is up: at once");
+  const moved = parked.connection(1, false), back = parked.connection(1, false);
+  assert(moved instanceof Promise && back instanceof Promise);
+  assert.equal(held, 1, "waiting calls keep the process alive");
+  parked.recheck();
+  map.set(1, 2); // a replica took slot 1 over
+  parked.recheck();
+  assert.equal(await moved, 2);
+  assert.equal(await back, 2);
+  assert.equal(held, 0);
+
+  map.set(1, 1);
+  const returned = parked.connection(1, true);
+  down.delete(1);
+  parked.recheck();
+  assert.equal(await returned, 1, "the node came back");
+
+  down.add(1);
+  const started = Date.now(), late = parked.connection(1, false) as Promise<number>;
+  await assert.rejects(late, (e: Error) => {
+    assert(e instanceof ConnectionError, String(e));
+    assert.match(e.message, /no node took slot 1 within offlineTimeout \(80 ms\): 127\.0\.0\.1:7001: cannot connect/);
+    return true;
+  });
+  assert(Date.now() - started >= 70, "not before its timeout");
+  assert.equal(held, 0);
+
+  const closing = parked.connection(1, false) as Promise<number>;
+  parked.fail(new ClosedError("cpipe: the cluster client is closed"));
+  await assert.rejects(closing, ClosedError);
+  assert.equal(held, 0, "nothing left holding the process");
 });

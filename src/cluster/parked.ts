@@ -1,0 +1,116 @@
+/**
+ * Calls bound for a node whose connection is down wait here, not on that connection. A connection that redials
+ * sends what it holds only when it is back: after a failover that may be never, and between two attempts (up to
+ * `reconnectMaxDelay`) its calls would stall even once a replica took the slots over. Here a call waits for the
+ * slot map or the node's return to give its slot a connection that is not down, at most `offlineTimeout` ms.
+ */
+import { ConnectionError } from "../errors.ts";
+
+interface Parked {
+  readonly slot: number;
+  readonly read: boolean;
+  readonly deadline: number;
+  readonly resolve: (connection: number) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** What the parking asks of its cluster pool. */
+export interface ParkingHost {
+  /** The connection for a slot now (`read`: the command only reads). */
+  route(slot: number, read: boolean): number;
+  /** Whether a connection broke and has not come back. */
+  down(connection: number): boolean;
+  /** The connection's address and why it is down, for an error. */
+  describe(connection: number): string;
+  /** Counts a reason to keep the process alive (1) or its end (-1). */
+  hold(delta: 1 | -1): void;
+}
+
+export class ParkedCalls {
+  readonly #host: ParkingHost;
+  /** How long a call may wait, in milliseconds; 0 forever. */
+  readonly #timeout: number;
+  #parked: Parked[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** `timeout`: `offlineTimeout` (0 forever). */
+  constructor(host: ParkingHost, timeout: number) {
+    this.#host = host;
+    this.#timeout = timeout;
+  }
+
+  /** The connection for a slot: now, unless it is down; then a promise of one that is not. */
+  connection(slot: number, read: boolean): number | Promise<number> {
+    const host = this.#host, connection = host.route(slot, read);
+    if (!host.down(connection)) return connection;
+    return new Promise<number>((resolve, reject) => {
+      const deadline = this.#timeout === 0 ? Infinity : Date.now() + this.#timeout;
+      if (this.#parked.length === 0) host.hold(1);
+      this.#parked.push({ slot, read, deadline, resolve, reject });
+      if (this.#timer === undefined && deadline !== Infinity) this.#arm(deadline);
+    });
+  }
+
+  /** The slot map changed or a connection came up: calls whose slot has a connection that is not down go now. */
+  recheck(): void {
+    if (this.#parked.length === 0) return;
+    const host = this.#host, waiting: Parked[] = [];
+    for (const call of this.#parked) {
+      let connection: number;
+      try {
+        connection = host.route(call.slot, call.read);
+      } catch (e) {
+        call.reject(e as Error);
+        continue;
+      }
+      if (host.down(connection)) waiting.push(call);
+      else call.resolve(connection);
+    }
+    this.#settle(waiting);
+  }
+
+  /** Fails every waiting call (the pool closes). */
+  fail(error: Error): void {
+    for (const call of this.#parked) call.reject(error);
+    this.#settle([]);
+  }
+
+  #settle(waiting: Parked[]): void {
+    const had = this.#parked.length;
+    this.#parked = waiting;
+    if (had > 0 && waiting.length === 0) this.#host.hold(-1);
+    if (waiting.length === 0) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #arm(deadline: number): void {
+    this.#timer = setTimeout(this.#expire, Math.max(0, deadline - Date.now()));
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    const now = Date.now(), host = this.#host, waiting: Parked[] = [];
+    let next = Infinity;
+    for (const call of this.#parked) {
+      if (call.deadline > now) {
+        waiting.push(call);
+        next = Math.min(next, call.deadline);
+        continue;
+      }
+      let why: string;
+      try {
+        why = host.describe(host.route(call.slot, call.read));
+      } catch (e) {
+        why = String(e);
+      }
+      const what = call.slot < 0 ? "a command without keys" : `slot ${call.slot}`;
+      call.reject(
+        new ConnectionError(`cpipe: no node took ${what} within offlineTimeout (${this.#timeout} ms): ${why}`),
+      );
+    }
+    this.#settle(waiting);
+    if (next !== Infinity) this.#arm(next);
+  };
+}
