@@ -80,7 +80,7 @@ DENO := node_modules/.bin/deno
 BUN  := node_modules/.bin/bun
 TS_TESTS := tests
 
-.PHONY: all install tools redis commands test test-deno test-bun lint asan valgrind demo clean cross cross-tools test-cross
+.PHONY: all install tools redis commands test test-deno test-bun lint asan valgrind valgrind-tool demo clean cross cross-tools test-cross
 
 all: $(LIB) ffi/lib/embedded.js
 
@@ -161,7 +161,8 @@ endef
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1 -DCPIPE_FAULT_INJECTION
 $(eval $(call flavour,$(OBJDIR),))
 $(eval $(call flavour,build/asan,$(SAN)))
-$(eval $(call flavour,build/valgrind,-g -O1))
+VALGRIND_CFLAGS := -g -O1 -DCPIPE_FAULT_INJECTION
+$(eval $(call flavour,build/valgrind,$(VALGRIND_CFLAGS)))
 
 # ---- the core ---------------------------------------------------------------
 $(LIB): $(patsubst csrc/%.c,$(OBJDIR)/core/%.o,$(CORE_SRC)) $(OBJDIR)/libhiredis.a $(OBJDIR)/libmbedtls.a
@@ -208,7 +209,7 @@ redis:
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 # ---- checks -----------------------------------------------------------------
-test: install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool fuzz-short test-deno test-bun
+test: install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool valgrind fuzz-short test-deno test-bun
 
 lint: tools
 	$(DENO) check mod.ts cluster.ts sentinel.ts $(TS_TESTS) $(wildcard bench)
@@ -254,23 +255,41 @@ asan-connection: build/asan/test_connection
 build/asan/test_tls: tests/c/test_tls.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a build/asan/libmbedtls.a
 	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
-asan-tls: build/asan/test_tls redis
-	@rm -rf build/asan-tls && mkdir -p build/asan-tls
-	scripts/test-certs.sh build/asan-tls/certs
+# $(call with_tls_redis,dir,command): runs command with CPIPE_TEST_CERTS and CPIPE_TEST_TLS_PORT set, against a
+# redis-server (certificates made into dir/certs) that listens on that TLS port only, and stops it after.
+define with_tls_redis
+	@rm -rf $(1) && mkdir -p $(1)
+	scripts/test-certs.sh $(1)/certs
 	@port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
-	  certs=$(CURDIR)/build/asan-tls/certs; \
+	  certs=$(CURDIR)/$(1)/certs; \
 	  redis-server --port 0 --bind 127.0.0.1 --tls-port $$port --tls-cert-file $$certs/server.crt \
 	    --tls-key-file $$certs/server.key --tls-ca-cert-file $$certs/ca.crt --tls-auth-clients optional \
-	    --save '' --appendonly no --daemonize yes --pidfile $(CURDIR)/build/asan-tls/redis.pid \
-	    --dir $(CURDIR)/build/asan-tls --logfile redis.log; \
+	    --save '' --appendonly no --daemonize yes --pidfile $(CURDIR)/$(1)/redis.pid \
+	    --dir $(CURDIR)/$(1) --logfile redis.log; \
 	  for i in $$(seq 100); do redis-cli --tls --cacert $$certs/ca.crt -p $$port ping 2>/dev/null | grep -q PONG && break; \
 	    sleep 0.05; done; \
-	  CPIPE_TEST_CERTS=$$certs CPIPE_TEST_TLS_PORT=$$port ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_tls; rc=$$?; pid=$$(cat build/asan-tls/redis.pid); kill $$pid; \
+	  CPIPE_TEST_CERTS=$$certs CPIPE_TEST_TLS_PORT=$$port $(2); rc=$$?; pid=$$(cat $(1)/redis.pid); kill $$pid; \
 	  for i in $$(seq 100); do kill -0 $$pid 2>/dev/null || break; sleep 0.05; done; exit $$rc
+endef
 
-valgrind: build/valgrind/test_core redis
-	$(call with_redis,build/valgrind,valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all -q build/valgrind/test_core)
+asan-tls: build/asan/test_tls redis
+	$(call with_tls_redis,build/asan-tls,ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test_tls)
+
+# The core's C tests under valgrind (memcheck): what ASan cannot see (uninitialised reads), and every allocation
+# freed by the end (test_pool and test_tls with their allocation failures injected, as under ASan).
+VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all -q
+build/valgrind/test_%: tests/c/test_%.c $(patsubst csrc/%.c,build/valgrind/core/%.o,$(CORE_SRC)) build/valgrind/libhiredis.a build/valgrind/libmbedtls.a
+	$(CC) $(CFLAGS) $(VALGRIND_CFLAGS) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
+
+valgrind: build/valgrind/test_core build/valgrind/test_pool build/valgrind/test_tls redis valgrind-tool
+	@mkdir -p build/valgrind
+	$(call with_redis,build/valgrind,$(VALGRIND) build/valgrind/test_core)
+	$(call with_redis,build/valgrind,$(VALGRIND) build/valgrind/test_pool)
+	$(call with_tls_redis,build/valgrind-tls,$(VALGRIND) build/valgrind/test_tls)
+
+valgrind-tool:
+	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
 
 demo: install $(LIB)
 	$(DENO) run -A bench/demo.ts

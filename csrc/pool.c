@@ -470,7 +470,7 @@ fail:
 
 CPIPE_API int32_t cpipe_pool_add(cpipe_pool *p, const uint8_t *settings, int32_t settings_len, int32_t role) {
     cpipe_settings s;
-    char why[CPIPE_ERRSTR_LEN];
+    char why[CPIPE_ERRSTR_LEN] = "a negative length"; /* the reason when the settings are not read at all */
     if (p == NULL) return CPIPE_ERR_ARG;
     if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
     if (role < CPIPE_ROLE_DIRECT || role > CPIPE_ROLE_EXCLUSIVE) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no role %d", role);

@@ -76,18 +76,41 @@ int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t 
 #endif
 
 /* PSA Crypto (TLS 1.3's key schedule, and the random generator of every
- * handshake) starts once per process, whichever thread comes first. */
-static int tls_global_init(void) {
-    static atomic_int state; /* 0 never, 1 starting, 2 done, 3 failed */
-    int expected = 0;
-    if (atomic_compare_exchange_strong(&state, &expected, 1)) {
+ * handshake) is the process's: it starts with the first config alive and is
+ * freed with the last, so that nothing stays allocated once every client and
+ * pool is closed. Configs come and go on their owners' threads, rarely: a
+ * spin lock is enough. */
+static atomic_flag crypto_lock = ATOMIC_FLAG_INIT;
+static int crypto_users; /* configs holding PSA Crypto, under crypto_lock */
+
+static void crypto_lock_take(void) {
+    while (atomic_flag_test_and_set_explicit(&crypto_lock, memory_order_acquire)) cpipe_thread_yield();
+}
+
+static void crypto_lock_give(void) { atomic_flag_clear_explicit(&crypto_lock, memory_order_release); }
+
+/* Takes a hold on PSA Crypto, starting it if none was held; -1 when it cannot start. */
+static int crypto_hold(void) {
+    crypto_lock_take();
+    int ok = 1;
+    if (crypto_users == 0) {
 #if defined(_WIN32)
-        cpipe_tls_threading_install();
+        static int threading; /* Mbed TLS' mutexes, once per process */
+        if (!threading) cpipe_tls_threading_install();
+        threading = 1;
 #endif
-        atomic_store(&state, psa_crypto_init() == PSA_SUCCESS ? 2 : 3);
+        ok = psa_crypto_init() == PSA_SUCCESS;
+        if (!ok) mbedtls_psa_crypto_free(); /* what a failed start allocated */
     }
-    while (atomic_load(&state) == 1) cpipe_thread_yield();
-    return atomic_load(&state) == 2 ? 0 : -1;
+    if (ok) crypto_users++;
+    crypto_lock_give();
+    return ok ? 0 : -1;
+}
+
+static void crypto_release(void) {
+    crypto_lock_take();
+    if (--crypto_users == 0) mbedtls_psa_crypto_free();
+    crypto_lock_give();
 }
 
 /* ---- the config ------------------------------------------------------------------ */
@@ -129,6 +152,7 @@ struct cpipe_tls_config {
     mbedtls_pk_context key;
     unsigned char digest[32]; /* of the TLS entries it was made from */
     int verify;
+    int holds_crypto; /* it took a hold on PSA Crypto (crypto_hold) */
     char error[256]; /* why it cannot be used; "" when it can */
 };
 
@@ -224,10 +248,11 @@ cpipe_tls_config *cpipe_tls_config_create(const cpipe_settings *s) {
     mbedtls_pk_init(&cfg->key);
     settings_digest(s, cfg->digest);
     cfg->verify = s->tls_verify;
-    if (tls_global_init() != 0) {
+    if (crypto_hold() != 0) {
         snprintf(cfg->error, sizeof cfg->error, "TLS: the crypto library could not start (no entropy source?)");
         return cfg;
     }
+    cfg->holds_crypto = 1;
     if (cfg->verify && s->tls_ca_len == 0) {
         snprintf(cfg->error, sizeof cfg->error, "TLS: no trusted certificates (tls.ca) to verify the server with");
         return cfg;
@@ -277,6 +302,7 @@ void cpipe_tls_config_free(cpipe_tls_config *cfg) {
     mbedtls_x509_crt_free(&cfg->roots);
     mbedtls_x509_crt_free(&cfg->cert);
     mbedtls_pk_free(&cfg->key);
+    if (cfg->holds_crypto) crypto_release();
     cpipe_free(cfg);
 }
 

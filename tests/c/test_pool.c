@@ -334,6 +334,7 @@ static void test_settings(void) {
     settings_bytes(&s, CPIPE_SET_HANDSHAKE, malformed, sizeof malformed);
     CHECK(add_conn(p, &s, CPIPE_ROLE_SHARED) == CPIPE_ERR_ARG);
     CHECK(cpipe_pool_add(p, s.bytes, -1, CPIPE_ROLE_DIRECT) == CPIPE_ERR_ARG);
+    CHECK(errstr_has(p, "invalid connection settings: a negative length"));
     CHECK(cpipe_pool_add(p, NULL, 0, CPIPE_ROLE_DIRECT) == CPIPE_ERR_ARG);
     settings_begin(&s, CPIPE_SETTINGS_VERSION);
     CHECK(add_conn(p, &s, 3) == CPIPE_ERR_ARG && errstr_has(p, "no role 3"));
