@@ -39,10 +39,14 @@ export class ParkedCalls {
     this.#timeout = timeout;
   }
 
-  /** The connection for a slot: now, unless it is down; then a promise of one that is not. */
+  /**
+   * The connection for a slot: now, unless it is down; then a promise of one that is not. A read whose replica is
+   * down goes to the master meanwhile.
+   */
   connection(slot: number, read: boolean): number | Promise<number> {
-    const host = this.#host, connection = host.route(slot, read);
-    if (!host.down(connection)) return connection;
+    const connection = this.#usable(slot, read);
+    if (connection >= 0) return connection;
+    const host = this.#host;
     return new Promise<number>((resolve, reject) => {
       const deadline = this.#timeout === 0 ? Infinity : Date.now() + this.#timeout;
       if (this.#parked.length === 0) host.hold(1);
@@ -54,19 +58,28 @@ export class ParkedCalls {
   /** The slot map changed or a connection came up: calls whose slot has a connection that is not down go now. */
   recheck(): void {
     if (this.#parked.length === 0) return;
-    const host = this.#host, waiting: Parked[] = [];
+    const waiting: Parked[] = [];
     for (const call of this.#parked) {
       let connection: number;
       try {
-        connection = host.route(call.slot, call.read);
+        connection = this.#usable(call.slot, call.read);
       } catch (e) {
         call.reject(e as Error);
         continue;
       }
-      if (host.down(connection)) waiting.push(call);
+      if (connection < 0) waiting.push(call);
       else call.resolve(connection);
     }
     this.#settle(waiting);
+  }
+
+  /** The connection for a slot that is not down (a read's master when its replica is), or -1. */
+  #usable(slot: number, read: boolean): number {
+    const host = this.#host, connection = host.route(slot, read);
+    if (!host.down(connection)) return connection;
+    if (!read) return -1;
+    const master = host.route(slot, false);
+    return host.down(master) ? -1 : master;
   }
 
   /** Fails every waiting call (the pool closes). */

@@ -202,8 +202,33 @@ test("cluster: readFrom replica sends reads to replicas (READONLY), writes to ma
   assert(!pool.masters.includes(reader), "the reader is not a master");
 });
 
-/** Writers that RPUSH unique values until stopped; what was acknowledged and what failed. */
-/** `count` loops pushing to `keys`; with `pipelined`, the first pushes two at a time in a pipeline. */
+test("cluster: readFrom replica reads from the master while the replica is down", async () => {
+  await using pool = await connectClusterPool({ nodes: seeds(), readFrom: "replica" });
+  await pool.set("rd:key", "v");
+  const reader = pool.nodeFor("get", "rd:key");
+  const replica = cluster.nodes.find((n) => `${n.host}:${n.port}` === reader)!;
+  let value: unknown = null;
+  for (let i = 0; i < 50 && value !== "v"; i++) {
+    value = await pool.get("rd:key");
+    if (value !== "v") await sleep(20);
+  }
+  assert.deepEqual(value, "v", "replicated");
+  const down = new Promise<void>((resolve) => pool.on("error", () => resolve()));
+  await replica.stop();
+  await down;
+  // Its reads go to the master now: at once, not once the cluster has marked the replica failed (nodeTimeout, 1 s)
+  // and a new slot map leaves it out, and none fails.
+  const started = Date.now();
+  for (let i = 0; i < 20; i++) assert.deepEqual(await pool.get("rd:key"), "v");
+  assert(Date.now() - started < 500, `20 reads took ${Date.now() - started} ms`);
+  await replica.restart();
+  await cluster.waitHealthy();
+});
+
+/**
+ * `count` loops that RPUSH unique values to `keys` until stopped (with `pipelined`, the first pushes two at a time in
+ * a pipeline); what was acknowledged and what failed.
+ */
 function writers(pool: ClusterPool, keys: string[], count: number, pipelined = false) {
   const acked = new Map<string, string[]>(), failed: unknown[] = [];
   for (const k of keys) acked.set(k, []);

@@ -227,6 +227,23 @@ test("cluster unit: a call for a down node waits for a map or the node's return,
   assert(Date.now() - started >= 70, "not before its timeout");
   assert.equal(held, 0);
 
+  // Reads of slot 1 go to a replica (connection 3): while it is down, to the master; with both down, they wait.
+  const replicas = new ParkedCalls({
+    route: (slot, read) => read ? 3 : map.get(slot)!,
+    down: (c) => down.has(c),
+    describe: () => "down",
+    hold: () => {},
+  }, 80);
+  down.add(3);
+  down.delete(1);
+  assert.equal(replicas.connection(1, true), 1, "a read goes to the master while its replica is down");
+  down.add(1);
+  const read = replicas.connection(1, true);
+  assert(read instanceof Promise);
+  down.delete(3);
+  replicas.recheck();
+  assert.equal(await read, 3, "then to the replica that came back");
+
   const closing = parked.connection(1, false) as Promise<number>;
   parked.fail(new ClosedError("cpipe: the cluster client is closed"));
   await assert.rejects(closing, ClosedError);
