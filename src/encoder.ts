@@ -99,6 +99,20 @@ export class CommandEncoder {
       this.length = start;
       throw e;
     }
+    this.#counted(start);
+  }
+
+  /** Appends one command another encoder packed, `bytes[start, end)`, as it is. */
+  addPacked(bytes: Uint8Array, start: number, end: number): void {
+    const at = this.length;
+    this.#ensure(end - start);
+    this.bytes.set(bytes.subarray(start, end), at);
+    this.length += end - start;
+    this.#counted(at);
+  }
+
+  /** Counts the command just packed at `start`, which begins a new chunk when the last one is full. */
+  #counted(start: number): void {
     // No `chunkStarts[-1] ?? 0`: a negative index is a slow property lookup (measured: 1.6x per command).
     const chunks = this.chunkStarts.length;
     const lastChunk = chunks === 0 ? 0 : (this.chunkStarts[chunks - 1] ?? 0);

@@ -320,10 +320,16 @@ export class PoolCore {
   }
 
   /**
-   * Sends the command of a pending call again, on `route`, for the same caller (a redirection): after ASKING
-   * when `asking` (whose own reply is dropped). Nothing once the pool is shut down (its calls were failed).
+   * Sends the command of a pending call again, on `route`, for the same caller (a redirection): by name and
+   * arguments, or as an encoder packed it; after ASKING when `asking` (whose own reply is dropped). Nothing once
+   * the pool is shut down (its calls were failed).
    */
-  reissue(id: number, route: number, command: string, args: readonly Arg[], asking: boolean): void {
+  reissue(
+    id: number,
+    route: number,
+    command: { readonly command: string; readonly args: readonly Arg[] } | Uint8Array,
+    asking: boolean,
+  ): void {
     // Shut down: every pending call was failed then. While closing, it may still go out.
     if (this.#resources.handle === null) return;
     const batcher = this.#batcher, segment = batcher.segment(route);
@@ -338,7 +344,8 @@ export class PoolCore {
     }
     const start = segment.encoder.length;
     try {
-      segment.encoder.add(command, args as Arg[]);
+      if (command instanceof Uint8Array) segment.encoder.addPacked(command, 0, command.length);
+      else segment.encoder.add(command.command, command.args as Arg[]);
     } catch (e) {
       this.#dispatcher.fail(id, e as Error);
       return;

@@ -55,7 +55,7 @@ export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[]
 
   /** @internal Pipelines come from `cluster.pipeline()`. */
   constructor(host: ClientPipelineHost<unknown>) {
-    super((slot, read) => host.route(slot, read), host.replicaReads);
+    super((slot, read) => host.route(slot, read), host.replicaReads, true);
     this.#host = host;
   }
 

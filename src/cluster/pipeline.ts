@@ -32,6 +32,23 @@ export interface Issued {
   readonly slot: number;
 }
 
+/**
+ * A pool pipeline's part as it was sent, kept until its replies are in: what one of its commands needs to be sent
+ * again is its packed bytes, `bytes[starts[k], starts[k + 1] or the end)`, and its slot. Nothing per command: the
+ * arguments of 10,000 commands kept until their replies came made the garbage collector's work, 40 % of queueing.
+ */
+export interface SentPart {
+  readonly bytes: Uint8Array;
+  readonly starts: readonly number[];
+  readonly slots: readonly number[];
+}
+
+/** Command `k` of a sent part: its packed bytes and its slot. */
+export function sentCommand(part: SentPart, k: number): { packed: Uint8Array; slot: number } {
+  const end = part.starts[k + 1] ?? part.bytes.length;
+  return { packed: part.bytes.subarray(part.starts[k]!, end), slot: part.slots[k]! };
+}
+
 /** What a pipeline needs of its cluster pool. */
 export interface PipelineHost {
   core(): PoolCore;
@@ -41,11 +58,11 @@ export interface PipelineHost {
   route(slot: number, read: boolean): number;
   /**
    * The connection a part routed to `route` goes on: that one, unless it is down; then a promise of the one the
-   * slot of its keyed commands (`issued`) has once it is not down.
+   * slot of its keyed commands (`slots`) has once it is not down.
    */
-  connection(route: number, issued: readonly Issued[]): number | Promise<number>;
-  /** Records what the calls `ids` may have to send again (undefined: nothing, as in a transaction). */
-  issued(ids: readonly number[], issued: readonly (Issued | undefined)[]): void;
+  connection(route: number, slots: readonly number[]): number | Promise<number>;
+  /** Records what the calls `ids`, a part's commands in order, may have to send again (null: nothing, a transaction). */
+  sent(ids: readonly number[], part: SentPart | null): void;
 }
 
 /** The commands of a pipeline bound for one node, encoded as they are queued. */
@@ -54,6 +71,9 @@ export class Part<N> {
   starts: number[] = [];
   /** Each command's index in the pipeline. */
   indexes: number[] = [];
+  /** Each command's slot. */
+  slots: number[] = [];
+  /** Each command and its arguments, where the pipeline keeps them (`PipelineSplit`'s `keepIssued`); else empty. */
   issued: Issued[] = [];
 
   constructor(readonly route: N) {}
@@ -63,7 +83,14 @@ export class Part<N> {
     this.encoder = encoder;
     this.starts = [];
     this.indexes = [];
+    this.slots = [];
     this.issued = [];
+  }
+
+  /** Its commands as sent (see `SentPart`); before `encoder` and `starts` are handed over. */
+  sent(): SentPart {
+    const encoder = this.encoder;
+    return { bytes: encoder.bytes.slice(0, encoder.length), starts: this.starts.slice(), slots: this.slots };
   }
 
   /** The transforms and bytes flags of this part's commands, out of the whole pipeline's. */
@@ -102,6 +129,7 @@ export interface Batch<N> {
 export class PipelineSplit<N> {
   readonly #route: (slot: number, read: boolean) => N;
   readonly #replicaReads: boolean;
+  readonly #keepIssued: boolean;
   /** The commands by node, in the order each node first appears. */
   #parts: Part<N>[] = [];
   readonly #byRoute = new Map<N, Part<N>>();
@@ -116,10 +144,15 @@ export class PipelineSplit<N> {
    */
   sendEarly: ((part: Part<N>) => void) | null = null;
 
-  /** `route`: the node for a slot (`read`: the command only reads); `replicaReads`: reads may go to replicas. */
-  constructor(route: (slot: number, read: boolean) => N, replicaReads: boolean) {
+  /**
+   * `route`: the node for a slot (`read`: the command only reads); `replicaReads`: reads may go to replicas;
+   * `keepIssued`: each part keeps its commands' names and arguments (`Part.issued`), for a client that sends a
+   * redirected command again by name.
+   */
+  constructor(route: (slot: number, read: boolean) => N, replicaReads: boolean, keepIssued: boolean) {
     this.#route = route;
     this.#replicaReads = replicaReads;
+    this.#keepIssued = keepIssued;
   }
 
   /** Commands queued. */
@@ -158,7 +191,8 @@ export class PipelineSplit<N> {
     encoder.add(command, args); // throws on a bad argument, before anything is recorded
     part.starts.push(start);
     part.indexes.push(this.#plan.length);
-    part.issued.push({ command, args, slot });
+    part.slots.push(slot);
+    if (this.#keepIssued) part.issued.push({ command, args, slot });
     this.#plan.add(command, transform, asBuffer, byName);
     if (encoder.length >= SEND_EARLY_BYTES && this.sendEarly !== null && !this.#transaction) {
       this.sendEarly(part);
@@ -204,33 +238,36 @@ export class PipelineSplit<N> {
    * MULTI and EXEC among them, were routed to any node as they were queued: they are gathered here).
    */
   #transactionPart(parts: Part<N>[]): Part<N> {
-    // By index in the pipeline; those sent early (before its transaction began) are not among them.
-    const byIndex: Issued[] = [];
-    for (const part of parts) for (let k = 0; k < part.issued.length; k++) byIndex[part.indexes[k]!] = part.issued[k]!;
-    const indexes: number[] = [], all: Issued[] = [];
-    byIndex.forEach((c, index) => { // skips the holes
-      indexes.push(index);
-      all.push(c);
-    });
+    // By index in the pipeline, each command's part and place there; those sent early (before its transaction
+    // began) are not among them.
+    const partOf: Part<N>[] = [], placeIn: number[] = [];
+    for (const part of parts) {
+      for (let k = 0; k < part.indexes.length; k++) {
+        partOf[part.indexes[k]!] = part;
+        placeIn[part.indexes[k]!] = k;
+      }
+    }
     let slot = ANY_SLOT;
-    for (const c of all) {
-      if (c.slot === ANY_SLOT || c.slot === slot) continue;
+    partOf.forEach((part, index) => { // skips the holes
+      const other = part.slots[placeIn[index]!]!;
+      if (other === ANY_SLOT || other === slot) return;
       if (slot !== ANY_SLOT) {
         throw new CpipeError(
-          `cpipe: a cluster pipeline with MULTI runs on one node, but its keys are in slots ${slot} and ${c.slot}; ` +
+          `cpipe: a cluster pipeline with MULTI runs on one node, but its keys are in slots ${slot} and ${other}; ` +
             "give them a common {hash tag}",
         );
       }
-      slot = c.slot;
-    }
+      slot = other;
+    });
     const whole = new Part(this.#route(slot, false));
-    for (let k = 0; k < all.length; k++) {
-      const c = all[k]!;
+    partOf.forEach((part, index) => {
+      const k = placeIn[index]!, start = part.starts[k]!, end = part.starts[k + 1] ?? part.encoder.length;
       whole.starts.push(whole.encoder.length);
-      whole.encoder.add(c.command, c.args as Arg[]);
-      whole.indexes.push(indexes[k]!);
-      whole.issued.push(c);
-    }
+      whole.encoder.addPacked(part.encoder.bytes, start, end);
+      whole.indexes.push(index);
+      whole.slots.push(part.slots[k]!);
+      if (this.#keepIssued) whole.issued.push(part.issued[k]!);
+    });
     return whole;
   }
 }
@@ -253,10 +290,10 @@ export abstract class SplitPipeline<S extends Queue, N> extends Commands<"queued
   /** The queued commands, split by node. */
   protected readonly split: PipelineSplit<N>;
 
-  /** @internal `route`: the node for a slot (`read`: the command only reads); `replicaReads`: reads may go there. */
-  constructor(route: (slot: number, read: boolean) => N, replicaReads: boolean) {
+  /** @internal As `PipelineSplit`'s constructor. */
+  constructor(route: (slot: number, read: boolean) => N, replicaReads: boolean, keepIssued: boolean) {
     super();
-    this.split = new PipelineSplit(route, replicaReads);
+    this.split = new PipelineSplit(route, replicaReads, keepIssued);
   }
 
   /** Commands queued and not yet executed. */
@@ -303,7 +340,7 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
 
   /** @internal Pipelines come from `cluster.pipeline()`. */
   constructor(host: PipelineHost) {
-    super(host.route, host.replicaReads);
+    super(host.route, host.replicaReads, false);
     this.#host = host;
     this.split.sendEarly = (part) => this.#sendEarly(part);
   }
@@ -346,11 +383,11 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
 
   /** Sends a node's share now, before `execute()`: the node works while the caller queues the rest. */
   #sendEarly(part: Part<number>): void {
-    const { encoder, starts, issued } = part;
+    const { encoder, starts } = part, sent = part.sent();
     const replies = this.#onConnection(part, (connection) => {
       const ids: number[] = [];
       const replies = this.#host.core().sendEarly(connection, encoder, starts, ids, null);
-      this.#host.issued(ids, issued);
+      this.#host.sent(ids, sent);
       return replies;
     });
     replies.catch(() => {}); // execute() reports it; until then a failure is not unhandled
@@ -360,7 +397,7 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
 
   /** Runs `send` with the connection the part goes on (later, while its node is down). */
   #onConnection<T>(part: Part<number>, send: (connection: number) => Promise<T>): Promise<T> {
-    const connection = this.#host.connection(part.route, part.issued);
+    const connection = this.#host.connection(part.route, part.slots);
     return typeof connection === "number" ? send(connection) : connection.then(send);
   }
 
@@ -389,10 +426,11 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
     asBuffer: boolean[],
     transaction: boolean,
   ): Promise<Reply[]> {
+    const sent = transaction ? null : part.sent();
     return this.#onConnection(part, (connection) => {
       const ids: number[] = [];
       const promise = this.#host.core().group(connection, part.encoder, part.starts, transforms, asBuffer, ids);
-      this.#host.issued(ids, transaction ? [] : part.issued);
+      this.#host.sent(ids, sent);
       return promise;
     });
   }

@@ -20,7 +20,7 @@ import { encodeConnectionSettings } from "../settings.ts";
 import type { Arg, Reply } from "../types.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
-import { ClusterPipeline, type Issued, type PipelineHost } from "./pipeline.ts";
+import { ClusterPipeline, type Issued, type PipelineHost, sentCommand, type SentPart } from "./pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
 import { BlockingConnections } from "./blocking.ts";
 import { ClusterSubscriber } from "./subscriber.ts";
@@ -35,6 +35,9 @@ import {
   type Shard,
   shardsFrom,
 } from "./topology.ts";
+
+/** What a redirected call sends again: its command by name (one call), or packed (a pipeline's; see `SentPart`). */
+type Resend = Issued | { readonly packed: Uint8Array; readonly slot: number };
 
 /** SCAN and SSCAN pages' items as they are. */
 const same = (items: string[]): string[] => items;
@@ -63,8 +66,11 @@ export class ClusterPool extends SubscribingCommands {
   readonly #settings: ClusterSettings;
   readonly #router: SlotRouter<number>;
   readonly #events = new Emitter();
-  /** Per call id: what to send again on a redirection, or undefined (nothing to re-send). */
-  #issued: (Issued | undefined)[] = [];
+  /** Per call id: what to send again on a redirection (unless `#sentParts` says), or undefined (nothing). */
+  #issued: (Resend | undefined)[] = [];
+  /** Per call id of a pipeline's command: the part it was sent in, and its place there (see `SentPart`). */
+  #sentParts: (SentPart | undefined)[] = [];
+  #sentPlace: number[] = [];
   /** The command `dispatch` is issuing, for `onCall`. */
   #current: Issued | undefined;
   /** Redirections followed so far, per call id (only for calls redirected at least once). */
@@ -95,12 +101,18 @@ export class ClusterPool extends SubscribingCommands {
       core: () => this.#core,
       replicaReads: settings.readFrom !== "master",
       route: (slot, read) => this.#router.pick(slot, read).handle,
-      connection: (route, issued) => {
+      connection: (route, slots) => {
         if (this.#broken[route] === undefined) return route;
-        return this.#parked.connection(issued.find((c) => c.slot !== ANY_SLOT)?.slot ?? ANY_SLOT, false);
+        return this.#parked.connection(slots.find((slot) => slot !== ANY_SLOT) ?? ANY_SLOT, false);
       },
-      issued: (ids, issued) => {
-        for (let i = 0; i < ids.length; i++) this.#issued[ids[i]!] = issued[i];
+      sent: (ids, part) => {
+        const issued = this.#issued, parts = this.#sentParts, place = this.#sentPlace;
+        for (let k = 0; k < ids.length; k++) {
+          const id = ids[k]!;
+          issued[id] = undefined;
+          parts[id] = part ?? undefined;
+          place[id] = k;
+        }
       },
     };
     const seed = settings.seeds[0]!;
@@ -137,6 +149,8 @@ export class ClusterPool extends SubscribingCommands {
     this.#seedKeys = new Set(this.#router.seed(settings.seeds).map((n) => n.key));
     this.#core.onCall = (id) => {
       this.#issued[id] = this.#current;
+      // An id is used again once its call is done; one that failed (not inspected) may still name a part.
+      if (this.#sentParts[id] !== undefined) this.#sentParts[id] = undefined;
     };
     this.#core.inspect = (id, reply) => this.#inspect(id, reply);
     const subscriber = this.#subscriber = this.#makeSubscriber();
@@ -461,13 +475,16 @@ export class ClusterPool extends SubscribingCommands {
 
   /** Sees every reply before its caller: false lets it through, true when the command was sent again. */
   #inspect(id: number, reply: Reply): boolean {
-    const issued = this.#issued[id];
+    const named = this.#issued[id], part = this.#sentParts[id];
     if (!(reply instanceof ReplyError)) {
-      if (issued !== undefined) this.#issued[id] = undefined;
+      if (named !== undefined) this.#issued[id] = undefined;
+      if (part !== undefined) this.#sentParts[id] = undefined;
       if (this.#redirects.size > 0) this.#redirects.delete(id);
       return false;
     }
     this.#issued[id] = undefined;
+    this.#sentParts[id] = undefined;
+    const issued = named ?? (part === undefined ? undefined : sentCommand(part, this.#sentPlace[id]!));
     const redirect = redirectOf(reply);
     if (redirect === null) {
       this.#redirects.delete(id);
@@ -508,10 +525,10 @@ export class ClusterPool extends SubscribingCommands {
   }
 
   /** Sends a call's command again on a connection; it stays re-sendable (ASKING's own call does not). */
-  #reissue(id: number, issued: Issued, connection: number, asking: boolean): void {
+  #reissue(id: number, issued: Resend, connection: number, asking: boolean): void {
     this.#current = undefined;
     this.#issued[id] = issued;
-    this.#core.reissue(id, connection, issued.command, issued.args, asking);
+    this.#core.reissue(id, connection, "packed" in issued ? issued.packed : issued, asking);
   }
 
   // ---- the slot map ------------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import { allCommands } from "../../src/command_info.ts";
 import { hasSubcommands, keyIsFirstArgument, tableName } from "../../src/key_positions.ts";
 import { clusterSettings } from "../../src/cluster/options.ts";
 import { ParkedCalls } from "../../src/cluster/parked.ts";
+import { PipelineSplit, sentCommand } from "../../src/cluster/pipeline.ts";
+import { CommandEncoder } from "../../src/encoder.ts";
 import { SlotRouter } from "../../src/cluster/router.ts";
 import { slotOf } from "../../src/cluster/slot.ts";
 import { mapAddress, parseShards, parseSlots, redirectOf, shardsFrom } from "../../src/cluster/topology.ts";
@@ -248,4 +250,43 @@ test("cluster unit: a call for a down node waits for a map or the node's return,
   parked.fail(new ClosedError("cpipe: the cluster client is closed"));
   await assert.rejects(closing, ClosedError);
   assert.equal(held, 0, "nothing left holding the process");
+});
+
+test("cluster unit: a pipeline's parts keep what a redirection sends again as packed bytes; a transaction is gathered", () => {
+  // Two nodes by slot parity; keyless commands go to node 0.
+  const route = (slot: number) => slot < 0 ? 0 : slot % 2;
+  const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+  const split = new PipelineSplit<number>(route, false, false);
+  for (const key of keys) split.queue("SET", [key, `v:${key}`], null, false, false);
+  const batch = split.take(false)!;
+  assert.equal(batch.parts.length, 2);
+  for (const part of batch.parts) {
+    assert.deepEqual(part.issued, [], "no names and arguments kept");
+    const sent = part.sent();
+    for (let k = 0; k < part.indexes.length; k++) {
+      const key = keys[part.indexes[k]!]!, one = new CommandEncoder();
+      one.add("SET", [key, `v:${key}`]);
+      const { packed, slot } = sentCommand(sent, k);
+      assert.deepEqual(packed, one.bytes.subarray(0, one.length), `${key} packed as it was sent`);
+      assert.equal(slot, slotOf(key));
+    }
+  }
+  // MULTI and EXEC went to node 0, the keyed commands to their slot's node: taken, they are one part, in order.
+  const tx = new PipelineSplit<number>(route, false, false);
+  const commands: [string, string[]][] = [["MULTI", []], ["INCR", ["{t}a"]], ["PING", []], ["INCR", ["{t}b"]], [
+    "EXEC",
+    [],
+  ]];
+  for (const [command, args] of commands) {
+    tx.checkByName(command, args);
+    tx.queue(command, args, null, false, true);
+  }
+  const whole = tx.take(false)!;
+  assert.equal(whole.parts.length, 1);
+  const part = whole.parts[0]!, expected = new CommandEncoder();
+  for (const [command, args] of commands) expected.add(command, args);
+  assert.equal(part.route, slotOf("{t}a") % 2, "on the node of the transaction's slot");
+  assert.deepEqual(part.indexes, [0, 1, 2, 3, 4]);
+  assert.deepEqual(part.encoder.bytes.subarray(0, part.encoder.length), expected.bytes.subarray(0, expected.length));
+  assert.equal(part.encoder.count, 5);
 });
