@@ -5,6 +5,7 @@
  * slot map or the node's return to give its slot a connection that is not down, at most `offlineTimeout` ms.
  */
 import { ConnectionError } from "../errors.ts";
+import { QueueFullError } from "../pool_core.ts";
 
 interface Parked {
   readonly slot: number;
@@ -30,13 +31,16 @@ export class ParkedCalls {
   readonly #host: ParkingHost;
   /** How long a call may wait, in milliseconds; 0 forever. */
   readonly #timeout: number;
+  /** How many calls may wait (`maxQueued`). */
+  readonly #limit: number;
   #parked: Parked[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  /** `timeout`: `offlineTimeout` (0 forever). */
-  constructor(host: ParkingHost, timeout: number) {
+  /** `timeout`: `offlineTimeout` (0 forever); `limit`: `maxQueued`. */
+  constructor(host: ParkingHost, timeout: number, limit: number) {
     this.#host = host;
     this.#timeout = timeout;
+    this.#limit = limit;
   }
 
   /**
@@ -46,6 +50,11 @@ export class ParkedCalls {
   connection(slot: number, read: boolean): number | Promise<number> {
     const connection = this.#usable(slot, read);
     if (connection >= 0) return connection;
+    if (this.#parked.length >= this.#limit) {
+      return Promise.reject(
+        new QueueFullError(`cpipe: ${this.#parked.length} commands already wait for a node that is down (maxQueued)`),
+      );
+    }
     const host = this.#host;
     return new Promise<number>((resolve, reject) => {
       const deadline = this.#timeout === 0 ? Infinity : Date.now() + this.#timeout;

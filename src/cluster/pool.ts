@@ -162,12 +162,16 @@ export class ClusterPool extends SubscribingCommands {
       limit: settings.blockingConnections,
       acquireTimeout: nodeSettings.acquireTimeout,
     });
-    this.#parked = new ParkedCalls({
-      route: (slot, read) => this.#router.pick(slot, read).handle,
-      down: (connection) => this.#broken[connection] !== undefined,
-      describe: (connection) => this.#broken[connection] ?? `connection ${connection} is down`,
-      hold: (delta) => this.#core.hold(delta),
-    }, nodeSettings.offlineTimeout);
+    this.#parked = new ParkedCalls(
+      {
+        route: (slot, read) => this.#router.pick(slot, read).handle,
+        down: (connection) => this.#broken[connection] !== undefined,
+        describe: (connection) => this.#broken[connection] ?? `connection ${connection} is down`,
+        hold: (delta) => this.#core.hold(delta),
+      },
+      nodeSettings.offlineTimeout,
+      nodeSettings.maxQueued,
+    );
     this.#core.onPushRecord = (bytes, start, connection) => subscriber.push(bytes, start, connection);
     this.#core.onEvent = (event) => {
       subscriber.event(event);

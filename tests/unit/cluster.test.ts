@@ -12,6 +12,7 @@ import { clusterSettings } from "../../src/cluster/options.ts";
 import { ParkedCalls } from "../../src/cluster/parked.ts";
 import { PipelineSplit, sentCommand } from "../../src/cluster/pipeline.ts";
 import { CommandEncoder } from "../../src/encoder.ts";
+import { QueueFullError } from "../../src/pool_core.ts";
 import { SlotRouter } from "../../src/cluster/router.ts";
 import { slotOf } from "../../src/cluster/slot.ts";
 import { mapAddress, parseShards, parseSlots, redirectOf, shardsFrom } from "../../src/cluster/topology.ts";
@@ -196,12 +197,16 @@ test("cluster unit: a call for a down node waits for a map or the node's return,
   // Slot 1 on connection 1, slot 2 on connection 2; connection 1 is down.
   const map = new Map([[1, 1], [2, 2]]), down = new Set([1]);
   let held = 0;
-  const parked = new ParkedCalls({
-    route: (slot) => map.get(slot)!,
-    down: (c) => down.has(c),
-    describe: (c) => `127.0.0.1:700${c}: cannot connect: Connection refused`,
-    hold: (delta) => held += delta,
-  }, 80);
+  const parked = new ParkedCalls(
+    {
+      route: (slot) => map.get(slot)!,
+      down: (c) => down.has(c),
+      describe: (c) => `127.0.0.1:700${c}: cannot connect: Connection refused`,
+      hold: (delta) => held += delta,
+    },
+    80,
+    3,
+  );
   assert.equal(parked.connection(2, false), 2, "a node that is up: at once");
   const moved = parked.connection(1, false), back = parked.connection(1, false);
   assert(moved instanceof Promise && back instanceof Promise);
@@ -230,12 +235,16 @@ test("cluster unit: a call for a down node waits for a map or the node's return,
   assert.equal(held, 0);
 
   // Reads of slot 1 go to a replica (connection 3): while it is down, to the master; with both down, they wait.
-  const replicas = new ParkedCalls({
-    route: (slot, read) => read ? 3 : map.get(slot)!,
-    down: (c) => down.has(c),
-    describe: () => "down",
-    hold: () => {},
-  }, 80);
+  const replicas = new ParkedCalls(
+    {
+      route: (slot, read) => read ? 3 : map.get(slot)!,
+      down: (c) => down.has(c),
+      describe: () => "down",
+      hold: () => {},
+    },
+    80,
+    100,
+  );
   down.add(3);
   down.delete(1);
   assert.equal(replicas.connection(1, true), 1, "a read goes to the master while its replica is down");
@@ -246,9 +255,11 @@ test("cluster unit: a call for a down node waits for a map or the node's return,
   replicas.recheck();
   assert.equal(await read, 3, "then to the replica that came back");
 
-  const closing = parked.connection(1, false) as Promise<number>;
+  // At most `maxQueued` wait; the next is refused at once.
+  const waiting = [1, 2, 3].map(() => parked.connection(1, false) as Promise<number>);
+  await assert.rejects(parked.connection(1, false) as Promise<number>, QueueFullError);
   parked.fail(new ClosedError("cpipe: the cluster client is closed"));
-  await assert.rejects(closing, ClosedError);
+  for (const closing of waiting) await assert.rejects(closing, ClosedError);
   assert.equal(held, 0, "nothing left holding the process");
 });
 
