@@ -414,8 +414,12 @@ test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica 
   const load = writers(pool, keys, 8, true);
   await sleep(200);
   const before = load.written;
+  const down = new Promise<void>((resolve) => pool.on("error", () => resolve()));
   await victim.stop(); // SIGTERM: Redis 7 lets its replicas catch up before it exits
   const killedAt = Date.now();
+  // A blocking command issued once the pool saw the master go waits for the replica, as the others do.
+  await down;
+  const blocked = pool.brpop(keys[1]!, 10).catch((e: Error) => e);
   // Writes to its slots must succeed again once the replica is promoted.
   let recovered = false;
   while (Date.now() - killedAt < 20_000) {
@@ -428,6 +432,8 @@ test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica 
     }
   }
   assert(recovered, "writes to the failed master's slots work again");
+  const popped = await blocked;
+  assert(Array.isArray(popped) && popped[0] === keys[1], `the blocking command ran on the new master: ${popped}`);
   const written = load.written;
   await sleep(300);
   const after = load.written, state = load.describe();
@@ -438,6 +444,9 @@ test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica 
       `${after} 300 ms later; ${state}`,
   );
   for (const e of load.failed) assert(e instanceof CpipeError, `a typed error: ${e}`);
+  // The value BRPOP took is no longer in its list (one from a write that failed but ran is in no acked list).
+  const popFrom = load.acked.get(keys[1]!)!, at = popFrom.indexOf(popped[1]!);
+  if (at >= 0) popFrom.splice(at, 1);
   await checkLanded(pool, load.acked);
   assert(!pool.masters.includes(`${victim.host}:${victim.port}`), "the dead master is gone from the map");
 });
