@@ -27,6 +27,7 @@ export interface ParkingHost {
   hold(delta: 1 | -1): void;
 }
 
+/** The calls of a cluster pool that wait for a node (see above), each until its deadline. */
 export class ParkedCalls {
   readonly #host: ParkingHost;
   /** How long a call may wait, in milliseconds; 0 forever. */
@@ -79,7 +80,7 @@ export class ParkedCalls {
       if (connection < 0) waiting.push(call);
       else call.resolve(connection);
     }
-    this.#settle(waiting);
+    this.#keep(waiting);
   }
 
   /** The connection for a slot that is not down (a read's master when its replica is), or -1. */
@@ -94,10 +95,11 @@ export class ParkedCalls {
   /** Fails every waiting call (the pool closes). */
   fail(error: Error): void {
     for (const call of this.#parked) call.reject(error);
-    this.#settle([]);
+    this.#keep([]);
   }
 
-  #settle(waiting: Parked[]): void {
+  /** Keeps `waiting` as the calls that still wait; with none, lets the process go and stops the timer. */
+  #keep(waiting: Parked[]): void {
     const had = this.#parked.length;
     this.#parked = waiting;
     if (had > 0 && waiting.length === 0) this.#host.hold(-1);
@@ -132,7 +134,7 @@ export class ParkedCalls {
         new ConnectionError(`cpipe: no node took ${what} within offlineTimeout (${this.#timeout} ms): ${why}`),
       );
     }
-    this.#settle(waiting);
+    this.#keep(waiting);
     if (next !== Infinity) this.#arm(next);
   };
 }

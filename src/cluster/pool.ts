@@ -411,12 +411,22 @@ export class ClusterPool extends SubscribingCommands {
     const slot = commandSlot(command, args);
     if (typeof slot !== "number") return Promise.reject(slot);
     const read = this.#settings.readFrom !== "master" && isReadOnly(command, args);
-    const issue = (connection: number): Promise<T> => {
-      this.#current = { command, args, slot };
-      return this.#core.call(connection, command, args, transform, asBuffer);
-    };
     const connection = this.#parked.connection(slot, read);
-    return typeof connection === "number" ? issue(connection) : connection.then(issue);
+    if (typeof connection === "number") return this.#issue(connection, command, args, slot, transform, asBuffer);
+    return connection.then((parked) => this.#issue(parked, command, args, slot, transform, asBuffer));
+  }
+
+  /** Calls `command` on `connection`, keeping what a redirection would send again. */
+  #issue<T>(
+    connection: number,
+    command: string,
+    args: Arg[],
+    slot: number,
+    transform: Transform<T> | null,
+    asBuffer: boolean,
+  ): Promise<T> {
+    this.#current = { command, args, slot };
+    return this.#core.call(connection, command, args, transform, asBuffer);
   }
 
   #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
