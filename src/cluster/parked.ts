@@ -6,6 +6,7 @@
  */
 import { ConnectionError } from "../errors.ts";
 import { QueueFullError } from "../pool_core.ts";
+import { ANY_SLOT } from "./keys.ts";
 
 interface Parked {
   readonly slot: number;
@@ -21,6 +22,8 @@ export interface ParkingHost {
   route(slot: number, read: boolean): number;
   /** Whether a connection broke and has not come back. */
   down(connection: number): boolean;
+  /** A master's connection that is not down, or -1: where a command without keys can go instead. */
+  spare(): number;
   /** The connection's address and why it is down, for an error. */
   describe(connection: number): string;
   /** Counts a reason to keep the process alive (1) or its end (-1). */
@@ -83,10 +86,14 @@ export class ParkedCalls {
     this.#keep(waiting);
   }
 
-  /** The connection for a slot that is not down (a read's master when its replica is), or -1. */
+  /**
+   * The connection for a slot that is not down, or -1: a read's master when its replica is down, any master that is up
+   * for a command without keys (PUBLISH, a script without keys).
+   */
   #usable(slot: number, read: boolean): number {
     const host = this.#host, connection = host.route(slot, read);
     if (!host.down(connection)) return connection;
+    if (slot === ANY_SLOT) return host.spare();
     if (!read) return -1;
     const master = host.route(slot, false);
     return host.down(master) ? -1 : master;

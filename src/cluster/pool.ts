@@ -166,6 +166,7 @@ export class ClusterPool extends SubscribingCommands {
       {
         route: (slot, read) => this.#router.pick(slot, read).handle,
         down: (connection) => this.#broken[connection] !== undefined,
+        spare: () => this.#router.masters.find((m) => this.#broken[m.handle] === undefined)?.handle ?? -1,
         describe: (connection) => this.#broken[connection] ?? `connection ${connection} is down`,
         hold: (delta) => this.#core.hold(delta),
       },

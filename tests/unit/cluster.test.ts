@@ -201,6 +201,7 @@ test("cluster unit: a call for a down node waits for a map or the node's return,
     {
       route: (slot) => map.get(slot)!,
       down: (c) => down.has(c),
+      spare: () => [1, 2].find((c) => !down.has(c)) ?? -1,
       describe: (c) => `127.0.0.1:700${c}: cannot connect: Connection refused`,
       hold: (delta) => held += delta,
     },
@@ -208,6 +209,8 @@ test("cluster unit: a call for a down node waits for a map or the node's return,
     3,
   );
   assert.equal(parked.connection(2, false), 2, "a node that is up: at once");
+  map.set(ANY_SLOT, 1);
+  assert.equal(parked.connection(ANY_SLOT, false), 2, "a command without keys goes to a master that is up");
   const moved = parked.connection(1, false), back = parked.connection(1, false);
   assert(moved instanceof Promise && back instanceof Promise);
   assert.equal(held, 1, "waiting calls keep the process alive");
@@ -239,6 +242,7 @@ test("cluster unit: a call for a down node waits for a map or the node's return,
     {
       route: (slot, read) => read ? 3 : map.get(slot)!,
       down: (c) => down.has(c),
+      spare: () => -1,
       describe: () => "down",
       hold: () => {},
     },
