@@ -104,11 +104,7 @@ export class CommandEncoder {
 
   /** Appends one command another encoder packed, `bytes[start, end)`, as it is. */
   addPacked(bytes: Uint8Array, start: number, end: number): void {
-    const at = this.length;
-    this.#ensure(end - start);
-    this.bytes.set(bytes.subarray(start, end), at);
-    this.length += end - start;
-    this.#counted(at);
+    this.#counted(this.#copy(bytes, start, end));
   }
 
   /** Counts the command just packed at `start`, which begins a new chunk when the last one is full. */
@@ -122,12 +118,18 @@ export class CommandEncoder {
 
   /** Appends every command `other` packed, as they are. */
   append(other: CommandEncoder): void {
-    const base = this.length;
-    this.#ensure(other.length);
-    this.bytes.set(other.bytes.subarray(0, other.length), base);
-    this.length += other.length;
+    const base = this.#copy(other.bytes, 0, other.length);
     this.count += other.count;
     for (const start of other.chunkStarts) this.chunkStarts.push(base + start);
+  }
+
+  /** Copies `bytes[start, end)` (whole commands) to the end; returns where they begin. */
+  #copy(bytes: Uint8Array, start: number, end: number): number {
+    const at = this.length;
+    this.#ensure(end - start);
+    this.bytes.set(bytes.subarray(start, end), at);
+    this.length += end - start;
+    return at;
   }
 
   /** The packed bytes of chunk i (0 ≤ i ≤ chunkStarts.length). */

@@ -461,9 +461,11 @@ export class ClusterPool extends SubscribingCommands {
     if (typeof slot !== "number") throw slot;
     let asking: RoutedNode<number> | null = null;
     for (let attempt = 0;; attempt++) {
-      // While the master's shared connection is down (a failover), wait as other commands do (see ParkedCalls).
-      const ready = asking === null ? this.#parked.connection(slot, false) : 0;
-      if (typeof ready !== "number") await ready;
+      if (asking === null) {
+        // While the master's shared connection is down (a failover), wait as other commands do (see ParkedCalls).
+        const ready = this.#parked.connection(slot, false);
+        if (typeof ready !== "number") await ready;
+      }
       const node = (asking ?? this.#router.pick(slot, false)).key;
       const connection = await this.#blockers.acquire(node);
       try {
