@@ -206,13 +206,16 @@ static void drop(cpipe_connection *c, int32_t status, const char *why, const uin
      * failures it explains. */
     (void)cpipe_record_event(out, c->index, CPIPE_EVENT_DOWN, status, c->failures, delay, c->errstr, server_reply,
                              reply_len);
-    while (c->calls.count > 0) {
+    /* The staged calls come last: they never reached the socket. */
+    size_t sent = c->calls.count - c->staged_calls;
+    for (size_t k = 0; c->calls.count > 0; k++) {
         cpipe_call *call = ring_at(&c->calls, 0);
+        int unsent = k >= sent;
         /* Out of memory: the shortest record. Should that fail too, the call
          * ends without a record: its owner fails what it still awaits when
          * it closes (the pool), or stops counting it (the client). */
-        if (cpipe_record_failure(out, c->index, call->id, status, c->errstr) != 0)
-            (void)cpipe_record_failure(out, c->index, call->id, status, "");
+        if (cpipe_record_failure(out, c->index, call->id, status, unsent, c->errstr) != 0)
+            (void)cpipe_record_failure(out, c->index, call->id, status, unsent, "");
         ring_pop(&c->calls);
     }
     c->staged_calls = 0;

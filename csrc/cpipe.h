@@ -32,6 +32,9 @@
  *   CPIPE_RECORD_REPLY   a reply to call `id`: one encoded reply. With
  *                        CPIPE_RECORD_PARTIAL more replies of that call follow.
  *   CPIPE_RECORD_FAILURE call `id` failed: i32 status; then the message.
+ *                        With CPIPE_RECORD_UNSENT its bytes never reached the
+ *                        socket (staged while the connection was being made):
+ *                        the server never saw it, and it may be sent again.
  *   CPIPE_RECORD_PUSH    an out-of-band frame (RESP3 push) that answers no
  *                        call, or a Pub/Sub message of a RESP2 connection in
  *                        subscribed mode (see CPIPE_CALL_PUBSUB_MASK): one
@@ -129,7 +132,8 @@
 #define CPIPE_RECORD_FAILURE 2
 #define CPIPE_RECORD_PUSH 3
 #define CPIPE_RECORD_EVENT 4
-#define CPIPE_RECORD_PARTIAL 0x1
+#define CPIPE_RECORD_PARTIAL 0x1 /* a reply: more replies of its call follow */
+#define CPIPE_RECORD_UNSENT 0x2  /* a failure: the call never left (see above) */
 
 /* Roles of a pool's connections. */
 #define CPIPE_ROLE_DIRECT 0    /* commands reach it by its index only */

@@ -32,9 +32,10 @@ int cpipe_record_push(cpipe_buffer *out, uint16_t connection, const uint8_t *rep
     return 0;
 }
 
-int cpipe_record_failure(cpipe_buffer *out, uint16_t connection, uint32_t id, int32_t status, const char *message) {
+int cpipe_record_failure(cpipe_buffer *out, uint16_t connection, uint32_t id, int32_t status, int unsent,
+                        const char *message) {
     size_t n = strlen(message);
-    uint8_t *p = head(out, CPIPE_RECORD_FAILURE, 0, connection, id, 4 + n);
+    uint8_t *p = head(out, CPIPE_RECORD_FAILURE, unsent ? CPIPE_RECORD_UNSENT : 0, connection, id, 4 + n);
     if (p == NULL) return -1;
     cpipe_put_u32(p, (uint32_t)status);
     memcpy(p + 4, message, n);

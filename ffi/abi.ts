@@ -57,7 +57,7 @@ export const Call = {
 } as const;
 
 /** Record kinds and flags (`CPIPE_RECORD_*`). */
-export const Record = { REPLY: 1, FAILURE: 2, PUSH: 3, EVENT: 4, PARTIAL: 0x1, HEAD: 12 } as const;
+export const Record = { REPLY: 1, FAILURE: 2, PUSH: 3, EVENT: 4, PARTIAL: 0x1, UNSENT: 0x2, HEAD: 12 } as const;
 
 /** Connection events (`CPIPE_EVENT_*`). */
 export const Event = { UP: 1, DOWN: 2, RELEASED: 3 } as const;

@@ -302,7 +302,7 @@ export class Batcher {
       if (rc === Status.ERR_BUSY) return false;
       // Every shared connection is down, waiting to reconnect: wait for one (in order, the rest behind it).
       if (rc === Status.ERR_CONN && route === -1 && this.#owner.offline()) return false;
-      const error = errorFromStatus(rc, this.errstr(handle));
+      const error = errorFromStatus(rc, this.errstr(handle), undefined, true); // refused: nothing was sent
       if (pin !== null) pin.failure ??= error;
       this.queued -= count;
       segment.sent = to;

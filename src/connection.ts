@@ -302,7 +302,7 @@ export class Connection {
           break;
         }
         case Record.FAILURE:
-          gathered.failure ??= errorFromStatus(records.status, records.message, this.#refusal);
+          gathered.failure ??= errorFromStatus(records.status, records.message, this.#refusal, records.unsent);
           gathered.partial = undefined;
           gathered.finished++;
           break;
@@ -335,9 +335,10 @@ export class Connection {
     native.cpipe_client_free(handle);
   }
 
+  /** The error of a call the core refused (nothing of it was sent), or of a failed connect. */
   #error(rc: number, handle: Handle): CpipeError {
     const len = native.cpipe_client_errstr(handle, this.#errbuf, this.#errbuf.length);
     const message = fromUtf8.decode(this.#errbuf.subarray(0, Math.min(len, this.#errbuf.length)));
-    return errorFromStatus(rc, this.#records.redact(message), this.#refusal);
+    return errorFromStatus(rc, this.#records.redact(message), this.#refusal, true);
   }
 }

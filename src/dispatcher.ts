@@ -205,7 +205,7 @@ export class Dispatcher {
    */
   deliver(records: RecordReader, decoder: ReplyDecoder): number {
     let finished = 0, refusal: ReplyError | undefined;
-    let failure: CpipeError | null = null, failureStatus = 0, failureMessage = "";
+    let failure: CpipeError | null = null, failureStatus = 0, failureMessage = "", failureUnsent = false;
     while (records.next()) {
       switch (records.kind) {
         case Record.REPLY: {
@@ -256,11 +256,12 @@ export class Dispatcher {
           this.#partial.delete(records.id);
           // A broken connection fails every call it carried with one reason:
           // one error object serves them all.
-          const status = records.status, message = records.message;
-          if (failure === null || status !== failureStatus || message !== failureMessage) {
-            failure = errorFromStatus(status, message, refusal);
+          const status = records.status, message = records.message, unsent = records.unsent;
+          if (failure === null || status !== failureStatus || message !== failureMessage || unsent !== failureUnsent) {
+            failure = errorFromStatus(status, message, refusal, unsent);
             failureStatus = status;
             failureMessage = message;
+            failureUnsent = unsent;
           }
           this.fail(records.id, failure);
           break;

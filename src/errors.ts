@@ -24,10 +24,23 @@ export class ReplyError extends CpipeError {
   }
 }
 
-/** The server could not be reached, or the connection broke. */
+/**
+ * The server could not be reached, or the connection broke. A command that failed so may have run, unless
+ * `unsent` says it never left.
+ */
 export class ConnectionError extends CpipeError {
   /** Always `"ConnectionError"`. */
   override name = "ConnectionError";
+  /**
+   * True when the command never reached the server (its connection could not be made): it did not run, and
+   * sending it again is safe. False when it may have run.
+   */
+  readonly unsent: boolean;
+  /** `unsent`: see the field; false when not given. */
+  constructor(message: string, options?: ErrorOptions & { unsent?: boolean }) {
+    super(message, options);
+    this.unsent = options?.unsent ?? false;
+  }
 }
 
 /** The server sent bytes that are not the Redis protocol; the connection was dropped. */

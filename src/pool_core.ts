@@ -607,7 +607,7 @@ export class PoolCore {
     view.setUint16(6, flags, true);
     const rc = native.cpipe_pool_submit(handle, encoder.bytes, encoder.length, calls, Call.SIZE, route);
     if (rc < 0) {
-      this.#dispatcher.fail(ids[0]!, errorFromStatus(rc, this.#batcher.errstr(handle)));
+      this.#dispatcher.fail(ids[0]!, errorFromStatus(rc, this.#batcher.errstr(handle), undefined, true));
       return promise;
     }
     this.#batcher.inFlight++;

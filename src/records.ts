@@ -87,6 +87,11 @@ export class RecordReader {
     return (this.flags & Record.PARTIAL) !== 0;
   }
 
+  /** A failure record whose call never reached the server (its connection could not be made). */
+  get unsent(): boolean {
+    return (this.flags & Record.UNSENT) !== 0;
+  }
+
   /** A failure record's status code. */
   get status(): number {
     return this.#view.getInt32(this.start, true);

@@ -33,6 +33,7 @@ import { PoolPipeline } from "./pool_pipeline.ts";
 import type { Transform } from "./replies.ts";
 import type { Arg, Reply } from "./types.ts";
 import { parseRedisUrl } from "./url.ts";
+import { OfflineWait } from "./offline_wait.ts";
 import { unrefInterval, unrefTimeout } from "./cluster/timers.ts";
 import type { NodeAddress } from "./cluster/topology.ts";
 
@@ -63,7 +64,16 @@ export interface SentinelOptions extends ConnectOptions, Omit<PoolOptions, "url"
   pollInterval?: number;
 }
 
-const SENTINEL_KEYS = new Set(["sentinels", "name", "role", "sentinelUsername", "sentinelPassword", "pollInterval"]);
+/** Options of the set, not of its servers' connections (`offlineTimeout` is given back to the pool's). */
+const SENTINEL_KEYS = new Set([
+  "sentinels",
+  "name",
+  "role",
+  "sentinelUsername",
+  "sentinelPassword",
+  "pollInterval",
+  "offlineTimeout",
+]);
 /** How long a sentinel may take to connect and to answer. */
 const SENTINEL_TIMEOUT = 1_000;
 /** While the master is unreachable, how often the sentinels are asked. */
@@ -79,6 +89,8 @@ interface SentinelSettings {
   readonly sentinels: readonly NodeAddress[];
   readonly sentinelAuth: { username?: string; password?: string };
   readonly serverOptions: Record<string, unknown>;
+  /** The `offlineTimeout` option: how long commands wait while no server has the role (0: no limit). */
+  readonly offlineTimeout: number;
 }
 
 function sentinelSettings(options: SentinelOptions): SentinelSettings {
@@ -105,6 +117,10 @@ function sentinelSettings(options: SentinelOptions): SentinelSettings {
   });
   const serverOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (!SENTINEL_KEYS.has(key)) serverOptions[key] = value;
+  const offlineTimeout = options.offlineTimeout ?? 5_000;
+  if (!Number.isInteger(offlineTimeout) || offlineTimeout < 0 || offlineTimeout > 0x7fff_ffff) {
+    throw new TypeError(`cpipe: offlineTimeout is a whole number of milliseconds (0: no limit), not ${offlineTimeout}`);
+  }
   const pollInterval = options.pollInterval ?? 1_000;
   if (!Number.isInteger(pollInterval) || pollInterval < 10) {
     throw new TypeError("cpipe: pollInterval is at least 10 ms");
@@ -119,6 +135,7 @@ function sentinelSettings(options: SentinelOptions): SentinelSettings {
       ...(options.sentinelPassword !== undefined ? { password: options.sentinelPassword } : {}),
     },
     serverOptions,
+    offlineTimeout,
   };
 }
 
@@ -155,7 +172,7 @@ class Sentinels {
     }
     throw new ConnectionError(
       `cpipe: no sentinel told where ${name}'s ${role} is` + (failure instanceof Error ? `: ${failure.message}` : ""),
-      { cause: failure },
+      { cause: failure, unsent: true },
     );
   }
 
@@ -374,6 +391,7 @@ export class SentinelPool extends Commands<"async"> {
   async #open(address: NodeAddress): Promise<PoolCore | null> {
     const settings: PoolSettings = poolSettings({
       ...this.#settings.serverOptions,
+      offlineTimeout: this.#settings.offlineTimeout,
       host: address.host,
       port: address.port,
     });
@@ -416,7 +434,7 @@ export class SentinelPool extends Commands<"async"> {
       reject = fail;
     });
     promise.catch(() => {});
-    const limit = this.#settings.serverOptions.offlineTimeout as number | undefined ?? 5_000;
+    const limit = this.#settings.offlineTimeout;
     const timer = limit > 0
       ? setTimeout(() => {
         this.#endOutage(
@@ -500,9 +518,10 @@ export async function connectSentinelPool(options: SentinelOptions): Promise<Sen
 
 /**
  * A synchronous client on the master (or a replica) of a set watched by Redis Sentinel. A call that fails with
- * `ConnectionError` throws, and the sentinels are asked before the next call, which goes to the new master; a
- * write the old master refuses as a replica now (READONLY) is sent once more to the new one. Made by
- * {@linkcode connectSentinel}.
+ * `ConnectionError` after it was sent throws (it may have run), and the sentinels are asked before the next call,
+ * which goes to the new master; a call that could not be sent (the server is gone, no other is promoted yet) blocks
+ * while the sentinels fail over, asking them again every 200-500 ms, at most `offlineTimeout`; a write the old
+ * master refuses as a replica now (READONLY) is sent once more to the new one. Made by {@linkcode connectSentinel}.
  *
  * @example
  * ```ts
@@ -567,20 +586,29 @@ export class SentinelClient extends Commands<"sync"> {
   }
 
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
-    if (this.#stale) this.#locate();
-    const client = this.#client;
-    if (client === null) throw new ClosedError("cpipe: the sentinel client is closed");
-    let reply: Reply;
-    try {
-      reply = asBuffer ? client.sendBuffer(command, ...args) : client.send(command, ...args);
-    } catch (e) {
-      if (e instanceof ConnectionError) this.#stale = true;
-      if (!(e instanceof ReplyError && e.code === "READONLY")) throw e;
-      // The server is a replica now: the command did not run; the new master gets it.
-      this.#locate();
-      reply = asBuffer ? this.#client!.sendBuffer(command, ...args) : this.#client!.send(command, ...args);
+    let wait: OfflineWait | null = null, readOnlyRefused = false;
+    for (;;) {
+      try {
+        if (this.#stale) this.#locate();
+        const client = this.#client;
+        if (client === null) throw new ClosedError("cpipe: the sentinel client is closed");
+        const reply = asBuffer ? client.sendBuffer(command, ...args) : client.send(command, ...args);
+        return transform === null ? reply as T : transform(reply);
+      } catch (e) {
+        if (e instanceof ConnectionError) this.#stale = true;
+        if (e instanceof ReplyError && e.code === "READONLY" && !readOnlyRefused) {
+          // The server is a replica now: the command did not run; the new master gets it.
+          readOnlyRefused = true;
+          this.#stale = true;
+          continue;
+        }
+        // No server took it (the old one is gone, the sentinels have not promoted another yet): it never left,
+        // so it waits for the failover.
+        if (!(e instanceof ConnectionError && e.unsent)) throw e;
+        wait ??= new OfflineWait(this.#settings.offlineTimeout, VERIFY_EVERY);
+        wait.pause(e, `no ${this.#settings.role} of ${this.#settings.name} took the command`);
+      }
     }
-    return transform === null ? reply as T : transform(reply);
   }
 
   /** Asks the sentinels where the server is and connects there when it moved (checked with ROLE). */
@@ -597,6 +625,7 @@ export class SentinelClient extends Commands<"sync"> {
       client.close();
       throw new ConnectionError(
         `cpipe: the sentinels name ${address.host}:${address.port}, which is not the ${this.#settings.role} (yet)`,
+        { unsent: true },
       );
     }
     if (this.#client !== null) this.#switches++;

@@ -6,14 +6,15 @@ import { ClosedError, ConnectionError, CpipeError, ProtocolError, type ReplyErro
  * The typed error for a failed status and the core's message (without the
  * `cpipe: ` prefix). `serverError` is the server's own refusal of a
  * handshake command, when that is why: it becomes the error's cause.
+ * `unsent`: the call never reached the server (a failure record's flag).
  */
-export function errorFromStatus(code: number, message: string, serverError?: ReplyError): CpipeError {
+export function errorFromStatus(code: number, message: string, serverError?: ReplyError, unsent = false): CpipeError {
   const text = `cpipe: ${message}`;
   switch (code) {
     case Status.ERR_CLOSED:
       return new ClosedError(text);
     case Status.ERR_CONN:
-      return new ConnectionError(text);
+      return new ConnectionError(text, { unsent });
     case Status.ERR_HANDSHAKE:
       return new ConnectionError(text, serverError === undefined ? undefined : { cause: serverError });
     case Status.ERR_TIMEOUT:

@@ -4,12 +4,15 @@
  * readFrom, natMap). Each call sends its command to the node serving its
  * slot and follows MOVED (the slot map is read again), ASK (ASKING, then
  * the command, on the node named), TRYAGAIN and CLUSTERDOWN (a pause, then
- * again) before it returns, at most `maxRedirects` times.
+ * again) before it returns, at most `maxRedirects` times. A command whose
+ * node cannot be reached (it never left) waits, pausing and reading the slot
+ * map again, until its slot is served again, at most `offlineTimeout`.
  */
 import { Client } from "../client.ts";
 import { Commands } from "../commands.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
 import { checkCommand } from "../guards.ts";
+import { OfflineWait, sleepSync } from "../offline_wait.ts";
 import type { Transform } from "../replies.ts";
 import type { Arg, Reply } from "../types.ts";
 import { commandSlot, isReadOnly } from "./keys.ts";
@@ -37,11 +40,6 @@ class NodeClient {
   }
 }
 
-/** Blocks the thread for `ms` (a synchronous client's pause before a retry). */
-function pause(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 /**
  * A synchronous Redis Cluster client: each call blocks until its reply is there, after following the cluster's
  * redirections. Made by {@linkcode connectCluster}.
@@ -60,7 +58,7 @@ export class ClusterClient extends Commands<"sync"> {
   #closed = false;
   /** The slot map is stale (a node failed): read it again before the next command. */
   #stale = false;
-  readonly #stats = { moved: 0, ask: 0, retried: 0, refreshes: 0 };
+  readonly #stats = { moved: 0, ask: 0, retried: 0, refreshes: 0, waits: 0 };
 
   /** @internal Use {@linkcode connectCluster}. */
   constructor(settings: ClusterSettings) {
@@ -95,8 +93,17 @@ export class ClusterClient extends Commands<"sync"> {
     return this.#closed;
   }
 
-  /** Counts since the client was made: MOVED and ASK followed, TRYAGAIN/CLUSTERDOWN retries, slot map reads. */
-  get stats(): { readonly moved: number; readonly ask: number; readonly retried: number; readonly refreshes: number } {
+  /**
+   * Counts since the client was made: MOVED and ASK followed, TRYAGAIN/CLUSTERDOWN retries, slot map reads, and
+   * pauses of commands waiting for an unreachable node's slot to be served again.
+   */
+  get stats(): {
+    readonly moved: number;
+    readonly ask: number;
+    readonly retried: number;
+    readonly refreshes: number;
+    readonly waits: number;
+  } {
     return { ...this.#stats };
   }
 
@@ -229,7 +236,7 @@ export class ClusterClient extends Commands<"sync"> {
     asBuffer: boolean,
     error: ReplyError | null,
   ): Reply {
-    let asking = false;
+    let asking = false, wait: OfflineWait | null = null;
     for (let redirects = 0;; redirects++) {
       if (error === null) {
         try {
@@ -238,9 +245,19 @@ export class ClusterClient extends Commands<"sync"> {
           return asBuffer ? client.sendBuffer(command, ...args) : client.send(command, ...args);
         } catch (e) {
           if (!(e instanceof ReplyError)) {
+            if (!(e instanceof ConnectionError)) throw e;
             // The node failed: the next command reads the slot map first.
-            if (e instanceof ConnectionError) this.#stale = true;
-            throw e;
+            this.#stale = true;
+            // Its connection could not be made, so the command never left: it waits for the node's return or a
+            // replica's promotion (a failover), as the pool's commands do.
+            if (!e.unsent || asking) throw e;
+            wait ??= new OfflineWait(this.#settings.offlineTimeout, this.#settings.retryDelay);
+            wait.pause(e, `no node took slot ${slot}`);
+            this.#stats.waits++;
+            this.#refreshIfStale();
+            node = this.#router.pick(slot, this.#settings.readFrom !== "master" && isReadOnly(command, args));
+            redirects--; // a wait is not a redirection
+            continue;
           }
           error = e;
         }
@@ -251,7 +268,7 @@ export class ClusterClient extends Commands<"sync"> {
       asking = redirect.kind === "ask";
       this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
       if (redirect.kind === "retry") {
-        pause(Math.min(1_000, this.#settings.retryDelay * 2 ** redirects));
+        sleepSync(Math.min(1_000, this.#settings.retryDelay * 2 ** redirects));
         node = this.#router.pick(slot, false);
         continue;
       }

@@ -80,6 +80,11 @@ export interface ClusterSettings {
   readonly natMap: NatMap | null;
   readonly maxRedirects: number;
   readonly retryDelay: number;
+  /**
+   * How long a command whose node cannot be reached waits for its slot to be served again (the node back, or a
+   * replica promoted), in milliseconds; 0 forever (the `offlineTimeout` option).
+   */
+  readonly offlineTimeout: number;
   readonly refreshInterval: number;
   /** Whether nodes are reached over TLS (then their TLS ports are the ones to dial). */
   readonly tls: boolean;
@@ -171,15 +176,16 @@ export function clusterSettings(
     });
     return readOnly ? withReadOnly(settings) : settings;
   };
-  const tls = node(seeds[0]!).tls !== null; // checks the node options once, now
+  const seedSettings = node(seeds[0]!); // checks the node options once, now
   return Object.freeze({
     seeds: Object.freeze(seeds),
     readFrom: readFrom as ReadFrom,
     natMap: natMap as NatMap | null,
     maxRedirects: count("maxRedirects", given.maxRedirects, 0, 1000, 16),
     retryDelay: count("retryDelay", given.retryDelay, 1, 60_000, 50),
+    offlineTimeout: seedSettings.offlineTimeout,
     refreshInterval: count("refreshInterval", given.refreshInterval, 0, 0x7fff_ffff, 30_000),
-    tls,
+    tls: seedSettings.tls !== null,
     // Per node, as a single-node pool's are per server.
     blockingConnections: count("exclusiveConnections", given.exclusiveConnections, 0, 1000, 8),
     node,

@@ -339,6 +339,7 @@ static void test_refused_handshake(void) {
     const uint8_t *server_reply = down.payload + 20 + msg_len;
     CHECK(server_reply[0] == '-' && contains(server_reply, down.len - 20 - msg_len, "unknown command 'HELLO'"));
     CHECK(failed.kind == CPIPE_RECORD_FAILURE && failed.id == 1);
+    CHECK(failed.flags == CPIPE_RECORD_UNSENT); /* staged behind the handshake: never sent */
     CHECK((int32_t)cpipe_get_u32(failed.payload) == CPIPE_ERR_HANDSHAKE);
     CHECK(!contains(out.data, out.len, "pw-secret"));
     CHECK(contains(out.data, out.len, "****"));
@@ -402,6 +403,7 @@ static void test_timeouts_and_failures(void) {
     record down = record_at(&out, 0), failed = record_at(&out, 1);
     CHECK(down.kind == CPIPE_RECORD_EVENT && (int32_t)cpipe_get_u32(down.payload + 4) == CPIPE_ERR_TIMEOUT);
     CHECK(failed.kind == CPIPE_RECORD_FAILURE && failed.id == 3);
+    CHECK(failed.flags == 0); /* sent: it may have run */
     cpipe_buffer_release(&out);
     cpipe_connection_free(&c);
 }

@@ -389,6 +389,7 @@ static void test_api_errors(void) {
     s = scan();
     CHECK(s.failures == 1 && s.failure.id == 1 && s.failure.status == CPIPE_ERR_CONN && s.downs == 1);
     CHECK(message_has(&s.failure, "127.0.0.1:1"));
+    CHECK(s.failure.flags == CPIPE_RECORD_UNSENT); /* staged while dialing: the server never saw it */
     CHECK(cpipe_client_pending(c) == 0);
     /* Nothing sent, nothing owed: an empty exchange returns at once. */
     CHECK(cpipe_client_exchange(c, NULL, 0, NULL, 0, out, sizeof out) == CPIPE_OK && scan().records == 0);

@@ -181,7 +181,7 @@ static inline int records_next(records *w, record *r) {
     case CPIPE_RECORD_REPLY: ok = ok && r->len >= 1 && (r->flags & ~CPIPE_RECORD_PARTIAL) == 0; break;
     case CPIPE_RECORD_PUSH: ok = ok && r->len >= 1 && r->flags == 0 && r->id == 0; break;
     case CPIPE_RECORD_FAILURE:
-        ok = ok && r->len >= 4 && r->flags == 0;
+        ok = ok && r->len >= 4 && (r->flags & ~CPIPE_RECORD_UNSENT) == 0;
         if (ok) {
             r->status = (int32_t)wire_get32(r->payload);
             r->message = (const char *)r->payload + 4;

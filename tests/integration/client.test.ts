@@ -2,7 +2,16 @@
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { freePort, startRedis } from "../harness/server.ts";
-import { type Client, ClosedError, connect, ConnectionError, CpipeError, ReplyError, TimeoutError } from "../../mod.ts";
+import {
+  type Client,
+  ClosedError,
+  connect,
+  ConnectionError,
+  connectPool,
+  CpipeError,
+  ReplyError,
+  TimeoutError,
+} from "../../mod.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
@@ -253,6 +262,27 @@ test("an unreachable server is a ConnectionError naming host and port", async ()
   assert.throws(() => connect("no-such-host.invalid", 6379), ConnectionError);
   assert.throws(() => connect("127.0.0.1", 70000), TypeError);
   assert.throws(() => connect("127.0.0.1", port, { connectTimeout: -1 }), TypeError);
+});
+
+test("a ConnectionError says whether its command may have run (unsent)", async () => {
+  await using server = await startRedis();
+  using r = connect("127.0.0.1", server.port);
+  r.set("k", "1");
+  await server.stop();
+  // The connection is found closed before sending, and the new one cannot be made: the command never left.
+  assert.throws(() => r.get("k"), (e: unknown) => e instanceof ConnectionError && e.unsent);
+  await server.restart();
+  await using pool = connectPool({ port: server.port, size: 1, offlineQueue: false });
+  await pool.set("k", "1");
+  // In flight when the server goes: it may have run.
+  const sleeping = pool.send("DEBUG", "SLEEP", "2").catch((e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 100));
+  await server.stop();
+  const inFlight = await sleeping;
+  assert(inFlight instanceof ConnectionError && !inFlight.unsent, String(inFlight));
+  // Refused while no connection is up (no offline queue): never sent.
+  const refused = await pool.get("k").catch((e: unknown) => e);
+  assert(refused instanceof ConnectionError && refused.unsent, String(refused));
 });
 
 test("a command that outlasts commandTimeout is a TimeoutError; the next call reconnects", () => {

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { type RedisCluster, startCluster } from "../harness/server.ts";
-import { ClosedError, CpipeError, type Reply, ReplyError } from "../../mod.ts";
+import { ClosedError, ConnectionError, CpipeError, type Reply, ReplyError } from "../../mod.ts";
 import { type ClusterPool, connectCluster, connectClusterPool, slotOf } from "../../cluster.ts";
 
 const cluster: RedisCluster = await startCluster({ nodeTimeout: 1000 });
@@ -401,16 +401,22 @@ test("cluster pool: a node added and slots rebalanced while a pool writes", asyn
   if (key !== undefined) assert.deepEqual(pool.nodeFor("get", key), added);
 });
 
-test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica takes over, nothing hangs or is lost", async () => {
-  await using pool = await connectClusterPool(seeds());
-  // A master with a replica (the node added by the rebalance test has none), and keys it serves.
+/** A master with a replica (the node added by the rebalance test has none), and `count` keys it serves. */
+function masterWithReplica(count: number): { victim: RedisCluster["nodes"][number]; keys: string[] } {
   const victim = cluster.nodes.find((n) =>
     n.cli("role").startsWith("master") && n.cli("info", "replication").includes("connected_slaves:1")
-  )!;
+  );
+  assert(victim !== undefined, "a master with a replica is left");
   const own = victim.cli("cluster", "nodes").split("\n").find((l) => l.includes("myself"))!.split(" ").slice(8)
     .filter((r) => !r.startsWith("[")).map((r) => r.split("-").map(Number));
   const served = (slot: number) => own.some(([from, to]) => slot >= from! && slot <= (to ?? from)!);
-  const keys = Array.from({ length: 2000 }, (_, i) => `fo:${i}`).filter((k) => served(slotOf(k))).slice(0, 30);
+  const keys = Array.from({ length: 2000 }, (_, i) => `fo:${i}`).filter((k) => served(slotOf(k))).slice(0, count);
+  return { victim, keys };
+}
+
+test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica takes over, nothing hangs or is lost", async () => {
+  await using pool = await connectClusterPool(seeds());
+  const { victim, keys } = masterWithReplica(30);
   const load = writers(pool, keys, 8, true);
   await sleep(200);
   const before = load.written;
@@ -449,4 +455,33 @@ test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica 
   if (at >= 0) popFrom.splice(at, 1);
   await checkLanded(pool, load.acked);
   assert(!pool.masters.includes(`${victim.host}:${victim.port}`), "the dead master is gone from the map");
+});
+
+test("cluster client (sync): a command for a stopped master waits for its replica's promotion, at most offlineTimeout", async () => {
+  const { victim, keys: [key] } = masterWithReplica(1);
+  using patient = connectCluster(seeds(), { offlineTimeout: 20_000 });
+  using hasty = connectCluster(seeds(), { offlineTimeout: 300 });
+  patient.set(key!, "before");
+  assert.equal(hasty.get(key!), "before");
+  await victim.stop(); // its sockets are closed: the next command on them finds them so before sending
+  // The cluster needs its node timeout (1 s) to notice: the hasty client gives up first, its command unsent.
+  let started = Date.now();
+  let error: unknown = null;
+  try {
+    hasty.set(key!, "never");
+  } catch (e) {
+    error = e;
+  }
+  assert(
+    error instanceof ConnectionError && error.unsent && /slot \d+ within offlineTimeout \(300 ms\)/.test(error.message),
+    String(error),
+  );
+  assert(Date.now() - started < 2_000, `gave up after ${Date.now() - started} ms`);
+  started = Date.now();
+  patient.set(key!, "after"); // blocks until the promoted replica takes it
+  const waited = Date.now() - started;
+  assert(patient.stats.waits > 0, "it waited");
+  assert.equal(patient.get(key!), "after");
+  assert(!patient.masters.includes(`${victim.host}:${victim.port}`), "the dead master is gone from its map");
+  assert(waited < 20_000, `waited ${waited} ms`);
 });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { type SentinelSet, startSentinels } from "../harness/server.ts";
-import { connect, CpipeError, ReplyError } from "../../mod.ts";
+import { connect, ConnectionError, CpipeError, ReplyError } from "../../mod.ts";
 import { connectSentinel, connectSentinelPool } from "../../sentinel.ts";
 
 const set: SentinelSet = await startSentinels({ downAfter: 1000 });
@@ -94,6 +94,36 @@ test("sentinel: the master stopped during writes: the pool and the client follow
   }
   assert.deepEqual(value, stored.length);
   assert.deepEqual(client.address, `127.0.0.1:${set.replica.port}`);
+});
+
+test("sentinel (sync): a command issued while the master is gone waits for the failover, at most offlineTimeout", async () => {
+  await using own = await startSentinels({ downAfter: 1000 });
+  const at = own.sentinels.map((port) => `redis://127.0.0.1:${port}`);
+  using patient = connectSentinel({ sentinels: at, name: own.name, offlineTimeout: 30_000 });
+  using hasty = connectSentinel({ sentinels: at, name: own.name, offlineTimeout: 300 });
+  patient.set("s:w", "before");
+  assert.deepEqual(hasty.get("s:w"), "before");
+  await own.master.stop();
+  // The sentinels need their down-after time (1 s) and an election: the hasty client gives up first, unsent.
+  let started = Date.now();
+  let error: unknown = null;
+  try {
+    hasty.set("s:w", "never");
+  } catch (e) {
+    error = e;
+  }
+  assert(
+    error instanceof ConnectionError && error.unsent &&
+      /took the command within offlineTimeout \(300 ms\)/.test(error.message),
+    String(error),
+  );
+  assert(Date.now() - started < 2_000, `gave up after ${Date.now() - started} ms`);
+  started = Date.now();
+  patient.set("s:w", "after"); // blocks until the sentinels name the promoted replica
+  const waited = Date.now() - started;
+  assert.deepEqual(patient.address, `127.0.0.1:${own.replica.port}`);
+  assert.deepEqual(patient.get("s:w"), "after");
+  assert(waited < 30_000, `waited ${waited} ms`);
 });
 
 test("sentinel: a failover the sentinels announce (+switch-master) is followed without waiting for a poll", async () => {

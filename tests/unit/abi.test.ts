@@ -36,6 +36,7 @@ const expected: [string, number][] = [
   ["CPIPE_RECORD_PUSH", Record.PUSH],
   ["CPIPE_RECORD_EVENT", Record.EVENT],
   ["CPIPE_RECORD_PARTIAL", Record.PARTIAL],
+  ["CPIPE_RECORD_UNSENT", Record.UNSENT],
   ["CPIPE_RECORD_HEAD", Record.HEAD],
   ...Object.entries(Event).map(([k, v]): [string, number] => [`CPIPE_EVENT_${k}`, v]),
   ...Object.entries(Role).map(([k, v]): [string, number] => [`CPIPE_ROLE_${k}`, v]),
