@@ -8,7 +8,7 @@ import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
 import type { CommandEncoder } from "./encoder.ts";
 import { ReplyDecoder } from "./decoder.ts";
-import { ClosedError, CpipeError, ProtocolError, type ReplyError } from "./errors.ts";
+import { ClosedError, ConnectionError, CpipeError, ProtocolError, type ReplyError } from "./errors.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
 import { type ClientSettings, redact } from "./options.ts";
 import { encodeConnectionSettings } from "./settings.ts";
@@ -68,6 +68,8 @@ interface Gathered {
   /** Calls finished: replied to or failed. */
   finished: number;
   failure: CpipeError | null;
+  /** Whether a call of the run reached the server (a reply, or a failure without the unsent flag). */
+  reached: boolean;
 }
 
 export class Connection {
@@ -234,7 +236,7 @@ export class Connection {
     this.#settleStream(handle, streamed);
     this.#streaming = null;
     const total = encoder.count + (streamed?.commands ?? 0);
-    const gathered: Gathered = { replies: [], finished: 0, failure: null };
+    const gathered: Gathered = { replies: [], finished: 0, failure: null, reached: false };
     if (streamed !== null && streamed.stash.entries > 0) this.#gather(streamed.stash.bytes, gathered, asBuffer);
     const chunks = encoder.chunks;
     let nextChunk = 0, sendMore = true;
@@ -259,7 +261,11 @@ export class Connection {
     }
     if (this.#out.length > OUT_RETAIN_LIMIT) this.#out = new Uint8Array(OUT_SIZE);
     if (gathered.failure !== null) {
-      const failure = gathered.failure;
+      let failure = gathered.failure;
+      // Unsent only when none of the run's calls reached the server (one may have, on a new connection).
+      if (failure instanceof ConnectionError && failure.unsent && gathered.reached) {
+        failure = new ConnectionError(failure.message, { cause: failure.cause });
+      }
       if (total > 1) failure.message += ` (${gathered.replies.length} of ${total} replies received)`;
       throw failure;
     }
@@ -277,6 +283,7 @@ export class Connection {
     while (records.next()) {
       switch (records.kind) {
         case Record.REPLY: {
+          gathered.reached = true;
           if (perReply) decoder.asBuffer = asBuffer[gathered.replies.length] ?? false;
           decoder.pos = records.start;
           let reply: Reply;
@@ -303,6 +310,7 @@ export class Connection {
         }
         case Record.FAILURE:
           gathered.failure ??= errorFromStatus(records.status, records.message, this.#refusal, records.unsent);
+          if (!records.unsent) gathered.reached = true;
           gathered.partial = undefined;
           gathered.finished++;
           break;

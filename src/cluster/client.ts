@@ -111,7 +111,7 @@ export class ClusterClient extends Commands<"sync"> {
   nodeFor(command: string, ...args: Arg[]): string {
     const slot = commandSlot(command, args);
     if (typeof slot !== "number") throw slot;
-    return this.#router.pick(slot, this.#settings.readFrom !== "master" && isReadOnly(command, args)).key;
+    return this.#pick(slot, command, args).key;
   }
 
   /** Sends any command to the node serving its keys and returns its reply; an error reply is thrown. */
@@ -193,15 +193,41 @@ export class ClusterClient extends Commands<"sync"> {
       this.#assertOpen();
       this.#refreshIfStale();
     },
-    follow: (issued, node, error, asBuffer) => {
-      try {
-        return this.#exchange(issued.slot, node, issued.command, issued.args as Arg[], asBuffer, error);
-      } catch (e) {
-        if (e instanceof ReplyError) return e; // in its place, as a pipeline's error replies are
-        throw e;
-      }
+    follow: (issued, node, error, asBuffer) =>
+      this.#inPlace(() => this.#exchange(issued.slot, node, issued.command, issued.args as Arg[], asBuffer, error)),
+    resend: (issued, asBuffer) => {
+      this.#stale = true; // their node failed
+      this.#refreshIfStale();
+      return issued.map((one, k) =>
+        this.#inPlace(() => {
+          const args = one.args as Arg[];
+          return this.#exchange(
+            one.slot,
+            this.#pick(one.slot, one.command, args),
+            one.command,
+            args,
+            asBuffer[k]!,
+            null,
+          );
+        })
+      );
     },
   };
+
+  /** The node for a command on `slot` now (a replica for a read, as `readFrom` says). */
+  #pick(slot: number, command: string, args: readonly Arg[]): RoutedNode<NodeClient> {
+    return this.#router.pick(slot, this.#settings.readFrom !== "master" && isReadOnly(command, args));
+  }
+
+  /** A pipeline's command's reply: an error reply in its place, as a pipeline's error replies are. */
+  #inPlace(send: () => Reply): Reply {
+    try {
+      return send();
+    } catch (e) {
+      if (e instanceof ReplyError) return e;
+      throw e;
+    }
+  }
 
   /** Routes one command of the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
@@ -209,8 +235,7 @@ export class ClusterClient extends Commands<"sync"> {
     const slot = commandSlot(command, args);
     if (typeof slot !== "number") throw slot;
     this.#refreshIfStale();
-    const read = this.#settings.readFrom !== "master" && isReadOnly(command, args);
-    const reply = this.#exchange(slot, this.#router.pick(slot, read), command, args, asBuffer, null);
+    const reply = this.#exchange(slot, this.#pick(slot, command, args), command, args, asBuffer, null);
     return transform === null ? reply as T : transform(reply);
   }
 
@@ -255,7 +280,7 @@ export class ClusterClient extends Commands<"sync"> {
             wait.pause(e, `no node took slot ${slot}`);
             this.#stats.waits++;
             this.#refreshIfStale();
-            node = this.#router.pick(slot, this.#settings.readFrom !== "master" && isReadOnly(command, args));
+            node = this.#pick(slot, command, args);
             redirects--; // a wait is not a redirection
             continue;
           }

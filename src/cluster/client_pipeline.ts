@@ -4,12 +4,15 @@
  * every node's part but the last is streamed out first so that the nodes
  * work at the same time, then each node's replies are read; a command
  * answered MOVED, ASK, TRYAGAIN or CLUSTERDOWN is sent again on its own as a
- * single command would be, and the replies come back in queue order.
+ * single command would be, and the replies come back in queue order. A part
+ * none of which reached its node (the node is down) is sent command by
+ * command, each waiting for its slot to be served again as a single command
+ * does.
  */
 import type { RawReplies, Replies } from "../commands.ts";
 import { RecordStash, type Streamed } from "../connection.ts";
 import { CommandEncoder } from "../encoder.ts";
-import { ReplyError } from "../errors.ts";
+import { ConnectionError, ReplyError } from "../errors.ts";
 import type { PipelineTarget } from "../pipeline.ts";
 import { applyTransforms } from "../replies.ts";
 import type { Reply } from "../types.ts";
@@ -35,6 +38,11 @@ export interface ClientPipelineHost<N> {
   prepare(): void;
   /** Sends a command again after the redirection `error` it got from `node`; its reply, or its error reply. */
   follow(issued: Issued, node: N, error: ReplyError, asBuffer: boolean): Reply;
+  /**
+   * Sends each of a part's commands on its own after its node could not be reached (none of them left), waiting as
+   * a single command does for its slot to be served again; their replies, or error replies, in order.
+   */
+  resend(issued: readonly Issued[], asBuffer: readonly boolean[]): Reply[];
 }
 
 /** A streamed part's encoder: its commands went out already. */
@@ -90,7 +98,15 @@ export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[]
     });
     const answers = parts.map((part, p) => {
       const state = streamed[p]!;
-      const replies = host.target(part.route).run(state === null ? part.encoder : NOTHING_MORE, plans[p]!, state);
+      let replies: Reply[];
+      try {
+        replies = host.target(part.route).run(state === null ? part.encoder : NOTHING_MORE, plans[p]!, state);
+      } catch (e) {
+        // None of the part reached its node (it is down): each command waits for its slot's new node, on its own.
+        // A transaction is not taken apart.
+        if (!(e instanceof ConnectionError && e.unsent) || transaction) throw e;
+        return host.resend(part.issued, plans[p]!);
+      }
       if (transaction) return replies; // a transaction is not re-sent command by command
       for (let k = 0; k < replies.length; k++) {
         const reply = replies[k];

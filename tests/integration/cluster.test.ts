@@ -402,7 +402,9 @@ test("cluster pool: a node added and slots rebalanced while a pool writes", asyn
 });
 
 /** A master with a replica (the node added by the rebalance test has none), and `count` keys it serves. */
-function masterWithReplica(count: number): { victim: RedisCluster["nodes"][number]; keys: string[] } {
+function masterWithReplica(
+  count: number,
+): { victim: RedisCluster["nodes"][number]; keys: string[]; serves: (slot: number) => boolean } {
   const victim = cluster.nodes.find((n) =>
     n.cli("role").startsWith("master") && n.cli("info", "replication").includes("connected_slaves:1")
   );
@@ -411,7 +413,7 @@ function masterWithReplica(count: number): { victim: RedisCluster["nodes"][numbe
     .filter((r) => !r.startsWith("[")).map((r) => r.split("-").map(Number));
   const served = (slot: number) => own.some(([from, to]) => slot >= from! && slot <= (to ?? from)!);
   const keys = Array.from({ length: 2000 }, (_, i) => `fo:${i}`).filter((k) => served(slotOf(k))).slice(0, count);
-  return { victim, keys };
+  return { victim, keys, serves: served };
 }
 
 test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica takes over, nothing hangs or is lost", async () => {
@@ -458,7 +460,8 @@ test("cluster pool: a master stopped (SIGTERM) while a pool writes: its replica 
 });
 
 test("cluster client (sync): a command for a stopped master waits for its replica's promotion, at most offlineTimeout", async () => {
-  const { victim, keys: [key] } = masterWithReplica(1);
+  const { victim, keys: [key], serves } = masterWithReplica(1);
+  const elsewhere = Array.from({ length: 100 }, (_, i) => `el:${i}`).find((k) => !serves(slotOf(k)))!;
   using patient = connectCluster(seeds(), { offlineTimeout: 20_000 });
   using hasty = connectCluster(seeds(), { offlineTimeout: 300 });
   patient.set(key!, "before");
@@ -478,7 +481,12 @@ test("cluster client (sync): a command for a stopped master waits for its replic
   );
   assert(Date.now() - started < 2_000, `gave up after ${Date.now() - started} ms`);
   started = Date.now();
-  patient.set(key!, "after"); // blocks until the promoted replica takes it
+  // A pipeline with a part for the stopped master and one for a live master: the first part waits, command by command.
+  assert.deepEqual(
+    patient.pipeline().set(key!, "piped").set(elsewhere, "1").get(key!).incr(elsewhere).execute(),
+    ["OK", "OK", "piped", 2],
+  );
+  patient.set(key!, "after"); // the map names the promoted replica now
   const waited = Date.now() - started;
   assert(patient.stats.waits > 0, "it waited");
   assert.equal(patient.get(key!), "after");
