@@ -73,8 +73,8 @@ export interface BatchOwner {
   /** Shared connections (parts of a tick are sized by it). */
   readonly size: number;
   readonly maxInFlight: number;
-  /** A submit failed: these calls will get no record. */
-  fail(id: number, error: Error): void;
+  /** A submit failed: these calls will get no record. `connection`: the one refused, when it is known (else -1). */
+  fail(id: number, error: Error, connection: number): void;
   /** Whether a route is an exclusive connection (its calls may block: no command timeout). */
   exclusive(route: number): boolean;
   /**
@@ -263,7 +263,7 @@ export class Batcher {
       if (pin.failure !== null) {
         this.queued -= n;
         segment.sent = n;
-        for (let k = 0; k < n; k++) this.#owner.fail(ids[k]!, pin.failure);
+        for (let k = 0; k < n; k++) this.#owner.fail(ids[k]!, pin.failure, pin.connection);
         return true;
       }
       if (pin.connection >= 0) segment.connection = pin.connection;
@@ -306,7 +306,7 @@ export class Batcher {
       if (pin !== null) pin.failure ??= error;
       this.queued -= count;
       segment.sent = to;
-      for (let k = from; k < to; k++) this.#owner.fail(ids[k]!, error);
+      for (let k = from; k < to; k++) this.#owner.fail(ids[k]!, error, route);
     }
     return true;
   }
@@ -347,7 +347,7 @@ export class Batcher {
     const queue = this.#queue;
     while (this.#queueHead < queue.length && queue[this.#queueHead]!.queuedAt <= before) {
       const segment = queue[this.#queueHead]!;
-      for (let k = segment.sent; k < segment.ids.length; k++) this.#owner.fail(segment.ids[k]!, error);
+      for (let k = segment.sent; k < segment.ids.length; k++) this.#owner.fail(segment.ids[k]!, error, -1);
       this.queued -= segment.ids.length - segment.sent;
       queue[this.#queueHead++] = undefined as unknown as Segment;
       this.#recycle(segment);
@@ -364,12 +364,12 @@ export class Batcher {
     const queue = this.#queue;
     for (let i = this.#queueHead; i < queue.length; i++) {
       const segment = queue[i]!;
-      for (let k = segment.sent; k < segment.ids.length; k++) this.#owner.fail(segment.ids[k]!, error);
+      for (let k = segment.sent; k < segment.ids.length; k++) this.#owner.fail(segment.ids[k]!, error, -1);
     }
     queue.length = 0;
     this.#queueHead = 0;
     for (const segment of this.#open) {
-      if (segment !== undefined) { for (const id of segment.ids) this.#owner.fail(id, error); }
+      if (segment !== undefined) { for (const id of segment.ids) this.#owner.fail(id, error, -1); }
     }
     this.#open = [];
     this.queued = 0;

@@ -10,7 +10,7 @@ import { Record } from "../ffi/abi.ts";
 import { applyTransforms, type Transform } from "./replies.ts";
 import { mayHoldBulk, type ReplyDecoder } from "./decoder.ts";
 import { KeptReplies } from "./kept_replies.ts";
-import { type CpipeError, ProtocolError, type ReplyError } from "./errors.ts";
+import { ConnectionError, type CpipeError, ProtocolError, type ReplyError } from "./errors.ts";
 import type { ConnectionEvent, RecordReader } from "./records.ts";
 import { errorFromStatus } from "./status.ts";
 import type { Reply } from "./types.ts";
@@ -72,6 +72,12 @@ const INITIAL = 1024;
 /** Takes a reply before its call settles; true when it did (and re-issued the command). */
 export type Inspector = (id: number, reply: Reply) => boolean;
 
+/**
+ * A router's look at a call that failed without reaching the server (`ConnectionError.unsent`), on `connection`
+ * (-1: not known): true when it took the call back, to send it again itself.
+ */
+export type TakeBack = (id: number, error: ConnectionError, connection: number) => boolean;
+
 export class Dispatcher {
   /** Settles a single call (a failure through `rejecting`); undefined for a pipeline member or a free id. */
   #resolve: (((value: unknown) => void) | undefined)[] = [];
@@ -111,6 +117,8 @@ export class Dispatcher {
 
   /** A router's look at each reply before its call settles. */
   inspect: Inspector | null = null;
+  /** A router's look at each call that fails unsent, before it is failed. */
+  takeBack: TakeBack | null = null;
   /** Told of pushes (RESP3 out-of-band frames) that `onPushRecord` did not take. */
   onPush: ((push: Reply, connection: number) => void) | null = null;
   /** Sees each push record first, still encoded (bytes[start…]); true when it took it (a Pub/Sub message). */
@@ -263,7 +271,7 @@ export class Dispatcher {
             failureMessage = message;
             failureUnsent = unsent;
           }
-          this.fail(records.id, failure);
+          this.fail(records.id, failure, records.connection);
           break;
         }
         case Record.PUSH:
@@ -316,7 +324,17 @@ export class Dispatcher {
   }
 
   /** Rejects call `id` (a pipeline member fails its whole pipeline). */
-  fail(id: number, error: Error): void {
+  /**
+   * Fails a call. With `connection` (-1: not known) it failed there on its way out, and an unsent failure is shown
+   * to `takeBack` first; without, a router is giving up on it.
+   */
+  fail(id: number, error: Error, connection?: number): void {
+    if (
+      connection !== undefined && this.takeBack !== null && error instanceof ConnectionError && error.unsent &&
+      this.takeBack(id, error, connection)
+    ) {
+      return;
+    }
     const resolve = this.#resolve[id];
     if (resolve !== undefined) {
       this.#release(id);
@@ -324,8 +342,9 @@ export class Dispatcher {
       return;
     }
     const group = this.#group[id];
-    this.#release(id);
+    // Settled already (a router giving up on a call the pool's shutdown failed): released once only.
     if (group === undefined) return;
+    this.#release(id);
     group.failure ??= error;
     if (--group.remaining === 0) this.#finish(group);
   }

@@ -12,7 +12,7 @@ import { Batcher, EARLY_FLUSH, type Pin } from "./batcher.ts";
 import type { Transform } from "./replies.ts";
 import { ClientCache } from "./client_cache.ts";
 import { ReplyDecoder } from "./decoder.ts";
-import { Dispatcher, type Inspector } from "./dispatcher.ts";
+import { Dispatcher, type Inspector, type TakeBack } from "./dispatcher.ts";
 import type { KeptReplies } from "./kept_replies.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ClosedError, ConnectionError, CpipeError, TimeoutError } from "./errors.ts";
@@ -114,7 +114,7 @@ export class PoolCore {
     this.#batcher = new Batcher({
       size: this.size,
       maxInFlight: this.maxInFlight,
-      fail: (id, error) => dispatcher.fail(id, error),
+      fail: (id, error, connection) => dispatcher.fail(id, error, connection),
       // Exclusive connections come right after the shared ones; added (direct) ones after them.
       exclusive: (route) => route >= this.size && route < this.size + settings.exclusiveConnections,
       offline: () => this.#offline(),
@@ -317,6 +317,11 @@ export class PoolCore {
   /** Sees each reply before its call settles; true when it took the reply (and re-issued the command). */
   set inspect(inspector: Inspector | null) {
     this.#dispatcher.inspect = inspector;
+  }
+
+  /** Sees each call that failed unsent before it is failed; true when it took the call (to re-issue it). */
+  set takeBack(takeBack: TakeBack | null) {
+    this.#dispatcher.takeBack = takeBack;
   }
 
   /**

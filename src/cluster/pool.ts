@@ -71,7 +71,7 @@ export class ClusterPool extends SubscribingCommands {
   /** Per call id of a pipeline's command: the part it was sent in, and its place there (see `SentPart`). */
   #sentParts: (SentPart | undefined)[] = [];
   #sentPlace: number[] = [];
-  /** The command `dispatch` is issuing, for `onCall`. */
+  /** The command `#issue` is issuing, for `onCall`; undefined outside it (other calls are not sent again). */
   #current: Issued | undefined;
   /** Redirections followed so far, per call id (only for calls redirected at least once). */
   readonly #redirects = new Map<number, number>();
@@ -87,7 +87,7 @@ export class ClusterPool extends SubscribingCommands {
   #repairTimer: ReturnType<typeof setTimeout> | undefined;
   #retryTimers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
-  readonly #stats = { moved: 0, ask: 0, retried: 0, refreshes: 0 };
+  readonly #stats = { moved: 0, ask: 0, retried: 0, refreshes: 0, waits: 0 };
   /** What a pipeline needs of the cluster. */
   readonly #pipelineHost: PipelineHost;
   readonly #subscriber: ClusterSubscriber;
@@ -153,6 +153,7 @@ export class ClusterPool extends SubscribingCommands {
       if (this.#sentParts[id] !== undefined) this.#sentParts[id] = undefined;
     };
     this.#core.inspect = (id, reply) => this.#inspect(id, reply);
+    this.#core.takeBack = (id, error, connection) => this.#takeBack(id, error, connection);
     const subscriber = this.#subscriber = this.#makeSubscriber();
     const core = this.#core, nodeSettings = settings.node(seed);
     this.#blockers = new BlockingConnections({
@@ -257,9 +258,16 @@ export class ClusterPool extends SubscribingCommands {
 
   /**
    * Counts since the pool was made: MOVED and ASK answers followed, commands sent again after TRYAGAIN or
-   * CLUSTERDOWN, and slot map reads.
+   * CLUSTERDOWN, slot map reads, and commands that failed on their way to a node that was down (they never
+   * reached it) and waited for one that takes their slot.
    */
-  get stats(): { readonly moved: number; readonly ask: number; readonly retried: number; readonly refreshes: number } {
+  get stats(): {
+    readonly moved: number;
+    readonly ask: number;
+    readonly retried: number;
+    readonly refreshes: number;
+    readonly waits: number;
+  } {
     return { ...this.#stats };
   }
 
@@ -312,7 +320,6 @@ export class ClusterPool extends SubscribingCommands {
     if (target === undefined) {
       return Promise.reject(new CpipeError(`cpipe: no node ${node} in this cluster (see nodes)`));
     }
-    this.#current = undefined;
     return this.#core.call(target.handle, command, args, null, false);
   }
 
@@ -427,7 +434,12 @@ export class ClusterPool extends SubscribingCommands {
     asBuffer: boolean,
   ): Promise<T> {
     this.#current = { command, args, slot };
-    return this.#core.call(connection, command, args, transform, asBuffer);
+    try {
+      return this.#core.call(connection, command, args, transform, asBuffer);
+    } finally {
+      // Only this call is the router's to send again: others (a subscription, CLUSTER SHARDS) must not inherit it.
+      this.#current = undefined;
+    }
   }
 
   #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
@@ -469,8 +481,7 @@ export class ClusterPool extends SubscribingCommands {
       const node = (asking ?? this.#router.pick(slot, false)).key;
       const connection = await this.#blockers.acquire(node);
       try {
-        // Not re-sent by #inspect: a redirection must not move it to the node's shared connection.
-        this.#current = undefined;
+        // Not re-sent by #inspect (no #current): a redirection must not move it to the node's shared connection.
         if (asking !== null) this.#core.call(connection, "ASKING", [], null, false).catch(() => {});
         return await this.#core.call(connection, command, args, transform, asBuffer);
       } catch (e) {
@@ -495,16 +506,13 @@ export class ClusterPool extends SubscribingCommands {
 
   /** Sees every reply before its caller: false lets it through, true when the command was sent again. */
   #inspect(id: number, reply: Reply): boolean {
-    const named = this.#issued[id], part = this.#sentParts[id];
     if (!(reply instanceof ReplyError)) {
-      if (named !== undefined) this.#issued[id] = undefined;
-      if (part !== undefined) this.#sentParts[id] = undefined;
+      if (this.#issued[id] !== undefined) this.#issued[id] = undefined;
+      if (this.#sentParts[id] !== undefined) this.#sentParts[id] = undefined;
       if (this.#redirects.size > 0) this.#redirects.delete(id);
       return false;
     }
-    this.#issued[id] = undefined;
-    this.#sentParts[id] = undefined;
-    const issued = named ?? (part === undefined ? undefined : sentCommand(part, this.#sentPlace[id]!));
+    const issued = this.#take(id);
     const redirect = redirectOf(reply);
     if (redirect === null) {
       this.#redirects.delete(id);
@@ -539,6 +547,38 @@ export class ClusterPool extends SubscribingCommands {
     return true;
   }
 
+  /**
+   * A call that failed on its way out, never reaching its node (the connection had broken, or could not be made):
+   * it waits, as a command issued now would, until a connection that is not down takes its slot (`ParkedCalls`),
+   * and goes there. False (it fails as it is) for a call the router cannot send again, or one taken back
+   * `maxRedirects` times already.
+   */
+  #takeBack(id: number, error: ConnectionError, connection: number): boolean {
+    const issued = this.#take(id);
+    const count = (this.#redirects.get(id) ?? 0) + 1;
+    if (this.#closed || issued === undefined || count > this.#settings.maxRedirects) {
+      this.#redirects.delete(id);
+      return false;
+    }
+    this.#redirects.set(id, count);
+    this.#stats.waits++;
+    // Its DOWN may not have been drained yet: the connection is down all the same.
+    if (connection >= 0) this.#broken[connection] ??= error.message.replace(/^cpipe: /, "");
+    const ready = this.#parked.connection(issued.slot, false);
+    // Not at once: the batcher may be in the middle of its queue.
+    if (typeof ready === "number") queueMicrotask(() => this.#reissue(id, issued, ready, false));
+    else ready.then((parked) => this.#reissue(id, issued, parked, false), (e) => this.#core.failCall(id, e));
+    return true;
+  }
+
+  /** What to send again for a call (by name, or as packed), forgetting it; undefined for one never recorded. */
+  #take(id: number): Resend | undefined {
+    const named = this.#issued[id], part = this.#sentParts[id];
+    this.#issued[id] = undefined;
+    this.#sentParts[id] = undefined;
+    return named ?? (part === undefined ? undefined : sentCommand(part, this.#sentPlace[id]!));
+  }
+
   /** A redirection's address; ":port" (no host) means the host of the seed (the node that answered). */
   #redirectAddress(address: NodeAddress): NodeAddress {
     return address.host === "?" ? { host: this.#settings.seeds[0]!.host, port: address.port } : address;
@@ -546,7 +586,6 @@ export class ClusterPool extends SubscribingCommands {
 
   /** Sends a call's command again on a connection; it stays re-sendable (ASKING's own call does not). */
   #reissue(id: number, issued: Resend, connection: number, asking: boolean): void {
-    this.#current = undefined;
     this.#issued[id] = issued;
     this.#core.reissue(id, connection, "packed" in issued ? issued.packed : issued, asking);
   }
@@ -627,7 +666,6 @@ export class ClusterPool extends SubscribingCommands {
   /** One node's description of the cluster (CLUSTER SHARDS, else CLUSTER SLOTS), within DISCOVERY_TIMEOUT. */
   async #ask(node: RoutedNode<number>): Promise<Shard[]> {
     const ask = (sub: string): Promise<Reply> => {
-      this.#current = undefined;
       const answer = this.#core.call<Reply>(node.handle, "CLUSTER", [sub], null, false);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<never>((_, reject) => {

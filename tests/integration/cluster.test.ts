@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
-import { type RedisCluster, startCluster } from "../harness/server.ts";
+import { freePort, type RedisCluster, startCluster } from "../harness/server.ts";
 import { ClosedError, ConnectionError, CpipeError, type Reply, ReplyError } from "../../mod.ts";
 import { type ClusterPool, connectCluster, connectClusterPool, slotOf } from "../../cluster.ts";
 
@@ -90,6 +90,37 @@ test("cluster pool: keys in different slots are refused before sending; a MULTI 
   assert(error instanceof CpipeError && /one node/.test(error.message), String(error));
   const replies = await pool.pipeline().addCommand("MULTI").incr("{tx}a").incr("{tx}b").addCommand("EXEC").execute();
   assert.deepEqual(replies, ["OK", "QUEUED", "QUEUED", [1, 1]]);
+});
+
+test("cluster pool: commands that failed on their way to a node never reached wait for a node that takes their slot", async () => {
+  const key = "tb:{1}", owner = cluster.masterOf(slotOf(key));
+  const seed = cluster.nodes.find((n) => n !== owner && n.cli("role").startsWith("master"))!;
+  const nowhere = await freePort();
+  let hidden = true;
+  // The key's master is announced at an address nothing listens on, until the map is read again.
+  const natMap = (a: { host: string; port: number }) =>
+    hidden && a.port === owner.port ? { host: "127.0.0.1", port: nowhere } : a;
+  const options = { nodes: [`redis://${seed.host}:${seed.port}`], natMap };
+  await using pool = await connectClusterPool({ ...options, offlineTimeout: 10_000 });
+  // Issued while its connection is still being made: the dial fails, and the commands never left.
+  const writes = Array.from({ length: 5 }, (_, i) => pool.set(key, `v${i}`));
+  const piped = pool.pipeline().set(key, "p1").get(key).set(key, "p2").get(key).execute();
+  await sleep(100);
+  hidden = false;
+  await pool.refresh();
+  assert.deepEqual(await Promise.all(writes), ["OK", "OK", "OK", "OK", "OK"]);
+  assert.deepEqual(await piped, ["OK", "p1", "OK", "p2"], "a pipeline's commands keep their order");
+  assert(pool.stats.waits >= 5, `they waited: ${JSON.stringify(pool.stats)}`);
+  // With no node to take the slot, they fail after offlineTimeout, saying so.
+  hidden = true;
+  await using stranded = await connectClusterPool({ ...options, offlineTimeout: 300 });
+  const started = Date.now();
+  const error = await stranded.set(key, "x").catch((e: unknown) => e);
+  assert(
+    error instanceof ConnectionError && /slot \d+ within offlineTimeout \(300 ms\)/.test(error.message),
+    String(error),
+  );
+  assert(Date.now() - started < 3_000, `failed after ${Date.now() - started} ms`);
 });
 
 test("cluster pool: a pipeline across the nodes keeps the caller's order", async () => {

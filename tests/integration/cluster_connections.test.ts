@@ -105,9 +105,13 @@ test("cluster Pub/Sub: SSUBSCRIBE answered MOVED (the slot moved unseen) subscri
   for (const node of [target, source, ...cluster.nodes.filter((n) => n !== source && n !== target)]) {
     node.cli("cluster", "setslot", String(slot), "node", targetId);
   }
+  // The pool's last command before it: a subscription answered MOVED must never send that one again.
+  const counter = "ss-moved-counter";
+  assert.deepEqual(await pool.incr(counter), 1);
   const received: Message[] = [];
   const sub = await pool.ssubscribe(channel, (m) => void received.push(m));
   assert.deepEqual(pool.subscriberNodes, [address(target)], "subscribed on the node MOVED named");
+  assert.deepEqual(await pool.get(counter), "1", "the command before it ran once");
   assert.deepEqual(await pool.spublish(channel, "here"), 1);
   await until(() => received.length === 1, 5_000, "the message");
   assert.deepEqual(received[0], { channel, message: "here" });
