@@ -106,12 +106,13 @@ export class ClusterPool extends SubscribingCommands {
         return this.#parked.connection(slots.find((slot) => slot !== ANY_SLOT) ?? ANY_SLOT, false);
       },
       sent: (ids, part) => {
-        const issued = this.#issued, parts = this.#sentParts, place = this.#sentPlace;
+        const issued = this.#issued, parts = this.#sentParts, place = this.#sentPlace, redirects = this.#redirects;
         for (let k = 0; k < ids.length; k++) {
           const id = ids[k]!;
           issued[id] = undefined;
           parts[id] = part ?? undefined;
           place[id] = k;
+          if (redirects.size > 0) redirects.delete(id); // a count left by the id's last call, which failed
         }
       },
     };
@@ -149,8 +150,10 @@ export class ClusterPool extends SubscribingCommands {
     this.#seedKeys = new Set(this.#router.seed(settings.seeds).map((n) => n.key));
     this.#core.onCall = (id) => {
       this.#issued[id] = this.#current;
-      // An id is used again once its call is done; one that failed (not inspected) may still name a part.
+      // An id is used again once its call is done; one that failed (not inspected) may still name a part, and
+      // have a count of redirections.
       if (this.#sentParts[id] !== undefined) this.#sentParts[id] = undefined;
+      if (this.#redirects.size > 0) this.#redirects.delete(id);
     };
     this.#core.inspect = (id, reply) => this.#inspect(id, reply);
     this.#core.takeBack = (id, error, connection) => this.#takeBack(id, error, connection);
