@@ -52,7 +52,8 @@ export interface ClusterOptions extends
   natMap?: NatMap;
   /**
    * How many MOVED, ASK, TRYAGAIN and CLUSTERDOWN answers one command follows before its caller gets the last
-   * one as a `ReplyError`. Default 16.
+   * one as a `ReplyError` (and, on the pool, how often a command that failed on its way to a node that was down
+   * waits for another before it fails). Default 16.
    *
    * @example `{ maxRedirects: 5 }`
    */
