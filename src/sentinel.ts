@@ -64,7 +64,7 @@ export interface SentinelOptions extends ConnectOptions, Omit<PoolOptions, "url"
   pollInterval?: number;
 }
 
-/** Options of the set, not of its servers' connections (`offlineTimeout` is given back to the pool's). */
+/** Options of the set, not of its servers' connections (the offline ones are given back to the pool's). */
 const SENTINEL_KEYS = new Set([
   "sentinels",
   "name",
@@ -72,6 +72,7 @@ const SENTINEL_KEYS = new Set([
   "sentinelUsername",
   "sentinelPassword",
   "pollInterval",
+  "offlineQueue",
   "offlineTimeout",
 ]);
 /** How long a sentinel may take to connect and to answer. */
@@ -89,7 +90,9 @@ interface SentinelSettings {
   readonly sentinels: readonly NodeAddress[];
   readonly sentinelAuth: { username?: string; password?: string };
   readonly serverOptions: Record<string, unknown>;
-  /** The `offlineTimeout` option: how long commands wait while no server has the role (0: no limit). */
+  /** The `offlineQueue` option: whether commands wait while no server has the role, or fail at once. */
+  readonly offlineQueue: boolean;
+  /** The `offlineTimeout` option: how long they wait (0: no limit). */
   readonly offlineTimeout: number;
 }
 
@@ -117,6 +120,9 @@ function sentinelSettings(options: SentinelOptions): SentinelSettings {
   });
   const serverOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (!SENTINEL_KEYS.has(key)) serverOptions[key] = value;
+  if (options.offlineQueue !== undefined && typeof options.offlineQueue !== "boolean") {
+    throw new TypeError(`cpipe: offlineQueue must be true or false, not ${String(options.offlineQueue)}`);
+  }
   const offlineTimeout = options.offlineTimeout ?? 5_000;
   if (!Number.isInteger(offlineTimeout) || offlineTimeout < 0 || offlineTimeout > 0x7fff_ffff) {
     throw new TypeError(`cpipe: offlineTimeout is a whole number of milliseconds (0: no limit), not ${offlineTimeout}`);
@@ -135,6 +141,7 @@ function sentinelSettings(options: SentinelOptions): SentinelSettings {
       ...(options.sentinelPassword !== undefined ? { password: options.sentinelPassword } : {}),
     },
     serverOptions,
+    offlineQueue: options.offlineQueue !== false,
     offlineTimeout,
   };
 }
@@ -384,6 +391,12 @@ export class SentinelPool extends Commands<"async"> {
   /** Issues a command once the outage ends (in the order they were issued), or fails it with the outage. */
   #later<T>(issue: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new ClosedError("cpipe: the sentinel pool is closed"));
+    if (!this.#settings.offlineQueue) {
+      const { role, name } = this.#settings;
+      return Promise.reject(
+        new ConnectionError(`cpipe: no ${role} of ${name} is reachable now (offlineQueue is off)`, { unsent: true }),
+      );
+    }
     return this.#outage!.promise.then(issue);
   }
 
@@ -391,6 +404,7 @@ export class SentinelPool extends Commands<"async"> {
   async #open(address: NodeAddress): Promise<PoolCore | null> {
     const settings: PoolSettings = poolSettings({
       ...this.#settings.serverOptions,
+      offlineQueue: this.#settings.offlineQueue,
       offlineTimeout: this.#settings.offlineTimeout,
       host: address.host,
       port: address.port,
@@ -604,7 +618,7 @@ export class SentinelClient extends Commands<"sync"> {
         }
         // No server took it (the old one is gone, the sentinels have not promoted another yet): it never left,
         // so it waits for the failover.
-        if (!(e instanceof ConnectionError && e.unsent)) throw e;
+        if (!(e instanceof ConnectionError && e.unsent) || !this.#settings.offlineQueue) throw e;
         wait ??= new OfflineWait(this.#settings.offlineTimeout, VERIFY_EVERY);
         wait.pause(e, `no ${this.#settings.role} of ${this.#settings.name} took the command`);
       }

@@ -275,7 +275,7 @@ export class ClusterClient extends Commands<"sync"> {
             this.#stale = true;
             // Its connection could not be made, so the command never left: it waits for the node's return or a
             // replica's promotion (a failover), as the pool's commands do.
-            if (!e.unsent || asking) throw e;
+            if (!e.unsent || asking || !this.#settings.offlineQueue) throw e;
             wait ??= new OfflineWait(this.#settings.offlineTimeout, this.#settings.retryDelay);
             wait.pause(e, `no node took slot ${slot}`);
             this.#stats.waits++;

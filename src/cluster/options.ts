@@ -26,6 +26,7 @@ export interface ClusterOptions extends
     | "maxQueued"
     | "reconnectMaxDelay"
     | "closeTimeout"
+    | "offlineQueue"
     | "offlineTimeout"
     | "exclusiveConnections"
     | "acquireTimeout"
@@ -82,9 +83,11 @@ export interface ClusterSettings {
   readonly maxRedirects: number;
   readonly retryDelay: number;
   /**
-   * How long a command whose node cannot be reached waits for its slot to be served again (the node back, or a
-   * replica promoted), in milliseconds; 0 forever (the `offlineTimeout` option).
+   * Whether a command whose node cannot be reached waits for its slot to be served again (the node back, or a
+   * replica promoted) or fails at once (the `offlineQueue` option).
    */
+  readonly offlineQueue: boolean;
+  /** How long such a command waits, in milliseconds; 0 forever (the `offlineTimeout` option). */
   readonly offlineTimeout: number;
   readonly refreshInterval: number;
   /** Whether nodes are reached over TLS (then their TLS ports are the ones to dial). */
@@ -138,6 +141,9 @@ export function clusterSettings(
   if (natMap !== null && typeof natMap !== "function" && typeof natMap !== "object") {
     throw new TypeError("cpipe: natMap must map 'host:port' to { host, port }, as an object or a function");
   }
+  if (given.offlineQueue !== undefined && typeof given.offlineQueue !== "boolean") {
+    throw new TypeError(`cpipe: offlineQueue must be true or false, not ${String(given.offlineQueue)}`);
+  }
   const nodeOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(given)) if (!CLUSTER_KEYS.has(key)) nodeOptions[key] = value;
   if (nodeOptions.db !== undefined && nodeOptions.db !== 0) {
@@ -184,6 +190,7 @@ export function clusterSettings(
     natMap: natMap as NatMap | null,
     maxRedirects: count("maxRedirects", given.maxRedirects, 0, 1000, 16),
     retryDelay: count("retryDelay", given.retryDelay, 1, 60_000, 50),
+    offlineQueue: given.offlineQueue !== false,
     offlineTimeout: seedSettings.offlineTimeout,
     refreshInterval: count("refreshInterval", given.refreshInterval, 0, 0x7fff_ffff, 30_000),
     tls: seedSettings.tls !== null,

@@ -40,11 +40,15 @@ export class ParkedCalls {
   #parked: Parked[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  /** `timeout`: `offlineTimeout` (0 forever); `limit`: `maxQueued`. */
-  constructor(host: ParkingHost, timeout: number, limit: number) {
+  /** Whether calls wait at all (`offlineQueue`): when not, one whose slot has no connection up fails at once. */
+  readonly #wait: boolean;
+
+  /** `timeout`: `offlineTimeout` (0 forever); `limit`: `maxQueued`; `wait`: `offlineQueue`. */
+  constructor(host: ParkingHost, timeout: number, limit: number, wait = true) {
     this.#host = host;
     this.#timeout = timeout;
     this.#limit = limit;
+    this.#wait = wait;
   }
 
   /**
@@ -54,6 +58,16 @@ export class ParkedCalls {
   connection(slot: number, read: boolean): number | Promise<number> {
     const connection = this.#usable(slot, read);
     if (connection >= 0) return connection;
+    if (!this.#wait) {
+      return Promise.reject(
+        new ConnectionError(
+          `cpipe: no node that is up serves ${this.#what(slot)} (offlineQueue is off): ${this.#why(slot, read)}`,
+          {
+            unsent: true,
+          },
+        ),
+      );
+    }
     if (this.#parked.length >= this.#limit) {
       return Promise.reject(
         new QueueFullError(`cpipe: ${this.#parked.length} commands already wait for a node that is down (maxQueued)`),
@@ -122,7 +136,7 @@ export class ParkedCalls {
 
   readonly #expire = (): void => {
     this.#timer = undefined;
-    const now = Date.now(), host = this.#host, waiting: Parked[] = [];
+    const now = Date.now(), waiting: Parked[] = [];
     let next = Infinity;
     for (const call of this.#parked) {
       if (call.deadline > now) {
@@ -130,18 +144,31 @@ export class ParkedCalls {
         next = Math.min(next, call.deadline);
         continue;
       }
-      let why: string;
-      try {
-        why = host.describe(host.route(call.slot, call.read));
-      } catch (e) {
-        why = String(e);
-      }
-      const what = call.slot < 0 ? "a command without keys" : `slot ${call.slot}`;
       call.reject(
-        new ConnectionError(`cpipe: no node took ${what} within offlineTimeout (${this.#timeout} ms): ${why}`),
+        new ConnectionError(
+          `cpipe: no node took ${this.#what(call.slot)} within offlineTimeout (${this.#timeout} ms): ${
+            this.#why(call.slot, call.read)
+          }`,
+          { unsent: true },
+        ),
       );
     }
     this.#keep(waiting);
     if (next !== Infinity) this.#arm(next);
   };
+
+  /** What a call waits for a node for, in an error. */
+  #what(slot: number): string {
+    return slot < 0 ? "a command without keys" : `slot ${slot}`;
+  }
+
+  /** Why the connection for a slot is down, in an error. */
+  #why(slot: number, read: boolean): string {
+    const host = this.#host;
+    try {
+      return host.describe(host.route(slot, read));
+    } catch (e) {
+      return String(e);
+    }
+  }
 }

@@ -176,6 +176,7 @@ export class ClusterPool extends SubscribingCommands {
       },
       nodeSettings.offlineTimeout,
       nodeSettings.maxQueued,
+      settings.offlineQueue,
     );
     this.#core.onPushRecord = (bytes, start, connection) => subscriber.push(bytes, start, connection);
     this.#core.onEvent = (event) => {
@@ -554,12 +555,12 @@ export class ClusterPool extends SubscribingCommands {
    * A call that failed on its way out, never reaching its node (the connection had broken, or could not be made):
    * it waits, as a command issued now would, until a connection that is not down takes its slot (`ParkedCalls`),
    * and goes there. False (it fails as it is) for a call the router cannot send again, or one taken back
-   * `maxRedirects` times already.
+   * `maxRedirects` times already, or when nothing waits (`offlineQueue: false`).
    */
   #takeBack(id: number, error: ConnectionError, connection: number): boolean {
     const issued = this.#take(id);
     const count = (this.#redirects.get(id) ?? 0) + 1;
-    if (this.#closed || issued === undefined || count > this.#settings.maxRedirects) {
+    if (this.#closed || !this.#settings.offlineQueue || issued === undefined || count > this.#settings.maxRedirects) {
       this.#redirects.delete(id);
       return false;
     }

@@ -111,10 +111,15 @@ test("cluster pool: commands that failed on their way to a node never reached wa
   assert.deepEqual(await Promise.all(writes), ["OK", "OK", "OK", "OK", "OK"]);
   assert.deepEqual(await piped, ["OK", "p1", "OK", "p2"], "a pipeline's commands keep their order");
   assert(pool.stats.waits >= 5, `they waited: ${JSON.stringify(pool.stats)}`);
-  // With no node to take the slot, they fail after offlineTimeout, saying so.
+  // With no node to take the slot, they fail after offlineTimeout, saying so; at once with offlineQueue: false.
   hidden = true;
+  await using failFast = await connectClusterPool({ ...options, offlineQueue: false });
+  let started = Date.now();
+  const refused = await failFast.set(key, "x").catch((e: unknown) => e);
+  assert(refused instanceof ConnectionError && refused.unsent, String(refused));
+  assert(Date.now() - started < 1_000, `failed after ${Date.now() - started} ms`);
   await using stranded = await connectClusterPool({ ...options, offlineTimeout: 300 });
-  const started = Date.now();
+  started = Date.now();
   const error = await stranded.set(key, "x").catch((e: unknown) => e);
   assert(
     error instanceof ConnectionError && /slot \d+ within offlineTimeout \(300 ms\)/.test(error.message),
@@ -495,9 +500,14 @@ test("cluster client (sync): a command for a stopped master waits for its replic
   const elsewhere = Array.from({ length: 100 }, (_, i) => `el:${i}`).find((k) => !serves(slotOf(k)))!;
   using patient = connectCluster(seeds(), { offlineTimeout: 20_000 });
   using hasty = connectCluster(seeds(), { offlineTimeout: 300 });
+  using failFast = connectCluster(seeds(), { offlineQueue: false });
   patient.set(key!, "before");
   assert.equal(hasty.get(key!), "before");
+  assert.equal(failFast.get(key!), "before");
   await victim.stop(); // its sockets are closed: the next command on them finds them so before sending
+  const refusedAt = Date.now();
+  assert.throws(() => failFast.set(key!, "never"), (e: unknown) => e instanceof ConnectionError && e.unsent);
+  assert(Date.now() - refusedAt < 500, `offlineQueue: false failed after ${Date.now() - refusedAt} ms`);
   // The cluster needs its node timeout (1 s) to notice: the hasty client gives up first, its command unsent.
   let started = Date.now();
   let error: unknown = null;

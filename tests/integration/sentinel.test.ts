@@ -101,9 +101,19 @@ test("sentinel (sync): a command issued while the master is gone waits for the f
   const at = own.sentinels.map((port) => `redis://127.0.0.1:${port}`);
   using patient = connectSentinel({ sentinels: at, name: own.name, offlineTimeout: 30_000 });
   using hasty = connectSentinel({ sentinels: at, name: own.name, offlineTimeout: 300 });
+  using failFast = connectSentinel({ sentinels: at, name: own.name, offlineQueue: false });
+  await using failFastPool = await connectSentinelPool({ sentinels: at, name: own.name, offlineQueue: false });
   patient.set("s:w", "before");
   assert.deepEqual(hasty.get("s:w"), "before");
+  assert.deepEqual(failFast.get("s:w"), "before");
+  assert.deepEqual(await failFastPool.get("s:w"), "before");
   await own.master.stop();
+  // offlineQueue: false: the client and the pool fail at once, unsent.
+  const refusedAt = Date.now();
+  assert.throws(() => failFast.set("s:w", "never"), (e: unknown) => e instanceof ConnectionError && e.unsent);
+  const refused = await failFastPool.set("s:w", "never").catch((e: unknown) => e);
+  assert(refused instanceof ConnectionError && refused.unsent, String(refused));
+  assert(Date.now() - refusedAt < 1_000, `offlineQueue: false failed after ${Date.now() - refusedAt} ms`);
   // The sentinels need their down-after time (1 s) and an election: the hasty client gives up first, unsent.
   let started = Date.now();
   let error: unknown = null;

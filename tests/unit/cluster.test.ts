@@ -148,6 +148,12 @@ test("cluster unit: options are checked", () => {
   assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], readFrom: "slave" as never }), /readFrom/);
   assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], db: 2 }), /database 0/);
   assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], sizee: 2 } as never), /unknown option "sizee"/);
+  assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], offlineQueue: "no" as never }), /offlineQueue/);
+  assert.equal(clusterSettings({ nodes: ["redis://a:1"] }).offlineQueue, true);
+  const failFast = clusterSettings({ nodes: ["redis://a:1"], offlineQueue: false, offlineTimeout: 250 });
+  assert.equal(failFast.offlineQueue, false);
+  assert.equal(failFast.offlineTimeout, 250);
+  assert.equal(failFast.node({ host: "a", port: 1 }).offlineQueue, true, "a node's own connection still queues");
   const s = clusterSettings(["redis://alice:pw@a:7000", "redis://b:7001"], { readFrom: "preferReplica" });
   assert.deepEqual(s.seeds, [{ host: "a", port: 7000 }, { host: "b", port: 7001 }]);
   const node = s.node({ host: "b", port: 7001 });
