@@ -20,7 +20,7 @@ export { ClusterPool, connectClusterPool } from "./src/cluster/pool.ts";
 export { ClusterPipeline, type SplitPipeline } from "./src/cluster/pipeline.ts";
 export { ClusterClientPipeline, type ClusterClientQueue } from "./src/cluster/client_pipeline.ts";
 export { ClusterClient, connectCluster } from "./src/cluster/client.ts";
-export type { ClusterOptions } from "./src/cluster/options.ts";
+export type { ClusterOptions, ClusterStats } from "./src/cluster/options.ts";
 export type { ReadFrom } from "./src/cluster/router.ts";
 export type { NatMap, NodeAddress } from "./src/cluster/topology.ts";
 export { slotOf } from "./src/cluster/slot.ts";

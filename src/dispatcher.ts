@@ -323,9 +323,8 @@ export class Dispatcher {
     if (--group.remaining === 0) this.#finish(group);
   }
 
-  /** Rejects call `id` (a pipeline member fails its whole pipeline). */
   /**
-   * Fails a call. With `connection` (-1: not known) it failed there on its way out, and an unsent failure is shown
+   * Fails call `id` (a pipeline member fails its whole pipeline). With `connection` (-1: not known) it failed there on its way out, and an unsent failure is shown
    * to `takeBack` first; without, a router is giving up on it.
    */
   fail(id: number, error: Error, connection?: number): void {

@@ -8,6 +8,15 @@ import { ConnectionError } from "./errors.ts";
 /** The longest pause between two attempts, in milliseconds: a promoted replica is found soon after it takes over. */
 const MAX_PAUSE = 500;
 
+/**
+ * The error of a command that waited `offlineTimeout` (`limit` ms) in vain: `what` did not happen (e.g. "no node
+ * took slot 12") and `why` (the last failure's message). It never left, so it is `unsent`.
+ */
+export function offlineTimeoutError(what: string, limit: number, why: string, cause?: unknown): ConnectionError {
+  const message = `cpipe: ${what} within offlineTimeout (${limit} ms): ${why.replace(/^cpipe: /, "")}`;
+  return new ConnectionError(message, cause === undefined ? { unsent: true } : { cause, unsent: true });
+}
+
 /** Blocks the thread for `ms` (a synchronous client's pause before a retry). */
 export function sleepSync(ms: number): void {
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -33,12 +42,7 @@ export class OfflineWait {
   pause(failure: ConnectionError, what: string): void {
     if (this.#pauses === 0) this.#since = Date.now();
     const waited = Date.now() - this.#since;
-    if (this.limit > 0 && waited >= this.limit) {
-      throw new ConnectionError(
-        `cpipe: ${what} within offlineTimeout (${this.limit} ms): ${failure.message.replace(/^cpipe: /, "")}`,
-        { cause: failure, unsent: true },
-      );
-    }
+    if (this.limit > 0 && waited >= this.limit) throw offlineTimeoutError(what, this.limit, failure.message, failure);
     const pause = Math.min(MAX_PAUSE, this.firstPause * 2 ** this.#pauses++);
     sleepSync(this.limit > 0 ? Math.min(pause, this.limit - waited) : pause);
   }

@@ -809,7 +809,8 @@ function int(key: string, value: unknown, min: number, max: number, fallback?: n
   return v;
 }
 
-function ms(key: string, value: unknown, fallback: number): number {
+/** An option in whole milliseconds (0 to 2^31-1), `fallback` when not given; a TypeError naming `key` otherwise. */
+export function ms(key: string, value: unknown, fallback: number): number {
   const v = value === undefined ? fallback : value;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MS_MAX) {
     throw new TypeError(`cpipe: ${key} must be a whole number of milliseconds from 0 to 2^31-1, not ${show(value)}`);
@@ -817,7 +818,8 @@ function ms(key: string, value: unknown, fallback: number): number {
   return v;
 }
 
-function bool(key: string, value: unknown, fallback: boolean): boolean {
+/** An option that is true or false, `fallback` when not given; a TypeError naming `key` otherwise. */
+export function bool(key: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== "boolean") throw new TypeError(`cpipe: ${key} must be true or false, not ${show(value)}`);
   return value;

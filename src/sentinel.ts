@@ -20,9 +20,11 @@ import { ClosedError, ConnectionError, ReplyError } from "./errors.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { checkCommand } from "./guards.ts";
 import {
+  bool,
   clientSettings,
   type ConnectOptions,
   describeAddress,
+  ms,
   type PoolOptions,
   type PoolSettings,
   poolSettings,
@@ -120,13 +122,6 @@ function sentinelSettings(options: SentinelOptions): SentinelSettings {
   });
   const serverOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (!SENTINEL_KEYS.has(key)) serverOptions[key] = value;
-  if (options.offlineQueue !== undefined && typeof options.offlineQueue !== "boolean") {
-    throw new TypeError(`cpipe: offlineQueue must be true or false, not ${String(options.offlineQueue)}`);
-  }
-  const offlineTimeout = options.offlineTimeout ?? 5_000;
-  if (!Number.isInteger(offlineTimeout) || offlineTimeout < 0 || offlineTimeout > 0x7fff_ffff) {
-    throw new TypeError(`cpipe: offlineTimeout is a whole number of milliseconds (0: no limit), not ${offlineTimeout}`);
-  }
   const pollInterval = options.pollInterval ?? 1_000;
   if (!Number.isInteger(pollInterval) || pollInterval < 10) {
     throw new TypeError("cpipe: pollInterval is at least 10 ms");
@@ -141,8 +136,8 @@ function sentinelSettings(options: SentinelOptions): SentinelSettings {
       ...(options.sentinelPassword !== undefined ? { password: options.sentinelPassword } : {}),
     },
     serverOptions,
-    offlineQueue: options.offlineQueue !== false,
-    offlineTimeout,
+    offlineQueue: bool("offlineQueue", options.offlineQueue, true),
+    offlineTimeout: ms("offlineTimeout", options.offlineTimeout, 5_000),
   };
 }
 

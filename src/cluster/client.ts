@@ -16,7 +16,7 @@ import { OfflineWait, sleepSync } from "../offline_wait.ts";
 import type { Transform } from "../replies.ts";
 import type { Arg, Reply } from "../types.ts";
 import { commandSlot, isReadOnly } from "./keys.ts";
-import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
+import { type ClusterOptions, type ClusterSettings, clusterSettings, type ClusterStats } from "./options.ts";
 import { type ClientPipelineHost, ClusterClientPipeline } from "./client_pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
 import { type NodeAddress, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
@@ -93,17 +93,8 @@ export class ClusterClient extends Commands<"sync"> {
     return this.#closed;
   }
 
-  /**
-   * Counts since the client was made: MOVED and ASK followed, TRYAGAIN/CLUSTERDOWN retries, slot map reads, and
-   * pauses of commands waiting for an unreachable node's slot to be served again.
-   */
-  get stats(): {
-    readonly moved: number;
-    readonly ask: number;
-    readonly retried: number;
-    readonly refreshes: number;
-    readonly waits: number;
-  } {
+  /** Counts since the client was made (see `ClusterStats`; `waits` counts each pause). */
+  get stats(): ClusterStats {
     return { ...this.#stats };
   }
 

@@ -4,7 +4,14 @@
  * timeouts…), the pool's own per node, and the cluster's: `readFrom`,
  * `natMap`, redirection and retry bounds, the refresh interval.
  */
-import { type ConnectOptions, type PoolOptions, type PoolSettings, poolSettings, withReadOnly } from "../options.ts";
+import {
+  bool,
+  type ConnectOptions,
+  type PoolOptions,
+  type PoolSettings,
+  poolSettings,
+  withReadOnly,
+} from "../options.ts";
 import { parseRedisUrl } from "../url.ts";
 import type { ReadFrom } from "./router.ts";
 import type { NatMap, NodeAddress } from "./topology.ts";
@@ -75,6 +82,19 @@ export interface ClusterOptions extends
   refreshInterval?: number;
 }
 
+/**
+ * What a cluster client counts from its making (its `stats`): MOVED and ASK answers followed, commands sent again
+ * after TRYAGAIN or CLUSTERDOWN, slot map reads, and waits of commands whose node could not be reached (they never
+ * reached it) for a node that takes their slot.
+ */
+export interface ClusterStats {
+  readonly moved: number;
+  readonly ask: number;
+  readonly retried: number;
+  readonly refreshes: number;
+  readonly waits: number;
+}
+
 /** The checked cluster options. */
 export interface ClusterSettings {
   readonly seeds: readonly NodeAddress[];
@@ -141,9 +161,6 @@ export function clusterSettings(
   if (natMap !== null && typeof natMap !== "function" && typeof natMap !== "object") {
     throw new TypeError("cpipe: natMap must map 'host:port' to { host, port }, as an object or a function");
   }
-  if (given.offlineQueue !== undefined && typeof given.offlineQueue !== "boolean") {
-    throw new TypeError(`cpipe: offlineQueue must be true or false, not ${String(given.offlineQueue)}`);
-  }
   const nodeOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(given)) if (!CLUSTER_KEYS.has(key)) nodeOptions[key] = value;
   if (nodeOptions.db !== undefined && nodeOptions.db !== 0) {
@@ -190,7 +207,7 @@ export function clusterSettings(
     natMap: natMap as NatMap | null,
     maxRedirects: count("maxRedirects", given.maxRedirects, 0, 1000, 16),
     retryDelay: count("retryDelay", given.retryDelay, 1, 60_000, 50),
-    offlineQueue: given.offlineQueue !== false,
+    offlineQueue: bool("offlineQueue", given.offlineQueue, true),
     offlineTimeout: seedSettings.offlineTimeout,
     refreshInterval: count("refreshInterval", given.refreshInterval, 0, 0x7fff_ffff, 30_000),
     tls: seedSettings.tls !== null,

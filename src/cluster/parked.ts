@@ -5,6 +5,7 @@
  * slot map or the node's return to give its slot a connection that is not down, at most `offlineTimeout` ms.
  */
 import { ConnectionError } from "../errors.ts";
+import { offlineTimeoutError } from "../offline_wait.ts";
 import { QueueFullError } from "../pool_core.ts";
 import { ANY_SLOT } from "./keys.ts";
 
@@ -59,14 +60,9 @@ export class ParkedCalls {
     const connection = this.#usable(slot, read);
     if (connection >= 0) return connection;
     if (!this.#wait) {
-      return Promise.reject(
-        new ConnectionError(
-          `cpipe: no node that is up serves ${this.#what(slot)} (offlineQueue is off): ${this.#why(slot, read)}`,
-          {
-            unsent: true,
-          },
-        ),
-      );
+      const why = this.#why(slot, read);
+      const message = `cpipe: no node that is up serves ${this.#what(slot)} (offlineQueue is off): ${why}`;
+      return Promise.reject(new ConnectionError(message, { unsent: true }));
     }
     if (this.#parked.length >= this.#limit) {
       return Promise.reject(
@@ -145,12 +141,7 @@ export class ParkedCalls {
         continue;
       }
       call.reject(
-        new ConnectionError(
-          `cpipe: no node took ${this.#what(call.slot)} within offlineTimeout (${this.#timeout} ms): ${
-            this.#why(call.slot, call.read)
-          }`,
-          { unsent: true },
-        ),
+        offlineTimeoutError(`no node took ${this.#what(call.slot)}`, this.#timeout, this.#why(call.slot, call.read)),
       );
     }
     this.#keep(waiting);

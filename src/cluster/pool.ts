@@ -19,7 +19,7 @@ import { type FieldValue, fieldValues, scanAll, scanArgs, type ScanOptions, scor
 import { encodeConnectionSettings } from "../settings.ts";
 import type { Arg, Reply } from "../types.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
-import { type ClusterOptions, type ClusterSettings, clusterSettings } from "./options.ts";
+import { type ClusterOptions, type ClusterSettings, clusterSettings, type ClusterStats } from "./options.ts";
 import { ClusterPipeline, type Issued, type PipelineHost, sentCommand, type SentPart } from "./pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
 import { BlockingConnections } from "./blocking.ts";
@@ -260,18 +260,8 @@ export class ClusterPool extends SubscribingCommands {
     return this.#router.masters.map((n) => n.key);
   }
 
-  /**
-   * Counts since the pool was made: MOVED and ASK answers followed, commands sent again after TRYAGAIN or
-   * CLUSTERDOWN, slot map reads, and commands that failed on their way to a node that was down (they never
-   * reached it) and waited for one that takes their slot.
-   */
-  get stats(): {
-    readonly moved: number;
-    readonly ask: number;
-    readonly retried: number;
-    readonly refreshes: number;
-    readonly waits: number;
-  } {
+  /** Counts since the pool was made (see `ClusterStats`; `waits` counts the commands that waited). */
+  get stats(): ClusterStats {
     return { ...this.#stats };
   }
 
