@@ -4,7 +4,12 @@
  * node-redis' createCluster (Node), and cpipe's pool on one server for the P10k baseline. Prints a table of
  * medians (ops/s) and cpipe's ratios.
  *
- *     deno run -A bench/cluster.ts [W2,W3,W6,P10k]
+ *     deno run -A bench/cluster.ts [W2,W3,W6,P10k] [--pinned]
+ *
+ * `--pinned` (two CPUs or more) pins the servers to CPU 0 and each client process to CPU 1, as bench/run.ts does:
+ * every client then has the same one CPU and never takes the servers'. It also leaves the three masters one CPU
+ * between them, so P10k across them cannot be compared with one node as it can unpinned, where the servers may use
+ * both CPUs (the default).
  */
 import { spawnSync } from "node:child_process";
 import { startCluster, startRedis } from "../tests/harness/server.ts";
@@ -12,15 +17,18 @@ import { connectClusterPool } from "../cluster.ts";
 import { CLUSTER_WORKLOADS, key, KEYS, REPS, ROUNDS } from "./cluster_spec.mjs";
 
 /** The workloads asked for (all when none): the client scripts read them from CLUSTER_ONLY (cluster_spec.mjs). */
-const only = (Deno.args[0] ?? "").split(",").filter((id) => id !== "");
+const only = (Deno.args.find((a) => !a.startsWith("--")) ?? "").split(",").filter((id) => id !== "");
+const pinned = navigator.hardwareConcurrency >= 2 && Deno.args.includes("--pinned");
+const SERVER_CPU = "0", CLIENT_CPU = "1";
 const unknown = only.filter((id) => !CLUSTER_WORKLOADS.some((w) => w.id === id));
 if (unknown.length > 0) throw new Error(`bench/cluster.ts: no workload ${unknown.join(", ")}`);
 const workloads = CLUSTER_WORKLOADS.filter((w) => only.length === 0 || only.includes(w.id));
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 const DENO = `${ROOT}/node_modules/.bin/deno`, BUN = `${ROOT}/node_modules/.bin/bun`;
 
-await using cluster = await startCluster({ masters: 3, replicas: 0 });
-await using single = await startRedis();
+const serverCpus = pinned ? { cpus: SERVER_CPU } : {};
+await using cluster = await startCluster({ masters: 3, replicas: 0, ...serverCpus });
+await using single = await startRedis(serverCpus);
 const port = String(cluster.nodes[0]!.port);
 {
   const pool = await connectClusterPool([`redis://127.0.0.1:${port}`]);
@@ -38,7 +46,8 @@ interface Row {
 const rows: Row[] = [];
 function run(label: string, cmd: string, args: string[]): void {
   const env = { ...Deno.env.toObject(), CLUSTER_ONLY: only.join(",") };
-  const r = spawnSync(cmd, args, { encoding: "utf8", cwd: ROOT, timeout: 600_000, env });
+  const argv = pinned ? ["-c", CLIENT_CPU, cmd, ...args] : args;
+  const r = spawnSync(pinned ? "taskset" : cmd, argv, { encoding: "utf8", cwd: ROOT, timeout: 600_000, env });
   if (r.status !== 0) console.error(`${label} failed:\n${r.stdout}${r.stderr}`);
   for (const line of r.stdout.split("\n")) if (line.startsWith("{")) rows.push(JSON.parse(line));
 }
@@ -68,7 +77,9 @@ const version = (cmd: string, args: string[]) =>
 console.log(
   `cluster: 3 masters (redis ${
     version("redis-server", ["--version"])
-  }), all on this machine (${navigator.hardwareConcurrency} cores)`,
+  }), all on this machine (${navigator.hardwareConcurrency} cores; ${
+    pinned ? `servers pinned to CPU ${SERVER_CPU}, each client to CPU ${CLIENT_CPU}` : "not pinned"
+  })`,
 );
 console.log(
   `deno ${version(DENO, ["--version"])}; bun ${version(BUN, ["--version"])}; node ${version("node", ["--version"])}`,

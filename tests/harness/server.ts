@@ -178,6 +178,8 @@ export interface ClusterOptions {
   args?: string[];
   /** More arguments for one node (the i-th started, on `port`), e.g. its own TLS port. */
   nodeArgs?: (i: number, port: number) => Promise<string[]>;
+  /** Pin every node to these CPUs with taskset (benchmarks). */
+  cpus?: string;
 }
 
 /** The arguments that make a server a cluster node (its nodes.conf in its own directory). */
@@ -213,7 +215,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<RedisC
   try {
     const start = async (i: number): Promise<RedisServer> => {
       const port = await freePort();
-      return await startRedis({ port, args: [...args, ...(await options.nodeArgs?.(i, port) ?? [])] });
+      const nodeArgs = [...args, ...(await options.nodeArgs?.(i, port) ?? [])];
+      return await startRedis({ port, args: nodeArgs, ...(options.cpus ? { cpus: options.cpus } : {}) });
     };
     for (let i = 0; i < masters * (1 + replicas); i++) nodes.push(await start(i));
     const addresses = nodes.map((n) => `${n.host}:${n.port}`);
