@@ -71,7 +71,7 @@ export class ClusterPool extends SubscribingCommands {
   /** Per call id of a pipeline's command: the part it was sent in, and its place there (see `SentPart`). */
   #sentParts: (SentPart | undefined)[] = [];
   #sentPlace: number[] = [];
-  /** The command `#issue` is issuing, for `onCall`; undefined outside it (other calls are not sent again). */
+  /** The command `#issue` is issuing, until `onCall` takes it; undefined otherwise (other calls are not sent again). */
   #current: Issued | undefined;
   /** Redirections followed so far, per call id (only for calls redirected at least once). */
   readonly #redirects = new Map<number, number>();
@@ -150,6 +150,8 @@ export class ClusterPool extends SubscribingCommands {
     this.#seedKeys = new Set(this.#router.seed(settings.seeds).map((n) => n.key));
     this.#core.onCall = (id) => {
       this.#issued[id] = this.#current;
+      // Its first call only: a long turn's early drain, still inside #issue, may run a listener that calls too.
+      this.#current = undefined;
       // An id is used again once its call is done; one that failed (not inspected) may still name a part, and
       // have a count of redirections.
       if (this.#sentParts[id] !== undefined) this.#sentParts[id] = undefined;
