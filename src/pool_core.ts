@@ -82,6 +82,9 @@ export class PoolCore {
   readonly #decoder = Object.assign(new ReplyDecoder(), { stackless: true });
   readonly #records = new RecordReader();
   #out: Uint8Array = new Uint8Array(OUT_SIZE);
+  /** `drain` runs (see there); and whether it was asked to meanwhile. */
+  #draining = false;
+  #drainAgain = false;
   #referenced = false;
   #unrefQueued = false;
 
@@ -249,11 +252,12 @@ export class PoolCore {
     // calls hold less memory for the garbage collector to go through.
     if (segment.ids.length >= EARLY_FLUSH) {
       batcher.flush();
+      const deferring = dispatcher.deferRejections; // true already in a drain's listener
       dispatcher.deferRejections = true;
       try {
         this.drain();
       } finally {
-        dispatcher.deferRejections = false;
+        dispatcher.deferRejections = deferring;
       }
     }
     return promise;
@@ -369,12 +373,37 @@ export class PoolCore {
 
   // ---- records -------------------------------------------------------------------
 
-  /** Takes every record the core holds and hands each to its caller. */
+  /**
+   * Takes every record the core holds and hands each to its caller. A listener it calls may issue a long burst,
+   * whose early send drains again: that nested drain only asks this one to look again, since it would overwrite the
+   * records this one is still reading (the messages after the listener's would be lost, replies misread).
+   */
   drain(): void {
-    const handle = this.#resources.handle;
-    if (handle === null) return;
+    if (this.#resources.handle === null) return;
+    if (this.#draining) {
+      this.#drainAgain = true;
+      return;
+    }
+    this.#draining = true;
+    try {
+      do {
+        this.#drainAgain = false;
+        this.#takeRecords();
+      } while (this.#drainAgain);
+    } finally {
+      this.#draining = false;
+    }
+    if (this.#out.length > OUT_RETAIN_LIMIT) this.#replaceOut(new Uint8Array(OUT_SIZE));
+    if (this.#batcher.waiting) this.#batcher.submitQueue();
+    this.#checkIdle();
+  }
+
+  #takeRecords(): void {
     const records = this.#records, batcher = this.#batcher;
     for (;;) {
+      // Read each time: a listener may have closed the pool.
+      const handle = this.#resources.handle;
+      if (handle === null) return;
       const out = this.#out;
       native.cpipe_pool_drain(handle, out, out.length);
       records.attach(out);
@@ -385,11 +414,8 @@ export class PoolCore {
         this.#replaceOut(new Uint8Array(Header.SIZE + need));
         continue;
       }
-      if ((records.header(2) & Header.FLAG_MORE) === 0) break;
+      if ((records.header(2) & Header.FLAG_MORE) === 0) return;
     }
-    if (this.#out.length > OUT_RETAIN_LIMIT) this.#replaceOut(new Uint8Array(OUT_SIZE));
-    if (batcher.waiting) batcher.submitQueue();
-    this.#checkIdle();
   }
 
   /**

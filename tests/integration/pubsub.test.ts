@@ -116,6 +116,25 @@ test("CLIENT KILL of the subscriber connection: subscriptions made again, the ga
   await Promise.all([sub.unsubscribe(), psub.unsubscribe(), ssub.unsubscribe()]);
 });
 
+test("a listener that issues a long burst (an early drain inside the drain that called it) loses no message or reply", async () => {
+  const p = pool();
+  const got: string[] = [];
+  const burst: Promise<string | null>[] = [];
+  const sub = await p.subscribe("burst", ({ message }) => {
+    got.push(message);
+    // In one go: the 4,096th call is sent early and drains, while this drain still holds the next messages.
+    if (message === "a") { for (let i = 0; i < 5_000; i++) burst.push(p.echo(String(i))); }
+  });
+  const publisher = pool({ size: 1 });
+  assert.deepEqual(await Promise.all(["a", "b", "c", "d"].map((m) => publisher.publish("burst", m))), [1, 1, 1, 1]);
+  await until(() => got.length === 4, 10_000, "all four messages");
+  assert.deepEqual(got, ["a", "b", "c", "d"]);
+  const echoed = await Promise.all(burst);
+  assert.equal(echoed.length, 5_000);
+  echoed.forEach((reply, i) => assert.equal(reply, String(i)));
+  await sub.unsubscribe();
+});
+
 test("unsubscribing from everything gives the connection back; the next subscription opens one again", async () => {
   const p = pool({ size: 2 });
   await p.ping();
