@@ -408,7 +408,10 @@ export class PoolCore {
       native.cpipe_pool_drain(handle, out, out.length);
       records.attach(out);
       const count = records.header(0);
-      batcher.inFlight -= this.#dispatcher.deliver(records, this.#decoder);
+      // Not `inFlight -= deliver(…)`: that reads inFlight before the listeners deliver calls, and what they submit
+      // would be forgotten (a close from a listener then shut in-flight calls down).
+      const answered = this.#dispatcher.deliver(records, this.#decoder);
+      batcher.inFlight -= answered;
       const need = records.header(3);
       if (count === 0 && need > 0) {
         this.#replaceOut(new Uint8Array(Header.SIZE + need));

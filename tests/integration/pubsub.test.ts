@@ -135,6 +135,20 @@ test("a listener that issues a long burst (an early drain inside the drain that 
   await sub.unsubscribe();
 });
 
+test("calls a listener makes count as in flight: a close() it then calls lets them finish", async () => {
+  const p = connectPool({ host: server.host, port: server.port, size: 2 });
+  const echoed: Promise<string | null>[] = [];
+  let closing: Promise<void> | undefined;
+  await p.subscribe("closing", () => {
+    for (let i = 0; i < 10; i++) echoed.push(p.echo(String(i)));
+    closing = p.close();
+  });
+  assert.equal(await pool({ size: 1 }).publish("closing", "now"), 1);
+  await until(() => closing !== undefined, 10_000, "the message");
+  assert.deepEqual(await Promise.all(echoed), ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+  await closing;
+});
+
 test("unsubscribing from everything gives the connection back; the next subscription opens one again", async () => {
   const p = pool({ size: 2 });
   await p.ping();
