@@ -85,6 +85,11 @@ export class Connection {
   #refusal: ReplyError | undefined;
   /** Told of every connection event and push; the client's listeners. */
   onEvent: ((event: ConnectionEvent) => void) | null = null;
+  /**
+   * The events and pushes of the running call, told once its records are read: a listener that calls this
+   * connection would otherwise overwrite them (the call's own reply was lost).
+   */
+  #told: (() => void)[] = [];
 
   constructor(address: string, settings: ClientSettings) {
     this.address = address;
@@ -94,6 +99,7 @@ export class Connection {
     if (handle === null) throw new TypeError(`cpipe: invalid connection settings for ${this.address}`);
     const rc = native.cpipe_client_connect(handle, this.#out, this.#out.length);
     this.#events();
+    this.#tell(); // to no one yet: the client listens once it has the connection
     if (rc !== 0) {
       const error = this.#error(rc, handle);
       native.cpipe_client_free(handle);
@@ -135,13 +141,22 @@ export class Connection {
     } catch (e) {
       push = new ProtocolError(`cpipe: ${this.address}: cannot decode a push: ${e}`);
     }
-    try {
-      this.onPush(push);
-    } catch (e) {
-      queueMicrotask(() => {
-        throw e;
-      });
-    }
+    this.#told.push(() => {
+      try {
+        this.onPush?.(push);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    });
+  }
+
+  /** Tells the listeners what the call that just ended saw (see `#told`); each may call this connection. */
+  #tell(): void {
+    const told = this.#told;
+    this.#told = [];
+    for (const tell of told) tell();
   }
 
   /**
@@ -152,18 +167,22 @@ export class Connection {
   wait(timeoutMs: number): void {
     const handle = this.#handle;
     if (handle === null) throw this.#closedError();
-    this.#settleStream(handle, null);
-    const rc = native.cpipe_client_wait(handle, timeoutMs, this.#out, this.#out.length);
-    if (rc !== 0) throw this.#error(rc, handle);
-    this.#events();
-    const need = this.#records.header(3);
-    if (this.#records.header(0) === 0 && need > 0) this.#out = new Uint8Array(Header.SIZE + need);
+    try {
+      this.#settleStream(handle, null);
+      const rc = native.cpipe_client_wait(handle, timeoutMs, this.#out, this.#out.length);
+      if (rc !== 0) throw this.#error(rc, handle);
+      this.#events();
+      const need = this.#records.header(3);
+      if (this.#records.header(0) === 0 && need > 0) this.#out = new Uint8Array(Header.SIZE + need);
+    } finally {
+      if (this.#told.length > 0) this.#tell();
+    }
   }
 
   #event(records: RecordReader): void {
     const event = records.event();
     if (event.type === "down") this.#refusal = event.serverError;
-    this.onEvent?.(event);
+    this.#told.push(() => this.onEvent?.(event));
   }
 
   /**
@@ -230,6 +249,19 @@ export class Connection {
     asBuffer: boolean | readonly boolean[],
     streamed: Streamed | null = null,
     calls: Uint8Array = NO_BYTES,
+  ): Reply[] {
+    try {
+      return this.#run(encoder, asBuffer, streamed, calls);
+    } finally {
+      if (this.#told.length > 0) this.#tell();
+    }
+  }
+
+  #run(
+    encoder: CommandEncoder,
+    asBuffer: boolean | readonly boolean[],
+    streamed: Streamed | null,
+    calls: Uint8Array,
   ): Reply[] {
     const handle = this.#handle;
     if (handle === null) throw this.#closedError();

@@ -42,6 +42,19 @@ test("the client: error when its connection dies under a call, ready when the ne
   assert.deepEqual(seen, ["ConnectionError", "ready 1", "close"]);
 });
 
+test("the client: a listener may call the client; it hears of the events once the call that saw them has its reply", () => {
+  const seen: string[] = [];
+  const r = connect(server.host, server.port, { password: "events-secret" });
+  r.on("error", () => seen.push(`error, then ${r.ping()}`));
+  r.on("ready", ({ attempt }) => seen.push(`ready ${attempt}, then ${r.set("events:ready", String(attempt))}`));
+  r.set("events:n", "1");
+  server.cli("CLIENT", "KILL", "TYPE", "normal");
+  assert.equal(r.incr("events:n"), 2); // the call whose records held the events, answered in its own place
+  assert.deepEqual(seen, ["error, then PONG", "ready 1, then OK"]);
+  assert.equal(r.get("events:ready"), "1");
+  r.close();
+});
+
 test("an unknown event name or a listener that is not a function is a TypeError", async () => {
   const pool = connectPool({ host: server.host, port: server.port, size: 1, password: "events-secret" });
   assert.throws(() => pool.on("nope" as "ready", () => {}), /no event "nope"/);
