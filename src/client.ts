@@ -11,7 +11,7 @@ import { TransactionTracker } from "./pool_routing.ts";
 import type { ScoredMember } from "./replies.ts";
 import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, scoredMembers } from "./scan.ts";
 import { Pipeline, type PipelineTarget } from "./pipeline.ts";
-import { type KeyPrefix, keyPrefixOf } from "./key_positions.ts";
+import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
 import { ClientSubscriber } from "./client_subscriber.ts";
 import type { Message } from "./pubsub.ts";
@@ -291,7 +291,7 @@ export class Client extends Commands<"sync"> {
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
     const encoder = this.#encoder;
     encoder.reset();
-    encoder.add(command, this.#keyPrefix === null ? args : this.#keyPrefix.apply(command, args));
+    encoder.add(command, withKeyPrefix(this.#keyPrefix, command, args));
     const reply = this.#connection.run(encoder, asBuffer)[0]!; // one command, one reply
     if (reply instanceof ReplyError) throw reply;
     // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array (a pipeline does it).

@@ -299,3 +299,8 @@ export class KeyPrefix {
 export function keyPrefixOf(settings: { readonly keyPrefix?: string | null }): KeyPrefix | null {
   return settings.keyPrefix ? new KeyPrefix(settings.keyPrefix) : null;
 }
+
+/** The arguments a command is sent with: `args` with `prefix` on each key, or `args` itself without a prefix. */
+export function withKeyPrefix<A extends readonly Arg[]>(prefix: KeyPrefix | null, command: string, args: A): A {
+  return prefix === null ? args : prefix.apply(command, args);
+}

@@ -789,7 +789,7 @@ function clientName(value: unknown): string | null {
   return value;
 }
 
-function keyPrefixOption(value: unknown): string | null {
+export function keyPrefixOption(value: unknown): string | null {
   if (value === undefined || value === "") return null;
   if (typeof value !== "string") throw new TypeError(`cpipe: keyPrefix must be a string, not ${show(value)}`);
   return value;

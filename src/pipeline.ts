@@ -11,7 +11,7 @@ import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
 import { CommandEncoder, SEND_EARLY_BYTES } from "./encoder.ts";
 import { RecordStash, type Streamed } from "./connection.ts";
 import { checkCommand } from "./guards.ts";
-import type { KeyPrefix } from "./key_positions.ts";
+import { type KeyPrefix, withKeyPrefix } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
 
 /** Where a pipeline's commands go: the synchronous client's connection. */
@@ -95,7 +95,7 @@ export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = nul
   }
 
   #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
-    this.#encoder.add(command, this.#keyPrefix === null ? args : this.#keyPrefix.apply(command, args));
+    this.#encoder.add(command, withKeyPrefix(this.#keyPrefix, command, args));
     this.#plan.add(command, transform, asBuffer, byName);
     if (this.#encoder.length >= SEND_EARLY_BYTES) this.#stream();
     return this;

@@ -21,7 +21,7 @@ import { RuntimeReader } from "./runtime_reader.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
 import { describeAddress, type PoolSettings, redact } from "./options.ts";
 import { encodePoolSettings } from "./settings.ts";
-import { type KeyPrefix, keyPrefixOf } from "./key_positions.ts";
+import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "./key_positions.ts";
 import { errorFromStatus } from "./status.ts";
 import type { Arg, Reply } from "./types.ts";
 
@@ -211,7 +211,7 @@ export class PoolCore {
     asBuffer: boolean,
   ): Promise<T> {
     // The cache sees keys as the server does: invalidations name them with the prefix.
-    const sent = this.keyPrefix === null ? args : this.keyPrefix.apply(command, args);
+    const sent = withKeyPrefix(this.keyPrefix, command, args);
     if (this.cache !== null && route === -1) {
       const cached = this.cache.read(
         command,

@@ -12,6 +12,7 @@ import type { KeptReplies } from "./kept_replies.ts";
 import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
 import { CommandEncoder, SEND_EARLY_BYTES, SMALL_SIZE } from "./encoder.ts";
 import { checkCommand } from "./guards.ts";
+import { withKeyPrefix } from "./key_positions.ts";
 import type { PoolCore } from "./pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";
 import type { Arg, Reply } from "./types.ts";
@@ -124,8 +125,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
 
   #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
     const start = this.#encoder.length;
-    const prefix = this.#core.keyPrefix;
-    this.#encoder.add(command, prefix === null ? args : prefix.apply(command, args));
+    this.#encoder.add(command, withKeyPrefix(this.#core.keyPrefix, command, args));
     this.#starts.push(start);
     if (this.#onExecute !== null) this.#names.push(command);
     this.#plan.add(command, transform, asBuffer, byName);

@@ -12,6 +12,7 @@ import { Client } from "../client.ts";
 import { Commands } from "../commands.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
 import { checkCommand } from "../guards.ts";
+import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "../key_positions.ts";
 import { OfflineWait, sleepSync } from "../offline_wait.ts";
 import type { Transform } from "../replies.ts";
 import type { Arg, Reply } from "../types.ts";
@@ -53,6 +54,11 @@ class NodeClient {
  */
 export class ClusterClient extends Commands<"sync"> {
   readonly #settings: ClusterSettings;
+  /**
+   * The `keyPrefix` option, put on keys before their slot is found (the server hashes the prefixed key), so that
+   * a redirection sends them again as they were. The nodes' clients add none.
+   */
+  readonly #keyPrefix: KeyPrefix | null;
   readonly #router: SlotRouter<NodeClient>;
   readonly #seedKeys: Set<string>;
   #closed = false;
@@ -64,6 +70,7 @@ export class ClusterClient extends Commands<"sync"> {
   constructor(settings: ClusterSettings) {
     super();
     this.#settings = settings;
+    this.#keyPrefix = keyPrefixOf(settings);
     this.#router = new SlotRouter<NodeClient>(
       {
         open: (address) => new NodeClient(settings, address),
@@ -75,6 +82,7 @@ export class ClusterClient extends Commands<"sync"> {
     );
     this.#seedKeys = new Set(this.#router.seed(settings.seeds).map((n) => n.key));
     this.#pipelineHost.replicaReads = settings.readFrom !== "master";
+    this.#pipelineHost.keyPrefix = this.#keyPrefix;
     this.refresh();
   }
 
@@ -100,7 +108,7 @@ export class ClusterClient extends Commands<"sync"> {
 
   /** The node (`host:port`) a command on these arguments goes to now. */
   nodeFor(command: string, ...args: Arg[]): string {
-    const slot = commandSlot(command, args);
+    const slot = commandSlot(command, withKeyPrefix(this.#keyPrefix, command, args));
     if (typeof slot !== "number") throw slot;
     return this.#pick(slot, command, args).key;
   }
@@ -122,7 +130,7 @@ export class ClusterClient extends Commands<"sync"> {
     this.#assertOpen();
     const target = this.#router.nodes.get(node);
     if (target === undefined) throw new CpipeError(`cpipe: no node ${node} in this cluster (see nodes)`);
-    return target.handle.client.send<T>(command, ...args);
+    return target.handle.client.send<T>(command, ...withKeyPrefix(this.#keyPrefix, command, args));
   }
 
   /** Reads the slot map again from the cluster (also done after MOVED and after a node fails). */
@@ -177,7 +185,9 @@ export class ClusterClient extends Commands<"sync"> {
 
   /** What a pipeline needs of this client. */
   readonly #pipelineHost: ClientPipelineHost<RoutedNode<NodeClient>> = {
-    replicaReads: false, // set by the constructor, once the settings are known
+    // Both set by the constructor, once the settings are known.
+    replicaReads: false,
+    keyPrefix: null,
     route: (slot, read) => this.#router.pick(slot, read),
     target: (node) => node.handle.client.pipelineTarget,
     prepare: () => {
@@ -223,10 +233,11 @@ export class ClusterClient extends Commands<"sync"> {
   /** Routes one command of the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
     this.#assertOpen();
-    const slot = commandSlot(command, args);
+    const sent = withKeyPrefix(this.#keyPrefix, command, args);
+    const slot = commandSlot(command, sent);
     if (typeof slot !== "number") throw slot;
     this.#refreshIfStale();
-    const reply = this.#exchange(slot, this.#pick(slot, command, args), command, args, asBuffer, null);
+    const reply = this.#exchange(slot, this.#pick(slot, command, args), command, sent, asBuffer, null);
     return transform === null ? reply as T : transform(reply);
   }
 

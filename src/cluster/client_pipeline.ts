@@ -13,6 +13,7 @@ import type { RawReplies, Replies } from "../commands.ts";
 import { RecordStash, type Streamed } from "../connection.ts";
 import { CommandEncoder } from "../encoder.ts";
 import { ConnectionError, ReplyError } from "../errors.ts";
+import type { KeyPrefix } from "../key_positions.ts";
 import type { PipelineTarget } from "../pipeline.ts";
 import { applyTransforms } from "../replies.ts";
 import type { Reply } from "../types.ts";
@@ -30,6 +31,8 @@ export type ClusterClientQueue<R extends unknown[], Q extends unknown[] | null> 
 export interface ClientPipelineHost<N> {
   /** Whether reads may go to replicas. */
   replicaReads: boolean;
+  /** The `keyPrefix` option. */
+  keyPrefix: KeyPrefix | null;
   /** The node for a slot (`read`: the command only reads). */
   route(slot: number, read: boolean): N;
   /** A node's connection. */
@@ -63,7 +66,7 @@ export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[]
 
   /** @internal Pipelines come from `cluster.pipeline()`. */
   constructor(host: ClientPipelineHost<unknown>) {
-    super((slot, read) => host.route(slot, read), host.replicaReads, true);
+    super((slot, read) => host.route(slot, read), host.replicaReads, host.keyPrefix, true);
     this.#host = host;
   }
 

@@ -2,11 +2,12 @@
  * The options of `connectCluster` and `connectClusterPool`: the seed nodes
  * (URLs or addresses), the connection options every node gets (AUTH, TLS,
  * timeouts…), the pool's own per node, and the cluster's: `readFrom`,
- * `natMap`, redirection and retry bounds, the refresh interval.
+ * `natMap`, `keyPrefix`, redirection and retry bounds, the refresh interval.
  */
 import {
   bool,
   type ConnectOptions,
+  keyPrefixOption,
   type PoolOptions,
   type PoolSettings,
   poolSettings,
@@ -114,6 +115,11 @@ export interface ClusterSettings {
   readonly tls: boolean;
   /** Connections per node for blocking commands (the `exclusiveConnections` option; default 8). */
   readonly blockingConnections: number;
+  /**
+   * The `keyPrefix` option: the cluster client puts it on keys before it finds their slot (the server hashes the
+   * prefixed key), so a node's settings have none.
+   */
+  readonly keyPrefix: string | null;
   /** The settings of the connection to a node (a pool of one shared connection, its own options). */
   node(address: NodeAddress): PoolSettings;
 }
@@ -126,6 +132,7 @@ const CLUSTER_KEYS = new Set([
   "retryDelay",
   "refreshInterval",
   "exclusiveConnections",
+  "keyPrefix",
 ]);
 const READ_FROM = new Set(["master", "replica", "preferReplica"]);
 
@@ -213,6 +220,7 @@ export function clusterSettings(
     tls: seedSettings.tls !== null,
     // Per node, as a single-node pool's are per server.
     blockingConnections: count("exclusiveConnections", given.exclusiveConnections, 0, 1000, 8),
+    keyPrefix: keyPrefixOption(given.keyPrefix),
     node,
   });
 }

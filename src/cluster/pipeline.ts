@@ -19,13 +19,14 @@ import { CommandEncoder, SEND_EARLY_BYTES } from "../encoder.ts";
 import { CpipeError } from "../errors.ts";
 import { checkCommand } from "../guards.ts";
 import type { KeptReplies } from "../kept_replies.ts";
+import { type KeyPrefix, withKeyPrefix } from "../key_positions.ts";
 import type { PoolCore } from "../pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "../pool_routing.ts";
 import { applyTransforms, ReplyPlan, type Transform } from "../replies.ts";
 import type { Arg, Reply } from "../types.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
 
-/** What a pending call needs to be sent again: its command, arguments and slot. */
+/** What a pending call needs to be sent again: its command, arguments (with the key prefix) and slot. */
 export interface Issued {
   readonly command: string;
   readonly args: readonly Arg[];
@@ -54,6 +55,8 @@ export interface PipelineHost {
   core(): PoolCore;
   /** Whether reads may go to replicas (then read-only commands are routed apart). */
   readonly replicaReads: boolean;
+  /** The `keyPrefix` option. */
+  readonly keyPrefix: KeyPrefix | null;
   /** The connection for a slot (`read`: the command only reads). */
   route(slot: number, read: boolean): number;
   /**
@@ -129,6 +132,7 @@ export interface Batch<N> {
 export class PipelineSplit<N> {
   readonly #route: (slot: number, read: boolean) => N;
   readonly #replicaReads: boolean;
+  readonly #keyPrefix: KeyPrefix | null;
   readonly #keepIssued: boolean;
   /** The commands by node, in the order each node first appears. */
   #parts: Part<N>[] = [];
@@ -146,12 +150,18 @@ export class PipelineSplit<N> {
 
   /**
    * `route`: the node for a slot (`read`: the command only reads); `replicaReads`: reads may go to replicas;
-   * `keepIssued`: each part keeps its commands' names and arguments (`Part.issued`), for a client that sends a
-   * redirected command again by name.
+   * `keyPrefix`: put on every key before its slot is found; `keepIssued`: each part keeps its commands' names and
+   * arguments (`Part.issued`), for a client that sends a redirected command again by name.
    */
-  constructor(route: (slot: number, read: boolean) => N, replicaReads: boolean, keepIssued: boolean) {
+  constructor(
+    route: (slot: number, read: boolean) => N,
+    replicaReads: boolean,
+    keyPrefix: KeyPrefix | null,
+    keepIssued: boolean,
+  ) {
     this.#route = route;
     this.#replicaReads = replicaReads;
+    this.#keyPrefix = keyPrefix;
     this.#keepIssued = keepIssued;
   }
 
@@ -174,7 +184,9 @@ export class PipelineSplit<N> {
 
   /** Queues a command on its node's part; throws (recording nothing) on keys in two slots or a bad argument. */
   queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): void {
-    const slot = commandSlot(command, args);
+    // The server hashes the prefixed key: its slot is the one to route by.
+    const sent = withKeyPrefix(this.#keyPrefix, command, args);
+    const slot = commandSlot(command, sent);
     if (typeof slot !== "number") throw slot;
     const route = this.#route(slot, this.#replicaReads && isReadOnly(command, args));
     let part = this.#last;
@@ -188,11 +200,11 @@ export class PipelineSplit<N> {
       this.#last = part;
     }
     const encoder = part.encoder, start = encoder.length;
-    encoder.add(command, args); // throws on a bad argument, before anything is recorded
+    encoder.add(command, sent); // throws on a bad argument, before anything is recorded
     part.starts.push(start);
     part.indexes.push(this.#plan.length);
     part.slots.push(slot);
-    if (this.#keepIssued) part.issued.push({ command, args, slot });
+    if (this.#keepIssued) part.issued.push({ command, args: sent, slot });
     this.#plan.add(command, transform, asBuffer, byName);
     if (encoder.length >= SEND_EARLY_BYTES && this.sendEarly !== null && !this.#transaction) {
       this.sendEarly(part);
@@ -291,9 +303,14 @@ export abstract class SplitPipeline<S extends Queue, N> extends Commands<"queued
   protected readonly split: PipelineSplit<N>;
 
   /** @internal As `PipelineSplit`'s constructor. */
-  constructor(route: (slot: number, read: boolean) => N, replicaReads: boolean, keepIssued: boolean) {
+  constructor(
+    route: (slot: number, read: boolean) => N,
+    replicaReads: boolean,
+    keyPrefix: KeyPrefix | null,
+    keepIssued: boolean,
+  ) {
     super();
-    this.split = new PipelineSplit(route, replicaReads, keepIssued);
+    this.split = new PipelineSplit(route, replicaReads, keyPrefix, keepIssued);
   }
 
   /** Commands queued and not yet executed. */
@@ -340,7 +357,7 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
 
   /** @internal Pipelines come from `cluster.pipeline()`. */
   constructor(host: PipelineHost) {
-    super(host.route, host.replicaReads, false);
+    super(host.route, host.replicaReads, host.keyPrefix, false);
     this.#host = host;
     this.split.sendEarly = (part) => this.#sendEarly(part);
   }

@@ -17,6 +17,7 @@ import { BLOCKING, classify, SHARED, statefulError } from "../pool_routing.ts";
 import type { ScoredMember, Transform } from "../replies.ts";
 import { type FieldValue, fieldValues, scanAll, scanArgs, type ScanOptions, scoredMembers } from "../scan.ts";
 import { encodeConnectionSettings } from "../settings.ts";
+import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "../key_positions.ts";
 import type { Arg, Reply } from "../types.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings, type ClusterStats } from "./options.ts";
@@ -64,6 +65,11 @@ const REPAIR_EVERY = 250;
 export class ClusterPool extends SubscribingCommands {
   readonly #core: PoolCore;
   readonly #settings: ClusterSettings;
+  /**
+   * The `keyPrefix` option, put on keys before their slot is found (the server hashes the prefixed key); what a
+   * redirection sends again is kept with it. The nodes' connections add none.
+   */
+  readonly #keyPrefix: KeyPrefix | null;
   readonly #router: SlotRouter<number>;
   readonly #events = new Emitter();
   /** Per call id: what to send again on a redirection (unless `#sentParts` says), or undefined (nothing). */
@@ -97,9 +103,11 @@ export class ClusterPool extends SubscribingCommands {
   constructor(settings: ClusterSettings) {
     super();
     this.#settings = settings;
+    this.#keyPrefix = keyPrefixOf(settings);
     this.#pipelineHost = {
       core: () => this.#core,
       replicaReads: settings.readFrom !== "master",
+      keyPrefix: this.#keyPrefix,
       route: (slot, read) => this.#router.pick(slot, read).handle,
       connection: (route, slots) => {
         if (this.#broken[route] === undefined) return route;
@@ -138,8 +146,11 @@ export class ClusterPool extends SubscribingCommands {
           return connection;
         },
         close: (connection) => {
-          if (connection === 0) seedConnection = 0; // the pool's own: kept for later discoveries
-          else this.#core.removeConnection(connection);
+          if (connection === 0) {
+            seedConnection = 0; // the pool's own: kept for later discoveries, and still up
+            return;
+          }
+          this.#core.removeConnection(connection);
           this.#up[connection] = false;
         },
         up: (connection) => this.#up[connection] === true,
@@ -279,7 +290,7 @@ export class ClusterPool extends SubscribingCommands {
 
   /** The node (`host:port`) a command on these arguments goes to now. */
   nodeFor(command: string, ...args: Arg[]): string {
-    const slot = commandSlot(command, args);
+    const slot = commandSlot(command, withKeyPrefix(this.#keyPrefix, command, args));
     if (typeof slot !== "number") throw slot;
     return this.#router.pick(slot, this.#settings.readFrom !== "master" && isReadOnly(command, args)).key;
   }
@@ -316,7 +327,7 @@ export class ClusterPool extends SubscribingCommands {
     if (target === undefined) {
       return Promise.reject(new CpipeError(`cpipe: no node ${node} in this cluster (see nodes)`));
     }
-    return this.#core.call(target.handle, command, args, null, false);
+    return this.#core.call(target.handle, command, withKeyPrefix(this.#keyPrefix, command, args), null, false);
   }
 
   /**
@@ -412,12 +423,13 @@ export class ClusterPool extends SubscribingCommands {
 
   /** Routes one command of the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    const slot = commandSlot(command, args);
+    const sent = withKeyPrefix(this.#keyPrefix, command, args);
+    const slot = commandSlot(command, sent);
     if (typeof slot !== "number") return Promise.reject(slot);
     const read = this.#settings.readFrom !== "master" && isReadOnly(command, args);
     const connection = this.#parked.connection(slot, read);
-    if (typeof connection === "number") return this.#issue(connection, command, args, slot, transform, asBuffer);
-    return connection.then((parked) => this.#issue(parked, command, args, slot, transform, asBuffer));
+    if (typeof connection === "number") return this.#issue(connection, command, sent, slot, transform, asBuffer);
+    return connection.then((parked) => this.#issue(parked, command, sent, slot, transform, asBuffer));
   }
 
   /** Calls `command` on `connection`, keeping what a redirection would send again. */
@@ -465,7 +477,8 @@ export class ClusterPool extends SubscribingCommands {
    * following MOVED, ASK (ASKING first, on the same connection) and TRYAGAIN at most `maxRedirects` times.
    */
   async #blocking<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    const slot = commandSlot(command, args);
+    const sent = withKeyPrefix(this.#keyPrefix, command, args);
+    const slot = commandSlot(command, sent);
     if (typeof slot !== "number") throw slot;
     let asking: RoutedNode<number> | null = null;
     for (let attempt = 0;; attempt++) {
@@ -479,7 +492,7 @@ export class ClusterPool extends SubscribingCommands {
       try {
         // Not re-sent by #inspect (no #current): a redirection must not move it to the node's shared connection.
         if (asking !== null) this.#core.call(connection, "ASKING", [], null, false).catch(() => {});
-        return await this.#core.call(connection, command, args, transform, asBuffer);
+        return await this.#core.call(connection, command, sent, transform, asBuffer);
       } catch (e) {
         const redirect = redirectOf(e as Reply);
         if (redirect === null || attempt >= this.#settings.maxRedirects || this.#closed) throw e;

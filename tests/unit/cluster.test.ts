@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "../harness/shim.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "../../src/cluster/keys.ts";
 import { allCommands } from "../../src/command_info.ts";
-import { hasSubcommands, keyIsFirstArgument, tableName } from "../../src/key_positions.ts";
+import { hasSubcommands, keyIsFirstArgument, KeyPrefix, tableName } from "../../src/key_positions.ts";
 import { clusterSettings } from "../../src/cluster/options.ts";
 import { ParkedCalls } from "../../src/cluster/parked.ts";
 import { PipelineSplit, sentCommand } from "../../src/cluster/pipeline.ts";
@@ -154,6 +154,10 @@ test("cluster unit: options are checked", () => {
   assert.equal(failFast.offlineQueue, false);
   assert.equal(failFast.offlineTimeout, 250);
   assert.equal(failFast.node({ host: "a", port: 1 }).offlineQueue, true, "a node's own connection still queues");
+  const prefixed = clusterSettings({ nodes: ["redis://a:1"], keyPrefix: "app:" });
+  assert.equal(prefixed.keyPrefix, "app:");
+  assert.equal(prefixed.node({ host: "a", port: 1 }).keyPrefix, null, "the cluster client prefixes keys, not a node");
+  assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], keyPrefix: 1 as never }), TypeError);
   const s = clusterSettings(["redis://alice:pw@a:7000", "redis://b:7001"], { readFrom: "preferReplica" });
   assert.deepEqual(s.seeds, [{ host: "a", port: 7000 }, { host: "b", port: 7001 }]);
   const node = s.node({ host: "b", port: 7001 });
@@ -273,11 +277,11 @@ test("cluster unit: a call for a down node waits for a map or the node's return,
   assert.equal(held, 0, "nothing left holding the process");
 });
 
-test("cluster unit: a pipeline's parts keep what a redirection sends again as packed bytes; a transaction is gathered", () => {
+test("cluster unit: a pipeline's parts keep what a redirection sends again as packed bytes, keys prefixed; a transaction is gathered", () => {
   // Two nodes by slot parity; keyless commands go to node 0.
   const route = (slot: number) => slot < 0 ? 0 : slot % 2;
   const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
-  const split = new PipelineSplit<number>(route, false, false);
+  const split = new PipelineSplit<number>(route, false, new KeyPrefix("p:"), false);
   for (const key of keys) split.queue("SET", [key, `v:${key}`], null, false, false);
   const batch = split.take(false)!;
   assert.equal(batch.parts.length, 2);
@@ -286,14 +290,14 @@ test("cluster unit: a pipeline's parts keep what a redirection sends again as pa
     const sent = part.sent();
     for (let k = 0; k < part.indexes.length; k++) {
       const key = keys[part.indexes[k]!]!, one = new CommandEncoder();
-      one.add("SET", [key, `v:${key}`]);
+      one.add("SET", [`p:${key}`, `v:${key}`]);
       const { packed, slot } = sentCommand(sent, k);
       assert.deepEqual(packed, one.bytes.subarray(0, one.length), `${key} packed as it was sent`);
-      assert.equal(slot, slotOf(key));
+      assert.equal(slot, slotOf(`p:${key}`), "routed by the prefixed key");
     }
   }
   // MULTI and EXEC went to node 0, the keyed commands to their slot's node: taken, they are one part, in order.
-  const tx = new PipelineSplit<number>(route, false, false);
+  const tx = new PipelineSplit<number>(route, false, null, false);
   const commands: [string, string[]][] = [["MULTI", []], ["INCR", ["{t}a"]], ["PING", []], ["INCR", ["{t}b"]], [
     "EXEC",
     [],
