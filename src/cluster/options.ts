@@ -135,6 +135,15 @@ const CLUSTER_KEYS = new Set([
   "keyPrefix",
 ]);
 const READ_FROM = new Set(["master", "replica", "preferReplica"]);
+/** Options of a single server's pool that a cluster would otherwise pass to every node, where they mean nothing. */
+const NOT_FOR_A_CLUSTER: Readonly<Record<string, string | undefined>> = {
+  size: "each node has one shared connection (exclusiveConnections sizes those of blocking commands)",
+  clientCache: "the client-side cache serves a single server's pool",
+  url: "the cluster starts from its nodes: { nodes: [url, …] }",
+  host: "the cluster starts from its nodes: { nodes: [{ host, port }, …] }",
+  port: "the cluster starts from its nodes: { nodes: [{ host, port }, …] }",
+  path: "cluster nodes are reached over TCP, not unix sockets",
+};
 
 function count(name: string, value: unknown, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
@@ -170,6 +179,10 @@ export function clusterSettings(
   }
   const nodeOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(given)) if (!CLUSTER_KEYS.has(key)) nodeOptions[key] = value;
+  for (const key of Object.keys(nodeOptions)) {
+    const why = NOT_FOR_A_CLUSTER[key];
+    if (why !== undefined) throw new TypeError(`cpipe: ${key} is not a cluster option: ${why}`);
+  }
   if (nodeOptions.db !== undefined && nodeOptions.db !== 0) {
     throw new TypeError("cpipe: a cluster has only database 0 (SELECT is refused there): leave db out");
   }

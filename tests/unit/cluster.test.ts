@@ -148,6 +148,11 @@ test("cluster unit: options are checked", () => {
   assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], readFrom: "slave" as never }), /readFrom/);
   assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], db: 2 }), /database 0/);
   assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], sizee: 2 } as never), /unknown option "sizee"/);
+  // A single server's pool options would reach every node and mean nothing there (the cache: tracking, never read).
+  for (const key of ["size", "clientCache", "url", "host", "port", "path"]) {
+    const given = { nodes: ["redis://a:1"], [key]: key === "clientCache" ? {} : key === "size" ? 4 : "x" };
+    assert.throws(() => clusterSettings(given as never), new RegExp(`${key} is not a cluster option`));
+  }
   assert.throws(() => clusterSettings({ nodes: ["redis://a:1"], offlineQueue: "no" as never }), /offlineQueue/);
   assert.equal(clusterSettings({ nodes: ["redis://a:1"] }).offlineQueue, true);
   const failFast = clusterSettings({ nodes: ["redis://a:1"], offlineQueue: false, offlineTimeout: 250 });
