@@ -271,7 +271,7 @@ export class Subscription<T extends string | Uint8Array = string> implements Asy
   readonly #dropOldest: boolean;
   #queue: Message<T>[] = [];
   #head = 0;
-  /** A listener's promise is pending: messages wait. */
+  /** The listener runs, or its promise is pending: messages wait. */
   #busy = false;
   #full = false;
   #closed = false;
@@ -404,25 +404,37 @@ export class Subscription<T extends string | Uint8Array = string> implements Asy
     return message;
   }
 
+  /**
+   * Calls the listener with `message`, then with the messages queued meanwhile, one at a time. Busy while it runs:
+   * a drain it starts (a long burst's early send, when it was called from `#resume`) queues the messages it reads,
+   * which would otherwise reach the listener inside its own call, before the message it is handling.
+   */
   #call(message: Message<T>): void {
-    let result: void | Promise<void>;
-    try {
-      result = this.#listener!(message);
-    } catch (e) {
-      return report(e);
-    }
-    if (result !== undefined && typeof (result as Promise<void>).then === "function") {
+    for (;;) {
       this.#busy = true;
-      (result as Promise<void>).then(this.#resume, (e) => {
+      let result: void | Promise<void>;
+      try {
+        result = this.#listener!(message);
+      } catch (e) {
+        result = undefined;
         report(e);
-        this.#resume();
-      });
+      }
+      if (result !== undefined && typeof (result as Promise<void>).then === "function") {
+        (result as Promise<void>).then(this.#resume, (e) => {
+          report(e);
+          this.#resume();
+        });
+        return;
+      }
+      this.#busy = false;
+      if (this.#closed || this.queued === 0) return;
+      message = this.#take();
     }
   }
 
-  /** A listener's promise settled: the messages that waited go next, one at a time. */
+  /** A listener's promise settled: the messages that waited go next. */
   readonly #resume = (): void => {
     this.#busy = false;
-    while (!this.#busy && !this.#closed && this.queued > 0) this.#call(this.#take());
+    if (!this.#closed && this.queued > 0) this.#call(this.#take());
   };
 }

@@ -135,6 +135,32 @@ test("a listener that issues a long burst (an early drain inside the drain that 
   await sub.unsubscribe();
 });
 
+test("a listener handed a message that waited gets the next one only after it: not inside its own long burst", async () => {
+  const p = pool();
+  using publisher = connect(server.host, server.port);
+  const seen: string[] = [];
+  const burst: Promise<string | null>[] = [];
+  const sub = await p.subscribe("queued:burst", async ({ message }) => {
+    seen.push(`start ${message}`);
+    if (message === "2") {
+      // Outside the pool's drain (2 waited for 1's promise): "3" is read by the burst's early drain, mid-call.
+      publisher.publish("queued:burst", "3");
+      const until = Date.now() + 50;
+      while (Date.now() < until) { /* the I/O thread reads it meanwhile */ }
+      for (let i = 0; i < 5_000; i++) burst.push(p.echo(String(i)));
+    }
+    seen.push(`end ${message}`);
+    await sleep(20);
+  });
+  publisher.publish("queued:burst", "1");
+  await sleep(5);
+  publisher.publish("queued:burst", "2"); // waits in the queue while 1's promise is pending
+  await until(() => seen.length === 6, 10_000, "three messages");
+  assert.deepEqual(seen, ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]);
+  assert.equal((await Promise.all(burst)).length, 5_000);
+  await sub.unsubscribe();
+});
+
 test("calls a listener makes count as in flight: a close() it then calls lets them finish", async () => {
   const p = connectPool({ host: server.host, port: server.port, size: 2 });
   const echoed: Promise<string | null>[] = [];
