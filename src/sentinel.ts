@@ -352,11 +352,14 @@ export class SentinelPool extends Commands<"async"> {
     this.#closed = true;
     clearInterval(this.#pollTimer);
     clearTimeout(this.#outageTimer);
+    this.#endOutage(new ClosedError("cpipe: the sentinel pool is closed"));
+    // Begun before the watcher's close is awaited: calls made meanwhile went to the core, and after a failover
+    // they waited in its offline queue for the dead master, which close() then waited for (closeTimeout).
+    const closing = this.#core?.close();
     await this.#watcher?.close();
     this.#watcher = null;
-    this.#endOutage(new ClosedError("cpipe: the sentinel pool is closed"));
     this.#sentinels.close();
-    await this.#core?.close();
+    await closing;
     if (first) this.#events.emit("close", { connection: -1 });
   }
 

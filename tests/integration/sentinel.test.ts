@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { type SentinelSet, startSentinels } from "../harness/server.ts";
-import { connect, ConnectionError, CpipeError, ReplyError } from "../../mod.ts";
+import { ClosedError, connect, ConnectionError, CpipeError, ReplyError } from "../../mod.ts";
 import { connectSentinel, connectSentinelPool } from "../../sentinel.ts";
 
 const set: SentinelSet = await startSentinels({ downAfter: 1000 });
@@ -38,6 +38,15 @@ test("sentinel: the pool and the client find the master; a replica serves reads"
   let error: unknown = null;
   await connectSentinelPool({ sentinels: sentinels(), name: "no-such-set" }).catch((e) => error = e);
   assert(error instanceof CpipeError && /no sentinel told/.test(error.message), String(error));
+});
+
+test("sentinel: close() refuses the calls made after it at once, as a pool's does", async () => {
+  const pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name });
+  assert.deepEqual(await pool.set("s:closing", "1"), "OK");
+  const closing = pool.close();
+  const refused = await pool.set("s:closing", "2").catch((e) => e);
+  await closing;
+  assert(refused instanceof ClosedError, String(refused));
 });
 
 for (const mode of ["close", "idle"]) {
