@@ -181,10 +181,7 @@ class Sentinels {
   #client(i: number): Client {
     let client = this.#clients.get(i);
     if (client === undefined || client.closed) {
-      client = new Client(clientSettings({
-        ...sentinelConnection(this.#settings, this.#settings.sentinels[i]!),
-        commandTimeout: SENTINEL_TIMEOUT,
-      }));
+      client = new Client(clientSettings(sentinelConnection(this.#settings, this.#settings.sentinels[i]!)));
       this.#clients.set(i, client);
     }
     return client;
@@ -196,9 +193,18 @@ class Sentinels {
   }
 }
 
-/** How a sentinel is reached: its address, the sentinels' AUTH, their connect timeout. */
+/**
+ * How a sentinel is reached: its address, the sentinels' AUTH, their connect and command timeouts (also for the
+ * `+switch-master` subscription: one a sentinel never confirmed kept the process alive, and the next sentinel untried).
+ */
 function sentinelConnection(settings: SentinelSettings, sentinel: NodeAddress): ConnectOptions & NodeAddress {
-  return { host: sentinel.host, port: sentinel.port, ...settings.sentinelAuth, connectTimeout: SENTINEL_TIMEOUT };
+  return {
+    host: sentinel.host,
+    port: sentinel.port,
+    ...settings.sentinelAuth,
+    connectTimeout: SENTINEL_TIMEOUT,
+    commandTimeout: SENTINEL_TIMEOUT,
+  };
 }
 
 /** A replica that is up and linked to its master, from SENTINEL REPLICAS, chosen at random; null if none. */

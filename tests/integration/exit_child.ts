@@ -1,5 +1,6 @@
 // A process that uses a cluster pool or a sentinel pool and closes it (or just leaves it idle) must end by itself
-// (tests/integration/cluster.test.ts, sentinel.test.ts): `exit_child.ts cluster|sentinel close|idle <port> [name]`.
+// (tests/integration/cluster.test.ts, sentinel.test.ts): `exit_child.ts cluster|sentinel close|idle <port> [name]`
+// (sentinels: ports separated by commas).
 // Modes `unsubscribed` and `subscribed`: shard channels, a channel and a pattern subscribed first, then each
 // subscription ended (the process must end without close) or left live (close must end them).
 import { connectClusterPool } from "../../cluster.ts";
@@ -7,9 +8,10 @@ import { connectSentinelPool } from "../../sentinel.ts";
 
 const runtime = globalThis as unknown as { Deno?: { args: string[] }; process?: { argv: string[] } };
 const [kind, mode, port, name] = runtime.Deno?.args ?? runtime.process!.argv.slice(2);
-const pool = kind === "cluster"
-  ? await connectClusterPool([`redis://127.0.0.1:${port}`])
-  : await connectSentinelPool({ sentinels: [{ host: "127.0.0.1", port: Number(port) }], name: name! });
+const pool = kind === "cluster" ? await connectClusterPool([`redis://127.0.0.1:${port}`]) : await connectSentinelPool({
+  sentinels: port!.split(",").map((p) => ({ host: "127.0.0.1", port: Number(p) })),
+  name: name!,
+});
 await pool.set("exit-child", "1");
 if (mode === "subscribed" || mode === "unsubscribed") {
   if (!("ssubscribe" in pool)) throw new Error("subscription modes are for the cluster pool");

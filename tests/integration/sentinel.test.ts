@@ -3,6 +3,7 @@
  * pool and the synchronous client find the master, a replica serves reads, the master stopped during writes is
  * replaced by its replica and both clients follow, nothing hangs, and a process exits after close.
  */
+import { type AddressInfo, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
@@ -57,6 +58,23 @@ for (const mode of ["close", "idle"]) {
     assert(r.output.includes("done"), r.output);
   });
 }
+
+test("sentinel: a sentinel that never answers, listed first, lets a process end by itself", async () => {
+  // Takes connections and says nothing: the `+switch-master` subscription made there is never confirmed.
+  const silent = createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  try {
+    const at = `${(silent.address() as AddressInfo).port},${set.sentinels[0]}`;
+    const child = fileURLToPath(new URL("./exit_child.ts", import.meta.url));
+    for (const mode of ["close", "idle"]) {
+      const r = await runChild(child, ["sentinel", mode, at, set.name]);
+      assert.deepEqual(r.code, 0, `${mode}: ${r.output}`);
+      assert(r.output.includes("done"), r.output);
+    }
+  } finally {
+    silent.close();
+  }
+});
 
 test("sentinel: the master stopped during writes: the pool and the client follow the failover", async () => {
   await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name, pollInterval: 200 });
