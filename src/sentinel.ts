@@ -145,6 +145,11 @@ function sentinelSettings(options: SentinelOptions): SentinelSettings {
 class Sentinels {
   readonly #settings: SentinelSettings;
   readonly #clients = new Map<number, Client>();
+  /**
+   * The sentinel that answered last, asked first (as ioredis does): one that is down or silent would otherwise cost
+   * every poll its timeout, and these are synchronous calls, so that is time the pool's event loop stands still.
+   */
+  #first = 0;
 
   constructor(settings: SentinelSettings) {
     this.#settings = settings;
@@ -154,16 +159,24 @@ class Sentinels {
   locate(): NodeAddress {
     const { name, role } = this.#settings;
     let failure: unknown = null;
-    for (let i = 0; i < this.#settings.sentinels.length; i++) {
+    const count = this.#settings.sentinels.length;
+    for (let k = 0; k < count; k++) {
+      const i = (this.#first + k) % count;
       try {
         const client = this.#client(i);
         if (role === "master") {
           const reply = client.send("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name);
-          if (Array.isArray(reply) && reply.length === 2) return { host: String(reply[0]), port: Number(reply[1]) };
+          if (Array.isArray(reply) && reply.length === 2) {
+            this.#first = i;
+            return { host: String(reply[0]), port: Number(reply[1]) };
+          }
           failure = new ReplyError(`ERR cpipe: a sentinel does not know a master named ${name}`);
         } else {
           const replica = upReplica(client.send("SENTINEL", "REPLICAS", name));
-          if (replica !== null) return replica;
+          if (replica !== null) {
+            this.#first = i;
+            return replica;
+          }
           failure = new ReplyError(`ERR cpipe: no replica of ${name} is up, say the sentinels`);
         }
       } catch (e) {

@@ -76,6 +76,27 @@ test("sentinel: a sentinel that never answers, listed first, lets a process end 
   }
 });
 
+test("sentinel: a silent sentinel listed first costs its timeout once, not at every poll of the pool", async () => {
+  const silent = createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  try {
+    const at = [`redis://127.0.0.1:${(silent.address() as AddressInfo).port}`, ...sentinels()];
+    await using pool = await connectSentinelPool({ sentinels: at, name: set.name, pollInterval: 100 });
+    // The sentinels are asked with synchronous calls: a poll that waits out the silent one stops the event loop.
+    let worst = 0, last = Date.now();
+    const timer = setInterval(() => {
+      worst = Math.max(worst, Date.now() - last);
+      last = Date.now();
+    }, 10);
+    const until = Date.now() + 1_500;
+    while (Date.now() < until) assert.equal(await pool.ping(), "PONG");
+    clearInterval(timer);
+    assert.ok(worst < 500, `the event loop stood still for ${worst} ms`);
+  } finally {
+    silent.close();
+  }
+});
+
 test("sentinel: the master stopped during writes: the pool and the client follow the failover", async () => {
   await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name, pollInterval: 200 });
   using client = connectSentinel({ sentinels: sentinels(), name: set.name });
