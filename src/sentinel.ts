@@ -260,8 +260,6 @@ export class SentinelPool extends Commands<"async"> {
   readonly #events = new Emitter();
   #core: PoolCore | null = null;
   #address: NodeAddress | null = null;
-  /** Shared connections of the current core that are up. */
-  #up = 0;
   /** Set while the current server is unreachable: commands wait for it (or its successor). */
   #outage: { promise: Promise<void>; resolve(): void; reject(e: Error): void; timer: unknown } | null = null;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
@@ -442,15 +440,14 @@ export class SentinelPool extends Commands<"async"> {
   #use(core: PoolCore, address: NodeAddress): void {
     this.#core = core;
     this.#address = address;
-    this.#up = core.connected;
     core.onEvent = (event) => {
       if (core !== this.#core) return; // the old server's, closing
       if (event.type === "up") {
-        this.#up++;
         this.#endOutage(null);
       } else if (event.type === "down" && event.status !== 0) {
-        if (this.#up > 0) this.#up--;
-        if (this.#up === 0) this.#startOutage();
+        // The core's own count: one kept from the events drifted (a failed redial is a second down of one
+        // connection), and an outage then held commands back while another connection was up.
+        if (core.connected === 0) this.#startOutage();
       }
       this.#events.connection(event);
     };

@@ -97,6 +97,35 @@ test("sentinel: a silent sentinel listed first costs its timeout once, not at ev
   }
 });
 
+test("sentinel: redials that fail do not count as more connections lost: the others keep serving", async () => {
+  set.master.cli("ACL", "SETUSER", "drift", "on", ">before", "~*", "+@all");
+  try {
+    await using pool = await connectSentinelPool({
+      sentinels: sentinels(),
+      name: set.name,
+      username: "drift",
+      password: "before",
+      size: 2,
+      offlineTimeout: 5_000,
+    });
+    await Promise.all(Array.from({ length: 20 }, () => pool.ping()));
+    let errors = 0;
+    pool.on("error", () => errors++);
+    // Its password changed, the killed connection's redials fail, each with an error event; the other stays up.
+    set.master.cli("ACL", "SETUSER", "drift", "resetpass", ">after");
+    const id = /id=(\d+) .*user=drift/.exec(set.master.cli("CLIENT", "LIST", "TYPE", "normal"))![1]!;
+    set.master.cli("CLIENT", "KILL", "ID", id);
+    const killedAt = Date.now();
+    while (errors < 3 && Date.now() - killedAt < 10_000) await sleep(20);
+    assert(errors >= 3, `${errors} errors`);
+    const askedAt = Date.now();
+    assert.equal(await pool.ping(), "PONG");
+    assert(Date.now() - askedAt < 1_000, `answered after ${Date.now() - askedAt} ms`);
+  } finally {
+    set.master.cli("ACL", "DELUSER", "drift");
+  }
+});
+
 test("sentinel: the master stopped during writes: the pool and the client follow the failover", async () => {
   await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name, pollInterval: 200 });
   using client = connectSentinel({ sentinels: sentinels(), name: set.name });
