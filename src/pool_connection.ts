@@ -58,6 +58,8 @@ export class PoolConnection extends Commands<"async"> {
   /** A pipeline on this connection. */
   pipeline(): PoolPipeline {
     return new PoolPipeline(this.#core, this.#connection, (names) => {
+      // A pipeline made before release() would go to the connection's next holder, maybe into its transaction.
+      if (this.#released) throw this.#releasedError();
       for (const name of names) this.#track(name, []);
     });
   }

@@ -38,7 +38,10 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   readonly #core: PoolCore;
   /** -1: the pool's shared connections; else an exclusive connection's index. */
   readonly #route: number;
-  /** Called with the names of the commands of each executed pipeline (exclusive connections track state). */
+  /**
+   * Called with the names of the commands of each executed pipeline (exclusive connections track state); what it
+   * throws rejects `execute()` and nothing is sent.
+   */
   readonly #onExecute: ((commands: readonly string[]) => void) | null;
   // Small: a pipeline in a request handler holds a few commands, and a 64 KiB arena per request costs more than they.
   #encoder = new CommandEncoder(SMALL_SIZE);
@@ -162,7 +165,11 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     const blocking = this.#blocking, names = this.#names, early = this.#early;
     this.#encoder = new CommandEncoder(SMALL_SIZE);
     this.discard();
-    this.#onExecute?.(names);
+    try {
+      this.#onExecute?.(names);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (early !== null) return this.#executeRest(early, encoder, starts, transforms, asBuffer, blocking, allBuffers);
     const core = this.#core;
     if (this.#route >= 0 || !blocking) return core.group(this.#route, encoder, starts, transforms, asBuffer);

@@ -262,6 +262,22 @@ test("a lease released with its WATCH still open is not handed on, even after a 
   await pool.close();
 });
 
+test("a lease's pipeline executed after release() is refused, not sent on the connection its next holder has", async () => {
+  const [pool, k] = fresh({ size: 1, exclusiveConnections: 1 });
+  const c = await pool.acquire();
+  const early = c.pipeline().set(`${k}stray`, "x");
+  c.release();
+  const d = await pool.acquire();
+  await d.send("MULTI");
+  await assert.rejects(early.execute(), ClosedError);
+  await assert.rejects(c.pipeline().get(`${k}stray`).execute(), ClosedError);
+  // Had the pipeline gone out, its SET would sit in d's transaction.
+  assert.deepEqual(await d.send("EXEC"), []);
+  d.release();
+  assert.equal(await pool.get(`${k}stray`), null);
+  await pool.close();
+});
+
 test("connect options: AUTH, SELECT and CLIENT SETNAME apply to every connection", async () => {
   await using secured = await startRedis({ args: ["--requirepass", "s3cret"] });
   const pool = connectPool({
