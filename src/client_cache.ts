@@ -7,6 +7,7 @@
  * invalidation, with the old value), and no other read's reply (reads on two connections may answer out of order:
  * caching the later-arriving, older value would let a caller read a value older than one it has already read).
  */
+import { keyPositions, writesKeys } from "./key_positions.ts";
 import type { Transform } from "./replies.ts";
 import type { Arg, Reply } from "./types.ts";
 
@@ -165,6 +166,25 @@ export class ClientCache {
     return true;
   }
 
+  /** The keys `command args` writes, forgotten now (`invalidate`); null when it writes none. */
+  written(command: string, args: readonly Arg[]): string[] | null {
+    if (!writesKeys(command, args)) return null;
+    const keys = (keyPositions(command, args) ?? []).map((at) => keyText(args[at]!));
+    for (const key of keys) this.invalidate(key);
+    return keys;
+  }
+
+  /**
+   * `reply`, the `written` keys forgotten again once it settles: the server's invalidation of a write comes on the
+   * connections that read the keys, maybe after the write's reply on another, and a read the server ran before the
+   * write may have been cached since `written`.
+   */
+  wrote<T>(reply: Promise<T>, keys: readonly string[]): Promise<T> {
+    return reply.finally(() => {
+      for (const key of keys) this.invalidate(key);
+    });
+  }
+
   /** Forgets `key`'s entries; its reads in flight will not be cached. */
   invalidate(key: string): void {
     const reads = this.#reads.get(key);
@@ -237,6 +257,11 @@ function entryId(command: string, args: readonly Arg[], asBuffer: boolean): stri
     id += `${text.length}:${text}`;
   }
   return id;
+}
+
+/** A key as invalidations name it (cached keys are text: `entryId`). */
+function keyText(key: Arg): string {
+  return key instanceof Uint8Array ? new TextDecoder().decode(key) : String(key);
 }
 
 /** A cached reply as its caller sees it: byte strings copied (a caller may write into its own), then shaped. */

@@ -32,6 +32,8 @@ interface Finder {
   readonly b: number;
   readonly c: number;
   readonly notKey: boolean;
+  /** The command writes the key (a spec flagged RW, OW or RM). */
+  readonly write: boolean;
 }
 
 /** A command's key specs ready to run. */
@@ -89,6 +91,7 @@ function toFinder([flags, begin, find]: RowKeySpec): Finder {
     b: find === 0 ? 0 : find[2],
     c: find === 0 ? 0 : find[3],
     notKey: flags.split(" ").includes("NOT_KEY"),
+    write: /^(RW|OW|RM) /.test(`${flags} `),
   };
 }
 
@@ -98,6 +101,11 @@ function toFinder([flags, begin, find]: RowKeySpec): Finder {
  */
 export function tableName(name: string | Uint8Array, args: readonly Arg[]): string | undefined {
   return resolveKeys(name, args)?.name;
+}
+
+/** Whether the command writes any of its keys (a key spec flagged RW, OW or RM); false for an unknown command. */
+export function writesKeys(name: string | Uint8Array, args: readonly Arg[]): boolean {
+  return resolveKeys(name, args)?.finders.some((f) => f.write) ?? false;
 }
 
 /** Whether the table knows subcommands of the command (CLIENT, CONFIG, OBJECT…). */

@@ -212,15 +212,21 @@ export class PoolCore {
   ): Promise<T> {
     // The cache sees keys as the server does: invalidations name them with the prefix.
     const sent = withKeyPrefix(this.keyPrefix, command, args);
-    if (this.cache !== null && route === -1) {
-      const cached = this.cache.read(
-        command,
-        sent,
-        transform,
-        asBuffer,
-        (fill) => this.#call(-1, command, sent, fill, asBuffer),
-      );
-      if (cached !== undefined) return cached;
+    const cache = this.cache;
+    if (cache !== null) {
+      if (route === -1) {
+        const cached = cache.read(
+          command,
+          sent,
+          transform,
+          asBuffer,
+          (fill) => this.#call(-1, command, sent, fill, asBuffer),
+        );
+        if (cached !== undefined) return cached;
+      }
+      // A write's keys are forgotten when it is sent (reads in flight are not cached) and when it is answered.
+      const written = cache.written(command, sent);
+      if (written !== null) return cache.wrote(this.#call(route, command, sent, transform, asBuffer), written);
     }
     return this.#call(route, command, sent, transform, asBuffer);
   }

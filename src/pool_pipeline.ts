@@ -52,6 +52,8 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   readonly #tracker: TransactionTracker | null;
   /** Commands already sent, when the pipeline grew long; null before. */
   #early: SentEarly | null = null;
+  /** The keys the queued commands write, for the client-side cache (`ClientCache.wrote`). */
+  #written: string[] = [];
 
   /** @internal Pipelines come from `pool.pipeline()` or `connection.pipeline()`. */
   constructor(core: PoolCore, route: number, onExecute: ((commands: readonly string[]) => void) | null = null) {
@@ -102,6 +104,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     this.#plan.reset();
     this.#blocking = false;
     this.#tracker?.reset();
+    this.#written = [];
   }
 
   /** A generated method's command that blocks or changes a connection: checked as `addCommand` checks it. */
@@ -127,8 +130,10 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   }
 
   #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
-    const start = this.#encoder.length;
-    this.#encoder.add(command, withKeyPrefix(this.#core.keyPrefix, command, args));
+    const start = this.#encoder.length, sent = withKeyPrefix(this.#core.keyPrefix, command, args);
+    this.#encoder.add(command, sent);
+    const written = this.#core.cache?.written(command, sent);
+    if (written) this.#written.push(...written);
     this.#starts.push(start);
     if (this.#onExecute !== null) this.#names.push(command);
     this.#plan.add(command, transform, asBuffer, byName);
@@ -151,6 +156,12 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   }
 
   #execute(allBuffers: boolean): Promise<Reply[]> {
+    const cache = this.#core.cache, written = this.#written;
+    const replies = this.#send(allBuffers);
+    return cache === null || written.length === 0 ? replies : cache.wrote(replies, written);
+  }
+
+  #send(allBuffers: boolean): Promise<Reply[]> {
     if (this.#plan.length === 0) return Promise.resolve([]);
     try {
       this.#tracker?.assertClosed();

@@ -187,3 +187,19 @@ test("bounds: the least recently used go past maxEntries or maxBytes; ttl expire
   await expiring.get("cc:ttl");
   assert.deepEqual([expiring.cacheStats!.hits, expiring.cacheStats!.misses], [1, 2]);
 });
+
+test("the pool's own write (a call or a pipeline) is never followed by the old value from the cache, across its connections", async () => {
+  const pool = cached({ size: 4 });
+  const stale: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    await pool.get("cache:own");
+    await pool.set("cache:own", String(i));
+    // The server's invalidation comes on the connection that read, maybe after the SET's reply on another one.
+    const read = await pool.get("cache:own");
+    if (read !== String(i)) stale.push(`${i}: ${read}`);
+    await pool.pipeline().set("cache:own", `p${i}`).execute();
+    const piped = await pool.get("cache:own");
+    if (piped !== `p${i}`) stale.push(`pipeline ${i}: ${piped}`);
+  }
+  assert.deepEqual(stale.slice(0, 3), []);
+});
