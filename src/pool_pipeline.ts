@@ -104,7 +104,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     this.#plan.reset();
     this.#blocking = false;
     this.#tracker?.reset();
-    this.#written = [];
+    if (this.#written.length > 0) this.#written = []; // taken by #execute, so replaced rather than emptied
   }
 
   /** A generated method's command that blocks or changes a connection: checked as `addCommand` checks it. */
