@@ -5,7 +5,7 @@
  */
 import { Commands } from "./commands.ts";
 import type { Transform } from "./replies.ts";
-import { ClosedError } from "./errors.ts";
+import { ClosedError, ConnectionError, CpipeError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
 import type { PoolCore } from "./pool_core.ts";
 import { PoolPipeline } from "./pool_pipeline.ts";
@@ -32,12 +32,15 @@ export class PoolConnection extends Commands<"async"> {
   readonly #transaction = new TransactionTracker();
   /** A command changed the connection's state (SELECT, CLIENT SETNAME…). */
   #dirty = false;
+  /** The core's count of the connection's drops while its state was intact (see `#refusal`). */
+  #drops: number;
 
   /** @internal Use `pool.acquire()`. */
   constructor(core: PoolCore, connection: number) {
     super();
     this.#core = core;
     this.#connection = connection;
+    this.#drops = core.drops(connection);
   }
 
   /** Whether `release()` was called. */
@@ -59,7 +62,8 @@ export class PoolConnection extends Commands<"async"> {
   pipeline(): PoolPipeline {
     return new PoolPipeline(this.#core, this.#connection, (names) => {
       // A pipeline made before release() would go to the connection's next holder, maybe into its transaction.
-      if (this.#released) throw this.#releasedError();
+      const refused = this.#refusal();
+      if (refused !== null) throw refused;
       for (const name of names) this.#track(name, []);
     });
   }
@@ -89,7 +93,8 @@ export class PoolConnection extends Commands<"async"> {
 
   /** Sends one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    if (this.#released) return Promise.reject(this.#releasedError());
+    const refused = this.#refusal();
+    if (refused !== null) return Promise.reject(refused);
     // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array (a pipeline does it).
     const shape = this.#transaction.inMulti ? null : transform;
     return this.#core.call(this.#connection, command, args, shape, asBuffer);
@@ -101,7 +106,8 @@ export class PoolConnection extends Commands<"async"> {
     } catch (e) {
       return Promise.reject(e);
     }
-    if (this.#released) return Promise.reject(this.#releasedError());
+    const refused = this.#refusal();
+    if (refused !== null) return Promise.reject(refused);
     this.#track(command, args);
     // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array.
     const shape = this.#transaction.inMulti ? null : transform;
@@ -113,7 +119,24 @@ export class PoolConnection extends Commands<"async"> {
     if (!this.#transaction.follow(command) && classify(command, args) === STATEFUL) this.#dirty = true;
   }
 
-  #releasedError(): ClosedError {
-    return new ClosedError("cpipe: this pool connection was released");
+  /**
+   * Why a call cannot go on this connection now, or null: it was released, or it dropped after it was given state
+   * (an open WATCH or MULTI, SELECT…). The connection redials by itself, and the server's new session has none of
+   * that state: a WATCH would no longer guard the EXEC, writes would land in database 0. A connection with no state
+   * goes on as before.
+   */
+  #refusal(): CpipeError | null {
+    if (this.#released) return new ClosedError("cpipe: this pool connection was released");
+    const drops = this.#core.drops(this.#connection);
+    if (drops === this.#drops) return null;
+    if (!this.#dirty && !this.#transaction.open) {
+      this.#drops = drops;
+      return null;
+    }
+    return new ConnectionError(
+      "cpipe: this pool connection dropped after it was given state (WATCH, MULTI, SELECT…), which the server's new " +
+        "session does not have; release it and acquire another",
+      { unsent: true },
+    );
   }
 }

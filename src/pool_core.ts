@@ -82,6 +82,7 @@ export class PoolCore {
   readonly #decoder = Object.assign(new ReplyDecoder(), { stackless: true });
   readonly #records = new RecordReader();
   #out: Uint8Array = new Uint8Array(OUT_SIZE);
+  readonly #drops: number[] = [];
   /** `drain` runs (see there); and whether it was asked to meanwhile. */
   #draining = false;
   #drainAgain = false;
@@ -465,6 +466,7 @@ export class PoolCore {
       this.#serveAcquireWaiters();
       return;
     }
+    if (event.type === "down") this.#drops[event.connection] = this.drops(event.connection) + 1;
     // The server forgot what a dropped connection read: no invalidation would come for it.
     if (event.type === "down") this.cache?.flush();
     // Not with the client-side cache: it relies on every connection's records arriving in one drain (#handOver).
@@ -767,6 +769,14 @@ export class PoolCore {
       clearTimeout(timer);
     }
     this.#shutdown(closed);
+  }
+
+  /**
+   * How often a connection went down so far. An acquired connection redials by itself, and the session state its
+   * holder gave it (SELECT, WATCH…) does not come back: `PoolConnection` compares these to know.
+   */
+  drops(connection: number): number {
+    return this.#drops[connection] ?? 0;
   }
 
   /** Frees everything now; every command still pending rejects with `error`. */

@@ -12,6 +12,7 @@ import {
   phget,
   phset,
   type Pool,
+  type PoolConnection,
   type PoolOptions,
   psend,
   QueueFullError,
@@ -275,6 +276,44 @@ test("a lease's pipeline executed after release() is refused, not sent on the co
   assert.deepEqual(await d.send("EXEC"), []);
   d.release();
   assert.equal(await pool.get(`${k}stray`), null);
+  await pool.close();
+});
+
+test("a lease whose connection dropped after WATCH or SELECT refuses its calls; one without state redials", async () => {
+  const [pool, k] = fresh({ size: 1, exclusiveConnections: 2 });
+  let errors = 0;
+  pool.on("error", () => errors++);
+  const kill = async (lease: PoolConnection) => {
+    const before = errors;
+    server.cli("CLIENT", "KILL", "ID", String(await lease.send("CLIENT", "ID")));
+    for (let i = 0; i < 200 && errors === before; i++) await new Promise((r) => setTimeout(r, 10));
+    assert(errors > before, "the drop was seen");
+  };
+  await pool.set(`${k}bal`, "100");
+  const watching = await pool.acquire();
+  await watching.send("WATCH", `${k}bal`);
+  const balance = Number(await watching.get(`${k}bal`));
+  await kill(watching);
+  await pool.set(`${k}bal`, "0"); // a concurrent write the WATCH was there to catch
+  // The new session has no WATCH: its EXEC would succeed and lose that write.
+  const lost = await watching.pipeline().addCommand("MULTI").set(`${k}bal`, String(balance - 10)).addCommand("EXEC")
+    .execute().catch((e: unknown) => e);
+  assert(lost instanceof ConnectionError && lost.unsent && /WATCH, MULTI, SELECT/.test(lost.message), String(lost));
+  await assert.rejects(watching.get(`${k}bal`), ConnectionError);
+  watching.release();
+  assert.equal(await pool.get(`${k}bal`), "0");
+
+  const selected = await pool.acquire();
+  await selected.send("SELECT", "5");
+  await kill(selected);
+  await assert.rejects(selected.set(`${k}db5`, "x"), ConnectionError); // it would land in database 0
+  selected.release();
+  assert.equal(await pool.get(`${k}db5`), null);
+
+  const plain = await pool.acquire();
+  await kill(plain);
+  assert.equal(await plain.ping(), "PONG");
+  plain.release();
   await pool.close();
 });
 
