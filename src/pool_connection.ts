@@ -5,7 +5,7 @@
  */
 import { Commands } from "./commands.ts";
 import type { Transform } from "./replies.ts";
-import { ClosedError, ConnectionError, CpipeError } from "./errors.ts";
+import { ClosedError, ConnectionError, type CpipeError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
 import type { PoolCore } from "./pool_core.ts";
 import { PoolPipeline } from "./pool_pipeline.ts";
