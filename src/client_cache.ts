@@ -259,9 +259,11 @@ function entryId(command: string, args: readonly Arg[], asBuffer: boolean): stri
   return id;
 }
 
+const fromUtf8 = new TextDecoder();
+
 /** A key as invalidations name it (cached keys are text: `entryId`). */
 function keyText(key: Arg): string {
-  return key instanceof Uint8Array ? new TextDecoder().decode(key) : String(key);
+  return key instanceof Uint8Array ? fromUtf8.decode(key) : String(key);
 }
 
 /** A cached reply as its caller sees it: byte strings copied (a caller may write into its own), then shaped. */

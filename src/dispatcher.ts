@@ -324,8 +324,8 @@ export class Dispatcher {
   }
 
   /**
-   * Fails call `id` (a pipeline member fails its whole pipeline). With `connection` (-1: not known) it failed there on its way out, and an unsent failure is shown
-   * to `takeBack` first; without, a router is giving up on it.
+   * Fails call `id` (a pipeline member fails its whole pipeline). With `connection` (-1: not known) it failed there
+   * on its way out, and an unsent failure is shown to `takeBack` first; without, a router is giving up on it.
    */
   fail(id: number, error: Error, connection?: number): void {
     if (

@@ -466,9 +466,11 @@ export class PoolCore {
       this.#serveAcquireWaiters();
       return;
     }
-    if (event.type === "down") this.#drops[event.connection] = this.drops(event.connection) + 1;
-    // The server forgot what a dropped connection read: no invalidation would come for it.
-    if (event.type === "down") this.cache?.flush();
+    if (event.type === "down") {
+      this.#drops[event.connection] = this.drops(event.connection) + 1;
+      // The server forgot what a dropped connection read: no invalidation would come for it.
+      this.cache?.flush();
+    }
     // Not with the client-side cache: it relies on every connection's records arriving in one drain (#handOver).
     const connection = event.connection;
     if (

@@ -164,21 +164,18 @@ class Sentinels {
       const i = (this.#first + k) % count;
       try {
         const client = this.#client(i);
-        if (role === "master") {
-          const reply = client.send("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name);
-          if (Array.isArray(reply) && reply.length === 2) {
-            this.#first = i;
-            return { host: String(reply[0]), port: Number(reply[1]) };
-          }
-          failure = new ReplyError(`ERR cpipe: a sentinel does not know a master named ${name}`);
-        } else {
-          const replica = upReplica(client.send("SENTINEL", "REPLICAS", name));
-          if (replica !== null) {
-            this.#first = i;
-            return replica;
-          }
-          failure = new ReplyError(`ERR cpipe: no replica of ${name} is up, say the sentinels`);
+        const found = role === "master"
+          ? masterAddress(client.send("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name))
+          : upReplica(client.send("SENTINEL", "REPLICAS", name));
+        if (found !== null) {
+          this.#first = i;
+          return found;
         }
+        failure = new ReplyError(
+          role === "master"
+            ? `ERR cpipe: a sentinel does not know a master named ${name}`
+            : `ERR cpipe: no replica of ${name} is up, say the sentinels`,
+        );
       } catch (e) {
         this.#clients.get(i)?.close();
         this.#clients.delete(i);
@@ -218,6 +215,11 @@ function sentinelConnection(settings: SentinelSettings, sentinel: NodeAddress): 
     connectTimeout: SENTINEL_TIMEOUT,
     commandTimeout: SENTINEL_TIMEOUT,
   };
+}
+
+/** The master's address from SENTINEL GET-MASTER-ADDR-BY-NAME; null when the sentinel does not know the name. */
+function masterAddress(reply: Reply): NodeAddress | null {
+  return Array.isArray(reply) && reply.length === 2 ? { host: String(reply[0]), port: Number(reply[1]) } : null;
 }
 
 /** A replica that is up and linked to its master, from SENTINEL REPLICAS, chosen at random; null if none. */

@@ -178,10 +178,11 @@ export function clusterSettings(
     throw new TypeError("cpipe: natMap must map 'host:port' to { host, port }, as an object or a function");
   }
   const nodeOptions: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(given)) if (!CLUSTER_KEYS.has(key)) nodeOptions[key] = value;
-  for (const key of Object.keys(nodeOptions)) {
+  for (const [key, value] of Object.entries(given)) {
+    if (CLUSTER_KEYS.has(key)) continue;
     const why = NOT_FOR_A_CLUSTER[key];
     if (why !== undefined) throw new TypeError(`cpipe: ${key} is not a cluster option: ${why}`);
+    nodeOptions[key] = value;
   }
   if (nodeOptions.db !== undefined && nodeOptions.db !== 0) {
     throw new TypeError("cpipe: a cluster has only database 0 (SELECT is refused there): leave db out");
