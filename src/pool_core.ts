@@ -15,7 +15,7 @@ import { ReplyDecoder } from "./decoder.ts";
 import { Dispatcher, type Inspector, type TakeBack } from "./dispatcher.ts";
 import type { KeptReplies } from "./kept_replies.ts";
 import { CommandEncoder } from "./encoder.ts";
-import { ClosedError, ConnectionError, CpipeError, TimeoutError } from "./errors.ts";
+import { ClosedError, type ConnectionError, CpipeError, TimeoutError } from "./errors.ts";
 import { prepare, watch, type Watched } from "./notifier.ts";
 import { RuntimeReader } from "./runtime_reader.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
@@ -23,6 +23,7 @@ import { describeAddress, type PoolSettings, redact } from "./options.ts";
 import { encodePoolSettings } from "./settings.ts";
 import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "./key_positions.ts";
 import { errorFromStatus } from "./status.ts";
+import { offlineTimeoutError } from "./offline_wait.ts";
 import type { Arg, Reply } from "./types.ts";
 
 const OUT_SIZE = 256 * 1024;
@@ -515,14 +516,23 @@ export class PoolCore {
     if (handle === null) return;
     this.#batcher.submitQueue(); // one may be up by now
     const limit = this.#settings.offlineTimeout;
-    const error = new ConnectionError(
-      `cpipe: no connection to ${this.address} came up within offlineTimeout (${limit} ms): ` +
-        this.#batcher.errstr(handle).replace(/^no connection is up: /, ""),
-    );
+    const why = this.#batcher.errstr(handle).replace(/^no connection is up: /, "");
+    const error = offlineTimeoutError(`no connection to ${this.address} came up`, limit, why);
     this.#batcher.expire(Date.now() - limit, error);
     if (this.#batcher.waiting) this.#armOfflineTimer();
     this.#checkIdle();
   };
+
+  /**
+   * Fails with `error` every command not sent yet: the offline queue's, and this tick's. For an owner that
+   * leaves this pool's server for good (a sentinel pool at a failover) and sends them again to the next one.
+   */
+  failUnsent(error: ConnectionError): void {
+    clearTimeout(this.#offlineTimer);
+    this.#offlineTimer = undefined;
+    this.#batcher.drop(error);
+    this.#checkIdle();
+  }
 
   // ---- exclusive connections ------------------------------------------------------
 

@@ -389,9 +389,7 @@ export class SentinelPool extends Commands<"async"> {
 
   /** Sends one command of the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    const core = this.#core;
-    if (this.#outage === null && core !== null) return core.call(-1, command, args, transform, asBuffer);
-    return this.#later(() => this.#core!.call(-1, command, args, transform, asBuffer));
+    return this.#issue((core) => core.call(-1, command, args, transform, asBuffer));
   }
 
   #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
@@ -400,9 +398,25 @@ export class SentinelPool extends Commands<"async"> {
     } catch (e) {
       return Promise.reject(e);
     }
+    return this.#issue((core) => sendOn(core, command, args, transform, asBuffer));
+  }
+
+  /** Issues a command on the current server, or once the outage ends. */
+  #issue<T>(issue: (core: PoolCore) => Promise<T>): Promise<T> {
     const core = this.#core;
-    if (this.#outage === null && core !== null) return sendOn(core, command, args, transform, asBuffer);
-    return this.#later(() => sendOn(this.#core!, command, args, transform, asBuffer));
+    if (this.#outage === null && core !== null) return this.#issueOn(core, issue);
+    return this.#later(() => this.#issueOn(this.#core!, issue));
+  }
+
+  /**
+   * Issues a command on `core`. One that core never sent because the pool left its server (issued as the server
+   * went down, before the pool saw it go) goes to the server the pool uses now.
+   */
+  #issueOn<T>(core: PoolCore, issue: (core: PoolCore) => Promise<T>): Promise<T> {
+    return issue(core).catch((e: unknown) => {
+      if (!(e instanceof ConnectionError && e.unsent) || core === this.#core || this.#closed) throw e;
+      return this.#issueOn(this.#core!, issue);
+    });
   }
 
   /** Issues a command once the outage ends (in the order they were issued), or fails it with the outage. */
@@ -470,6 +484,7 @@ export class SentinelPool extends Commands<"async"> {
         this.#endOutage(
           new ConnectionError(
             `cpipe: no ${this.#settings.role} of ${this.#settings.name} came up within offlineTimeout (${limit} ms)`,
+            { unsent: true },
           ),
         );
       }, limit)
@@ -522,6 +537,9 @@ export class SentinelPool extends Commands<"async"> {
       const old = this.#core;
       this.#use(core, address);
       this.#switches++;
+      // What the old server's core still held unsent (issued as the server went down, before this pool saw it
+      // go) goes to the new one, ahead of what the outage held back: the order it was issued in.
+      old?.failUnsent(new ConnectionError(`cpipe: ${old.address} was left at a failover`, { unsent: true }));
       this.#endOutage(null);
       void old?.close();
     } finally {

@@ -213,6 +213,23 @@ test("sentinel (sync): a command issued while the master is gone waits for the f
   assert(waited < 30_000, `waited ${waited} ms`);
 });
 
+test("sentinel: a command issued as the master died, before the pool saw it go, runs on the new master", async () => {
+  await using own = await startSentinels({ downAfter: 1000 });
+  const at = own.sentinels.map((port) => `redis://127.0.0.1:${port}`);
+  // The client-side cache keeps the connections with the I/O thread: it sees the drop, and this thread learns of it
+  // only at its next drain, so a call made in between waits in the offline queue of the old server's core.
+  await using pool = await connectSentinelPool({ sentinels: at, name: own.name, size: 1, clientCache: {} });
+  assert.deepEqual(await pool.set("s:late", "0"), "OK");
+  own.master.cli("SHUTDOWN", "NOSAVE", "NOW"); // returns once the server has closed its connections
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); // the I/O thread sees the drop; no drain here
+  const late = pool.set("s:late", "1").catch((e: unknown) => e);
+  const started = Date.now();
+  assert.deepEqual(await late, "OK", "sent to the new master once the pool followed the failover");
+  assert.deepEqual(pool.address, `127.0.0.1:${own.replica.port}`);
+  assert.deepEqual(await pool.get("s:late"), "1");
+  assert(Date.now() - started < 15_000, `waited ${Date.now() - started} ms`);
+});
+
 test("sentinel: a failover the sentinels announce (+switch-master) is followed without waiting for a poll", async () => {
   await using own = await startSentinels({ downAfter: 1000 });
   const at = own.sentinels.map((port) => `redis://127.0.0.1:${port}`);

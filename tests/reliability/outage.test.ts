@@ -61,6 +61,7 @@ test("offlineTimeout bounds the wait: an unreachable server rejects with Connect
     assert.equal(c.status, "rejected");
     const reason = (c as PromiseRejectedResult).reason;
     assert.ok(reason instanceof ConnectionError);
+    assert.ok(reason.unsent, "it never left");
     assert.match(reason.message, /offlineTimeout \(200 ms\)/);
   }
   assert.ok(waited >= 150 && waited < 2000, `${waited} ms`);
