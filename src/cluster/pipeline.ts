@@ -26,6 +26,9 @@ import { applyTransforms, ReplyPlan, type Transform } from "../replies.ts";
 import type { Arg, Reply } from "../types.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
 
+/** The least a part sends early (see `PipelineSplit.#earlyBytes`). */
+const MIN_EARLY_BYTES = 8 * 1024;
+
 /** What a pending call needs to be sent again: its command, arguments (with the key prefix) and slot. */
 export interface Issued {
   readonly command: string;
@@ -143,10 +146,16 @@ export class PipelineSplit<N> {
   readonly #tracker = new TransactionTracker();
   #transaction = false;
   /**
-   * Sends a part whose commands passed `SEND_EARLY_BYTES` before `take()` (a pipeline holding a transaction
-   * never does), and clears it. Null: parts wait for `take()`.
+   * Sends a part whose commands passed its share of `SEND_EARLY_BYTES` (`#earlyBytes`) before `take()` (a pipeline
+   * holding a transaction never does), and clears it. Null: parts wait for `take()`.
    */
   sendEarly: ((part: Part<N>) => void) | null = null;
+  /**
+   * What a part holds when it goes early: `SEND_EARLY_BYTES` shared by the parts, so that the nodes start on a
+   * pipeline spread over them as soon as one node would on all of it (P10k over 3 masters: 421k -> 482k ops/s
+   * under Bun, 490k -> 548k under Deno, A/B of 5 runs each), and not below `MIN_EARLY_BYTES` (each send is a write).
+   */
+  #earlyBytes = SEND_EARLY_BYTES;
 
   /**
    * `route`: the node for a slot (`read`: the command only reads); `replicaReads`: reads may go to replicas;
@@ -196,6 +205,7 @@ export class PipelineSplit<N> {
         part = new Part(route);
         this.#byRoute.set(route, part);
         this.#parts.push(part);
+        this.#earlyBytes = Math.max(MIN_EARLY_BYTES, Math.floor(SEND_EARLY_BYTES / this.#parts.length));
       }
       this.#last = part;
     }
@@ -206,7 +216,7 @@ export class PipelineSplit<N> {
     part.slots.push(slot);
     if (this.#keepIssued) part.issued.push({ command, args: sent, slot });
     this.#plan.add(command, transform, asBuffer, byName);
-    if (encoder.length >= SEND_EARLY_BYTES && this.sendEarly !== null && !this.#transaction) {
+    if (encoder.length >= this.#earlyBytes && this.sendEarly !== null && !this.#transaction) {
       this.sendEarly(part);
     }
   }
@@ -214,6 +224,7 @@ export class PipelineSplit<N> {
   /** Forgets the queued commands. */
   discard(): void {
     this.#parts = [];
+    this.#earlyBytes = SEND_EARLY_BYTES;
     this.#byRoute.clear();
     this.#last = null;
     this.#plan.reset();
