@@ -400,6 +400,7 @@ ONLY ?=
 bench: install $(LIB)
 	$(DENO) run -A bench/run.ts $(if $(ONLY),--only $(ONLY)) $(BENCH_ARGS)
 	$(if $(ONLY),,$(DENO) run -A bench/pubsub.ts)
+	$(if $(ONLY),,$(DENO) run -A bench/cluster.ts $(CLUSTER_ARGS))
 
 # Pub/Sub alone (P1 throughput, P2 latency): cpipe beside Bun RedisClient, node-redis and ioredis.
 .PHONY: bench-pubsub
@@ -408,10 +409,12 @@ bench-pubsub: install $(LIB)
 
 # W2, W3, W6 and a 10,000-command pipeline against a local 3-master cluster: cpipe
 # (Deno, Bun) beside ioredis' Cluster and node-redis' createCluster, in one run; the
-# pipeline also against one node. Prints a markdown table. About 5 minutes.
+# pipeline also against one node. Prints a markdown table. About 8 minutes. Servers
+# on CPU 0 and each client on CPU 1, as `make bench` runs it (CLUSTER_ARGS= unpinned).
 .PHONY: bench-cluster
+CLUSTER_ARGS ?= --pinned
 bench-cluster: install $(LIB)
-	$(DENO) run -A bench/cluster.ts
+	$(DENO) run -A bench/cluster.ts $(CLUSTER_ARGS)
 
 # ---- cross builds: every shipped target, zig as the C compiler ---------------
 # `make cross` installs zig (PyPI's ziglang wheel, sha256-pinned in
