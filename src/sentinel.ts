@@ -141,32 +141,68 @@ function sentinelSettings(options: SentinelOptions): SentinelSettings {
   };
 }
 
-/** The sentinels of a set, asked in turn over synchronous connections kept open between questions. */
+/**
+ * The sentinels of a set, asked in turn over connections kept open between questions: synchronous clients for the
+ * synchronous client (`locate`), pools for the pool (`locateAsync`), whose event loop a silent sentinel must never
+ * stop (behind a partition, every question waits out its timeout).
+ */
 class Sentinels {
   readonly #settings: SentinelSettings;
   readonly #clients = new Map<number, Client>();
+  readonly #pools = new Map<number, Pool>();
+  /** The question, by role. */
+  readonly #question: [string, string, string];
   /**
    * The sentinel that answered last, asked first (as ioredis does): one that is down or silent would otherwise cost
-   * every poll its timeout, and these are synchronous calls, so that is time the pool's event loop stands still.
+   * every question its timeout.
    */
   #first = 0;
 
   constructor(settings: SentinelSettings) {
     this.#settings = settings;
+    this.#question = ["SENTINEL", settings.role === "master" ? "GET-MASTER-ADDR-BY-NAME" : "REPLICAS", settings.name];
   }
 
   /** Where the master (or, for role replica, a replica that is up) is now, by the first sentinel that knows. */
   locate(): NodeAddress {
+    const asking = this.#asking();
+    let step = asking.next();
+    while (!step.done) {
+      const sentinel = step.value;
+      step = answer(asking, () => this.#client(sentinel).send(...this.#question));
+    }
+    return step.value;
+  }
+
+  /** `locate`, asking over pools: the thread never waits on a sentinel. */
+  async locateAsync(): Promise<NodeAddress> {
+    const asking = this.#asking();
+    let step = asking.next();
+    while (!step.done) {
+      const settled = await this.#pool(step.value).send(...this.#question).then(
+        (reply) => () => reply,
+        (e: unknown) => (): never => {
+          throw e;
+        },
+      );
+      step = answer(asking, settled);
+    }
+    return step.value;
+  }
+
+  /**
+   * The sentinels asked in turn, for `locate` and `locateAsync`: yields the index of the one to ask next and takes
+   * its reply, or its failure through `throw()`; returns the address found, or throws when none knew.
+   */
+  *#asking(): Generator<number, NodeAddress, Reply> {
     const { name, role } = this.#settings;
     let failure: unknown = null;
     const count = this.#settings.sentinels.length;
     for (let k = 0; k < count; k++) {
       const i = (this.#first + k) % count;
       try {
-        const client = this.#client(i);
-        const found = role === "master"
-          ? masterAddress(client.send("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name))
-          : upReplica(client.send("SENTINEL", "REPLICAS", name));
+        const reply = yield i;
+        const found = role === "master" ? masterAddress(reply) : upReplica(reply);
         if (found !== null) {
           this.#first = i;
           return found;
@@ -177,8 +213,7 @@ class Sentinels {
             : `ERR cpipe: no replica of ${name} is up, say the sentinels`,
         );
       } catch (e) {
-        this.#clients.get(i)?.close();
-        this.#clients.delete(i);
+        this.#forget(i);
         failure = e;
       }
     }
@@ -197,10 +232,43 @@ class Sentinels {
     return client;
   }
 
-  close(): void {
+  #pool(i: number): Pool {
+    let pool = this.#pools.get(i);
+    if (pool === undefined) {
+      // A sentinel that is down costs a question SENTINEL_TIMEOUT at most, as a silent one does.
+      const connection = { ...sentinelConnection(this.#settings, this.#settings.sentinels[i]!), size: 1 };
+      pool = new Pool(poolSettings({ ...connection, offlineTimeout: SENTINEL_TIMEOUT }));
+      this.#pools.set(i, pool);
+    }
+    return pool;
+  }
+
+  /** Drops the connection to sentinel `i` after a failure: the next question dials again. */
+  #forget(i: number): void {
+    this.#clients.get(i)?.close();
+    this.#clients.delete(i);
+    void this.#pools.get(i)?.close();
+    this.#pools.delete(i);
+  }
+
+  async close(): Promise<void> {
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((pool) => pool.close()));
   }
+}
+
+/** Gives `asking` (see `Sentinels.#asking`) a sentinel's answer: the reply `ask` returns, or what it throws. */
+function answer(asking: Generator<number, NodeAddress, Reply>, ask: () => Reply): IteratorResult<number, NodeAddress> {
+  let reply: Reply;
+  try {
+    reply = ask();
+  } catch (e) {
+    return asking.throw(e);
+  }
+  return asking.next(reply);
 }
 
 /**
@@ -280,7 +348,7 @@ export class SentinelPool extends Commands<"async"> {
   /** @internal Finds the server and starts watching the sentinels. */
   async start(): Promise<void> {
     try {
-      const address = this.#sentinels.locate();
+      const address = await this.#sentinels.locateAsync();
       const core = await this.#open(address);
       if (core === null) {
         throw new ConnectionError(
@@ -377,7 +445,7 @@ export class SentinelPool extends Commands<"async"> {
     const closing = this.#core?.close();
     await this.#watcher?.close();
     this.#watcher = null;
-    this.#sentinels.close();
+    await this.#sentinels.close();
     await closing;
     if (first) this.#events.emit("close", { connection: -1 });
   }
@@ -523,7 +591,7 @@ export class SentinelPool extends Commands<"async"> {
     try {
       let address: NodeAddress;
       try {
-        address = this.#sentinels.locate();
+        address = await this.#sentinels.locateAsync();
       } catch {
         return; // no sentinel answered: the next poll asks again
       }
@@ -624,7 +692,7 @@ export class SentinelClient extends Commands<"sync"> {
   close(): void {
     this.#client?.close();
     this.#client = null;
-    this.#sentinels.close();
+    void this.#sentinels.close(); // synchronous clients only: closed before it returns
     this.#stale = false;
   }
 

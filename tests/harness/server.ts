@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 
 export interface RedisServer {
   readonly host: string;
@@ -296,6 +297,8 @@ export interface SentinelSet {
   readonly sentinels: number[];
   /** Asks a sentinel where the master is now (`host:port`). */
   masterAddress(): string;
+  /** Stops the sentinels' processes (SIGSTOP: connections still open, nothing answered) or lets them go on. */
+  freezeSentinels(frozen: boolean): void;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -372,6 +375,10 @@ export async function startSentinels(
           if (reply.length === 2) return `${reply[0]}:${reply[1]}`;
         }
         return "";
+      },
+      freezeSentinels: (frozen) => {
+        // By pid: Deno's ChildProcess.kill("SIGSTOP") marks the child as ended, and its real exit is never reported.
+        for (const s of sentinels) process.kill(s.proc.pid!, frozen ? "SIGSTOP" : "SIGCONT");
       },
       stop,
       [Symbol.asyncDispose]: stop,
