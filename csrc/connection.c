@@ -430,8 +430,12 @@ static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
         int partial = oldest->replies > 1 && !(want != 0 && reply[0] == '-');
         rc = cpipe_record_reply(out, c->index, oldest->id, partial, reply, len);
         if (rc == 0) {
-            if (partial) oldest->replies--;
-            else ring_pop(&c->calls);
+            if (partial) {
+                oldest->replies--;
+            } else {
+                if (oldest->flags & CPIPE_CALL_BLOCKING) c->blocking_ended_at = now;
+                ring_pop(&c->calls);
+            }
         }
     }
     if (rc != 0) {
@@ -588,11 +592,16 @@ int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *
         return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
     case CPIPE_CONN_READY: {
         /* A blocking command may wait on the server for ever: only its own
-         * timeout applies, and the calls behind it wait with it. */
+         * timeout applies, and the calls behind it wait with it. Once it is
+         * answered they are timed as if sent then: from their send they would
+         * time out the moment it answered. Not from when each becomes the
+         * oldest: a peer that answers just in time would hold a pipeline for
+         * a timeout per call. */
         if (c->command_timeout_ms == 0 || c->calls.count == c->staged_calls || c->paused) return 0;
         cpipe_call *oldest = ring_at(&c->calls, 0);
         if (oldest->flags & CPIPE_CALL_BLOCKING) return 0;
-        int64_t due = oldest->sent_at + c->command_timeout_ms;
+        int64_t from = oldest->sent_at > c->blocking_ended_at ? oldest->sent_at : c->blocking_ended_at;
+        int64_t due = from + c->command_timeout_ms;
         if (now < due) return due;
         snprintf(why, sizeof why, "no reply within %d ms", c->command_timeout_ms);
         cpipe_connection_fail(c, CPIPE_ERR_TIMEOUT, why, out);

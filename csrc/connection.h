@@ -92,6 +92,9 @@ typedef struct cpipe_connection {
     uint32_t failures;     /* failures since it was last up */
     int32_t status;        /* why it last failed (CPIPE_ERR_*) */
     uint64_t received;     /* bytes received, ever: tells an owner whether anything moved */
+    /* ms: when the last blocking call was answered; the calls that waited
+     * behind it are timed from then, not from their send (cpipe_connection_timers). */
+    int64_t blocking_ended_at;
     int drained;           /* the last read emptied the socket */
     size_t replay_left;    /* handshake replies still to come */
     int paused;            /* the owner stopped reading (a slow subscriber): no POLLIN, no command timeout */

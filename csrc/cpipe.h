@@ -111,7 +111,8 @@
 #define CPIPE_SET_TLS_VERIFY 25       /* i32 0/1, default 1: 0 accepts any certificate */
 
 /* Bits of a call's flags. */
-#define CPIPE_CALL_BLOCKING 0x1 /* may wait on the server for ever: the command timeout does not apply */
+#define CPIPE_CALL_BLOCKING 0x1 /* may wait on the server for ever: the command timeout does not apply; the calls
+                                   queued behind it are timed from its reply, not from their send */
 /* A Pub/Sub (un)subscription, by kind (one value under CPIPE_CALL_PUBSUB_MASK).
  * Its replies are the server's confirmations of that kind, one per channel:
  * arrays under RESP2, push frames under RESP3 (counted as its replies, not

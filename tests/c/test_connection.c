@@ -575,6 +575,42 @@ static void test_pubsub(void) {
     cpipe_connection_free(&c);
 }
 
+/* Calls pipelined behind a blocking one (a lease's BLPOP, then GETs) wait
+ * with it, exempt; once it answers they are timed from then, not from their
+ * send long before: they get the whole command timeout, and no more. */
+static void test_timed_after_blocking(void) {
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    connect_ready(&c, &out);
+    cpipe_buffer_reset(&out);
+    c.command_timeout_ms = 50;
+
+    const char *blpop[] = {"BLPOP", "list", "0"}, *get[] = {"GET", "k"};
+    submit_one(&c, 3, blpop, 1, 1, CPIPE_CALL_BLOCKING, &out);
+    submit_one(&c, 2, get, 2, 1, 0, &out);
+    submit_one(&c, 2, get, 3, 1, 0, &out); /* all three sent at 1 */
+    CHECK(cpipe_connection_timers(&c, 5000, &out) == 0 && c.state == CPIPE_CONN_READY);
+
+    say("*2\r\n$4\r\nlist\r\n$1\r\nv\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 5000, &out);
+    CHECK(record_count(&out) == 1 && record_at(&out, 0).id == 1);
+    /* The GET is the oldest now: due a command timeout after the BLPOP's reply. */
+    CHECK(cpipe_connection_timers(&c, 5000, &out) == 5050 && c.state == CPIPE_CONN_READY);
+
+    say("$1\r\nx\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 5020, &out);
+    CHECK(record_count(&out) == 2 && record_at(&out, 1).id == 2);
+    /* The next waited behind the same BLPOP: timed from its reply too, as if sent then. */
+    CHECK(cpipe_connection_timers(&c, 5049, &out) == 5050 && c.state == CPIPE_CONN_READY);
+    cpipe_connection_timers(&c, 5050, &out);
+    CHECK(c.state == CPIPE_CONN_BACKOFF);
+    record down = record_at(&out, 2), failed = record_at(&out, 3);
+    CHECK(down.kind == CPIPE_RECORD_EVENT && (int32_t)cpipe_get_u32(down.payload + 4) == CPIPE_ERR_TIMEOUT);
+    CHECK(failed.kind == CPIPE_RECORD_FAILURE && failed.id == 3);
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+}
+
 int main(void) {
     long long before = cpipe_live_allocations();
     cpipe_alloc_install();
@@ -584,6 +620,7 @@ int main(void) {
     test_timeouts_and_failures();
     test_last_words();
     test_pubsub();
+    test_timed_after_blocking();
     CHECK(cpipe_live_allocations() == before);
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
