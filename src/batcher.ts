@@ -23,6 +23,8 @@ const MIN_PART = 5;
 export const EARLY_FLUSH = 4096;
 /** Pipelines of one turn share a segment up to this many bytes of commands. */
 const MERGE_BYTES = 16 * 1024;
+/** A block none of whose commands blocks (never written to). */
+export const NOT_BLOCKING: readonly number[] = Object.freeze([]);
 
 /**
  * The shared connection the blocks of one pipeline go to: a pipeline sent in several blocks (the first before
@@ -54,6 +56,11 @@ export class Segment {
   queuedAt = 0;
   /** A block of a pipeline sent in several: where its blocks go. */
   pin: Pin | null = null;
+  /**
+   * Which commands (indices into `ids`, ascending) block by design, exempt from the command timeout: only ever
+   * on an exclusive connection, so a shared segment's stays empty and costs nothing.
+   */
+  blocking: number[] = [];
 
   reset(): void {
     this.encoder.reset();
@@ -65,6 +72,7 @@ export class Segment {
     this.sent = 0;
     this.queuedAt = 0;
     this.pin = null;
+    this.blocking.length = 0;
   }
 }
 
@@ -75,7 +83,7 @@ export interface BatchOwner {
   readonly maxInFlight: number;
   /** A submit failed: these calls will get no record. `connection`: the one refused, when it is known (else -1). */
   fail(id: number, error: Error, connection: number): void;
-  /** Whether a route is an exclusive connection (its calls may block: no command timeout). */
+  /** Whether a route is an exclusive connection: its calls are counted apart (`submittedExclusive`), as some may block. */
   exclusive(route: number): boolean;
   /**
    * No shared connection is up: true when the commands may wait for one
@@ -102,7 +110,7 @@ export class Batcher {
   inFlight = 0;
   /** Commands encoded and not yet submitted. */
   queued = 0;
-  /** Commands submitted to exclusive connections, ever (their calls may block). */
+  /** Commands submitted to exclusive connections, ever, blocking or not (the dispatcher counts them by connection). */
   submittedExclusive = 0;
   /** Called when the first command of a tick is queued. */
   onSchedule: (() => void) | null = null;
@@ -130,17 +138,25 @@ export class Batcher {
 
   /**
    * Queues a pipeline, already encoded, as one contiguous block on a route; with a `pin`, on the shared
-   * connection the pipeline's earlier blocks went to.
+   * connection the pipeline's earlier blocks went to. `blocking`: its commands that block by design (indices).
    */
-  block(route: number, encoder: CommandEncoder, starts: number[], ids: number[], pin: Pin | null = null): void {
+  block(
+    route: number,
+    encoder: CommandEncoder,
+    starts: number[],
+    ids: number[],
+    pin: Pin | null = null,
+    blocking: readonly number[] = NOT_BLOCKING,
+  ): void {
     // Small pipelines of one turn (a server's requests, each with its own) share a segment: one submit, one
     // write. Each stays contiguous and in order on the one connection the segment goes to.
     const tail = this.#mergeable;
     if (tail !== null && route < 0 && pin === null && tail.encoder.length + encoder.length <= MERGE_BYTES) {
-      const base = tail.encoder.length;
+      const base = tail.encoder.length, firstId = tail.ids.length;
       tail.encoder.append(encoder);
       for (let k = 0; k < starts.length; k++) tail.starts.push(base + starts[k]!);
       for (let k = 0; k < ids.length; k++) tail.ids.push(ids[k]!);
+      for (let k = 0; k < blocking.length; k++) tail.blocking.push(firstId + blocking[k]!);
       this.queued += ids.length;
       return;
     }
@@ -155,6 +171,7 @@ export class Batcher {
     segment.route = route;
     segment.whole = true;
     segment.pin = route < 0 ? pin : null;
+    for (let k = 0; k < blocking.length; k++) segment.blocking.push(blocking[k]!);
     segment.queuedAt = Date.now();
     this.#queue.push(segment);
     this.queued += ids.length;
@@ -257,7 +274,7 @@ export class Batcher {
     const maxInFlight = this.#owner.maxInFlight;
     const spread = !segment.whole && segment.route < 0;
     const part = spread ? Math.max(MIN_PART, Math.ceil(n / this.#owner.size)) : n;
-    const flags = segment.route >= 0 && this.#owner.exclusive(segment.route) ? Call.BLOCKING : 0;
+    const exclusive = segment.route >= 0 && this.#owner.exclusive(segment.route);
     const pin = segment.pin;
     if (pin !== null && segment.sent === 0) {
       if (pin.failure !== null) {
@@ -286,14 +303,14 @@ export class Batcher {
       }
       const end = to < n ? starts[to]! : segment.encoder.length;
       const count = to - from;
-      const calls = this.#callsFor(ids, from, count, flags);
+      const calls = this.#callsFor(ids, from, count, segment.blocking);
       const route = segment.route >= 0 ? segment.route : spread ? -1 : segment.connection;
       const bytes = start === 0 ? segment.encoder.bytes : segment.encoder.bytes.subarray(start, end);
       const rc = native.cpipe_pool_submit(handle, bytes, end - start, calls, count * Call.SIZE, route);
       if (rc >= 0) {
         if (segment.connection < 0) segment.connection = rc;
         if (pin !== null) pin.connection = rc;
-        if (flags !== 0) this.submittedExclusive += count;
+        if (exclusive) this.submittedExclusive += count;
         this.inFlight += count;
         this.queued -= count;
         segment.sent = to;
@@ -311,8 +328,8 @@ export class Batcher {
     return true;
   }
 
-  /** The calls of ids[from, from + count): id, one reply, flags. */
-  #callsFor(ids: number[], from: number, count: number, flags: number): Uint8Array {
+  /** The calls of ids[from, from + count): id, one reply, and BLOCKING for the commands `blocking` names. */
+  #callsFor(ids: number[], from: number, count: number, blocking: readonly number[]): Uint8Array {
     if (this.#calls.length < count * Call.SIZE) {
       this.#calls = new Uint8Array(Math.max(count * Call.SIZE, this.#calls.length * 2));
       this.#callsView = new DataView(this.#calls.buffer);
@@ -321,7 +338,11 @@ export class Batcher {
     for (let k = 0; k < count; k++) {
       const at = k * Call.SIZE;
       view.setUint32(at, ids[from + k]!, true);
-      view.setUint32(at + 4, 1 | (flags << 16), true);
+      view.setUint32(at + 4, 1, true);
+    }
+    for (let b = 0; b < blocking.length; b++) {
+      const k = blocking[b]! - from;
+      if (k >= 0 && k < count) view.setUint16(k * Call.SIZE + 6, Call.BLOCKING, true);
     }
     return this.#calls;
   }

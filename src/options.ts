@@ -59,7 +59,8 @@ export interface ConnectOptions {
    */
   connectTimeout?: number;
   /**
-   * Milliseconds without progress after which a command fails with `TimeoutError`; 0 (default) waits forever.
+   * Milliseconds from a command's send to its reply after which it fails with `TimeoutError` (its connection is
+   * dropped); 0 (default) waits forever. On a pool, commands that block by design (BLPOP, XREAD BLOCK, WAIT…) are exempt.
    *
    * @example `{ commandTimeout: 5_000 }`
    */

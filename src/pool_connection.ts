@@ -15,7 +15,9 @@ import type { Arg, Reply } from "./types.ts";
 /**
  * A connection of the pool's own, from `pool.acquire()`. Release it (or let
  * `await using` do it); one whose state was changed (SELECT, an open WATCH
- * or MULTI…) is closed rather than handed to the next caller.
+ * or MULTI…) is closed rather than handed to the next caller. `commandTimeout`
+ * bounds its calls as it does the shared connections', except the commands
+ * that block by design (BLPOP, XREAD BLOCK, WAIT…).
  *
  * @example
  * ```ts

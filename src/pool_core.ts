@@ -8,7 +8,7 @@
 import { Call, Header, Role, Status } from "../ffi/abi.ts";
 import { native } from "../ffi/load.ts";
 import type { Handle } from "../ffi/symbols.ts";
-import { Batcher, EARLY_FLUSH, type Pin } from "./batcher.ts";
+import { Batcher, EARLY_FLUSH, NOT_BLOCKING, type Pin } from "./batcher.ts";
 import type { Transform } from "./replies.ts";
 import { ClientCache } from "./client_cache.ts";
 import { ReplyDecoder } from "./decoder.ts";
@@ -24,6 +24,7 @@ import { encodePoolSettings } from "./settings.ts";
 import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "./key_positions.ts";
 import { errorFromStatus } from "./status.ts";
 import { offlineTimeoutError } from "./offline_wait.ts";
+import { BLOCKING, classify } from "./pool_routing.ts";
 import type { Arg, Reply } from "./types.ts";
 
 const OUT_SIZE = 256 * 1024;
@@ -120,8 +121,7 @@ export class PoolCore {
       size: this.size,
       maxInFlight: this.maxInFlight,
       fail: (id, error, connection) => dispatcher.fail(id, error, connection),
-      // Exclusive connections come right after the shared ones; added (direct) ones after them.
-      exclusive: (route) => route >= this.size && route < this.size + settings.exclusiveConnections,
+      exclusive: (route) => this.#exclusive(route),
       offline: () => this.#offline(),
     });
     this.#batcher.attach(handle);
@@ -139,6 +139,11 @@ export class PoolCore {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Exclusive connections come right after the shared ones; added (direct) ones after them. */
+  #exclusive(route: number): boolean {
+    return route >= this.size && route < this.size + this.#settings.exclusiveConnections;
   }
 
   /** Connections up now. */
@@ -252,6 +257,10 @@ export class PoolCore {
     const dispatcher = this.#dispatcher;
     const promise = dispatcher.call(transform, asBuffer, segment.ids);
     this.onCall?.(segment.ids[segment.ids.length - 1]!);
+    // On an exclusive connection only a command that blocks by design waits past the command timeout.
+    if (route >= 0 && this.#exclusive(route) && classify(command, args) === BLOCKING) {
+      segment.blocking.push(segment.ids.length - 1);
+    }
     segment.starts.push(start);
     batcher.queued++;
     batcher.schedule();
@@ -276,6 +285,8 @@ export class PoolCore {
    * bytes flag per command) as one contiguous block on a route. The encoder
    * is taken over. `pin`: a block of a pipeline whose earlier blocks were sent
    * with `sendEarly` on the shared connections, to go where they went.
+   * `blocking`: the indices of its commands that block by design, on an
+   * exclusive route (exempt from the command timeout).
    */
   group(
     route: number,
@@ -285,12 +296,13 @@ export class PoolCore {
     asBuffer: boolean[],
     ids: number[] = [],
     pin: Pin | null = null,
+    blocking: readonly number[] = NOT_BLOCKING,
   ): Promise<Reply[]> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
     if (transforms.length === 0) return Promise.resolve([]);
     const promise = this.#dispatcher.group(transforms, asBuffer, ids);
-    this.#batcher.block(route, encoder, starts, ids, pin);
+    this.#batcher.block(route, encoder, starts, ids, pin, this.#exclusive(route) ? blocking : NOT_BLOCKING);
     this.#batcher.schedule();
     return promise;
   }

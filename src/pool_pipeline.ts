@@ -48,7 +48,8 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   #starts: number[] = [];
   #names: string[] = [];
   readonly #plan = new ReplyPlan();
-  #blocking = false;
+  /** The commands that block by design (indices in the plan): they go to an exclusive connection, untimed. */
+  #blocking: number[] = [];
   readonly #tracker: TransactionTracker | null;
   /** Commands already sent, when the pipeline grew long; null before. */
   #early: SentEarly | null = null;
@@ -78,7 +79,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   addCommand<C extends string>(command: C, ...args: Arg[]): Added<PoolQueue<R, Q>, C> {
     checkCommand(command, args[0]);
     this.#tracker?.check(command, args);
-    if (classify(command, args) === BLOCKING) this.#blocking = true;
+    if (classify(command, args) === BLOCKING) this.#blocking.push(this.#plan.length);
     return this.#queue(command, args, null, false, true) as unknown as Added<PoolQueue<R, Q>, C>;
   }
 
@@ -102,7 +103,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     this.#starts = [];
     this.#names = [];
     this.#plan.reset();
-    this.#blocking = false;
+    if (this.#blocking.length > 0) this.#blocking = []; // taken by #send, so replaced rather than emptied
     this.#tracker?.reset();
     if (this.#written.length > 0) this.#written = []; // taken by #execute, so replaced rather than emptied
   }
@@ -115,7 +116,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     transform: Transform<T> | null = null,
   ): Queued<PoolQueue<R, Q>, T> {
     this.#tracker?.check(command, args);
-    if (classify(command, args) === BLOCKING) this.#blocking = true;
+    if (classify(command, args) === BLOCKING) this.#blocking.push(this.#plan.length);
     return this.#queue(command, args, transform, asBuffer, true) as unknown as Queued<PoolQueue<R, Q>, T>;
   }
 
@@ -138,7 +139,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     if (this.#onExecute !== null) this.#names.push(command);
     this.#plan.add(command, transform, asBuffer, byName);
     // Only on shared connections (`#tracker`), and where the block ends no transaction is open.
-    if (this.#encoder.length >= SEND_EARLY_BYTES && this.#tracker?.open === false && !this.#blocking) {
+    if (this.#encoder.length >= SEND_EARLY_BYTES && this.#tracker?.open === false && this.#blocking.length === 0) {
       this.#sendEarly();
     }
     return this;
@@ -183,12 +184,13 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     }
     if (early !== null) return this.#executeRest(early, encoder, starts, transforms, asBuffer, blocking, allBuffers);
     const core = this.#core;
-    if (this.#route >= 0 || !blocking) return core.group(this.#route, encoder, starts, transforms, asBuffer);
+    if (blocking.length === 0) return core.group(this.#route, encoder, starts, transforms, asBuffer);
+    if (this.#route >= 0) return core.group(this.#route, encoder, starts, transforms, asBuffer, [], null, blocking);
     // A blocking command would hold up every caller of a shared connection.
     return (async () => {
       const connection = await core.acquire();
       try {
-        return await core.group(connection, encoder, starts, transforms, asBuffer);
+        return await core.group(connection, encoder, starts, transforms, asBuffer, [], null, blocking);
       } finally {
         core.release(connection, true);
       }
@@ -202,19 +204,21 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     starts: number[],
     transforms: (Transform<unknown> | null)[],
     asBuffer: boolean[],
-    blocking: boolean,
+    blocking: readonly number[],
     allBuffers: boolean,
   ): Promise<Reply[]> {
     const core = this.#core, sent = early.count, rest = starts.length;
     // Shaped below with the others (a transaction's replies in EXEC's array); none of its own here.
     const unshaped = new Array<null>(rest).fill(null), restAsBuffer = asBuffer.slice(sent);
     let last: Promise<Reply[]>;
-    if (!blocking) last = core.group(-1, encoder, starts, unshaped, restAsBuffer, [], early.pin);
+    if (blocking.length === 0) last = core.group(-1, encoder, starts, unshaped, restAsBuffer, [], early.pin);
     else {
       // The rest needs a connection of its own: sent once the blocks before it are answered, so still in order.
       await Promise.all(early.blocks);
       const connection = await core.acquire();
-      last = core.group(connection, encoder, starts, unshaped, restAsBuffer);
+      // Nothing blocking went early (it stops the early blocks): every index is past them.
+      const restBlocking = blocking.map((index) => index - sent);
+      last = core.group(connection, encoder, starts, unshaped, restAsBuffer, [], null, restBlocking);
       last.then(() => core.release(connection, true), () => core.release(connection, true));
     }
     const [blocks, tail] = await Promise.all([Promise.all(early.blocks), last]);

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { afterAll, test } from "../harness/shim.ts";
 import { freePort, startRedis } from "../harness/server.ts";
+import { sleep } from "../harness/wait.ts";
 import {
   ClosedError,
   ConnectionError,
@@ -17,6 +18,7 @@ import {
   psend,
   QueueFullError,
   ReplyError,
+  TimeoutError,
 } from "../../mod.ts";
 import { native } from "../../ffi/load.ts";
 
@@ -314,6 +316,75 @@ test("a lease whose connection dropped after WATCH or SELECT refuses its calls; 
   await kill(plain);
   assert.equal(await plain.ping(), "PONG");
   plain.release();
+  await pool.close();
+});
+
+/**
+ * Stalls the whole server for `seconds` (DEBUG SLEEP from a pool of its own); resolves once it sleeps, with `over`,
+ * which resolves when it answers again.
+ */
+async function stallServer(seconds: number): Promise<{ over: Promise<void> }> {
+  const admin = connectPool({ host: server.host, port: server.port, size: 1 });
+  await admin.ping();
+  const over = admin.send("DEBUG", "SLEEP", String(seconds)).then(() => admin.close());
+  await sleep(100); // the server sleeps now
+  return { over };
+}
+
+test("commandTimeout bounds a lease's calls: TimeoutError with the server stalled, then the rule for leases", async () => {
+  const [pool, k] = fresh({ size: 1, exclusiveConnections: 2, commandTimeout: 300 });
+  const plain = await pool.acquire(), selected = await pool.acquire();
+  assert.equal(await plain.ping(), "PONG");
+  assert.equal(await selected.send("SELECT", "5"), "OK");
+  const stalled = await stallServer(2);
+  const started = Date.now();
+  const [a, b] = await Promise.all([plain.get(`${k}k`), selected.get(`${k}k`)].map((p) => p.catch((e: unknown) => e)));
+  const took = Date.now() - started;
+  assert(a instanceof TimeoutError, `a lease's GET: ${a}`);
+  assert(b instanceof TimeoutError, `a lease's GET after SELECT: ${b}`);
+  assert(took < 1200, `rejected after ${took} ms`);
+  await stalled.over;
+  // A timeout drops the connection: one without state redials and goes on, one after SELECT refuses.
+  assert.equal(await plain.ping(), "PONG");
+  await assert.rejects(selected.ping(), (e: unknown) => e instanceof ConnectionError && e.unsent);
+  plain.release();
+  selected.release();
+  await pool.close();
+});
+
+test("commandTimeout does not cut a blocking command short: a lease's BLPOP, pool.blpop", async () => {
+  const [pool, k] = fresh({ size: 1, exclusiveConnections: 2, commandTimeout: 300 });
+  const lease = await pool.acquire();
+  const leased = lease.send("BLPOP", `${k}q`, "2");
+  const pooled = pool.blpop(`${k}q2`, 2);
+  const typed = lease.blpop(`${k}q3`, 0.8); // queued behind the first on the lease
+  await sleep(800);
+  await pool.rpush(`${k}q`, "a");
+  await pool.rpush(`${k}q2`, "b");
+  assert.deepEqual(await leased, [`${k}q`, "a"]);
+  assert.deepEqual(await pooled, [`${k}q2`, "b"]);
+  assert.equal(await typed, null); // its own timeout ran out
+  // And one that outlasts commandTimeout with nothing to pop ends by its own timeout.
+  assert.equal(await lease.send("BLPOP", `${k}empty`, "0.6"), null);
+  assert.equal(await pool.send("BLPOP", `${k}empty`, "0.6"), null);
+  lease.release();
+  await pool.close();
+});
+
+test("a call pipelined behind a blocking one on a lease is timed from that one's reply, not from its send", async () => {
+  const [pool, k] = fresh({ size: 1, exclusiveConnections: 1, commandTimeout: 300 });
+  await pool.set(`${k}k`, "x");
+  const lease = await pool.acquire();
+  // Two calls, then a pipeline, each GET sent now behind a BLPOP: a second before the BLPOP answers.
+  const calls = Promise.all([lease.send("BLPOP", `${k}q`, "5"), lease.get(`${k}k`)]);
+  const piped = lease.pipeline().blpop(`${k}q2`, 5).get(`${k}k`).execute().catch((e: unknown) => e);
+  await sleep(1000);
+  // The PAUSE holds the lease's GET on the server after BLPOP's reply went: the GET answers ~150 ms after it.
+  await pool.pipeline().rpush(`${k}q`, "a").addCommand("CLIENT", "PAUSE", "150", "ALL").execute();
+  assert.deepEqual(await calls, [[`${k}q`, "a"], "x"]);
+  await pool.pipeline().rpush(`${k}q2`, "b").addCommand("CLIENT", "PAUSE", "150", "ALL").execute();
+  assert.deepEqual(await piped, [[`${k}q2`, "b"], "x"]);
+  lease.release();
   await pool.close();
 });
 
