@@ -200,6 +200,7 @@ static void drop(cpipe_connection *c, int32_t status, const char *why, const uin
         c->backoff_ms = c->backoff_ms >= c->reconnect_max_ms / 2 ? c->reconnect_max_ms : c->backoff_ms * 2;
     }
     if (status != CPIPE_ERR_CLOSED) c->failures++;
+    c->drops++;
     c->status = status;
     c->state = next;
     /* The event first: the host reads the server's reply from it before the
@@ -545,7 +546,8 @@ int32_t cpipe_calls_check(const uint8_t *calls, size_t count, char *why, size_t 
             return CPIPE_ERR_ARG;
         }
         uint16_t flags = cpipe_get_u16(p + 6), pubsub = flags & CPIPE_CALL_PUBSUB_MASK;
-        if ((flags & ~(CPIPE_CALL_BLOCKING | CPIPE_CALL_PUBSUB_MASK)) || pubsub > CPIPE_CALL_SUNSUBSCRIBE) {
+        if ((flags & ~(CPIPE_CALL_BLOCKING | CPIPE_CALL_SAME_SESSION | CPIPE_CALL_PUBSUB_MASK)) ||
+            pubsub > CPIPE_CALL_SUNSUBSCRIBE) {
             snprintf(why, cap, "call %zu has unknown flags", k);
             return CPIPE_ERR_ARG;
         }

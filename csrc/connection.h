@@ -90,6 +90,7 @@ typedef struct cpipe_connection {
     int64_t retry_at;      /* BACKOFF: dial then */
     int32_t backoff_ms;    /* the wait after the next failure */
     uint32_t failures;     /* failures since it was last up */
+    uint32_t drops;        /* DOWN events, ever: a session ended with each */
     int32_t status;        /* why it last failed (CPIPE_ERR_*) */
     uint64_t received;     /* bytes received, ever: tells an owner whether anything moved */
     /* ms: when the last blocking call was answered; the calls that waited

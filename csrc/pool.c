@@ -76,6 +76,7 @@ typedef struct pool_member {
     int returning;    /* released, still answering its calls: RETURN_* */
     cpipe_connection conn;
     int64_t host_fd; /* the descriptor of its socket the host reads (cpipe_pool_hand_over), or -1 */
+    uint32_t submitted_drops; /* conn.drops when its last submit was taken (CPIPE_CALL_SAME_SESSION) */
     atomic_size_t pushes_held; /* bytes of its push records in the queue (not under `lock`) */
 } pool_member;
 
@@ -355,6 +356,7 @@ static int member_init(cpipe_pool *p, int i, const cpipe_settings *s, int role) 
         m->acquired = 0;
         m->returning = RETURN_NONE;
         m->host_fd = -1;
+        m->submitted_drops = 0;
         if (role != CPIPE_ROLE_EXCLUSIVE) cpipe_connection_dial_soon(&m->conn, 1);
     }
     cpipe_mutex_unlock(&m->lock);
@@ -614,6 +616,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
     if (!room) return cpipe_error_set(&p->error, CPIPE_ERR_BUSY, "more than %zu commands in flight", p->max_in_flight);
 
     int32_t rc = CPIPE_ERR_CONN;
+    int session_lost = 0;
     cpipe_buffer out = {0};
     int64_t now = cpipe_now_ms();
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -632,7 +635,14 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
             cpipe_mutex_unlock(&m->lock);
             continue; /* went down since it was picked */
         }
-        uint32_t failures = m->conn.failures;
+        if ((cpipe_get_u16(calls + 6) & CPIPE_CALL_SAME_SESSION) && m->conn.drops != m->submitted_drops) {
+            cpipe_mutex_unlock(&m->lock);
+            rc = cpipe_error_set(&p->error, CPIPE_ERR_CONN, "connection %d dropped after it was given state (WATCH, "
+                                 "MULTI, SELECT...), which the server's new session does not have", i);
+            session_lost = 1;
+            break;
+        }
+        uint32_t failures = m->conn.failures, drops = m->conn.drops;
         size_t owed_before = m->conn.calls.count;
         rc = cpipe_connection_submit(&m->conn, cmds, (size_t)cmds_len, count, resp_size, calls, now, &out);
         if (rc != CPIPE_OK) {
@@ -641,6 +651,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
             break;
         }
         rc = i;
+        m->submitted_drops = drops; /* a write that failed just now ended the session these calls were given */
         if (m->conn.failures != failures) {
             note_failure(p, &m->conn);
             wake_io(p); /* it redials after its backoff: the thread's timer */
@@ -667,7 +678,8 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
         char why[CPIPE_ERRSTR_LEN];
         memcpy(why, p->last_error, sizeof why);
         cpipe_mutex_unlock(&p->qlock);
-        if (rc == CPIPE_ERR_CONN) cpipe_error_set(&p->error, rc, "no connection is up: %s", why[0] ? why : "not connected yet");
+        if (rc == CPIPE_ERR_CONN && !session_lost)
+            cpipe_error_set(&p->error, rc, "no connection is up: %s", why[0] ? why : "not connected yet");
     }
     publish(p, &out);
     cpipe_buffer_release(&out);

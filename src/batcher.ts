@@ -61,6 +61,11 @@ export class Segment {
    * on an exclusive connection, so a shared segment's stays empty and costs nothing.
    */
   blocking: number[] = [];
+  /**
+   * Its first command needs the session of the commands before it on its connection (an acquired connection's
+   * WATCH, MULTI, SELECT…): the core refuses it, unsent, once that connection dropped.
+   */
+  sameSession = false;
 
   reset(): void {
     this.encoder.reset();
@@ -73,6 +78,7 @@ export class Segment {
     this.queuedAt = 0;
     this.pin = null;
     this.blocking.length = 0;
+    this.sameSession = false;
   }
 }
 
@@ -147,6 +153,7 @@ export class Batcher {
     ids: number[],
     pin: Pin | null = null,
     blocking: readonly number[] = NOT_BLOCKING,
+    sameSession = false,
   ): void {
     // Small pipelines of one turn (a server's requests, each with its own) share a segment: one submit, one
     // write. Each stays contiguous and in order on the one connection the segment goes to.
@@ -172,6 +179,7 @@ export class Batcher {
     segment.whole = true;
     segment.pin = route < 0 ? pin : null;
     for (let k = 0; k < blocking.length; k++) segment.blocking.push(blocking[k]!);
+    segment.sameSession = sameSession;
     segment.queuedAt = Date.now();
     this.#queue.push(segment);
     this.queued += ids.length;
@@ -303,7 +311,7 @@ export class Batcher {
       }
       const end = to < n ? starts[to]! : segment.encoder.length;
       const count = to - from;
-      const calls = this.#callsFor(ids, from, count, segment.blocking);
+      const calls = this.#callsFor(ids, from, count, segment.blocking, segment.sameSession);
       const route = segment.route >= 0 ? segment.route : spread ? -1 : segment.connection;
       const bytes = start === 0 ? segment.encoder.bytes : segment.encoder.bytes.subarray(start, end);
       const rc = native.cpipe_pool_submit(handle, bytes, end - start, calls, count * Call.SIZE, route);
@@ -328,8 +336,11 @@ export class Batcher {
     return true;
   }
 
-  /** The calls of ids[from, from + count): id, one reply, and BLOCKING for the commands `blocking` names. */
-  #callsFor(ids: number[], from: number, count: number, blocking: readonly number[]): Uint8Array {
+  /**
+   * The calls of ids[from, from + count): id, one reply, BLOCKING for the commands `blocking` names, and
+   * SAME_SESSION on the first with `sameSession` (each submit of the segment needs the session of the one before).
+   */
+  #callsFor(ids: number[], from: number, count: number, blocking: readonly number[], sameSession: boolean): Uint8Array {
     if (this.#calls.length < count * Call.SIZE) {
       this.#calls = new Uint8Array(Math.max(count * Call.SIZE, this.#calls.length * 2));
       this.#callsView = new DataView(this.#calls.buffer);
@@ -344,6 +355,7 @@ export class Batcher {
       const k = blocking[b]! - from;
       if (k >= 0 && k < count) view.setUint16(k * Call.SIZE + 6, Call.BLOCKING, true);
     }
+    if (sameSession) view.setUint16(6, view.getUint16(6, true) | Call.SAME_SESSION, true);
     return this.#calls;
   }
 

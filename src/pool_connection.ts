@@ -66,7 +66,9 @@ export class PoolConnection extends Commands<"async"> {
       // A pipeline made before release() would go to the connection's next holder, maybe into its transaction.
       const refused = this.#refusal();
       if (refused !== null) throw refused;
+      const sameSession = this.#holdsState;
       for (const name of names) this.#track(name, []);
+      return sameSession;
     });
   }
 
@@ -99,7 +101,7 @@ export class PoolConnection extends Commands<"async"> {
     if (refused !== null) return Promise.reject(refused);
     // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array (a pipeline does it).
     const shape = this.#transaction.inMulti ? null : transform;
-    return this.#core.call(this.#connection, command, args, shape, asBuffer);
+    return this.#core.call(this.#connection, command, args, shape, asBuffer, this.#holdsState);
   }
 
   #send(command: string, args: Arg[], asBuffer: boolean, transform: Transform<unknown> | null = null): Promise<Reply> {
@@ -110,10 +112,20 @@ export class PoolConnection extends Commands<"async"> {
     }
     const refused = this.#refusal();
     if (refused !== null) return Promise.reject(refused);
+    const sameSession = this.#holdsState;
     this.#track(command, args);
     // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array.
     const shape = this.#transaction.inMulti ? null : transform;
-    return this.#core.call(this.#connection, command, args, shape, asBuffer) as Promise<Reply>;
+    return this.#core.call(this.#connection, command, args, shape, asBuffer, sameSession) as Promise<Reply>;
+  }
+
+  /**
+   * The connection holds state its holder gave it (an open WATCH or MULTI, SELECT…): a call now needs the session
+   * that has it. The core refuses such a call when the connection dropped since, before this thread drained the drop
+   * (`#refusal` refuses it once it did).
+   */
+  get #holdsState(): boolean {
+    return this.#dirty || this.#transaction.open;
   }
 
   /** Follows what a command leaves on the connection. */
@@ -131,7 +143,7 @@ export class PoolConnection extends Commands<"async"> {
     if (this.#released) return new ClosedError("cpipe: this pool connection was released");
     const drops = this.#core.drops(this.#connection);
     if (drops === this.#drops) return null;
-    if (!this.#dirty && !this.#transaction.open) {
+    if (!this.#holdsState) {
       this.#drops = drops;
       return null;
     }

@@ -208,7 +208,8 @@ export class PoolCore {
 
   /**
    * Queues one command on a route (-1: shared) and returns its reply's
-   * promise. Encoding errors reject it.
+   * promise. Encoding errors reject it. `sameSession`: it needs the session the route's earlier commands gave state
+   * to (an acquired connection's WATCH, MULTI, SELECT…), so it fails unsent if that connection dropped since.
    */
   call<T>(
     route: number,
@@ -216,6 +217,7 @@ export class PoolCore {
     args: readonly Arg[],
     transform: Transform<T> | null,
     asBuffer: boolean,
+    sameSession = false,
   ): Promise<T> {
     // The cache sees keys as the server does: invalidations name them with the prefix.
     const sent = withKeyPrefix(this.keyPrefix, command, args);
@@ -233,9 +235,11 @@ export class PoolCore {
       }
       // A write's keys are forgotten when it is sent (reads in flight are not cached) and when it is answered.
       const written = cache.written(command, sent);
-      if (written !== null) return cache.wrote(this.#call(route, command, sent, transform, asBuffer), written);
+      if (written !== null) {
+        return cache.wrote(this.#call(route, command, sent, transform, asBuffer, sameSession), written);
+      }
     }
-    return this.#call(route, command, sent, transform, asBuffer);
+    return this.#call(route, command, sent, transform, asBuffer, sameSession);
   }
 
   #call<T>(
@@ -244,10 +248,13 @@ export class PoolCore {
     args: readonly Arg[],
     transform: Transform<T> | null,
     asBuffer: boolean,
+    sameSession = false,
   ): Promise<T> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
     const batcher = this.#batcher, segment = batcher.segment(route);
+    // The segment goes in one submit (or parts of one, in order): its first command's need is the segment's.
+    if (segment.ids.length === 0) segment.sameSession = sameSession;
     const start = segment.encoder.length;
     try {
       segment.encoder.add(command, args);
@@ -287,6 +294,7 @@ export class PoolCore {
    * with `sendEarly` on the shared connections, to go where they went.
    * `blocking`: the indices of its commands that block by design, on an
    * exclusive route (exempt from the command timeout).
+   * `sameSession`: as `call`'s.
    */
   group(
     route: number,
@@ -297,12 +305,21 @@ export class PoolCore {
     ids: number[] = [],
     pin: Pin | null = null,
     blocking: readonly number[] = NOT_BLOCKING,
+    sameSession = false,
   ): Promise<Reply[]> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
     if (transforms.length === 0) return Promise.resolve([]);
     const promise = this.#dispatcher.group(transforms, asBuffer, ids);
-    this.#batcher.block(route, encoder, starts, ids, pin, this.#exclusive(route) ? blocking : NOT_BLOCKING);
+    this.#batcher.block(
+      route,
+      encoder,
+      starts,
+      ids,
+      pin,
+      this.#exclusive(route) ? blocking : NOT_BLOCKING,
+      sameSession,
+    );
     this.#batcher.schedule();
     return promise;
   }

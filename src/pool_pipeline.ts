@@ -40,9 +40,10 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   readonly #route: number;
   /**
    * Called with the names of the commands of each executed pipeline (exclusive connections track state); what it
-   * throws rejects `execute()` and nothing is sent.
+   * throws rejects `execute()` and nothing is sent. True when the pipeline needs the session its connection's
+   * earlier commands gave state to (see `PoolCore.call`'s `sameSession`).
    */
-  readonly #onExecute: ((commands: readonly string[]) => void) | null;
+  readonly #onExecute: ((commands: readonly string[]) => boolean) | null;
   // Small: a pipeline in a request handler holds a few commands, and a 64 KiB arena per request costs more than they.
   #encoder = new CommandEncoder(SMALL_SIZE);
   #starts: number[] = [];
@@ -57,7 +58,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   #written: string[] = [];
 
   /** @internal Pipelines come from `pool.pipeline()` or `connection.pipeline()`. */
-  constructor(core: PoolCore, route: number, onExecute: ((commands: readonly string[]) => void) | null = null) {
+  constructor(core: PoolCore, route: number, onExecute: ((commands: readonly string[]) => boolean) | null = null) {
     super();
     this.#core = core;
     this.#route = route;
@@ -177,15 +178,17 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     const blocking = this.#blocking, names = this.#names, early = this.#early;
     this.#encoder = new CommandEncoder(SMALL_SIZE);
     this.discard();
+    let sameSession = false;
     try {
-      this.#onExecute?.(names);
+      sameSession = this.#onExecute?.(names) ?? false;
     } catch (e) {
       return Promise.reject(e);
     }
     if (early !== null) return this.#executeRest(early, encoder, starts, transforms, asBuffer, blocking, allBuffers);
     const core = this.#core;
-    if (blocking.length === 0) return core.group(this.#route, encoder, starts, transforms, asBuffer);
-    if (this.#route >= 0) return core.group(this.#route, encoder, starts, transforms, asBuffer, [], null, blocking);
+    if (this.#route >= 0 || blocking.length === 0) {
+      return core.group(this.#route, encoder, starts, transforms, asBuffer, [], null, blocking, sameSession);
+    }
     // A blocking command would hold up every caller of a shared connection.
     return (async () => {
       const connection = await core.acquire();
