@@ -7,7 +7,8 @@ import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ReplyError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
-import { TransactionTracker } from "./pool_routing.ts";
+import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";
+import { Call } from "../ffi/abi.ts";
 import type { ScoredMember } from "./replies.ts";
 import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, scoredMembers } from "./scan.ts";
 import { Pipeline, type PipelineTarget } from "./pipeline.ts";
@@ -15,6 +16,12 @@ import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
 import { ClientSubscriber } from "./client_subscriber.ts";
 import type { Message } from "./pubsub.ts";
+
+/** No calls given: one reply per command, no flags. */
+const NO_CALLS = new Uint8Array(0);
+/** The call of one command that blocks by design: one reply, exempt from the command timeout. */
+const BLOCKING_CALL = new Uint8Array(Call.SIZE);
+new DataView(BLOCKING_CALL.buffer).setUint32(4, 1 | (Call.BLOCKING << 16), true);
 
 /**
  * A synchronous Redis client over one connection, like `bun:sqlite`: calls
@@ -184,15 +191,13 @@ export class Client extends Commands<"sync"> {
    */
   send<T = Reply>(command: string, ...args: Arg[]): T {
     checkCommand(command, args[0]);
-    this.#transaction.follow(command);
-    return this.dispatch<T>(command, args, null, false);
+    return this.route<T>(command, args, false);
   }
 
   /** As `send`, with bulk strings returned as `Uint8Array` (binary-safe). */
   sendBuffer<T = Reply>(command: string, ...args: Arg[]): T {
     checkCommand(command, args[0]);
-    this.#transaction.follow(command);
-    return this.dispatch<T>(command, args, null, true);
+    return this.route<T>(command, args, true);
   }
 
   /**
@@ -284,15 +289,20 @@ export class Client extends Commands<"sync"> {
     transform: Transform<T> | null = null,
   ): T {
     this.#transaction.follow(command);
-    return this.dispatch<T>(command, args, transform, asBuffer);
+    // A command that blocks by design waits as long as it asks, past commandTimeout (as on a pool).
+    return this.#exchange<T>(command, args, transform, asBuffer, classify(command, args) === BLOCKING);
   }
 
   /** Runs (or queues) one command for the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
+    return this.#exchange<T>(command, args, transform, asBuffer, false);
+  }
+
+  #exchange<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean, blocking: boolean): T {
     const encoder = this.#encoder;
     encoder.reset();
     encoder.add(command, withKeyPrefix(this.#keyPrefix, command, args));
-    const reply = this.#connection.run(encoder, asBuffer)[0]!; // one command, one reply
+    const reply = this.#connection.run(encoder, asBuffer, null, blocking ? BLOCKING_CALL : NO_CALLS)[0]!; // one command, one reply
     if (reply instanceof ReplyError) throw reply;
     // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array (a pipeline does it).
     return transform === null || this.#transaction.inMulti ? reply as T : transform(reply);

@@ -60,7 +60,7 @@ export interface ConnectOptions {
   connectTimeout?: number;
   /**
    * Milliseconds from a command's send to its reply after which it fails with `TimeoutError` (its connection is
-   * dropped); 0 (default) waits forever. On a pool, commands that block by design (BLPOP, XREAD BLOCK, WAIT…) are exempt.
+   * dropped); 0 (default) waits forever. Commands that block by design (BLPOP, XREAD BLOCK, WAIT…) are exempt: they wait as long as they ask.
    *
    * @example `{ commandTimeout: 5_000 }`
    */

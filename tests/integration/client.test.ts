@@ -297,6 +297,18 @@ test("a command that outlasts commandTimeout is a TimeoutError; the next call re
   r.close();
 });
 
+test("commandTimeout does not cut a blocking command short (BLPOP by name or typed), as on a pool", () => {
+  const r = connect(server.host, server.port, { commandTimeout: 100 });
+  let started = Date.now();
+  assert.equal(r.send("BLPOP", "client:nothing", "0.4"), null, "its own timeout ends it");
+  assert(Date.now() - started >= 350, `answered after ${Date.now() - started} ms`);
+  started = Date.now();
+  assert.equal(r.blpop("client:nothing", 0.3), null);
+  assert(Date.now() - started >= 250, `answered after ${Date.now() - started} ms`);
+  assert.throws(() => r.send("DEBUG", "SLEEP", "0.4"), (e: unknown) => e instanceof TimeoutError);
+  r.close();
+});
+
 test("SELECT and CLIENT SETNAME apply, and survive a reconnect", () => {
   const r = connect(server.host, server.port, { db: 3, name: "cpipe-test" });
   const other = connect(server.host, server.port);
