@@ -6,7 +6,7 @@
  * events go to listeners. Before a reply settles its call, an `inspect`
  * hook (a cluster router's) may take it and re-issue the command instead.
  */
-import { Record } from "../ffi/abi.ts";
+import { Record, Status } from "../ffi/abi.ts";
 import { applyTransforms, type Transform } from "./replies.ts";
 import { mayHoldBulk, type ReplyDecoder } from "./decoder.ts";
 import { KeptReplies } from "./kept_replies.ts";
@@ -125,6 +125,22 @@ export class Dispatcher {
   onPushRecord: ((bytes: Uint8Array, start: number, connection: number) => boolean) | null = null;
   /** Told of connection events. */
   onEvent: ((event: ConnectionEvent) => void) | null = null;
+
+  /**
+   * Connections removed as lost (`removedAsLost`) whose removal's DOWN event is still to come, and those whose
+   * removal fails their calls now: until the connection's next event, a call failed there as closed was lost.
+   */
+  readonly #removedAsLost = new Set<number>();
+  readonly #failingAsLost = new Set<number>();
+
+  /**
+   * The core removed `connection` while the pool stays open (a node gone from the slot map). It fails the calls
+   * the connection owed as closed, after a DOWN event that says closed (a removal, not a loss, to the event's
+   * listeners); to their callers they were lost with it: `ConnectionError`, `unsent` for those that never left.
+   */
+  removedAsLost(connection: number): void {
+    this.#removedAsLost.add(connection);
+  }
 
   /** Exclusive connections are those in [firstExclusive, endExclusive): calls finished there are counted apart. */
   firstExclusive = Infinity;
@@ -262,16 +278,20 @@ export class Dispatcher {
           finished++;
           if (this.#onExclusive(records.connection)) this.finishedExclusive++;
           this.#partial.delete(records.id);
+          const connection = records.connection;
+          const lost = this.#failingAsLost.size > 0 && records.status === Status.ERR_CLOSED &&
+            this.#failingAsLost.has(connection);
           // A broken connection fails every call it carried with one reason:
           // one error object serves them all.
-          const status = records.status, message = records.message, unsent = records.unsent;
+          const status = lost ? Status.ERR_CONN : records.status, message = records.message, unsent = records.unsent;
           if (failure === null || status !== failureStatus || message !== failureMessage || unsent !== failureUnsent) {
             failure = errorFromStatus(status, message, refusal, unsent);
             failureStatus = status;
             failureMessage = message;
             failureUnsent = unsent;
           }
-          this.fail(records.id, failure, records.connection);
+          // A removed connection's index may be another connection's by now: not one a router should mark down.
+          this.fail(records.id, failure, lost ? -1 : connection);
           break;
         }
         case Record.PUSH:
@@ -289,12 +309,22 @@ export class Dispatcher {
         case Record.EVENT: {
           const event = records.event();
           refusal = event.serverError;
+          if (this.#removedAsLost.size > 0 || this.#failingAsLost.size > 0) this.#removal(event);
           this.onEvent?.(event);
           break;
         }
       }
     }
     return finished;
+  }
+
+  /** Follows the removals as lost through their connections' events (see `removedAsLost`). */
+  #removal(event: ConnectionEvent): void {
+    const connection = event.connection;
+    this.#failingAsLost.delete(connection);
+    if (event.type === "down" && event.status === Status.ERR_CLOSED && this.#removedAsLost.delete(connection)) {
+      this.#failingAsLost.add(connection);
+    }
   }
 
   /** Settles call `id` with its reply (through its transform; an error reply rejects). */

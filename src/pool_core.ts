@@ -718,11 +718,15 @@ export class PoolCore {
     else this.#checkIdle();
   }
 
-  /** Closes a connection added with `addConnection`; its pending calls reject with ClosedError. */
-  removeConnection(connection: number): void {
+  /**
+   * Closes a connection added with `addConnection`; its pending calls reject with ClosedError, or, `lost`, as on a
+   * dropped connection (see `Dispatcher.removedAsLost`): the pool stays open and a router may send again what never
+   * left.
+   */
+  removeConnection(connection: number, lost = false): void {
     const handle = this.#resources.handle;
     if (handle === null) return;
-    native.cpipe_pool_remove(handle, connection);
+    if (native.cpipe_pool_remove(handle, connection) === Status.OK && lost) this.#dispatcher.removedAsLost(connection);
     this.#resources.readers.get(connection)?.stop();
     this.#resources.readers.delete(connection);
     this.#runtimeReadable.delete(connection);

@@ -150,7 +150,8 @@ export class ClusterPool extends SubscribingCommands {
             seedConnection = 0; // the pool's own: kept for later discoveries, and still up
             return;
           }
-          this.#core.removeConnection(connection);
+          // The node left the slot map: what it owed was lost with it, and what never left goes to the new map's node.
+          this.#core.removeConnection(connection, true);
           this.#up[connection] = false;
         },
         up: (connection) => this.#up[connection] === true,

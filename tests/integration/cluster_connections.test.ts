@@ -5,13 +5,14 @@
  * (gap events) or an SSUBSCRIBE answered MOVED, and a process that ends by itself. Blocking commands: MOVED followed on a connection of their own.
  * The synchronous client's pipeline: split by node, in order, ASK and MOVED followed per command.
  */
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { sleep, until } from "../harness/wait.ts";
 import { type RedisCluster, type RedisServer, startCluster } from "../harness/server.ts";
-import { CpipeError, type Message, ReplyError } from "../../mod.ts";
+import { ConnectionError, CpipeError, type Message, ReplyError } from "../../mod.ts";
 import { type ClusterPool, connectCluster, connectClusterPool, slotOf } from "../../cluster.ts";
 
 const cluster: RedisCluster = await startCluster({ nodeTimeout: 1000 });
@@ -235,6 +236,39 @@ test("cluster Pub/Sub: a master stopped: shard channels and channels follow to t
   await sub.unsubscribe();
   await plain.unsubscribe();
   assert.deepEqual(pool.subscriberNodes, []);
+});
+
+test("cluster pool: a replica removed by a refresh fails the read sent to it (may have run) and re-routes the one staged there", async () => {
+  // A cluster of its own: the replica is forgotten by the others for a minute.
+  await using own = await startCluster({ nodeTimeout: 1000 });
+  const key = "removed:{r}";
+  const master = own.masterOf(slotOf(key));
+  const [replicaId, replicaAt] = master.cli("cluster", "replicas", master.cli("cluster", "myid")).split(" ");
+  const replica = own.nodes.find((n) => address(n) === replicaAt!.split("@")[0])!;
+  const options = { nodes: [`redis://${address(master)}`], readFrom: "replica" as const, refreshInterval: 0 };
+  await using sent = await connectClusterPool(options);
+  await sent.set(key, "v");
+  await until(async () => await sent.get(key) === "v", 5_000, "the replica to hold the write");
+  const pid = Number(replica.cli("info", "server").match(/process_id:(\d+)/)![1]);
+  process.kill(pid, "SIGSTOP");
+  try {
+    const read = sent.get(key).catch((e: unknown) => e);
+    // Connected to the stopped replica (the kernel accepts), its READONLY unanswered: the read is staged there.
+    await using staged = await connectClusterPool(options);
+    assert.deepEqual(staged.nodeFor("get", key), address(replica));
+    const stagedRead = staged.get(key).catch((e: unknown) => e);
+    await sleep(50);
+    for (const node of own.nodes) if (node !== replica) node.cli("cluster", "forget", replicaId!);
+    await Promise.all([sent.refresh(), staged.refresh()]);
+    assert(!sent.nodes.includes(address(replica)) && !staged.nodes.includes(address(replica)), "the replica is gone");
+    const [error, stagedValue] = await Promise.all([read, stagedRead]);
+    assert.deepEqual(stagedValue, "v", "the read that never left goes to the slot's master");
+    assert(error instanceof ConnectionError && !error.unsent, `the read sent to it may have run: ${error}`);
+    assert(staged.stats.waits >= 1, JSON.stringify(staged.stats));
+    assert.deepEqual(await sent.get(key), "v", "the next read goes to the master");
+  } finally {
+    process.kill(pid, "SIGCONT");
+  }
 });
 
 for (const mode of ["unsubscribed", "subscribed"]) {
