@@ -207,11 +207,14 @@ static void drop(cpipe_connection *c, int32_t status, const char *why, const uin
      * failures it explains. */
     (void)cpipe_record_event(out, c->index, CPIPE_EVENT_DOWN, status, c->failures, delay, c->errstr, server_reply,
                              reply_len);
-    /* The staged calls come last: they never reached the socket. */
+    /* The staged calls come last: they never reached the socket. Nor did
+     * those of a submit of which the transport took no byte before the
+     * failure (a write into a socket the peer had closed); those of a submit
+     * that went in part may have run. */
     size_t sent = c->calls.count - c->staged_calls;
     for (size_t k = 0; c->calls.count > 0; k++) {
         cpipe_call *call = ring_at(&c->calls, 0);
-        int unsent = k >= sent;
+        int unsent = k >= sent || call->starts_at >= c->written;
         /* Out of memory: the shortest record. Should that fail too, the call
          * ends without a record: its owner fails what it still awaits when
          * it closes (the pool), or stops counting it (the client). */
@@ -281,11 +284,16 @@ static void become_ready(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     c->state = CPIPE_CONN_READY;
     c->backoff_ms = BACKOFF_FIRST_MS;
     if (c->staged_calls > 0) {
+        uint64_t starts_at = c->written + cpipe_buffer_live(&c->unsent);
         if (cpipe_buffer_append(&c->unsent, c->staged.data + c->staged.pos, cpipe_buffer_live(&c->staged)) != 0) {
             cpipe_connection_fail(c, CPIPE_ERR_NOMEM, "out of memory", out);
             return;
         }
-        for (size_t i = c->calls.count - c->staged_calls; i < c->calls.count; i++) ring_at(&c->calls, i)->sent_at = now;
+        for (size_t i = c->calls.count - c->staged_calls; i < c->calls.count; i++) {
+            cpipe_call *call = ring_at(&c->calls, i);
+            call->sent_at = now;
+            call->starts_at = starts_at;
+        }
         c->staged_calls = 0;
     }
     cpipe_buffer_release(&c->staged);
@@ -503,6 +511,7 @@ static int write_some(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
             return -1;
         }
         c->unsent.pos += (size_t)n;
+        c->written += (uint64_t)n;
     }
     cpipe_buffer_reset(&c->unsent);
     return 0;
@@ -512,8 +521,10 @@ int32_t cpipe_connection_submit(cpipe_connection *c, const uint8_t *cmds, size_t
                                 const uint8_t *calls, int64_t now, cpipe_buffer *out) {
     int ready = c->state == CPIPE_CONN_READY;
     size_t before = c->calls.count;
+    /* Staged, they are placed when they go out (become_ready). */
+    uint64_t starts_at = c->written + cpipe_buffer_live(&c->unsent);
     for (size_t k = 0; k < count; k++) {
-        cpipe_call call = {c->next_id++, 1, 0, ready ? now : 0};
+        cpipe_call call = {c->next_id++, 1, 0, ready ? now : 0, starts_at};
         if (calls != NULL) {
             const uint8_t *p = calls + k * CPIPE_CALL_SIZE;
             call.id = cpipe_get_u32(p);

@@ -58,6 +58,9 @@ typedef struct cpipe_call {
     uint16_t replies; /* replies still owed */
     uint16_t flags;   /* CPIPE_CALL_* */
     int64_t sent_at;  /* ms; 0 while staged */
+    /* Where its submit's bytes begin among the bytes written ever
+     * (cpipe_connection.written): none of them left while written is not past it. */
+    uint64_t starts_at;
 } cpipe_call;
 
 /* The calls a connection owes, oldest first. */
@@ -93,6 +96,7 @@ typedef struct cpipe_connection {
     uint32_t drops;        /* DOWN events, ever: a session ended with each */
     int32_t status;        /* why it last failed (CPIPE_ERR_*) */
     uint64_t received;     /* bytes received, ever: tells an owner whether anything moved */
+    uint64_t written;      /* bytes the transport took, ever: tells which calls never left (cpipe_call.starts_at) */
     /* ms: when the last blocking call was answered; the calls that waited
      * behind it are timed from then, not from their send (cpipe_connection_timers). */
     int64_t blocking_ended_at;

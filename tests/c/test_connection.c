@@ -31,6 +31,8 @@ typedef struct fake_server {
     int refuse_dial;       /* dial fails at once */
     char wrote[4096];
     size_t wrote_len;
+    size_t write_cap;      /* the socket takes this many bytes in all, then would block (0: as many as fit) */
+    int write_fails;       /* the peer is gone: a write fails, taking nothing */
     int dials;
 } fake_server;
 
@@ -87,9 +89,11 @@ static int64_t fake_read(cpipe_transport *t, uint8_t *buf, size_t cap, char *why
 
 static int64_t fake_write(cpipe_transport *t, const uint8_t *buf, size_t len, char *why, size_t why_cap) {
     (void)t;
-    (void)why;
-    (void)why_cap;
-    size_t room = sizeof server.wrote - server.wrote_len;
+    if (server.write_fails) {
+        snprintf(why, why_cap, "write failed: Broken pipe");
+        return CPIPE_ERR_CONN;
+    }
+    size_t room = (server.write_cap ? server.write_cap : sizeof server.wrote) - server.wrote_len;
     size_t n = len < room ? len : room;
     memcpy(server.wrote + server.wrote_len, buf, n);
     server.wrote_len += n;
@@ -611,6 +615,61 @@ static void test_timed_after_blocking(void) {
     cpipe_connection_free(&c);
 }
 
+/* From record `at` of `out`: a DOWN event for a broken pipe, then a failure
+ * of each call in `ids` with its `flags`, and nothing more. */
+static void check_failures(const cpipe_buffer *out, int at, int count, const uint32_t *ids, const uint8_t *flags) {
+    record down = record_at(out, at);
+    CHECK(down.kind == CPIPE_RECORD_EVENT && down.payload[0] == CPIPE_EVENT_DOWN);
+    CHECK((int32_t)cpipe_get_u32(down.payload + 4) == CPIPE_ERR_CONN && contains(down.payload, down.len, "Broken pipe"));
+    CHECK(record_count(out) == at + 1 + count);
+    for (int i = 0; i < count; i++) {
+        record failed = record_at(out, at + 1 + i);
+        CHECK(failed.kind == CPIPE_RECORD_FAILURE && failed.id == ids[i] && failed.flags == flags[i]);
+    }
+}
+
+/* A write that fails (the peer hung up, unseen yet): a submit of which the
+ * socket took no byte never reached the server, its calls fail UNSENT; a
+ * call written before, or in part, may have run. Calls staged while the
+ * connection was made go out once it is ready: the same holds for them. */
+static void test_failed_write(void) {
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    connect_ready(&c, &out);
+    cpipe_buffer_reset(&out);
+    const char *get[] = {"GET", "k"};
+    submit_one(&c, 2, get, 1, 1, 0, &out); /* written whole: in flight */
+    server.write_cap = server.wrote_len + 5;
+    submit_one(&c, 2, get, 2, 1, 0, &out); /* its first 5 bytes went */
+    CHECK(server.wrote_len == server.write_cap && cpipe_buffer_live(&c.unsent) > 0);
+    submit_one(&c, 2, get, 3, 1, 0, &out); /* queued behind it: none of its bytes went */
+    server.write_fails = 1;
+    uint8_t cmds[64], calls[16];
+    size_t len = pack(cmds, 2, get);
+    memcpy(cmds + len, cmds, len);
+    call(calls, 4, 1, 0);
+    call(calls + 8, 5, 1, 0);
+    CHECK(cpipe_connection_submit(&c, cmds, 2 * len, 2, 40, calls, 2, &out) == CPIPE_OK);
+    CHECK(c.state == CPIPE_CONN_BACKOFF && c.calls.count == 0);
+    check_failures(&out, 0, 5, (const uint32_t[]){1, 2, 3, 4, 5},
+                   (const uint8_t[]){0, 0, CPIPE_RECORD_UNSENT, CPIPE_RECORD_UNSENT, CPIPE_RECORD_UNSENT});
+    cpipe_buffer_reset(&out);
+
+    /* Staged while it redials; the first write once ready fails. */
+    server.write_cap = 0;
+    cpipe_connection_timers(&c, c.retry_at, &out);
+    CHECK(c.state == CPIPE_CONN_DIALING);
+    submit_one(&c, 2, get, 6, 1, 0, &out);
+    CHECK(c.staged_calls == 1);
+    cpipe_connection_io(&c, POLLOUT, 8, 3, &out);
+    CHECK(c.state == CPIPE_CONN_BACKOFF);
+    record up = record_at(&out, 0);
+    CHECK(up.kind == CPIPE_RECORD_EVENT && up.payload[0] == CPIPE_EVENT_UP);
+    check_failures(&out, 1, 1, (const uint32_t[]){6}, (const uint8_t[]){CPIPE_RECORD_UNSENT});
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+}
+
 int main(void) {
     long long before = cpipe_live_allocations();
     cpipe_alloc_install();
@@ -621,6 +680,7 @@ int main(void) {
     test_last_words();
     test_pubsub();
     test_timed_after_blocking();
+    test_failed_write();
     CHECK(cpipe_live_allocations() == before);
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;

@@ -9,7 +9,7 @@ import { readdirSync } from "node:fs";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
 import { sleep, until } from "../harness/wait.ts";
-import { ConnectionError, TimeoutError } from "../../mod.ts";
+import { ConnectionError, connectPool, TimeoutError } from "../../mod.ts";
 import { clientSettings, type PoolOptions, poolSettings } from "../../src/options.ts";
 import { PoolCore } from "../../src/pool_core.ts";
 import { Role } from "../../ffi/abi.ts";
@@ -52,6 +52,23 @@ test("CLIENT KILL: calls in flight reject, the new sockets are read by the runti
   assert.equal(await call(c, "ECHO", "after"), "after");
   await until(() => descriptors() <= before, 2_000, "the old descriptors closed");
   await c.close();
+});
+
+test("a submit written into a socket the server closed, its end not read yet: what the write failed for is unsent", async () => {
+  await using pool = connectPool({ host: server.host, port: server.port, size: 1 });
+  await pool.set("rr:unsent", "before");
+  const id = String(await pool.send("CLIENT", "ID"));
+  server.cli("CLIENT", "KILL", "ID", id);
+  // The runtime cannot read the end of the stream meanwhile: the connection still looks up.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  // Two writes in one tick: the socket takes the first (the server's reset comes back), the second fails.
+  const taken = pool.set("rr:unsent", "taken").catch((e: unknown) => e);
+  const refused = pool.pipeline().set("rr:unsent", "refused").get("rr:unsent").execute().catch((e: unknown) => e);
+  const [first, second] = await Promise.all([taken, refused]);
+  assert.ok(second instanceof ConnectionError && /Broken pipe|reset/.test(second.message), String(second));
+  assert.equal(second.unsent, true, "nothing of the pipeline left: it may be sent again");
+  assert.ok(first instanceof ConnectionError && !first.unsent, `the socket took the first: ${first}`);
+  assert.equal(await pool.get("rr:unsent"), "before", "neither reached the server");
 });
 
 test("a command timeout still fires on a connection the runtime reads, and the connection comes back", async () => {
