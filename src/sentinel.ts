@@ -330,8 +330,8 @@ export class SentinelPool extends Commands<"async"> {
   readonly #events = new Emitter();
   #core: PoolCore | null = null;
   #address: NodeAddress | null = null;
-  /** Set while the current server is unreachable: commands wait for it (or its successor). */
-  #outage: { promise: Promise<void>; resolve(): void; reject(e: Error): void; timer: unknown } | null = null;
+  /** Set while the current server is unreachable: the sentinels are asked every OUTAGE_POLL ms meanwhile. */
+  #outage = false;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #outageTimer: ReturnType<typeof setTimeout> | undefined;
   #checking = false;
@@ -438,8 +438,7 @@ export class SentinelPool extends Commands<"async"> {
     const first = !this.#closed;
     this.#closed = true;
     clearInterval(this.#pollTimer);
-    clearTimeout(this.#outageTimer);
-    this.#endOutage(new ClosedError("cpipe: the sentinel pool is closed"));
+    this.#endOutage();
     // Begun before the watcher's close is awaited: calls made meanwhile went to the core, and after a failover
     // they waited in its offline queue for the dead master, which close() then waited for (closeTimeout).
     const closing = this.#core?.close();
@@ -469,34 +468,18 @@ export class SentinelPool extends Commands<"async"> {
     return this.#issue((core) => sendOn(core, command, args, transform, asBuffer));
   }
 
-  /** Issues a command on the current server, or once the outage ends. */
+  /**
+   * Issues a command on the current server. While it is unreachable the command waits in its core's offline queue
+   * (`offlineQueue`, at most `offlineTimeout`), in order with pipelines; at a failover what that core never sent is
+   * failed there unsent (`#check`) and issued again here, on the new server, in the order it was issued.
+   */
   #issue<T>(issue: (core: PoolCore) => Promise<T>): Promise<T> {
     const core = this.#core;
-    if (this.#outage === null && core !== null) return this.#issueOn(core, issue);
-    return this.#later(() => this.#issueOn(this.#core!, issue));
-  }
-
-  /**
-   * Issues a command on `core`. One that core never sent because the pool left its server (issued as the server
-   * went down, before the pool saw it go) goes to the server the pool uses now.
-   */
-  #issueOn<T>(core: PoolCore, issue: (core: PoolCore) => Promise<T>): Promise<T> {
+    if (core === null) return Promise.reject(new ClosedError("cpipe: the sentinel pool is closed"));
     return issue(core).catch((e: unknown) => {
       if (!(e instanceof ConnectionError && e.unsent) || core === this.#core || this.#closed) throw e;
-      return this.#issueOn(this.#core!, issue);
+      return this.#issue(issue);
     });
-  }
-
-  /** Issues a command once the outage ends (in the order they were issued), or fails it with the outage. */
-  #later<T>(issue: () => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new ClosedError("cpipe: the sentinel pool is closed"));
-    if (!this.#settings.offlineQueue) {
-      const { role, name } = this.#settings;
-      return Promise.reject(
-        new ConnectionError(`cpipe: no ${role} of ${name} is reachable now (offlineQueue is off)`, { unsent: true }),
-      );
-    }
-    return this.#outage!.promise.then(issue);
   }
 
   /** A pool to `address`, once it says it has the role wanted; null when it never did. */
@@ -527,7 +510,7 @@ export class SentinelPool extends Commands<"async"> {
     core.onEvent = (event) => {
       if (core !== this.#core) return; // the old server's, closing
       if (event.type === "up") {
-        this.#endOutage(null);
+        this.#endOutage();
       } else if (event.type === "down" && event.status !== 0) {
         // The core's own count: one kept from the events drifted (a failed redial is a second down of one
         // connection), and an outage then held commands back while another connection was up.
@@ -537,46 +520,24 @@ export class SentinelPool extends Commands<"async"> {
     };
   }
 
-  /** The server is unreachable: commands wait, and the sentinels are asked until they name another. */
+  /** The server is unreachable: the sentinels are asked often until they name another (or it comes back). */
   #startOutage(): void {
-    if (this.#outage !== null || this.#closed) return;
-    let resolve!: () => void, reject!: (e: Error) => void;
-    const promise = new Promise<void>((ok, fail) => {
-      resolve = ok;
-      reject = fail;
-    });
-    promise.catch(() => {});
-    const limit = this.#settings.offlineTimeout;
-    const timer = limit > 0
-      ? setTimeout(() => {
-        this.#endOutage(
-          new ConnectionError(
-            `cpipe: no ${this.#settings.role} of ${this.#settings.name} came up within offlineTimeout (${limit} ms)`,
-            { unsent: true },
-          ),
-        );
-      }, limit)
-      : undefined;
-    this.#outage = { promise, resolve, reject, timer };
+    if (this.#outage || this.#closed) return;
+    this.#outage = true;
     this.#pollOutage();
   }
 
   #pollOutage(): void {
-    if (this.#outage === null || this.#closed) return;
+    if (!this.#outage || this.#closed) return;
     this.#outageTimer = unrefTimeout(async () => {
       await this.#check();
       this.#pollOutage();
     }, OUTAGE_POLL);
   }
 
-  #endOutage(error: Error | null): void {
-    const outage = this.#outage;
-    if (outage === null) return;
-    this.#outage = null;
-    clearTimeout(outage.timer as ReturnType<typeof setTimeout>);
+  #endOutage(): void {
+    this.#outage = false;
     clearTimeout(this.#outageTimer);
-    if (error === null) outage.resolve();
-    else outage.reject(error);
   }
 
   /**
@@ -586,7 +547,7 @@ export class SentinelPool extends Commands<"async"> {
   async #check(): Promise<void> {
     if (this.#checking || this.#closed) return;
     // A replica in use stays in use while it is up (the sentinels name one at random).
-    if (this.#settings.role === "replica" && this.#outage === null) return;
+    if (this.#settings.role === "replica" && !this.#outage) return;
     this.#checking = true;
     try {
       let address: NodeAddress;
@@ -605,10 +566,10 @@ export class SentinelPool extends Commands<"async"> {
       const old = this.#core;
       this.#use(core, address);
       this.#switches++;
-      // What the old server's core still held unsent (issued as the server went down, before this pool saw it
-      // go) goes to the new one, ahead of what the outage held back: the order it was issued in.
+      // What the old server's core still held unsent (its offline queue) goes to the new one, in the order it was
+      // issued (`#issue`); its pipelines fail unsent.
       old?.failUnsent(new ConnectionError(`cpipe: ${old.address} was left at a failover`, { unsent: true }));
-      this.#endOutage(null);
+      this.#endOutage();
       void old?.close();
     } finally {
       this.#checking = false;

@@ -15,7 +15,7 @@ import { type RedisServer, startCluster, startRedis, startSentinels } from "../h
 import { until } from "../harness/wait.ts";
 import { type Client, ClosedError, connect, connectPool, type Pool, type Reply, type Subscription } from "../../mod.ts";
 import { type ClusterPool, connectClusterPool } from "../../cluster.ts";
-import { connectSentinelPool, SentinelPool } from "../../sentinel.ts";
+import { connectSentinelPool, type SentinelPool } from "../../sentinel.ts";
 
 const server = await startRedis();
 const cluster = await startCluster({ replicas: 0 });
@@ -325,16 +325,9 @@ async function closeScenario(
       ].map((call: Promise<unknown>) => call.then((value) => `resolved with ${value}`, (e: unknown) => e));
       const settled = await within("the calls before close()", Promise.allSettled(before));
       const [set, piped, burst] = settled.map((s) => s.status === "fulfilled" ? s.value : s.reason);
-      // Known, not yet changed: a sentinel pool's close() rejects at once the commands waiting for its outage to
-      // end (issued while its only connection was down), where a pool lets them go out within closeTimeout, and
-      // so does the sentinel pool with a pipeline issued at the same moment (it waits in the core's offline queue).
-      const outageRefused = pool instanceof SentinelPool && set instanceof ClosedError;
-      assert.deepEqual(piped, [outageRefused ? null : key, tag]); // its GET follows the SET, or its refusal
-      if (outageRefused) assert(burst instanceof ClosedError, String(burst));
-      else {
-        assert.equal(set, "OK");
-        (burst as string[]).forEach((reply, i) => assert.equal(reply, String(i)));
-      }
+      assert.deepEqual(piped, [key, tag]); // its GET follows the SET
+      assert.equal(set, "OK");
+      (burst as string[]).forEach((reply, i) => assert.equal(reply, String(i)));
       for (const call of after) {
         const refused = await within("a call after close()", call);
         assert(refused instanceof ClosedError, `after close(): ${refused}`);
