@@ -16,7 +16,7 @@ export function errorFromStatus(code: number, message: string, serverError?: Rep
     case Status.ERR_CONN:
       return new ConnectionError(text, { unsent });
     case Status.ERR_HANDSHAKE:
-      return new ConnectionError(text, serverError === undefined ? undefined : { cause: serverError });
+      return new ConnectionError(text, serverError === undefined ? { unsent } : { cause: serverError, unsent });
     case Status.ERR_TIMEOUT:
       return new TimeoutError(text);
     case Status.ERR_PROTOCOL:

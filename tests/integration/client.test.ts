@@ -309,6 +309,29 @@ test("commandTimeout does not cut a blocking command short (BLPOP by name or typ
   r.close();
 });
 
+test("a command whose reconnect's AUTH is refused never ran: ConnectionError with unsent, the server's refusal as cause", () => {
+  server.cli("ACL", "SETUSER", "rotated", "on", ">before", "~*", "+@all");
+  try {
+    const r = connect({ host: server.host, port: server.port, username: "rotated", password: "before" });
+    assert.equal(r.ping(), "PONG");
+    server.cli("ACL", "SETUSER", "rotated", "resetpass", ">after"); // the password rotated under the client
+    server.cli("CLIENT", "KILL", "USER", "rotated");
+    let error: unknown = null;
+    try {
+      r.set("client:rotated", "1");
+    } catch (e) {
+      error = e;
+    }
+    assert(error instanceof ConnectionError && error.unsent, `unsent: ${error}`);
+    assert(error.cause instanceof ReplyError, String(error.cause));
+    assert(!error.message.includes("before") && !error.message.includes("after"), error.message);
+    assert.equal(server.cli("EXISTS", "client:rotated"), "0");
+    r.close();
+  } finally {
+    server.cli("ACL", "DELUSER", "rotated");
+  }
+});
+
 test("SELECT and CLIENT SETNAME apply, and survive a reconnect", () => {
   const r = connect(server.host, server.port, { db: 3, name: "cpipe-test" });
   const other = connect(server.host, server.port);
