@@ -64,6 +64,11 @@ export interface SentinelOptions extends ConnectOptions, Omit<PoolOptions, "url"
   sentinelPassword?: string;
   /** How often the pool asks the sentinels where the master is, in milliseconds. Default 1,000. */
   pollInterval?: number;
+  /**
+   * The name of the connections to the servers (CLIENT SETNAME: the `name` option elsewhere, which names the set
+   * here), as ioredis' `connectionName`.
+   */
+  connectionName?: string;
 }
 
 /** Options of the set, not of its servers' connections (the offline ones are given back to the pool's). */
@@ -74,6 +79,7 @@ const SENTINEL_KEYS = new Set([
   "sentinelUsername",
   "sentinelPassword",
   "pollInterval",
+  "connectionName",
   "offlineQueue",
   "offlineTimeout",
 ]);
@@ -122,6 +128,7 @@ function sentinelSettings(options: SentinelOptions): SentinelSettings {
   });
   const serverOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (!SENTINEL_KEYS.has(key)) serverOptions[key] = value;
+  if (options.connectionName !== undefined) serverOptions.name = options.connectionName;
   const pollInterval = options.pollInterval ?? 1_000;
   if (!Number.isInteger(pollInterval) || pollInterval < 10) {
     throw new TypeError("cpipe: pollInterval is at least 10 ms");

@@ -54,6 +54,13 @@ test("sentinel: the pool and the client find the master; a replica serves reads"
   assert(error instanceof CpipeError && /no sentinel told/.test(error.message), String(error));
 });
 
+test("sentinel: connectionName names the connections to the servers (name is the set's)", async () => {
+  await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name, connectionName: "s-pool" });
+  using client = connectSentinel({ sentinels: sentinels(), name: set.name, connectionName: "s-client" });
+  assert.equal(await pool.send("CLIENT", "GETNAME"), "s-pool");
+  assert.equal(client.send("CLIENT", "GETNAME"), "s-client");
+});
+
 test("sentinel: close() refuses the calls made after it at once, as a pool's does", async () => {
   const pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name });
   assert.deepEqual(await pool.set("s:closing", "1"), "OK");
