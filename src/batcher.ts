@@ -311,7 +311,10 @@ export class Batcher {
       }
       const end = to < n ? starts[to]! : segment.encoder.length;
       const count = to - from;
-      const calls = this.#callsFor(ids, from, count, segment.blocking, segment.sameSession);
+      // A later part of a segment on an exclusive connection needs the session its earlier parts went to: they may
+      // have given it state (a pipeline's WATCH or MULTI), which a redial between the parts would lose.
+      const sameSession = segment.sameSession || (exclusive && from > 0);
+      const calls = this.#callsFor(ids, from, count, segment.blocking, sameSession);
       const route = segment.route >= 0 ? segment.route : spread ? -1 : segment.connection;
       const bytes = start === 0 ? segment.encoder.bytes : segment.encoder.bytes.subarray(start, end);
       const rc = native.cpipe_pool_submit(handle, bytes, end - start, calls, count * Call.SIZE, route);

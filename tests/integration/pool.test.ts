@@ -413,6 +413,27 @@ test("a lease given state whose connection dropped before the pool saw it go ref
   await pool.close();
 });
 
+test("a lease pipeline split across submits never sends its rest into a new session", async () => {
+  // maxInFlight 2: the pipeline goes in parts, the rest once the first is answered. The WATCH of the first part gives
+  // the connection state; the connection drops while the BLPOP holds the first part, so the rest must not go out on
+  // the redialled connection, where the MULTI/SET/EXEC would run without the WATCH.
+  const [pool, k] = fresh({ size: 1, exclusiveConnections: 1, maxInFlight: 2 });
+  await pool.set(`${k}bal`, "100");
+  const lease = await pool.acquire();
+  const id = String(await lease.send("CLIENT", "ID"));
+  const done = lease.pipeline().addCommand("WATCH", `${k}bal`).addCommand("BLPOP", `${k}q`, "2").addCommand("MULTI")
+    .set(`${k}bal`, "90").addCommand("EXEC").execute().catch((e: unknown) => e);
+  await sleep(200);
+  server.cli("SET", `${k}bal`, "0"); // a concurrent write the WATCH was there to catch
+  server.cli("CLIENT", "KILL", "ID", id);
+  const failed = await done;
+  assert(failed instanceof ConnectionError, `the pipeline: ${failed}`);
+  await sleep(100);
+  assert.equal(await pool.get(`${k}bal`), "0", "the rest of the pipeline ran in a session without the WATCH");
+  lease.release();
+  await pool.close();
+});
+
 test("connect options: AUTH, SELECT and CLIENT SETNAME apply to every connection", async () => {
   await using secured = await startRedis({ args: ["--requirepass", "s3cret"] });
   const pool = connectPool({
