@@ -164,6 +164,8 @@ class Sentinels {
    * every question its timeout.
    */
   #first = 0;
+  /** Closed: `locateAsync` makes no more pools. */
+  #closed = false;
 
   constructor(settings: SentinelSettings) {
     this.#settings = settings;
@@ -186,6 +188,9 @@ class Sentinels {
     const asking = this.#asking();
     let step = asking.next();
     while (!step.done) {
+      // A poll that outlived close() (its question failed as the pools closed) asks no further sentinel: a pool
+      // made for it now would never be closed.
+      if (this.#closed) throw new ClosedError("cpipe: the sentinel pool is closed");
       const settled = await this.#pool(step.value).send(...this.#question).then(
         (reply) => () => reply,
         (e: unknown) => (): never => {
@@ -259,6 +264,7 @@ class Sentinels {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
     const pools = [...this.#pools.values()];

@@ -96,6 +96,77 @@ test("sentinel: a sentinel that never answers, listed first, lets a process end 
   }
 });
 
+/**
+ * A sentinel of our own on a free port: names the set's master to SENTINEL GET-MASTER-ADDR-BY-NAME until `silent`,
+ * then says nothing; answers +OK to anything else but SUBSCRIBE (never confirmed). `asking`: its connections that
+ * asked where the master is and are still open.
+ */
+async function fakeSentinel(master: { host: string; port: number }) {
+  const state = { silent: false, asking: new Set<unknown>(), port: 0 };
+  const server = createServer((socket) => {
+    let buffer = "";
+    socket.on("error", () => {});
+    socket.on("close", () => state.asking.delete(socket));
+    socket.on("data", (chunk) => {
+      buffer += chunk.toString("latin1");
+      for (;;) { // one command: *N then N bulk strings
+        const words: string[] = [];
+        let at = 0;
+        const line = () => {
+          const end = buffer.indexOf("\r\n", at);
+          if (end < 0) return null;
+          const text = buffer.slice(at, end);
+          at = end + 2;
+          return text;
+        };
+        const head = line();
+        if (head === null) return;
+        let complete = true;
+        for (let k = 0; k < Number(head.slice(1)); k++) {
+          const size = line();
+          if (size === null || buffer.length < at + Number(size.slice(1)) + 2) {
+            complete = false;
+            break;
+          }
+          words.push(buffer.slice(at, at + Number(size.slice(1))));
+          at += Number(size.slice(1)) + 2;
+        }
+        if (!complete) return;
+        buffer = buffer.slice(at);
+        const name = words.map((w) => w.toUpperCase());
+        if (name.includes("GET-MASTER-ADDR-BY-NAME")) {
+          state.asking.add(socket);
+          if (state.silent) continue;
+          const port = String(master.port);
+          socket.write(`*2\r\n$${master.host.length}\r\n${master.host}\r\n$${port.length}\r\n${port}\r\n`);
+        } else if (name[0] === "HELLO") {
+          socket.write("%1\r\n$6\r\nserver\r\n$5\r\nredis\r\n");
+        } else if (name[0] !== "SUBSCRIBE" && name[0] !== "PSUBSCRIBE") socket.write("+OK\r\n");
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  state.port = (server.address() as AddressInfo).port;
+  return Object.assign(state, { close: () => server.close() });
+}
+
+test("sentinel: close() during a poll leaves no connection to a sentinel asked after it", async () => {
+  const first = await fakeSentinel(set.master), second = await fakeSentinel(set.master);
+  try {
+    const at = [first, second].map((f) => `redis://127.0.0.1:${f.port}`);
+    const pool = await connectSentinelPool({ sentinels: at, name: set.name, pollInterval: 20 });
+    assert.equal(await pool.ping(), "PONG");
+    first.silent = true; // the next poll waits on it (1 s), then asks the second
+    await sleep(200);
+    await pool.close();
+    await sleep(1_500);
+    assert.equal(second.asking.size, 0, "a poll that outlived close() left a pool connected to a sentinel");
+  } finally {
+    first.close();
+    second.close();
+  }
+});
+
 test("sentinel: a silent sentinel listed first never stops the pool's event loop", async () => {
   const silent = createServer(() => {});
   await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
