@@ -80,8 +80,8 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   addCommand<C extends string>(command: C, ...args: Arg[]): Added<PoolQueue<R, Q>, C> {
     checkCommand(command, args[0]);
     this.#tracker?.check(command, args);
-    if (classify(command, args) === BLOCKING) this.#blocking.push(this.#plan.length);
-    return this.#queue(command, args, null, false, true) as unknown as Added<PoolQueue<R, Q>, C>;
+    const blocking = classify(command, args) === BLOCKING;
+    return this.#queue(command, args, null, false, true, blocking) as unknown as Added<PoolQueue<R, Q>, C>;
   }
 
   /**
@@ -117,8 +117,8 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     transform: Transform<T> | null = null,
   ): Queued<PoolQueue<R, Q>, T> {
     this.#tracker?.check(command, args);
-    if (classify(command, args) === BLOCKING) this.#blocking.push(this.#plan.length);
-    return this.#queue(command, args, transform, asBuffer, true) as unknown as Queued<PoolQueue<R, Q>, T>;
+    const blocking = classify(command, args) === BLOCKING;
+    return this.#queue(command, args, transform, asBuffer, true, blocking) as unknown as Queued<PoolQueue<R, Q>, T>;
   }
 
   /** Queues one command for the typed methods; see `Commands`. */
@@ -131,9 +131,18 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     return this.#queue(command, args, transform, asBuffer, false) as unknown as Queued<PoolQueue<R, Q>, T>;
   }
 
-  #queue(command: string, args: Arg[], transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): this {
+  /** `blocking`: the command blocks by design (recorded once it is encoded: one refused names no index). */
+  #queue(
+    command: string,
+    args: Arg[],
+    transform: Transform<unknown> | null,
+    asBuffer: boolean,
+    byName: boolean,
+    blocking = false,
+  ): this {
     const start = this.#encoder.length, sent = withKeyPrefix(this.#core.keyPrefix, command, args);
     this.#encoder.add(command, sent);
+    if (blocking) this.#blocking.push(this.#plan.length);
     const written = this.#core.cache?.written(command, sent);
     if (written) this.#written.push(...written);
     this.#starts.push(start);

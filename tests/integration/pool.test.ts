@@ -352,6 +352,21 @@ test("commandTimeout bounds a lease's calls: TimeoutError with the server stalle
   await pool.close();
 });
 
+test("a blocking command refused for a bad argument exempts no other command of a lease's pipeline from the timeout", async () => {
+  const [pool, k] = fresh({ size: 1, exclusiveConnections: 1, commandTimeout: 300 });
+  const lease = await pool.acquire();
+  const piped = lease.pipeline();
+  assert.throws(() => piped.addCommand("BLPOP", `${k}q`, {} as unknown as string), TypeError);
+  piped.get(`${k}k`); // the command the refused BLPOP's place would have named
+  const stalled = await stallServer(2);
+  const started = Date.now();
+  const outcome = await piped.execute().catch((e: unknown) => e);
+  assert(outcome instanceof TimeoutError, `the GET waited ${Date.now() - started} ms: ${outcome}`);
+  await stalled.over;
+  lease.release();
+  await pool.close();
+});
+
 test("commandTimeout does not cut a blocking command short: a lease's BLPOP, pool.blpop", async () => {
   const [pool, k] = fresh({ size: 1, exclusiveConnections: 2, commandTimeout: 300 });
   const lease = await pool.acquire();
