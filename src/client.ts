@@ -17,8 +17,6 @@ import type { Arg, Reply } from "./types.ts";
 import { ClientSubscriber } from "./client_subscriber.ts";
 import type { Message } from "./pubsub.ts";
 
-/** No calls given: one reply per command, no flags. */
-const NO_CALLS = new Uint8Array(0);
 /** The call of one command that blocks by design: one reply, exempt from the command timeout. */
 const BLOCKING_CALL = new Uint8Array(Call.SIZE);
 new DataView(BLOCKING_CALL.buffer).setUint32(4, 1 | (Call.BLOCKING << 16), true);
@@ -302,7 +300,7 @@ export class Client extends Commands<"sync"> {
     const encoder = this.#encoder;
     encoder.reset();
     encoder.add(command, withKeyPrefix(this.#keyPrefix, command, args));
-    const reply = this.#connection.run(encoder, asBuffer, null, blocking ? BLOCKING_CALL : NO_CALLS)[0]!; // one command, one reply
+    const reply = this.#connection.run(encoder, asBuffer, null, blocking ? BLOCKING_CALL : undefined)[0]!; // one command, one reply
     if (reply instanceof ReplyError) throw reply;
     // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array (a pipeline does it).
     return transform === null || this.#transaction.inMulti ? reply as T : transform(reply);

@@ -21,6 +21,7 @@ import {
   TimeoutError,
 } from "../../mod.ts";
 import { native } from "../../ffi/load.ts";
+import { sleepSync } from "../../src/offline_wait.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
@@ -407,13 +408,12 @@ test("a lease given state whose connection dropped before the pool saw it go ref
   const [pool, k] = fresh({ size: 1, exclusiveConnections: 1 });
   // An exclusive connection is read by the I/O thread: it sees the drop (and redials), and this thread learns of it
   // only at its next drain, so calls made in between find the pool's view of the connection stale.
-  const blockThisThread = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
   await pool.set(`${k}bal`, "100");
   const watching = await pool.acquire();
   await watching.send("WATCH", `${k}bal`);
   server.cli("CLIENT", "KILL", "ID", String(await watching.send("CLIENT", "ID")));
   server.cli("SET", `${k}bal`, "0"); // a concurrent write the WATCH was there to catch
-  blockThisThread();
+  sleepSync(300);
   const lost = await watching.pipeline().addCommand("MULTI").set(`${k}bal`, "90").addCommand("EXEC").execute()
     .catch((e: unknown) => e);
   assert(lost instanceof ConnectionError && lost.unsent, `the EXEC went to a session without the WATCH: ${lost}`);
@@ -422,7 +422,7 @@ test("a lease given state whose connection dropped before the pool saw it go ref
 
   const plain = await pool.acquire();
   server.cli("CLIENT", "KILL", "ID", String(await plain.send("CLIENT", "ID")));
-  blockThisThread();
+  sleepSync(300);
   assert.equal(await plain.ping(), "PONG", "a lease without state redials and goes on");
   plain.release();
   await pool.close();

@@ -14,6 +14,7 @@ import { clientSettings, type PoolOptions, poolSettings } from "../../src/option
 import { PoolCore } from "../../src/pool_core.ts";
 import { Role } from "../../ffi/abi.ts";
 import { encodeConnectionSettings } from "../../src/settings.ts";
+import { sleepSync } from "../../src/offline_wait.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
@@ -60,7 +61,7 @@ test("a submit written into a socket the server closed, its end not read yet: wh
   const id = String(await pool.send("CLIENT", "ID"));
   server.cli("CLIENT", "KILL", "ID", id);
   // The runtime cannot read the end of the stream meanwhile: the connection still looks up.
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  sleepSync(300);
   // Two writes in one tick: the socket takes the first (the server's reset comes back), the second fails.
   const taken = pool.set("rr:unsent", "taken").catch((e: unknown) => e);
   const refused = pool.pipeline().set("rr:unsent", "refused").get("rr:unsent").execute().catch((e: unknown) => e);
