@@ -322,6 +322,10 @@ typedef struct tls_state {
      * below, or the record Mbed TLS holds), not yet counted as sent. */
     size_t write_len;
     int sys_errno; /* the socket's errno behind MBEDTLS_ERR_NET_* */
+    /* A write that failed after some of its records went: it reported those,
+     * and the failure waits here for the next write (see failed_after). */
+    int32_t failure;
+    char failure_why[CPIPE_ERRSTR_LEN];
     /* The records one tls_write makes, gathered so that one send() carries
      * several: a send() per 16 KB record wakes the server once per record,
      * and a 10,000-command pipeline is about 24 of them. out[out_pos,
@@ -554,6 +558,7 @@ static int32_t tls_dial(cpipe_transport *t, const char *host, int port, const cp
     }
     st->secured = 0;
     st->broken = 0;
+    st->failure = 0;
     st->write_len = 0;
     st->out_pos = st->out_len = 0;
     st->out_records = 0;
@@ -650,14 +655,33 @@ static int32_t flush_held(tls_state *st, char *why, size_t why_cap) {
     return broken_by(st, rc, why, why_cap);
 }
 
+/* A write failed (`failure`, with `why`) after `went` of the caller's bytes
+ * had reached the socket in whole records. The server may have run those:
+ * they count as sent now, and the failure comes with the next write, as a
+ * plain socket's does. Counted as never sent, their calls would fail as
+ * UNSENT, which tells the caller that a retry is safe. */
+static int64_t failed_after(tls_state *st, size_t went, int32_t failure, const char *why) {
+    if (went == 0) return failure;
+    st->failure = failure;
+    snprintf(st->failure_why, sizeof st->failure_why, "%s", why);
+    st->write_len = 0;
+    return (int64_t)went;
+}
+
 static int64_t tls_write(cpipe_transport *t, const uint8_t *buf, size_t len, char *why, size_t why_cap) {
     tls_state *st = t->state;
+    if (st->failure != 0) {
+        snprintf(why, why_cap, "%s", st->failure_why);
+        return st->failure;
+    }
     size_t sent = 0;
     /* A record of the caller's bytes is encrypted and held until the socket
      * takes it; those bytes count as sent once it went, whoever flushed it
-     * (mbedtls_ssl_read flushes too, before a post-handshake message). */
+     * (mbedtls_ssl_read flushes too, before a post-handshake message). The
+     * gathered ones come first in `buf`. */
+    size_t gathered = gathered_unsent(st);
     int32_t rc = flush_held(st, why, why_cap);
-    if (rc < 0) return rc;
+    if (rc < 0) return failed_after(st, gathered - gathered_unsent(st), rc, why);
     if (rc == CPIPE_AGAIN) return 0;
     if (st->write_len > 0) {
         sent = st->write_len < len ? st->write_len : len;
@@ -686,11 +710,15 @@ static int64_t tls_write(cpipe_transport *t, const uint8_t *buf, size_t len, cha
             break;
         }
         st->gathering = 0;
-        return broken_by(st, n, why, why_cap);
+        rc = broken_by(st, n, why, why_cap);
+        return failed_after(st, sent - gathered_unsent(st), rc, why);
     }
     st->gathering = 0;
     int rc_send = send_gathered(st);
-    if (rc_send < 0 && rc_send != MBEDTLS_ERR_SSL_WANT_WRITE) return broken_by(st, rc_send, why, why_cap);
+    if (rc_send < 0 && rc_send != MBEDTLS_ERR_SSL_WANT_WRITE) {
+        rc = broken_by(st, rc_send, why, why_cap);
+        return failed_after(st, sent - gathered_unsent(st), rc, why);
+    }
     /* Gathered records the socket did not take are the last of the bytes
      * counted above: they count as sent once they went (flush_held). */
     size_t unsent = gathered_unsent(st);
