@@ -6,8 +6,8 @@
  * connections drop, and re-points itself (a new native pool to the new
  * master, the old one closed: what was in flight there fails), while
  * commands issued meanwhile wait; the synchronous client asks again after a
- * connection failure or a READONLY answer (the old master came back as a
- * replica) and reconnects.
+ * connection failure, and both after a READONLY answer (the old master came
+ * back as a replica), which they send once more to the server named.
  *
  * The pool also subscribes to `+switch-master` on the first sentinel that
  * takes the subscription, so that a failover is followed as soon as it is
@@ -328,7 +328,8 @@ const same = (a: NodeAddress, b: NodeAddress): boolean => a.host === b.host && a
 /**
  * A pool on the master (or a replica) of a set watched by Redis Sentinel: every command method returns a promise;
  * after a failover it re-points itself to the new master. Commands in flight on the old master fail with
- * `ConnectionError`; those issued while no master is reachable wait (at most `offlineTimeout`). Made by
+ * `ConnectionError`; those issued while no master is reachable wait (at most `offlineTimeout`); one the old master
+ * refuses as a replica (READONLY) is sent once more, after the sentinels were asked. Made by
  * {@linkcode connectSentinelPool}.
  *
  * @example
@@ -347,7 +348,8 @@ export class SentinelPool extends Commands<"async"> {
   #outage = false;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #outageTimer: ReturnType<typeof setTimeout> | undefined;
-  #checking = false;
+  /** The check running now (`#check`), which callers that need its outcome await together. */
+  #checking: Promise<void> | null = null;
   #closed = false;
   #switches = 0;
 
@@ -484,14 +486,23 @@ export class SentinelPool extends Commands<"async"> {
   /**
    * Issues a command on the current server. While it is unreachable the command waits in its core's offline queue
    * (`offlineQueue`, at most `offlineTimeout`), in order with pipelines; at a failover what that core never sent is
-   * failed there unsent (`#check`) and issued again here, on the new server, in the order it was issued.
+   * failed there unsent (`#check`) and issued again here, on the new server, in the order it was issued. A command a
+   * master refuses as a replica (READONLY: a failover this pool has not followed yet, the old master back as a
+   * replica) did not run: once the sentinels have been asked, it is issued once more, on the server they name.
    */
-  #issue<T>(issue: (core: PoolCore) => Promise<T>): Promise<T> {
+  #issue<T>(issue: (core: PoolCore) => Promise<T>, readOnlyRefused = false): Promise<T> {
     const core = this.#core;
     if (core === null) return Promise.reject(new ClosedError("cpipe: the sentinel pool is closed"));
-    return issue(core).catch((e: unknown) => {
+    return issue(core).catch(async (e: unknown) => {
+      if (
+        e instanceof ReplyError && e.code === "READONLY" && !readOnlyRefused && this.#settings.role === "master" &&
+        !this.#closed
+      ) {
+        await this.#check();
+        return this.#issue(issue, true);
+      }
       if (!(e instanceof ConnectionError && e.unsent) || core === this.#core || this.#closed) throw e;
-      return this.#issue(issue);
+      return this.#issue(issue, readOnlyRefused);
     });
   }
 
@@ -555,38 +566,44 @@ export class SentinelPool extends Commands<"async"> {
 
   /**
    * Asks the sentinels where the server is; when elsewhere, re-points the pool there. The place to react to
-   * `+switch-master` once a sentinel connection can subscribe: call this from that message.
+   * `+switch-master` once a sentinel connection can subscribe: call this from that message. A check asked for while
+   * one runs is that one.
    */
-  async #check(): Promise<void> {
-    if (this.#checking || this.#closed) return;
+  #check(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     // A replica in use stays in use while it is up (the sentinels name one at random).
-    if (this.#settings.role === "replica" && !this.#outage) return;
-    this.#checking = true;
-    try {
-      let address: NodeAddress;
-      try {
-        address = await this.#sentinels.locateAsync();
-      } catch {
-        return; // no sentinel answered: the next poll asks again
-      }
-      if (this.#address !== null && same(address, this.#address)) return;
-      const core = await this.#open(address);
-      if (core === null) return;
-      if (this.#closed) {
-        await core.close();
-        return;
-      }
-      const old = this.#core;
-      this.#use(core, address);
-      this.#switches++;
-      // What the old server's core still held unsent (its offline queue) goes to the new one, in the order it was
-      // issued (`#issue`); its pipelines fail unsent.
-      old?.failUnsent(new ConnectionError(`cpipe: ${old.address} was left at a failover`, { unsent: true }));
-      this.#endOutage();
-      void old?.close();
-    } finally {
-      this.#checking = false;
+    if (this.#settings.role === "replica" && !this.#outage) return Promise.resolve();
+    if (this.#checking === null) {
+      const running = this.#relocate().finally(() => {
+        if (this.#checking === running) this.#checking = null;
+      });
+      this.#checking = running;
     }
+    return this.#checking;
+  }
+
+  async #relocate(): Promise<void> {
+    let address: NodeAddress;
+    try {
+      address = await this.#sentinels.locateAsync();
+    } catch {
+      return; // no sentinel answered: the next poll asks again
+    }
+    if (this.#address !== null && same(address, this.#address)) return;
+    const core = await this.#open(address);
+    if (core === null) return;
+    if (this.#closed) {
+      await core.close();
+      return;
+    }
+    const old = this.#core;
+    this.#use(core, address);
+    this.#switches++;
+    // What the old server's core still held unsent (its offline queue) goes to the new one, in the order it was
+    // issued (`#issue`); its pipelines fail unsent.
+    old?.failUnsent(new ConnectionError(`cpipe: ${old.address} was left at a failover`, { unsent: true }));
+    this.#endOutage();
+    void old?.close();
   }
 }
 

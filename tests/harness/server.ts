@@ -297,8 +297,11 @@ export interface SentinelSet {
   readonly sentinels: number[];
   /** Asks a sentinel where the master is now (`host:port`). */
   masterAddress(): string;
-  /** Stops the sentinels' processes (SIGSTOP: connections still open, nothing answered) or lets them go on. */
-  freezeSentinels(frozen: boolean): void;
+  /**
+   * Stops the sentinels' processes (SIGSTOP: connections still open, nothing answered) or lets them go on; `only`:
+   * these of them (indexes into `sentinels`).
+   */
+  freezeSentinels(frozen: boolean, only?: number[]): void;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -376,9 +379,11 @@ export async function startSentinels(
         }
         return "";
       },
-      freezeSentinels: (frozen) => {
+      freezeSentinels: (frozen, only) => {
         // By pid: Deno's ChildProcess.kill("SIGSTOP") marks the child as ended, and its real exit is never reported.
-        for (const s of sentinels) process.kill(s.proc.pid!, frozen ? "SIGSTOP" : "SIGCONT");
+        sentinels.forEach((s, i) => {
+          if (only === undefined || only.includes(i)) process.kill(s.proc.pid!, frozen ? "SIGSTOP" : "SIGCONT");
+        });
       },
       stop,
       [Symbol.asyncDispose]: stop,

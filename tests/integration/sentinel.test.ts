@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
-import { type SentinelSet, startSentinels } from "../harness/server.ts";
+import { runCli, type SentinelSet, startSentinels } from "../harness/server.ts";
 import { ClosedError, connect, ConnectionError, CpipeError, ReplyError } from "../../mod.ts";
 import { connectSentinel, connectSentinelPool } from "../../sentinel.ts";
 import { sleepSync } from "../../src/offline_wait.ts";
@@ -326,6 +326,48 @@ test("sentinel: a command issued as the master died, before the pool saw it go, 
   assert.deepEqual(pool.address, `127.0.0.1:${own.replica.port}`);
   assert.deepEqual(await pool.get("s:late"), "1");
   assert(Date.now() - started < 15_000, `waited ${Date.now() - started} ms`);
+});
+
+test("sentinel: a write the old master refuses as a replica (READONLY) runs once on the new master", async () => {
+  await using own = await startSentinels({ downAfter: 1000 });
+  const second = own.sentinels[1]!;
+  // The pool hears of failovers from the first sentinel and polls once a minute: with the first frozen it misses
+  // this one, and its connections to the old master stay up while that master turns into a replica.
+  await using pool = await connectSentinelPool({
+    sentinels: own.sentinels.map((port) => `redis://127.0.0.1:${port}`),
+    name: own.name,
+    pollInterval: 60_000,
+  });
+  assert.equal(await pool.set("ro:k", "1"), "OK");
+  const oldMaster = `127.0.0.1:${own.master.port}`, newMaster = `127.0.0.1:${own.replica.port}`;
+  assert.equal(pool.address, oldMaster);
+  own.freezeSentinels(true, [0]);
+  try {
+    await runCli(["-p", String(second), "SENTINEL", "FAILOVER", own.name]);
+    const deadline = Date.now() + 20_000;
+    while (
+      !(await runCli(["-p", String(second), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", own.name])).includes(
+        String(own.replica.port),
+      )
+    ) {
+      assert(Date.now() < deadline, "the sentinels promoted the replica");
+      await sleep(100);
+    }
+    // What the sentinels do to an old master they reach again, without waiting for them.
+    own.master.cli("REPLICAOF", "127.0.0.1", String(own.replica.port));
+    assert.match(own.master.cli("ROLE"), /^slave/);
+    assert.equal(pool.address, oldMaster, "the pool has not followed the failover yet");
+    assert.equal(await pool.set("ro:k", "2"), "OK");
+    assert.equal(pool.address, newMaster, "the refusal made the pool ask the sentinels");
+    assert.equal(own.replica.cli("GET", "ro:k").trim(), "2");
+    // A write refused again (the sentinels name no other master) rejects: sent once more, not for ever.
+    own.replica.cli("REPLICAOF", "127.0.0.1", String(own.master.port));
+    const refused = await pool.set("ro:k", "3").catch((e) => e);
+    assert(refused instanceof ReplyError && refused.code === "READONLY", String(refused));
+    own.replica.cli("REPLICAOF", "NO", "ONE");
+  } finally {
+    own.freezeSentinels(false, [0]);
+  }
 });
 
 test("sentinel: a failover the sentinels announce (+switch-master) is followed without waiting for a poll", async () => {
