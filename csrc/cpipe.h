@@ -117,7 +117,8 @@
                                    queued behind it are timed from its reply, not from their send */
 /* On a submit's first call: the submit needs the session of the one taken before it on that connection (an
  * acquired connection's WATCH, MULTI, SELECT…). When the connection went down since, the submit is refused whole
- * (CPIPE_ERR_CONN, nothing taken): its redial would run it in a new session without that state. */
+ * (CPIPE_ERR_CONN, nothing taken): its redial would run it in a new session without that state. So is every later
+ * submit to that connection, flagged or not, until it is acquired again: its holder's state is gone. */
 #define CPIPE_CALL_SAME_SESSION 0x2
 /* A Pub/Sub (un)subscription, by kind (one value under CPIPE_CALL_PUBSUB_MASK).
  * Its replies are the server's confirmations of that kind, one per channel:
@@ -266,7 +267,8 @@ CPIPE_API int32_t cpipe_pool_notify_fd(cpipe_pool *p, int32_t take);
  * to that connection (an acquired exclusive one, or one added). Returns the
  * index of the connection, or CPIPE_ERR_CONN when it (or, for -1, every
  * shared connection) is down and waiting to retry, or when the first call
- * asks for CPIPE_CALL_SAME_SESSION and that session ended, CPIPE_ERR_BUSY past the
+ * asks for CPIPE_CALL_SAME_SESSION and that session ended (or an earlier
+ * submit's did, on this acquisition), CPIPE_ERR_BUSY past the
  * in-flight limit, CPIPE_ERR_ARG, CPIPE_ERR_NOMEM or CPIPE_ERR_CLOSED; on
  * failure nothing was submitted and no record will come for these calls. */
 CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t cmds_len, const uint8_t *calls,

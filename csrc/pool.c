@@ -77,6 +77,9 @@ typedef struct pool_member {
     cpipe_connection conn;
     int64_t host_fd; /* the descriptor of its socket the host reads (cpipe_pool_hand_over), or -1 */
     uint32_t submitted_drops; /* conn.drops when its last submit was taken (CPIPE_CALL_SAME_SESSION) */
+    /* A submit needing the session was refused: its holder's state is gone,
+     * so every later submit is refused too, until it is acquired again. */
+    int session_lost;
     atomic_size_t pushes_held; /* bytes of its push records in the queue (not under `lock`) */
 } pool_member;
 
@@ -357,6 +360,7 @@ static int member_init(cpipe_pool *p, int i, const cpipe_settings *s, int role) 
         m->returning = RETURN_NONE;
         m->host_fd = -1;
         m->submitted_drops = 0;
+        m->session_lost = 0;
         if (role != CPIPE_ROLE_EXCLUSIVE) cpipe_connection_dial_soon(&m->conn, 1);
     }
     cpipe_mutex_unlock(&m->lock);
@@ -635,10 +639,13 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
             cpipe_mutex_unlock(&m->lock);
             continue; /* went down since it was picked */
         }
-        if ((cpipe_get_u16(calls + 6) & CPIPE_CALL_SAME_SESSION) && m->conn.drops != m->submitted_drops) {
+        if (m->session_lost ||
+            ((cpipe_get_u16(calls + 6) & CPIPE_CALL_SAME_SESSION) && m->conn.drops != m->submitted_drops)) {
+            m->session_lost = 1;
             cpipe_mutex_unlock(&m->lock);
             rc = cpipe_error_set(&p->error, CPIPE_ERR_CONN, "connection %d dropped after it was given state (WATCH, "
-                                 "MULTI, SELECT...), which the server's new session does not have", i);
+                                 "MULTI, SELECT...), which the server's new session does not have; release it and "
+                                 "acquire another", i);
             session_lost = 1;
             break;
         }
@@ -717,6 +724,8 @@ CPIPE_API int32_t cpipe_pool_acquire(cpipe_pool *p) {
             if (m->used && m->role == CPIPE_ROLE_EXCLUSIVE && !m->acquired && m->returning == RETURN_NONE &&
                 (pass == 1 || m->conn.state == CPIPE_CONN_READY)) {
                 m->acquired = 1;
+                m->submitted_drops = m->conn.drops; /* a new holder: no state of its own yet */
+                m->session_lost = 0;
                 pick = i;
                 cpipe_connection_dial_soon(&m->conn, 1);
             }

@@ -5,7 +5,7 @@
  */
 import { Commands } from "./commands.ts";
 import type { Transform } from "./replies.ts";
-import { ClosedError, ConnectionError, type CpipeError } from "./errors.ts";
+import { ClosedError, type CpipeError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
 import type { PoolCore } from "./pool_core.ts";
 import { PoolPipeline } from "./pool_pipeline.ts";
@@ -34,15 +34,12 @@ export class PoolConnection extends Commands<"async"> {
   readonly #transaction = new TransactionTracker();
   /** A command changed the connection's state (SELECT, CLIENT SETNAME…). */
   #dirty = false;
-  /** The core's count of the connection's drops while its state was intact (see `#refusal`). */
-  #drops: number;
 
   /** @internal Use `pool.acquire()`. */
   constructor(core: PoolCore, connection: number) {
     super();
     this.#core = core;
     this.#connection = connection;
-    this.#drops = core.drops(connection);
   }
 
   /** Whether `release()` was called. */
@@ -121,8 +118,10 @@ export class PoolConnection extends Commands<"async"> {
 
   /**
    * The connection holds state its holder gave it (an open WATCH or MULTI, SELECT…): a call now needs the session
-   * that has it. The core refuses such a call when the connection dropped since, before this thread drained the drop
-   * (`#refusal` refuses it once it did).
+   * that has it. The connection redials by itself, and the server's new session has none of that state: a WATCH
+   * would no longer guard the EXEC, writes would land in database 0. So the core refuses such a call, unsent, once
+   * the connection dropped since the call before it (`CPIPE_CALL_SAME_SESSION`), whether or not this thread has
+   * drained the drop yet; a connection with no state goes on as before.
    */
   get #holdsState(): boolean {
     return this.#dirty || this.#transaction.open;
@@ -134,23 +133,10 @@ export class PoolConnection extends Commands<"async"> {
   }
 
   /**
-   * Why a call cannot go on this connection now, or null: it was released, or it dropped after it was given state
-   * (an open WATCH or MULTI, SELECT…). The connection redials by itself, and the server's new session has none of
-   * that state: a WATCH would no longer guard the EXEC, writes would land in database 0. A connection with no state
-   * goes on as before.
+   * Why a call cannot go on this connection now, or null: it was released. (One that dropped after it was given
+   * state is refused by the core: see `#holdsState`.)
    */
   #refusal(): CpipeError | null {
-    if (this.#released) return new ClosedError("cpipe: this pool connection was released");
-    const drops = this.#core.drops(this.#connection);
-    if (drops === this.#drops) return null;
-    if (!this.#holdsState) {
-      this.#drops = drops;
-      return null;
-    }
-    return new ConnectionError(
-      "cpipe: this pool connection dropped after it was given state (WATCH, MULTI, SELECT…), which the server's new " +
-        "session does not have; release it and acquire another",
-      { unsent: true },
-    );
+    return this.#released ? new ClosedError("cpipe: this pool connection was released") : null;
   }
 }

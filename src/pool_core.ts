@@ -84,7 +84,6 @@ export class PoolCore {
   readonly #decoder = Object.assign(new ReplyDecoder(), { stackless: true });
   readonly #records = new RecordReader();
   #out: Uint8Array = new Uint8Array(OUT_SIZE);
-  readonly #drops: number[] = [];
   /** `drain` runs (see there); and whether it was asked to meanwhile. */
   #draining = false;
   #drainAgain = false;
@@ -497,7 +496,6 @@ export class PoolCore {
       return;
     }
     if (event.type === "down") {
-      this.#drops[event.connection] = this.drops(event.connection) + 1;
       // The server forgot what a dropped connection read: no invalidation would come for it.
       this.cache?.flush();
     }
@@ -814,14 +812,6 @@ export class PoolCore {
       clearTimeout(timer);
     }
     this.#shutdown(closed);
-  }
-
-  /**
-   * How often a connection went down so far. An acquired connection redials by itself, and the session state its
-   * holder gave it (SELECT, WATCH…) does not come back: `PoolConnection` compares these to know.
-   */
-  drops(connection: number): number {
-    return this.#drops[connection] ?? 0;
   }
 
   /** Frees everything now; every command still pending rejects with `error`. */
