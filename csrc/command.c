@@ -57,6 +57,18 @@ int cpipe_commands_measure(const uint8_t *cmds, size_t len, size_t *count, size_
     return 0;
 }
 
+size_t cpipe_command_resp_size(const uint8_t *cmd, size_t *packed) {
+    uint32_t argc = cpipe_get_u32(cmd);
+    size_t pos = 4, size = resp_header_size(argc);
+    for (uint32_t i = 0; i < argc; i++) {
+        uint32_t arg_len = cpipe_get_u32(cmd + pos);
+        pos += 4 + arg_len;
+        size += resp_header_size(arg_len) + arg_len + 2;
+    }
+    *packed = pos;
+    return size;
+}
+
 int cpipe_commands_write_resp(const uint8_t *cmds, size_t len, size_t resp_size, cpipe_buffer *out) {
     if (cpipe_buffer_reserve(out, resp_size) != 0) return -1;
     uint8_t *p = out->data + out->len;

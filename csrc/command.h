@@ -12,6 +12,10 @@
  * buffer is malformed (zero arguments, a length past the end, trailing bytes). */
 int cpipe_commands_measure(const uint8_t *cmds, size_t len, size_t *count, size_t *resp_size);
 
+/* The RESP size of the first of already measured commands; its packed size
+ * goes to *packed (the next command starts there). */
+size_t cpipe_command_resp_size(const uint8_t *cmd, size_t *packed);
+
 /* Appends the RESP form of already measured commands to out; 0 or -1 (no memory). */
 int cpipe_commands_write_resp(const uint8_t *cmds, size_t len, size_t resp_size, cpipe_buffer *out);
 

@@ -208,9 +208,9 @@ static void drop(cpipe_connection *c, int32_t status, const char *why, const uin
     (void)cpipe_record_event(out, c->index, CPIPE_EVENT_DOWN, status, c->failures, delay, c->errstr, server_reply,
                              reply_len);
     /* The staged calls come last: they never reached the socket. Nor did
-     * those of a submit of which the transport took no byte before the
-     * failure (a write into a socket the peer had closed); those of a submit
-     * that went in part may have run. */
+     * those of which the transport took no byte before the failure (a write
+     * into a socket the peer had closed, or the rest of a submit that went
+     * in part); those written in part or whole may have run. */
     size_t sent = c->calls.count - c->staged_calls;
     for (size_t k = 0; c->calls.count > 0; k++) {
         cpipe_call *call = ring_at(&c->calls, 0);
@@ -292,7 +292,7 @@ static void become_ready(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
         for (size_t i = c->calls.count - c->staged_calls; i < c->calls.count; i++) {
             cpipe_call *call = ring_at(&c->calls, i);
             call->sent_at = now;
-            call->starts_at = starts_at;
+            call->starts_at += starts_at; /* it held where the call starts in the staged bytes */
         }
         c->staged_calls = 0;
     }
@@ -521,10 +521,16 @@ int32_t cpipe_connection_submit(cpipe_connection *c, const uint8_t *cmds, size_t
                                 const uint8_t *calls, int64_t now, cpipe_buffer *out) {
     int ready = c->state == CPIPE_CONN_READY;
     size_t before = c->calls.count;
-    /* Staged, they are placed when they go out (become_ready). */
-    uint64_t starts_at = c->written + cpipe_buffer_live(&c->unsent);
+    /* Where each call's bytes start in the stream, so that a write that
+     * went in part leaves the calls after it UNSENT. Staged, where they
+     * start in the staged bytes, placed when those go out (become_ready). */
+    uint64_t starts_at = ready ? c->written + cpipe_buffer_live(&c->unsent) : cpipe_buffer_live(&c->staged);
+    const uint8_t *cmd = cmds;
     for (size_t k = 0; k < count; k++) {
         cpipe_call call = {c->next_id++, 1, 0, ready ? now : 0, starts_at};
+        size_t packed;
+        starts_at += cpipe_command_resp_size(cmd, &packed);
+        cmd += packed;
         if (calls != NULL) {
             const uint8_t *p = calls + k * CPIPE_CALL_SIZE;
             call.id = cpipe_get_u32(p);

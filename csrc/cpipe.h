@@ -34,9 +34,10 @@
  *   CPIPE_RECORD_FAILURE call `id` failed: i32 status; then the message.
  *                        With CPIPE_RECORD_UNSENT its bytes never reached the
  *                        socket (staged while the connection was being made,
- *                        or its submit's write failed before the socket took
- *                        any byte of it): the server never saw it, and it may
- *                        be sent again.
+ *                        or a write failed before the socket took any byte of
+ *                        it, though it took earlier commands of the same
+ *                        submit): the server never saw it, and it may be sent
+ *                        again.
  *   CPIPE_RECORD_PUSH    an out-of-band frame (RESP3 push) that answers no
  *                        call, or a Pub/Sub message of a RESP2 connection in
  *                        subscribed mode (see CPIPE_CALL_PUBSUB_MASK): one

@@ -628,10 +628,11 @@ static void check_failures(const cpipe_buffer *out, int at, int count, const uin
     }
 }
 
-/* A write that fails (the peer hung up, unseen yet): a submit of which the
- * socket took no byte never reached the server, its calls fail UNSENT; a
- * call written before, or in part, may have run. Calls staged while the
- * connection was made go out once it is ready: the same holds for them. */
+/* A write that fails (the peer hung up, unseen yet): a call of which the
+ * socket took no byte never reached the server and fails UNSENT, also when
+ * earlier calls of its submit went; a call written before, or in part, may
+ * have run. Calls staged while the connection was made go out once it is
+ * ready: the same holds for them. */
 static void test_failed_write(void) {
     cpipe_connection c;
     cpipe_buffer out = {0};
@@ -644,7 +645,7 @@ static void test_failed_write(void) {
     CHECK(server.wrote_len == server.write_cap && cpipe_buffer_live(&c.unsent) > 0);
     submit_one(&c, 2, get, 3, 1, 0, &out); /* queued behind it: none of its bytes went */
     server.write_fails = 1;
-    uint8_t cmds[64], calls[16];
+    uint8_t cmds[64], calls[24];
     size_t len = pack(cmds, 2, get);
     memcpy(cmds + len, cmds, len);
     call(calls, 4, 1, 0);
@@ -666,6 +667,43 @@ static void test_failed_write(void) {
     record up = record_at(&out, 0);
     CHECK(up.kind == CPIPE_RECORD_EVENT && up.payload[0] == CPIPE_EVENT_UP);
     check_failures(&out, 1, 1, (const uint32_t[]){6}, (const uint8_t[]){CPIPE_RECORD_UNSENT});
+    cpipe_buffer_reset(&out);
+
+    /* One submit of three commands (the batch of one tick) of which the
+     * socket took the first and part of the second: the third never left,
+     * so it alone is UNSENT. So too for three staged while dialing. */
+    for (int staged = 0; staged < 2; staged++) {
+        server.write_cap = 0;
+        server.write_fails = 0;
+        cpipe_connection_timers(&c, c.retry_at, &out);
+        CHECK(c.state == CPIPE_CONN_DIALING);
+        if (!staged) {
+            cpipe_connection_io(&c, POLLOUT, 8, 4, &out);
+            CHECK(c.state == CPIPE_CONN_READY);
+        }
+        cpipe_buffer_reset(&out);
+        len = pack(cmds, 2, get);
+        memcpy(cmds + len, cmds, len);
+        memcpy(cmds + 2 * len, cmds, len);
+        size_t count = 0, resp = 0;
+        CHECK(cpipe_commands_measure(cmds, 3 * len, &count, &resp) == 0 && count == 3);
+        call(calls, 7, 1, 0);
+        call(calls + 8, 8, 1, 0);
+        call(calls + 16, 9, 1, 0);
+        server.write_cap = server.wrote_len + resp / 3 + 5;
+        CHECK(cpipe_connection_submit(&c, cmds, 3 * len, 3, resp, calls, 5, &out) == CPIPE_OK);
+        if (staged) {
+            CHECK(c.staged_calls == 3);
+            cpipe_connection_io(&c, POLLOUT, 8, 5, &out);
+        }
+        CHECK(c.state == CPIPE_CONN_READY && c.calls.count == 3);
+        server.write_fails = 1;
+        submit_one(&c, 2, get, 10, 1, 0, &out);
+        CHECK(c.state == CPIPE_CONN_BACKOFF && c.calls.count == 0);
+        check_failures(&out, staged, 4, (const uint32_t[]){7, 8, 9, 10},
+                       (const uint8_t[]){0, 0, CPIPE_RECORD_UNSENT, CPIPE_RECORD_UNSENT});
+        cpipe_buffer_reset(&out);
+    }
     cpipe_buffer_release(&out);
     cpipe_connection_free(&c);
 }

@@ -255,9 +255,8 @@ static void test_client(void) {
  * from the host's thread while its I/O thread has not read the end yet) 900
  * KB of commands are written in one go. Linux takes the first send() and the
  * reset fails a later one, inside one write of the transport. The server may
- * have run what went, so the calls may have run: none is UNSENT, which would
- * tell the caller that a retry is safe. (A call is UNSENT when none of its
- * submit's bytes went: test_connection's test_failed_write.) */
+ * have run the calls in the records that went; those after them are UNSENT
+ * (which tells the caller that a retry is safe). */
 static void test_write_failure(void) {
     settings s;
     tls_settings(&s, "ca.crt", NULL, NULL, NULL, 1);
@@ -319,7 +318,8 @@ static void test_write_failure(void) {
             may_have_run++;
         }
     }
-    CHECK(!malformed && in_order && may_have_run == n && unsent == 0);
+    CHECK(!malformed && in_order && may_have_run + unsent == n);
+    CHECK(may_have_run > 0 && unsent > 0);
     cpipe_buffer_release(&records_out);
     cpipe_connection_free(&conn);
     cpipe_tls_config_free(cfg);
