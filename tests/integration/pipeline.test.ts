@@ -170,6 +170,9 @@ test("a connection lost while a pipeline streams fails that pipeline's execute()
   const r = connect(server.host, server.port);
   const killer = connect(server.host, server.port);
   const p = r.pipeline();
+  // The BLPOP holds the streamed commands on the server until the kill: without it the server could answer them all
+  // first, and the pipeline would have nothing on the dead connection.
+  p.addCommand("BLPOP", "pd:never", "5");
   for (let i = 0; i < STREAMING; i++) p.addCommand("PING");
   killer.send("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
   // The ping first collects what the dead connection owed the pipeline, then
