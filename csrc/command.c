@@ -19,6 +19,11 @@ static size_t resp_header_size(uint32_t v) {
     return 1 + decimal_digits(v) + 2;
 }
 
+/* A bulk string of `len` bytes: its header, the bytes, "\r\n". */
+static size_t resp_bulk_size(uint32_t len) {
+    return resp_header_size(len) + len + 2;
+}
+
 static uint8_t *write_resp_header(uint8_t *p, char prefix, uint32_t v) {
     size_t digits = decimal_digits(v);
     *p++ = (uint8_t)prefix;
@@ -48,7 +53,7 @@ int cpipe_commands_measure(const uint8_t *cmds, size_t len, size_t *count, size_
             pos += 4;
             if (arg_len > len - pos) return -1;
             pos += arg_len;
-            size += resp_header_size(arg_len) + arg_len + 2;
+            size += resp_bulk_size(arg_len);
         }
         commands++;
     }
@@ -63,7 +68,7 @@ size_t cpipe_command_resp_size(const uint8_t *cmd, size_t *packed) {
     for (uint32_t i = 0; i < argc; i++) {
         uint32_t arg_len = cpipe_get_u32(cmd + pos);
         pos += 4 + arg_len;
-        size += resp_header_size(arg_len) + arg_len + 2;
+        size += resp_bulk_size(arg_len);
     }
     *packed = pos;
     return size;
