@@ -37,6 +37,21 @@ static uint8_t *write_resp_header(uint8_t *p, char prefix, uint32_t v) {
     return p;
 }
 
+/* Reads "<prefix><decimal>\r\n" from p (len bytes there): 0 with its number and size, or -1. */
+static int read_resp_header(const uint8_t *p, size_t len, char prefix, uint32_t *value, size_t *size) {
+    if (len == 0 || p[0] != (uint8_t)prefix) return -1;
+    uint64_t v = 0;
+    size_t i = 1;
+    for (; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+        v = v * 10 + (uint64_t)(p[i] - '0');
+        if (v > UINT32_MAX) return -1;
+    }
+    if (i == 1 || len - i < 2 || p[i] != '\r' || p[i + 1] != '\n') return -1;
+    *value = (uint32_t)v;
+    *size = i + 2;
+    return 0;
+}
+
 int cpipe_commands_measure(const uint8_t *cmds, size_t len, size_t *count, size_t *resp_size) {
     size_t pos = 0, commands = 0, size = 0;
     if (len > 0 && cmds == NULL) return -1;
@@ -72,6 +87,27 @@ size_t cpipe_command_resp_size(const uint8_t *cmd, size_t *packed) {
     }
     *packed = pos;
     return size;
+}
+
+size_t cpipe_command_packed_from_resp(const uint8_t *resp, size_t len, uint8_t *dst) {
+    uint32_t argc, arg_len;
+    size_t pos, header, packed = 4;
+    if (resp == NULL || read_resp_header(resp, len, '*', &argc, &pos) != 0 || argc == 0) return 0;
+    if (dst != NULL) cpipe_put_u32(dst, argc);
+    for (uint32_t i = 0; i < argc; i++) {
+        if (read_resp_header(resp + pos, len - pos, '$', &arg_len, &header) != 0) return 0;
+        pos += header;
+        if (arg_len > len - pos || len - pos - arg_len < 2 || resp[pos + arg_len] != '\r' ||
+            resp[pos + arg_len + 1] != '\n')
+            return 0;
+        if (dst != NULL) {
+            cpipe_put_u32(dst + packed, arg_len);
+            memcpy(dst + packed + 4, resp + pos, arg_len);
+        }
+        packed += 4 + (size_t)arg_len;
+        pos += arg_len + 2;
+    }
+    return packed;
 }
 
 int cpipe_commands_write_resp(const uint8_t *cmds, size_t len, size_t resp_size, cpipe_buffer *out) {

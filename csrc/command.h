@@ -16,6 +16,11 @@ int cpipe_commands_measure(const uint8_t *cmds, size_t len, size_t *count, size_
  * goes to *packed (the next command starts there). */
 size_t cpipe_command_resp_size(const uint8_t *cmd, size_t *packed);
 
+/* The packed form of the command whose RESP form (as cpipe_commands_write_resp
+ * writes it) begins `resp`, of which `len` bytes are there: its packed size,
+ * written to `dst` unless NULL; 0 when those bytes hold no whole command. */
+size_t cpipe_command_packed_from_resp(const uint8_t *resp, size_t len, uint8_t *dst);
+
 /* Appends the RESP form of already measured commands to out; 0 or -1 (no memory). */
 int cpipe_commands_write_resp(const uint8_t *cmds, size_t len, size_t resp_size, cpipe_buffer *out);
 

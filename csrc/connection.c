@@ -183,6 +183,13 @@ void cpipe_connection_redact(const cpipe_connection *c, const char *text, size_t
 
 /* ---- failing ------------------------------------------------------------------------ */
 
+/* The live bytes of `b` from `offset` on (their count to *len), or NULL when there are none. */
+static const uint8_t *bytes_at(const cpipe_buffer *b, uint64_t offset, size_t *len) {
+    if (offset >= cpipe_buffer_live(b)) return NULL;
+    *len = cpipe_buffer_live(b) - (size_t)offset;
+    return b->data + b->pos + offset;
+}
+
 /* Fails every call owed, then records a DOWN event (with the server's error
  * reply when it refused the handshake) and moves to `next`. */
 static void drop(cpipe_connection *c, int32_t status, const char *why, const uint8_t *server_reply, size_t reply_len,
@@ -192,6 +199,11 @@ static void drop(cpipe_connection *c, int32_t status, const char *why, const uin
     /* The address first, cut short should it be long: the reason matters more. */
     if (c->host[0] == '/') snprintf(c->errstr, sizeof c->errstr, "%.100s: %.380s", c->host, said);
     else snprintf(c->errstr, sizeof c->errstr, "%.100s:%d: %.380s", c->host, c->port, said);
+    /* Kept past disconnect(), which forgets them: the failure of a call that
+     * never left carries its command back when the host would send it again. */
+    cpipe_buffer unsent = c->unsent, staged = c->staged;
+    memset(&c->unsent, 0, sizeof c->unsent);
+    memset(&c->staged, 0, sizeof c->staged);
     disconnect(c);
     uint32_t delay = 0;
     if (next == CPIPE_CONN_BACKOFF) {
@@ -214,15 +226,23 @@ static void drop(cpipe_connection *c, int32_t status, const char *why, const uin
     size_t sent = c->calls.count - c->staged_calls;
     for (size_t k = 0; c->calls.count > 0; k++) {
         cpipe_call *call = ring_at(&c->calls, 0);
-        int unsent = k >= sent || call->starts_at >= c->written;
+        int never_left = k >= sent || call->starts_at >= c->written;
+        /* A connection closed for good belongs to an owner that is closing: nothing goes again. */
+        const uint8_t *resend = NULL;
+        size_t resend_len = 0;
+        if (never_left && (call->flags & CPIPE_CALL_RESEND) && next != CPIPE_CONN_CLOSED)
+            resend = bytes_at(k >= sent ? &staged : &unsent, k >= sent ? call->starts_at : call->starts_at - c->written,
+                              &resend_len);
         /* Out of memory: the shortest record. Should that fail too, the call
          * ends without a record: its owner fails what it still awaits when
          * it closes (the pool), or stops counting it (the client). */
-        if (cpipe_record_failure(out, c->index, call->id, status, unsent, c->errstr) != 0)
-            (void)cpipe_record_failure(out, c->index, call->id, status, unsent, "");
+        if (cpipe_record_failure(out, c->index, call->id, status, never_left, c->errstr, resend, resend_len) != 0)
+            (void)cpipe_record_failure(out, c->index, call->id, status, never_left, "", NULL, 0);
         ring_pop(&c->calls);
     }
     c->staged_calls = 0;
+    cpipe_buffer_release(&unsent);
+    cpipe_buffer_release(&staged);
 }
 
 /* Where a failure leads: BACKOFF when the connection dials again by itself, else IDLE. */
@@ -563,7 +583,7 @@ int32_t cpipe_calls_check(const uint8_t *calls, size_t count, char *why, size_t 
             return CPIPE_ERR_ARG;
         }
         uint16_t flags = cpipe_get_u16(p + 6), pubsub = flags & CPIPE_CALL_PUBSUB_MASK;
-        if ((flags & ~(CPIPE_CALL_BLOCKING | CPIPE_CALL_SAME_SESSION | CPIPE_CALL_PUBSUB_MASK)) ||
+        if ((flags & ~(CPIPE_CALL_BLOCKING | CPIPE_CALL_SAME_SESSION | CPIPE_CALL_RESEND | CPIPE_CALL_PUBSUB_MASK)) ||
             pubsub > CPIPE_CALL_SUNSUBSCRIBE) {
             snprintf(why, cap, "call %zu has unknown flags", k);
             return CPIPE_ERR_ARG;

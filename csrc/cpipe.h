@@ -31,8 +31,11 @@
  *     u8 kind; u8 flags; u16 connection; u32 id; u32 len; u8 payload[len]
  *   CPIPE_RECORD_REPLY   a reply to call `id`: one encoded reply. With
  *                        CPIPE_RECORD_PARTIAL more replies of that call follow.
- *   CPIPE_RECORD_FAILURE call `id` failed: i32 status; then the message.
- *                        With CPIPE_RECORD_UNSENT its bytes never reached the
+ *   CPIPE_RECORD_FAILURE call `id` failed: i32 status; u32 message_len;
+ *                        message; then, for a call flagged CPIPE_CALL_RESEND
+ *                        that never left a connection that will dial again,
+ *                        its packed command (nothing otherwise). With
+ *                        CPIPE_RECORD_UNSENT its bytes never reached the
  *                        socket (staged while the connection was being made,
  *                        or a write failed before the socket took any byte of
  *                        it, though it took earlier commands of the same
@@ -74,7 +77,7 @@
 #define CPIPE_API __attribute__((visibility("default")))
 #endif
 
-#define CPIPE_ABI_VERSION 7
+#define CPIPE_ABI_VERSION 8
 
 /* Status codes. */
 #define CPIPE_OK 0
@@ -121,6 +124,9 @@
  * (CPIPE_ERR_CONN, nothing taken): its redial would run it in a new session without that state. So is every later
  * submit to that connection, flagged or not, until it is acquired again: its holder's state is gone. */
 #define CPIPE_CALL_SAME_SESSION 0x2
+/* The host would send it again should it never leave (a pool's single command): its UNSENT failure then carries
+ * the command, packed, so that the host need not keep a copy of every command it sends. */
+#define CPIPE_CALL_RESEND 0x4
 /* A Pub/Sub (un)subscription, by kind (one value under CPIPE_CALL_PUBSUB_MASK).
  * Its replies are the server's confirmations of that kind, one per channel:
  * arrays under RESP2, push frames under RESP3 (counted as its replies, not

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "command.h"
 #include "cpipe.h"
 
 static uint8_t *head(cpipe_buffer *out, uint8_t kind, uint8_t flags, uint16_t connection, uint32_t id, size_t len) {
@@ -33,12 +34,16 @@ int cpipe_record_push(cpipe_buffer *out, uint16_t connection, const uint8_t *rep
 }
 
 int cpipe_record_failure(cpipe_buffer *out, uint16_t connection, uint32_t id, int32_t status, int unsent,
-                        const char *message) {
+                         const char *message, const uint8_t *resend, size_t resend_len) {
     size_t n = strlen(message);
-    uint8_t *p = head(out, CPIPE_RECORD_FAILURE, unsent ? CPIPE_RECORD_UNSENT : 0, connection, id, 4 + n);
+    size_t packed = resend == NULL ? 0 : cpipe_command_packed_from_resp(resend, resend_len, NULL);
+    if (packed > UINT32_MAX - 8 - n) return -1;
+    uint8_t *p = head(out, CPIPE_RECORD_FAILURE, unsent ? CPIPE_RECORD_UNSENT : 0, connection, id, 8 + n + packed);
     if (p == NULL) return -1;
     cpipe_put_u32(p, (uint32_t)status);
-    memcpy(p + 4, message, n);
+    cpipe_put_u32(p + 4, (uint32_t)n);
+    memcpy(p + 8, message, n);
+    if (packed > 0) (void)cpipe_command_packed_from_resp(resend, resend_len, p + 8 + n);
     return 0;
 }
 

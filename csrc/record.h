@@ -13,8 +13,11 @@
 int cpipe_record_reply(cpipe_buffer *out, uint16_t connection, uint32_t id, int partial, const uint8_t *reply,
                        size_t len);
 int cpipe_record_push(cpipe_buffer *out, uint16_t connection, const uint8_t *reply, size_t len);
+/* `resend`: the RESP of a call that never left, `resend_len` bytes from
+ * there, whose command the record carries (packed) when they hold one whole;
+ * NULL for none. */
 int cpipe_record_failure(cpipe_buffer *out, uint16_t connection, uint32_t id, int32_t status, int unsent,
-                        const char *message);
+                         const char *message, const uint8_t *resend, size_t resend_len);
 int cpipe_record_event(cpipe_buffer *out, uint16_t connection, uint8_t event, int32_t status, uint32_t attempt,
                        uint32_t delay_ms, const char *message, const uint8_t *server_reply, size_t reply_len);
 

@@ -5,7 +5,7 @@
  */
 
 /** `CPIPE_ABI_VERSION`: the ABI this TypeScript expects; `cpipe_abi_version()` must match. */
-export const ABI_VERSION = 7;
+export const ABI_VERSION = 8;
 
 /** Status codes (`CPIPE_OK`, `CPIPE_ERR_*`). */
 export const Status = {
@@ -48,6 +48,8 @@ export const Call = {
   BLOCKING: 0x1,
   /** On a submit's first call: refused (`ERR_CONN`) when the connection dropped since the submit before it. */
   SAME_SESSION: 0x2,
+  /** Sent again should it never leave: its UNSENT failure carries its command (`RecordReader.command`). */
+  RESEND: 0x4,
   PUBSUB_MASK: 0x70,
   SUBSCRIBE: 0x10,
   PSUBSCRIBE: 0x20,

@@ -120,6 +120,11 @@ export class Batcher {
   submittedExclusive = 0;
   /** Called when the first command of a tick is queued. */
   onSchedule: (() => void) | null = null;
+  /**
+   * The single commands spread over the shared connections are flagged `Call.RESEND`: should one never leave its
+   * connection, the core hands its command back with its failure, to be sent again (`PoolCore.sendUnsentAgain`).
+   */
+  resendUnsent = false;
 
   constructor(owner: BatchOwner) {
     this.#owner = owner;
@@ -314,7 +319,7 @@ export class Batcher {
       // A later part of a segment on an exclusive connection needs the session its earlier parts went to: they may
       // have given it state (a pipeline's WATCH or MULTI), which a redial between the parts would lose.
       const sameSession = segment.sameSession || (exclusive && from > 0);
-      const calls = this.#callsFor(ids, from, count, segment.blocking, sameSession);
+      const calls = this.#callsFor(ids, from, count, segment.blocking, sameSession, spread && this.resendUnsent);
       const route = segment.route >= 0 ? segment.route : spread ? -1 : segment.connection;
       const bytes = start === 0 ? segment.encoder.bytes : segment.encoder.bytes.subarray(start, end);
       const rc = native.cpipe_pool_submit(handle, bytes, end - start, calls, count * Call.SIZE, route);
@@ -340,19 +345,29 @@ export class Batcher {
   }
 
   /**
-   * The calls of ids[from, from + count): id, one reply, BLOCKING for the commands `blocking` names, and
-   * SAME_SESSION on the first with `sameSession` (each submit of the segment needs the session of the one before).
+   * The calls of ids[from, from + count): id, one reply, RESEND on each with `resend`, BLOCKING for the commands
+   * `blocking` names, and SAME_SESSION on the first with `sameSession` (each submit of the segment needs the session
+   * of the one before).
    */
-  #callsFor(ids: number[], from: number, count: number, blocking: readonly number[], sameSession: boolean): Uint8Array {
+  #callsFor(
+    ids: number[],
+    from: number,
+    count: number,
+    blocking: readonly number[],
+    sameSession: boolean,
+    resend: boolean,
+  ): Uint8Array {
     if (this.#calls.length < count * Call.SIZE) {
       this.#calls = new Uint8Array(Math.max(count * Call.SIZE, this.#calls.length * 2));
       this.#callsView = new DataView(this.#calls.buffer);
     }
     const view = this.#callsView;
+    // u16 replies (1), u16 flags, in one store.
+    const repliesAndFlags = resend ? 1 | (Call.RESEND << 16) : 1;
     for (let k = 0; k < count; k++) {
       const at = k * Call.SIZE;
       view.setUint32(at, ids[from + k]!, true);
-      view.setUint32(at + 4, 1, true);
+      view.setUint32(at + 4, repliesAndFlags, true);
     }
     for (let b = 0; b < blocking.length; b++) {
       const k = blocking[b]! - from;

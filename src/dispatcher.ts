@@ -74,9 +74,10 @@ export type Inspector = (id: number, reply: Reply) => boolean;
 
 /**
  * A router's look at a call that failed without reaching the server (`ConnectionError.unsent`), on `connection`
- * (-1: not known): true when it took the call back, to send it again itself.
+ * (-1: not known): true when it took the call back, to send it again itself. `command`: the call's command, packed,
+ * when the core handed it back (`Call.RESEND`); null otherwise.
  */
-export type TakeBack = (id: number, error: ConnectionError, connection: number) => boolean;
+export type TakeBack = (id: number, error: ConnectionError, connection: number, command: Uint8Array | null) => boolean;
 
 export class Dispatcher {
   /** Settles a single call (a failure through `rejecting`); undefined for a pipeline member or a free id. */
@@ -87,6 +88,8 @@ export class Dispatcher {
   /** For pipeline members: the group and the index in it. */
   #group: (Group | undefined)[] = [];
   #index: Int32Array = new Int32Array(INITIAL);
+  /** For single calls: how many times a router took it back to send it again (`takeBacks`). */
+  #takenBack: Uint8Array = new Uint8Array(INITIAL);
   /** Replies of a call that owes several, gathered until the last. */
   #partial = new Map<number, Reply[]>();
   #free: number[] = [];
@@ -157,11 +160,13 @@ export class Dispatcher {
     if (id !== undefined) return id;
     const fresh = this.#size++;
     if (fresh === this.#asBuffer.length) {
-      const bytes = new Uint8Array(fresh * 2), index = new Int32Array(fresh * 2);
+      const bytes = new Uint8Array(fresh * 2), index = new Int32Array(fresh * 2), takenBack = new Uint8Array(fresh * 2);
       bytes.set(this.#asBuffer);
       index.set(this.#index);
+      takenBack.set(this.#takenBack);
       this.#asBuffer = bytes;
       this.#index = index;
+      this.#takenBack = takenBack;
     }
     this.#resolve.push(undefined);
     this.#transform.push(null);
@@ -181,10 +186,18 @@ export class Dispatcher {
     const id = this.#alloc();
     this.#transform[id] = transform as Transform<unknown> | null;
     this.#asBuffer[id] = asBuffer ? 1 : 0;
+    this.#takenBack[id] = 0;
     const promise = new Promise<T>(capture);
     this.#resolve[id] = captured.resolve;
     ids.push(id);
     return promise;
+  }
+
+  /** Counts one more taking back of single call `id` (see `TakeBack`); returns how many there were, this one included. */
+  takeBacks(id: number): number {
+    const count = this.#takenBack[id]! + 1;
+    this.#takenBack[id] = Math.min(count, 255);
+    return count;
   }
 
   /** Ids for a pipeline's calls, gathered into one promise. */
@@ -291,7 +304,8 @@ export class Dispatcher {
             failureUnsent = unsent;
           }
           // A removed connection's index may be another connection's by now: not one a router should mark down.
-          this.fail(records.id, failure, lost ? -1 : connection);
+          const command = unsent && this.takeBack !== null ? records.command : null;
+          this.fail(records.id, failure, lost ? -1 : connection, command);
           break;
         }
         case Record.PUSH:
@@ -355,12 +369,13 @@ export class Dispatcher {
 
   /**
    * Fails call `id` (a pipeline member fails its whole pipeline). With `connection` (-1: not known) it failed there
-   * on its way out, and an unsent failure is shown to `takeBack` first; without, a router is giving up on it.
+   * on its way out, and an unsent failure is shown to `takeBack` first, with its `command` when the core handed it
+   * back; without, a router is giving up on it.
    */
-  fail(id: number, error: Error, connection?: number): void {
+  fail(id: number, error: Error, connection?: number, command: Uint8Array | null = null): void {
     if (
       connection !== undefined && this.takeBack !== null && error instanceof ConnectionError && error.unsent &&
-      this.takeBack(id, error, connection)
+      this.takeBack(id, error, connection, command)
     ) {
       return;
     }

@@ -47,6 +47,7 @@ export class Pool extends SubscribingCommands {
   constructor(settings: PoolSettings) {
     super();
     this.#core = new PoolCore(settings);
+    this.#core.sendUnsentAgain();
     const subscriber = new Subscriber(this.#core, encodeConnectionSettings(settings));
     this.#subscriber = subscriber;
     this.#core.onPushRecord = (bytes, start) => subscriber.push(bytes, start);

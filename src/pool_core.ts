@@ -29,6 +29,11 @@ import type { Arg, Reply } from "./types.ts";
 
 const OUT_SIZE = 256 * 1024;
 const OUT_RETAIN_LIMIT = 16 * 1024 * 1024;
+/**
+ * How many times one command that never left is sent again (`sendUnsentAgain`): each time its connection came up and
+ * dropped again before writing it, and a server that keeps doing so must not keep its caller waiting for ever.
+ */
+const MAX_TAKE_BACKS = 3;
 
 /** The pool's queue is full: too many commands wait for the server. */
 export class QueueFullError extends CpipeError {
@@ -399,6 +404,28 @@ export class PoolCore {
     segment.starts.push(start);
     batcher.queued++;
     batcher.schedule();
+  }
+
+  /**
+   * From now on, a single command on the shared connections that failed without leaving its connection (the
+   * server never saw it) is not failed but sent again: the core hands its command back with the failure, and it
+   * waits for a shared connection that is up as a command issued now would (the offline queue, at most
+   * `offlineTimeout`), at most MAX_TAKE_BACKS times. node-redis does the same; a command that may have run still
+   * fails (`ConnectionError`, not `unsent`), and so does a pipeline's (its commands go together or not at all).
+   * With `offlineQueue: false` nothing waits, so nothing is sent again. For the plain pool: a cluster and a
+   * sentinel pool send such calls again themselves.
+   */
+  sendUnsentAgain(): void {
+    if (!this.#settings.offlineQueue) return;
+    this.#batcher.resendUnsent = true;
+    const dispatcher = this.#dispatcher;
+    this.takeBack = (id, _error, connection, command) => {
+      if (command === null || this.#closed || connection < 0 || connection >= this.size) return false;
+      if (dispatcher.takeBacks(id) > MAX_TAKE_BACKS) return false;
+      // Not at once: a drain may run inside the batcher's submit (a long tick's early flush).
+      queueMicrotask(() => this.reissue(id, -1, command, false));
+      return true;
+    };
   }
 
   /** Fails a pending call (a router gave up on it). */

@@ -99,7 +99,17 @@ export class RecordReader {
 
   /** A failure record's message. */
   get message(): string {
-    return this.redact(fromUtf8.decode(this.bytes.subarray(this.start + 4, this.end)));
+    const length = this.#view.getUint32(this.start + 4, true);
+    return this.redact(fromUtf8.decode(this.bytes.subarray(this.start + 8, this.start + 8 + length)));
+  }
+
+  /**
+   * A failure record's command, packed as the encoder packs it, when the call never left and was flagged
+   * `Call.RESEND`; null otherwise. A copy: the buffer is filled again by the next drain.
+   */
+  get command(): Uint8Array | null {
+    const at = this.start + 8 + this.#view.getUint32(this.start + 4, true);
+    return at < this.end ? this.bytes.slice(at, this.end) : null;
   }
 
   /** An event record. */

@@ -708,6 +708,103 @@ static void test_failed_write(void) {
     cpipe_connection_free(&c);
 }
 
+/* The command a failure record carries (CPIPE_CALL_RESEND), its length to *len; NULL when none. */
+static const uint8_t *failure_command(record r, size_t *len) {
+    uint32_t message_len = cpipe_get_u32(r.payload + 4);
+    *len = r.len - 8 - message_len;
+    return *len > 0 ? r.payload + 8 + message_len : NULL;
+}
+
+/* Whether failure record `r` carries exactly the packed command `packed` (`len` bytes). */
+static int carries(record r, const uint8_t *packed, size_t len) {
+    size_t got = 0;
+    const uint8_t *command = failure_command(r, &got);
+    return command != NULL && got == len && memcmp(command, packed, len) == 0;
+}
+
+/* A call flagged RESEND that never left comes back with its command, packed
+ * as it was submitted (bytes of any value, "\r\n" inside included), so that
+ * the host can send it again without a copy of its own; one that went,
+ * whole or in part, and one not flagged, come back without. So too for a
+ * staged call; a connection closed for good sends nothing again. */
+static void test_resend(void) {
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    connect_ready(&c, &out);
+    cpipe_buffer_reset(&out);
+    const char *set1[] = {"SET", "k1", "v"}, *set2[] = {"SET", "k2", "a\r\nb"}, *get[] = {"GET", "k4"};
+    submit_one(&c, 3, set1, 1, 1, CPIPE_CALL_RESEND, &out); /* written whole */
+    server.write_cap = server.wrote_len + 7;
+    submit_one(&c, 3, set2, 2, 1, CPIPE_CALL_RESEND, &out); /* its first 7 bytes went */
+    /* SET "k\0\r\n3" <256 bytes of every value>: never left. */
+    uint8_t cmds[512], value[256];
+    for (int i = 0; i < 256; i++) value[i] = (uint8_t)i;
+    size_t len = 0;
+    cpipe_put_u32(cmds, 3);
+    len += 4;
+    const uint8_t *args[] = {(const uint8_t *)"SET", (const uint8_t *)"k\0\r\n3", value};
+    const size_t lens[] = {3, 5, sizeof value};
+    for (int i = 0; i < 3; i++) {
+        cpipe_put_u32(cmds + len, (uint32_t)lens[i]);
+        memcpy(cmds + len + 4, args[i], lens[i]);
+        len += 4 + lens[i];
+    }
+    uint8_t calls[8];
+    size_t count = 0, resp = 0;
+    call(calls, 3, 1, CPIPE_CALL_RESEND);
+    CHECK(cpipe_commands_measure(cmds, len, &count, &resp) == 0);
+    CHECK(cpipe_connection_submit(&c, cmds, len, count, resp, calls, 1, &out) == CPIPE_OK);
+    submit_one(&c, 2, get, 4, 1, 0, &out); /* never left, not flagged */
+    server.write_fails = 1;
+    submit_one(&c, 2, get, 5, 1, CPIPE_CALL_RESEND, &out); /* the write that fails */
+    CHECK(c.state == CPIPE_CONN_BACKOFF && c.calls.count == 0);
+    check_failures(&out, 0, 5, (const uint32_t[]){1, 2, 3, 4, 5},
+                   (const uint8_t[]){0, 0, CPIPE_RECORD_UNSENT, CPIPE_RECORD_UNSENT, CPIPE_RECORD_UNSENT});
+    size_t got = 0;
+    CHECK(failure_command(record_at(&out, 1), &got) == NULL && failure_command(record_at(&out, 2), &got) == NULL);
+    CHECK(carries(record_at(&out, 3), cmds, len) && failure_command(record_at(&out, 4), &got) == NULL);
+    uint8_t get_packed[64];
+    CHECK(carries(record_at(&out, 5), get_packed, pack(get_packed, 2, get)));
+    cpipe_buffer_reset(&out);
+
+    /* Staged while it redials: the first write once ready fails. */
+    server.write_fails = 0;
+    cpipe_connection_timers(&c, c.retry_at, &out);
+    CHECK(c.state == CPIPE_CONN_DIALING);
+    submit_one(&c, 3, set1, 6, 1, CPIPE_CALL_RESEND, &out);
+    submit_one(&c, 3, set2, 7, 1, CPIPE_CALL_RESEND, &out);
+    server.write_fails = 1;
+    cpipe_connection_io(&c, POLLOUT, 8, 3, &out);
+    CHECK(c.state == CPIPE_CONN_BACKOFF);
+    check_failures(&out, 1, 2, (const uint32_t[]){6, 7}, (const uint8_t[]){CPIPE_RECORD_UNSENT, CPIPE_RECORD_UNSENT});
+    CHECK(carries(record_at(&out, 3), cmds, pack(cmds, 3, set2)));
+    cpipe_buffer_reset(&out);
+
+    /* Staged, then the connection is closed for good. */
+    server.write_fails = 0;
+    cpipe_connection_timers(&c, c.retry_at, &out);
+    submit_one(&c, 3, set1, 8, 1, CPIPE_CALL_RESEND, &out);
+    cpipe_connection_shutdown(&c, CPIPE_ERR_CLOSED, "closed", &out);
+    record last = record_at(&out, record_count(&out) - 1);
+    CHECK(last.kind == CPIPE_RECORD_FAILURE && last.id == 8 && (last.flags & CPIPE_RECORD_UNSENT));
+    CHECK(failure_command(last, &got) == NULL);
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+
+    /* Bytes that hold no whole command give none. */
+    const char *broken[] = {"", "*", "*0\r\n", "*1\r\n", "*1\r\n$3\r\nGE", "*1\r\n$3\r\nGET", "*1\r\n$3\r\nGETxx",
+                            "*x\r\n$1\r\na\r\n", "*1\n$1\r\na\r\n", "*1\r\n+OK\r\n", "*1\r\n$-1\r\n",
+                            "*4294967296\r\n$1\r\na\r\n", "*1\r\n$4294967295\r\na\r\n", "*2\r\n$1\r\na\r\n"};
+    for (size_t i = 0; i < sizeof broken / sizeof *broken; i++)
+        CHECK(cpipe_command_packed_from_resp((const uint8_t *)broken[i], strlen(broken[i]), NULL) == 0);
+    CHECK(cpipe_command_packed_from_resp(NULL, 0, NULL) == 0);
+    /* A whole one followed by more bytes: the first alone. */
+    const char *two = "*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n";
+    uint8_t packed[16];
+    CHECK(cpipe_command_packed_from_resp((const uint8_t *)two, strlen(two), packed) == 12);
+    CHECK(cpipe_get_u32(packed) == 1 && cpipe_get_u32(packed + 4) == 4 && memcmp(packed + 8, "PING", 4) == 0);
+}
+
 int main(void) {
     long long before = cpipe_live_allocations();
     cpipe_alloc_install();
@@ -719,6 +816,7 @@ int main(void) {
     test_pubsub();
     test_timed_after_blocking();
     test_failed_write();
+    test_resend();
     CHECK(cpipe_live_allocations() == before);
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;

@@ -126,6 +126,9 @@ typedef struct record {
     int32_t status;
     const char *message;
     uint32_t message_len;
+    /* CPIPE_RECORD_FAILURE: the packed command of a call to send again (CPIPE_CALL_RESEND), or NULL */
+    const uint8_t *command;
+    uint32_t command_len;
     /* CPIPE_RECORD_EVENT */
     uint8_t event;
     uint32_t attempt, delay_ms;
@@ -181,12 +184,18 @@ static inline int records_next(records *w, record *r) {
     case CPIPE_RECORD_REPLY: ok = ok && r->len >= 1 && (r->flags & ~CPIPE_RECORD_PARTIAL) == 0; break;
     case CPIPE_RECORD_PUSH: ok = ok && r->len >= 1 && r->flags == 0 && r->id == 0; break;
     case CPIPE_RECORD_FAILURE:
-        ok = ok && r->len >= 4 && (r->flags & ~CPIPE_RECORD_UNSENT) == 0;
+        ok = ok && r->len >= 8 && (r->flags & ~CPIPE_RECORD_UNSENT) == 0;
         if (ok) {
             r->status = (int32_t)wire_get32(r->payload);
-            r->message = (const char *)r->payload + 4;
-            r->message_len = r->len - 4;
-            ok = r->status < 0;
+            r->message_len = wire_get32(r->payload + 4);
+            r->message = (const char *)r->payload + 8;
+            ok = r->status < 0 && r->message_len <= r->len - 8;
+            /* Only a call that never left carries its command. */
+            if (ok && r->message_len < r->len - 8) {
+                r->command = r->payload + 8 + r->message_len;
+                r->command_len = r->len - 8 - r->message_len;
+                ok = (r->flags & CPIPE_RECORD_UNSENT) != 0;
+            }
         }
         break;
     case CPIPE_RECORD_EVENT:

@@ -72,6 +72,49 @@ test("a submit written into a socket the server closed, its end not read yet: wh
   assert.equal(await pool.get("rr:unsent"), "before", "neither reached the server");
 });
 
+test("a single command that never left a dropped connection is sent again once one is up; without the offline queue it rejects, unsent", async () => {
+  for (const offlineQueue of [true, false]) {
+    await using pool = connectPool({ host: server.host, port: server.port, size: 1, offlineQueue });
+    const key = `rr:again:${offlineQueue}`;
+    await pool.set(key, "before");
+    server.cli("CLIENT", "KILL", "ID", String(await pool.send("CLIENT", "ID")));
+    sleepSync(300); // the end of the stream stays unread, as above
+    // Two writes in one tick: the pipeline's goes into the dead socket (it may have run), the SET's fails.
+    const taken = pool.pipeline().incr(`${key}:count`).execute().catch((e: unknown) => e);
+    const again = pool.set(key, "again").catch((e: unknown) => e);
+    const [first, second] = await Promise.all([taken, again]);
+    assert.ok(first instanceof ConnectionError && !first.unsent, `the socket took the pipeline: ${first}`);
+    if (offlineQueue) {
+      assert.equal(second, "OK", `sent again on the new connection: ${second}`);
+    } else {
+      assert.ok(second instanceof ConnectionError && second.unsent, `nothing waits, so it rejects: ${second}`);
+    }
+    assert.equal(server.cli("GET", key), offlineQueue ? "again" : "before");
+  }
+});
+
+test("a command sent again waits for a connection no longer than offlineTimeout, then rejects, unsent", async () => {
+  const gone = await startRedis();
+  try {
+    await using pool = connectPool({ host: gone.host, port: gone.port, size: 1, offlineTimeout: 300 });
+    await pool.set("rr:gone", "before");
+    gone.cli("CLIENT", "KILL", "ID", String(await pool.send("CLIENT", "ID")));
+    sleepSync(300);
+    gone.cli("SHUTDOWN", "NOSAVE"); // nothing will answer again
+    const taken = pool.pipeline().incr("rr:gone:count").execute().catch((e: unknown) => e);
+    const t0 = Date.now();
+    const again = await pool.set("rr:gone", "again").catch((e: unknown) => e);
+    assert.ok((await taken) instanceof ConnectionError);
+    assert.ok(
+      again instanceof ConnectionError && again.unsent && /offlineTimeout \(300 ms\)/.test(again.message),
+      `${again}`,
+    );
+    assert.ok(Date.now() - t0 < 3_000, `rejected after ${Date.now() - t0} ms`);
+  } finally {
+    await gone[Symbol.asyncDispose]();
+  }
+});
+
 test("a command timeout still fires on a connection the runtime reads, and the connection comes back", async () => {
   const c = core({ size: 1, commandTimeout: 150 });
   await until(() => c.runtimeReads === 1, 5_000, "the connection read by the runtime");
