@@ -1,9 +1,10 @@
 /**
  * ioredis' side of the benchmark; runs under Node and Bun.
- * `node bench/clients/ioredis.mjs --workload W2 --port 6379`.
+ * `node bench/clients/ioredis.mjs --workload W2 --port 6379 [--tls-ca ca.crt]`.
  * Pipelines use `redis.pipeline()`; the pool is 10 connections used round-robin;
  * the latency kinds use one connection.
  */
+import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { expect, main, packageVersion, roundRobinKinds } from "./runner.mjs";
 import { field, isLatency, KEY } from "../spec.mjs";
@@ -17,7 +18,9 @@ const def = {
   version: packageVersion("ioredis"),
   async open(p) {
     const count = isLatency(p.kind) ? 1 : p.size;
-    const clients = Array.from({ length: count }, () => new Redis(p.port, p.host, { lazyConnect: true }));
+    // The TLS workloads (W2t, W3t, W6t): verified against the harness' CA, as node-redis' side does.
+    const tls = p.tlsCa === undefined ? {} : { tls: { ca: readFileSync(p.tlsCa, "utf8") } };
+    const clients = Array.from({ length: count }, () => new Redis(p.port, p.host, { lazyConnect: true, ...tls }));
     await Promise.all(clients.map((c) => c.connect()));
     return clients;
   },
