@@ -226,13 +226,14 @@ static void drop(cpipe_connection *c, int32_t status, const char *why, const uin
     size_t sent = c->calls.count - c->staged_calls;
     for (size_t k = 0; c->calls.count > 0; k++) {
         cpipe_call *call = ring_at(&c->calls, 0);
-        int never_left = k >= sent || call->starts_at >= c->written;
-        /* A connection closed for good belongs to an owner that is closing: nothing goes again. */
+        int was_staged = k >= sent, never_left = was_staged || call->starts_at >= c->written;
+        /* A connection closed for good belongs to an owner that is closing: nothing goes again. A staged call's
+         * starts_at is where it begins in the staged bytes, another's in the bytes written ever. */
         const uint8_t *resend = NULL;
         size_t resend_len = 0;
         if (never_left && (call->flags & CPIPE_CALL_RESEND) && next != CPIPE_CONN_CLOSED)
-            resend = bytes_at(k >= sent ? &staged : &unsent, k >= sent ? call->starts_at : call->starts_at - c->written,
-                              &resend_len);
+            resend = was_staged ? bytes_at(&staged, call->starts_at, &resend_len)
+                                : bytes_at(&unsent, call->starts_at - c->written, &resend_len);
         /* Out of memory: the shortest record. Should that fail too, the call
          * ends without a record: its owner fails what it still awaits when
          * it closes (the pool), or stops counting it (the client). */

@@ -18,6 +18,13 @@ static uint8_t *head(cpipe_buffer *out, uint8_t kind, uint8_t flags, uint16_t co
     return p + CPIPE_RECORD_HEAD;
 }
 
+/* Writes `n` bytes of text after their u32 length; returns where they end. */
+static uint8_t *put_text(uint8_t *p, const char *text, size_t n) {
+    cpipe_put_u32(p, (uint32_t)n);
+    memcpy(p + 4, text, n);
+    return p + 4 + n;
+}
+
 int cpipe_record_reply(cpipe_buffer *out, uint16_t connection, uint32_t id, int partial, const uint8_t *reply,
                        size_t len) {
     uint8_t *p = head(out, CPIPE_RECORD_REPLY, partial ? CPIPE_RECORD_PARTIAL : 0, connection, id, len);
@@ -41,9 +48,8 @@ int cpipe_record_failure(cpipe_buffer *out, uint16_t connection, uint32_t id, in
     uint8_t *p = head(out, CPIPE_RECORD_FAILURE, unsent ? CPIPE_RECORD_UNSENT : 0, connection, id, 8 + n + packed);
     if (p == NULL) return -1;
     cpipe_put_u32(p, (uint32_t)status);
-    cpipe_put_u32(p + 4, (uint32_t)n);
-    memcpy(p + 8, message, n);
-    if (packed > 0) (void)cpipe_command_packed_from_resp(resend, resend_len, p + 8 + n);
+    uint8_t *command = put_text(p + 4, message, n);
+    if (packed > 0) (void)cpipe_command_packed_from_resp(resend, resend_len, command);
     return 0;
 }
 
@@ -58,9 +64,8 @@ int cpipe_record_event(cpipe_buffer *out, uint16_t connection, uint8_t event, in
     cpipe_put_u32(p + 4, (uint32_t)status);
     cpipe_put_u32(p + 8, attempt);
     cpipe_put_u32(p + 12, delay_ms);
-    cpipe_put_u32(p + 16, (uint32_t)n);
-    memcpy(p + 20, message, n);
-    if (reply_len) memcpy(p + 20 + n, server_reply, reply_len);
+    uint8_t *reply = put_text(p + 16, message, n);
+    if (reply_len) memcpy(reply, server_reply, reply_len);
     return 0;
 }
 

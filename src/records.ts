@@ -99,8 +99,13 @@ export class RecordReader {
 
   /** A failure record's message. */
   get message(): string {
-    const length = this.#view.getUint32(this.start + 4, true);
-    return this.redact(fromUtf8.decode(this.bytes.subarray(this.start + 8, this.start + 8 + length)));
+    return this.#text(this.start + 4);
+  }
+
+  /** The text at `at` (u32 length, then UTF-8), redacted: a failure's or an event's message, a server's error. */
+  #text(at: number): string {
+    const length = this.#view.getUint32(at, true);
+    return this.redact(fromUtf8.decode(this.bytes.subarray(at + 4, at + 4 + length)));
   }
 
   /**
@@ -122,13 +127,10 @@ export class RecordReader {
       status: view.getInt32(at + 4, true),
       attempt: view.getUint32(at + 8, true),
       delay: view.getUint32(at + 12, true),
-      message: this.redact(fromUtf8.decode(this.bytes.subarray(at + 20, at + 20 + length))),
+      message: this.#text(at + 16),
     };
     const reply = at + 20 + length;
-    if (reply + 5 <= this.end && this.bytes[reply] === 0x2d) {
-      const n = view.getUint32(reply + 1, true);
-      event.serverError = new ReplyError(this.redact(fromUtf8.decode(this.bytes.subarray(reply + 5, reply + 5 + n))));
-    }
+    if (reply + 5 <= this.end && this.bytes[reply] === 0x2d) event.serverError = new ReplyError(this.#text(reply + 1));
     return event;
   }
 }
