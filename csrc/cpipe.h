@@ -77,7 +77,7 @@
 #define CPIPE_API __attribute__((visibility("default")))
 #endif
 
-#define CPIPE_ABI_VERSION 8
+#define CPIPE_ABI_VERSION 9
 
 /* Status codes. */
 #define CPIPE_OK 0
@@ -155,6 +155,10 @@
 #define CPIPE_ROLE_SHARED 1    /* one of those route -1 spreads commands over */
 #define CPIPE_ROLE_EXCLUSIVE 2 /* acquired by one caller at a time */
 #define CPIPE_MAX_POOL_CONNECTIONS 4096
+
+/* How a handed-over connection's bytes are parsed (cpipe_pool_hand_over). */
+#define CPIPE_HAND_OVER_PARSE_ASIDE 0x1 /* a large chunk (a flood) is parsed by the I/O thread, beside the host's;
+                                           small ones at once, by the host */
 
 /* Connection events. */
 #define CPIPE_EVENT_UP 1      /* connected and handshake replayed; `attempt` failures came before */
@@ -314,8 +318,14 @@ CPIPE_API int32_t cpipe_pool_pause(cpipe_pool *p, int32_t connection, int32_t pa
  * the pool's own again until handed over anew. While paused
  * (cpipe_pool_pause) the host stops reading it too. CPIPE_ERR_BUSY when it
  * cannot be handed over (not up, paused, TLS, exclusive, already handed
- * over, or a platform without shared descriptors: Windows). */
-CPIPE_API int32_t cpipe_pool_hand_over(cpipe_pool *p, int32_t connection);
+ * over, or a platform without shared descriptors: Windows). With
+ * CPIPE_HAND_OVER_PARSE_ASIDE in `flags`, a fed chunk of 16 KiB or more
+ * (and every chunk while some wait) is set aside for the I/O thread to
+ * parse, in order, while the host reads on: its records then come as the
+ * I/O thread's do, after a byte on the notification socket. A subscriber's
+ * lone message still wakes the host alone, and a flood is parsed on two
+ * threads as when the pool reads it. */
+CPIPE_API int32_t cpipe_pool_hand_over(cpipe_pool *p, int32_t connection, int32_t flags);
 
 /* Gives the pool `len` bytes the host read from the descriptor `fd` of a
  * handed-over connection (len 0: that descriptor read the end of the

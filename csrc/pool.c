@@ -13,7 +13,9 @@
  * may also be handed over (cpipe_pool_hand_over): the host's runtime then
  * reads a second descriptor of its socket in its own event loop and feeds
  * the bytes (cpipe_pool_feed), parsed on the host's thread with no byte on
- * the socket pair, so a reply wakes that thread alone; the I/O thread still
+ * the socket pair, so a reply wakes that thread alone (with
+ * CPIPE_HAND_OVER_PARSE_ASIDE, large chunks are set aside for the I/O
+ * thread to parse, in order, beside the host); the I/O thread still
  * writes, redials and times the connection's calls. While replies
  * are owed, the I/O thread asks its sockets again for SPIN_US (yielding the
  * CPU in between) before it sleeps: a reply on a fast network comes sooner
@@ -65,6 +67,13 @@
  * then holds the rest). */
 #define PUSH_HOLD_MAX (256 * 1024)
 
+/* CPIPE_HAND_OVER_PARSE_ASIDE: a fed chunk this large goes to the I/O thread
+ * (a runtime reads 64 KiB or more at once from a busy socket, one message
+ * from a quiet one), and at most this much waits there; past it the host
+ * parses what waits and its own chunk itself. */
+#define ASIDE_MIN (16 * 1024)
+#define ASIDE_MAX (1024 * 1024)
+
 /* What happens to a released exclusive connection once its calls are answered. */
 enum { RETURN_NONE, RETURN_KEEP, RETURN_CLOSE };
 
@@ -81,6 +90,16 @@ typedef struct pool_member {
      * so every later submit is refused too, until it is acquired again. */
     int session_lost;
     atomic_size_t pushes_held; /* bytes of its push records in the queue (not under `lock`) */
+
+    /* Bytes the host fed and set aside for the I/O thread to parse
+     * (CPIPE_HAND_OVER_PARSE_ASIDE), under `aside_lock`, not `lock`: the
+     * host adds to them while the thread parses what it took before. */
+    cpipe_mutex aside_lock;
+    int aside_on;       /* this connect was handed over with CPIPE_HAND_OVER_PARSE_ASIDE */
+    int64_t aside_fd;   /* the host's descriptor they came from */
+    cpipe_buffer aside; /* in the order read */
+    cpipe_buffer taken; /* taken from `aside` to parse, and what is left of it (under `lock`) */
+    int64_t taken_fd;   /* the descriptor it came from */
 } pool_member;
 
 struct cpipe_pool {
@@ -173,6 +192,67 @@ static void note_failure(cpipe_pool *p, const cpipe_connection *c) {
     cpipe_mutex_unlock(&p->qlock);
 }
 
+/* Parses bytes the host read from a handed-over member's socket (its lock
+ * held) and publishes their records at once, before the lock is let go: no
+ * later chunk's records, parsed by the other thread, may overtake them.
+ * `quiet`: the host feeds, and drains right after. Returns whether the
+ * connection failed. */
+static int feed_member(cpipe_pool *p, pool_member *m, const uint8_t *data, size_t len, int quiet) {
+    cpipe_buffer out = {0};
+    uint32_t failures = m->conn.failures;
+    cpipe_connection_feed(&m->conn, data, len, cpipe_now_ms(), &out);
+    int failed = m->conn.failures != failures;
+    if (failed) note_failure(p, &m->conn);
+    publish_to(p, &out, quiet);
+    cpipe_buffer_release(&out);
+    return failed;
+}
+
+/* Takes what waits aside for the member (its lock held) into `taken`, empty. */
+static void take_aside(pool_member *m) {
+    cpipe_buffer_reset(&m->taken);
+    cpipe_mutex_lock(&m->aside_lock);
+    cpipe_buffer waiting = m->aside;
+    m->aside = m->taken; /* its storage is used again */
+    m->taken = waiting;
+    m->taken_fd = m->aside_fd;
+    cpipe_mutex_unlock(&m->aside_lock);
+}
+
+/* The bytes set aside belong to a socket that is gone (member lock held);
+ * `fd` and `on`: the next socket's, handed over now. */
+static void forget_aside(pool_member *m, int64_t fd, int on) {
+    cpipe_mutex_lock(&m->aside_lock);
+    m->aside_on = on;
+    m->aside_fd = fd;
+    cpipe_buffer_reset(&m->aside);
+    cpipe_mutex_unlock(&m->aside_lock);
+    cpipe_buffer_reset(&m->taken);
+}
+
+/* Parses what the host set aside for a member (its lock held), in the
+ * stream's order: what was taken and is left, then what waits. The I/O
+ * thread parses `slice` bytes at a time and stops while the connection is
+ * paused or its pushes wait to be drained, as it would not read its socket
+ * then (the bytes wait, bounded by ASIDE_MAX); the host (`slice` 0) parses
+ * all before its own chunk. Returns whether the connection failed. */
+static int parse_aside(cpipe_pool *p, pool_member *m, size_t slice, int quiet) {
+    int failed = 0;
+    for (;;) {
+        if (slice > 0 && (m->conn.paused || atomic_load(&m->pushes_held) >= PUSH_HOLD_MAX)) return failed;
+        if (cpipe_buffer_live(&m->taken) == 0) take_aside(m);
+        size_t n = cpipe_buffer_live(&m->taken);
+        if (n == 0) return failed;
+        if (!m->conn.handed_over || m->host_fd != m->taken_fd) {
+            forget_aside(m, -1, 0); /* it failed since: the host's next feed is refused */
+            return failed;
+        }
+        if (slice > 0 && n > slice) n = slice;
+        failed |= feed_member(p, m, m->taken.data + m->taken.pos, n, quiet);
+        m->taken.pos += n;
+    }
+}
+
 /* A released connection whose calls are all answered can be leased again
  * (member lock held). */
 static void finish_return(pool_member *m, cpipe_buffer *out) {
@@ -254,6 +334,7 @@ static void io_main(void *arg) {
             pool_member *m = p->members[i];
             cpipe_mutex_lock(&m->lock);
             if (m->used) {
+                if (m->aside_on) (void)parse_aside(p, m, PUSH_HOLD_MAX, 0);
                 uint32_t failures = m->conn.failures;
                 int64_t due = cpipe_connection_timers(&m->conn, now, &out);
                 if (m->conn.failures != failures) note_failure(p, &m->conn);
@@ -384,6 +465,11 @@ static int member_slot(cpipe_pool *p) {
         cpipe_free(m);
         return -1;
     }
+    if (cpipe_mutex_init(&m->aside_lock) != 0) {
+        cpipe_mutex_destroy(&m->lock);
+        cpipe_free(m);
+        return -1;
+    }
     m->conn.state = CPIPE_CONN_CLOSED;
     m->conn.transport.fd = REDIS_INVALID_FD;
     p->members[count] = m;
@@ -422,6 +508,9 @@ static void pool_destroy(cpipe_pool *p) {
     for (int i = 0; i < count; i++) {
         pool_member *m = p->members[i];
         if (m->used) cpipe_connection_free(&m->conn);
+        cpipe_buffer_release(&m->aside);
+        cpipe_buffer_release(&m->taken);
+        cpipe_mutex_destroy(&m->aside_lock);
         cpipe_mutex_destroy(&m->lock);
         cpipe_free(m);
     }
@@ -509,6 +598,7 @@ CPIPE_API int32_t cpipe_pool_remove(cpipe_pool *p, int32_t connection) {
         cpipe_connection_shutdown(&m->conn, CPIPE_ERR_CLOSED, "connection removed", &out);
         cpipe_connection_free(&m->conn);
         m->used = 0;
+        forget_aside(m, -1, 0);
     }
     cpipe_mutex_unlock(&m->lock);
     publish(p, &out);
@@ -528,16 +618,20 @@ CPIPE_API int32_t cpipe_pool_notify_fd(cpipe_pool *p, int32_t take) {
     return (int32_t)p->notify[0];
 }
 
-CPIPE_API int32_t cpipe_pool_hand_over(cpipe_pool *p, int32_t connection) {
+CPIPE_API int32_t cpipe_pool_hand_over(cpipe_pool *p, int32_t connection, int32_t flags) {
     if (p == NULL) return CPIPE_ERR_ARG;
     if (p->closed) return cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "pool is closed");
     pool_member *m = member_at(p, connection);
     if (m == NULL) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
+    if ((flags & ~CPIPE_HAND_OVER_PARSE_ASIDE) != 0) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "unknown flags %d", flags);
     cpipe_mutex_lock(&m->lock);
     /* Not an exclusive one: it changes hands between callers, and the
      * host knows it only while acquired. */
     int64_t fd = m->used && m->role != CPIPE_ROLE_EXCLUSIVE ? cpipe_connection_hand_over(&m->conn) : -1;
-    if (fd >= 0) m->host_fd = fd;
+    if (fd >= 0) {
+        m->host_fd = fd;
+        forget_aside(m, fd, (flags & CPIPE_HAND_OVER_PARSE_ASIDE) != 0);
+    }
     cpipe_mutex_unlock(&m->lock);
     if (fd < 0) return cpipe_error_set(&p->error, CPIPE_ERR_BUSY, "connection %d cannot be handed over", connection);
     wake_io(p); /* its socket leaves the poll set */
@@ -549,20 +643,30 @@ CPIPE_API int32_t cpipe_pool_feed(cpipe_pool *p, int32_t connection, int32_t fd,
     if (len < 0 || (len > 0 && data == NULL)) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "invalid bytes");
     pool_member *m = member_at(p, connection);
     if (m == NULL) return cpipe_error_set(&p->error, CPIPE_ERR_ARG, "no connection %d", connection);
-    cpipe_buffer out = {0};
+    if (len > 0) {
+        /* A large chunk, or any while some wait aside (their order is the
+         * stream's), is the I/O thread's to parse (the end of the stream is
+         * never: what waits is parsed first, below). */
+        cpipe_mutex_lock(&m->aside_lock);
+        size_t waiting = cpipe_buffer_live(&m->aside);
+        int aside = m->aside_on && m->aside_fd == fd && (waiting > 0 || len >= ASIDE_MIN) &&
+                    waiting + (size_t)len <= ASIDE_MAX && cpipe_buffer_append(&m->aside, data, (size_t)len) == 0;
+        cpipe_mutex_unlock(&m->aside_lock);
+        if (aside) {
+            wake_io(p);
+            return CPIPE_OK;
+        }
+    }
     cpipe_mutex_lock(&m->lock);
     /* A descriptor of a connection that failed since (or of an earlier
      * socket of it) is stale: its bytes belong to no call. */
     int current = m->used && m->conn.handed_over && m->host_fd == fd, failed = 0;
     if (current) {
-        uint32_t failures = m->conn.failures;
-        cpipe_connection_feed(&m->conn, data, (size_t)len, cpipe_now_ms(), &out);
-        failed = m->conn.failures != failures;
-        if (failed) note_failure(p, &m->conn);
+        /* What waits aside, the thread has not parsed yet, comes first. */
+        failed = parse_aside(p, m, 0, 1);
+        if (!failed) failed = feed_member(p, m, data, (size_t)len, 1);
     }
     cpipe_mutex_unlock(&m->lock);
-    publish_to(p, &out, 1);
-    cpipe_buffer_release(&out);
     if (failed) wake_io(p); /* it redials after its backoff: the thread's timer */
     return current ? CPIPE_OK : cpipe_error_set(&p->error, CPIPE_ERR_CLOSED, "that socket of connection %d is closed", connection);
 }

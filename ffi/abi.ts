@@ -5,7 +5,7 @@
  */
 
 /** `CPIPE_ABI_VERSION`: the ABI this TypeScript expects; `cpipe_abi_version()` must match. */
-export const ABI_VERSION = 8;
+export const ABI_VERSION = 9;
 
 /** Status codes (`CPIPE_OK`, `CPIPE_ERR_*`). */
 export const Status = {
@@ -68,6 +68,9 @@ export const Event = { UP: 1, DOWN: 2, RELEASED: 3 } as const;
 
 /** Roles of a pool's connections (`CPIPE_ROLE_*`). */
 export const Role = { DIRECT: 0, SHARED: 1, EXCLUSIVE: 2 } as const;
+
+/** Flags of `cpipe_pool_hand_over` (`CPIPE_HAND_OVER_*`). */
+export const HandOver = { PARSE_ASIDE: 0x1 } as const;
 
 /** Bits of the records header's flags (`CPIPE_FLAG_*`), and sizes. */
 export const Header = { FLAG_UNSENT: 0x1, FLAG_MORE: 0x2, SIZE: 16 } as const;

@@ -146,6 +146,7 @@ export const symbols = {
     parameters: [
       "pointer", // cpipe_pool *p
       "i32", // int32_t connection
+      "i32", // int32_t flags
     ],
     result: "i32",
   },

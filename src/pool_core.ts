@@ -491,14 +491,14 @@ export class PoolCore {
    * be shared (Windows): those stay with the I/O thread. Nor with the client-side cache: an invalidation that
    * reached one connection before a reply reached another must be seen first, and the I/O thread reads every
    * ready socket before the host drains, where the runtime calls back per socket (a read could then settle
-   * before an invalidation it follows).
+   * before an invalidation it follows). `flags`: `CPIPE_HAND_OVER_*`.
    */
-  #handOver(connection: number): void {
+  #handOver(connection: number, flags: number): void {
     const resources = this.#resources, handle = resources.handle;
     if (handle === null) return;
     // Refused when this connect was handed over already: UP records are drained late, so one may name an
     // earlier connect while the connection is up again and read by the reader an earlier UP made.
-    const fd = native.cpipe_pool_hand_over(handle, connection);
+    const fd = native.cpipe_pool_hand_over(handle, connection, flags);
     if (fd < 0) return;
     // The socket read before belonged to an earlier connect, which failed (the core ended it).
     resources.readers.get(connection)?.stop();
@@ -528,10 +528,9 @@ export class PoolCore {
     }
     // Not with the client-side cache: it relies on every connection's records arriving in one drain (#handOver).
     const connection = event.connection;
-    if (
-      event.type === "up" && this.cache === null && (connection < this.size || this.#runtimeReadable.has(connection))
-    ) {
-      this.#handOver(connection);
+    if (event.type === "up" && this.cache === null) {
+      const flags = connection < this.size ? 0 : this.#runtimeReadable.get(connection);
+      if (flags !== undefined) this.#handOver(connection, flags);
     }
     // A connection is up: what waited in the offline queue goes out (after this drain).
     if (event.type === "up" && this.#offlineTimer !== undefined) {
@@ -667,22 +666,23 @@ export class PoolCore {
   /**
    * Adds a connection of its own to another server (or the same), for
    * routers: commands reach it by its index. See `cpipe_pool_add`.
-   * `runtimeReads`: the runtime reads its replies (see `#handOver`), for
-   * connections that carry calls (a cluster's nodes); a subscriber's flood
-   * is read faster by the I/O thread, beside the JavaScript that handles it.
+   * `handOver`: the runtime reads its replies (see `#handOver`), with these
+   * `CPIPE_HAND_OVER_*` flags (a subscriber's: `PARSE_ASIDE`, its floods
+   * parsed by the I/O thread beside the JavaScript that handles them); null:
+   * the I/O thread reads it (a blocking command's connection).
    */
-  addConnection(settingsBytes: Uint8Array, role: number = Role.DIRECT, runtimeReads = false): number {
+  addConnection(settingsBytes: Uint8Array, role: number = Role.DIRECT, handOver: number | null = null): number {
     const handle = this.#resources.handle;
     if (handle === null) throw new ClosedError(`cpipe: the pool for ${this.address} is closed`);
     const connection = native.cpipe_pool_add(handle, settingsBytes, settingsBytes.length, role);
     if (connection < 0) throw errorFromStatus(connection, this.#batcher.errstr(handle));
-    if (runtimeReads) this.#runtimeReadable.add(connection);
+    if (handOver !== null) this.#runtimeReadable.set(connection, handOver);
     else this.#runtimeReadable.delete(connection);
     return connection;
   }
 
-  /** Added connections to hand over when they come up (the shared ones always are). */
-  readonly #runtimeReadable = new Set<number>();
+  /** Added connections to hand over when they come up, with their flags (the shared ones always are, with none). */
+  readonly #runtimeReadable = new Map<number, number>();
 
   // ---- Pub/Sub --------------------------------------------------------------------------
 

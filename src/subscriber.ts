@@ -5,7 +5,7 @@
  * handed to those subscriptions, and, after the connection was lost, the
  * subscriptions made again and the gap reported.
  */
-import { Role, Status } from "../ffi/abi.ts";
+import { HandOver, Role, Status } from "../ffi/abi.ts";
 import { ReplyError } from "./errors.ts";
 import type { ConnectionEvents } from "./events.ts";
 import type { ConnectionEvent } from "./records.ts";
@@ -25,7 +25,7 @@ import type { Reply } from "./types.ts";
 
 /** What the subscriber needs of its pool's core. */
 export interface SubscriberCore {
-  addConnection(settings: Uint8Array, role: number): number;
+  addConnection(settings: Uint8Array, role: number, handOver: number | null): number;
   removeConnection(connection: number): void;
   pubsubCall(route: number, command: string, names: readonly string[], flags: number): Promise<Reply>;
   pause(connection: number, paused: boolean): void;
@@ -75,7 +75,9 @@ export class Subscriber implements SubscriptionHost {
     const subscription = this.#book.open(this, kind, channels, listener, asBuffer, options);
     const sub = subscription as unknown as AnySubscription, names = subscription.names;
     try {
-      if (this.#connection < 0) this.#connection = this.#core.addConnection(this.#settings, Role.DIRECT);
+      if (this.#connection < 0) {
+        this.#connection = this.#core.addConnection(this.#settings, Role.DIRECT, HandOver.PARSE_ASIDE);
+      }
       // Always sent, even for names already held: the confirmation says this subscription is in place.
       const route = this.#connection;
       await Promise.all(

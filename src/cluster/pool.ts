@@ -140,7 +140,7 @@ export class ClusterPool extends SubscribingCommands {
           const connection = this.#core.addConnection(
             encodeConnectionSettings(settings.node(address)),
             Role.DIRECT,
-            true,
+            0,
           );
           this.#broken[connection] = undefined; // an index used before is a new connection
           return connection;

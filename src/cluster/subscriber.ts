@@ -9,7 +9,7 @@
  * subscribed on the new owner and the gap reported, as the single-node pool
  * does after a reconnect.
  */
-import { Role, Status } from "../../ffi/abi.ts";
+import { HandOver, Role, Status } from "../../ffi/abi.ts";
 import type { ConnectionEvent } from "../records.ts";
 import {
   chunks,
@@ -242,7 +242,7 @@ export class ClusterSubscriber implements SubscriptionHost {
   #place(node: string): Place {
     let place = this.#places.get(node);
     if (place === undefined) {
-      const connection = this.#host.core.addConnection(this.#host.settings(node), Role.DIRECT);
+      const connection = this.#host.core.addConnection(this.#host.settings(node), Role.DIRECT, HandOver.PARSE_ASIDE);
       place = { node, connection, held: { channel: new Set(), pattern: new Set(), shard: new Set() }, lostAt: 0 };
       this.#places.set(node, place);
       this.#byConnection.set(connection, place);

@@ -833,13 +833,18 @@ static void test_command_timeout(void) {
  * (0: the end of the stream, which was fed too). */
 static ssize_t host_read(cpipe_pool *p, int32_t connection, int fd, int ms, size_t step) {
     static uint8_t buf[65536];
+    /* step 0: pieces of these sizes in turn, large ones and small ones (CPIPE_HAND_OVER_PARSE_ASIDE). */
+    static const size_t mixed[] = {20000, 5, 16384, 1, 40000, 7, 300};
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     if (poll(&pfd, 1, ms) <= 0) return -1;
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n == 0) CHECK(cpipe_pool_feed(p, connection, fd, NULL, 0) == CPIPE_OK);
-    for (ssize_t at = 0; at < n; at += (ssize_t)step) {
-        size_t len = (size_t)(n - at) < step ? (size_t)(n - at) : step;
+    size_t turn = 0;
+    for (ssize_t at = 0; at < n;) {
+        size_t piece = step > 0 ? step : mixed[turn++ % (sizeof mixed / sizeof mixed[0])];
+        size_t len = (size_t)(n - at) < piece ? (size_t)(n - at) : piece;
         CHECK(cpipe_pool_feed(p, connection, fd, buf + at, (int32_t)len) == CPIPE_OK);
+        at += (ssize_t)len;
     }
     return n;
 }
@@ -878,13 +883,13 @@ static void test_hand_over(void) {
 
     /* Bad arguments, and connections that cannot be handed over. */
     uint8_t byte = '+';
-    CHECK(cpipe_pool_hand_over(NULL, 0) == CPIPE_ERR_ARG);
-    CHECK(cpipe_pool_hand_over(p, 7) == CPIPE_ERR_ARG && errstr_has(p, "no connection 7"));
-    CHECK(cpipe_pool_hand_over(p, -1) == CPIPE_ERR_ARG);
-    CHECK(cpipe_pool_hand_over(p, 2) == CPIPE_ERR_BUSY && errstr_has(p, "cannot be handed over")); /* exclusive */
+    CHECK(cpipe_pool_hand_over(NULL, 0, 0) == CPIPE_ERR_ARG);
+    CHECK(cpipe_pool_hand_over(p, 7, 0) == CPIPE_ERR_ARG && errstr_has(p, "no connection 7"));
+    CHECK(cpipe_pool_hand_over(p, -1, 0) == CPIPE_ERR_ARG);
+    CHECK(cpipe_pool_hand_over(p, 2, 0) == CPIPE_ERR_BUSY && errstr_has(p, "cannot be handed over")); /* exclusive */
     CHECK(cpipe_pool_acquire(p) == 2);
     CHECK(await_event(p, 2, CPIPE_EVENT_UP, 1, 3000) != NULL);
-    CHECK(cpipe_pool_hand_over(p, 2) == CPIPE_ERR_BUSY); /* even when acquired and up */
+    CHECK(cpipe_pool_hand_over(p, 2, 0) == CPIPE_ERR_BUSY); /* even when acquired and up */
     CHECK(cpipe_pool_release(p, 2, 1) == CPIPE_OK);
     CHECK(cpipe_pool_feed(NULL, 0, 3, &byte, 1) == CPIPE_ERR_ARG);
     CHECK(cpipe_pool_feed(p, 0, 3, NULL, 1) == CPIPE_ERR_ARG && errstr_has(p, "invalid bytes"));
@@ -892,9 +897,9 @@ static void test_hand_over(void) {
     CHECK(cpipe_pool_feed(p, 9, 3, &byte, 1) == CPIPE_ERR_ARG);
     CHECK(cpipe_pool_feed(p, 0, 3, &byte, 1) == CPIPE_ERR_CLOSED); /* not handed over */
 
-    int fd = cpipe_pool_hand_over(p, 0);
+    int fd = cpipe_pool_hand_over(p, 0, 0);
     CHECK(fd >= 0);
-    CHECK(cpipe_pool_hand_over(p, 0) == CPIPE_ERR_BUSY); /* once per connect */
+    CHECK(cpipe_pool_hand_over(p, 0, 0) == CPIPE_ERR_BUSY); /* once per connect */
 
     /* Replies come only through the host's reads, matched to their calls,
      * at any split, and with no byte on the notification socket. */
@@ -935,6 +940,44 @@ static void test_hand_over(void) {
     /* Another descriptor number is stale. */
     CHECK(cpipe_pool_feed(p, 0, fd + 100, &byte, 1) == CPIPE_ERR_CLOSED && errstr_has(p, "is closed"));
 
+    /* Handed over with CPIPE_HAND_OVER_PARSE_ASIDE: large chunks are parsed
+     * by the I/O thread and their records come through the notification
+     * socket, small ones by the host when none waits, all in the stream's
+     * order (a reply parsed out of turn would answer another call). */
+    CHECK(cpipe_pool_hand_over(p, 1, 0x8) == CPIPE_ERR_ARG && errstr_has(p, "unknown flags"));
+    int aside_fd = cpipe_pool_hand_over(p, 1, CPIPE_HAND_OVER_PARSE_ASIDE);
+    CHECK(aside_fd >= 0);
+    reset();
+    char big[200];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (uint32_t i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "a:%u", i);
+        snprintf(val, sizeof val, "%u", i);
+        batch_add(&b, i, "SET", key, val);
+        batch_add(&b, 1000 + i, "ECHO", big);
+        batch_add(&b, 2000 + i, "GET", key);
+    }
+    CHECK(submit(p, &b, 1) == 1);
+    sleep_ms(50); /* the replies wait: the host reads 64 KiB at once */
+    CHECK(host_collect(p, 1, aside_fd, 3000, 3000, 0) == 0);
+    matched = res.total == 3000;
+    for (uint32_t i = 0; i < 1000; i++) {
+        snprintf(val, sizeof val, "%u", i);
+        matched &= res.tag[i] == '+' && res.conn[i] == 1 && res.tag[1000 + i] == '$' && res.got[1000 + i] == 1;
+        matched &= res.tag[2000 + i] == '$' && strcmp(res.text[2000 + i], val) == 0;
+    }
+    CHECK(matched);
+    CHECK(recv(notify, bytes, sizeof bytes, MSG_DONTWAIT) > 0); /* the I/O thread's records */
+    /* One small reply when none waits aside: the host's alone, no byte. */
+    while (recv(notify, bytes, sizeof bytes, MSG_DONTWAIT) > 0) {
+    }
+    reset();
+    batch_add(&b, 1, "GET", "a:7");
+    CHECK(submit(p, &b, 1) == 1);
+    CHECK(host_collect(p, 1, aside_fd, 1, 3000, 4096) == 0 && strcmp(res.text[1], "7") == 0);
+    CHECK(recv(notify, bytes, sizeof bytes, MSG_DONTWAIT) < 0);
+
     /* The server closes the connection: the host reads the end and feeds it;
      * the pool redials on its own, and the new socket is its own to read
      * until handed over again. */
@@ -962,7 +1005,7 @@ static void test_hand_over(void) {
     settings_int(&cfg, CPIPE_SET_COMMAND_TIMEOUT, 100);
     p = pool_from(&cfg);
     CHECK(await_event(p, 0, CPIPE_EVENT_UP, 1, 3000) != NULL);
-    fd = cpipe_pool_hand_over(p, 0);
+    fd = cpipe_pool_hand_over(p, 0, 0);
     CHECK(fd >= 0);
     sleep_ms(60); /* the thread sleeps: nothing is owed */
     reset();
@@ -980,7 +1023,7 @@ static void test_hand_over(void) {
 
     /* Closing the pool ends the socket the host reads, calls in flight fail. */
     CHECK(await_event(p, 0, CPIPE_EVENT_UP, 1, 3000) != NULL); /* since reset() */
-    fd = cpipe_pool_hand_over(p, 0);
+    fd = cpipe_pool_hand_over(p, 0, 0);
     CHECK(fd >= 0);
     reset();
     batch_add(&b, 3, "DEBUG", "SLEEP", "0.05");

@@ -12,7 +12,7 @@ import { sleep, until } from "../harness/wait.ts";
 import { ConnectionError, connectPool, TimeoutError } from "../../mod.ts";
 import { clientSettings, type PoolOptions, poolSettings } from "../../src/options.ts";
 import { PoolCore } from "../../src/pool_core.ts";
-import { Role } from "../../ffi/abi.ts";
+import { HandOver, Role } from "../../ffi/abi.ts";
 import { encodeConnectionSettings } from "../../src/settings.ts";
 import { sleepSync } from "../../src/offline_wait.ts";
 
@@ -133,10 +133,10 @@ test("an added connection that asks is read by the runtime and let go when remov
   const c = core({ size: 1, exclusiveConnections: 1 });
   await until(() => c.runtimeReads === 1, 5_000, "the shared connection read by the runtime");
   const bytes = encodeConnectionSettings(clientSettings(server.host, server.port));
-  const added = c.addConnection(bytes, Role.DIRECT, true);
+  const added = c.addConnection(bytes, Role.DIRECT, 0);
   await until(() => c.runtimeReads === 2, 5_000, "the added connection read by the runtime");
   assert.equal(await c.call(added, "ECHO", ["added"], null, false), "added");
-  const threadRead = c.addConnection(bytes); // a subscriber's, say: read by the I/O thread
+  const threadRead = c.addConnection(bytes); // a blocking command's, say: read by the I/O thread
   assert.equal(await c.call(threadRead, "ECHO", ["thread"], null, false), "thread");
   assert.equal(c.runtimeReads, 2);
   c.removeConnection(threadRead);
@@ -149,9 +149,26 @@ test("an added connection that asks is read by the runtime and let go when remov
   await c.close();
 });
 
+test("handed over with PARSE_ASIDE (a subscriber's): large chunks parsed by the I/O thread, small ones at once, in order", async () => {
+  const c = core({ size: 1 });
+  const added = c.addConnection(
+    encodeConnectionSettings(clientSettings(server.host, server.port)),
+    Role.DIRECT,
+    HandOver.PARSE_ASIDE,
+  );
+  await until(() => c.runtimeReads === 2, 5_000, "the added connection read by the runtime");
+  const big = "x".repeat(300_000);
+  const sent = Array.from({ length: 300 }, (_, i) => i % 7 === 0 ? `${big}${i}` : `${i}\r\n\0é`);
+  const replies = await Promise.all(sent.map((value) => c.call(added, "ECHO", [value], null, false)));
+  assert.deepEqual(replies, sent);
+  assert.equal(await c.call(added, "ECHO", ["alone"], null, false), "alone");
+  assert.equal(c.runtimeReads, 2);
+  await c.close();
+});
+
 test("a paused connection the runtime reads holds its replies until resumed", async () => {
   const c = core({ size: 1 });
-  const added = c.addConnection(encodeConnectionSettings(clientSettings(server.host, server.port)), Role.DIRECT, true);
+  const added = c.addConnection(encodeConnectionSettings(clientSettings(server.host, server.port)), Role.DIRECT, 0);
   await until(() => c.runtimeReads === 2, 5_000, "the added connection read by the runtime");
   c.pause(added, true);
   let got: unknown = undefined;
