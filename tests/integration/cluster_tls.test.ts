@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { makeCertificates, startTlsCluster, startTlsRedis } from "../harness/tls.ts";
-import { ConnectionError } from "../../mod.ts";
+import { ConnectionError, ReplyError } from "../../mod.ts";
 import { connectCluster, connectClusterPool, slotOf } from "../../cluster.ts";
 
 const certs = makeCertificates();
@@ -93,4 +93,31 @@ test("cluster over TLS: a node whose certificate fails verification is refused, 
   }
   // Without the CA, not even the seed is trusted.
   await assert.rejects(connectClusterPool([seed], { tls: { ca: certs.wrongCa } }), ConnectionError);
+});
+
+// Over TLS because the I/O thread reads a TLS subscriber connection (the runtime reads a plain one): a message it
+// read while JavaScript was busy waits in the queue for the pool's next drain, which a long burst makes.
+test("cluster pool: a call made while a long burst drains (a listener's sendTo) is never sent again as the burst's command", async () => {
+  await using pool = await connectClusterPool({ nodes: [seed], tls: { ca }, refreshInterval: 0 });
+  const key = "{burst}counter", owner = pool.nodeFor("incr", key);
+  const elsewhere = pool.masters.find((node) => node !== owner)!;
+  const asked: Promise<unknown>[] = [];
+  // Asked of a node that does not serve the key: MOVED, which sendTo gives back as it is.
+  const sub = await pool.subscribe(
+    "burst-news",
+    () => void asked.push(pool.sendTo(elsewhere, "GET", key).catch((e) => e)),
+  );
+  const publisher = cluster.nodes[cluster.tlsPorts.findIndex((_, i) => tlsAddress(i) === pool.subscriberNodes[0])]!;
+  publisher.cli("publish", "burst-news", "now");
+  for (const stop = Date.now() + 200; Date.now() < stop;);
+  // A turn's 4096th command on one connection sends the turn's commands at once and drains, running the listener.
+  const gets = Array.from({ length: 4095 }, () => pool.get(key));
+  const incr = pool.incr(key);
+  assert.deepEqual(asked.length, 1, "the listener ran while the INCR was being issued");
+  await Promise.all(gets);
+  assert.deepEqual(await incr, 1);
+  const moved = await asked[0];
+  assert(moved instanceof ReplyError && moved.message.startsWith("MOVED"), `sendTo's own reply: ${moved}`);
+  assert.deepEqual(await pool.get(key), "1", "the INCR ran once");
+  await sub.unsubscribe();
 });
