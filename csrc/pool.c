@@ -102,7 +102,6 @@ typedef struct pool_member {
     int64_t aside_fd;   /* the host's descriptor they came from */
     cpipe_buffer aside; /* in the order read */
     cpipe_buffer taken; /* taken from `aside` to parse, and what is left of it (under `lock`) */
-    int64_t taken_fd;   /* the descriptor it came from */
 } pool_member;
 
 struct cpipe_pool {
@@ -218,12 +217,12 @@ static void take_aside(pool_member *m) {
     cpipe_buffer waiting = m->aside;
     m->aside = m->taken; /* its storage is used again */
     m->taken = waiting;
-    m->taken_fd = m->aside_fd;
     cpipe_mutex_unlock(&m->aside_lock);
 }
 
 /* The bytes set aside belong to a socket that is gone (member lock held);
- * `fd` and `on`: the next socket's, handed over now. */
+ * `fd` and `on`: the next socket's, handed over now. Every hand-over and
+ * removal comes here: what `taken` holds is always the current socket's. */
 static void forget_aside(pool_member *m, int64_t fd, int on) {
     cpipe_mutex_lock(&m->aside_lock);
     m->aside_on = on;
@@ -246,7 +245,7 @@ static int parse_aside(cpipe_pool *p, pool_member *m, size_t slice, int quiet) {
         if (cpipe_buffer_live(&m->taken) == 0) take_aside(m);
         size_t n = cpipe_buffer_live(&m->taken);
         if (n == 0) return failed;
-        if (!m->conn.handed_over || m->host_fd != m->taken_fd) {
+        if (!m->conn.handed_over) {
             forget_aside(m, -1, 0); /* it failed since: the host's next feed is refused */
             return failed;
         }
@@ -666,7 +665,7 @@ CPIPE_API int32_t cpipe_pool_feed(cpipe_pool *p, int32_t connection, int32_t fd,
     int current = m->used && m->conn.handed_over && m->host_fd == fd, failed = 0;
     if (current) {
         /* What waits aside, the thread has not parsed yet, comes first. */
-        failed = parse_aside(p, m, 0, 1);
+        if (m->aside_on) failed = parse_aside(p, m, 0, 1);
         if (!failed) failed = feed_member(p, m, data, (size_t)len, 1);
     }
     cpipe_mutex_unlock(&m->lock);
