@@ -203,7 +203,15 @@ function latencyCells(m: Measurement | undefined): string[] {
 function latencySection(out: string[], r: RunResult, t: Table, clients: { id: string; label: string }[]): void {
   const lat = r.workloads.filter((w) => isLatency(w.kind));
   if (!lat.length) return;
-  const id = (kind: Kind) => lat.find((w) => w.kind === kind)?.id ?? kind;
+  // The early rows (a process's first calls) and the warm ones (`warm`) share their kinds.
+  const id = (kind: Kind, warm = false) => lat.find((w) => w.kind === kind && !!w.warm === warm)?.id ?? kind;
+  const calls = (workload: string) => {
+    const w = lat.find((x) => x.id === workload);
+    return w === undefined
+      ? "calls"
+      : `${w.n.toLocaleString("en-US")} calls after ${(w.warmup * w.warmupN).toLocaleString("en-US")} of warm-up`;
+  };
+  const warmIds = LATENCY_ROWS.map((v) => id(v.idle, true)).filter((w) => lat.some((x) => x.id === w));
   const rows = [
     ...LATENCY_ROWS.flatMap((v) => CPIPE.map((client) => ({ v, client }))),
     ...clients.filter((c) => !CPIPE.includes(c.id)).map((c) => ({ v: LATENCY_ROWS[0], client: c.id })),
@@ -218,12 +226,25 @@ function latencySection(out: string[], r: RunResult, t: Table, clients: { id: st
       `call is made. Each cell is the median over ${samples} samples of the sample's p50 or p99 (lower is ` +
       "better). cpipe pool: `connectPool({ size: 10 })`, `await pool.get(key)`; cpipe sync: `connect()`, " +
       "`r.get(key)`, which returns the value (the peers have no synchronous client); the peers: one " +
-      "connection, `await client.get(key)`.",
+      "connection, `await client.get(key)`." +
+      (warmIds.length
+        ? ` The idle columns are a process's first ${calls(id("latencyIdle"))}, whose tail holds the JIT ` +
+          `compiling the call path; the warm ones (${warmIds.join(", ")}) its ${calls(warmIds[0]!)}, as a ` +
+          "long-running server sees them."
+        : ""),
     "",
   );
+  const warmColumns = warmIds.length > 0;
   out.push(
-    row(["client", "back to back, p50", "back to back, p99", "idle, p50", "idle, p99"]),
-    row(["---", "---:", "---:", "---:", "---:"]),
+    row([
+      "client",
+      "back to back, p50",
+      "back to back, p99",
+      "idle, p50",
+      "idle, p99",
+      ...(warmColumns ? ["idle warm, p50", "idle warm, p99"] : []),
+    ]),
+    row(["---", "---:", "---:", "---:", "---:", ...(warmColumns ? ["---:", "---:"] : [])]),
   );
   for (const { v, client } of rows) {
     const back = t.get(id(v.back), client), idle = t.get(id(v.idle), client);
@@ -233,6 +254,7 @@ function latencySection(out: string[], r: RunResult, t: Table, clients: { id: st
       CPIPE.includes(client) ? m.label.replace("cpipe", `cpipe ${v.variant}`) : m.label,
       ...latencyCells(back),
       ...latencyCells(idle),
+      ...(warmColumns ? latencyCells(t.get(id(v.idle, true), client)) : []),
     ]));
   }
   out.push("");

@@ -336,7 +336,7 @@ export function shapesSection(ms: ShapeMeasurement[]): string[] {
       "by the requests served. C1: the seed's script in a fresh process each time (connect a pool of 10, 10,000 " +
       "HSET at once, await, close, exit), the whole process's wall time and the work alone (from before " +
       "connecting to the last reply), medians over the processes. The single-call latencies (idle and back to " +
-      "back) are in the Latency section (L1, L1s, L2, L2s).",
+      "back) are in the Latency section (L1, L1s, L2, L2s, L2w, L2sw).",
     "",
   );
   for (const id of SHAPE_ORDER) {

@@ -85,6 +85,8 @@ export function readsStrings(kind) {
  *   under its own load (-c, -P), not one call at a time, so there is nothing comparable to run
  * @property {string} [note]
  * @property {boolean} [tls] over TLS: the server's TLS port, verified against the test CA (scripts/test-certs.sh)
+ * @property {boolean} [warm] a latency workload measured after a warm-up long enough for the JIT to settle, beside
+ *   the same kind measured early in a process (the calls a short-lived program or a new server makes first)
  */
 
 const HSET = ["hset", KEY, "word|__rand_int__", "1"];
@@ -266,6 +268,41 @@ export const WORKLOADS = {
     warmupN: 100,
     rb: null,
   },
+  // The same two, measured after 3,000 idle calls: the rows above are each process's first calls, whose tail
+  // holds the JIT compiling the call path (on the one CPU the process is pinned to); these show the idle wake-up
+  // alone, as a long-running server sees it.
+  L2w: {
+    id: "L2w",
+    short: "one GET every millisecond, warm",
+    title: "one GET every millisecond after 3,000 of warm-up (1,000)",
+    kind: "latencyIdle",
+    warm: true,
+    n: 1_000,
+    batch: 1,
+    size: 10,
+    fields: 1,
+    reps: 3,
+    rounds: 3,
+    warmup: 3,
+    warmupN: 1_000,
+    rb: null,
+  },
+  L2sw: {
+    id: "L2sw",
+    short: "one GET every millisecond, sync, warm",
+    title: "one GET every millisecond after 3,000 of warm-up, synchronous client (1,000)",
+    kind: "latencyIdleSync",
+    warm: true,
+    n: 1_000,
+    batch: 1,
+    size: 1,
+    fields: 1,
+    reps: 3,
+    rounds: 3,
+    warmup: 3,
+    warmupN: 1_000,
+    rb: null,
+  },
 };
 
 /**
@@ -292,6 +329,8 @@ export const WORKLOAD_ORDER = [
   "L1s",
   "L2",
   "L2s",
+  "L2w",
+  "L2sw",
   "W2t",
   "W3t",
   "W6t",
