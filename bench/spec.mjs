@@ -268,41 +268,6 @@ export const WORKLOADS = {
     warmupN: 100,
     rb: null,
   },
-  // The same two, measured after 3,000 idle calls: the rows above are each process's first calls, whose tail
-  // holds the JIT compiling the call path (on the one CPU the process is pinned to); these show the idle wake-up
-  // alone, as a long-running server sees it.
-  L2w: {
-    id: "L2w",
-    short: "one GET every millisecond, warm",
-    title: "one GET every millisecond after 3,000 of warm-up (1,000)",
-    kind: "latencyIdle",
-    warm: true,
-    n: 1_000,
-    batch: 1,
-    size: 10,
-    fields: 1,
-    reps: 3,
-    rounds: 3,
-    warmup: 3,
-    warmupN: 1_000,
-    rb: null,
-  },
-  L2sw: {
-    id: "L2sw",
-    short: "one GET every millisecond, sync, warm",
-    title: "one GET every millisecond after 3,000 of warm-up, synchronous client (1,000)",
-    kind: "latencyIdleSync",
-    warm: true,
-    n: 1_000,
-    batch: 1,
-    size: 1,
-    fields: 1,
-    reps: 3,
-    rounds: 3,
-    warmup: 3,
-    warmupN: 1_000,
-    rb: null,
-  },
 };
 
 /**
@@ -315,6 +280,26 @@ function overTls(w) {
   return { ...w, id: `${w.id}t`, short: `${w.short}, TLS`, title: `${w.title}, over TLS`, tls: true, rb: null };
 }
 for (const id of ["W2", "W3", "W6"]) WORKLOADS[`${id}t`] = overTls(WORKLOADS[id]);
+
+/**
+ * An idle-latency workload measured after 3,000 idle calls: L2 and L2s are each process's first calls, whose tail
+ * holds the JIT compiling the call path (on the one CPU the process is pinned to); these show the idle wake-up
+ * alone, as a long-running server sees it.
+ * @param {Workload} w
+ * @returns {Workload}
+ */
+function warmed(w) {
+  return {
+    ...w,
+    id: `${w.id}w`,
+    short: `${w.short}, warm`,
+    title: w.title.replace("every millisecond", "every millisecond after 3,000 of warm-up"),
+    warm: true,
+    warmup: 3,
+    warmupN: 1_000,
+  };
+}
+for (const id of ["L2", "L2s"]) WORKLOADS[`${id}w`] = warmed(WORKLOADS[id]);
 
 /** The order workloads run and appear in. */
 export const WORKLOAD_ORDER = [
