@@ -70,13 +70,6 @@ CFLAGS  := -O2 -fPIC -fvisibility=hidden -std=c11 -D_POSIX_C_SOURCE=200809L -D_D
 HIREDIS_CFLAGS := -O2 -fPIC -fvisibility=hidden -fwrapv -Wall -Wextra -Wno-missing-field-initializers
 MBEDTLS_CFLAGS := -O2 -fPIC -fvisibility=hidden -std=c99 -Wall -Wextra -Wno-missing-field-initializers $(MBEDTLS_DEFS) \
   -I$(MBEDTLS_SRC)/include -I$(MBEDTLS_SRC)/library -Icsrc
-# Mbed TLS' AES-NI file on x86_64: with these it is built from its intrinsics, whose byte swaps become SSSE3
-# shuffles, instead of its inline assembly with byte loops around it: AES-128-GCM 1.35x faster (290 -> 395 MB/s on
-# this project's VM). Its functions still run only after its CPUID check finds AES-NI, and every CPU with AES-NI
-# has SSSE3; no other file gets them.
-AESNI_CFLAGS := -mssse3 -maes -mpclmul
-# The architecture a flavour builds for ($(1): its directory): a cross one's target, else this machine's.
-flavour_arch = $(if $(filter build/cross/%,$(1)),$(firstword $(subst -, ,$(notdir $(1)))),$(UNAME_M))
 INCLUDES := -Ibuild/include -I$(MBEDTLS_SRC)/include -Icsrc $(MBEDTLS_DEFS)
 CORE_SRC := $(wildcard csrc/*.c)
 CORE_HDR := $(wildcard csrc/*.h)
@@ -152,7 +145,7 @@ $(1)/libhiredis.a: $$(addprefix $(1)/hiredis/,$$(addsuffix .o,$$(HIREDIS_OBJ)))
 
 $(1)/mbedtls/%.o: $$(MBEDTLS_SRC)/.unpacked csrc/tls_config.h | $(5)
 	@mkdir -p $$(dir $$@)
-	$(or $(3),$$(CC)) $$(MBEDTLS_CFLAGS) $(2) $(if $(filter x86_64,$(call flavour_arch,$(1))),$$(if $$(filter aesni,$$*),$$(AESNI_CFLAGS))) -c $$(MBEDTLS_SRC)/library/$$*.c -o $$@
+	$(or $(3),$$(CC)) $$(MBEDTLS_CFLAGS) $(2) -c $$(MBEDTLS_SRC)/library/$$*.c -o $$@
 
 $(1)/libmbedtls.a: $$(addprefix $(1)/mbedtls/,$$(addsuffix .o,$$(MBEDTLS_OBJ)))
 	rm -f $$@ && $(or $(4),ar) rcs $$@ $$^
