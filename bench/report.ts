@@ -211,7 +211,8 @@ function latencySection(out: string[], r: RunResult, t: Table, clients: { id: st
       ? "calls"
       : `${w.n.toLocaleString("en-US")} calls after ${(w.warmup * w.warmupN).toLocaleString("en-US")} of warm-up`;
   };
-  const warmIds = LATENCY_ROWS.map((v) => id(v.idle, true)).filter((w) => lat.some((x) => x.id === w));
+  const warmIds = lat.filter((w) => w.warm).map((w) => w.id);
+  const warmColumns = warmIds.length > 0;
   const rows = [
     ...LATENCY_ROWS.flatMap((v) => CPIPE.map((client) => ({ v, client }))),
     ...clients.filter((c) => !CPIPE.includes(c.id)).map((c) => ({ v: LATENCY_ROWS[0], client: c.id })),
@@ -227,14 +228,13 @@ function latencySection(out: string[], r: RunResult, t: Table, clients: { id: st
       "better). cpipe pool: `connectPool({ size: 10 })`, `await pool.get(key)`; cpipe sync: `connect()`, " +
       "`r.get(key)`, which returns the value (the peers have no synchronous client); the peers: one " +
       "connection, `await client.get(key)`." +
-      (warmIds.length
+      (warmColumns
         ? ` The idle columns are a process's first ${calls(id("latencyIdle"))}, whose tail holds the JIT ` +
           `compiling the call path; the warm ones (${warmIds.join(", ")}) its ${calls(warmIds[0]!)}, as a ` +
           "long-running server sees them."
         : ""),
     "",
   );
-  const warmColumns = warmIds.length > 0;
   out.push(
     row([
       "client",

@@ -289,14 +289,16 @@ for (const id of ["W2", "W3", "W6"]) WORKLOADS[`${id}t`] = overTls(WORKLOADS[id]
  * @returns {Workload}
  */
 function warmed(w) {
+  const warmup = 3, warmupN = 1_000;
+  const after = `after ${(warmup * warmupN).toLocaleString("en-US")} of warm-up`;
   return {
     ...w,
     id: `${w.id}w`,
     short: `${w.short}, warm`,
-    title: w.title.replace("every millisecond", "every millisecond after 3,000 of warm-up"),
+    title: w.title.replace("every millisecond", `every millisecond ${after}`),
     warm: true,
-    warmup: 3,
-    warmupN: 1_000,
+    warmup,
+    warmupN,
   };
 }
 for (const id of ["L2", "L2s"]) WORKLOADS[`${id}w`] = warmed(WORKLOADS[id]);
