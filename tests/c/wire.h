@@ -96,15 +96,17 @@ static inline void batch_pack(batch *b, uint32_t id, uint16_t replies, uint16_t 
     b->count++;
 }
 
-/* As batch_pack, the arguments given as NULL-terminated C strings. */
-static inline void batch_add_call(batch *b, uint32_t id, uint16_t replies, uint16_t flags, ...) {
+/* As batch_pack, the arguments given as NULL-terminated C strings. `flags` is
+ * an unsigned int: va_start after a parameter that undergoes promotion (a
+ * uint16_t) is undefined behaviour, which clang refuses. */
+static inline void batch_add_call(batch *b, uint32_t id, uint16_t replies, unsigned flags, ...) {
     const char *args[16];
     int n = 0;
     va_list ap;
     va_start(ap, flags);
     for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 16;) args[n++] = a;
     va_end(ap);
-    batch_pack(b, id, replies, flags, n, args, NULL);
+    batch_pack(b, id, replies, (uint16_t)flags, n, args, NULL);
 }
 
 /* One command owing one reply, no flags. */
