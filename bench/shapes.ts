@@ -206,7 +206,17 @@ async function httpRound(
   }
 }
 
+/** Bundles the npm package's Bun entries in `checkout` (bench/clients/once.ts imports them under Bun), once per run. */
+const bundled = new Set<string>();
+async function bundleForBun(checkout: string): Promise<void> {
+  if (bundled.has(checkout)) return;
+  const out = await run([BUN, `${checkout}/scripts/bundle-bun.ts`]);
+  if (out.code !== 0) throw new Error(`bundling ${checkout}'s Bun entries: ${out.stderr.trim().slice(-500)}`);
+  bundled.add(checkout);
+}
+
 async function onceProcess(server: RedisServer, shape: Shape, c: ShapeClient, o: ShapeOptions, m: ShapeMeasurement) {
+  if (c.runtime === "bun" && c.client === "cpipe") await bundleForBun(c.cpipe || ROOT);
   const argv = pin(SERVICE_CPU, [
     ...runtimeArgv(c, `${ROOT}/bench/clients/once.ts`),
     "--client",
@@ -335,7 +345,8 @@ export function shapesSection(ms: ShapeMeasurement[]): string[] {
       "the service process's user + sys time (/proc/<pid>/stat, every thread) over the measured window divided " +
       "by the requests served. C1: the seed's script in a fresh process each time (connect a pool of 10, 10,000 " +
       "HSET at once, await, close, exit), the whole process's wall time and the work alone (from before " +
-      "connecting to the last reply), medians over the processes. The single-call latencies (idle and back to " +
+      "connecting to the last reply), medians over the processes; cpipe is imported as the npm package gives it (under " +
+      "Bun its bundled Bun entry, under Deno mod.ts). The single-call latencies (idle and back to " +
       "back) are in the Latency section (L1, L1s, L2, L2s, L2w, L2sw).",
     "",
   );

@@ -520,7 +520,7 @@ export const SHAPE_ORDER = ["H1", "H2", "C1"];
  * @property {string} label
  * @property {"deno" | "bun"} runtime
  * @property {string} client
- * @property {string} [cpipe] a checkout whose mod.ts cpipe is imported from (the A/B baseline)
+ * @property {string} [cpipe] a checkout cpipe is imported from (the A/B baseline; C1 under Bun bundles it first)
  */
 
 /** @type {ShapeClient[]} */

@@ -1,7 +1,9 @@
 /**
  * C1 (bench/shapes.ts): the seed's script, run once in a fresh process: connect a pool of 10, issue `--n` HSET at
  * once, await them, close, exit. Prints `{"type":"once","workMs":…}`: the work alone, from before connecting to
- * after the last reply; the driver times the whole process.
+ * after the last reply; the driver times the whole process. cpipe is imported as a user's program gets it: under Bun
+ * the npm package's Bun entry (`ffi/bun.bundle.js`, which the driver bundles first with scripts/bundle-bun.ts), under
+ * Deno mod.ts.
  *
  *     deno run -A bench/clients/once.ts --client cpipe --port P --n 10000
  *     bun bench/clients/once.ts --client cpipe|bun-redis --port P --n 10000 [--cpipe /other/checkout]
@@ -30,7 +32,8 @@ if (a.client === "bun-redis") {
   replies = await Promise.all(Array.from({ length: n }, (_, i) => r.hset("words", `word|${i}`, "1")));
   r.close();
 } else {
-  const cpipe: typeof Cpipe = await import(a.cpipe ? `${a.cpipe}/mod.ts` : "../../mod.ts");
+  const checkout = a.cpipe || decodeURIComponent(new URL("../..", import.meta.url).pathname).replace(/\/$/, "");
+  const cpipe: typeof Cpipe = await import(`${checkout}/${Bun ? "ffi/bun.bundle.js" : "mod.ts"}`);
   t0 = performance.now();
   const pool = cpipe.connectPool({ host: "127.0.0.1", port, size: 10 });
   replies = await Promise.all(Array.from({ length: n }, (_, i) => pool.hset("words", `word|${i}`, "1")));
