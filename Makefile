@@ -157,6 +157,9 @@ $(1)/mbedtls/%.o: $$(MBEDTLS_SRC)/.unpacked csrc/tls_config.h | $(5)
 	$(or $(3),$$(CC)) $$(MBEDTLS_CFLAGS) $(2) $(if $(filter x86_64,$(call flavour_arch,$(1))),$$(AES_CFLAGS.$$*)) \
 	  -c $$(MBEDTLS_SRC)/library/$$*.c -o $$@
 
+# aes.o and aesni.o must agree on AES_CFLAGS (see there): both are rebuilt whenever the Makefile changes.
+$(1)/mbedtls/aes.o $(1)/mbedtls/aesni.o: Makefile
+
 $(1)/libmbedtls.a: $$(addprefix $(1)/mbedtls/,$$(addsuffix .o,$$(MBEDTLS_OBJ)))
 	rm -f $$@ && $(or $(4),ar) rcs $$@ $$^
 
