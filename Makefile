@@ -222,7 +222,7 @@ redis:
 	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 # ---- checks -----------------------------------------------------------------
-test: install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool valgrind test-cpus fuzz-short test-deno test-bun
+test: install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool valgrind test-cpus test-zig fuzz-short test-deno test-bun
 
 lint: tools
 	$(DENO) check mod.ts cluster.ts sentinel.ts $(TS_TESTS) $(wildcard bench)
@@ -513,6 +513,18 @@ $(addprefix test-cpu-,$(CPU_MODELS)): test-cpu-%: $(CPU_TEST) redis qemu-tool
 else
 test-cpus:
 	@echo "test-cpus: emulated x86_64 CPUs are checked on x86_64 machines only"
+endif
+
+# The TLS tests of both runtimes with the zig build of this machine's target, the library the package ships (the
+# whole suites run with it in `make test-cross`). Part of `make test`.
+.PHONY: test-zig
+ifneq ($(filter $(TARGET),$(CROSS_TARGETS)),)
+test-zig: $(call cross_lib,$(TARGET)) tools redis
+	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(DENO) test -A --no-check=remote tests/integration/tls.test.ts
+	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(BUN) test ./tests/integration/tls.test.ts
+else
+test-zig:
+	@echo "test-zig: no cross target for this machine ($(TARGET))"
 endif
 
 test-cross: cross tools redis
