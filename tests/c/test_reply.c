@@ -175,8 +175,8 @@ static void test_flat_frames(void) {
         "*2\r\n$1\r\na\r\n$-1\r\n",
         "*2\r\n*1\r\n$1\r\nx\r\n$1\r\ny\r\n",
         "%1\r\n$1\r\nk\r\n$1\r\nv\r\n",
-        "*17\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n"
-        "$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n",
+        ("*17\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n"
+         "$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n"), /* one part */
         "*1\r\n$10\r\n0123456789\r\n",
         ":42\r\n",
         ">4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$3\r\n\xff\x00\xfe\r\n",
