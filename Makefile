@@ -515,30 +515,23 @@ test-cpus:
 	@echo "test-cpus: emulated x86_64 CPUs are checked on x86_64 machines only"
 endif
 
-# The TLS tests of both runtimes with the zig build of this machine's target, the library the package ships (the
-# whole suites run with it in `make test-cross`). Part of `make test`.
-.PHONY: test-zig
+# With zig for this machine's target, part of `make test`: `test-zig` runs the TLS tests of both runtimes with the zig
+# build, the library the package ships (the whole suites run with it in `make test-cross`); `clang-tests` compiles
+# (only) the C tests and fuzzers with clang as well as gcc, warnings as errors: clang refuses what gcc let pass (a
+# va_start after a promoted parameter, string literals joined where a comma may be missing).
+.PHONY: test-zig clang-tests
 ifneq ($(filter $(TARGET),$(CROSS_TARGETS)),)
 test-zig: $(call cross_lib,$(TARGET)) tools redis
 	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(DENO) test -A --no-check=remote tests/integration/tls.test.ts
 	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(BUN) test ./tests/integration/tls.test.ts
-else
-test-zig:
-	@echo "test-zig: no cross target for this machine ($(TARGET))"
-endif
 
-# The C tests and fuzzers compiled by clang (zig cc) as well as gcc, warnings as errors, compiled only: clang refuses
-# what gcc let pass (a va_start after a promoted parameter, string literals joined where a comma may be missing).
-# Part of `make test`.
-.PHONY: clang-tests
-ifneq ($(filter $(TARGET),$(CROSS_TARGETS)),)
 clang-tests: $(HIREDIS_SRC)/.unpacked $(MBEDTLS_SRC)/.unpacked | $(ZIG_STAMP)
 	@for f in $(wildcard tests/c/*.c tests/fuzz/*.c); do \
 	  $(ZIG) cc -target $(ZIG_TARGET.$(TARGET)) $(CFLAGS) -DCPIPE_FAULT_INJECTION $(INCLUDES) -c $$f -o /dev/null || exit 1; \
 	done; echo "clang-tests: tests/c and tests/fuzz compile without a warning"
 else
-clang-tests:
-	@echo "clang-tests: no zig target for this machine ($(TARGET))"
+test-zig clang-tests:
+	@echo "$@: no zig target for this machine ($(TARGET))"
 endif
 
 test-cross: cross tools redis
