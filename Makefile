@@ -526,8 +526,8 @@ test-zig: $(call cross_lib,$(TARGET)) tools redis
 	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(BUN) test ./tests/integration/tls.test.ts
 
 clang-tests: $(HIREDIS_SRC)/.unpacked $(MBEDTLS_SRC)/.unpacked | $(ZIG_STAMP)
-	@for f in $(wildcard tests/c/*.c tests/fuzz/*.c); do \
-	  $(ZIG) cc -target $(ZIG_TARGET.$(TARGET)) $(CFLAGS) -DCPIPE_FAULT_INJECTION $(INCLUDES) -c $$f -o /dev/null || exit 1; \
+	@mkdir -p build/clang-tests && for f in $(wildcard tests/c/*.c tests/fuzz/*.c); do \
+	  $(ZIG) cc -target $(ZIG_TARGET.$(TARGET)) $(CFLAGS) -DCPIPE_FAULT_INJECTION $(INCLUDES) -c $$f -o build/clang-tests/$$(basename $$f .c).o || exit 1; \
 	done; echo "clang-tests: tests/c and tests/fuzz compile without a warning"
 else
 test-zig clang-tests:
