@@ -81,10 +81,14 @@ AES_CFLAGS.aesni := -mssse3 -maes -mpclmul
 flavour_arch = $(if $(filter build/cross/%,$(1)),$(firstword $(subst -, ,$(notdir $(1)))),$(UNAME_M))
 INCLUDES := -Ibuild/include -I$(MBEDTLS_SRC)/include -Icsrc $(MBEDTLS_DEFS)
 CORE_SRC := $(wildcard csrc/*.c)
+# What the core of a flavour ($(1): its directory) links: its objects, hiredis and Mbed TLS.
+flavour_objects = $(patsubst csrc/%.c,$(1)/core/%.o,$(CORE_SRC)) $(1)/libhiredis.a $(1)/libmbedtls.a
 CORE_HDR := $(wildcard csrc/*.h)
 OBJDIR  := build/$(TARGET)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Installs Debian packages $(1), quietly; recipes run it when a tool they need is missing.
+apt_install = { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; }
 DENO := node_modules/.bin/deno
 BUN  := node_modules/.bin/bun
 TS_TESTS := tests
@@ -167,7 +171,7 @@ $(1)/core/%.o: csrc/%.c $$(CORE_HDR) $$(HIREDIS_SRC)/.unpacked $$(MBEDTLS_SRC)/.
 	@mkdir -p $$(dir $$@)
 	$(or $(3),$$(CC)) $$(CFLAGS) $(2) $$(INCLUDES) -c $$< -o $$@
 
-$(1)/test_core: tests/c/test_core.c $$(patsubst csrc/%.c,$(1)/core/%.o,$$(CORE_SRC)) $(1)/libhiredis.a $(1)/libmbedtls.a
+$(1)/test_core: tests/c/test_core.c $$(call flavour_objects,$(1))
 	$$(CC) $$(CFLAGS) $(2) $$(INCLUDES) -Icsrc $$^ -o $$@ -lpthread
 endef
 
@@ -178,7 +182,7 @@ VALGRIND_CFLAGS := -g -O1 -DCPIPE_FAULT_INJECTION
 $(eval $(call flavour,build/valgrind,$(VALGRIND_CFLAGS)))
 
 # ---- the core ---------------------------------------------------------------
-$(LIB): $(patsubst csrc/%.c,$(OBJDIR)/core/%.o,$(CORE_SRC)) $(OBJDIR)/libhiredis.a $(OBJDIR)/libmbedtls.a
+$(LIB): $(call flavour_objects,$(OBJDIR))
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $^ $(HOST_LDFLAGS)
 	@scripts/checksums.sh
@@ -219,7 +223,7 @@ node_modules/.installed: package.json package-lock.json
 
 redis:
 	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
+	  $(call apt_install,redis-server redis-tools)
 
 # ---- checks -----------------------------------------------------------------
 test: install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool valgrind test-cpus test-zig clang-tests fuzz-short test-deno test-bun
@@ -255,7 +259,7 @@ asan: build/asan/test_core redis
 
 # The connection state machine over a fake in-memory transport: no server.
 .PHONY: asan-connection
-build/asan/test_connection: tests/c/test_connection.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a build/asan/libmbedtls.a
+build/asan/test_connection: tests/c/test_connection.c $(call flavour_objects,build/asan)
 	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
 asan-connection: build/asan/test_connection
@@ -265,7 +269,7 @@ asan-connection: build/asan/test_connection
 # certificates made with openssl (scripts/test-certs.sh) into build/asan-tls/,
 # a redis-server with only a TLS port on a free one.
 .PHONY: asan-tls
-build/asan/test_tls: tests/c/test_tls.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a build/asan/libmbedtls.a
+build/asan/test_tls: tests/c/test_tls.c $(call flavour_objects,build/asan)
 	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
 # $(call with_tls_redis,dir,command): runs command with CPIPE_TEST_CERTS and CPIPE_TEST_TLS_PORT set, against a
@@ -291,7 +295,7 @@ asan-tls: build/asan/test_tls redis
 # The core's C tests under valgrind (memcheck): what ASan cannot see (uninitialised reads), and every allocation
 # freed by the end (test_pool and test_tls with their allocation failures injected, as under ASan).
 VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all -q
-build/valgrind/test_%: tests/c/test_%.c $(patsubst csrc/%.c,build/valgrind/core/%.o,$(CORE_SRC)) build/valgrind/libhiredis.a build/valgrind/libmbedtls.a
+build/valgrind/test_%: tests/c/test_%.c $(call flavour_objects,build/valgrind)
 	$(CC) $(CFLAGS) $(VALGRIND_CFLAGS) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
 valgrind: build/valgrind/test_core build/valgrind/test_pool build/valgrind/test_tls redis valgrind-tool
@@ -301,8 +305,7 @@ valgrind: build/valgrind/test_core build/valgrind/test_pool build/valgrind/test_
 	$(call with_tls_redis,build/valgrind-tls,$(VALGRIND) build/valgrind/test_tls)
 
 valgrind-tool:
-	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && \
-	  $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
+	@command -v valgrind >/dev/null || $(call apt_install,valgrind)
 
 demo: install $(LIB)
 	$(DENO) run -A bench/demo.ts
@@ -311,7 +314,7 @@ demo: install $(LIB)
 # tests/c/test_reply.c: the reader's bounds (csrc/reply.h) with no server, under
 # ASan/UBSan (`make asan-reply`, part of `make test`).
 .PHONY: asan-reply
-build/asan/test_reply: tests/c/test_reply.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a build/asan/libmbedtls.a
+build/asan/test_reply: tests/c/test_reply.c $(call flavour_objects,build/asan)
 	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
 asan-reply: build/asan/test_reply
@@ -337,14 +340,13 @@ $(eval $(call flavour,build/fuzz,$(FUZZ_SAN),$(FUZZ_CC),,fuzz-tools))
 
 fuzz-tools:
 	@command -v $(FUZZ_CC) >/dev/null || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; }
+	  $(call apt_install,clang)
 	@mkdir -p build/fuzz
 	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }\n' > build/fuzz/probe.c
 	@$(FUZZ_CC) -fsanitize=fuzzer build/fuzz/probe.c -o build/fuzz/probe 2>/dev/null || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      libclang-rt-$$($(FUZZ_CC) -dumpversion | cut -d. -f1)-dev >/dev/null; }
+	  $(call apt_install,libclang-rt-$$($(FUZZ_CC) -dumpversion | cut -d. -f1)-dev)
 
-build/fuzz/%: tests/fuzz/%.c $(patsubst csrc/%.c,build/fuzz/core/%.o,$(CORE_SRC)) build/fuzz/libhiredis.a build/fuzz/libmbedtls.a | fuzz-tools
+build/fuzz/%: tests/fuzz/%.c $(call flavour_objects,build/fuzz) | fuzz-tools
 	$(FUZZ_CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(INCLUDES) -Icsrc \
 	  $^ -o $@ -lpthread
 
@@ -381,10 +383,10 @@ TSAN := -fsanitize=thread -fno-omit-frame-pointer -g -O1 -DCPIPE_FAULT_INJECTION
 $(eval $(call flavour,build/tsan,$(TSAN)))
 .PHONY: asan-pool tsan-pool stress
 
-build/asan/test_pool: tests/c/test_pool.c $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRC)) build/asan/libhiredis.a build/asan/libmbedtls.a
+build/asan/test_pool: tests/c/test_pool.c $(call flavour_objects,build/asan)
 	$(CC) $(CFLAGS) $(SAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
-build/tsan/test_pool: tests/c/test_pool.c $(patsubst csrc/%.c,build/tsan/core/%.o,$(CORE_SRC)) build/tsan/libhiredis.a build/tsan/libmbedtls.a
+build/tsan/test_pool: tests/c/test_pool.c $(call flavour_objects,build/tsan)
 	$(CC) $(CFLAGS) $(TSAN) $(INCLUDES) -Icsrc $^ -o $@ -lpthread
 
 asan-pool: build/asan/test_pool redis
@@ -466,7 +468,7 @@ CROSS_LIBS := $(foreach t,$(CROSS_TARGETS),$(call cross_lib,$(t)))
 
 $(ZIG_STAMP): scripts/zig-requirements.txt
 	@python3 -m pip --version >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
+	  $(call apt_install,python3-pip)
 	rm -rf $(ZIG_DIR) && mkdir -p $(ZIG_DIR)
 	PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --no-warn-script-location \
 	  --require-hashes --target $(ZIG_DIR) -r scripts/zig-requirements.txt
@@ -476,12 +478,11 @@ $(ZIG_STAMP): scripts/zig-requirements.txt
 # file, readelf, objdump and nm for ELF and PE; llvm-nm and llvm-objdump for Mach-O.
 cross-tools:
 	@for t in file readelf objdump nm llvm-nm llvm-objdump; do command -v $$t >/dev/null || missing=1; done; \
-	  [ -z "$$missing" ] || { $(SUDO) apt-get update -qq && \
-	    $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq file binutils llvm >/dev/null; }
+	  [ -z "$$missing" ] || $(call apt_install,file binutils llvm)
 
 define cross_target
 $(call flavour,build/cross/$(1),$(CROSS_CFLAGS),$(ZIG) cc -target $(ZIG_TARGET.$(1)),$(ZIG) ar,$(ZIG_STAMP))
-$(call cross_lib,$(1)): $(patsubst csrc/%.c,build/cross/$(1)/core/%.o,$(CORE_SRC)) build/cross/$(1)/libhiredis.a build/cross/$(1)/libmbedtls.a
+$(call cross_lib,$(1)): $(call flavour_objects,build/cross/$(1))
 	$(ZIG) cc -target $(ZIG_TARGET.$(1)) -shared -o $$@ $$^ $(CROSS_LDFLAGS.$(call cross_os,$(1)))
 endef
 $(foreach t,$(CROSS_TARGETS),$(eval $(call cross_target,$(t))))
@@ -497,14 +498,14 @@ cross: $(CROSS_LIBS) | cross-tools
 # instruction beyond the baseline on a path every x86_64 CPU takes stops the test (SIGILL); Westmere has AES-NI, so
 # the intrinsics run with this build's alignment of the round keys. Part of `make test`.
 CPU_MODELS := qemu64 Westmere
-CPU_TEST   := build/cross/x86_64-linux-gnu/test_tls
+CPU_DIR    := build/cross/x86_64-linux-gnu
+CPU_TEST   := $(CPU_DIR)/test_tls
 .PHONY: test-cpus qemu-tool $(addprefix test-cpu-,$(CPU_MODELS))
-$(CPU_TEST): tests/c/test_tls.c $(patsubst csrc/%.c,build/cross/x86_64-linux-gnu/core/%.o,$(CORE_SRC)) build/cross/x86_64-linux-gnu/libhiredis.a build/cross/x86_64-linux-gnu/libmbedtls.a
+$(CPU_TEST): tests/c/test_tls.c $(call flavour_objects,$(CPU_DIR))
 	$(ZIG) cc -target $(ZIG_TARGET.x86_64-linux-gnu) $(CFLAGS) $(INCLUDES) $^ -o $@ -lpthread
 
 qemu-tool:
-	@command -v qemu-x86_64 >/dev/null || { $(SUDO) apt-get update -qq && \
-	  $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user >/dev/null; }
+	@command -v qemu-x86_64 >/dev/null || $(call apt_install,qemu-user)
 
 ifeq ($(UNAME_M),x86_64)
 test-cpus: $(addprefix test-cpu-,$(CPU_MODELS))
@@ -515,6 +516,13 @@ test-cpus:
 	@echo "test-cpus: emulated x86_64 CPUs are checked on x86_64 machines only"
 endif
 
+# $(call zig_lib_tests,paths): the test files or directories at paths in both runtimes with the zig build of this
+# machine's target (through CPIPE_LIB).
+define zig_lib_tests
+	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(DENO) test -A --no-check=remote $(1)
+	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(BUN) test $(1)
+endef
+
 # With zig for this machine's target, part of `make test`: `test-zig` runs the TLS tests of both runtimes with the zig
 # build, the library the package ships (the whole suites run with it in `make test-cross`); `clang-tests` compiles
 # (only) the C tests and fuzzers with clang as well as gcc, warnings as errors: clang refuses what gcc let pass (a
@@ -522,8 +530,7 @@ endif
 .PHONY: test-zig clang-tests
 ifneq ($(filter $(TARGET),$(CROSS_TARGETS)),)
 test-zig: $(call cross_lib,$(TARGET)) tools redis
-	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(DENO) test -A --no-check=remote tests/integration/tls.test.ts
-	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(BUN) test ./tests/integration/tls.test.ts
+	$(call zig_lib_tests,./tests/integration/tls.test.ts)
 
 clang-tests: $(HIREDIS_SRC)/.unpacked $(MBEDTLS_SRC)/.unpacked | $(ZIG_STAMP)
 	@mkdir -p build/clang-tests && for f in $(wildcard tests/c/*.c tests/fuzz/*.c); do \
@@ -536,8 +543,7 @@ endif
 
 test-cross: cross tools redis
 	@$(if $(filter $(TARGET),$(CROSS_TARGETS)),true,echo "no cross target for this machine ($(TARGET))" >&2; false)
-	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(DENO) test -A --no-check=remote $(TS_TESTS)
-	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(BUN) test $(TS_TESTS)
+	$(call zig_lib_tests,$(TS_TESTS))
 
 clean:
 	rm -rf build ffi/lib

@@ -32,8 +32,8 @@ if (a.client === "bun-redis") {
   replies = await Promise.all(Array.from({ length: n }, (_, i) => r.hset("words", `word|${i}`, "1")));
   r.close();
 } else {
-  const checkout = a.cpipe || decodeURIComponent(new URL("../..", import.meta.url).pathname).replace(/\/$/, "");
-  const cpipe: typeof Cpipe = await import(`${checkout}/${Bun ? "ffi/bun.bundle.js" : "mod.ts"}`);
+  const entry = Bun ? "ffi/bun.bundle.js" : "mod.ts";
+  const cpipe: typeof Cpipe = await import(a.cpipe ? `${a.cpipe}/${entry}` : `../../${entry}`);
   t0 = performance.now();
   const pool = cpipe.connectPool({ host: "127.0.0.1", port, size: 10 });
   replies = await Promise.all(Array.from({ length: n }, (_, i) => pool.hset("words", `word|${i}`, "1")));
