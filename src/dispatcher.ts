@@ -3,14 +3,15 @@
  * place that decides who gets what the core reports. A reply settles its
  * call (through the call's transform), a failure rejects it, a pipeline's
  * replies are gathered before its promise settles; pushes and connection
- * events go to listeners. Before a reply settles its call, an `inspect`
- * hook (a cluster router's) may take it and re-issue the command instead.
+ * events go to listeners. Before an error reply settles its call, an
+ * `inspect` hook (a cluster router's) may take it and re-issue the command
+ * instead.
  */
 import { Record, Status } from "../ffi/abi.ts";
 import { applyTransforms, type Transform } from "./replies.ts";
 import { mayHoldBulk, type ReplyDecoder } from "./decoder.ts";
 import { KeptReplies } from "./kept_replies.ts";
-import { ConnectionError, type CpipeError, ProtocolError, type ReplyError } from "./errors.ts";
+import { ConnectionError, type CpipeError, ProtocolError, ReplyError } from "./errors.ts";
 import type { ConnectionEvent, RecordReader } from "./records.ts";
 import { errorFromStatus } from "./status.ts";
 import type { Reply } from "./types.ts";
@@ -69,8 +70,8 @@ function rejecting(error: unknown): PromiseLike<never> {
 
 const INITIAL = 1024;
 
-/** Takes a reply before its call settles; true when it did (and re-issued the command). */
-export type Inspector = (id: number, reply: Reply) => boolean;
+/** Takes an error reply before its call settles; true when it did (and re-issued the command). */
+export type Inspector = (id: number, reply: ReplyError) => boolean;
 
 /**
  * A router's look at a call that failed without reaching the server (`ConnectionError.unsent`), on `connection`
@@ -118,8 +119,13 @@ export class Dispatcher {
     for (const [resolve, error] of deferred) resolve(rejecting(error) as never);
   };
 
-  /** A router's look at each reply before its call settles. */
+  /** A router's look at each error reply before its call settles (the others go straight through). */
   inspect: Inspector | null = null;
+  /**
+   * Per call id: what a router keeps to send the call again (`inspect`, `takeBack`), dropped when the call is done,
+   * so that a router need not look at every reply to let go of what a finished call held.
+   */
+  readonly notes: unknown[] = [];
   /** A router's look at each call that fails unsent, before it is failed. */
   takeBack: TakeBack | null = null;
   /** Told of pushes (RESP3 out-of-band frames) that `onPushRecord` did not take. */
@@ -171,6 +177,7 @@ export class Dispatcher {
     this.#resolve.push(undefined);
     this.#transform.push(null);
     this.#group.push(undefined);
+    this.notes.push(undefined);
     return fresh;
   }
 
@@ -178,6 +185,7 @@ export class Dispatcher {
     this.#resolve[id] = undefined;
     this.#transform[id] = null;
     this.#group[id] = undefined;
+    this.notes[id] = undefined;
     this.#free.push(id);
   }
 
@@ -247,12 +255,11 @@ export class Dispatcher {
       switch (records.kind) {
         case Record.REPLY: {
           const id = records.id;
-          // Kept encoded where bytes or text is still to be chosen (other replies are decoded as they come). An
-          // inspector looks only for error replies (redirections): it is shown these as null.
+          // Kept encoded where bytes or text is still to be chosen (other replies are decoded as they come): not
+          // an error reply, which is all an inspector looks for.
           if (this.#asBuffer[id] === KEEP && !records.partial && mayHoldBulk(records.bytes[records.start]!)) {
             finished++;
             if (this.#onExclusive(records.connection)) this.finishedExclusive++;
-            if (this.inspect?.(id, null)) break;
             const group = this.#group[id], index = this.#index[id]!;
             this.#release(id);
             if (group === undefined) break;
@@ -283,7 +290,7 @@ export class Dispatcher {
           }
           finished++;
           if (this.#onExclusive(records.connection)) this.finishedExclusive++;
-          if (this.inspect?.(id, reply)) break;
+          if (reply instanceof ReplyError && this.inspect?.(id, reply)) break;
           this.settle(id, reply);
           break;
         }

@@ -359,9 +359,14 @@ export class PoolCore {
   /** Told the call id of each command `call` queues (a router keeps what it may have to send again). */
   onCall: ((id: number) => void) | null = null;
 
-  /** Sees each reply before its call settles; true when it took the reply (and re-issued the command). */
+  /** Sees each error reply before its call settles; true when it took the reply (and re-issued the command). */
   set inspect(inspector: Inspector | null) {
     this.#dispatcher.inspect = inspector;
+  }
+
+  /** Per call id, what a router keeps to send the call again; dropped when the call is done (`Dispatcher.notes`). */
+  get notes(): unknown[] {
+    return this.#dispatcher.notes;
   }
 
   /** Sees each call that failed unsent before it is failed; true when it took the call (to re-issue it). */

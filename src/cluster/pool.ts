@@ -72,10 +72,12 @@ export class ClusterPool extends SubscribingCommands {
   readonly #keyPrefix: KeyPrefix | null;
   readonly #router: SlotRouter<number>;
   readonly #events = new Emitter();
-  /** Per call id: what to send again on a redirection (unless `#sentParts` says), or undefined (nothing). */
-  #issued: (Resend | undefined)[] = [];
-  /** Per call id of a pipeline's command: the part it was sent in, and its place there (see `SentPart`). */
-  #sentParts: (SentPart | undefined)[] = [];
+  /**
+   * Per call id (the core's `notes`, dropped when the call is done): what to send again on a redirection, by name or
+   * packed (`Resend`), or for a pipeline's command the part it was sent in (`SentPart`; its place there in
+   * `#sentPlace`); undefined: nothing.
+   */
+  readonly #notes: (Resend | SentPart | undefined)[];
   #sentPlace: number[] = [];
   /** The command `#issue` is issuing, until `onCall` takes it; undefined otherwise (other calls are not sent again). */
   #current: Issued | undefined;
@@ -114,19 +116,19 @@ export class ClusterPool extends SubscribingCommands {
         return this.#parked.connection(slots.find((slot) => slot !== ANY_SLOT) ?? ANY_SLOT, false);
       },
       sent: (ids, part) => {
-        const issued = this.#issued, parts = this.#sentParts, place = this.#sentPlace, redirects = this.#redirects;
+        const notes = this.#notes, place = this.#sentPlace, redirects = this.#redirects;
         for (let k = 0; k < ids.length; k++) {
           const id = ids[k]!;
-          issued[id] = undefined;
-          parts[id] = part ?? undefined;
+          notes[id] = part ?? undefined;
           place[id] = k;
-          if (redirects.size > 0) redirects.delete(id); // a count left by the id's last call, which failed
+          if (redirects.size > 0) redirects.delete(id); // a count left by the id's last call
         }
       },
     };
     const seed = settings.seeds[0]!;
     // The pool's own connection goes to the first seed: the first node's connection.
     this.#core = new PoolCore(settings.node(seed));
+    this.#notes = this.#core.notes as (Resend | SentPart | undefined)[];
     let seedConnection: number | null = 0;
     const seedKey = addressKey(seed);
     this.#router = new SlotRouter<number>(
@@ -161,12 +163,10 @@ export class ClusterPool extends SubscribingCommands {
     );
     this.#seedKeys = new Set(this.#router.seed(settings.seeds).map((n) => n.key));
     this.#core.onCall = (id) => {
-      this.#issued[id] = this.#current;
+      this.#notes[id] = this.#current;
       // Its first call only: a long turn's early drain, still inside #issue, may run a listener that calls too.
       this.#current = undefined;
-      // An id is used again once its call is done; one that failed (not inspected) may still name a part, and
-      // have a count of redirections.
-      if (this.#sentParts[id] !== undefined) this.#sentParts[id] = undefined;
+      // An id is used again once its call is done; that call may have left a count of redirections.
       if (this.#redirects.size > 0) this.#redirects.delete(id);
     };
     this.#core.inspect = (id, reply) => this.#inspect(id, reply);
@@ -514,14 +514,8 @@ export class ClusterPool extends SubscribingCommands {
 
   // ---- redirections ------------------------------------------------------------------------------------------
 
-  /** Sees every reply before its caller: false lets it through, true when the command was sent again. */
-  #inspect(id: number, reply: Reply): boolean {
-    if (!(reply instanceof ReplyError)) {
-      if (this.#issued[id] !== undefined) this.#issued[id] = undefined;
-      if (this.#sentParts[id] !== undefined) this.#sentParts[id] = undefined;
-      if (this.#redirects.size > 0) this.#redirects.delete(id);
-      return false;
-    }
+  /** Sees every error reply before its caller: false lets it through, true when the command was sent again. */
+  #inspect(id: number, reply: ReplyError): boolean {
     const issued = this.#take(id);
     const redirect = redirectOf(reply);
     if (redirect === null) {
@@ -583,10 +577,9 @@ export class ClusterPool extends SubscribingCommands {
 
   /** What to send again for a call (by name, or as packed), forgetting it; undefined for one never recorded. */
   #take(id: number): Resend | undefined {
-    const named = this.#issued[id], part = this.#sentParts[id];
-    this.#issued[id] = undefined;
-    this.#sentParts[id] = undefined;
-    return named ?? (part === undefined ? undefined : sentCommand(part, this.#sentPlace[id]!));
+    const note = this.#notes[id];
+    this.#notes[id] = undefined;
+    return note !== undefined && "starts" in note ? sentCommand(note, this.#sentPlace[id]!) : note;
   }
 
   /** A redirection's address; ":port" (no host) means the host of the seed (the node that answered). */
@@ -596,7 +589,7 @@ export class ClusterPool extends SubscribingCommands {
 
   /** Sends a call's command again on a connection; it stays re-sendable (ASKING's own call does not). */
   #reissue(id: number, issued: Resend, connection: number, asking: boolean): void {
-    this.#issued[id] = issued;
+    this.#notes[id] = issued;
     this.#core.reissue(id, connection, "packed" in issued ? issued.packed : issued, asking);
   }
 
