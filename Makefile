@@ -93,7 +93,7 @@ DENO := node_modules/.bin/deno
 BUN  := node_modules/.bin/bun
 TS_TESTS := tests
 
-.PHONY: all install tools redis commands test test-deno test-bun lint asan valgrind valgrind-tool demo clean cross cross-tools test-cross
+.PHONY: all install tools redis commands test test-status-before test-deno test-bun lint asan valgrind valgrind-tool demo clean cross cross-tools test-cross
 
 all: $(LIB) ffi/lib/embedded.js
 
@@ -226,7 +226,20 @@ redis:
 	  $(call apt_install,redis-server redis-tools)
 
 # ---- checks -----------------------------------------------------------------
-test: install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool valgrind test-cpus test-zig clang-tests fuzz-short test-deno test-bun
+test: test-status-before install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool valgrind test-cpus test-zig clang-tests fuzz-short test-deno test-bun
+	@$(checkout_unchanged)
+
+# `make test` leaves a git checkout as it found it: whatever a step writes goes under build/ or an ignored path, and
+# a step that leaves something else (clang-tests' objects in the root, once) fails the run, which names it. The
+# checkout's state is taken first (make runs prerequisites in order), compared last.
+STATUS_BEFORE := build/status-before-test
+STATUS_AFTER := build/status-after-test
+git_status = git status --porcelain --untracked-files=all
+test-status-before:
+	@mkdir -p build && if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then $(git_status) > $(STATUS_BEFORE); \
+	  else rm -f $(STATUS_BEFORE); fi
+checkout_unchanged = if [ -f $(STATUS_BEFORE) ]; then $(git_status) > $(STATUS_AFTER); \
+	  diff $(STATUS_BEFORE) $(STATUS_AFTER) || { echo "make test changed the checkout: lines with > are new"; exit 1; }; fi
 
 lint: tools
 	$(DENO) check mod.ts cluster.ts sentinel.ts $(TS_TESTS) $(wildcard bench)
