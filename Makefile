@@ -226,7 +226,7 @@ redis:
 	  $(call apt_install,redis-server redis-tools)
 
 # ---- checks -----------------------------------------------------------------
-test: test-status-before install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool valgrind test-cpus test-zig clang-tests fuzz-short test-deno test-bun
+test: test-status-before install $(LIB) lint asan-connection asan asan-tls asan-reply asan-pool tsan-pool valgrind test-cpus clang-tests fuzz-short test-deno test-bun
 	@$(checkout_unchanged)
 
 # `make test` leaves a git checkout as it found it: whatever a step writes goes under build/ or an ignored path, and
@@ -246,11 +246,6 @@ lint: tools
 	$(DENO) lint
 	$(DENO) fmt --check
 
-test-deno: tools redis $(LIB)
-	$(DENO) test -A --no-check=remote $(TS_TESTS)
-
-test-bun: tools redis $(LIB)
-	$(BUN) test $(TS_TESTS)
 
 # C-level tests of the core (argument packing, reply encoding, settings,
 # records, the sync client's error paths, a live server) under
@@ -536,23 +531,29 @@ define zig_lib_tests
 	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(BUN) test $(1)
 endef
 
-# With zig for this machine's target, part of `make test`: `test-zig` runs the TLS tests of both runtimes with the zig
-# build, the library the package ships (the whole suites run with it in `make test-cross`); `clang-tests` compiles
-# (only) the C tests and fuzzers with clang as well as gcc, warnings as errors: clang refuses what gcc let pass (a
-# va_start after a promoted parameter, string literals joined where a comma may be missing).
-.PHONY: test-zig clang-tests
+# The TypeScript suites of both runtimes run on the library the package ships for this machine, the zig build of its
+# target (through CPIPE_LIB), where zig has one; elsewhere on the cc build. With zig for this machine's target,
+# `clang-tests`, part of `make test`, compiles (only) the C tests and fuzzers with clang as well as gcc, warnings as
+# errors: clang refuses what gcc let pass (a va_start after a promoted parameter, string literals joined where a comma
+# may be missing).
+.PHONY: clang-tests
 ifneq ($(filter $(TARGET),$(CROSS_TARGETS)),)
-test-zig: $(call cross_lib,$(TARGET)) tools redis
-	$(call zig_lib_tests,./tests/integration/tls.test.ts)
-
+SUITE_LIB := $(call cross_lib,$(TARGET))
 clang-tests: $(HIREDIS_SRC)/.unpacked $(MBEDTLS_SRC)/.unpacked | $(ZIG_STAMP)
 	@mkdir -p build/clang-tests && for f in $(wildcard tests/c/*.c tests/fuzz/*.c); do \
 	  $(ZIG) cc -target $(ZIG_TARGET.$(TARGET)) $(CFLAGS) -DCPIPE_FAULT_INJECTION $(INCLUDES) -c $$f -o build/clang-tests/$$(basename $$f .c).o || exit 1; \
 	done; echo "clang-tests: tests/c and tests/fuzz compile without a warning"
 else
-test-zig clang-tests:
+SUITE_LIB := $(LIB)
+clang-tests:
 	@echo "$@: no zig target for this machine ($(TARGET))"
 endif
+
+test-deno: tools redis $(SUITE_LIB)
+	CPIPE_LIB=$(CURDIR)/$(SUITE_LIB) $(DENO) test -A --no-check=remote $(TS_TESTS)
+
+test-bun: tools redis $(SUITE_LIB)
+	CPIPE_LIB=$(CURDIR)/$(SUITE_LIB) $(BUN) test $(TS_TESTS)
 
 test-cross: cross tools redis
 	@$(if $(filter $(TARGET),$(CROSS_TARGETS)),true,echo "no cross target for this machine ($(TARGET))" >&2; false)

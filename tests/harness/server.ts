@@ -46,6 +46,28 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether nobody listens on `port` right now. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.unref();
+    probe.on("error", () => resolve(false));
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port for a cluster node: its cluster bus port (port + 10000) is free too. Any free port's bus port may be
+ * taken by an outgoing connection's ephemeral port; a node that then fails to bind is started again elsewhere.
+ */
+async function freeClusterPort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await freePort();
+    if (port + 10000 <= 65535 && await isFree(port + 10000)) return port;
+  }
+  throw new Error("no free port whose cluster bus port (+10000) is free too");
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -215,9 +237,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<RedisC
   };
   try {
     const start = async (i: number): Promise<RedisServer> => {
-      const port = await freePort();
-      const nodeArgs = [...args, ...(await options.nodeArgs?.(i, port) ?? [])];
-      return await startRedis({ port, args: nodeArgs, ...(options.cpus ? { cpus: options.cpus } : {}) });
+      // A port found free can be taken before the node binds it (or its bus port): then another one.
+      for (let attempt = 1;; attempt++) {
+        const port = await freeClusterPort();
+        const nodeArgs = [...args, ...(await options.nodeArgs?.(i, port) ?? [])];
+        try {
+          return await startRedis({ port, args: nodeArgs, ...(options.cpus ? { cpus: options.cpus } : {}) });
+        } catch (e) {
+          if (attempt >= 5 || !String(e).includes("Address already in use")) throw e;
+        }
+      }
     };
     for (let i = 0; i < masters * (1 + replicas); i++) nodes.push(await start(i));
     const addresses = nodes.map((n) => `${n.host}:${n.port}`);
