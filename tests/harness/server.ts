@@ -32,6 +32,42 @@ export interface ServerOptions {
   port?: number;
 }
 
+/**
+ * Servers and sentinels this process started and that still run, with their directories: stopped and removed too
+ * when a signal stops the process.
+ */
+const running = new Map<ChildProcess, string>();
+const STOP_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+
+/**
+ * A signal that ends this process (Ctrl-C on a benchmark, a runner's timeout) does not run `stop()`: the servers
+ * still running are killed here, then the process exits as the signal would have ended it.
+ */
+function stopRunning(signal: keyof typeof STOP_SIGNALS): void {
+  for (const [proc, dir] of running) {
+    try {
+      process.kill(proc.pid!, "SIGKILL"); // by pid: a stopped (SIGSTOP) sentinel too
+    } catch {
+      // exited meanwhile
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(128 + STOP_SIGNALS[signal]);
+}
+
+/**
+ * Counts a started server (its directory `dir`) in `running` until it exits; the signal listeners are there only
+ * while one runs.
+ */
+function track(proc: ChildProcess, dir: string): void {
+  if (running.size === 0) { for (const signal of Object.keys(STOP_SIGNALS)) process.on(signal, stopRunning); }
+  running.set(proc, dir);
+  proc.once("exit", () => {
+    running.delete(proc);
+    if (running.size === 0) { for (const signal of Object.keys(STOP_SIGNALS)) process.off(signal, stopRunning); }
+  });
+}
+
 /** A TCP port nobody listens on right now. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -111,6 +147,7 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
       : ["redis-server", argv];
     output = "";
     const proc = spawn(cmd as string, args as string[], { stdio: ["ignore", "pipe", "pipe"] });
+    track(proc, dir);
     proc.stdout?.on("data", (d) => (output += d));
     proc.stderr?.on("data", (d) => (output += d));
     child = proc;
@@ -131,11 +168,19 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
     if (!proc || proc.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
     proc.kill("SIGTERM");
-    await Promise.race([exited, sleep(5000)]);
+    // The timer is cleared: left running, it kept every process that stopped a server alive 5 s longer.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([exited, new Promise<void>((resolve) => timer = setTimeout(resolve, 5000))]);
+    clearTimeout(timer);
     if (proc.exitCode === null) proc.kill("SIGKILL");
   };
 
-  await launch();
+  try {
+    await launch();
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   return {
     host: "127.0.0.1",
     port,
@@ -388,6 +433,7 @@ export async function startSentinels(
         ].join("\n"),
       );
       const proc = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
+      track(proc, dir);
       sentinels.push({ port, proc, dir });
     }
     const sentinelAuth = options.sentinelPassword === undefined
