@@ -20,7 +20,8 @@ import { connectSentinelPool, type SentinelPool } from "../../sentinel.ts";
 const server = await startRedis();
 const cluster = await startCluster({ replicas: 0 });
 const sentinels = await startSentinels();
-afterAll(() => Promise.all([server.stop(), cluster.stop(), sentinels.stop()]).then(() => {}));
+// The server disposed, not only stopped: its directory goes too.
+afterAll(() => Promise.all([server[Symbol.asyncDispose](), cluster.stop(), sentinels.stop()]).then(() => {}));
 
 /** How long anything may take before the test says it hung. */
 const SETTLE_MS = 10_000;
