@@ -2,7 +2,8 @@
  * The cluster benchmark: a local 3-master cluster (no replicas) and one plain server, every client measured in
  * its own process, one after the other, in the same run: cpipe's cluster pool (Deno, Bun), ioredis' Cluster and
  * node-redis' createCluster (Node), and cpipe's pool on one server for the P10k baseline. Prints a table of
- * medians (ops/s) and cpipe's ratios.
+ * medians (ops/s) and cpipe's ratios, then each client's CPU per command and the servers' (from /proc): on a machine
+ * whose speed moves from run to run, P10k's ratio moves with it, while what a command costs each side moves less.
  *
  *     deno run -A bench/cluster.ts [W2,W3,W6,P10k] [--pinned]
  *
@@ -42,10 +43,15 @@ interface Row {
   client: string;
   workload: string;
   samples: number[];
+  /** CPU per command over the samples, µs: the client process', the servers' it used (see cluster_spec.mjs). */
+  clientUs: number;
+  serversUs: number | null;
 }
 const rows: Row[] = [];
+const pidsOf = (servers: { pid: number | undefined }[]) => servers.map((s) => s.pid ?? "").join(",");
 function run(label: string, cmd: string, args: string[]): void {
-  const env = { ...Deno.env.toObject(), CLUSTER_ONLY: only.join(",") };
+  const servers = label.endsWith("-1node") ? pidsOf([single]) : pidsOf(cluster.nodes);
+  const env = { ...Deno.env.toObject(), CLUSTER_ONLY: only.join(","), CLUSTER_SERVER_PIDS: servers };
   const argv = pinned ? ["-c", CLIENT_CPU, cmd, ...args] : args;
   const r = spawnSync(pinned ? "taskset" : cmd, argv, { encoding: "utf8", cwd: ROOT, timeout: 600_000, env });
   if (r.status !== 0) console.error(`${label} failed:\n${r.stdout}${r.stderr}`);
@@ -70,6 +76,13 @@ const get = (client: string, workload: string): number | undefined => {
   const samples = rows.filter((r) => r.client === client && r.workload === workload).flatMap((r) => r.samples);
   return samples.length === 0 ? undefined : median(samples);
 };
+/** The median over a client's processes of its CPU per command on a workload (`of`: the client's or the servers'). */
+const cpu = (client: string, workload: string, of: "clientUs" | "serversUs"): number | undefined => {
+  const values = rows.filter((r) => r.client === client && r.workload === workload && r[of] !== null)
+    .map((r) => r[of]!);
+  return values.length === 0 ? undefined : median(values);
+};
+const us = (v: number | undefined) => v === undefined ? "—" : `${v.toFixed(2)} µs`;
 const fmt = (v: number | undefined) => v === undefined ? "failed" : Math.round(v).toLocaleString("en-US");
 const ratio = (a: number | undefined, b: number | undefined) => a && b ? `${(a / b).toFixed(2)}×` : "—";
 const version = (cmd: string, args: string[]) =>
@@ -107,4 +120,16 @@ if (workloads.some((w) => w.id === "P10k")) {
     } ops/s on one node), ` +
       `Bun ${ratio(get("cpipe-bun", "P10k"), b1)} (${fmt(b1)} ops/s on one node)`,
   );
+}
+console.log(
+  "\nCPU per command over the timed samples (user + system from /proc, medians over the processes): the client " +
+    "process (every thread) / the servers it used (the 3 masters, or the one node)",
+);
+console.log("\n| workload | client | client CPU | servers' CPU |");
+console.log("|---|---|---:|---:|");
+for (const w of workloads) {
+  for (const [label] of asked) {
+    if (get(label, w.id) === undefined) continue;
+    console.log(`| ${w.id} | ${label} | ${us(cpu(label, w.id, "clientUs"))} | ${us(cpu(label, w.id, "serversUs"))} |`);
+  }
 }

@@ -12,6 +12,8 @@ import process from "node:process";
 export interface RedisServer {
   readonly host: string;
   readonly port: number;
+  /** The server process' pid while it runs (benchmarks read its CPU time from /proc). */
+  readonly pid: number | undefined;
   /** Path of the server's unix socket. */
   readonly socket: string;
   /** Runs redis-cli against this server and returns its output. */
@@ -184,6 +186,9 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
   return {
     host: "127.0.0.1",
     port,
+    get pid() {
+      return child?.pid;
+    },
     socket,
     cli,
     stop,
