@@ -246,7 +246,6 @@ lint: tools
 	$(DENO) lint
 	$(DENO) fmt --check
 
-
 # C-level tests of the core (argument packing, reply encoding, settings,
 # records, the sync client's error paths, a live server) under
 # AddressSanitizer + UBSan, and under valgrind.
@@ -524,21 +523,15 @@ test-cpus:
 	@echo "test-cpus: emulated x86_64 CPUs are checked on x86_64 machines only"
 endif
 
-# $(call zig_lib_tests,paths): the test files or directories at paths in both runtimes with the zig build of this
-# machine's target (through CPIPE_LIB).
-define zig_lib_tests
-	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(DENO) test -A --no-check=remote $(1)
-	CPIPE_LIB=$(CURDIR)/$(call cross_lib,$(TARGET)) $(BUN) test $(1)
-endef
-
 # The TypeScript suites of both runtimes run on the library the package ships for this machine, the zig build of its
 # target (through CPIPE_LIB), where zig has one; elsewhere on the cc build. With zig for this machine's target,
 # `clang-tests`, part of `make test`, compiles (only) the C tests and fuzzers with clang as well as gcc, warnings as
 # errors: clang refuses what gcc let pass (a va_start after a promoted parameter, string literals joined where a comma
-# may be missing).
+# may be missing). `test-cross` builds all six targets, then runs the suites as `make test` does.
 .PHONY: clang-tests
 ifneq ($(filter $(TARGET),$(CROSS_TARGETS)),)
 SUITE_LIB := $(call cross_lib,$(TARGET))
+test-cross: cross test-deno test-bun
 clang-tests: $(HIREDIS_SRC)/.unpacked $(MBEDTLS_SRC)/.unpacked | $(ZIG_STAMP)
 	@mkdir -p build/clang-tests && for f in $(wildcard tests/c/*.c tests/fuzz/*.c); do \
 	  $(ZIG) cc -target $(ZIG_TARGET.$(TARGET)) $(CFLAGS) -DCPIPE_FAULT_INJECTION $(INCLUDES) -c $$f -o build/clang-tests/$$(basename $$f .c).o || exit 1; \
@@ -547,6 +540,8 @@ else
 SUITE_LIB := $(LIB)
 clang-tests:
 	@echo "$@: no zig target for this machine ($(TARGET))"
+test-cross:
+	@echo "no cross target for this machine ($(TARGET))" >&2; false
 endif
 
 test-deno: tools redis $(SUITE_LIB)
@@ -554,10 +549,6 @@ test-deno: tools redis $(SUITE_LIB)
 
 test-bun: tools redis $(SUITE_LIB)
 	CPIPE_LIB=$(CURDIR)/$(SUITE_LIB) $(BUN) test $(TS_TESTS)
-
-test-cross: cross tools redis
-	@$(if $(filter $(TARGET),$(CROSS_TARGETS)),true,echo "no cross target for this machine ($(TARGET))" >&2; false)
-	$(call zig_lib_tests,$(TS_TESTS))
 
 clean:
 	rm -rf build ffi/lib

@@ -70,28 +70,28 @@ function track(proc: ChildProcess, dir: string): void {
   });
 }
 
-/** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
+/** Listens on loopback `port` (0: any) and closes again: the port it got; rejects when it could not listen. */
+function probe(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.on("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => resolve(port));
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(port, "127.0.0.1", () => {
+      const address = server.address();
+      const got = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(got));
     });
   });
 }
 
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return probe(0);
+}
+
 /** Whether nobody listens on `port` right now. */
 function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.unref();
-    probe.on("error", () => resolve(false));
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
-  });
+  return probe(port).then(() => true, () => false);
 }
 
 /**
