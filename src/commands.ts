@@ -346,6 +346,14 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
   ): Out<K, S, T>;
 
   /**
+   * `dispatch` of a command with one argument: an executor that can run it without an array of its arguments
+   * (the pool) overrides it.
+   */
+  protected dispatchOne<T>(command: string, arg: Arg, transform: Transform<T> | null, asBuffer: boolean): Out<K, S, T> {
+    return this.dispatch<T>(command, [arg], transform, asBuffer);
+  }
+
+  /**
    * Runs (or queues) a command that blocks or changes its connection, for the generated methods, as `send`
    * (or `addCommand`) would: a pool runs a blocking one on a connection of its own and refuses one that would
    * change a shared connection. Executors with such rules override it.
@@ -366,12 +374,12 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
 
   /** GET: the value, or null when the key does not exist. */
   get(key: Arg): Out<K, S, string | null> {
-    return this.dispatch("GET", [key], asNullableString, false);
+    return this.dispatchOne("GET", key, asNullableString, false);
   }
 
   /** GET, returning the value's raw bytes. */
   getBuffer(key: Arg): Out<K, S, Uint8Array | null> {
-    return this.dispatch("GET", [key], asBytes, true);
+    return this.dispatchOne("GET", key, asBytes, true);
   }
 
   /** SET with optional expiry and conditions: "OK", null when NX/XX prevented it, or the old value with `get`. */
@@ -399,7 +407,7 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
 
   /** TTL: seconds left, -1 without expiry, -2 when the key does not exist. */
   ttl(key: Arg): Out<K, S, number> {
-    return this.dispatch("TTL", [key], asNumber, false);
+    return this.dispatchOne("TTL", key, asNumber, false);
   }
 
   /** PUBLISH: how many subscribers received the message (on this node). */
@@ -414,7 +422,7 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
 
   /** INCR: the new value. */
   incr(key: Arg): Out<K, S, number> {
-    return this.dispatch("INCR", [key], asNumber, false);
+    return this.dispatchOne("INCR", key, asNumber, false);
   }
 
   /** INCRBY: the new value. */
@@ -424,7 +432,7 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
 
   /** DECR: the new value. */
   decr(key: Arg): Out<K, S, number> {
-    return this.dispatch("DECR", [key], asNumber, false);
+    return this.dispatchOne("DECR", key, asNumber, false);
   }
 
   /** MGET: each key's value, or null. */
@@ -464,7 +472,7 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
 
   /** HGETALL as an object of field → value. */
   hgetall(key: Arg): Out<K, S, Record<string, string>> {
-    return this.dispatch("HGETALL", [key], asRecord, false);
+    return this.dispatchOne("HGETALL", key, asRecord, false);
   }
 
   /** HDEL: how many fields were removed. */
@@ -474,7 +482,7 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
 
   /** HLEN: the number of fields. */
   hlen(key: Arg): Out<K, S, number> {
-    return this.dispatch("HLEN", [key], asNumber, false);
+    return this.dispatchOne("HLEN", key, asNumber, false);
   }
 
   /** HINCRBY: the field's new value. */
@@ -515,7 +523,7 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
 
   /** LLEN: the list's length. */
   llen(key: Arg): Out<K, S, number> {
-    return this.dispatch("LLEN", [key], asNumber, false);
+    return this.dispatchOne("LLEN", key, asNumber, false);
   }
 
   /** SADD: how many members were added. */
@@ -530,12 +538,12 @@ export abstract class Commands<K extends Kind, S extends Queue = never> {
 
   /** SMEMBERS: every member, in no particular order. */
   smembers(key: Arg): Out<K, S, string[]> {
-    return this.dispatch("SMEMBERS", [key], asStrings, false);
+    return this.dispatchOne("SMEMBERS", key, asStrings, false);
   }
 
   /** SCARD: the number of members. */
   scard(key: Arg): Out<K, S, number> {
-    return this.dispatch("SCARD", [key], asNumber, false);
+    return this.dispatchOne("SCARD", key, asNumber, false);
   }
 
   /** ZADD score member [score member…]: how many members were added. */

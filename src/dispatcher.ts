@@ -189,15 +189,15 @@ export class Dispatcher {
     this.#free.push(id);
   }
 
-  /** A new call: its id goes to `ids`, its promise is returned. */
-  call<T>(transform: Transform<T> | null, asBuffer: boolean, ids: number[]): Promise<T> {
+  /** A new call: its id goes to `ids[at]`, its promise is returned. */
+  call<T>(transform: Transform<T> | null, asBuffer: boolean, ids: number[], at: number): Promise<T> {
     const id = this.#alloc();
     this.#transform[id] = transform as Transform<unknown> | null;
     this.#asBuffer[id] = asBuffer ? 1 : 0;
     this.#takenBack[id] = 0;
     const promise = new Promise<T>(capture);
     this.#resolve[id] = captured.resolve;
-    ids.push(id);
+    ids[at] = id;
     return promise;
   }
 

@@ -101,10 +101,7 @@ export class CommandEncoder {
   add(command: string, args: readonly Arg[]): void {
     const start = this.length;
     try {
-      this.#ensure(4);
-      this.#view.setUint32(this.length, args.length + 1, true);
-      this.length += 4;
-      this.#writeString(command, command, 0);
+      this.#writeName(command, args.length);
       for (let i = 0; i < args.length; i++) {
         const arg = args[i];
         // Strings straight to #writeString, the rest through #writeArg, which makes them strings: when #writeArg
@@ -117,6 +114,28 @@ export class CommandEncoder {
       throw e;
     }
     this.#counted(start);
+  }
+
+  /** `add` of a command with one argument, for callers that have no array of it (one fewer allocation a call). */
+  addOne(command: string, arg: Arg): void {
+    const start = this.length;
+    try {
+      this.#writeName(command, 1);
+      if (typeof arg === "string") this.#writeString(arg, command, 1);
+      else this.#writeArg(arg, command, 1);
+    } catch (e) {
+      this.length = start;
+      throw e;
+    }
+    this.#counted(start);
+  }
+
+  /** A command's argument count (the name included) and its name. */
+  #writeName(command: string, argc: number): void {
+    this.#ensure(4);
+    this.#view.setUint32(this.length, argc + 1, true);
+    this.length += 4;
+    this.#writeString(command, command, 0);
   }
 
   /** Appends one command another encoder packed, `bytes[start, end)`, as it is. */

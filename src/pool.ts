@@ -258,6 +258,16 @@ export class Pool extends SubscribingCommands {
     return this.#core.call(-1, command, args, transform, asBuffer);
   }
 
+  /** `dispatch` of a command with one argument, without an array of it where the core needs none. */
+  protected override dispatchOne<T>(
+    command: string,
+    arg: Arg,
+    transform: Transform<T> | null,
+    asBuffer: boolean,
+  ): Promise<T> {
+    return this.#core.callOne(command, arg, transform, asBuffer);
+  }
+
   #send<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
     return sendOn(this.#core, command, args, transform, asBuffer);
   }

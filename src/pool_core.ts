@@ -246,39 +246,54 @@ export class PoolCore {
     return this.#call(route, command, sent, transform, asBuffer, sameSession);
   }
 
+  /**
+   * `call` of a command with one argument on the shared connections (`GET key`): with no key prefix and no cache,
+   * which would need the arguments as an array, it makes none (an allocation fewer a call; ARCHITECTURE.md, the
+   * pool).
+   */
+  callOne<T>(command: string, arg: Arg, transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
+    if (this.keyPrefix !== null || this.cache !== null) return this.call(-1, command, [arg], transform, asBuffer);
+    return this.#call(-1, command, null, transform, asBuffer, false, arg);
+  }
+
+  /** Queues a command: its arguments, or with `args` null its one argument `one`. */
   #call<T>(
     route: number,
     command: string,
-    args: readonly Arg[],
+    args: readonly Arg[] | null,
     transform: Transform<T> | null,
     asBuffer: boolean,
     sameSession = false,
+    one: Arg = "",
   ): Promise<T> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
     const batcher = this.#batcher, segment = batcher.segment(route);
     // The segment goes in one submit (or parts of one, in order): its first command's need is the segment's.
-    if (segment.ids.length === 0) segment.sameSession = sameSession;
+    if (segment.count === 0) segment.sameSession = sameSession;
     const start = segment.encoder.length;
     try {
-      segment.encoder.add(command, args);
+      if (args === null) segment.encoder.addOne(command, one);
+      else segment.encoder.add(command, args);
     } catch (e) {
       return Promise.reject(e);
     }
     const dispatcher = this.#dispatcher;
-    const promise = dispatcher.call(transform, asBuffer, segment.ids);
-    this.onCall?.(segment.ids[segment.ids.length - 1]!);
+    const at = segment.count;
+    const promise = dispatcher.call(transform, asBuffer, segment.ids, at);
+    this.onCall?.(segment.ids[at]!);
     // On an exclusive connection only a command that blocks by design waits past the command timeout.
-    if (route >= 0 && this.#exclusive(route) && classify(command, args) === BLOCKING) {
-      segment.blocking.push(segment.ids.length - 1);
+    if (route >= 0 && this.#exclusive(route) && classify(command, args ?? [one]) === BLOCKING) {
+      segment.blocking.push(at);
     }
-    segment.starts.push(start);
+    segment.starts[at] = start;
+    segment.count = at + 1;
     batcher.queued++;
     batcher.schedule();
     // A long tick sends as it goes, so the server works while the rest is
     // encoded, and takes the replies already there: settled early, their
     // calls hold less memory for the garbage collector to go through.
-    if (segment.ids.length >= EARLY_FLUSH) {
+    if (segment.count >= EARLY_FLUSH) {
       batcher.flush();
       const deferring = dispatcher.deferRejections; // true already in a drain's listener
       dispatcher.deferRejections = true;
@@ -392,9 +407,11 @@ export class PoolCore {
       const start = segment.encoder.length;
       segment.encoder.add("ASKING", []);
       // ASKING's own reply (OK) settles a call nobody awaits.
-      this.#dispatcher.call(null, false, segment.ids).then(undefined, () => {});
-      this.onCall?.(segment.ids[segment.ids.length - 1]!);
-      segment.starts.push(start);
+      const at = segment.count;
+      this.#dispatcher.call(null, false, segment.ids, at).then(undefined, () => {});
+      this.onCall?.(segment.ids[at]!);
+      segment.starts[at] = start;
+      segment.count = at + 1;
       batcher.queued++;
     }
     const start = segment.encoder.length;
@@ -405,8 +422,9 @@ export class PoolCore {
       this.#dispatcher.fail(id, e as Error);
       return;
     }
-    segment.ids.push(id);
-    segment.starts.push(start);
+    segment.ids[segment.count] = id;
+    segment.starts[segment.count] = start;
+    segment.count++;
     batcher.queued++;
     batcher.schedule();
   }
@@ -712,7 +730,7 @@ export class PoolCore {
     const encoder = new CommandEncoder();
     encoder.add(command, names);
     const ids: number[] = [];
-    const promise = this.#dispatcher.call<Reply>(null, false, ids);
+    const promise = this.#dispatcher.call<Reply>(null, false, ids, 0);
     this.onCall?.(ids[0]!); // a router must not take it for a command it may send again
     const calls = new Uint8Array(Call.SIZE), view = new DataView(calls.buffer);
     view.setUint32(0, ids[0]!, true);

@@ -7,8 +7,8 @@ import { ConnectionError } from "../../src/errors.ts";
 test("dispatcher: what a router notes for a call is dropped when the call is done, replied or failed", async () => {
   const dispatcher = new Dispatcher();
   const ids: number[] = [];
-  const single = dispatcher.call(null, false, ids);
-  const failed = dispatcher.call(null, false, ids);
+  const single = dispatcher.call(null, false, ids, 0);
+  const failed = dispatcher.call(null, false, ids, 1);
   const pipeline = dispatcher.group([null, null], [false, false], ids);
   for (const id of ids) dispatcher.notes[id] = { command: "set", args: ["k", "v"], slot: 0 };
   const [first, second, member, other] = ids as [number, number, number, number];

@@ -69,6 +69,23 @@ test("a bad argument is a TypeError and leaves the arena as it was", () => {
   assert.throws(() => e.add("SET", ["k", undefined as never]), /argument 2 of SET .* not undefined/);
 });
 
+test("addOne packs what add packs for one argument, and refuses what add refuses, appending nothing", () => {
+  const one = new CommandEncoder(), many = new CommandEncoder();
+  for (const arg of ["word|1", "", "é😀", "x".repeat(100), 7, -0.5, 2n ** 70n, new Uint8Array([0, 13, 10, 255])]) {
+    one.addOne("GET", arg);
+    many.add("GET", [arg]);
+  }
+  assert.deepEqual(one.bytes.subarray(0, one.length), many.bytes.subarray(0, many.length));
+  assert.equal(one.count, many.count);
+  const before = one.length;
+  for (const bad of [undefined, null, true, {}, [], NaN, "\ud800"]) {
+    assert.throws(() => one.addOne("GET", bad as never), TypeError);
+    assert.equal(one.length, before);
+    assert.equal(one.count, 8);
+  }
+  assert.throws(() => one.addOne("GET", undefined as never), /argument 1 of GET .* not undefined/);
+});
+
 test("long queues are split into chunks at command boundaries", () => {
   const e = new CommandEncoder();
   const n = 100_000;
