@@ -67,7 +67,7 @@ function utf8Length(value: string): number {
 }
 
 /** A number or bigint argument as Redis reads it; anything else is refused, saying which argument. */
-function argString(arg: unknown, command: string, index: number): string {
+export function argString(arg: unknown, command: string, index: number): string {
   if (typeof arg === "number") {
     if (Number.isNaN(arg)) throw new TypeError(`cpipe: argument ${index} of ${command} is NaN`);
     return arg === Infinity ? "inf" : arg === -Infinity ? "-inf" : String(arg);

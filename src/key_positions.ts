@@ -13,6 +13,7 @@
  * @module
  */
 import type { Arg } from "./types.ts";
+import { argString } from "./encoder.ts";
 import { KEY_SPECS } from "./command_lists.ts";
 
 /** begin: index (number), [keyword, startFrom], or 0 (unknown); find: ["r", lastKey, step, limit], ["n", …], or 0. */
@@ -297,7 +298,10 @@ export class KeyPrefix {
         joined.set(this.#bytes);
         joined.set(key, this.#bytes.length);
         out[i] = joined;
-      } else out[i] = this.#text + String(key);
+      } else {
+        // Refused as the encoder refuses it: a mistaken key (undefined, an object) must not become "prefix:undefined".
+        out[i] = this.#text + (typeof key === "string" ? key : argString(key, command, i + 1));
+      }
     }
     return out as readonly Arg[] as A;
   }

@@ -224,7 +224,12 @@ export class PoolCore {
     sameSession = false,
   ): Promise<T> {
     // The cache sees keys as the server does: invalidations name them with the prefix.
-    const sent = withKeyPrefix(this.keyPrefix, command, args);
+    let sent: readonly Arg[];
+    try {
+      sent = withKeyPrefix(this.keyPrefix, command, args); // refuses a key it cannot prefix
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const cache = this.cache;
     if (cache !== null) {
       if (route === -1) {
@@ -233,17 +238,17 @@ export class PoolCore {
           sent,
           transform,
           asBuffer,
-          (fill) => this.#call(-1, command, sent, fill, asBuffer),
+          (fill) => this.#call(-1, command, sent, undefined, fill, asBuffer, false),
         );
         if (cached !== undefined) return cached;
       }
       // A write's keys are forgotten when it is sent (reads in flight are not cached) and when it is answered.
       const written = cache.written(command, sent);
       if (written !== null) {
-        return cache.wrote(this.#call(route, command, sent, transform, asBuffer, sameSession), written);
+        return cache.wrote(this.#call(route, command, sent, undefined, transform, asBuffer, sameSession), written);
       }
     }
-    return this.#call(route, command, sent, transform, asBuffer, sameSession);
+    return this.#call(route, command, sent, undefined, transform, asBuffer, sameSession);
   }
 
   /**
@@ -253,18 +258,21 @@ export class PoolCore {
    */
   callOne<T>(command: string, arg: Arg, transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
     if (this.keyPrefix !== null || this.cache !== null) return this.call(-1, command, [arg], transform, asBuffer);
-    return this.#call(-1, command, null, transform, asBuffer, false, arg);
+    return this.#call(-1, command, null, arg, transform, asBuffer, false);
   }
 
-  /** Queues a command: its arguments, or with `args` null its one argument `one`. */
+  /**
+   * Queues a command: its arguments, or with `args` null its one argument `one` (no default: an undefined argument
+   * must reach the encoder, which refuses it).
+   */
   #call<T>(
     route: number,
     command: string,
     args: readonly Arg[] | null,
+    one: Arg | undefined,
     transform: Transform<T> | null,
     asBuffer: boolean,
-    sameSession = false,
-    one: Arg = "",
+    sameSession: boolean,
   ): Promise<T> {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
@@ -273,7 +281,7 @@ export class PoolCore {
     if (segment.count === 0) segment.sameSession = sameSession;
     const start = segment.encoder.length;
     try {
-      if (args === null) segment.encoder.addOne(command, one);
+      if (args === null) segment.encoder.addOne(command, one as Arg);
       else segment.encoder.add(command, args);
     } catch (e) {
       return Promise.reject(e);
@@ -283,7 +291,7 @@ export class PoolCore {
     const promise = dispatcher.call(transform, asBuffer, segment.ids, at);
     this.onCall?.(segment.ids[at]!);
     // On an exclusive connection only a command that blocks by design waits past the command timeout.
-    if (route >= 0 && this.#exclusive(route) && classify(command, args ?? [one]) === BLOCKING) {
+    if (route >= 0 && this.#exclusive(route) && classify(command, args ?? [one as Arg]) === BLOCKING) {
       segment.blocking.push(at);
     }
     segment.starts[at] = start;

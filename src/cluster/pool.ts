@@ -328,7 +328,13 @@ export class ClusterPool extends SubscribingCommands {
     if (target === undefined) {
       return Promise.reject(new CpipeError(`cpipe: no node ${node} in this cluster (see nodes)`));
     }
-    return this.#core.call(target.handle, command, withKeyPrefix(this.#keyPrefix, command, args), null, false);
+    let sent: Arg[];
+    try {
+      sent = withKeyPrefix(this.#keyPrefix, command, args); // refuses a key it cannot prefix
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#core.call(target.handle, command, sent, null, false);
   }
 
   /**
@@ -424,7 +430,12 @@ export class ClusterPool extends SubscribingCommands {
 
   /** Routes one command of the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    const sent = withKeyPrefix(this.#keyPrefix, command, args);
+    let sent: Arg[];
+    try {
+      sent = withKeyPrefix(this.#keyPrefix, command, args); // refuses a key it cannot prefix
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const slot = commandSlot(command, sent);
     if (typeof slot !== "number") return Promise.reject(slot);
     const read = this.#settings.readFrom !== "master" && isReadOnly(command, args);

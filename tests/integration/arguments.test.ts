@@ -135,3 +135,24 @@ test("CLIENT REPLY given as bytes is refused like its string form", async () => 
   // Other CLIENT subcommands as bytes still run.
   assert.equal(typeof r.send("CLIENT", new TextEncoder().encode("ID")), "number");
 });
+
+test("a one-argument method given no usable argument is refused with a TypeError on every path, nothing sent", async () => {
+  // The pool sends these without an array of their argument (PoolCore.callOne); a missing argument must not
+  // become an empty key on the way.
+  await using prefixed = connectPool({ host: server.host, port: server.port, size: 1, keyPrefix: "ag:" });
+  const methods = ["get", "getBuffer", "ttl", "incr", "decr", "hgetall", "hlen", "llen", "smembers", "scard"];
+  for (const method of methods) {
+    for (const bad of [undefined, null, {}, [], true]) {
+      assert.throws(() => loose(r, method, bad), TypeError, `client.${method}(${String(bad)})`);
+      for (const target of [pool, prefixed]) {
+        await assert.rejects(
+          loose(target, method, bad) as Promise<unknown>,
+          (e: Error) => e instanceof TypeError && new RegExp(`argument 1 of [A-Z]+ `).test(e.message),
+          `pool.${method}(${String(bad)})`,
+        );
+      }
+    }
+  }
+  assert.equal(r.send("DBSIZE"), r.send("DBSIZE")); // the connection still answers in order
+  assert.equal(await pool.get(""), null);
+});

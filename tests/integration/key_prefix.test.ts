@@ -99,3 +99,21 @@ test("the pool: typed, send, pipelines, acquired connections and blocking comman
 test("keyPrefix must be a string", () => {
   assert.throws(() => connect({ host: server.host, port: server.port, keyPrefix: 1 as unknown as string }), TypeError);
 });
+
+test("a key the prefix cannot join (undefined, null, an object, NaN) is refused with a TypeError, never sent", async () => {
+  raw.send("FLUSHALL");
+  using r = connect({ host: server.host, port: server.port, keyPrefix: "app:" });
+  await using pool = connectPool({ host: server.host, port: server.port, keyPrefix: "app:" });
+  const loose = (target: object, method: string, ...args: unknown[]): unknown =>
+    (target as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
+  for (const bad of [undefined, null, {}, NaN]) {
+    assert.throws(() => loose(r, "set", bad, "v"), /argument 1 of SET must be|argument 1 of SET is NaN/);
+    assert.throws(() => loose(r.pipeline(), "get", bad), TypeError);
+    await assert.rejects(loose(pool, "set", bad, "v") as Promise<unknown>, TypeError);
+    await assert.rejects(loose(pool, "get", bad) as Promise<unknown>, TypeError);
+    await assert.rejects(pool.send("DEL", bad as never), TypeError);
+  }
+  assert.deepEqual(keys(), [], "before the fix: app:undefined, app:null, app:[object Object], app:NaN");
+  assert.equal(await pool.set(7, "v"), "OK"); // numbers are keys as the encoder writes them
+  assert.deepEqual(keys(), ["app:7"]);
+});
