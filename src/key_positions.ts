@@ -316,3 +316,19 @@ export function keyPrefixOf(settings: { readonly keyPrefix?: string | null }): K
 export function withKeyPrefix<A extends readonly Arg[]>(prefix: KeyPrefix | null, command: string, args: A): A {
   return prefix === null ? args : prefix.apply(command, args);
 }
+
+/**
+ * `withKeyPrefix` for callers that answer with a promise: the TypeError it throws for a key it cannot prefix is
+ * returned instead, for them to reject with.
+ */
+export function withKeyPrefixOrError<A extends readonly Arg[]>(
+  prefix: KeyPrefix | null,
+  command: string,
+  args: A,
+): A | Error {
+  try {
+    return withKeyPrefix(prefix, command, args);
+  } catch (e) {
+    return e as Error;
+  }
+}

@@ -21,7 +21,7 @@ import { RuntimeReader } from "./runtime_reader.ts";
 import { type ConnectionEvent, RecordReader } from "./records.ts";
 import { describeAddress, type PoolSettings, redact } from "./options.ts";
 import { encodePoolSettings } from "./settings.ts";
-import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "./key_positions.ts";
+import { type KeyPrefix, keyPrefixOf, withKeyPrefixOrError } from "./key_positions.ts";
 import { errorFromStatus } from "./status.ts";
 import { offlineTimeoutError } from "./offline_wait.ts";
 import { BLOCKING, classify } from "./pool_routing.ts";
@@ -224,12 +224,8 @@ export class PoolCore {
     sameSession = false,
   ): Promise<T> {
     // The cache sees keys as the server does: invalidations name them with the prefix.
-    let sent: readonly Arg[];
-    try {
-      sent = withKeyPrefix(this.keyPrefix, command, args); // refuses a key it cannot prefix
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const sent = withKeyPrefixOrError(this.keyPrefix, command, args);
+    if (sent instanceof Error) return Promise.reject(sent);
     const cache = this.cache;
     if (cache !== null) {
       if (route === -1) {

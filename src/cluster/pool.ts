@@ -17,7 +17,7 @@ import { BLOCKING, classify, SHARED, statefulError } from "../pool_routing.ts";
 import type { ScoredMember, Transform } from "../replies.ts";
 import { type FieldValue, fieldValues, scanAll, scanArgs, type ScanOptions, scoredMembers } from "../scan.ts";
 import { encodeConnectionSettings } from "../settings.ts";
-import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "../key_positions.ts";
+import { type KeyPrefix, keyPrefixOf, withKeyPrefix, withKeyPrefixOrError } from "../key_positions.ts";
 import type { Arg, Reply } from "../types.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings, type ClusterStats } from "./options.ts";
@@ -328,12 +328,8 @@ export class ClusterPool extends SubscribingCommands {
     if (target === undefined) {
       return Promise.reject(new CpipeError(`cpipe: no node ${node} in this cluster (see nodes)`));
     }
-    let sent: Arg[];
-    try {
-      sent = withKeyPrefix(this.#keyPrefix, command, args); // refuses a key it cannot prefix
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const sent = withKeyPrefixOrError(this.#keyPrefix, command, args);
+    if (sent instanceof Error) return Promise.reject(sent);
     return this.#core.call(target.handle, command, sent, null, false);
   }
 
@@ -430,12 +426,8 @@ export class ClusterPool extends SubscribingCommands {
 
   /** Routes one command of the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): Promise<T> {
-    let sent: Arg[];
-    try {
-      sent = withKeyPrefix(this.#keyPrefix, command, args); // refuses a key it cannot prefix
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const sent = withKeyPrefixOrError(this.#keyPrefix, command, args);
+    if (sent instanceof Error) return Promise.reject(sent);
     const slot = commandSlot(command, sent);
     if (typeof slot !== "number") return Promise.reject(slot);
     const read = this.#settings.readFrom !== "master" && isReadOnly(command, args);

@@ -226,3 +226,17 @@ test("cluster client (sync) with keyPrefix: commands and pipelined commands answ
   );
   await cluster.waitHealthy();
 });
+
+test("cluster pool with keyPrefix: a key the prefix cannot join is a rejection (TypeError), never sent", async () => {
+  flushAll();
+  await using pool = await connectClusterPool({ nodes: seeds(), keyPrefix: PREFIX });
+  const node = address(cluster.masterOf(slotOf(PREFIX + "k0")));
+  for (const bad of [undefined, null, {}, NaN]) {
+    const key = bad as never;
+    await assert.rejects(pool.get(key), TypeError);
+    await assert.rejects(pool.set(key, "v"), TypeError);
+    await assert.rejects(pool.send("DEL", key), TypeError);
+    await assert.rejects(pool.sendTo(node, "GET", key), TypeError);
+  }
+  assert.deepEqual(storedKeys(), []);
+});
