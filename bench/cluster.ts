@@ -1,7 +1,9 @@
 /**
  * The cluster benchmark: a local 3-master cluster (no replicas) and one plain server, every client measured in
  * its own process, one after the other, in the same run: cpipe's cluster pool (Deno, Bun), ioredis' Cluster and
- * node-redis' createCluster (Node), and cpipe's pool on one server for the P10k baseline. Prints a table of
+ * node-redis' createCluster (Node), and cpipe's pool on one server for the P10k baseline; for P10k also
+ * redis-benchmark (C), across the masters and on the one server, as what the servers give a client that costs
+ * next to nothing. Prints a table of
  * medians (ops/s) and cpipe's ratios, then each client's CPU per command and the servers' (from /proc): on a machine
  * whose speed moves from run to run, P10k's ratio moves with it, while what a command costs each side moves less.
  *
@@ -15,7 +17,7 @@
 import { spawnSync } from "node:child_process";
 import { startCluster, startRedis } from "../tests/harness/server.ts";
 import { connectClusterPool } from "../cluster.ts";
-import { CLUSTER_WORKLOADS, key, KEYS, REPS, ROUNDS } from "./cluster_spec.mjs";
+import { CLUSTER_WORKLOADS, cpuOf, key, KEYS, REPS, ROUNDS } from "./cluster_spec.mjs";
 
 /** The workloads asked for (all when none): the client scripts read them from CLUSTER_ONLY (cluster_spec.mjs). */
 const only = (Deno.args.find((a) => !a.startsWith("--")) ?? "").split(",").filter((id) => id !== "");
@@ -43,8 +45,11 @@ interface Row {
   client: string;
   workload: string;
   samples: number[];
-  /** CPU per command over the samples, µs: the client process', the servers' it used (see cluster_spec.mjs). */
-  clientUs: number;
+  /**
+   * CPU per command over the samples, µs: the client process', the servers' it used (see cluster_spec.mjs); null
+   * where not measured (redis-benchmark's own).
+   */
+  clientUs: number | null;
   serversUs: number | null;
 }
 const rows: Row[] = [];
@@ -65,10 +70,54 @@ const clients: [string, string, string[]][] = [
   ["cpipe-deno-1node", DENO, ["run", "-A", "bench/cluster_cpipe.ts", String(single.port), "single"]],
   ["cpipe-bun-1node", BUN, ["bench/cluster_cpipe.ts", String(single.port), "single"]],
 ];
+/**
+ * redis-benchmark on P10k's shape: SET of random keys among KEYS, 10,000 commands in flight, one connection per node
+ * (across the masters: 3 connections of 3,334 each; `--cluster` routes each to its node's slots). A sample is one
+ * process' requests per second over P10K_BENCHMARK_N commands; the servers' CPU is read from /proc around it.
+ */
+const P10K_BENCHMARK_N = 300_000;
+function runRedisBenchmark(label: string, servers: { pid: number | undefined; port: number }[]): void {
+  const nodes = servers.length, pids = servers.map((s) => String(s.pid ?? ""));
+  const argv = [
+    ...(nodes > 1 ? ["--cluster"] : []),
+    ...["-h", "127.0.0.1", "-p", String(servers[0]!.port), "-t", "set", "-r", String(KEYS), "--csv"],
+    ...["-c", String(nodes), "-P", String(Math.ceil(10_000 / nodes)), "-n", String(P10K_BENCHMARK_N)],
+  ];
+  const samples: number[] = [];
+  let serversCpu = 0;
+  for (let i = 0; i < REPS; i++) {
+    const before = cpuOf(pids);
+    const r = spawnSync(
+      pinned ? "taskset" : "redis-benchmark",
+      pinned ? ["-c", CLIENT_CPU, "redis-benchmark", ...argv] : argv,
+      {
+        encoding: "utf8",
+        timeout: 600_000,
+      },
+    );
+    serversCpu += cpuOf(pids) - before;
+    const row = r.stdout.split("\n").find((line) => line.startsWith('"SET"'));
+    const rps = row === undefined ? NaN : Number(JSON.parse(`[${row}]`)[1]);
+    if (r.status !== 0 || !(rps > 0)) return void console.error(`${label} failed:\n${r.stdout}${r.stderr}`);
+    samples.push(rps);
+  }
+  samples.sort((a, b) => a - b);
+  rows.push({
+    client: label,
+    workload: "P10k",
+    samples,
+    clientUs: null,
+    serversUs: serversCpu / (REPS * P10K_BENCHMARK_N),
+  });
+}
 // The one-node clients measure P10k only (its baseline).
 const asked = clients.filter(([label]) => !label.endsWith("-1node") || workloads.some((w) => w.id === "P10k"));
 for (let round = 1; round <= ROUNDS; round++) {
   for (const [label, cmd, args] of asked) run(label, cmd, args);
+  if (workloads.some((w) => w.id === "P10k")) {
+    runRedisBenchmark("redis-benchmark", cluster.nodes);
+    runRedisBenchmark("redis-benchmark-1node", [single]);
+  }
   console.error(`round ${round} of ${ROUNDS} done`);
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
@@ -118,7 +167,10 @@ if (workloads.some((w) => w.id === "P10k")) {
     `\nP10k across 3 masters vs one node: Deno ${ratio(get("cpipe-deno", "P10k"), d1)} (${
       fmt(d1)
     } ops/s on one node), ` +
-      `Bun ${ratio(get("cpipe-bun", "P10k"), b1)} (${fmt(b1)} ops/s on one node)`,
+      `Bun ${ratio(get("cpipe-bun", "P10k"), b1)} (${fmt(b1)} ops/s on one node); ` +
+      `redis-benchmark (C, the same 10,000 commands in flight, one connection per node) ${
+        ratio(get("redis-benchmark", "P10k"), get("redis-benchmark-1node", "P10k"))
+      } (${fmt(get("redis-benchmark", "P10k"))} / ${fmt(get("redis-benchmark-1node", "P10k"))} ops/s)`,
   );
 }
 console.log(
@@ -128,7 +180,7 @@ console.log(
 console.log("\n| workload | client | client CPU | servers' CPU |");
 console.log("|---|---|---:|---:|");
 for (const w of workloads) {
-  for (const [label] of asked) {
+  for (const label of [...asked.map(([label]) => label), "redis-benchmark", "redis-benchmark-1node"]) {
     if (get(label, w.id) === undefined) continue;
     console.log(`| ${w.id} | ${label} | ${us(cpu(label, w.id, "clientUs"))} | ${us(cpu(label, w.id, "serversUs"))} |`);
   }

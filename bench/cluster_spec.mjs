@@ -37,7 +37,7 @@ export const key = (i) => `word|${i}`;
 const TICKS_PER_SECOND = 100;
 
 /** CPU time (user + system, µs) the processes `pids` have used so far, from /proc; 0 for one gone or no /proc. */
-function cpuOf(pids) {
+export function cpuOf(pids) {
   let ticks = 0;
   for (const pid of pids) {
     try {
