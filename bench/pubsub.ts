@@ -4,7 +4,9 @@
  * messages/s. Each row is a process of its own (bench/pubsub_client.mjs), rows interleaved over `--rounds`
  * rounds, medians shown. In P1 the subscriber is stopped (SIGSTOP) while the flood is published, and the server
  * keeps it (no output-buffer limit): once it continues, it receives as fast as it can take the messages, and
- * neither the publisher's speed nor the CPU it takes on a small machine is measured.
+ * neither the publisher's speed nor the CPU it takes on a small machine is measured. P2 also runs without any
+ * client library (client `raw`: two of the runtime's own sockets, under Deno and Bun), the latency every library in
+ * that runtime starts from.
  * `deno run -A bench/pubsub.ts [--rounds 3] [--messages 1000000] [--only cpipe,bun]`; with `CPIPE_BASELINE=<checkout>`
  * also that checkout's cpipe (`--only cpipe,cpipe-baseline`).
  */
@@ -29,6 +31,8 @@ interface Row {
   name: string;
   client: string;
   command: string[];
+  /** The modes it runs (both when not said). */
+  modes?: ("P1" | "P2")[];
 }
 const rows: Row[] = ([
   { name: "cpipe (Deno)", client: "cpipe", command: [`${bin}deno`, "run", "-A", client] },
@@ -36,6 +40,9 @@ const rows: Row[] = ([
   { name: "Bun RedisClient", client: "bun", command: [`${bin}bun`, client] },
   { name: "node-redis (Node)", client: "node-redis", command: ["node", client] },
   { name: "ioredis (Node)", client: "ioredis", command: ["node", client] },
+  // No client library: the runtime's own sockets, the floor of P2's latency in each runtime.
+  { name: "no client, node:net (Deno)", client: "raw", command: [`${bin}deno`, "run", "-A", client], modes: ["P2"] },
+  { name: "no client, node:net (Bun)", client: "raw", command: [`${bin}bun`, client], modes: ["P2"] },
   // With CPIPE_BASELINE=<another checkout>: its cpipe beside this one's, in the same rounds (an A/B of a change).
   ...(Deno.env.get("CPIPE_BASELINE")
     ? [
@@ -97,6 +104,7 @@ const results = new Map<string, Record<string, number>[]>();
 for (let round = 0; round < rounds; round++) {
   for (const mode of ["P1", "P2"] as const) {
     for (const row of rows) {
+      if (row.modes !== undefined && !row.modes.includes(mode)) continue;
       const r = await run(row, mode);
       console.error(`round ${round + 1} ${row.name} ${mode}: ${JSON.stringify(r)}`);
       const key = `${row.name}|${mode}`;
@@ -116,8 +124,9 @@ console.log(
 console.log("| client | P1 messages/s | P1 flood's PUBLISH/s | P2 p50 µs | P2 p99 µs |");
 console.log("| --- | ---: | ---: | ---: | ---: |");
 for (const row of rows) {
-  const p1 = results.get(`${row.name}|P1`)!, p2 = results.get(`${row.name}|P2`)!;
-  const m = (rs: Record<string, number>[], k: string) => median(rs.map((r) => r[k]!)).toLocaleString("en-US");
+  const p1 = results.get(`${row.name}|P1`), p2 = results.get(`${row.name}|P2`);
+  const m = (rs: Record<string, number>[] | undefined, k: string) =>
+    rs === undefined ? "—" : median(rs.map((r) => r[k]!)).toLocaleString("en-US");
   console.log(
     `| ${row.name} | ${m(p1, "perSecond")} | ${m(p1, "publishPerSecond")} | ${m(p2, "p50us")} | ${m(p2, "p99us")} |`,
   );

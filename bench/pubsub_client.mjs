@@ -1,7 +1,8 @@
 /**
  * One subscriber of the Pub/Sub benchmark (bench/pubsub.ts runs it, one process per client):
  * `<runtime> bench/pubsub_client.mjs <client> <port> <P1|P2> [messages]`, client one of cpipe, bun, node-redis,
- * ioredis. Prints one JSON line.
+ * ioredis, or raw (no client library: two of the runtime's own `node:net` sockets, P2 only, the floor a library
+ * adds its latency to). Prints one JSON line.
  * P1: subscribes to `p1`, prints "ready", then counts `messages` messages that a flood of pipelined PUBLISH
  *     (redis-benchmark, run by the driver) sends, and reports messages/s from the first to the last.
  * P2: subscribes to `p2` and publishes to it with the same library at 1,000 messages/s, each carrying the
@@ -47,8 +48,44 @@ async function open(channel, onMessage) {
       await sub.subscribe(channel);
       return { publish: (m) => pub.publish(channel, m), close: () => (sub.disconnect(), pub.disconnect()) };
     }
+    case "raw":
+      return await openRaw(channel, onMessage);
   }
   throw new Error(`no client ${client}`);
+}
+
+/**
+ * No client library: a subscriber socket whose bytes are scanned for each message's payload (the shape Redis sends,
+ * `*3 $7 message $<n> <channel> $<n> <payload>`, nothing else arrives once subscribed), and a publisher socket whose
+ * replies are not read.
+ */
+async function openRaw(channel, onMessage) {
+  const net = await import("node:net");
+  const connect = () =>
+    new Promise((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1", () => resolve(socket));
+      socket.setNoDelay(true);
+      socket.once("error", reject);
+    });
+  const sub = await connect(), pub = await connect();
+  await new Promise((resolve) => {
+    sub.once("data", resolve); // the confirmation
+    sub.write(`SUBSCRIBE ${channel}\r\n`);
+  });
+  const frame = /\*3\r\n\$7\r\nmessage\r\n\$\d+\r\n[^\r]*\r\n\$\d+\r\n([^\r]*)\r\n/y;
+  let pending = "";
+  sub.on("data", (chunk) => {
+    pending += chunk.toString("latin1");
+    frame.lastIndex = 0;
+    let taken = 0;
+    for (let match; (match = frame.exec(pending)) !== null; taken = frame.lastIndex) onMessage(match[1]);
+    pending = pending.slice(taken);
+  });
+  pub.on("data", () => {});
+  return {
+    publish: (m) => pub.write(`*3\r\n$7\r\nPUBLISH\r\n$${channel.length}\r\n${channel}\r\n$${m.length}\r\n${m}\r\n`),
+    close: () => (sub.destroy(), pub.destroy()),
+  };
 }
 
 const runtime = typeof Deno !== "undefined" ? "Deno" : typeof Bun !== "undefined" ? "Bun" : "Node";
