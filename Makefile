@@ -413,7 +413,8 @@ stress: tools redis $(LIB)
 # under Deno and Bun, for Bun's RedisClient, ioredis and node-redis under Node
 # and Bun, and redis-benchmark, server pinned to CPU 0 and clients to CPU 1;
 # then the two sweeps, then the shapes of issue 12 (H1/H2: an HTTP service; C1: a script run once). Writes
-# bench/RESULTS.md and bench/*.svg, raw samples in bench/raw/. About 25 minutes.
+# bench/RESULTS.md and bench/*.svg, raw samples in bench/raw/. 28-41 minutes on the 2-core VM, then the
+# Pub/Sub part (~3) and the cluster part (~8).
 # BENCH_ARGS: e.g. --quick, --workloads W2,W4, --clients cpipe-deno,bun-redis, --no-sweeps, --no-shapes.
 # ONLY: just these workloads and shapes, e.g. make bench ONLY=H1,C1,L2
 .PHONY: bench
