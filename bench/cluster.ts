@@ -76,7 +76,9 @@ const clients: [string, string, string[]][] = [
  * process' requests per second over P10K_BENCHMARK_N commands; the servers' CPU is read from /proc around it.
  */
 const P10K_BENCHMARK_N = 300_000;
-function runRedisBenchmark(label: string, servers: { pid: number | undefined; port: number }[]): void {
+/** A server redis-benchmark talks to, whose CPU it reads. */
+type Server = { pid: number | undefined; port: number };
+function runRedisBenchmark(label: string, servers: Server[]): void {
   const nodes = servers.length, pids = servers.map((s) => String(s.pid ?? ""));
   const argv = [
     ...(nodes > 1 ? ["--cluster"] : []),
@@ -110,14 +112,15 @@ function runRedisBenchmark(label: string, servers: { pid: number | undefined; po
     serversUs: serversCpu / (REPS * P10K_BENCHMARK_N),
   });
 }
-// The one-node clients measure P10k only (its baseline).
-const asked = clients.filter(([label]) => !label.endsWith("-1node") || workloads.some((w) => w.id === "P10k"));
+const p10k = workloads.some((w) => w.id === "P10k");
+// The one-node clients measure P10k only (its baseline), as redis-benchmark does.
+const asked = clients.filter(([label]) => !label.endsWith("-1node") || p10k);
+const references: [string, Server[]][] = p10k
+  ? [["redis-benchmark", cluster.nodes], ["redis-benchmark-1node", [single]]]
+  : [];
 for (let round = 1; round <= ROUNDS; round++) {
   for (const [label, cmd, args] of asked) run(label, cmd, args);
-  if (workloads.some((w) => w.id === "P10k")) {
-    runRedisBenchmark("redis-benchmark", cluster.nodes);
-    runRedisBenchmark("redis-benchmark-1node", [single]);
-  }
+  for (const [label, servers] of references) runRedisBenchmark(label, servers);
   console.error(`round ${round} of ${ROUNDS} done`);
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
@@ -162,7 +165,7 @@ for (const w of workloads) {
   );
 }
 const d1 = get("cpipe-deno-1node", "P10k"), b1 = get("cpipe-bun-1node", "P10k");
-if (workloads.some((w) => w.id === "P10k")) {
+if (p10k) {
   console.log(
     `\nP10k across 3 masters vs one node: Deno ${ratio(get("cpipe-deno", "P10k"), d1)} (${
       fmt(d1)
@@ -180,7 +183,7 @@ console.log(
 console.log("\n| workload | client | client CPU | servers' CPU |");
 console.log("|---|---|---:|---:|");
 for (const w of workloads) {
-  for (const label of [...asked.map(([label]) => label), "redis-benchmark", "redis-benchmark-1node"]) {
+  for (const label of [...asked, ...references].map(([label]) => label)) {
     if (get(label, w.id) === undefined) continue;
     console.log(`| ${w.id} | ${label} | ${us(cpu(label, w.id, "clientUs"))} | ${us(cpu(label, w.id, "serversUs"))} |`);
   }
