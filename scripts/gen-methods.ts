@@ -26,8 +26,8 @@ export const NOT_GENERATED: Record<string, string> = {
   sync: "a replica's stream, not a command reply",
   psync: "a replica's stream, not a command reply",
   "client|reply": "OFF and SKIP silence replies the engine counts",
-  multi: "transactions go through addCommand, whose tuple type follows EXEC",
-  exec: "transactions go through addCommand, whose tuple type follows EXEC",
+  multi: "multi() begins a transaction pipeline, whose tuple type follows EXEC",
+  exec: "a transaction pipeline's exec() returns EXEC's results",
   discard: "transactions go through addCommand; a pipeline's discard() forgets its queue",
 };
 

@@ -242,6 +242,19 @@ export class Client extends Commands<"sync"> {
     return new Pipeline(this.#connection, this.#keyPrefix);
   }
 
+  /**
+   * Begins a transaction: a pipeline with MULTI queued. Queue its commands with the typed methods; `exec()` sends
+   * them with EXEC and returns their results, or null when a key `watch`ed before changed.
+   *
+   * @example
+   * ```ts
+   * const [visits, greeting] = r.multi().incr("visits").get("greeting").exec() ?? []; // 1, "hello"
+   * ```
+   */
+  multi(): Pipeline<["OK"], []> {
+    return this.pipeline().addCommand("MULTI");
+  }
+
   /** @internal The connection as a pipeline's target, for the cluster client's pipeline (one part per node). */
   get pipelineTarget(): PipelineTarget {
     return this.#connection;

@@ -143,6 +143,15 @@ export type Replies<R extends unknown[]> = R extends [] ? Reply[] : Slots<R>;
  */
 export type RawReplies<R extends unknown[]> = R extends [] ? Reply[] : { [I in keyof R]: Reply };
 
+/**
+ * What `exec()` returns for a transaction whose commands' results are Q: their slots (as `Replies`), or null when
+ * a WATCHed key changed. `never` on a pipeline with no MULTI open, where `exec()` throws a TypeError.
+ */
+export type Executed<Q extends unknown[] | null> = Q extends unknown[] ? Replies<Q> | null : never;
+
+/** What `execBuffer()` returns for a transaction whose commands' results are Q: as `RawReplies`, or null. */
+export type RawExecuted<Q extends unknown[] | null> = Q extends unknown[] ? RawReplies<Q> | null : never;
+
 /** What a typed method returns on an executor of kind K over queue S, for a result of type T. */
 export type Out<K extends Kind, S extends Queue, T> = Result<K, T, Queued<S, T>>;
 

@@ -17,8 +17,8 @@ export class ReplyError extends CpipeError {
   /** The first word of the server's message, e.g. `WRONGTYPE`. */
   readonly code: string;
   /** Wraps the server's error message; `code` is taken from its first word. */
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     const space = message.indexOf(" ");
     this.code = space > 0 ? message.slice(0, space) : message;
   }

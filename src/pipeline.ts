@@ -6,12 +6,22 @@
  * memory stays bounded;
  * `execute()` then sends the rest and collects every reply.
  */
-import { type Added, type ClientQueue, Commands, type Queued, type RawReplies, type Replies } from "./commands.ts";
+import {
+  type Added,
+  type ClientQueue,
+  Commands,
+  type Executed,
+  type Queued,
+  type RawExecuted,
+  type RawReplies,
+  type Replies,
+} from "./commands.ts";
 import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
 import { CommandEncoder, SEND_EARLY_BYTES } from "./encoder.ts";
 import { RecordStash, type Streamed } from "./connection.ts";
 import { checkCommand } from "./guards.ts";
 import { type KeyPrefix, withKeyPrefix } from "./key_positions.ts";
+import { execReply, notInTransaction } from "./transaction.ts";
 import type { Arg, Reply } from "./types.ts";
 
 /** Where a pipeline's commands go: the synchronous client's connection. */
@@ -75,6 +85,27 @@ export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = nul
   /** As `execute()`, with every bulk string returned as `Uint8Array` and no typed method's shaping applied. */
   executeBuffer(): RawReplies<R> {
     return this.#execute(true) as RawReplies<R>;
+  }
+
+  /**
+   * Ends the transaction `multi()` began: queues EXEC, sends the pipeline and returns EXEC's reply alone — the
+   * results of the commands queued since MULTI, typed and in order, errors in place — or null when a WATCHed key
+   * changed. EXECABORT (a command refused as it was queued; none ran) is thrown as a `ReplyError`.
+   */
+  exec(): Executed<Q> {
+    return execReply(this.#close(false)) as Executed<Q>;
+  }
+
+  /** As `exec()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
+  execBuffer(): RawExecuted<Q> {
+    return execReply(this.#close(true)) as RawExecuted<Q>;
+  }
+
+  /** Queues EXEC after an open MULTI and executes. */
+  #close(allBuffers: boolean): Reply[] {
+    if (!this.#plan.inTransaction) throw notInTransaction();
+    this.addCommand("EXEC");
+    return this.#execute(allBuffers);
   }
 
   /** Forgets the queued commands (those already streamed to the server still run there). */

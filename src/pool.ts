@@ -216,6 +216,19 @@ export class Pool extends SubscribingCommands {
   }
 
   /**
+   * Begins a transaction: a pipeline with MULTI queued, sent whole to one connection by `exec()`, which resolves
+   * with the results of its commands (see `Pipeline.exec`). WATCH needs a connection of its own: `acquire()` one.
+   *
+   * @example
+   * ```ts
+   * const [visits, greeting] = await pool.multi().incr("visits").get("greeting").exec() ?? []; // 1, "hello"
+   * ```
+   */
+  multi(): PoolPipeline<["OK"], []> {
+    return this.pipeline().addCommand("MULTI");
+  }
+
+  /**
    * Acquires an exclusive connection, for commands that change a connection's
    * state (WATCH, SELECT…) or must not share it; release it when done.
    */

@@ -57,6 +57,11 @@ export class PoolConnection extends Commands<"async"> {
     return this.#send(command, args, true) as Promise<T>;
   }
 
+  /** A transaction on this connection, after its `watch` if any: see `Pool.multi`. */
+  multi(): PoolPipeline<["OK"], []> {
+    return this.pipeline().addCommand("MULTI");
+  }
+
   /** A pipeline on this connection. */
   pipeline(): PoolPipeline {
     return new PoolPipeline(this.#core, this.#connection, (names) => {

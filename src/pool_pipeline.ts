@@ -6,7 +6,16 @@
  * queued (see `SEND_EARLY_BYTES`), all to the same connection, each ending
  * outside any MULTI or WATCH.
  */
-import { type Added, Commands, type PoolQueue, type Queued, type RawReplies, type Replies } from "./commands.ts";
+import {
+  type Added,
+  Commands,
+  type Executed,
+  type PoolQueue,
+  type Queued,
+  type RawExecuted,
+  type RawReplies,
+  type Replies,
+} from "./commands.ts";
 import { Pin } from "./batcher.ts";
 import type { KeptReplies } from "./kept_replies.ts";
 import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
@@ -15,6 +24,7 @@ import { checkCommand } from "./guards.ts";
 import { withKeyPrefix } from "./key_positions.ts";
 import type { PoolCore } from "./pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";
+import { execReply, notInTransaction } from "./transaction.ts";
 import type { Arg, Reply } from "./types.ts";
 
 /** The blocks of a pipeline sent before its `execute()`: commands [0, count) of its plan. */
@@ -95,6 +105,26 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   /** As `execute()`, with every bulk string as `Uint8Array` and no typed method's shaping applied. */
   executeBuffer(): Promise<RawReplies<R>> {
     return this.#execute(true) as Promise<RawReplies<R>>;
+  }
+
+  /**
+   * Ends the transaction `multi()` began: queues EXEC, sends the pipeline and resolves with EXEC's reply alone
+   * (see `Pipeline.exec`): the results of the commands queued since MULTI, or null when a WATCHed key changed.
+   */
+  exec(): Promise<Executed<Q>> {
+    return this.#close(false) as Promise<Executed<Q>>;
+  }
+
+  /** As `exec()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
+  execBuffer(): Promise<RawExecuted<Q>> {
+    return this.#close(true) as Promise<RawExecuted<Q>>;
+  }
+
+  /** Queues EXEC after an open MULTI, executes, and takes EXEC's reply. */
+  #close(allBuffers: boolean): Promise<Reply[] | null> {
+    if (!this.#plan.inTransaction) return Promise.reject(notInTransaction());
+    this.addCommand("EXEC");
+    return this.#execute(allBuffers).then(execReply);
   }
 
   /** Forgets the queued commands (those a long pipeline sent already still run). */

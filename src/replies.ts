@@ -143,6 +143,11 @@ export class ReplyPlan {
     return this.transforms.length;
   }
 
+  /** Whether a MULTI queued by name is open: not yet closed by EXEC or DISCARD. */
+  get inTransaction(): boolean {
+    return this.#multi >= 0;
+  }
+
   /** Plans a command's reply; `byName` for `addCommand`, which may open or close a transaction. */
   add(command: string, transform: Transform<unknown> | null, asBuffer: boolean, byName: boolean): void {
     this.asBuffer.push(asBuffer);

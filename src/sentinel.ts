@@ -448,6 +448,11 @@ export class SentinelPool extends Commands<"async"> {
     return new PoolPipeline(this.#core, -1);
   }
 
+  /** A transaction on the current server: see `Pool.multi`. */
+  multi(): PoolPipeline<["OK"], []> {
+    return this.pipeline().addCommand("MULTI");
+  }
+
   /** Stops watching the sentinels and closes the pool (see `Pool.close`). Safe to call twice. */
   async close(): Promise<void> {
     const first = !this.#closed;

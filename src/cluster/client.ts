@@ -183,6 +183,14 @@ export class ClusterClient extends Commands<"sync"> {
     return new ClusterClientPipeline(this.#pipelineHost as ClientPipelineHost<unknown>);
   }
 
+  /**
+   * Begins a transaction, sent by `exec()` to the node of its keys' slot (they must share one: give them a common
+   * {hash tag}); see `Client.multi`.
+   */
+  multi(): ClusterClientPipeline<["OK"], []> {
+    return this.pipeline().addCommand("MULTI");
+  }
+
   /** What a pipeline needs of this client. */
   readonly #pipelineHost: ClientPipelineHost<RoutedNode<NodeClient>> = {
     // Both set by the constructor, once the settings are known.

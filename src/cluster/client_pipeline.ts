@@ -9,13 +9,14 @@
  * command, each waiting for its slot to be served again as a single command
  * does.
  */
-import type { RawReplies, Replies } from "../commands.ts";
+import type { Executed, RawExecuted, RawReplies, Replies } from "../commands.ts";
 import { RecordStash, type Streamed } from "../connection.ts";
 import { CommandEncoder } from "../encoder.ts";
 import { ConnectionError, ReplyError } from "../errors.ts";
 import type { KeyPrefix } from "../key_positions.ts";
 import type { PipelineTarget } from "../pipeline.ts";
 import { applyTransforms } from "../replies.ts";
+import { execReply, notInTransaction } from "../transaction.ts";
 import type { Reply } from "../types.ts";
 import { inQueueOrder, type Issued, SplitPipeline } from "./pipeline.ts";
 import { redirectOf } from "./topology.ts";
@@ -78,6 +79,23 @@ export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[]
   /** As `execute()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
   executeBuffer(): RawReplies<R> {
     return this.#execute(true) as RawReplies<R>;
+  }
+
+  /** Ends the transaction `multi()` began (its keys in one slot): as `Pipeline.exec`. */
+  exec(): Executed<Q> {
+    return execReply(this.#close(false)) as Executed<Q>;
+  }
+
+  /** As `exec()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
+  execBuffer(): RawExecuted<Q> {
+    return execReply(this.#close(true)) as RawExecuted<Q>;
+  }
+
+  /** Queues EXEC after an open MULTI and executes. */
+  #close(allBuffers: boolean): Reply[] {
+    if (!this.split.inTransaction) throw notInTransaction();
+    this.addCommand("EXEC");
+    return this.#execute(allBuffers);
   }
 
   #execute(allBuffers: boolean): Reply[] {

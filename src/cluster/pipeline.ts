@@ -10,8 +10,10 @@ import {
   type Added,
   type ClusterQueue,
   Commands,
+  type Executed,
   type Queue,
   type Queued,
+  type RawExecuted,
   type RawReplies,
   type Replies,
 } from "../commands.ts";
@@ -23,6 +25,7 @@ import { type KeyPrefix, withKeyPrefix } from "../key_positions.ts";
 import type { PoolCore } from "../pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "../pool_routing.ts";
 import { applyTransforms, ReplyPlan, type Transform } from "../replies.ts";
+import { execReply, notInTransaction } from "../transaction.ts";
 import type { Arg, Reply } from "../types.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
 
@@ -177,6 +180,11 @@ export class PipelineSplit<N> {
   /** Commands queued. */
   get length(): number {
     return this.#plan.length;
+  }
+
+  /** Whether a MULTI queued by name is open (see `ReplyPlan.inTransaction`). */
+  get inTransaction(): boolean {
+    return this.#plan.inTransaction;
   }
 
   /** Checks a command queued by name: transactions must close what they open; blocking commands are refused. */
@@ -387,6 +395,26 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
   /** As `execute()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
   executeBuffer(): Promise<RawReplies<R>> {
     return this.#execute(true) as Promise<RawReplies<R>>;
+  }
+
+  /**
+   * Ends the transaction `multi()` began (its keys in one slot): queues EXEC, sends it to the slot's node and
+   * resolves with EXEC's reply alone (see `Pipeline.exec`), or null when a WATCHed key changed.
+   */
+  exec(): Promise<Executed<Q>> {
+    return this.#close(false) as Promise<Executed<Q>>;
+  }
+
+  /** As `exec()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
+  execBuffer(): Promise<RawExecuted<Q>> {
+    return this.#close(true) as Promise<RawExecuted<Q>>;
+  }
+
+  /** Queues EXEC after an open MULTI, executes, and takes EXEC's reply. */
+  #close(allBuffers: boolean): Promise<Reply[] | null> {
+    if (!this.split.inTransaction) return Promise.reject(notInTransaction());
+    this.addCommand("EXEC");
+    return this.#execute(allBuffers).then(execReply);
   }
 
   #execute(allBuffers: boolean): Promise<Reply[]> {

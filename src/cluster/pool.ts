@@ -376,6 +376,14 @@ export class ClusterPool extends SubscribingCommands {
     return new ClusterPipeline(this.#pipelineHost);
   }
 
+  /**
+   * Begins a transaction, sent by `exec()` to the node of its keys' slot (they must share one: give them a common
+   * {hash tag}); see `Pool.multi`.
+   */
+  multi(): ClusterPipeline<["OK"], []> {
+    return this.pipeline().addCommand("MULTI");
+  }
+
   // ---- Pub/Sub -------------------------------------------------------------------------------------------------
 
   /** The nodes (`host:port`) subscriber connections are open to now. */

@@ -90,6 +90,10 @@ test("cluster pool: keys in different slots are refused before sending; a MULTI 
   assert(error instanceof CpipeError && /one node/.test(error.message), String(error));
   const replies = await pool.pipeline().addCommand("MULTI").incr("{tx}a").incr("{tx}b").addCommand("EXEC").execute();
   assert.deepEqual(replies, ["OK", "QUEUED", "QUEUED", [1, 1]]);
+  // multi(): on the slot's node, exec() resolves with the results alone; across slots it rejects before sending.
+  assert.deepEqual(await pool.multi().incr("{tx}a").get("{tx}b").exec(), [2, "1"]);
+  await assert.rejects(pool.multi().set("a", "1").set("b", "2").exec(), /one node/);
+  assert.deepEqual(await pool.get("a"), null);
 });
 
 test("cluster pool: commands that failed on their way to a node never reached wait for a node that takes their slot", async () => {
@@ -211,6 +215,9 @@ test("cluster client (sync): routing, hash tags, crossed slots, MOVED followed",
     error = e;
   }
   assert(error instanceof CpipeError && /different slots/.test(error.message), String(error));
+  assert.deepEqual(client.multi().incr("{u}n").get("{u}a").exec(), [1, "1"]);
+  assert.throws(() => client.multi().set("sync:x", "1").set("sync:y", "2").exec(), /one node/);
+  assert.deepEqual(client.get("sync:x"), null);
   // A replica answers MOVED: followed to the master.
   using stale = connectCluster({ nodes: seeds() });
   error = null;

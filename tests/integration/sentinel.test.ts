@@ -37,6 +37,7 @@ test("sentinel: the pool and the client find the master; a replica serves reads"
   assert.deepEqual(pool.address, `127.0.0.1:${set.master.port}`);
   assert.deepEqual(await pool.set("s:k", "v"), "OK");
   assert.deepEqual(await pool.pipeline().get("s:k").incr("s:n").execute(), ["v", 1]);
+  assert.deepEqual(await pool.multi().get("s:k").incr("s:n").exec(), ["v", 2]);
   using client = connectSentinel({ sentinels: sentinels(), name: set.name });
   assert.deepEqual(client.address, `127.0.0.1:${set.master.port}`);
   assert.deepEqual(client.get("s:k"), "v");

@@ -51,6 +51,15 @@ export function clientPipelines(): void {
     Equal<typeof discarded, ["OK" | ReplyError, "QUEUED" | ReplyError, "OK" | ReplyError, string | null | ReplyError]>
   >();
 
+  // multi() … exec(): the transaction's results alone, or null when a WATCHed key changed.
+  const results = r.multi().hgetall("h").incr("n").exec();
+  expect<Equal<typeof results, [Record<string, string> | ReplyError, number | ReplyError] | null>>();
+  expect<Equal<ReturnType<ReturnType<Client["multi"]>["execBuffer"]>, Reply[] | null>>();
+  const rawResults = r.multi().get("a").execBuffer();
+  expect<Equal<typeof rawResults, [Reply] | null>>();
+  // exec() without MULTI open returns never (it throws).
+  expect<Equal<ReturnType<ReturnType<Client["pipeline"]>["exec"]>, never>>();
+
   // executeBuffer: raw replies, one per command.
   const raw = r.pipeline().get("a").hgetall("h").executeBuffer();
   expect<Equal<typeof raw, [Reply, Reply]>>();
@@ -75,6 +84,12 @@ export async function poolPipelines(): Promise<void> {
 
   const tx = await pool.pipeline().addCommand("MULTI").hgetall("h").addCommand("EXEC").execute();
   expect<Equal<typeof tx[2], [Record<string, string> | ReplyError] | null | ReplyError>>();
+
+  const results = await pool.multi().hgetall("h").exec();
+  expect<Equal<typeof results, [Record<string, string> | ReplyError] | null>>();
+  const c = await pool.acquire();
+  const leased = await c.multi().incr("n").exec();
+  expect<Equal<typeof leased, [number | ReplyError] | null>>();
 
   const raw = await pool.pipeline().get("a").executeBuffer();
   expect<Equal<typeof raw, [Reply]>>();
