@@ -36,6 +36,7 @@ import type { Transform } from "./replies.ts";
 import type { Arg, Reply } from "./types.ts";
 import { parseRedisUrl } from "./url.ts";
 import { OfflineWait } from "./offline_wait.ts";
+import type { Pipeline } from "./pipeline.ts";
 import { unrefInterval, unrefTimeout } from "./cluster/timers.ts";
 import type { NodeAddress } from "./cluster/topology.ts";
 
@@ -682,6 +683,21 @@ export class SentinelClient extends Commands<"sync"> {
   sendBuffer<T = Reply>(command: string, ...args: Arg[]): T {
     checkCommand(command, args[0]);
     return this.dispatch<T>(command, args, null, true);
+  }
+
+  /**
+   * A pipeline on the current server (see `Client.pipeline`). One executed after a failover, on the old server,
+   * fails with `ConnectionError` or `ClosedError`: make pipelines where they are executed.
+   */
+  pipeline(): Pipeline {
+    if (this.#stale) this.#locate();
+    if (this.#client === null) throw new ClosedError("cpipe: the sentinel client is closed");
+    return this.#client.pipeline();
+  }
+
+  /** A transaction on the current server: see `Client.multi`. */
+  multi(): Pipeline<["OK"], []> {
+    return this.pipeline().addCommand("MULTI");
   }
 
   /** Closes the connections to the server and the sentinels. Safe to call twice. */

@@ -41,6 +41,8 @@ test("sentinel: the pool and the client find the master; a replica serves reads"
   using client = connectSentinel({ sentinels: sentinels(), name: set.name });
   assert.deepEqual(client.address, `127.0.0.1:${set.master.port}`);
   assert.deepEqual(client.get("s:k"), "v");
+  assert.deepEqual(client.pipeline().get("s:k").incr("s:n").execute(), ["v", 3]);
+  assert.deepEqual(client.multi().incr("s:n").exec(), [4]);
   await using reader = await connectSentinelPool({ sentinels: sentinels(), name: set.name, role: "replica" });
   assert.deepEqual(reader.address, `127.0.0.1:${set.replica.port}`);
   let value: unknown = null;
@@ -70,6 +72,10 @@ test("sentinel: close() refuses the calls made after it at once, as a pool's doe
   const refused = await pool.set("s:closing", "2").catch((e) => e);
   await closing;
   assert(refused instanceof ClosedError, String(refused));
+  const client = connectSentinel({ sentinels: sentinels(), name: set.name });
+  client.close();
+  assert.throws(() => client.pipeline(), ClosedError);
+  assert.throws(() => client.get("s:closing"), ClosedError);
 });
 
 for (const mode of ["close", "idle"]) {
@@ -270,6 +276,8 @@ test("sentinel: the master stopped during writes: the pool and the client follow
   }
   assert.deepEqual(value, stored.length);
   assert.deepEqual(client.address, `127.0.0.1:${set.replica.port}`);
+  assert.deepEqual(client.pipeline().llen("s:list").rpush("s:list", "p").execute(), [stored.length, stored.length + 1]);
+  assert.deepEqual(client.multi().lpop("s:list").exec(), [stored[0]]);
 });
 
 test("sentinel (sync): a command issued while the master is gone waits for the failover, at most offlineTimeout", async () => {
