@@ -145,9 +145,15 @@ export type RawReplies<R extends unknown[]> = R extends [] ? Reply[] : { [I in k
 
 /**
  * What `exec()` returns for a transaction whose commands' results are Q: their slots (as `Replies`), or null when
- * a WATCHed key changed. `never` on a pipeline with no MULTI open, where `exec()` throws a TypeError.
+ * a WATCHed key changed. `never` on a pipeline with no MULTI open (see `ExecArgs`), where `exec()` throws a TypeError.
  */
 export type Executed<Q extends unknown[] | null> = Q extends unknown[] ? Replies<Q> | null : never;
+
+/**
+ * `exec()`'s parameters: none inside a MULTI; outside one a parameter no argument fits, so that an ioredis habit,
+ * `pipeline().….exec()`, fails to compile (the parameter's name says to call `execute()`).
+ */
+export type ExecArgs<Q extends unknown[] | null> = Q extends unknown[] ? [] : [never];
 
 /** What `execBuffer()` returns for a transaction whose commands' results are Q: as `RawReplies`, or null. */
 export type RawExecuted<Q extends unknown[] | null> = Q extends unknown[] ? RawReplies<Q> | null : never;

@@ -10,6 +10,7 @@ import {
   type Added,
   type ClientQueue,
   Commands,
+  type ExecArgs,
   type Executed,
   type Queued,
   type RawExecuted,
@@ -92,12 +93,12 @@ export class Pipeline<R extends unknown[] = [], Q extends unknown[] | null = nul
    * results of the commands queued since MULTI, typed and in order, errors in place — or null when a WATCHed key
    * changed. EXECABORT (a command refused as it was queued; none ran) is thrown as a `ReplyError`.
    */
-  exec(): Executed<Q> {
+  exec(..._noMultiOpenCallExecuteInstead: ExecArgs<Q>): Executed<Q> {
     return execReply(this.#close(false)) as Executed<Q>;
   }
 
   /** As `exec()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
-  execBuffer(): RawExecuted<Q> {
+  execBuffer(..._noMultiOpenCallExecuteInstead: ExecArgs<Q>): RawExecuted<Q> {
     return execReply(this.#close(true)) as RawExecuted<Q>;
   }
 

@@ -9,6 +9,7 @@
 import {
   type Added,
   Commands,
+  type ExecArgs,
   type Executed,
   type PoolQueue,
   type Queued,
@@ -111,12 +112,12 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
    * Ends the transaction `multi()` began: queues EXEC, sends the pipeline and resolves with EXEC's reply alone
    * (see `Pipeline.exec`): the results of the commands queued since MULTI, or null when a WATCHed key changed.
    */
-  exec(): Promise<Executed<Q>> {
+  exec(..._noMultiOpenCallExecuteInstead: ExecArgs<Q>): Promise<Executed<Q>> {
     return this.#close(false) as Promise<Executed<Q>>;
   }
 
   /** As `exec()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
-  execBuffer(): Promise<RawExecuted<Q>> {
+  execBuffer(..._noMultiOpenCallExecuteInstead: ExecArgs<Q>): Promise<RawExecuted<Q>> {
     return this.#close(true) as Promise<RawExecuted<Q>>;
   }
 

@@ -9,7 +9,7 @@
  * command, each waiting for its slot to be served again as a single command
  * does.
  */
-import type { Executed, RawExecuted, RawReplies, Replies } from "../commands.ts";
+import type { ExecArgs, Executed, RawExecuted, RawReplies, Replies } from "../commands.ts";
 import { RecordStash, type Streamed } from "../connection.ts";
 import { CommandEncoder } from "../encoder.ts";
 import { ConnectionError, ReplyError } from "../errors.ts";
@@ -82,12 +82,12 @@ export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[]
   }
 
   /** Ends the transaction `multi()` began (its keys in one slot): as `Pipeline.exec`. */
-  exec(): Executed<Q> {
+  exec(..._noMultiOpenCallExecuteInstead: ExecArgs<Q>): Executed<Q> {
     return execReply(this.#close(false)) as Executed<Q>;
   }
 
   /** As `exec()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
-  execBuffer(): RawExecuted<Q> {
+  execBuffer(..._noMultiOpenCallExecuteInstead: ExecArgs<Q>): RawExecuted<Q> {
     return execReply(this.#close(true)) as RawExecuted<Q>;
   }
 

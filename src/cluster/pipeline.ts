@@ -10,6 +10,7 @@ import {
   type Added,
   type ClusterQueue,
   Commands,
+  type ExecArgs,
   type Executed,
   type Queue,
   type Queued,
@@ -401,12 +402,12 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
    * Ends the transaction `multi()` began (its keys in one slot): queues EXEC, sends it to the slot's node and
    * resolves with EXEC's reply alone (see `Pipeline.exec`), or null when a WATCHed key changed.
    */
-  exec(): Promise<Executed<Q>> {
+  exec(..._noMultiOpenCallExecuteInstead: ExecArgs<Q>): Promise<Executed<Q>> {
     return this.#close(false) as Promise<Executed<Q>>;
   }
 
   /** As `exec()`, with every bulk string as `Uint8Array` and no typed method's shaping. */
-  execBuffer(): Promise<RawExecuted<Q>> {
+  execBuffer(..._noMultiOpenCallExecuteInstead: ExecArgs<Q>): Promise<RawExecuted<Q>> {
     return this.#close(true) as Promise<RawExecuted<Q>>;
   }
 

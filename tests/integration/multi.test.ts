@@ -88,8 +88,10 @@ test("client: exec() on a pipeline with no MULTI open is a TypeError, and nothin
   using r = connect(server.host, server.port);
   r.del("tx:none");
   const p = r.pipeline().incr("tx:none");
+  // @ts-expect-error: the types refuse it too (no MULTI open)
   assert.throws(() => p.exec(), TypeError);
   const closed = r.multi().incr("tx:none").addCommand("EXEC");
+  // @ts-expect-error: EXEC closed the transaction
   assert.throws(() => closed.exec(), TypeError);
   assert.equal(r.get("tx:none"), null);
   assert.deepEqual(p.execute(), [1]); // the queue was kept
@@ -109,6 +111,7 @@ test("pool: exec() resolves with the results; WATCH on an acquired connection; E
   await assert.rejects(pool.multi().incr("tp:n").addCommand("SET", "tp:x").exec(), (e: unknown) => {
     return e instanceof ReplyError && e.code === "EXECABORT" && e.cause instanceof ReplyError;
   });
+  // @ts-expect-error: no MULTI open
   await assert.rejects(pool.pipeline().incr("tp:n").exec(), TypeError);
   assert.equal(await pool.get("tp:n"), "1");
   {

@@ -57,8 +57,11 @@ export function clientPipelines(): void {
   expect<Equal<ReturnType<ReturnType<Client["multi"]>["execBuffer"]>, Reply[] | null>>();
   const rawResults = r.multi().get("a").execBuffer();
   expect<Equal<typeof rawResults, [Reply] | null>>();
-  // exec() without MULTI open returns never (it throws).
-  expect<Equal<ReturnType<ReturnType<Client["pipeline"]>["exec"]>, never>>();
+  // exec() with no MULTI open does not compile (ioredis' pipeline().exec() is execute() here).
+  // @ts-expect-error: no MULTI open
+  r.pipeline().get("a").exec();
+  // @ts-expect-error: EXEC closed the transaction
+  r.multi().get("a").addCommand("EXEC").execBuffer();
 
   // executeBuffer: raw replies, one per command.
   const raw = r.pipeline().get("a").hgetall("h").executeBuffer();
@@ -88,6 +91,8 @@ export async function poolPipelines(): Promise<void> {
   const results = await pool.multi().hgetall("h").exec();
   expect<Equal<typeof results, [Record<string, string> | ReplyError] | null>>();
   const c = await pool.acquire();
+  // @ts-expect-error: no MULTI open
+  await pool.pipeline().get("a").exec();
   const leased = await c.multi().incr("n").exec();
   expect<Equal<typeof leased, [number | ReplyError] | null>>();
 
