@@ -11,16 +11,26 @@
 import { Client } from "../client.ts";
 import { Commands } from "../commands.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
+import { CommandEncoder, SMALL_SIZE } from "../encoder.ts";
 import { checkCommand } from "../guards.ts";
 import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "../key_positions.ts";
 import { OfflineWait, sleepSync } from "../offline_wait.ts";
 import type { Transform } from "../replies.ts";
 import type { Arg, Reply } from "../types.ts";
-import { commandSlot, isReadOnly } from "./keys.ts";
+import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
 import { type ClusterOptions, type ClusterSettings, clusterSettings, type ClusterStats } from "./options.ts";
 import { type ClientPipelineHost, ClusterClientPipeline } from "./client_pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
-import { type NodeAddress, parseSlots, redirectOf, type Shard, shardsFrom } from "./topology.ts";
+import {
+  type NodeAddress,
+  parseSlots,
+  type Redirect,
+  redirectOf,
+  type Shard,
+  shardsFrom,
+  transactionRedirect,
+} from "./topology.ts";
+import type { Issued } from "./pipeline.ts";
 
 /** A node's synchronous client, connected on first use. */
 class NodeClient {
@@ -204,6 +214,7 @@ export class ClusterClient extends Commands<"sync"> {
     },
     follow: (issued, node, error, asBuffer) =>
       this.#inPlace(() => this.#exchange(issued.slot, node, issued.command, issued.args as Arg[], asBuffer, error)),
+    followTransaction: (issued, node, replies, asBuffer) => this.#followTransaction(issued, node, replies, asBuffer),
     resend: (issued, asBuffer) => {
       this.#stale = true; // their node failed
       this.#refreshIfStale();
@@ -301,22 +312,53 @@ export class ClusterClient extends Commands<"sync"> {
       if (redirect === null || redirects >= this.#settings.maxRedirects) throw error;
       error = null;
       asking = redirect.kind === "ask";
-      this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
-      if (redirect.kind === "retry") {
-        sleepSync(Math.min(1_000, this.#settings.retryDelay * 2 ** redirects));
-        node = this.#router.pick(slot, false);
-        continue;
-      }
-      const address = redirect.address.host === "?"
-        ? { ...redirect.address, host: node.address.host }
-        : redirect.address;
-      if (redirect.kind === "moved") {
-        node = this.#router.moved(redirect.slot, address);
-        this.#stale = true;
-      } else {
-        node = this.#router.node(address);
-      }
+      node = this.#redirected(redirect, slot, node, redirects);
     }
+  }
+
+  /**
+   * Sends a transaction refused by a redirection (see `transactionRedirect`) again, whole, where it is told to (ASKING
+   * first after ASK), at most `maxRedirects` times; returns the replies of the last attempt. `issued`: its commands,
+   * `replies`: the first attempt's, on `node`.
+   */
+  #followTransaction(
+    issued: readonly Issued[],
+    node: RoutedNode<NodeClient>,
+    replies: Reply[],
+    asBuffer: readonly boolean[],
+  ): Reply[] {
+    const slot = issued.find((one) => one.slot !== ANY_SLOT)?.slot ?? ANY_SLOT;
+    for (let redirects = 0;; redirects++) {
+      const redirect = transactionRedirect(replies);
+      if (redirect === null || redirects >= this.#settings.maxRedirects) return replies;
+      node = this.#redirected(redirect, slot, node, redirects);
+      const asking = redirect.kind === "ask", encoder = new CommandEncoder(SMALL_SIZE);
+      if (asking) encoder.add("ASKING", []);
+      for (const one of issued) encoder.add(one.command, one.args as Arg[]);
+      const answered = node.handle.client.pipelineTarget.run(encoder, asking ? [false, ...asBuffer] : asBuffer, null);
+      replies = asking ? answered.slice(1) : answered;
+    }
+  }
+
+  /**
+   * The node a redirection sends a command on `slot` to from `node`, after its `redirects`-th pause for TRYAGAIN or
+   * CLUSTERDOWN; MOVED tells the router (and reads the slot map before the next command).
+   */
+  #redirected(
+    redirect: Redirect,
+    slot: number,
+    node: RoutedNode<NodeClient>,
+    redirects: number,
+  ): RoutedNode<NodeClient> {
+    this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
+    if (redirect.kind === "retry") {
+      sleepSync(Math.min(1_000, this.#settings.retryDelay * 2 ** redirects));
+      return this.#router.pick(slot, false);
+    }
+    const address = redirect.address.host === "?" ? { ...redirect.address, host: node.address.host } : redirect.address;
+    if (redirect.kind === "ask") return this.#router.node(address);
+    this.#stale = true;
+    return this.#router.moved(redirect.slot, address);
   }
 
   #assertOpen(): void {

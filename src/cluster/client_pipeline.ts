@@ -43,6 +43,11 @@ export interface ClientPipelineHost<N> {
   /** Sends a command again after the redirection `error` it got from `node`; its reply, or its error reply. */
   follow(issued: Issued, node: N, error: ReplyError, asBuffer: boolean): Reply;
   /**
+   * A transaction sent alone, refused by a redirection (MOVED, ASK, TRYAGAIN, CLUSTERDOWN: nothing of it ran), sent
+   * again whole where it is told to; the replies of the attempt that ran or failed otherwise (or the last one).
+   */
+  followTransaction(issued: readonly Issued[], node: N, replies: Reply[], asBuffer: readonly boolean[]): Reply[];
+  /**
    * Sends each of a part's commands on its own after its node could not be reached (none of them left), waiting as
    * a single command does for its slot to be served again; their replies, or error replies, in order.
    */
@@ -108,7 +113,7 @@ export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[]
     }
     const batch = this.split.take(allBuffers);
     if (batch === null) return [];
-    const { parts, transforms, asBuffer, transaction } = batch;
+    const { parts, transforms, asBuffer, transaction, alone } = batch;
     const plans = parts.map((part) => part.plan(transforms, asBuffer).asBuffer);
     // Every part but the last goes out before any reply is read: the nodes work at the same time.
     const streamed = parts.map((part, p): Streamed | null => {
@@ -128,7 +133,8 @@ export class ClusterClientPipeline<R extends unknown[] = [], Q extends unknown[]
         if (!(e instanceof ConnectionError && e.unsent) || transaction) throw e;
         return host.resend(part.issued, plans[p]!);
       }
-      if (transaction) return replies; // a transaction is not re-sent command by command
+      // A transaction is not re-sent command by command; one alone is sent again whole when nothing of it ran.
+      if (transaction) return alone ? host.followTransaction(part.issued, part.route, replies, plans[p]!) : replies;
       for (let k = 0; k < replies.length; k++) {
         const reply = replies[k];
         if (reply instanceof ReplyError && redirectOf(reply) !== null) {

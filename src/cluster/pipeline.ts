@@ -29,6 +29,7 @@ import { applyTransforms, ReplyPlan, type Transform } from "../replies.ts";
 import { execReply, notInTransaction } from "../transaction.ts";
 import type { Arg, Reply } from "../types.ts";
 import { ANY_SLOT, commandSlot, isReadOnly } from "./keys.ts";
+import { type Redirect, transactionRedirect } from "./topology.ts";
 
 /** The least a part sends early (see `PipelineSplit.#earlyBytes`). */
 const MIN_EARLY_BYTES = 8 * 1024;
@@ -73,6 +74,12 @@ export interface PipelineHost {
   connection(route: number, slots: readonly number[]): number | Promise<number>;
   /** Records what the calls `ids`, a part's commands in order, may have to send again (null: nothing, a transaction). */
   sent(ids: readonly number[], part: SentPart | null): void;
+  /**
+   * Where a transaction on `slot` a redirection refused goes next (a connection, and whether ASKING goes first),
+   * after a pause for TRYAGAIN or CLUSTERDOWN (`attempt`: the redirections it followed before); null once it has
+   * followed `maxRedirects`.
+   */
+  redirected(redirect: Redirect, slot: number, attempt: number): Promise<{ route: number; asking: boolean } | null>;
 }
 
 /** The commands of a pipeline bound for one node, encoded as they are queued. */
@@ -126,6 +133,8 @@ export interface Batch<N> {
   readonly asBuffer: boolean[];
   /** It holds MULTI: not re-sent command by command on a redirection. */
   readonly transaction: boolean;
+  /** It is one transaction and nothing else (`ReplyPlan.soleTransaction`): sent again whole after a redirection. */
+  readonly alone: boolean;
   /** Commands in all. */
   readonly length: number;
 }
@@ -251,7 +260,7 @@ export class PipelineSplit<N> {
     if (length === 0) return null;
     // A part sent early and given nothing since has nothing left to send.
     let parts = this.#parts.filter((part) => part.starts.length > 0);
-    const plan = this.#plan, transaction = this.#transaction;
+    const plan = this.#plan, transaction = this.#transaction, alone = plan.soleTransaction;
     try {
       this.#tracker.assertClosed();
       if (transaction && parts.length > 1) parts = [this.#transactionPart(parts)];
@@ -262,7 +271,7 @@ export class PipelineSplit<N> {
     const transforms = allBuffers ? plan.transforms.map(() => null) : plan.transforms;
     const asBuffer = allBuffers ? plan.asBuffer.map(() => true) : plan.asBuffer;
     this.discard();
-    return { parts, transforms, asBuffer, transaction, length };
+    return { parts, transforms, asBuffer, transaction, alone, length };
   }
 
   /**
@@ -429,7 +438,8 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
     }
     if (batch === null) return Promise.resolve([]);
     if (early.length > 0) return this.#executeRest(early, batch, allBuffers);
-    const { parts, transforms, asBuffer, transaction } = batch;
+    const { parts, transforms, asBuffer, transaction, alone } = batch;
+    if (alone) return this.#transaction(parts[0]!, transforms, asBuffer);
     if (parts.length === 1) return this.#send(parts[0]!, transforms, asBuffer, transaction);
     const sent = parts.map((part) => {
       const some = part.plan(transforms, asBuffer);
@@ -474,6 +484,37 @@ export class ClusterPipeline<R extends unknown[] = [], Q extends unknown[] | nul
     const replies = inQueueOrder(batch, answers);
     for (let b = 0; b < early.length; b++) kept[b]!.decodeInto(replies, early[b]!.indexes, 0, asBuffer, allBuffers);
     return applyTransforms(replies, transforms);
+  }
+
+  /**
+   * A transaction sent alone (`Batch.alone`): sent again whole where a redirection says while one keeps it from
+   * running (`transactionRedirect`); its bytes are kept for that until it has run.
+   */
+  async #transaction(
+    part: Part<number>,
+    transforms: (Transform<unknown> | null)[],
+    asBuffer: boolean[],
+  ): Promise<Reply[]> {
+    const sent = part.sent(), slot = sent.slots.find((one) => one !== ANY_SLOT) ?? ANY_SLOT;
+    let replies = await this.#send(part, transforms, asBuffer, true);
+    for (let attempt = 0;; attempt++) {
+      const redirect = transactionRedirect(replies);
+      const next = redirect === null ? null : await this.#host.redirected(redirect, slot, attempt);
+      if (next === null) return replies;
+      const again = new Part(next.route), encoder = again.encoder;
+      if (next.asking) {
+        again.starts.push(0);
+        again.slots.push(ANY_SLOT);
+        encoder.add("ASKING", []);
+      }
+      for (let k = 0; k < sent.starts.length; k++) {
+        again.starts.push(encoder.length);
+        again.slots.push(sent.slots[k]!);
+        encoder.addPacked(sent.bytes, sent.starts[k]!, sent.starts[k + 1] ?? sent.bytes.length);
+      }
+      if (!next.asking) replies = await this.#send(again, transforms, asBuffer, true);
+      else replies = (await this.#send(again, [null, ...transforms], [false, ...asBuffer], true)).slice(1);
+    }
   }
 
   /** One node's share as one block; a transaction's commands are not re-sent one by one on a redirection. */

@@ -115,6 +115,14 @@ export class ClusterPool extends SubscribingCommands {
         if (this.#broken[route] === undefined) return route;
         return this.#parked.connection(slots.find((slot) => slot !== ANY_SLOT) ?? ANY_SLOT, false);
       },
+      redirected: async (redirect, slot, attempt) => {
+        if (attempt >= this.#settings.maxRedirects) return null;
+        this.#stats[redirect.kind === "retry" ? "retried" : redirect.kind]++;
+        if (redirect.kind === "retry") await this.#pause(attempt);
+        // MOVED: #inspect has told the router already.
+        if (redirect.kind !== "ask") return { route: this.#router.pick(slot, false).handle, asking: false };
+        return { route: this.#router.node(this.#redirectAddress(redirect.address)).handle, asking: true };
+      },
       sent: (ids, part) => {
         const notes = this.#notes, place = this.#sentPlace, redirects = this.#redirects;
         for (let k = 0; k < ids.length; k++) {
@@ -512,11 +520,7 @@ export class ClusterPool extends SubscribingCommands {
         asking = null;
         // MOVED: #inspect has told the router already.
         if (redirect.kind === "ask") asking = this.#router.node(this.#redirectAddress(redirect.address));
-        if (redirect.kind === "retry") {
-          await new Promise((resolve) =>
-            setTimeout(resolve, Math.min(1_000, this.#settings.retryDelay * 2 ** attempt))
-          );
-        }
+        if (redirect.kind === "retry") await this.#pause(attempt);
       } finally {
         this.#blockers.release(node, connection);
       }
@@ -524,6 +528,11 @@ export class ClusterPool extends SubscribingCommands {
   }
 
   // ---- redirections ------------------------------------------------------------------------------------------
+
+  /** The wait before sending again what got its `attempt`-th TRYAGAIN or CLUSTERDOWN (counted from 0). */
+  #pause(attempt: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, Math.min(1_000, this.#settings.retryDelay * 2 ** attempt)));
+  }
 
   /** Sees every error reply before its caller: false lets it through, true when the command was sent again. */
   #inspect(id: number, reply: ReplyError): boolean {

@@ -172,6 +172,26 @@ export function redirectOf(reply: Reply): Redirect | null {
 const RETRY: Redirect = Object.freeze({ kind: "retry" });
 
 /**
+ * The redirection that kept a transaction sent alone (MULTI first, EXEC last) from running, or null when it ran or
+ * failed for a reason of its own. A command the node refused as it was queued aborts the whole (EXECABORT), and a
+ * redirected EXEC discards it: when every refusal was a redirection, nothing ran, and it may be sent again whole.
+ */
+export function transactionRedirect(replies: readonly Reply[]): Redirect | null {
+  const last = replies.length - 1, exec = replies[last];
+  if (!(exec instanceof ReplyError) || replies[0] !== "OK") return null;
+  let first = exec.code === "EXECABORT" ? null : redirectOf(exec);
+  if (first === null && exec.code !== "EXECABORT") return null;
+  for (let k = 1; k < last; k++) {
+    const reply = replies[k]!;
+    if (reply === "QUEUED") continue;
+    const redirect = redirectOf(reply);
+    if (redirect === null) return null; // a refusal of its own (a typo, an arity): the caller's to see
+    first ??= redirect;
+  }
+  return first;
+}
+
+/**
  * The shards in a node's answer to `CLUSTER SHARDS`, or null when the node does not know that command (before
  * Redis 7): ask `CLUSTER SLOTS` then and read it with `parseSlots`. Any other error reply is thrown.
  */

@@ -93,6 +93,8 @@ test("cluster pool: keys in different slots are refused before sending; a MULTI 
   // multi(): on the slot's node, exec() resolves with the results alone; across slots it rejects before sending.
   assert.deepEqual(await pool.multi().incr("{tx}a").get("{tx}b").exec(), [2, "1"]);
   await assert.rejects(pool.multi().set("a", "1").set("b", "2").exec(), /one node/);
+  // Refused for a reason of its own (not a redirection): not sent again.
+  await assert.rejects(pool.multi().incr("{tx}a").addCommand("SET", "{tx}b").exec(), /EXECABORT.*wrong number/);
   assert.deepEqual(await pool.get("a"), null);
 });
 
@@ -362,6 +364,24 @@ test("cluster pool: a live slot migration while a pool and a pipeline write (ASK
       await sleep(2);
     }
   })();
+  // Transactions on two keys of the slot: refused whole (EXECABORT) while a redirection keeps them from running
+  // (ASK, TRYAGAIN while their keys are on both nodes, MOVED), and sent again whole until they run.
+  const transacted: [string, string][] = [], txFailures: unknown[] = [];
+  let txStop = false, transactions = 0;
+  const txLoop = (async () => {
+    for (let round = 0; !txStop; round++) {
+      const [a, b] = [keys[round % keys.length]!, keys[(round + 7) % keys.length]!], value = `t:${round}`;
+      try {
+        const results = await pool.multi().rpush(a, value).rpush(b, value).exec();
+        if (results?.every((r) => typeof r === "number")) transacted.push([a, value], [b, value]);
+        else txFailures.push(results);
+        transactions++;
+      } catch (e) {
+        txFailures.push(e);
+      }
+      await sleep(5);
+    }
+  })();
   // A multi-key reader: while some keys of the slot have moved and others not, the server answers TRYAGAIN.
   const readFailures: unknown[] = [];
   let reads = 0, readStop = false;
@@ -386,8 +406,12 @@ test("cluster pool: a live slot migration while a pool and a pipeline write (ASK
     const batch = source.cli("cluster", "getkeysinslot", String(slot), "3").split("\n").filter((k) => k !== "");
     if (batch.length === 0) break;
     source.cli("migrate", target.host, String(target.port), "", "0", "5000", "KEYS", ...batch);
-    // The synchronous client reads a moved key: ASK, then ASKING and the read on the target.
+    // The synchronous client reads a moved key: ASK, then ASKING and the read on the target; and writes to it in a
+    // transaction: ASKING, then the whole transaction on the target.
     assert(sync.lrange(batch[0]!, 0, 0).length === 1, "the synchronous client reads a migrated key");
+    const value = `s:${round}`;
+    assert.deepEqual(sync.multi().rpush(batch[0]!, value).exec()?.length, 1, "a transaction on a migrated key");
+    transacted.push([batch[0]!, value]);
     await sleep(30);
   }
   await sleep(50);
@@ -398,7 +422,8 @@ test("cluster pool: a live slot migration while a pool and a pipeline write (ASK
   await sleep(300);
   pipeStop = true;
   readStop = true;
-  await Promise.all([pipeLoop, readLoop]);
+  txStop = true;
+  await Promise.all([pipeLoop, readLoop, txLoop]);
   await load.stop();
   const stats = pool.stats;
   assert.ok(stats.retried > 0, `TRYAGAIN retried (${JSON.stringify(stats)})`);
@@ -407,7 +432,8 @@ test("cluster pool: a live slot migration while a pool and a pipeline write (ASK
   assert(stats.moved > 0, `MOVED followed (${JSON.stringify(stats)})`);
   assert.deepEqual(load.failed.map(String), [], "no write failed");
   assert.deepEqual(pipeFailures.map(String), [], "no pipelined write failed (redirected ones are sent again)");
-  for (const [key, value] of piped) load.acked.get(key)!.push(value);
+  assert.deepEqual(txFailures.map(String), [], `${transactions} transactions, none failed`);
+  for (const [key, value] of [...piped, ...transacted]) load.acked.get(key)!.push(value);
   const total = await checkLanded(pool, load.acked);
   assert(total > 100, `${total} writes landed`);
   assert.deepEqual(pool.nodeFor("rpush", keys[0]!, "x"), `${target.host}:${target.port}`);

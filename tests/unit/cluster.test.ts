@@ -15,7 +15,14 @@ import { CommandEncoder } from "../../src/encoder.ts";
 import { QueueFullError } from "../../src/pool_core.ts";
 import { SlotRouter } from "../../src/cluster/router.ts";
 import { slotOf } from "../../src/cluster/slot.ts";
-import { mapAddress, parseShards, parseSlots, redirectOf, shardsFrom } from "../../src/cluster/topology.ts";
+import {
+  mapAddress,
+  parseShards,
+  parseSlots,
+  redirectOf,
+  shardsFrom,
+  transactionRedirect,
+} from "../../src/cluster/topology.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../../src/errors.ts";
 
 test("cluster unit: key slots (known values, tags, bytes, numbers)", () => {
@@ -113,6 +120,20 @@ test("cluster unit: redirections and natMap", () => {
   assert.equal(redirectOf(new ReplyError("CLUSTERDOWN The cluster is down"))?.kind, "retry");
   assert.equal(redirectOf(new ReplyError("WRONGTYPE Operation against a key")), null);
   assert.equal(redirectOf("MOVED 1 a:1"), null);
+  // A transaction is sent again only when a redirection kept all of it from running.
+  const abort = new ReplyError("EXECABORT Transaction discarded because of previous errors.");
+  const ask = new ReplyError("ASK 7 127.0.0.1:7001");
+  assert.equal(transactionRedirect(["OK", "QUEUED", ask, abort])?.kind, "ask");
+  assert.equal(transactionRedirect(["OK", new ReplyError("MOVED 7 127.0.0.1:7001"), abort])?.kind, "moved");
+  assert.equal(
+    transactionRedirect(["OK", "QUEUED", "QUEUED", new ReplyError("TRYAGAIN slot migrating")])?.kind,
+    "retry",
+  );
+  assert.equal(transactionRedirect(["OK", ask, new ReplyError("ERR wrong number of arguments"), abort]), null);
+  assert.equal(transactionRedirect(["OK", "QUEUED", [1]]), null, "it ran");
+  assert.equal(transactionRedirect(["OK", "QUEUED", null]), null, "a WATCHed key changed");
+  assert.equal(transactionRedirect(["OK", "QUEUED", new ReplyError("WRONGTYPE")]), null);
+  assert.equal(transactionRedirect([1, "OK", ask, abort]), null, "something before MULTI ran");
   const nat = { "10.0.0.1:7000": { host: "127.0.0.1", port: 30000 } };
   assert.deepEqual(mapAddress({ host: "10.0.0.1", port: 7000 }, nat), { host: "127.0.0.1", port: 30000 });
   assert.deepEqual(mapAddress({ host: "10.0.0.1", port: 7001 }, nat), { host: "10.0.0.1", port: 7001 });
