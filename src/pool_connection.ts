@@ -11,6 +11,14 @@ import type { PoolCore } from "./pool_core.ts";
 import { PoolPipeline } from "./pool_pipeline.ts";
 import { classify, STATEFUL, TransactionTracker } from "./pool_routing.ts";
 import type { Arg, Reply } from "./types.ts";
+import { type KeyPrefix, withKeyPrefixOrError } from "./key_positions.ts";
+
+/** How a connection was lent: what takes it back, and a key prefix its core does not put on keys (a cluster's). */
+export interface Lease {
+  /** Takes the connection back; `reusable`: no state of its holder is left on it, another may have it. */
+  release(reusable: boolean): void;
+  readonly keyPrefix: KeyPrefix | null;
+}
 
 /**
  * A connection of the pool's own, from `pool.acquire()`. Release it (or let
@@ -35,11 +43,18 @@ export class PoolConnection extends Commands<"async"> {
   /** A command changed the connection's state (SELECT, CLIENT SETNAME…). */
   #dirty = false;
 
+  readonly #lease: Lease;
+
   /** @internal Use `pool.acquire()`. */
-  constructor(core: PoolCore, connection: number) {
+  constructor(
+    core: PoolCore,
+    connection: number,
+    lease: Lease = { release: (reusable) => core.release(connection, reusable), keyPrefix: null },
+  ) {
     super();
     this.#core = core;
     this.#connection = connection;
+    this.#lease = lease;
   }
 
   /** Whether `release()` was called. */
@@ -64,21 +79,22 @@ export class PoolConnection extends Commands<"async"> {
 
   /** A pipeline on this connection. */
   pipeline(): PoolPipeline {
-    return new PoolPipeline(this.#core, this.#connection, (names) => {
+    const core = this.#core;
+    return new PoolPipeline(core, this.#connection, (names) => {
       // A pipeline made before release() would go to the connection's next holder, maybe into its transaction.
       const refused = this.#refusal();
       if (refused !== null) throw refused;
       const sameSession = this.#holdsState;
       for (const name of names) this.#track(name, []);
       return sameSession;
-    });
+    }, this.#lease.keyPrefix ?? core.keyPrefix);
   }
 
   /** Gives the connection back to the pool. Safe to call twice. */
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.#core.release(this.#connection, !(this.#dirty || this.#transaction.open));
+    this.#lease.release(!(this.#dirty || this.#transaction.open));
   }
 
   /** `release()`, for `await using c = await pool.acquire()`. */
@@ -103,7 +119,9 @@ export class PoolConnection extends Commands<"async"> {
     if (refused !== null) return Promise.reject(refused);
     // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array (a pipeline does it).
     const shape = this.#transaction.inMulti ? null : transform;
-    return this.#core.call(this.#connection, command, args, shape, asBuffer, this.#holdsState);
+    const sent = withKeyPrefixOrError(this.#lease.keyPrefix, command, args);
+    if (sent instanceof Error) return Promise.reject(sent);
+    return this.#core.call(this.#connection, command, sent, shape, asBuffer, this.#holdsState);
   }
 
   #send(command: string, args: Arg[], asBuffer: boolean, transform: Transform<unknown> | null = null): Promise<Reply> {
@@ -118,7 +136,9 @@ export class PoolConnection extends Commands<"async"> {
     this.#track(command, args);
     // Inside MULTI the reply is "QUEUED": the shaping belongs to EXEC's array.
     const shape = this.#transaction.inMulti ? null : transform;
-    return this.#core.call(this.#connection, command, args, shape, asBuffer, sameSession) as Promise<Reply>;
+    const sent = withKeyPrefixOrError(this.#lease.keyPrefix, command, args);
+    if (sent instanceof Error) return Promise.reject(sent);
+    return this.#core.call(this.#connection, command, sent, shape, asBuffer, sameSession) as Promise<Reply>;
   }
 
   /**

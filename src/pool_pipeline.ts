@@ -22,7 +22,7 @@ import type { KeptReplies } from "./kept_replies.ts";
 import { applyTransforms, ReplyPlan, type Transform } from "./replies.ts";
 import { CommandEncoder, SEND_EARLY_BYTES, SMALL_SIZE } from "./encoder.ts";
 import { checkCommand } from "./guards.ts";
-import { withKeyPrefix } from "./key_positions.ts";
+import { type KeyPrefix, withKeyPrefix } from "./key_positions.ts";
 import type { PoolCore } from "./pool_core.ts";
 import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";
 import { execReply, notInTransaction } from "./transaction.ts";
@@ -68,13 +68,22 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
   /** The keys the queued commands write, for the client-side cache (`ClientCache.wrote`). */
   #written: string[] = [];
 
+  /** The `keyPrefix` put on its keys: the pool's, or a cluster pool's (whose nodes' core has none). */
+  readonly #keyPrefix: KeyPrefix | null;
+
   /** @internal Pipelines come from `pool.pipeline()` or `connection.pipeline()`. */
-  constructor(core: PoolCore, route: number, onExecute: ((commands: readonly string[]) => boolean) | null = null) {
+  constructor(
+    core: PoolCore,
+    route: number,
+    onExecute: ((commands: readonly string[]) => boolean) | null = null,
+    keyPrefix: KeyPrefix | null = core.keyPrefix,
+  ) {
     super();
     this.#core = core;
     this.#route = route;
     this.#onExecute = onExecute;
     this.#tracker = route < 0 ? new TransactionTracker() : null;
+    this.#keyPrefix = keyPrefix;
   }
 
   /** Commands queued and not yet executed. */
@@ -171,7 +180,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     byName: boolean,
     blocking = false,
   ): this {
-    const start = this.#encoder.length, sent = withKeyPrefix(this.#core.keyPrefix, command, args);
+    const start = this.#encoder.length, sent = withKeyPrefix(this.#keyPrefix, command, args);
     this.#encoder.add(command, sent);
     if (blocking) this.#blocking.push(this.#plan.length);
     const written = this.#core.cache?.written(command, sent);

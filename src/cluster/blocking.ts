@@ -17,6 +17,8 @@ export interface BlockingHost {
   settings(node: string): Uint8Array;
   /** Connections per node (the pool's `exclusiveConnections`). */
   readonly limit: number;
+  /** What the connections are for, as errors name it: "blocking commands", "acquire()". */
+  readonly use: string;
   /** How long a caller waits for a busy node's connection; 0: for ever. */
   readonly acquireTimeout: number;
 }
@@ -50,7 +52,7 @@ export class BlockingConnections {
     const host = this.#host;
     if (host.limit === 0) {
       return Promise.reject(
-        new CpipeError("cpipe: blocking commands need exclusiveConnections > 0 on a cluster pool (it is 0)"),
+        new CpipeError(`cpipe: ${host.use} on a cluster pool needs exclusiveConnections > 0 (it is 0)`),
       );
     }
     let at = this.#nodes.get(node);
@@ -75,7 +77,8 @@ export class BlockingConnections {
           if (index >= 0) waiters.splice(index, 1);
           reject(
             new TimeoutError(
-              `cpipe: all ${host.limit} blocking connections to ${node} stayed busy for ${host.acquireTimeout} ms: ` +
+              `cpipe: all ${host.limit} connections for ${host.use} to ${node} stayed busy for ` +
+                `${host.acquireTimeout} ms: ` +
                 "raise exclusiveConnections or acquireTimeout",
             ),
           );
@@ -85,14 +88,27 @@ export class BlockingConnections {
     });
   }
 
-  /** Gives a connection back: to the next waiter for its node, else idle (closed when the node is gone). */
-  release(node: string, connection: number): void {
+  /**
+   * Gives a connection back: to the next waiter for its node, else idle (closed when the node is gone). One not
+   * `reusable` (its holder left state on it: a WATCH, SELECT…) is closed, and the next waiter gets a new one.
+   */
+  release(node: string, connection: number, reusable = true): void {
     const at = this.#nodes.get(node);
     if (this.#closed) return;
-    if (at === undefined || !at.all.has(connection)) {
-      // Its node left the cluster meanwhile.
+    if (at === undefined || !at.all.has(connection) || !reusable) {
+      // Its node left the cluster meanwhile, or its state must not reach the next holder.
+      at?.all.delete(connection);
       this.#host.removeConnection(connection);
-      return;
+      if (at === undefined || at.waiters.length === 0) return;
+      try {
+        connection = this.#host.addConnection(this.#host.settings(node), Role.DIRECT);
+        at.all.add(connection);
+      } catch (e) {
+        const waiter = at.waiters.shift()!;
+        clearTimeout(waiter.timer);
+        waiter.reject(e as Error);
+        return;
+      }
     }
     const waiter = at.waiters.shift();
     if (waiter !== undefined) {

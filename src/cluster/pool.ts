@@ -24,6 +24,9 @@ import { type ClusterOptions, type ClusterSettings, clusterSettings, type Cluste
 import { ClusterPipeline, type Issued, type PipelineHost, sentCommand, type SentPart } from "./pipeline.ts";
 import { type RoutedNode, SlotRouter } from "./router.ts";
 import { BlockingConnections } from "./blocking.ts";
+import { slotOf } from "./slot.ts";
+import { PoolConnection } from "../pool_connection.ts";
+import { argString } from "../encoder.ts";
 import { ClusterSubscriber } from "./subscriber.ts";
 import { ParkedCalls } from "./parked.ts";
 import { unrefInterval, unrefTimeout } from "./timers.ts";
@@ -100,6 +103,8 @@ export class ClusterPool extends SubscribingCommands {
   readonly #pipelineHost: PipelineHost;
   readonly #subscriber: ClusterSubscriber;
   readonly #blockers: BlockingConnections;
+  /** Connections lent by `acquire()`, per node: timed as the shared ones are. */
+  readonly #leases: BlockingConnections;
 
   /** @internal Use {@linkcode connectClusterPool}. */
   constructor(settings: ClusterSettings) {
@@ -181,13 +186,18 @@ export class ClusterPool extends SubscribingCommands {
     this.#core.takeBack = (id, error, connection) => this.#takeBack(id, error, connection);
     const subscriber = this.#subscriber = this.#makeSubscriber();
     const core = this.#core, nodeSettings = settings.node(seed);
-    this.#blockers = new BlockingConnections({
-      addConnection: (bytes, role) => core.addConnection(bytes, role),
-      removeConnection: (connection) => core.removeConnection(connection),
-      settings: (node) => this.#nodeSettings(node, true),
-      limit: settings.blockingConnections,
-      acquireTimeout: nodeSettings.acquireTimeout,
-    });
+    // Per node, connections of their own: for blocking commands (untimed), and lent by acquire().
+    const connections = (use: string, blocking: boolean) =>
+      new BlockingConnections({
+        addConnection: (bytes, role) => core.addConnection(bytes, role),
+        removeConnection: (connection) => core.removeConnection(connection),
+        settings: (node) => this.#nodeSettings(node, blocking),
+        limit: settings.blockingConnections,
+        use,
+        acquireTimeout: nodeSettings.acquireTimeout,
+      });
+    this.#blockers = connections("blocking commands", true);
+    this.#leases = connections("acquire()", false);
     this.#parked = new ParkedCalls(
       {
         route: (slot, read) => this.#router.pick(slot, read).handle,
@@ -392,6 +402,34 @@ export class ClusterPool extends SubscribingCommands {
     return this.pipeline().addCommand("MULTI");
   }
 
+  /**
+   * Acquires a connection of its own to the master serving `key`'s slot, for what must run on one connection:
+   * WATCH … MULTI … EXEC across awaits (optimistic locking, as go-redis' `Watch`), SELECT-free state… Release it when
+   * done. Its commands go to that node as they are, not routed: one for a key of another slot is answered MOVED, in
+   * place. `commandTimeout` bounds them all (run blocking commands with the pool's own methods). At most
+   * `exclusiveConnections` per node; when all are taken, waits up to `acquireTimeout`.
+   *
+   * @example
+   * ```ts
+   * await using c = await cluster.acquire("{user:42}:balance");
+   * await c.watch("{user:42}:balance");
+   * const balance = Number(await c.get("{user:42}:balance"));
+   * await c.multi().set("{user:42}:balance", balance - 10).exec(); // null when it changed meanwhile
+   * ```
+   */
+  async acquire(key: Arg): Promise<PoolConnection> {
+    if (this.#closed) throw new ClosedError("cpipe: the cluster client is closed");
+    const text = typeof key === "string" || key instanceof Uint8Array ? key : argString(key, "acquire()", 1);
+    const slot = slotOf(this.#keyPrefix === null ? text : this.#keyPrefix.apply("GET", [text])[0]!);
+    // While the slot's master is down (a failover), wait as commands do (see ParkedCalls).
+    const ready = this.#parked.connection(slot, false);
+    if (typeof ready !== "number") await ready;
+    const node = this.#router.pick(slot, false).key;
+    const connection = await this.#leases.acquire(node);
+    const release = (reusable: boolean) => this.#leases.release(node, connection, reusable);
+    return new PoolConnection(this.#core, connection, { release, keyPrefix: this.#keyPrefix });
+  }
+
   // ---- Pub/Sub -------------------------------------------------------------------------------------------------
 
   /** The nodes (`host:port`) subscriber connections are open to now. */
@@ -429,6 +467,7 @@ export class ClusterPool extends SubscribingCommands {
     clearTimeout(this.#repairTimer);
     this.#subscriber.close();
     this.#blockers.close();
+    this.#leases.close();
     await this.#core.close();
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
@@ -673,7 +712,9 @@ export class ClusterPool extends SubscribingCommands {
         this.#stats.refreshes++;
         this.#parked.recheck();
         this.#subscriber.topologyChanged();
-        this.#blockers.keepOnly(new Set(router.nodes.keys()));
+        const nodes = new Set(router.nodes.keys());
+        this.#blockers.keepOnly(nodes);
+        this.#leases.keepOnly(nodes);
         return;
       } catch (e) {
         failure = e;

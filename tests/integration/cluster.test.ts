@@ -98,6 +98,39 @@ test("cluster pool: keys in different slots are refused before sending; a MULTI 
   assert.deepEqual(await pool.get("a"), null);
 });
 
+test("cluster pool: acquire(key) lends a connection to the key's master, for WATCH … MULTI … EXEC", async () => {
+  await using pool = await connectClusterPool({ nodes: seeds(), exclusiveConnections: 2, acquireTimeout: 200 });
+  await pool.set("{acct}:balance", "100");
+  {
+    await using c = await pool.acquire("{acct}");
+    const owner = cluster.masterOf(slotOf("{acct}"));
+    assert.match(await c.send("CLIENT", "INFO") as string, new RegExp(`laddr=127\\.0\\.0\\.1:${owner.port} `));
+    await c.watch("{acct}:balance");
+    const balance = Number(await c.get("{acct}:balance"));
+    await pool.set("{acct}:balance", "50"); // another client's write: the transaction must not run
+    assert.deepEqual(await c.multi().set("{acct}:balance", balance - 10).exec(), null);
+    await c.watch("{acct}:balance");
+    assert.deepEqual(await c.multi().decrby("{acct}:balance", 10).exec(), [40]);
+    // Not routed: a key another master serves is answered MOVED.
+    let other = 0;
+    while (cluster.masterOf(slotOf(`{o${other}}`)) === owner) other++;
+    const moved = await c.get(`{o${other}}`).catch((e) => e);
+    assert(moved instanceof ReplyError && moved.code === "MOVED", String(moved));
+  }
+  // At most exclusiveConnections per node, each lent to one holder at a time; then acquireTimeout.
+  const held = [await pool.acquire("{acct}"), await pool.acquire("{acct}")];
+  await assert.rejects(pool.acquire("{acct}"), /all 2 connections for acquire\(\) .* stayed busy for 200 ms/);
+  const waiting = pool.acquire("{acct}");
+  await held[0]!.watch("{acct}:balance");
+  held[0]!.release(); // a WATCH left open: closed, and the waiter gets a new connection
+  const next = await waiting;
+  assert.deepEqual(await next.multi().incr("{acct}:n").exec(), [1], "no WATCH came with it");
+  next.release();
+  held[1]!.release();
+  await assert.rejects(pool.acquire(undefined as unknown as string), TypeError);
+  await assert.rejects(pool.acquire({} as unknown as string), TypeError);
+});
+
 test("cluster pool: commands that failed on their way to a node never reached wait for a node that takes their slot", async () => {
   const key = "tb:{1}", owner = cluster.masterOf(slotOf(key));
   const seed = cluster.nodes.find((n) => n !== owner && n.cli("role").startsWith("master"))!;

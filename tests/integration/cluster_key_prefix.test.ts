@@ -92,7 +92,14 @@ test("cluster pool with keyPrefix: commands, hash tags, scripts, pipelines, MULT
   await until(() => received.length === 2, 5_000, "both messages");
   assert.deepEqual(received, [{ channel: "{ch}news", message: "one" }, { channel: "{ch}news", message: "two" }]);
   await sub.unsubscribe();
-  const written = [...keys, ...keys.map((_, i) => `p${i}`), "{t}a", "{t}b", "{t}e", "{m}n"];
+  // A lent connection: to the master of the prefixed key's slot, its commands and pipelines prefixed too.
+  {
+    await using c = await pool.acquire("{w}x");
+    await c.watch("{w}x");
+    assert.deepEqual(await c.multi().set("{w}x", "1").get("{w}x").exec(), ["OK", "1"]);
+    assert.deepEqual(await c.get("{w}x"), "1");
+  }
+  const written = [...keys, ...keys.map((_, i) => `p${i}`), "{t}a", "{t}b", "{t}e", "{m}n", "{w}x"];
   assert.deepEqual(storedKeys(), written.map((k) => PREFIX + k).sort());
 });
 

@@ -327,7 +327,8 @@ async function closeScenario(
         pool.get(key),
         pool.pipeline().get(key).execute(),
         ...("subscribe" in pool ? [pool.subscribe(`${tag}:late`)] : []),
-        ...("acquire" in pool ? [pool.acquire()] : []),
+        // A cluster pool's acquire takes the key whose node it lends; a pool's, nothing (the key is ignored).
+        ...("acquire" in pool ? [(pool.acquire as (key: string) => Promise<unknown>).call(pool, key)] : []),
       ].map((call: Promise<unknown>) => call.then((value) => `resolved with ${value}`, (e: unknown) => e));
       const settled = await within("the calls before close()", Promise.allSettled(before));
       const [set, piped, burst] = settled.map((s) => s.status === "fulfilled" ? s.value : s.reason);
