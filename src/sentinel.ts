@@ -32,6 +32,7 @@ import {
 import { Pool, sendOn } from "./pool.ts";
 import { PoolCore } from "./pool_core.ts";
 import { PoolPipeline } from "./pool_pipeline.ts";
+import { PoolConnection } from "./pool_connection.ts";
 import type { Transform } from "./replies.ts";
 import type { Arg, Reply } from "./types.ts";
 import { parseRedisUrl } from "./url.ts";
@@ -452,6 +453,17 @@ export class SentinelPool extends Commands<"async"> {
   /** A transaction on the current server: see `Pool.multi`. */
   multi(): PoolPipeline<["OK"], []> {
     return this.pipeline().addCommand("MULTI");
+  }
+
+  /**
+   * Acquires an exclusive connection to the current server (see `Pool.acquire`), for WATCH … MULTI … EXEC across
+   * awaits; release it when done. It stays on that server: after a failover its calls fail with `ConnectionError`
+   * or `ClosedError`; acquire another.
+   */
+  async acquire(): Promise<PoolConnection> {
+    const core = this.#core;
+    if (core === null || this.#closed) throw new ClosedError("cpipe: the sentinel pool is closed");
+    return new PoolConnection(core, await core.acquire());
   }
 
   /** Stops watching the sentinels and closes the pool (see `Pool.close`). Safe to call twice. */

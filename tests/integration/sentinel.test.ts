@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
 import { runCli, type SentinelSet, startSentinels } from "../harness/server.ts";
-import { ClosedError, connect, ConnectionError, CpipeError, ReplyError } from "../../mod.ts";
+import { ClosedError, connect, ConnectionError, CpipeError, type Reply, ReplyError } from "../../mod.ts";
 import { connectSentinel, connectSentinelPool } from "../../sentinel.ts";
 import { sleepSync } from "../../src/offline_wait.ts";
 
@@ -38,11 +38,18 @@ test("sentinel: the pool and the client find the master; a replica serves reads"
   assert.deepEqual(await pool.set("s:k", "v"), "OK");
   assert.deepEqual(await pool.pipeline().get("s:k").incr("s:n").execute(), ["v", 1]);
   assert.deepEqual(await pool.multi().get("s:k").incr("s:n").exec(), ["v", 2]);
+  {
+    // WATCH needs a connection of its own, as on a pool.
+    await using c = await pool.acquire();
+    await c.watch("s:n");
+    await pool.incr("s:n");
+    assert.deepEqual(await c.multi().incr("s:n").exec(), null);
+  }
   using client = connectSentinel({ sentinels: sentinels(), name: set.name });
   assert.deepEqual(client.address, `127.0.0.1:${set.master.port}`);
   assert.deepEqual(client.get("s:k"), "v");
-  assert.deepEqual(client.pipeline().get("s:k").incr("s:n").execute(), ["v", 3]);
-  assert.deepEqual(client.multi().incr("s:n").exec(), [4]);
+  assert.deepEqual(client.pipeline().get("s:k").incr("s:n").execute(), ["v", 4]);
+  assert.deepEqual(client.multi().incr("s:n").exec(), [5]);
   await using reader = await connectSentinelPool({ sentinels: sentinels(), name: set.name, role: "replica" });
   assert.deepEqual(reader.address, `127.0.0.1:${set.replica.port}`);
   let value: unknown = null;
@@ -75,6 +82,7 @@ test("sentinel: close() refuses the calls made after it at once, as a pool's doe
   const client = connectSentinel({ sentinels: sentinels(), name: set.name });
   client.close();
   assert.throws(() => client.pipeline(), ClosedError);
+  await assert.rejects(pool.acquire(), ClosedError);
   assert.throws(() => client.get("s:closing"), ClosedError);
 });
 
@@ -278,6 +286,10 @@ test("sentinel: the master stopped during writes: the pool and the client follow
   assert.deepEqual(client.address, `127.0.0.1:${set.replica.port}`);
   assert.deepEqual(client.pipeline().llen("s:list").rpush("s:list", "p").execute(), [stored.length, stored.length + 1]);
   assert.deepEqual(client.multi().lpop("s:list").exec(), [stored[0]]);
+  // A connection acquired now is the new master's.
+  await using lease = await pool.acquire();
+  assert.deepEqual((await lease.send<Reply[]>("ROLE"))[0], "master");
+  assert.deepEqual(await lease.llen("s:list"), stored.length);
 });
 
 test("sentinel (sync): a command issued while the master is gone waits for the failover, at most offlineTimeout", async () => {
