@@ -21,7 +21,7 @@ export interface Lease {
 }
 
 /**
- * A connection of the pool's own, from `pool.acquire()`. Release it (or let
+ * A connection of the pool's own, from `pool.acquire()` (or a cluster pool's `acquire(key)`). Release it (or let
  * `await using` do it); one whose state was changed (SELECT, an open WATCH
  * or MULTI…) is closed rather than handed to the next caller. `commandTimeout`
  * bounds its calls as it does the shared connections', except the commands

@@ -404,9 +404,9 @@ export class ClusterPool extends SubscribingCommands {
 
   /**
    * Acquires a connection of its own to the master serving `key`'s slot, for what must run on one connection:
-   * WATCH … MULTI … EXEC across awaits (optimistic locking, as go-redis' `Watch`), SELECT-free state… Release it when
-   * done. Its commands go to that node as they are, not routed: one for a key of another slot is answered MOVED, in
-   * place. `commandTimeout` bounds them all (run blocking commands with the pool's own methods). At most
+   * WATCH … MULTI … EXEC across awaits (optimistic locking, as go-redis' `Watch`). Release it when done. Its commands
+   * go to that node as they are, not routed: one for a key another master serves is answered MOVED.
+   * `commandTimeout` bounds them all (run blocking commands with the pool's own methods). At most
    * `exclusiveConnections` per node; when all are taken, waits up to `acquireTimeout`.
    *
    * @example
