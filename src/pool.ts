@@ -48,7 +48,8 @@ export class Pool extends SubscribingCommands {
     super();
     this.#core = new PoolCore(settings);
     this.#core.sendUnsentAgain();
-    const subscriber = new Subscriber(this.#core, encodeConnectionSettings(settings));
+    const subscriberSettings = encodeConnectionSettings(settings);
+    const subscriber = new Subscriber(this.#core, () => subscriberSettings);
     this.#subscriber = subscriber;
     this.#core.onPushRecord = (bytes, start) => subscriber.push(bytes, start);
     const cache = this.#core.cache;

@@ -16,6 +16,9 @@
  */
 import { Client } from "./client.ts";
 import { Commands } from "./commands.ts";
+import { SubscribingCommands, type Subscriptions } from "./subscribing.ts";
+import { Subscriber } from "./subscriber.ts";
+import { encodeConnectionSettings } from "./settings.ts";
 import { ClosedError, ConnectionError, ReplyError } from "./errors.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { checkCommand } from "./guards.ts";
@@ -340,11 +343,18 @@ const same = (a: NodeAddress, b: NodeAddress): boolean => a.host === b.host && a
  * await pool.set("k", "v");
  * ```
  */
-export class SentinelPool extends Commands<"async"> {
+export class SentinelPool extends SubscribingCommands {
   readonly #settings: SentinelSettings;
   readonly #sentinels: Sentinels;
   readonly #events = new Emitter();
   #core: PoolCore | null = null;
+  /**
+   * Subscriptions, on a connection to the current server: at a failover it is opened on the new one and every
+   * name subscribed again (`Subscriber.moved`), as after a reconnect.
+   */
+  readonly #subscriber: Subscriber;
+  /** Whether live subscriptions hold the current core (so the process stays alive); moved with them. */
+  #held = false;
   #address: NodeAddress | null = null;
   /** Set while the current server is unreachable: the sentinels are asked every OUTAGE_POLL ms meanwhile. */
   #outage = false;
@@ -360,6 +370,27 @@ export class SentinelPool extends Commands<"async"> {
     super();
     this.#settings = settings;
     this.#sentinels = new Sentinels(settings);
+    // The current server's core, whichever it is when the subscriber needs it.
+    const core = (): PoolCore => {
+      if (this.#core === null) throw new ClosedError("cpipe: the sentinel pool is closed");
+      return this.#core;
+    };
+    this.#subscriber = new Subscriber({
+      addConnection: (bytes, role, handOver) => core().addConnection(bytes, role, handOver),
+      removeConnection: (connection) => core().removeConnection(connection),
+      pubsubCall: (route, command, names, flags) => core().pubsubCall(route, command, names, flags),
+      pause: (connection, paused) => core().pause(connection, paused),
+      hold: (delta) => {
+        this.#held = delta > 0;
+        this.#core?.hold(delta);
+      },
+    }, () => encodeConnectionSettings(this.#serverSettings(this.#address!)));
+    this.#subscriber.onGap = (gap) => this.#events.emit("gap", gap);
+  }
+
+  /** This pool's subscriptions, or why it takes none now (closed); see `SubscribingCommands`. */
+  protected subscriptions(): Subscriptions | Error {
+    return this.#closed ? new ClosedError("cpipe: the sentinel pool is closed") : this.#subscriber;
   }
 
   /** @internal Finds the server and starts watching the sentinels. */
@@ -474,6 +505,7 @@ export class SentinelPool extends Commands<"async"> {
     this.#endOutage();
     // Begun before the watcher's close is awaited: calls made meanwhile went to the core, and after a failover
     // they waited in its offline queue for the dead master, which close() then waited for (closeTimeout).
+    this.#subscriber.close();
     const closing = this.#core?.close();
     await this.#watcher?.close();
     this.#watcher = null;
@@ -526,14 +558,7 @@ export class SentinelPool extends Commands<"async"> {
 
   /** A pool to `address`, once it says it has the role wanted; null when it never did. */
   async #open(address: NodeAddress): Promise<PoolCore | null> {
-    const settings: PoolSettings = poolSettings({
-      ...this.#settings.serverOptions,
-      offlineQueue: this.#settings.offlineQueue,
-      offlineTimeout: this.#settings.offlineTimeout,
-      host: address.host,
-      port: address.port,
-    });
-    const core = new PoolCore(settings);
+    const core = new PoolCore(this.#serverSettings(address));
     for (let attempt = 0; attempt < VERIFY_TRIES && !this.#closed; attempt++) {
       try {
         if (hasRole(await core.call<Reply>(-1, "ROLE", [], null, false), this.#settings.role)) return core;
@@ -546,11 +571,32 @@ export class SentinelPool extends Commands<"async"> {
     return null;
   }
 
+  /** The settings of a pool to the server at `address`. */
+  #serverSettings(address: NodeAddress): PoolSettings {
+    return poolSettings({
+      ...this.#settings.serverOptions,
+      offlineQueue: this.#settings.offlineQueue,
+      offlineTimeout: this.#settings.offlineTimeout,
+      host: address.host,
+      port: address.port,
+    });
+  }
+
   #use(core: PoolCore, address: NodeAddress): void {
+    const old = this.#core;
     this.#core = core;
     this.#address = address;
+    const subscriber = this.#subscriber;
+    core.onPushRecord = (bytes, start) => subscriber.push(bytes, start);
+    if (this.#held) {
+      // Live subscriptions keep the process alive through the new server's pool, no longer the old one's.
+      core.hold(1);
+      old?.hold(-1);
+    }
+    if (old !== null) subscriber.moved();
     core.onEvent = (event) => {
       if (core !== this.#core) return; // the old server's, closing
+      subscriber.event(event);
       if (event.type === "up") {
         this.#endOutage();
       } else if (event.type === "down" && event.status !== 0) {

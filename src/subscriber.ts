@@ -42,7 +42,8 @@ export function checkConfirmed(reply: Reply): void {
 
 export class Subscriber implements SubscriptionHost {
   readonly #core: SubscriberCore;
-  readonly #settings: Uint8Array;
+  /** The subscriber connection's settings: the server's now (a sentinel pool's moves at a failover). */
+  readonly #settings: () => Uint8Array;
   /** The subscriber connection, or -1. */
   #connection = -1;
   /** The live subscriptions and the names they hold; the connection is paused while a queue is full. */
@@ -53,7 +54,7 @@ export class Subscriber implements SubscriptionHost {
   onGap: ((gap: Gap) => void) | null = null;
   readonly #reader = new PubSubReader();
 
-  constructor(core: SubscriberCore, connectionSettings: Uint8Array) {
+  constructor(core: SubscriberCore, connectionSettings: () => Uint8Array) {
     this.#core = core;
     this.#settings = connectionSettings;
     this.#book = new SubscriptionBook((delta) => core.hold(delta));
@@ -76,7 +77,7 @@ export class Subscriber implements SubscriptionHost {
     const sub = subscription as unknown as AnySubscription, names = subscription.names;
     try {
       if (this.#connection < 0) {
-        this.#connection = this.#core.addConnection(this.#settings, Role.DIRECT, HandOver.PARSE_ASIDE);
+        this.#connection = this.#open();
       }
       // Always sent, even for names already held: the confirmation says this subscription is in place.
       const route = this.#connection;
@@ -107,6 +108,23 @@ export class Subscriber implements SubscriptionHost {
     );
     // A connection lost meanwhile unsubscribed them too: failures change nothing.
     await Promise.allSettled(calls);
+  }
+
+  #open(): number {
+    return this.#core.addConnection(this.#settings(), Role.DIRECT, HandOver.PARSE_ASIDE);
+  }
+
+  /**
+   * The pool moved to another server (a sentinel pool's failover; `core` now reaches the new one, the old one's
+   * connection closes with it): the subscriber connection is opened there, and once it is up every name is
+   * subscribed again and the gap reported, as after a reconnect.
+   */
+  moved(): void {
+    if (this.#connection < 0) return;
+    if (this.#lostAt === 0) this.#lostAt = Date.now();
+    this.#connection = this.#open();
+    // A consumer still behind keeps the new connection paused, as it kept the old one.
+    if (this.#book.paused) this.#core.pause(this.#connection, true);
   }
 
   #giveBack(): void {

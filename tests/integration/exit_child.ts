@@ -14,7 +14,6 @@ const pool = kind === "cluster" ? await connectClusterPool([`redis://127.0.0.1:$
 });
 await pool.set("exit-child", "1");
 if (mode === "subscribed" || mode === "unsubscribed") {
-  if (!("ssubscribe" in pool)) throw new Error("subscription modes are for the cluster pool");
   const subs = await Promise.all([
     pool.ssubscribe(["exit:a", "exit:b", "exit:c", "exit:d"], () => {}),
     pool.subscribe("exit:channel", () => {}),

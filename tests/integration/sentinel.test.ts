@@ -38,6 +38,13 @@ test("sentinel: the pool and the client find the master; a replica serves reads"
   assert.deepEqual(await pool.set("s:k", "v"), "OK");
   assert.deepEqual(await pool.pipeline().get("s:k").incr("s:n").execute(), ["v", 1]);
   assert.deepEqual(await pool.multi().get("s:k").incr("s:n").exec(), ["v", 2]);
+  // Pub/Sub, on a connection of its own to the server.
+  const heard: string[] = [];
+  const sub = await pool.subscribe("s:ch", ({ message }) => void heard.push(message));
+  assert.deepEqual(await pool.publish("s:ch", "hello"), 1);
+  for (let i = 0; i < 100 && heard.length === 0; i++) await sleep(10);
+  assert.deepEqual(heard, ["hello"]);
+  await sub.unsubscribe();
   {
     // WATCH needs a connection of its own, as on a pool.
     await using c = await pool.acquire();
@@ -86,7 +93,7 @@ test("sentinel: close() refuses the calls made after it at once, as a pool's doe
   assert.throws(() => client.get("s:closing"), ClosedError);
 });
 
-for (const mode of ["close", "idle"]) {
+for (const mode of ["close", "idle", "subscribed", "unsubscribed"]) {
   test(`sentinel: a process ends by itself (${mode})`, async () => {
     const child = fileURLToPath(new URL("./exit_child.ts", import.meta.url));
     const r = await runChild(child, ["sentinel", mode, String(set.sentinels[0]), set.name]);
@@ -242,6 +249,10 @@ test("sentinel: redials that fail do not count as more connections lost: the oth
 test("sentinel: the master stopped during writes: the pool and the client follow the failover", async () => {
   await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name, pollInterval: 200 });
   using client = connectSentinel({ sentinels: sentinels(), name: set.name });
+  // A subscription follows the pool to the new master: made again there, the gap reported.
+  const heard: string[] = [], gaps: unknown[] = [];
+  pool.on("gap", (gap) => void gaps.push(gap));
+  const sub = await pool.subscribe("s:news", ({ message }) => void heard.push(message));
   const acked: string[] = [], failed: unknown[] = [];
   let stop = false, n = 0;
   const loops = Array.from({ length: 8 }, async (_, w) => {
@@ -286,6 +297,12 @@ test("sentinel: the master stopped during writes: the pool and the client follow
   assert.deepEqual(client.address, `127.0.0.1:${set.replica.port}`);
   assert.deepEqual(client.pipeline().llen("s:list").rpush("s:list", "p").execute(), [stored.length, stored.length + 1]);
   assert.deepEqual(client.multi().lpop("s:list").exec(), [stored[0]]);
+  for (let i = 0; i < 300 && gaps.length === 0; i++) await sleep(10);
+  assert.deepEqual(gaps.length, 1, "the subscription's gap was reported");
+  assert.deepEqual(await pool.publish("s:news", "after"), 1, "subscribed on the new master");
+  for (let i = 0; i < 100 && heard.length === 0; i++) await sleep(10);
+  assert.deepEqual(heard, ["after"]);
+  await sub.unsubscribe();
   // A connection acquired now is the new master's.
   await using lease = await pool.acquire();
   assert.deepEqual((await lease.send<Reply[]>("ROLE"))[0], "master");
