@@ -1,5 +1,5 @@
 /** The synchronous client: each call sends its command and returns its reply. */
-import { Commands } from "./commands.ts";
+import { ScanningClientCommands } from "./scanning.ts";
 import type { Transform } from "./replies.ts";
 import { Connection } from "./connection.ts";
 import { type ClientSettings, describeAddress } from "./options.ts";
@@ -9,8 +9,6 @@ import { ReplyError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
 import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";
 import { Call } from "../ffi/abi.ts";
-import type { ScoredMember } from "./replies.ts";
-import { type FieldValue, fieldValues, scanArgs, type ScanOptions, scanPage, scoredMembers } from "./scan.ts";
 import { Pipeline, type PipelineTarget } from "./pipeline.ts";
 import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
@@ -33,7 +31,7 @@ new DataView(BLOCKING_CALL.buffer).setUint32(4, 1 | (Call.BLOCKING << 16), true)
  * r.hget("hashmap", "key"); // "value"
  * ```
  */
-export class Client extends Commands<"sync"> {
+export class Client extends ScanningClientCommands {
   readonly #connection: Connection;
   readonly #encoder = new CommandEncoder();
   readonly #queue: Pipeline;
@@ -196,45 +194,6 @@ export class Client extends Commands<"sync"> {
   sendBuffer<T = Reply>(command: string, ...args: Arg[]): T {
     checkCommand(command, args[0]);
     return this.route<T>(command, args, true);
-  }
-
-  /**
-   * Every key, page by page (SCAN): a key present all along is seen at least
-   * once; one added or removed meanwhile may or may not be.
-   *
-   * @example
-   * ```ts
-   * for (const key of r.scanIterator({ match: "session:*", count: 100 })) r.del(key);
-   * ```
-   */
-  *scanIterator(options: ScanOptions = {}): Generator<string, void, undefined> {
-    yield* this.#pages("SCAN", [], options, (items) => items);
-  }
-
-  /** A hash's fields and values, page by page (HSCAN). */
-  *hscanIterator(key: Arg, options: ScanOptions = {}): Generator<FieldValue, void, undefined> {
-    yield* this.#pages("HSCAN", [key], options, fieldValues);
-  }
-
-  /** A set's members, page by page (SSCAN). */
-  *sscanIterator(key: Arg, options: ScanOptions = {}): Generator<string, void, undefined> {
-    yield* this.#pages("SSCAN", [key], options, (items) => items);
-  }
-
-  /** A sorted set's members with their scores, page by page (ZSCAN). */
-  *zscanIterator(key: Arg, options: ScanOptions = {}): Generator<ScoredMember, void, undefined> {
-    yield* this.#pages("ZSCAN", [key], options, scoredMembers);
-  }
-
-  /** The pages of a SCAN-family command: `key` (none for SCAN), the cursor, then the options. */
-  *#pages<T>(command: string, key: Arg[], options: ScanOptions, shape: (items: string[]) => T[]): Generator<T> {
-    const args = scanArgs(options, key.length === 0);
-    let cursor = "0";
-    do {
-      const page = scanPage(this.send(command, ...key, cursor, ...args));
-      cursor = page.cursor;
-      yield* shape(page.items);
-    } while (cursor !== "0");
   }
 
   /** A new pipeline on this client's connection: queue with its methods, then `execute()`. */

@@ -2,8 +2,6 @@
 import { SubscribingCommands, type Subscriptions } from "./subscribing.ts";
 import type { Transform } from "./replies.ts";
 import type { PoolSettings } from "./options.ts";
-import type { ScoredMember } from "./replies.ts";
-import { type FieldValue, fieldValues, scanAll, scanArgs, type ScanOptions, scoredMembers } from "./scan.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { checkCommand } from "./guards.ts";
 import { PoolConnection } from "./pool_connection.ts";
@@ -161,46 +159,6 @@ export class Pool extends SubscribingCommands {
   /** As `send`, with bulk strings as `Uint8Array` (binary-safe). */
   sendBuffer<T = Reply>(command: string, ...args: Arg[]): Promise<T> {
     return this.#send<T>(command, args, null, true);
-  }
-
-  /**
-   * Every key, page by page (SCAN), as an async iterator: a key present all
-   * along is seen at least once; one added or removed meanwhile may or may
-   * not be.
-   *
-   * @example
-   * ```ts
-   * for await (const key of pool.scanIterator({ match: "session:*", type: "hash" })) await pool.del(key);
-   * ```
-   */
-  async *scanIterator(options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
-    yield* this.#pages("SCAN", [], options, (items) => items);
-  }
-
-  /** A hash's fields and values, page by page (HSCAN), as an async iterator. */
-  async *hscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<FieldValue, void, undefined> {
-    yield* this.#pages("HSCAN", [key], options, fieldValues);
-  }
-
-  /** A set's members, page by page (SSCAN), as an async iterator. */
-  async *sscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
-    yield* this.#pages("SSCAN", [key], options, (items) => items);
-  }
-
-  /** A sorted set's members with their scores, page by page (ZSCAN), as an async iterator. */
-  async *zscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<ScoredMember, void, undefined> {
-    yield* this.#pages("ZSCAN", [key], options, scoredMembers);
-  }
-
-  /** The pages of a SCAN-family command: `key` (none for SCAN), the cursor, then the options. */
-  async *#pages<T>(
-    command: string,
-    key: Arg[],
-    options: ScanOptions,
-    shape: (items: string[]) => T[],
-  ): AsyncGenerator<T> {
-    const args = scanArgs(options, key.length === 0);
-    yield* scanAll((cursor) => this.send(command, ...key, cursor, ...args), shape);
   }
 
   /**

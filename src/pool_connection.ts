@@ -3,7 +3,7 @@
  * MULTI / EXEC across awaits, SELECT, blocking commands in a row… Nobody else
  * sends on it until it is released.
  */
-import { Commands } from "./commands.ts";
+import { ScanningCommands } from "./scanning.ts";
 import type { Transform } from "./replies.ts";
 import { ClosedError, type CpipeError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
@@ -35,7 +35,7 @@ export interface Lease {
  * const [result] = await c.pipeline().addCommand("MULTI").set("balance", balance - 10).addCommand("EXEC").execute();
  * ```
  */
-export class PoolConnection extends Commands<"async"> {
+export class PoolConnection extends ScanningCommands {
   readonly #core: PoolCore;
   readonly #connection: number;
   #released = false;

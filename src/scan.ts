@@ -73,3 +73,16 @@ export async function* scanAll<T>(
     yield* shape(page.items);
   } while (cursor !== "0");
 }
+
+/** As `scanAll`, for a synchronous client: `send` returns the page's reply. */
+export function* scanAllSync<T>(
+  send: (cursor: string) => Reply,
+  shape: (items: string[]) => T[],
+): Generator<T, void, undefined> {
+  let cursor = "0";
+  do {
+    const page = scanPage(send(cursor));
+    cursor = page.cursor;
+    yield* shape(page.items);
+  } while (cursor !== "0");
+}

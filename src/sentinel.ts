@@ -15,7 +15,7 @@
  * its announcements with it).
  */
 import { Client } from "./client.ts";
-import { Commands } from "./commands.ts";
+import { ScanningClientCommands } from "./scanning.ts";
 import { SubscribingCommands, type Subscriptions } from "./subscribing.ts";
 import { Subscriber } from "./subscriber.ts";
 import { encodeConnectionSettings } from "./settings.ts";
@@ -700,7 +700,7 @@ export async function connectSentinelPool(options: SentinelOptions): Promise<Sen
  * r.set("k", "v");
  * ```
  */
-export class SentinelClient extends Commands<"sync"> {
+export class SentinelClient extends ScanningClientCommands {
   readonly #settings: SentinelSettings;
   readonly #sentinels: Sentinels;
   #client: Client | null = null;

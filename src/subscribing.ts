@@ -3,11 +3,11 @@
  * family (channels, patterns, shard channels) with text or byte payloads,
  * all opening a subscription the way the pool at hand places them.
  */
-import { Commands } from "./commands.ts";
+import { ScanningCommands } from "./scanning.ts";
 import type { MessageListener, SubscribeOptions, Subscription, SubscriptionKind } from "./pubsub.ts";
 
 /** A pool with Pub/Sub: `Pool` and `ClusterPool`. */
-export abstract class SubscribingCommands extends Commands<"async"> {
+export abstract class SubscribingCommands extends ScanningCommands {
   /**
    * Subscribes to channels (SUBSCRIBE); resolves once the server confirmed.
    * Messages go to `listener`, or, without one, to whoever iterates the

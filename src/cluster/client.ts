@@ -9,7 +9,8 @@
  * map again, until its slot is served again, at most `offlineTimeout`.
  */
 import { Client } from "../client.ts";
-import { Commands } from "../commands.ts";
+import { asItems, ScanningClientCommands } from "../scanning.ts";
+import { scanAllSync, scanArgs, type ScanOptions } from "../scan.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
 import { CommandEncoder, SMALL_SIZE } from "../encoder.ts";
 import { checkCommand } from "../guards.ts";
@@ -62,7 +63,7 @@ class NodeClient {
  * cluster.get("{user:1}:name"); // "Ada"
  * ```
  */
-export class ClusterClient extends Commands<"sync"> {
+export class ClusterClient extends ScanningClientCommands {
   readonly #settings: ClusterSettings;
   /**
    * The `keyPrefix` option, put on keys before their slot is found (the server hashes the prefixed key), so that
@@ -191,6 +192,18 @@ export class ClusterClient extends Commands<"sync"> {
   pipeline(): ClusterClientPipeline {
     this.#assertOpen();
     return new ClusterClientPipeline(this.#pipelineHost as ClientPipelineHost<unknown>);
+  }
+
+  /**
+   * Every key of the cluster, page by page (SCAN on each master in turn, as the slot map was when the walk began):
+   * a key present all along is seen at least once, unless its slot moves meanwhile. `hscanIterator` and the others
+   * go to the key's node.
+   */
+  override *scanIterator(options: ScanOptions = {}): Generator<string, void, undefined> {
+    const args = scanArgs(options, true);
+    for (const node of this.masters) {
+      yield* scanAllSync((cursor) => this.sendTo(node, "SCAN", cursor, ...args), asItems);
+    }
   }
 
   /**

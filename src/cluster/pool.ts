@@ -14,8 +14,9 @@ import { checkCommand } from "../guards.ts";
 import { Role } from "../../ffi/abi.ts";
 import { PoolCore } from "../pool_core.ts";
 import { BLOCKING, classify, SHARED, statefulError } from "../pool_routing.ts";
-import type { ScoredMember, Transform } from "../replies.ts";
-import { type FieldValue, fieldValues, scanAll, scanArgs, type ScanOptions, scoredMembers } from "../scan.ts";
+import type { Transform } from "../replies.ts";
+import { scanAll, scanArgs, type ScanOptions } from "../scan.ts";
+import { asItems } from "../scanning.ts";
 import { encodeConnectionSettings } from "../settings.ts";
 import { type KeyPrefix, keyPrefixOf, withKeyPrefix, withKeyPrefixOrError } from "../key_positions.ts";
 import type { Arg, Reply } from "../types.ts";
@@ -43,8 +44,6 @@ import {
 /** What a redirected call sends again: its command by name (one call), or packed (a pipeline's; see `SentPart`). */
 type Resend = Issued | { readonly packed: Uint8Array; readonly slot: number };
 
-/** SCAN and SSCAN pages' items as they are. */
-const same = (items: string[]): string[] => items;
 /** How long one node may take to describe the cluster before the next one is asked. */
 const DISCOVERY_TIMEOUT = 2_000;
 /** The shortest time between two refreshes of the slot map that errors asked for. */
@@ -360,29 +359,9 @@ export class ClusterPool extends SubscribingCommands {
    * for await (const key of cluster.scanIterator({ match: "session:*" })) await cluster.del(key);
    * ```
    */
-  async *scanIterator(options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
+  override async *scanIterator(options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
     const args = scanArgs(options, true);
-    for (const node of this.masters) yield* scanAll((cursor) => this.sendTo(node, "SCAN", cursor, ...args), same);
-  }
-
-  /** A hash's fields and values, page by page (HSCAN on the node serving the key). */
-  hscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<FieldValue, void, undefined> {
-    return this.#pages("HSCAN", key, options, fieldValues);
-  }
-
-  /** A set's members, page by page (SSCAN on the node serving the key). */
-  sscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
-    return this.#pages("SSCAN", key, options, same);
-  }
-
-  /** A sorted set's members with their scores, page by page (ZSCAN on the node serving the key). */
-  zscanIterator(key: Arg, options: ScanOptions = {}): AsyncGenerator<ScoredMember, void, undefined> {
-    return this.#pages("ZSCAN", key, options, scoredMembers);
-  }
-
-  #pages<T>(command: string, key: Arg, options: ScanOptions, shape: (items: string[]) => T[]): AsyncGenerator<T> {
-    const args = scanArgs(options, false);
-    return scanAll((cursor) => this.send(command, key, cursor, ...args), shape);
+    for (const node of this.masters) yield* scanAll((cursor) => this.sendTo(node, "SCAN", cursor, ...args), asItems);
   }
 
   /**

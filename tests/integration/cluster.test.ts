@@ -188,6 +188,10 @@ test("cluster pool: scan iterators walk every master's keys and a hash on its no
   const fields: string[] = [];
   for await (const { field, value } of pool.hscanIterator("scan:hash")) fields.push(`${field}=${value}`);
   assert.deepEqual(fields.sort(), ["a=1", "b=2"]);
+  // The synchronous client walks every master too.
+  using sync = connectCluster(seeds());
+  assert.equal(new Set(sync.scanIterator({ match: "scan:*", count: 50 })).size, 201);
+  assert.deepEqual([...sync.hscanIterator("scan:hash")].map(({ field }) => field).sort(), ["a", "b"]);
 });
 
 test("cluster pool: blocking commands run on connections of their own to the key's node; others go on", async () => {

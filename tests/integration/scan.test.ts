@@ -1,4 +1,4 @@
-/** The SCAN family as iterators: every element seen, options passed, on the client and the pool. */
+/** The SCAN family as iterators: every element seen, options passed, on the client, the pool and a lease. */
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
@@ -47,5 +47,12 @@ test("the pool's async iterators see the same", async () => {
   assert.deepEqual([fields, members, scored], [N, N, N]);
   const typed: number = await pool.send<number>("SCARD", "scan:s"); // send<T>
   assert.equal(typed, N);
+  {
+    // An acquired connection has them too.
+    await using c = await pool.acquire();
+    const seen = new Set<string>();
+    for await (const member of c.sscanIterator("scan:s", { count: 100 })) seen.add(member);
+    assert.equal(seen.size, N);
+  }
   await pool.close();
 });

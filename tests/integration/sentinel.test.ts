@@ -55,6 +55,11 @@ test("sentinel: the pool and the client find the master; a replica serves reads"
   using client = connectSentinel({ sentinels: sentinels(), name: set.name });
   assert.deepEqual(client.address, `127.0.0.1:${set.master.port}`);
   assert.deepEqual(client.get("s:k"), "v");
+  // The SCAN family's iterators, on both.
+  assert.deepEqual([...client.scanIterator({ match: "s:k" })], ["s:k"]);
+  const scanned: string[] = [];
+  for await (const key of pool.scanIterator({ match: "s:k" })) scanned.push(key);
+  assert.deepEqual(scanned, ["s:k"]);
   assert.deepEqual(client.pipeline().get("s:k").incr("s:n").execute(), ["v", 4]);
   assert.deepEqual(client.multi().incr("s:n").exec(), [5]);
   await using reader = await connectSentinelPool({ sentinels: sentinels(), name: set.name, role: "replica" });
