@@ -40,7 +40,8 @@ import type { Transform } from "./replies.ts";
 import type { Arg, Reply } from "./types.ts";
 import { parseRedisUrl } from "./url.ts";
 import { OfflineWait } from "./offline_wait.ts";
-import type { Pipeline } from "./pipeline.ts";
+import { Pipeline } from "./pipeline.ts";
+import { keyPrefixOf } from "./key_positions.ts";
 import { unrefInterval, unrefTimeout } from "./cluster/timers.ts";
 import type { NodeAddress } from "./cluster/topology.ts";
 
@@ -744,13 +745,29 @@ export class SentinelClient extends ScanningClientCommands {
   }
 
   /**
-   * A pipeline on the current server (see `Client.pipeline`). One executed after a failover, on the old server,
-   * fails with `ConnectionError` or `ClosedError`: make pipelines where they are executed.
+   * A pipeline (see `Client.pipeline`) on the server the client uses when it is executed: one that could not reach
+   * it (nothing was sent) follows the failover first, as a command does. A long one streamed while it is queued
+   * stays on the server that got its first commands.
    */
   pipeline(): Pipeline {
-    if (this.#stale) this.#locate();
-    if (this.#client === null) throw new ClosedError("cpipe: the sentinel client is closed");
-    return this.#client.pipeline();
+    this.#assertOpen();
+    /** The client a long pipeline streamed its first commands to: the rest go there too. */
+    let streamedOn: Client | null = null;
+    return new Pipeline({
+      stream: (encoder, streamed) => {
+        if (streamed.commands > 0 && streamedOn !== null) return streamedOn.pipelineTarget.stream(encoder, streamed);
+        this.#withClient((client) => {
+          client.pipelineTarget.stream(encoder, streamed);
+          streamedOn = client;
+        });
+      },
+      run: (encoder, asBuffer, streamed) => {
+        const on = streamed !== null && streamed.commands > 0 ? streamedOn : null;
+        streamedOn = null;
+        if (on !== null) return on.pipelineTarget.run(encoder, asBuffer, streamed);
+        return this.#withClient((client) => client.pipelineTarget.run(encoder, asBuffer, streamed));
+      },
+    }, keyPrefixOf(this.#settings.serverOptions as { keyPrefix?: string }));
   }
 
   /** A transaction on the current server: see `Client.multi`. */
@@ -772,14 +789,29 @@ export class SentinelClient extends ScanningClientCommands {
   }
 
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
+    return this.#withClient((client) => {
+      const reply = asBuffer ? client.sendBuffer(command, ...args) : client.send(command, ...args);
+      return transform === null ? reply as T : transform(reply);
+    });
+  }
+
+  #assertOpen(): void {
+    if (!this.#stale && this.#client === null) throw new ClosedError("cpipe: the sentinel client is closed");
+  }
+
+  /**
+   * Runs `send` on the current server's client. One that could not reach the server (nothing left) waits for the
+   * failover and runs again on the server the sentinels name; one the server refused as a replica (READONLY) runs
+   * once more there.
+   */
+  #withClient<T>(send: (client: Client) => T): T {
     let wait: OfflineWait | null = null, readOnlyRefused = false;
     for (;;) {
       try {
         if (this.#stale) this.#locate();
         const client = this.#client;
         if (client === null) throw new ClosedError("cpipe: the sentinel client is closed");
-        const reply = asBuffer ? client.sendBuffer(command, ...args) : client.send(command, ...args);
-        return transform === null ? reply as T : transform(reply);
+        return send(client);
       } catch (e) {
         if (e instanceof ConnectionError) this.#stale = true;
         if (e instanceof ReplyError && e.code === "READONLY" && !readOnlyRefused) {

@@ -321,7 +321,9 @@ test("sentinel (sync): a command issued while the master is gone waits for the f
   using hasty = connectSentinel({ sentinels: at, name: own.name, offlineTimeout: 300 });
   using failFast = connectSentinel({ sentinels: at, name: own.name, offlineQueue: false });
   await using failFastPool = await connectSentinelPool({ sentinels: at, name: own.name, offlineQueue: false });
+  using piped = connectSentinel({ sentinels: at, name: own.name, offlineTimeout: 30_000 });
   patient.set("s:w", "before");
+  assert.deepEqual(piped.pipeline().get("s:w").execute(), ["before"]);
   assert.deepEqual(hasty.get("s:w"), "before");
   assert.deepEqual(failFast.get("s:w"), "before");
   assert.deepEqual(await failFastPool.get("s:w"), "before");
@@ -352,6 +354,10 @@ test("sentinel (sync): a command issued while the master is gone waits for the f
   assert.deepEqual(patient.address, `127.0.0.1:${own.replica.port}`);
   assert.deepEqual(patient.get("s:w"), "after");
   assert(waited < 30_000, `waited ${waited} ms`);
+  // A transaction (a pipeline) that is the client's first call since the master went: it could not reach the old
+  // master, so nothing ran there; it follows the failover as a command does.
+  assert.deepEqual(piped.multi().get("s:w").incr("s:tx").exec(), ["after", 1]);
+  assert.deepEqual(piped.address, `127.0.0.1:${own.replica.port}`);
 });
 
 test("sentinel: a command issued as the master died, before the pool saw it go, runs on the new master", async () => {
