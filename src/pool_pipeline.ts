@@ -28,6 +28,12 @@ import { BLOCKING, classify, TransactionTracker } from "./pool_routing.ts";
 import { execReply, notInTransaction } from "./transaction.ts";
 import type { Arg, Reply } from "./types.ts";
 
+/**
+ * Sends a pipeline's block on a pool's core and may send it again on another (a sentinel pool's `#issue`: a block
+ * that never left the old server's core at a failover goes to the new server's).
+ */
+export type Issuer = (send: (core: PoolCore) => Promise<Reply[]>) => Promise<Reply[]>;
+
 /** The blocks of a pipeline sent before its `execute()`: commands [0, count) of its plan. */
 interface SentEarly {
   readonly pin: Pin;
@@ -70,6 +76,8 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
 
   /** The `keyPrefix` put on its keys: the pool's, or a cluster pool's (whose nodes' core has none). */
   readonly #keyPrefix: KeyPrefix | null;
+  /** What sends a short pipeline on the shared connections, when it may go to another core than `#core`. */
+  readonly #issue: Issuer | null;
 
   /** @internal Pipelines come from `pool.pipeline()` or `connection.pipeline()`. */
   constructor(
@@ -77,6 +85,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     route: number,
     onExecute: ((commands: readonly string[]) => boolean) | null = null,
     keyPrefix: KeyPrefix | null = core.keyPrefix,
+    issue: Issuer | null = null,
   ) {
     super();
     this.#core = core;
@@ -84,6 +93,7 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     this.#onExecute = onExecute;
     this.#tracker = route < 0 ? new TransactionTracker() : null;
     this.#keyPrefix = keyPrefix;
+    this.#issue = issue;
   }
 
   /** Commands queued and not yet executed. */
@@ -235,6 +245,13 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     }
     if (early !== null) return this.#executeRest(early, encoder, starts, transforms, asBuffer, blocking, allBuffers);
     const core = this.#core;
+    if (this.#issue !== null && this.#route < 0 && blocking.length === 0) {
+      const take = handOver(encoder, starts);
+      return this.#issue((core) => {
+        const block = take();
+        return core.group(-1, block.encoder, block.starts, transforms, asBuffer);
+      });
+    }
     if (this.#route >= 0 || blocking.length === 0) {
       return core.group(this.#route, encoder, starts, transforms, asBuffer, [], null, blocking, sameSession);
     }
@@ -283,4 +300,22 @@ export class PoolPipeline<R extends unknown[] = [], Q extends unknown[] | null =
     for (let k = 0; k < rest; k++) replies[sent + k] = tail[k]!;
     return applyTransforms(replies, transforms);
   }
+}
+
+/**
+ * The encoder and `starts` of a block a core takes over: the first time as they are, then copies made before the
+ * first hand-over (for an `Issuer` that sends the block again on another core).
+ */
+function handOver(encoder: CommandEncoder, starts: number[]): () => { encoder: CommandEncoder; starts: number[] } {
+  const bytes = encoder.bytes.slice(0, encoder.length), kept = starts.slice();
+  let first = true;
+  return () => {
+    if (first) {
+      first = false;
+      return { encoder, starts };
+    }
+    const copy = new CommandEncoder(SMALL_SIZE);
+    for (let k = 0; k < kept.length; k++) copy.addPacked(bytes, kept[k]!, kept[k + 1] ?? bytes.length);
+    return { encoder: copy, starts: kept.slice() };
+  };
 }

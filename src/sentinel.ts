@@ -474,12 +474,15 @@ export class SentinelPool extends SubscribingCommands {
   }
 
   /**
-   * A pipeline on the current server (see `Pool.pipeline`). One executed after a failover, on the old server,
-   * fails with `ConnectionError` or `ClosedError`: make pipelines where they are executed.
+   * A pipeline (see `Pool.pipeline`) on the server the pool uses when it is executed. One its server never got
+   * (it waited for the failover in the old server's offline queue) goes to the new server, as a command does; one
+   * that may have run there fails with `ConnectionError`. A long one sent in blocks while it is queued stays on the
+   * server that got its first block.
    */
   pipeline(): PoolPipeline {
-    if (this.#core === null) throw new ClosedError("cpipe: the sentinel pool is closed");
-    return new PoolPipeline(this.#core, -1);
+    const core = this.#core;
+    if (core === null) throw new ClosedError("cpipe: the sentinel pool is closed");
+    return new PoolPipeline(core, -1, null, core.keyPrefix, (send) => this.#issue(send));
   }
 
   /** A transaction on the current server: see `Pool.multi`. */
@@ -541,7 +544,7 @@ export class SentinelPool extends SubscribingCommands {
    * master refuses as a replica (READONLY: a failover this pool has not followed yet, the old master back as a
    * replica) did not run: once the sentinels have been asked, it is issued once more, on the server they name.
    */
-  #issue<T>(issue: (core: PoolCore) => Promise<T>, readOnlyRefused = false): Promise<T> {
+  #issue<T>(issue: (core: PoolCore) => Promise<T>, readOnlyRefused = false, order = this.#issued++): Promise<T> {
     const core = this.#core;
     if (core === null) return Promise.reject(new ClosedError("cpipe: the sentinel pool is closed"));
     return issue(core).catch(async (e: unknown) => {
@@ -550,10 +553,32 @@ export class SentinelPool extends SubscribingCommands {
         !this.#closed
       ) {
         await this.#check();
-        return this.#issue(issue, true);
+        return this.#issue(issue, true, order);
       }
       if (!(e instanceof ConnectionError && e.unsent) || core === this.#core || this.#closed) throw e;
-      return this.#issue(issue, readOnlyRefused);
+      await this.#inIssueOrder(order);
+      return this.#issue(issue, readOnlyRefused, order);
+    });
+  }
+
+  /** How many commands and pipelines were issued: each one's place in that order. */
+  #issued = 0;
+  /** What the old core failed unsent at a failover, waiting to be issued again (`#inIssueOrder`). */
+  #reissues: { order: number; resume: () => void }[] = [];
+
+  /**
+   * Waits for every call the old core failed at a failover, then resumes them in the order they were first issued:
+   * their rejections come through promise chains of different lengths (a pipeline's is shorter than a cached
+   * command's), so taken as they come a pipeline could overtake a command issued before it.
+   */
+  #inIssueOrder(order: number): Promise<void> {
+    return new Promise((resume) => {
+      if (this.#reissues.push({ order, resume }) > 1) return;
+      setTimeout(() => {
+        const due = this.#reissues.sort((a, b) => a.order - b.order);
+        this.#reissues = [];
+        for (const call of due) call.resume();
+      }, 0);
     });
   }
 

@@ -370,8 +370,13 @@ test("sentinel: a command issued as the master died, before the pool saw it go, 
   own.master.cli("SHUTDOWN", "NOSAVE", "NOW"); // returns once the server has closed its connections
   sleepSync(300); // the I/O thread sees the drop; this thread blocks, so it drains nothing
   const late = pool.set("s:late", "1").catch((e: unknown) => e);
+  // A transaction and a pipeline issued then wait there too, and go to the new master as the command does.
+  const lateTx = pool.multi().incr("s:tx").incr("s:tx").exec().catch((e: unknown) => e);
+  const latePipeline = pool.pipeline().incr("s:piped").get("s:late").execute().catch((e: unknown) => e);
   const started = Date.now();
   assert.deepEqual(await late, "OK", "sent to the new master once the pool followed the failover");
+  assert.deepEqual(await lateTx, [1, 2]);
+  assert.deepEqual(await latePipeline, [1, "1"]);
   assert.deepEqual(pool.address, `127.0.0.1:${own.replica.port}`);
   assert.deepEqual(await pool.get("s:late"), "1");
   assert(Date.now() - started < 15_000, `waited ${Date.now() - started} ms`);
