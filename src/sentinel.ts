@@ -18,6 +18,7 @@ import { Client } from "./client.ts";
 import { ScanningClientCommands } from "./scanning.ts";
 import { SubscribingCommands, type Subscriptions } from "./subscribing.ts";
 import { Subscriber } from "./subscriber.ts";
+import type { CacheStats } from "./client_cache.ts";
 import { encodeConnectionSettings } from "./settings.ts";
 import { ClosedError, ConnectionError, ReplyError } from "./errors.ts";
 import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
@@ -453,6 +454,18 @@ export class SentinelPool extends SubscribingCommands {
     return this.#address === null ? "" : describeAddress({ kind: "tcp", ...this.#address });
   }
 
+  /** Told of the current server's pushes that are not Pub/Sub messages (see `Pool.onPush`). */
+  set onPush(listener: ((push: Reply, connection: number) => void) | null) {
+    this.#onPush = listener;
+  }
+
+  #onPush: ((push: Reply, connection: number) => void) | null = null;
+
+  /** Client-side caching's counters (`clientCache`) on the current server's pool, or null when it is off. */
+  get cacheStats(): Readonly<CacheStats> | null {
+    return this.#core?.cache?.stats ?? null;
+  }
+
   /** How many times the pool re-pointed itself to a new server. */
   get switches(): number {
     return this.#switches;
@@ -614,6 +627,11 @@ export class SentinelPool extends SubscribingCommands {
     this.#address = address;
     const subscriber = this.#subscriber;
     core.onPushRecord = (bytes, start) => subscriber.push(bytes, start);
+    // The client-side cache's invalidations first: without them its reads would stay stale for ever.
+    core.onPush = (push, connection) => {
+      if (core.cache?.push(push)) return;
+      this.#onPush?.(push, connection);
+    };
     if (this.#held) {
       // Live subscriptions keep the process alive through the new server's pool, no longer the old one's.
       core.hold(1);

@@ -77,6 +77,18 @@ test("sentinel: the pool and the client find the master; a replica serves reads"
   assert(error instanceof CpipeError && /no sentinel told/.test(error.message), String(error));
 });
 
+test("sentinel: the pool's client-side cache is invalidated by another client's write, one round trip later", async () => {
+  await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name, size: 1, clientCache: {} });
+  using other = connect(set.master.host, set.master.port);
+  other.set("s:cached", "v1");
+  assert.deepEqual([await pool.get("s:cached"), await pool.get("s:cached")], ["v1", "v1"]);
+  assert.deepEqual(pool.cacheStats?.hits, 1);
+  other.set("s:cached", "v2");
+  await pool.ping(); // the invalidation came before this reply
+  assert.deepEqual(await pool.get("s:cached"), "v2");
+  assert.deepEqual(pool.cacheStats?.invalidations, 1);
+});
+
 test("sentinel: connectionName names the connections to the servers (name is the set's)", async () => {
   await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name, connectionName: "s-pool" });
   using client = connectSentinel({ sentinels: sentinels(), name: set.name, connectionName: "s-client" });
