@@ -471,6 +471,16 @@ export class SentinelPool extends SubscribingCommands {
     return this.#switches;
   }
 
+  /** Connections up now to the current server (see `Pool.connected`). */
+  get connected(): number {
+    return this.#core?.connected ?? 0;
+  }
+
+  /** Commands issued to the current server whose replies did not come yet (see `Pool.pending`). */
+  get pending(): number {
+    return this.#core?.pending ?? 0;
+  }
+
   /** Whether `close()` was called. */
   get closed(): boolean {
     return this.#closed;

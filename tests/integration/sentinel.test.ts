@@ -35,7 +35,11 @@ async function longestStall(ms: number, step: () => Promise<void>): Promise<numb
 test("sentinel: the pool and the client find the master; a replica serves reads", async () => {
   await using pool = await connectSentinelPool({ sentinels: sentinels(), name: set.name });
   assert.deepEqual(pool.address, `127.0.0.1:${set.master.port}`);
-  assert.deepEqual(await pool.set("s:k", "v"), "OK");
+  const setting = pool.set("s:k", "v");
+  assert.deepEqual(pool.pending, 1);
+  assert.deepEqual(await setting, "OK");
+  assert(pool.connected >= 1, `${pool.connected} connections up`);
+  assert.deepEqual(pool.pending, 0);
   assert.deepEqual(await pool.pipeline().get("s:k").incr("s:n").execute(), ["v", 1]);
   assert.deepEqual(await pool.multi().get("s:k").incr("s:n").exec(), ["v", 2]);
   // Pub/Sub, on a connection of its own to the server.
