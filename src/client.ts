@@ -1,5 +1,5 @@
 /** The synchronous client: each call sends its command and returns its reply. */
-import { ScanningClientCommands } from "./scanning.ts";
+import { QueueingClientCommands } from "./client_queue.ts";
 import type { Transform } from "./replies.ts";
 import { Connection } from "./connection.ts";
 import { type ClientSettings, describeAddress } from "./options.ts";
@@ -31,10 +31,9 @@ new DataView(BLOCKING_CALL.buffer).setUint32(4, 1 | (Call.BLOCKING << 16), true)
  * r.hget("hashmap", "key"); // "value"
  * ```
  */
-export class Client extends ScanningClientCommands {
+export class Client extends QueueingClientCommands {
   readonly #connection: Connection;
   readonly #encoder = new CommandEncoder();
-  readonly #queue: Pipeline;
   /** The `keyPrefix` option, applied here and by the client's pipelines. */
   readonly #keyPrefix: KeyPrefix | null;
 
@@ -50,7 +49,6 @@ export class Client extends ScanningClientCommands {
       this.#events.connection(event);
     };
     subscriber.onGap = (gap) => this.#events.emit("gap", gap);
-    this.#queue = this.pipeline();
   }
 
   readonly #subscriber: ClientSubscriber;
@@ -219,29 +217,14 @@ export class Client extends ScanningClientCommands {
     return this.#connection;
   }
 
-  /** Queues a command on the client's own pipeline, sent by `execute()`. */
-  addCommand(command: string, ...args: Arg[]): this {
+  protected assertOpen(): void {
     this.#connection.assertOpen();
-    this.#queue.addCommand(command, ...args);
-    return this;
-  }
-
-  /** Sends the commands queued with `addCommand` and returns their replies in order, errors in place. */
-  execute(): Reply[] {
-    this.#connection.assertOpen();
-    return this.#queue.execute();
-  }
-
-  /** As `execute()`, with bulk strings returned as `Uint8Array`. */
-  executeBuffer(): Reply[] {
-    this.#connection.assertOpen();
-    return this.#queue.executeBuffer();
   }
 
   /** Closes the connection; later calls throw `ClosedError`. Safe to call twice. */
   close(): void {
     if (this.#connection.closed) return;
-    this.#queue.discard();
+    this.discardQueue();
     this.#connection.close();
     this.#events.emit("close", { connection: -1 });
   }

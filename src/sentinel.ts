@@ -15,7 +15,7 @@
  * its announcements with it).
  */
 import { Client } from "./client.ts";
-import { ScanningClientCommands } from "./scanning.ts";
+import { QueueingClientCommands } from "./client_queue.ts";
 import { SubscribingCommands, type Subscriptions } from "./subscribing.ts";
 import { Subscriber } from "./subscriber.ts";
 import type { CacheStats } from "./client_cache.ts";
@@ -754,7 +754,7 @@ export async function connectSentinelPool(options: SentinelOptions): Promise<Sen
  * r.set("k", "v");
  * ```
  */
-export class SentinelClient extends ScanningClientCommands {
+export class SentinelClient extends QueueingClientCommands {
   readonly #settings: SentinelSettings;
   readonly #sentinels: Sentinels;
   #client: Client | null = null;
@@ -803,7 +803,7 @@ export class SentinelClient extends ScanningClientCommands {
    * stays on the server that got its first commands.
    */
   pipeline(): Pipeline {
-    this.#assertOpen();
+    this.assertOpen();
     /** The client a long pipeline streamed its first commands to: the rest go there too. */
     let streamedOn: Client | null = null;
     return new Pipeline({
@@ -830,6 +830,7 @@ export class SentinelClient extends ScanningClientCommands {
 
   /** Closes the connections to the server and the sentinels. Safe to call twice. */
   close(): void {
+    this.discardQueue();
     this.#client?.close();
     this.#client = null;
     void this.#sentinels.close(); // synchronous clients only: closed before it returns
@@ -848,7 +849,7 @@ export class SentinelClient extends ScanningClientCommands {
     });
   }
 
-  #assertOpen(): void {
+  protected assertOpen(): void {
     if (!this.#stale && this.#client === null) throw new ClosedError("cpipe: the sentinel client is closed");
   }
 

@@ -9,7 +9,8 @@
  * map again, until its slot is served again, at most `offlineTimeout`.
  */
 import { Client } from "../client.ts";
-import { asItems, ScanningClientCommands } from "../scanning.ts";
+import { asItems } from "../scanning.ts";
+import { QueueingClientCommands } from "../client_queue.ts";
 import { scanAllSync, scanArgs, type ScanOptions } from "../scan.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
 import { CommandEncoder, SMALL_SIZE } from "../encoder.ts";
@@ -63,7 +64,7 @@ class NodeClient {
  * cluster.get("{user:1}:name"); // "Ada"
  * ```
  */
-export class ClusterClient extends ScanningClientCommands {
+export class ClusterClient extends QueueingClientCommands {
   readonly #settings: ClusterSettings;
   /**
    * The `keyPrefix` option, put on keys before their slot is found (the server hashes the prefixed key), so that
@@ -138,7 +139,7 @@ export class ClusterClient extends ScanningClientCommands {
 
   /** Sends a command to one node (`host:port` as in `nodes`), not routed and not redirected. */
   sendTo<T = Reply>(node: string, command: string, ...args: Arg[]): T {
-    this.#assertOpen();
+    this.assertOpen();
     const target = this.#router.nodes.get(node);
     if (target === undefined) throw new CpipeError(`cpipe: no node ${node} in this cluster (see nodes)`);
     return target.handle.client.send<T>(command, ...withKeyPrefix(this.#keyPrefix, command, args));
@@ -146,7 +147,7 @@ export class ClusterClient extends ScanningClientCommands {
 
   /** Reads the slot map again from the cluster (also done after MOVED and after a node fails). */
   refresh(): void {
-    this.#assertOpen();
+    this.assertOpen();
     const router = this.#router;
     const candidates = [...new Set([...router.masters, ...router.nodes.values()])];
     let failure: unknown = null;
@@ -171,6 +172,7 @@ export class ClusterClient extends ScanningClientCommands {
   /** Closes every node's connection. Safe to call twice. */
   close(): void {
     this.#closed = true;
+    this.discardQueue();
     this.#router.closeAll();
   }
 
@@ -190,7 +192,7 @@ export class ClusterClient extends ScanningClientCommands {
    * ```
    */
   pipeline(): ClusterClientPipeline {
-    this.#assertOpen();
+    this.assertOpen();
     return new ClusterClientPipeline(this.#pipelineHost as ClientPipelineHost<unknown>);
   }
 
@@ -222,7 +224,7 @@ export class ClusterClient extends ScanningClientCommands {
     route: (slot, read) => this.#router.pick(slot, read),
     target: (node) => node.handle.client.pipelineTarget,
     prepare: () => {
-      this.#assertOpen();
+      this.assertOpen();
       this.#refreshIfStale();
     },
     follow: (issued, node, error, asBuffer) =>
@@ -264,7 +266,7 @@ export class ClusterClient extends ScanningClientCommands {
 
   /** Routes one command of the typed methods; see `Commands`. */
   protected dispatch<T>(command: string, args: Arg[], transform: Transform<T> | null, asBuffer: boolean): T {
-    this.#assertOpen();
+    this.assertOpen();
     const sent = withKeyPrefix(this.#keyPrefix, command, args);
     const slot = commandSlot(command, sent);
     if (typeof slot !== "number") throw slot;
@@ -374,7 +376,7 @@ export class ClusterClient extends ScanningClientCommands {
     return this.#router.moved(redirect.slot, address);
   }
 
-  #assertOpen(): void {
+  protected assertOpen(): void {
     if (this.#closed) throw new ClosedError("cpipe: the cluster client is closed");
   }
 

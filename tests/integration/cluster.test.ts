@@ -188,8 +188,13 @@ test("cluster pool: scan iterators walk every master's keys and a hash on its no
   const fields: string[] = [];
   for await (const { field, value } of pool.hscanIterator("scan:hash")) fields.push(`${field}=${value}`);
   assert.deepEqual(fields.sort(), ["a=1", "b=2"]);
-  // The synchronous client walks every master too.
+  // The synchronous client walks every master too, and has the seed's queue: addCommand … execute(), split by node.
   using sync = connectCluster(seeds());
+  for (let i = 0; i < 200; i++) sync.addCommand("GET", `scan:${i}`);
+  const values = sync.execute();
+  assert.deepEqual(values.length, 200);
+  assert(values.every((v) => v === "1"), "every GET answered by its node");
+  assert.deepEqual(sync.execute(), []);
   assert.equal(new Set(sync.scanIterator({ match: "scan:*", count: 50 })).size, 201);
   assert.deepEqual([...sync.hscanIterator("scan:hash")].map(({ field }) => field).sort(), ["a", "b"]);
 });

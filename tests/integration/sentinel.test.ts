@@ -59,8 +59,9 @@ test("sentinel: the pool and the client find the master; a replica serves reads"
   using client = connectSentinel({ sentinels: sentinels(), name: set.name });
   assert.deepEqual(client.address, `127.0.0.1:${set.master.port}`);
   assert.deepEqual(client.get("s:k"), "v");
-  // The SCAN family's iterators, on both.
+  // The SCAN family's iterators, on both; the synchronous client's own queue.
   assert.deepEqual([...client.scanIterator({ match: "s:k" })], ["s:k"]);
+  assert.deepEqual(client.addCommand("GET", "s:k").addCommand("PING").execute(), ["v", "PONG"]);
   const scanned: string[] = [];
   for await (const key of pool.scanIterator({ match: "s:k" })) scanned.push(key);
   assert.deepEqual(scanned, ["s:k"]);
@@ -110,6 +111,7 @@ test("sentinel: close() refuses the calls made after it at once, as a pool's doe
   const client = connectSentinel({ sentinels: sentinels(), name: set.name });
   client.close();
   assert.throws(() => client.pipeline(), ClosedError);
+  assert.throws(() => client.addCommand("PING"), ClosedError);
   await assert.rejects(pool.acquire(), ClosedError);
   assert.throws(() => client.get("s:closing"), ClosedError);
 });
