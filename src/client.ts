@@ -1,9 +1,8 @@
 /** The synchronous client: each call sends its command and returns its reply. */
-import { QueueingClientCommands } from "./client_queue.ts";
+import { ListeningClientCommands } from "./client_events.ts";
 import type { Transform } from "./replies.ts";
 import { Connection } from "./connection.ts";
 import { type ClientSettings, describeAddress } from "./options.ts";
-import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { CommandEncoder } from "./encoder.ts";
 import { ReplyError } from "./errors.ts";
 import { checkCommand } from "./guards.ts";
@@ -13,7 +12,7 @@ import { Pipeline, type PipelineTarget } from "./pipeline.ts";
 import { type KeyPrefix, keyPrefixOf, withKeyPrefix } from "./key_positions.ts";
 import type { Arg, Reply } from "./types.ts";
 import { ClientSubscriber } from "./client_subscriber.ts";
-import type { Message } from "./pubsub.ts";
+import type { Message, SubscriptionKind } from "./pubsub.ts";
 
 /** The call of one command that blocks by design: one reply, exempt from the command timeout. */
 const BLOCKING_CALL = new Uint8Array(Call.SIZE);
@@ -31,7 +30,7 @@ new DataView(BLOCKING_CALL.buffer).setUint32(4, 1 | (Call.BLOCKING << 16), true)
  * r.hget("hashmap", "key"); // "value"
  * ```
  */
-export class Client extends QueueingClientCommands {
+export class Client extends ListeningClientCommands {
   readonly #connection: Connection;
   readonly #encoder = new CommandEncoder();
   /** The `keyPrefix` option, applied here and by the client's pipelines. */
@@ -46,9 +45,9 @@ export class Client extends QueueingClientCommands {
     this.#subscriber = subscriber;
     this.#connection.onEvent = (event) => {
       subscriber.event(event);
-      this.#events.connection(event);
+      this.events.connection(event);
     };
-    subscriber.onGap = (gap) => this.#events.emit("gap", gap);
+    subscriber.onGap = (gap) => this.events.emit("gap", gap);
   }
 
   readonly #subscriber: ClientSubscriber;
@@ -137,30 +136,13 @@ export class Client extends QueueingClientCommands {
     return this.#subscriber.dropped;
   }
 
-  readonly #events = new Emitter();
+  /** @internal The names subscribed to, by family (a sentinel client subscribes them again on a new master). */
+  get subscriptions(): Readonly<Record<SubscriptionKind, ReadonlySet<string>>> {
+    return this.#subscriber.names;
+  }
+
   /** Follows MULTI / EXEC sent by name, so that typed methods inside a transaction return "QUEUED" as it is. */
   readonly #transaction = new TransactionTracker();
-
-  /**
-   * Listens to the client's connection: `ready` (reconnected, handshake
-   * replayed), `error` (it broke), `close`. The first connect happens in
-   * `connect()`, before a listener can be added: its failure is thrown.
-   *
-   * @example
-   * ```ts
-   * r.on("ready", ({ attempt }) => console.log(`redis back after ${attempt} failed attempts`));
-   * ```
-   */
-  on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
-    this.#events.on(type, listener);
-    return this;
-  }
-
-  /** Stops a listener added with `on`. */
-  off<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
-    this.#events.off(type, listener);
-    return this;
-  }
 
   /** `host:port`, or the socket path. */
   get address(): string {
@@ -226,7 +208,7 @@ export class Client extends QueueingClientCommands {
     if (this.#connection.closed) return;
     this.discardQueue();
     this.#connection.close();
-    this.#events.emit("close", { connection: -1 });
+    this.events.emit("close", { connection: -1 });
   }
 
   /** `close()`, for `using r = cpipe.connect()`. */

@@ -44,6 +44,11 @@ export class ClientSubscriber {
     connection.onPushRecord = (bytes, start) => this.#take(bytes, start);
   }
 
+  /** The names subscribed to, by family. */
+  get names(): Readonly<Record<SubscriptionKind, ReadonlySet<string>>> {
+    return this.#names;
+  }
+
   /** Names subscribed to, of every family. */
   get count(): number {
     return this.#names.channel.size + this.#names.pattern.size + this.#names.shard.size;

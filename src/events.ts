@@ -32,13 +32,16 @@ export type Listener<K extends keyof ConnectionEvents> = (event: ConnectionEvent
 type Listeners = { [K in keyof ConnectionEvents]: Listener<K>[] };
 
 /** The listeners of one client or pool. */
+/** Every event's name. */
+export const EVENT_TYPES: readonly (keyof ConnectionEvents)[] = ["ready", "error", "reconnecting", "close", "gap"];
+
 export class Emitter {
   #listeners: Listeners = { ready: [], error: [], reconnecting: [], close: [], gap: [] };
 
   on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): void {
     const list = this.#listeners[type];
     if (list === undefined) {
-      throw new TypeError(`cpipe: no event "${String(type)}"; events: ready, error, reconnecting, close, gap`);
+      throw new TypeError(`cpipe: no event "${String(type)}"; events: ${EVENT_TYPES.join(", ")}`);
     }
     if (typeof listener !== "function") throw new TypeError(`cpipe: the listener of "${type}" must be a function`);
     list.push(listener);

@@ -2,7 +2,6 @@
 import { SubscribingCommands, type Subscriptions } from "./subscribing.ts";
 import type { Transform } from "./replies.ts";
 import type { PoolSettings } from "./options.ts";
-import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 import { checkCommand } from "./guards.ts";
 import { PoolConnection } from "./pool_connection.ts";
 import { PoolCore } from "./pool_core.ts";
@@ -39,8 +38,6 @@ import { encodeConnectionSettings } from "./settings.ts";
 export class Pool extends SubscribingCommands {
   readonly #core: PoolCore;
 
-  readonly #events = new Emitter();
-
   /** @internal Use {@linkcode connectPool}. */
   constructor(settings: PoolSettings) {
     super();
@@ -57,9 +54,9 @@ export class Pool extends SubscribingCommands {
     };
     this.#core.onEvent = (event) => {
       subscriber.event(event);
-      this.#events.connection(event);
+      this.events.connection(event);
     };
-    subscriber.onGap = (gap) => this.#events.emit("gap", gap);
+    subscriber.onGap = (gap) => this.events.emit("gap", gap);
   }
 
   readonly #subscriber: Subscriber;
@@ -91,28 +88,6 @@ export class Pool extends SubscribingCommands {
   /** This pool's subscriptions, or why it takes none now (closed); see `SubscribingCommands`. */
   protected subscriptions(): Subscriptions | Error {
     return this.#core.refusal() ?? this.#subscriber;
-  }
-
-  /**
-   * Listens to the pool's connections: `ready` (up, handshake replayed),
-   * `error` (a connection broke or could not be made), `reconnecting`
-   * (the next dial's delay), `close`. For logs and metrics: calls reject on
-   * their own whether anyone listens or not.
-   *
-   * @example
-   * ```ts
-   * pool.on("error", ({ connection, error }) => console.warn(`redis connection ${connection}: ${error.message}`));
-   * ```
-   */
-  on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
-    this.#events.on(type, listener);
-    return this;
-  }
-
-  /** Stops a listener added with `on`. */
-  off<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
-    this.#events.off(type, listener);
-    return this;
   }
 
   /** `host:port`, or the socket path. */
@@ -206,7 +181,7 @@ export class Pool extends SubscribingCommands {
     const closed = !this.#core.closed;
     this.#subscriber.close();
     return this.#core.close().then(() => {
-      if (closed) this.#events.emit("close", { connection: -1 });
+      if (closed) this.events.emit("close", { connection: -1 });
     });
   }
 

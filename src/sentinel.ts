@@ -15,13 +15,14 @@
  * its announcements with it).
  */
 import { Client } from "./client.ts";
-import { QueueingClientCommands } from "./client_queue.ts";
+import { ListeningClientCommands } from "./client_events.ts";
 import { SubscribingCommands, type Subscriptions } from "./subscribing.ts";
 import { Subscriber } from "./subscriber.ts";
 import type { CacheStats } from "./client_cache.ts";
 import { encodeConnectionSettings } from "./settings.ts";
 import { ClosedError, ConnectionError, ReplyError } from "./errors.ts";
-import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
+import { EVENT_TYPES } from "./events.ts";
+import type { Message } from "./pubsub.ts";
 import { checkCommand } from "./guards.ts";
 import {
   bool,
@@ -348,7 +349,6 @@ const same = (a: NodeAddress, b: NodeAddress): boolean => a.host === b.host && a
 export class SentinelPool extends SubscribingCommands {
   readonly #settings: SentinelSettings;
   readonly #sentinels: Sentinels;
-  readonly #events = new Emitter();
   #core: PoolCore | null = null;
   /**
    * Subscriptions, on a connection to the current server: at a failover it is opened on the new one and every
@@ -387,7 +387,7 @@ export class SentinelPool extends SubscribingCommands {
         this.#core?.hold(delta);
       },
     }, () => encodeConnectionSettings(this.#serverSettings(this.#address!)));
-    this.#subscriber.onGap = (gap) => this.#events.emit("gap", gap);
+    this.#subscriber.onGap = (gap) => this.events.emit("gap", gap);
   }
 
   /** This pool's subscriptions, or why it takes none now (closed); see `SubscribingCommands`. */
@@ -435,18 +435,6 @@ export class SentinelPool extends SubscribingCommands {
       this.#watcher = watcher;
       return;
     }
-  }
-
-  /** Listens to the current server's connections (see `Pool.on`). */
-  on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
-    this.#events.on(type, listener);
-    return this;
-  }
-
-  /** Stops a listener added with `on`. */
-  off<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
-    this.#events.off(type, listener);
-    return this;
   }
 
   /** `host:port` of the server the pool uses now. */
@@ -538,7 +526,7 @@ export class SentinelPool extends SubscribingCommands {
     this.#watcher = null;
     await this.#sentinels.close();
     await closing;
-    if (first) this.#events.emit("close", { connection: -1 });
+    if (first) this.events.emit("close", { connection: -1 });
   }
 
   /** `close()`, for `await using`. */
@@ -658,7 +646,7 @@ export class SentinelPool extends SubscribingCommands {
         // connection), and an outage then held commands back while another connection was up.
         if (core.connected === 0) this.#startOutage();
       }
-      this.#events.connection(event);
+      this.events.connection(event);
     };
   }
 
@@ -754,12 +742,14 @@ export async function connectSentinelPool(options: SentinelOptions): Promise<Sen
  * r.set("k", "v");
  * ```
  */
-export class SentinelClient extends QueueingClientCommands {
+export class SentinelClient extends ListeningClientCommands {
   readonly #settings: SentinelSettings;
   readonly #sentinels: Sentinels;
   #client: Client | null = null;
   #address: NodeAddress | null = null;
   #stale = true;
+  /** When a connection failure made the client stale (0: none since it last located its server). */
+  #lostAt = 0;
   #switches = 0;
 
   /** @internal Use {@linkcode connectSentinel}. */
@@ -778,6 +768,56 @@ export class SentinelClient extends QueueingClientCommands {
   /** `host:port` of the server the client uses now. */
   get address(): string {
     return this.#address === null ? "" : describeAddress({ kind: "tcp", ...this.#address });
+  }
+
+  // ---- Pub/Sub (as `Client`'s; after a failover, made again on the new master, with `gap`) ----
+
+  /** Subscribes to channels on the current server (see `Client.subscribe`); then take messages with `nextMessage`. */
+  subscribe(channels: string | string[]): void {
+    this.#withClient((client) => client.subscribe(channels));
+  }
+
+  /** Subscribes to channel patterns (see `Client.psubscribe`). */
+  psubscribe(patterns: string | string[]): void {
+    this.#withClient((client) => client.psubscribe(patterns));
+  }
+
+  /** Subscribes to shard channels (see `Client.ssubscribe`). */
+  ssubscribe(shardChannels: string | string[]): void {
+    this.#withClient((client) => client.ssubscribe(shardChannels));
+  }
+
+  /** Unsubscribes from channels, or from every channel when none is named. */
+  unsubscribe(channels?: string | string[]): void {
+    this.#withClient((client) => client.unsubscribe(channels));
+  }
+
+  /** Unsubscribes from patterns, or from every pattern when none is named. */
+  punsubscribe(patterns?: string | string[]): void {
+    this.#withClient((client) => client.punsubscribe(patterns));
+  }
+
+  /** Unsubscribes from shard channels, or from every shard channel when none is named. */
+  sunsubscribe(shardChannels?: string | string[]): void {
+    this.#withClient((client) => client.sunsubscribe(shardChannels));
+  }
+
+  /**
+   * The next message of the subscriptions, waiting at most `timeoutMs` (see `Client.nextMessage`); while the master
+   * is gone it waits for the failover (at most `offlineTimeout`) and goes on with the new master.
+   */
+  nextMessage(timeoutMs: number): Message<string> | null {
+    return this.#withClient((client) => client.nextMessage(timeoutMs));
+  }
+
+  /** As `nextMessage`, with the payload as bytes (binary-safe). */
+  nextMessageBuffer(timeoutMs: number): Message<Uint8Array> | null {
+    return this.#withClient((client) => client.nextMessageBuffer(timeoutMs));
+  }
+
+  /** Messages dropped because 10,000 waited for `nextMessage` on the current server's connection. */
+  get droppedMessages(): number {
+    return this.#client?.droppedMessages ?? 0;
   }
 
   /** How many times the client moved to a new server. */
@@ -867,7 +907,10 @@ export class SentinelClient extends QueueingClientCommands {
         if (client === null) throw new ClosedError("cpipe: the sentinel client is closed");
         return send(client);
       } catch (e) {
-        if (e instanceof ConnectionError) this.#stale = true;
+        if (e instanceof ConnectionError) {
+          this.#stale = true;
+          this.#lostAt ||= Date.now();
+        }
         if (e instanceof ReplyError && e.code === "READONLY" && !readOnlyRefused) {
           // The server is a replica now: the command did not run; the new master gets it.
           readOnlyRefused = true;
@@ -888,6 +931,7 @@ export class SentinelClient extends QueueingClientCommands {
     const address = this.#sentinels.locate();
     if (this.#client !== null && this.#address !== null && same(address, this.#address) && !this.#client.closed) {
       this.#stale = false;
+      this.#lostAt = 0; // the same server: its client subscribes again by itself (and reports its gap)
       return;
     }
     const client = new Client(
@@ -900,11 +944,24 @@ export class SentinelClient extends QueueingClientCommands {
         { unsent: true },
       );
     }
-    if (this.#client !== null) this.#switches++;
-    this.#client?.close();
+    const old = this.#client;
     this.#client = client;
     this.#address = address;
     this.#stale = false;
+    for (const type of EVENT_TYPES) {
+      if (type !== "close") client.on(type, (event) => this.events.emit(type, event as never));
+    }
+    if (old === null) return;
+    this.#switches++;
+    // The subscriptions move too: made again on the new master; what was published in between is lost.
+    const since = this.#lostAt || Date.now(), held = old.subscriptions;
+    this.#lostAt = 0;
+    old.close();
+    if (held.channel.size + held.pattern.size + held.shard.size === 0) return;
+    if (held.channel.size > 0) client.subscribe([...held.channel]);
+    if (held.pattern.size > 0) client.psubscribe([...held.pattern]);
+    if (held.shard.size > 0) client.ssubscribe([...held.shard]);
+    this.events.emit("gap", { connection: -1, since, until: Date.now() });
   }
 }
 

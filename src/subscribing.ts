@@ -1,13 +1,39 @@
 /**
- * The Pub/Sub methods of an asynchronous pool, single-node or cluster: each
+ * The Pub/Sub methods and connection events of an asynchronous pool (single-node, cluster, sentinel): each
  * family (channels, patterns, shard channels) with text or byte payloads,
  * all opening a subscription the way the pool at hand places them.
  */
 import { ScanningCommands } from "./scanning.ts";
 import type { MessageListener, SubscribeOptions, Subscription, SubscriptionKind } from "./pubsub.ts";
+import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
 
 /** A pool with Pub/Sub: `Pool` and `ClusterPool`. */
 export abstract class SubscribingCommands extends ScanningCommands {
+  /** The pool's connection events, emitted by the pool (and `gap` by its subscriptions). */
+  protected readonly events: Emitter = new Emitter();
+
+  /**
+   * Listens to the pool's connections: `ready` (up, handshake replayed), `error` (a connection broke or could not
+   * be made), `reconnecting` (the next dial's delay), `close`, and `gap` (subscriptions made again after a lost
+   * connection or a failover). For logs and metrics: calls reject on their own whether anyone listens or not. On a
+   * cluster pool `connection` is a node connection's index; on a sentinel pool, one of the current server's.
+   *
+   * @example
+   * ```ts
+   * pool.on("error", ({ connection, error }) => console.warn(`redis connection ${connection}: ${error.message}`));
+   * ```
+   */
+  on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
+    this.events.on(type, listener);
+    return this;
+  }
+
+  /** Stops a listener added with `on`. */
+  off<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
+    this.events.off(type, listener);
+    return this;
+  }
+
   /**
    * Subscribes to channels (SUBSCRIBE); resolves once the server confirmed.
    * Messages go to `listener`, or, without one, to whoever iterates the

@@ -9,7 +9,6 @@
  */
 import { SubscribingCommands, type Subscriptions } from "../subscribing.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
-import { type ConnectionEvents, Emitter, type Listener } from "../events.ts";
 import { checkCommand } from "../guards.ts";
 import { Role } from "../../ffi/abi.ts";
 import { PoolCore } from "../pool_core.ts";
@@ -73,7 +72,6 @@ export class ClusterPool extends SubscribingCommands {
    */
   readonly #keyPrefix: KeyPrefix | null;
   readonly #router: SlotRouter<number>;
-  readonly #events = new Emitter();
   /**
    * Per call id (the core's `notes`, dropped when the call is done): what to send again on a redirection, by name or
    * packed (`Resend`), or for a pipeline's command the part it was sent in (`SentPart`; its place there in
@@ -224,7 +222,7 @@ export class ClusterPool extends SubscribingCommands {
           this.#repairSoon();
         }
       }
-      this.#events.connection(event);
+      this.events.connection(event);
     };
     if (settings.refreshInterval > 0) {
       this.#refreshTimer = unrefInterval(() => void this.refresh().catch(() => {}), settings.refreshInterval);
@@ -248,7 +246,7 @@ export class ClusterPool extends SubscribingCommands {
       maxRedirects: settings.maxRedirects,
       retryDelay: settings.retryDelay,
     });
-    subscriber.onGap = (gap) => this.#events.emit("gap", gap);
+    subscriber.onGap = (gap) => this.events.emit("gap", gap);
     return subscriber;
   }
 
@@ -267,18 +265,6 @@ export class ClusterPool extends SubscribingCommands {
       await this.close();
       throw e;
     }
-  }
-
-  /** Listens to the nodes' connections (see `Pool.on`); `connection` is a node connection's index. */
-  on<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
-    this.#events.on(type, listener);
-    return this;
-  }
-
-  /** Stops a listener added with `on`. */
-  off<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
-    this.#events.off(type, listener);
-    return this;
   }
 
   /** The nodes connected to, as `host:port`. */
@@ -450,7 +436,7 @@ export class ClusterPool extends SubscribingCommands {
     await this.#core.close();
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
-    if (first) this.#events.emit("close", { connection: -1 });
+    if (first) this.events.emit("close", { connection: -1 });
   }
 
   /** `close()`, for `await using`. */

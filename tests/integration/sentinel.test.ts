@@ -340,6 +340,14 @@ test("sentinel (sync): a command issued while the master is gone waits for the f
   using failFast = connectSentinel({ sentinels: at, name: own.name, offlineQueue: false });
   await using failFastPool = await connectSentinelPool({ sentinels: at, name: own.name, offlineQueue: false });
   using piped = connectSentinel({ sentinels: at, name: own.name, offlineTimeout: 30_000 });
+  using listener = connectSentinel({ sentinels: at, name: own.name, offlineTimeout: 30_000 });
+  const gaps: unknown[] = [];
+  listener.on("gap", (gap) => void gaps.push(gap));
+  listener.subscribe("s:jobs");
+  listener.psubscribe("s:job*");
+  assert.deepEqual(patient.publish("s:jobs", "one"), 2);
+  assert.deepEqual(listener.nextMessage(2_000), { channel: "s:jobs", message: "one" });
+  assert.deepEqual(listener.nextMessage(2_000), { channel: "s:jobs", message: "one", pattern: "s:job*" });
   patient.set("s:w", "before");
   assert.deepEqual(piped.pipeline().get("s:w").execute(), ["before"]);
   assert.deepEqual(hasty.get("s:w"), "before");
@@ -376,6 +384,16 @@ test("sentinel (sync): a command issued while the master is gone waits for the f
   // master, so nothing ran there; it follows the failover as a command does.
   assert.deepEqual(piped.multi().get("s:w").incr("s:tx").exec(), ["after", 1]);
   assert.deepEqual(piped.address, `127.0.0.1:${own.replica.port}`);
+  // The subscriber waits out the failover in nextMessage, then its subscriptions are on the new master.
+  assert.deepEqual(listener.nextMessage(0), null);
+  assert.deepEqual(listener.address, `127.0.0.1:${own.replica.port}`);
+  assert.deepEqual(gaps.length, 1, "gap reported once");
+  assert.deepEqual(patient.publish("s:jobs", "two"), 2);
+  assert.deepEqual(listener.nextMessage(2_000)?.message, "two");
+  assert.deepEqual(listener.nextMessage(2_000)?.message, "two");
+  listener.unsubscribe();
+  listener.punsubscribe();
+  assert.deepEqual(patient.publish("s:jobs", "three"), 0);
 });
 
 test("sentinel: a command issued as the master died, before the pool saw it go, runs on the new master", async () => {
