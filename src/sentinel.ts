@@ -748,7 +748,7 @@ export class SentinelClient extends ListeningClientCommands {
   #client: Client | null = null;
   #address: NodeAddress | null = null;
   #stale = true;
-  /** When a connection failure made the client stale (0: none since it last located its server). */
+  /** When a call first failed to reach the server since the last that did (0: the last call did). */
   #lostAt = 0;
   #switches = 0;
 
@@ -905,7 +905,9 @@ export class SentinelClient extends ListeningClientCommands {
         if (this.#stale) this.#locate();
         const client = this.#client;
         if (client === null) throw new ClosedError("cpipe: the sentinel client is closed");
-        return send(client);
+        const result = send(client);
+        this.#lostAt = 0;
+        return result;
       } catch (e) {
         if (e instanceof ConnectionError) {
           this.#stale = true;
@@ -931,7 +933,6 @@ export class SentinelClient extends ListeningClientCommands {
     const address = this.#sentinels.locate();
     if (this.#client !== null && this.#address !== null && same(address, this.#address) && !this.#client.closed) {
       this.#stale = false;
-      this.#lostAt = 0; // the same server: its client subscribes again by itself (and reports its gap)
       return;
     }
     const client = new Client(
@@ -955,7 +956,6 @@ export class SentinelClient extends ListeningClientCommands {
     this.#switches++;
     // The subscriptions move too: made again on the new master; what was published in between is lost.
     const since = this.#lostAt || Date.now(), held = old.subscriptions;
-    this.#lostAt = 0;
     old.close();
     if (held.channel.size + held.pattern.size + held.shard.size === 0) return;
     if (held.channel.size > 0) client.subscribe([...held.channel]);
