@@ -1,6 +1,6 @@
 /** The connection events of a synchronous client: `Client`, and `SentinelClient` (its current server's client's). */
 import { QueueingClientCommands } from "./client_queue.ts";
-import { type ConnectionEvents, Emitter, type Listener } from "./events.ts";
+import { type ConnectionEvents, Emitter, EVENT_TYPES, type Listener } from "./events.ts";
 
 /** A synchronous client with `on` and `off`. */
 export abstract class ListeningClientCommands extends QueueingClientCommands {
@@ -26,5 +26,12 @@ export abstract class ListeningClientCommands extends QueueingClientCommands {
   off<K extends keyof ConnectionEvents>(type: K, listener: Listener<K>): this {
     this.events.off(type, listener);
     return this;
+  }
+
+  /** Relays another client's events (a node's, the current server's) as this one's, but `close`: its own. */
+  protected relay(source: ListeningClientCommands): void {
+    for (const type of EVENT_TYPES) {
+      if (type !== "close") source.on(type, (event) => this.events.emit(type, event as never));
+    }
   }
 }

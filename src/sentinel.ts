@@ -21,7 +21,6 @@ import { Subscriber } from "./subscriber.ts";
 import type { CacheStats } from "./client_cache.ts";
 import { encodeConnectionSettings } from "./settings.ts";
 import { ClosedError, ConnectionError, ReplyError } from "./errors.ts";
-import { EVENT_TYPES } from "./events.ts";
 import type { Message } from "./pubsub.ts";
 import { checkCommand } from "./guards.ts";
 import {
@@ -870,11 +869,13 @@ export class SentinelClient extends ListeningClientCommands {
 
   /** Closes the connections to the server and the sentinels. Safe to call twice. */
   close(): void {
+    const open = this.#client !== null;
     this.discardQueue();
     this.#client?.close();
     this.#client = null;
     void this.#sentinels.close(); // synchronous clients only: closed before it returns
     this.#stale = false;
+    if (open) this.events.emit("close", { connection: -1 });
   }
 
   /** `close()`, for `using`. */
@@ -949,9 +950,7 @@ export class SentinelClient extends ListeningClientCommands {
     this.#client = client;
     this.#address = address;
     this.#stale = false;
-    for (const type of EVENT_TYPES) {
-      if (type !== "close") client.on(type, (event) => this.events.emit(type, event as never));
-    }
+    this.relay(client);
     if (old === null) return;
     this.#switches++;
     // The subscriptions move too: made again on the new master; what was published in between is lost.

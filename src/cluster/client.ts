@@ -10,7 +10,7 @@
  */
 import { Client } from "../client.ts";
 import { asItems } from "../scanning.ts";
-import { QueueingClientCommands } from "../client_queue.ts";
+import { ListeningClientCommands } from "../client_events.ts";
 import { scanAllSync, scanArgs, type ScanOptions } from "../scan.ts";
 import { ClosedError, ConnectionError, CpipeError, ReplyError } from "../errors.ts";
 import { CommandEncoder, SMALL_SIZE } from "../encoder.ts";
@@ -34,13 +34,21 @@ import {
 } from "./topology.ts";
 import type { Issued } from "./pipeline.ts";
 
-/** A node's synchronous client, connected on first use. */
+/** A node's synchronous client, connected on first use; `made` is told of it (the cluster client relays its events). */
 class NodeClient {
   #client: Client | null = null;
-  constructor(readonly settings: ClusterSettings, readonly address: NodeAddress) {}
+  constructor(
+    readonly settings: ClusterSettings,
+    readonly address: NodeAddress,
+    readonly made: (client: Client) => void,
+  ) {}
 
   get client(): Client {
-    return this.#client ??= new Client(this.settings.node(this.address));
+    if (this.#client === null) {
+      this.#client = new Client(this.settings.node(this.address));
+      this.made(this.#client);
+    }
+    return this.#client;
   }
 
   get open(): boolean {
@@ -64,7 +72,7 @@ class NodeClient {
  * cluster.get("{user:1}:name"); // "Ada"
  * ```
  */
-export class ClusterClient extends QueueingClientCommands {
+export class ClusterClient extends ListeningClientCommands {
   readonly #settings: ClusterSettings;
   /**
    * The `keyPrefix` option, put on keys before their slot is found (the server hashes the prefixed key), so that
@@ -85,7 +93,7 @@ export class ClusterClient extends QueueingClientCommands {
     this.#keyPrefix = keyPrefixOf(settings);
     this.#router = new SlotRouter<NodeClient>(
       {
-        open: (address) => new NodeClient(settings, address),
+        open: (address) => new NodeClient(settings, address, (client) => this.relay(client)),
         close: (node) => node.close(),
         up: (node) => node.open,
       },
@@ -171,9 +179,11 @@ export class ClusterClient extends QueueingClientCommands {
 
   /** Closes every node's connection. Safe to call twice. */
   close(): void {
+    const first = !this.#closed;
     this.#closed = true;
     this.discardQueue();
     this.#router.closeAll();
+    if (first) this.events.emit("close", { connection: -1 });
   }
 
   /** `close()`, for `using cluster = connectCluster(…)`. */

@@ -578,6 +578,10 @@ test("cluster client (sync): a command for a stopped master waits for its replic
   using patient = connectCluster(seeds(), { offlineTimeout: 20_000 });
   using hasty = connectCluster(seeds(), { offlineTimeout: 300 });
   using failFast = connectCluster(seeds(), { offlineQueue: false });
+  // Its node clients' connection events, relayed.
+  const errors: string[] = [];
+  let closes = 0;
+  patient.on("error", ({ error }) => void errors.push(error.message)).on("close", () => void closes++);
   patient.set(key!, "before");
   assert.equal(hasty.get(key!), "before");
   assert.equal(failFast.get(key!), "before");
@@ -610,4 +614,8 @@ test("cluster client (sync): a command for a stopped master waits for its replic
   assert.equal(patient.get(key!), "after");
   assert(!patient.masters.includes(`${victim.host}:${victim.port}`), "the dead master is gone from its map");
   assert(waited < 20_000, `waited ${waited} ms`);
+  assert(errors.some((m) => m.includes(`${victim.port}`)), `an error event names the stopped master: ${errors}`);
+  patient.close();
+  patient.close();
+  assert.equal(closes, 1);
 });

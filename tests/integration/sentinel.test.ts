@@ -109,7 +109,11 @@ test("sentinel: close() refuses the calls made after it at once, as a pool's doe
   await closing;
   assert(refused instanceof ClosedError, String(refused));
   const client = connectSentinel({ sentinels: sentinels(), name: set.name });
+  let closes = 0;
+  client.on("close", () => void closes++);
   client.close();
+  client.close();
+  assert.equal(closes, 1);
   assert.throws(() => client.pipeline(), ClosedError);
   assert.throws(() => client.addCommand("PING"), ClosedError);
   await assert.rejects(pool.acquire(), ClosedError);
