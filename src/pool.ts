@@ -47,11 +47,6 @@ export class Pool extends SubscribingCommands {
     const subscriber = new Subscriber(this.#core, () => subscriberSettings);
     this.#subscriber = subscriber;
     this.#core.onPushRecord = (bytes, start) => subscriber.push(bytes, start);
-    const cache = this.#core.cache;
-    this.#core.onPush = (push, connection) => {
-      if (cache?.push(push)) return;
-      this.#onPush?.(push, connection);
-    };
     this.#core.onEvent = (event) => {
       subscriber.event(event);
       this.events.connection(event);
@@ -72,10 +67,8 @@ export class Pool extends SubscribingCommands {
    * ```
    */
   set onPush(listener: ((push: Reply, connection: number) => void) | null) {
-    this.#onPush = listener;
+    this.#core.onPush = listener;
   }
-
-  #onPush: ((push: Reply, connection: number) => void) | null = null;
 
   /** Client-side caching's counters (`clientCache`), or null when it is off. */
   get cacheStats(): Readonly<CacheStats> | null {

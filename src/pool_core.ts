@@ -133,8 +133,14 @@ export class PoolCore {
       if (!this.#referenced) this.#setReferenced(true);
     };
     dispatcher.onEvent = (event) => this.#event(event);
-    // Its invalidation pushes reach it through the pool's onPush.
-    if (settings.clientCache !== null) this.cache = new ClientCache(settings.clientCache);
+    if (settings.clientCache !== null) {
+      // Its invalidations are taken from the pushes here, before `onPush` is told of the rest: whatever pool owns
+      // this core, a cache it does not feed would serve stale values for ever.
+      const cache = this.cache = new ClientCache(settings.clientCache);
+      dispatcher.onPush = (push, connection) => {
+        if (!cache.push(push)) this.#onPush?.(push, connection);
+      };
+    }
     dispatcher.firstExclusive = this.size;
     dispatcher.endExclusive = this.size + settings.exclusiveConnections;
     this.#decoder.attach(this.#out);
@@ -718,10 +724,14 @@ export class PoolCore {
     this.#dispatcher.onPushRecord = take;
   }
 
-  /** Told of pushes no subscription took. */
+  /** Told of pushes no subscription took (nor the client-side cache: its invalidations). */
   set onPush(listener: ((push: Reply, connection: number) => void) | null) {
-    this.#dispatcher.onPush = listener;
+    this.#onPush = listener;
+    // Without a cache, no listener means pushes are not even decoded.
+    if (this.cache === null) this.#dispatcher.onPush = listener;
   }
+
+  #onPush: ((push: Reply, connection: number) => void) | null = null;
 
   /**
    * Sends a (un)subscription (`flags`: its `Call` kind) on one connection

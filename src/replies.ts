@@ -137,8 +137,6 @@ export class ReplyPlan {
   asBuffer: boolean[] = [];
   /** Index of the MULTI the commands since are queued in; -1 outside one. */
   #multi = -1;
-  /** MULTIs planned. */
-  #transactions = 0;
 
   /** Commands planned. */
   get length(): number {
@@ -153,7 +151,8 @@ export class ReplyPlan {
   /** Whether the plan is one transaction and nothing else, MULTI first and EXEC last, as `multi()` … `exec()` sends. */
   get soleTransaction(): boolean {
     const transforms = this.transforms;
-    return this.#transactions === 1 && transforms[0] === MULTI_MARK && transforms[transforms.length - 1] === EXEC_MARK;
+    return transforms[0] === MULTI_MARK && transforms[transforms.length - 1] === EXEC_MARK &&
+      transforms.indexOf(MULTI_MARK, 1) < 0;
   }
 
   /** Plans a command's reply; `byName` for `addCommand`, which may open or close a transaction. */
@@ -166,7 +165,6 @@ export class ReplyPlan {
     }
     const at = this.transforms.push(mark) - 1;
     if (mark === MULTI_MARK) {
-      this.#transactions++;
       if (this.#multi < 0) this.#multi = at;
       return;
     }
@@ -197,6 +195,5 @@ export class ReplyPlan {
     this.transforms = [];
     this.asBuffer = [];
     this.#multi = -1;
-    this.#transactions = 0;
   }
 }

@@ -42,7 +42,7 @@ import type { Arg, Reply } from "./types.ts";
 import { parseRedisUrl } from "./url.ts";
 import { OfflineWait } from "./offline_wait.ts";
 import { Pipeline } from "./pipeline.ts";
-import { keyPrefixOf } from "./key_positions.ts";
+import { type KeyPrefix, keyPrefixOf } from "./key_positions.ts";
 import { unrefInterval, unrefTimeout } from "./cluster/timers.ts";
 import type { NodeAddress } from "./cluster/topology.ts";
 
@@ -444,6 +444,7 @@ export class SentinelPool extends SubscribingCommands {
   /** Told of the current server's pushes that are not Pub/Sub messages (see `Pool.onPush`). */
   set onPush(listener: ((push: Reply, connection: number) => void) | null) {
     this.#onPush = listener;
+    if (this.#core !== null) this.#core.onPush = listener;
   }
 
   #onPush: ((push: Reply, connection: number) => void) | null = null;
@@ -624,11 +625,7 @@ export class SentinelPool extends SubscribingCommands {
     this.#address = address;
     const subscriber = this.#subscriber;
     core.onPushRecord = (bytes, start) => subscriber.push(bytes, start);
-    // The client-side cache's invalidations first: without them its reads would stay stale for ever.
-    core.onPush = (push, connection) => {
-      if (core.cache?.push(push)) return;
-      this.#onPush?.(push, connection);
-    };
+    core.onPush = this.#onPush;
     if (this.#held) {
       // Live subscriptions keep the process alive through the new server's pool, no longer the old one's.
       core.hold(1);
@@ -749,12 +746,15 @@ export class SentinelClient extends ListeningClientCommands {
   #stale = true;
   /** When a call first failed to reach the server since the last that did (0: the last call did). */
   #lostAt = 0;
+  /** The servers' `keyPrefix`, for the pipelines this client makes. */
+  readonly #keyPrefix: KeyPrefix | null;
   #switches = 0;
 
   /** @internal Use {@linkcode connectSentinel}. */
   constructor(settings: SentinelSettings) {
     super();
     this.#settings = settings;
+    this.#keyPrefix = keyPrefixOf(settings.serverOptions as { keyPrefix?: string });
     this.#sentinels = new Sentinels(settings);
     try {
       this.#locate();
@@ -859,7 +859,7 @@ export class SentinelClient extends ListeningClientCommands {
         if (on !== null) return on.pipelineTarget.run(encoder, asBuffer, streamed);
         return this.#withClient((client) => client.pipelineTarget.run(encoder, asBuffer, streamed));
       },
-    }, keyPrefixOf(this.#settings.serverOptions as { keyPrefix?: string }));
+    }, this.#keyPrefix);
   }
 
   /** A transaction on the current server: see `Client.multi`. */
