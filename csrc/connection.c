@@ -16,6 +16,11 @@
 #include "tls.h"
 
 #define BACKOFF_FIRST_MS 10
+/* The ready check asks a loading server again this often: its answer costs
+ * the server next to nothing, and the connection is up within this of the
+ * data being read. */
+#define LOADING_PROBE_MS 100
+static const char PING[] = "*1\r\n$4\r\nPING\r\n";
 /* Bytes asked of the transport per read. */
 #define READ_SIZE (64 * 1024)
 
@@ -124,6 +129,14 @@ int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_setti
             return -1;
         }
     }
+    c->ready_check = s->ready_check;
+    if (c->ready_check) {
+        if (cpipe_buffer_append(&c->replay, PING, sizeof PING - 1) != 0) {
+            cpipe_connection_free(c);
+            return -1;
+        }
+        count++;
+    }
     c->replay_count = count;
     return 0;
 }
@@ -138,6 +151,8 @@ static void disconnect(cpipe_connection *c) {
     c->reader = NULL;
     c->reply_ready = 0;
     c->replay_left = 0;
+    c->loading = 0;
+    c->probe_at = 0;
     c->subscriptions = 0;
     c->shard_subscriptions = 0;
     cpipe_buffer_release(&c->enc.encoded);
@@ -303,6 +318,8 @@ void cpipe_connection_dial_soon(cpipe_connection *c, int reconnect) {
 
 static void become_ready(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     c->state = CPIPE_CONN_READY;
+    c->loading = 0;
+    c->probe_at = 0;
     c->backoff_ms = BACKOFF_FIRST_MS;
     if (c->staged_calls > 0) {
         uint64_t starts_at = c->written + cpipe_buffer_live(&c->unsent);
@@ -421,6 +438,11 @@ static void note_subscriptions(cpipe_connection *c, int kind, uint32_t count) {
 
 /* ---- replies ---------------------------------------------------------------------------- */
 
+/* Whether an encoded reply is the error a server reading its data answers. */
+static int is_loading(const uint8_t *reply, size_t len) {
+    return len >= 5 + 8 && reply[0] == '-' && memcmp(reply + 5, "LOADING ", 8) == 0;
+}
+
 /* Gives the whole reply in the encoder to whom it answers: a handshake
  * command, the oldest call, or (a push, or a message in RESP2 subscribed
  * mode) nobody. 0, or -1 when the connection failed. */
@@ -439,11 +461,18 @@ static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     if (!to_call && (is_push || (subscribed && kind != 0))) {
         rc = cpipe_record_push(out, c->index, reply, len);
     } else if (c->state == CPIPE_CONN_REPLAYING) {
-        if (reply[0] == '-') {
+        /* The ready check's own answer decides nothing but LOADING: a proxy
+         * without PING, or a user not allowed it, is still served. */
+        int check = c->ready_check && c->replay_left == 1;
+        if (check && is_loading(reply, len)) {
+            /* Why nothing is up yet, for whoever asks meanwhile. */
+            if (!c->loading) snprintf(c->errstr, sizeof c->errstr, "the server is loading its data (LOADING)");
+            c->loading = 1;
+            c->probe_at = now + LOADING_PROBE_MS;
+        } else if (reply[0] == '-' && !check) {
             fail_handshake(c, out);
             return -1;
-        }
-        if (--c->replay_left == 0) {
+        } else if (--c->replay_left == 0) {
             c->reply_ready = 0;
             cpipe_buffer_reset(&c->enc.encoded);
             become_ready(c, now, out);
@@ -613,6 +642,17 @@ int64_t cpipe_connection_fd(const cpipe_connection *c) {
     return c->transport.funcs ? c->transport.funcs->fd(&c->transport) : -1;
 }
 
+/* Sends the ready check again (the server answered LOADING). 0, or -1 when
+ * the connection failed. */
+static int probe_again(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
+    c->probe_at = 0;
+    if (cpipe_buffer_append(&c->unsent, PING, sizeof PING - 1) != 0) {
+        cpipe_connection_fail(c, CPIPE_ERR_NOMEM, "out of memory connecting", out);
+        return -1;
+    }
+    return write_some(c, now, out);
+}
+
 int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     char why[160];
     switch (c->state) {
@@ -622,12 +662,23 @@ int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *
         return c->state == CPIPE_CONN_DIALING ? c->deadline : c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
     case CPIPE_CONN_DIALING:
     case CPIPE_CONN_REPLAYING:
-        if (c->deadline == 0 || now < c->deadline) return c->deadline;
-        /* Connected, silent in the TLS handshake: a server's plaintext port waits for a line that never comes. */
-        snprintf(why, sizeof why, "cannot connect: no answer within %d ms%s", c->connect_timeout_ms,
-                 c->state == CPIPE_CONN_DIALING && !c->transport.dialing && c->transport.funcs == &cpipe_transport_tls
-                     ? " to the TLS handshake (is this the server's TLS port?)"
-                     : "");
+        if (c->deadline == 0 || now < c->deadline) {
+            if (c->probe_at == 0) return c->deadline;
+            if (now >= c->probe_at && probe_again(c, now, out) != 0) return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
+            if (c->probe_at != 0 && (c->deadline == 0 || c->probe_at < c->deadline)) return c->probe_at;
+            return c->deadline;
+        }
+        if (c->loading) {
+            snprintf(why, sizeof why, "cannot connect: the server was still loading its data (LOADING) after %d ms",
+                     c->connect_timeout_ms);
+        } else {
+            /* Connected, silent in the TLS handshake: a server's plaintext port waits for a line that never comes. */
+            snprintf(why, sizeof why, "cannot connect: no answer within %d ms%s", c->connect_timeout_ms,
+                     c->state == CPIPE_CONN_DIALING && !c->transport.dialing &&
+                             c->transport.funcs == &cpipe_transport_tls
+                         ? " to the TLS handshake (is this the server's TLS port?)"
+                         : "");
+        }
         cpipe_connection_fail(c, CPIPE_ERR_CONN, why, out);
         return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
     case CPIPE_CONN_READY: {

@@ -10,7 +10,12 @@
  * DIALING covers the socket's connect and the transport's own handshake
  * (TLS); REPLAYING sends the handshake commands (HELLO, AUTH, SELECT,
  * CLIENT SETNAME… as the owner packed them) and waits for their replies;
- * calls submitted meanwhile are staged and go out once READY. A failure
+ * calls submitted meanwhile are staged and go out once READY. With the
+ * ready check, a PING ends the handshake: a server that restarted answers
+ * LOADING until its data is read, and would answer every command so; the
+ * connection asks again every LOADING_PROBE_MS, still REPLAYING, within the
+ * connect timeout (the server answers, so it counts as a failure to connect
+ * only once that passes). A failure
  * fails every call the connection carried (one failure record each), tells
  * the owner (an event record), and leads to BACKOFF, which dials again
  * after a capped exponential wait, or to IDLE when the owner dials itself
@@ -84,6 +89,7 @@ typedef struct cpipe_connection {
     cpipe_socket_options socket_options;
     cpipe_buffer replay;    /* RESP of the handshake commands */
     size_t replay_count;    /* how many */
+    int ready_check;        /* the last of them is a PING that LOADING answers until the server has its data */
     cpipe_buffer secrets;   /* arguments never to show in a message: u32 len, bytes; repeated */
     cpipe_transport transport;
     short dial_events;     /* DIALING: what the transport waits for */
@@ -102,6 +108,8 @@ typedef struct cpipe_connection {
     int64_t blocking_ended_at;
     int drained;           /* the last read emptied the socket */
     size_t replay_left;    /* handshake replies still to come */
+    int loading;           /* REPLAYING: the ready check was answered LOADING */
+    int64_t probe_at;      /* REPLAYING: when to ask again (0: not waiting to) */
     int paused;            /* the owner stopped reading (a slow subscriber): no POLLIN, no command timeout */
     int handed_over;       /* READY: the host reads a shared descriptor of the socket and feeds the bytes (never read here) */
     /* Subscribed mode (RESP2), from the counts the last confirmations
@@ -120,7 +128,7 @@ typedef struct cpipe_connection {
     size_t staged_calls;     /* how many of them are staged */
     uint32_t next_id;        /* the id of a call submitted without a calls buffer */
 
-    char errstr[CPIPE_ERRSTR_LEN]; /* why it last failed */
+    char errstr[CPIPE_ERRSTR_LEN]; /* why it last failed, or why it is not up yet (loading) */
 } cpipe_connection;
 
 /* Sets a connection up from settings (copied; its handshake's AUTH and

@@ -416,8 +416,9 @@ static void io_main(void *arg) {
              * made; a socket opened since then gets its turn next time. */
             if (revents != 0 && m->used && (redisFD)cpipe_connection_fd(&m->conn) == p->pfds[k].fd) {
                 uint32_t failures = m->conn.failures;
+                int loading = m->conn.loading;
                 cpipe_connection_io(&m->conn, revents, READS_PER_TURN, now, &out);
-                if (m->conn.failures != failures) note_failure(p, &m->conn);
+                if (m->conn.failures != failures || m->conn.loading != loading) note_failure(p, &m->conn);
                 finish_return(m, &out);
             }
             cpipe_mutex_unlock(&m->lock);

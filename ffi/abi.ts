@@ -5,7 +5,7 @@
  */
 
 /** `CPIPE_ABI_VERSION`: the ABI this TypeScript expects; `cpipe_abi_version()` must match. */
-export const ABI_VERSION = 9;
+export const ABI_VERSION = 10;
 
 /** Status codes (`CPIPE_OK`, `CPIPE_ERR_*`). */
 export const Status = {
@@ -35,6 +35,7 @@ export const Setting = {
   MAX_REPLY_BYTES: 10,
   KEEPALIVE: 11,
   ONLY_UP: 12,
+  READY_CHECK: 13,
   TLS: 20,
   TLS_CA: 21,
   TLS_CERT: 22,

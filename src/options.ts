@@ -124,6 +124,16 @@ export interface ConnectOptions {
    * @example `{ maxReplyBytes: 64 * 1024 * 1024 }`
    */
   maxReplyBytes?: number;
+  /**
+   * Whether a connection waits for a restarted server to finish loading its data before it counts as up: a PING
+   * ends the handshake after every connect, and while the server answers it `LOADING` (as it would answer every
+   * command) the connection asks again every 100 ms instead, within `connectTimeout`. A pool's commands meanwhile
+   * wait in its offline queue; the synchronous client's `connect` waits. Default `true` (ioredis'
+   * `enableReadyCheck`); `false` saves the PING's round trip on each connect.
+   *
+   * @example `{ readyCheck: false }`
+   */
+  readyCheck?: boolean;
 }
 
 /** Where to connect, in an options object: a `url`, or `host` and `port`, or a unix socket `path`. */
@@ -286,6 +296,8 @@ export interface ClientSettings {
   readonly keepAlive: number;
   /** Largest reply accepted, in bytes. */
   readonly maxReplyBytes: number;
+  /** A PING ends every handshake, and the connection is not up while the server answers it LOADING. */
+  readonly readyCheck: boolean;
   /**
    * Send READONLY after every connect (a cluster replica's connection that serves reads); set by
    * {@linkcode withReadOnly} only.
@@ -552,6 +564,7 @@ const CONNECT_KEYS = new Set<string>([
   "keepAlive",
   "maxReplyBytes",
   "keyPrefix",
+  "readyCheck",
 ]);
 const ADDRESS_KEYS = new Set<string>(["url", "host", "port", "path"]);
 const POOL_KEYS = new Set<string>([
@@ -577,6 +590,7 @@ const PEER_NAMES: Readonly<Record<string, string>> = {
   RESP: "protocol",
   enableOfflineQueue: "offlineQueue",
   disableOfflineQueue: "offlineQueue",
+  enableReadyCheck: "readyCheck",
   connectionTimeout: "connectTimeout",
   socket: "host, port or path",
   family: "host (an IPv6 address picks IPv6)",
@@ -660,6 +674,7 @@ function build(
     commandTimeout,
     keepAlive: keepAlive(opts.keepAlive),
     maxReplyBytes: int("maxReplyBytes", opts.maxReplyBytes, 1, 2 ** 32 - 1, DEFAULTS.maxReplyBytes),
+    readyCheck: bool("readyCheck", opts.readyCheck, true),
   };
   if (entry === "connectPool") {
     const size = int("size", opts.size, 1, 1024, DEFAULTS.size);

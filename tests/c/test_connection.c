@@ -805,6 +805,101 @@ static void test_resend(void) {
     CHECK(cpipe_get_u32(packed) == 1 && cpipe_get_u32(packed + 4) == 4 && memcmp(packed + 8, "PING", 4) == 0);
 }
 
+static int occurrences(const void *hay, size_t len, const char *needle) {
+    int n = 0;
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= len; i++)
+        if (memcmp((const char *)hay + i, needle, k) == 0) n++;
+    return n;
+}
+
+/* The ready check: a PING ends the handshake; LOADING keeps the connection
+ * REPLAYING (no event, no failure), asked again LOADING_PROBE_MS later, until
+ * a reply other than LOADING makes it READY. Past the connect timeout it fails
+ * saying the server was loading; the calls staged behind it never left. */
+static void test_ready_check(void) {
+    reset_server();
+    uint8_t space[64], cmds[64], calls[8];
+    const char *select[] = {"SELECT", "2"};
+    cpipe_settings s = settings_with(2, select, space);
+    s.ready_check = 1;
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    CHECK(cpipe_connection_init(&c, 5, &s, &fake_transport, 1) == 0);
+    const char *get[] = {"GET", "k"};
+    size_t len = pack(cmds, 2, get);
+    call(calls, 9, 1, 0);
+    CHECK(cpipe_connection_submit(&c, cmds, len, 1, 22, calls, 0, &out) == CPIPE_OK);
+    cpipe_connection_io(&c, POLLOUT, 8, 1, &out);
+    CHECK(c.state == CPIPE_CONN_REPLAYING);
+    CHECK(contains(server.wrote, server.wrote_len, "SELECT") && occurrences(server.wrote, server.wrote_len, "PING") == 1);
+    CHECK(!contains(server.wrote, server.wrote_len, "GET"));
+
+    say("+OK\r\n-LOADING Redis is loading the dataset in memory\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 2, &out);
+    CHECK(c.state == CPIPE_CONN_REPLAYING && c.loading && record_count(&out) == 0);
+    CHECK(contains(c.errstr, strlen(c.errstr), "loading its data"));
+    CHECK(cpipe_connection_timers(&c, 50, &out) == 102); /* asked again then, before the deadline (1000) */
+    CHECK(occurrences(server.wrote, server.wrote_len, "PING") == 1);
+    CHECK(cpipe_connection_timers(&c, 102, &out) == 1000);
+    CHECK(occurrences(server.wrote, server.wrote_len, "PING") == 2 && !contains(server.wrote, server.wrote_len, "GET"));
+    say("-LOADING Redis is loading the dataset in memory\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 150, &out);
+    CHECK(c.state == CPIPE_CONN_REPLAYING && cpipe_connection_timers(&c, 151, &out) == 250);
+    CHECK(cpipe_connection_timers(&c, 250, &out) == 1000 && occurrences(server.wrote, server.wrote_len, "PING") == 3);
+
+    /* Loaded: PONG makes it READY, and the staged GET goes out. */
+    say("+PONG\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 260, &out);
+    CHECK(c.state == CPIPE_CONN_READY && !c.loading && contains(server.wrote, server.wrote_len, "GET"));
+    record up = record_at(&out, 0);
+    CHECK(up.kind == CPIPE_RECORD_EVENT && up.payload[0] == CPIPE_EVENT_UP && record_count(&out) == 1);
+    CHECK(cpipe_connection_timers(&c, 5000, &out) == 0); /* no command timeout, no probe */
+    say("$1\r\nv\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 261, &out);
+    CHECK(record_at(&out, 1).kind == CPIPE_RECORD_REPLY && record_at(&out, 1).id == 9);
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+
+    /* Any other answer to the check, an error included (a user not allowed PING), is READY. */
+    reset_server();
+    s = settings_with(0, NULL, NULL);
+    s.ready_check = 1;
+    CHECK(cpipe_connection_init(&c, 5, &s, &fake_transport, 1) == 0);
+    cpipe_connection_dial(&c, 0, &out);
+    cpipe_connection_io(&c, POLLOUT, 8, 1, &out);
+    CHECK(c.state == CPIPE_CONN_REPLAYING && occurrences(server.wrote, server.wrote_len, "PING") == 1);
+    say("-NOPERM this user has no permissions to run the 'ping' command\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 2, &out);
+    CHECK(c.state == CPIPE_CONN_READY);
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+
+    /* Still loading at the connect timeout: a failure that says so; the staged call never left. */
+    reset_server();
+    CHECK(cpipe_connection_init(&c, 5, &s, &fake_transport, 1) == 0);
+    call(calls, 10, 1, 0);
+    CHECK(cpipe_connection_submit(&c, cmds, len, 1, 22, calls, 0, &out) == CPIPE_OK);
+    cpipe_connection_io(&c, POLLOUT, 8, 0, &out);
+    say("-LOADING Redis is loading the dataset in memory\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 1, &out);
+    for (int64_t now = 101; now < 1000; now += 100) {
+        CHECK(cpipe_connection_timers(&c, now, &out) == 1000); /* asked again; the next time is set by the answer */
+        say("-LOADING Redis is loading the dataset in memory\r\n");
+        cpipe_connection_io(&c, POLLIN, 8, now, &out);
+    }
+    CHECK(c.state == CPIPE_CONN_REPLAYING && record_count(&out) == 0);
+    (void)cpipe_connection_timers(&c, 1000, &out);
+    CHECK(c.state == CPIPE_CONN_BACKOFF);
+    record down = record_at(&out, 0), failed = record_at(&out, 1);
+    CHECK(down.kind == CPIPE_RECORD_EVENT && down.payload[0] == CPIPE_EVENT_DOWN);
+    CHECK(contains(down.payload, down.len, "still loading its data (LOADING) after 1000 ms"));
+    CHECK(failed.kind == CPIPE_RECORD_FAILURE && failed.id == 10 && failed.flags == CPIPE_RECORD_UNSENT);
+    CHECK(!c.loading && c.probe_at == 0);
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+}
+
 int main(void) {
     long long before = cpipe_live_allocations();
     cpipe_alloc_install();
@@ -817,6 +912,7 @@ int main(void) {
     test_timed_after_blocking();
     test_failed_write();
     test_resend();
+    test_ready_check();
     CHECK(cpipe_live_allocations() == before);
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;

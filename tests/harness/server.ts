@@ -20,8 +20,12 @@ export interface RedisServer {
   cli(...args: string[]): string;
   /** Stops the server and waits for it to exit. */
   stop(): Promise<void>;
-  /** Starts it again on the same port (after `stop` or a crash). */
-  restart(): Promise<void>;
+  /**
+   * Starts it again on the same port (after `stop` or a crash), or stops and starts it; the data saved in its
+   * directory is read again. Returns once it answers PING, or with `{ loading: true }` once it answers at all
+   * (LOADING, while it reads that data).
+   */
+  restart(options?: { loading?: boolean }): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -143,7 +147,7 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
     return (r.stdout ?? "").trim();
   };
 
-  const launch = async (): Promise<void> => {
+  const launch = async (loading = false): Promise<void> => {
     const [cmd, args] = options.cpus
       ? ["taskset", ["-c", options.cpus, "redis-server", ...argv]]
       : ["redis-server", argv];
@@ -158,6 +162,7 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
       const r = spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "ping"], { encoding: "utf8" });
       const reply = (r.stdout ?? "").trim();
       if (reply === "PONG" || reply.startsWith("NOAUTH") || reply.includes("AUTH")) return;
+      if (loading && reply.startsWith("LOADING")) return;
       await sleep(25);
     }
     proc.kill("SIGKILL");
@@ -192,9 +197,9 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
     socket,
     cli,
     stop,
-    restart: async () => {
+    restart: async (options) => {
       await stop();
-      await launch();
+      await launch(options?.loading);
     },
     [Symbol.asyncDispose]: async () => {
       await stop();

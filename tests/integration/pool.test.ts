@@ -359,6 +359,9 @@ test("commandTimeout bounds a lease's calls: TimeoutError with the server stalle
 test("a blocking command refused for a bad argument exempts no other command of a lease's pipeline from the timeout", async () => {
   const [pool, k] = fresh({ size: 1, exclusiveConnections: 1, commandTimeout: 300 });
   const lease = await pool.acquire();
+  // Up first (an exclusive connection dials on its first command): a command staged behind the handshake is bounded
+  // by connectTimeout, not timed until it is sent.
+  assert.equal(await lease.ping(), "PONG");
   const piped = lease.pipeline();
   assert.throws(() => piped.addCommand("BLPOP", `${k}q`, {} as unknown as string), TypeError);
   piped.get(`${k}k`); // the command the refused BLPOP's place would have named

@@ -8,6 +8,9 @@ import { connect, ConnectionError, ProtocolError, ReplyError, TimeoutError } fro
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
 
+/** A peer is not Redis: without this the ready check's PING, not the command under test, would get its reply. */
+const NO_CHECK = { readyCheck: false } as const;
+
 test("a server restart while idle: the next call reconnects by itself, no error", async () => {
   const r = connect(server.host, server.port);
   r.set("restart:k", "v");
@@ -34,10 +37,14 @@ test("while the server is down every call fails fast with ConnectionError", asyn
   r.close();
 });
 
-test("a peer that answers garbage is a ProtocolError, a ConnectionError too", async () => {
+test("a peer that answers garbage is a ProtocolError, a ConnectionError too: at connect (the ready check), and to a command", async () => {
   const peer = await startPeer("garbage");
   try {
-    const r = connect("127.0.0.1", peer.port);
+    assert.throws(
+      () => connect("127.0.0.1", peer.port),
+      (e: unknown) => e instanceof ProtocolError && e instanceof ConnectionError,
+    );
+    const r = connect("127.0.0.1", peer.port, NO_CHECK);
     assert.throws(() => r.ping(), (e: unknown) => e instanceof ProtocolError && e instanceof ConnectionError);
     r.close();
   } finally {
@@ -48,7 +55,7 @@ test("a peer that answers garbage is a ProtocolError, a ConnectionError too", as
 test("a reply cut short by EOF is a ConnectionError, not a hang", async () => {
   const peer = await startPeer("partial");
   try {
-    const r = connect("127.0.0.1", peer.port);
+    const r = connect("127.0.0.1", peer.port, NO_CHECK);
     assert.throws(() => r.get("k"), (e: unknown) => e instanceof ConnectionError && /closed/.test(e.message));
     r.close();
   } finally {
@@ -56,10 +63,16 @@ test("a reply cut short by EOF is a ConnectionError, not a hang", async () => {
   }
 });
 
-test("a peer that never answers: TimeoutError after commandTimeout", async () => {
+test("a peer that never answers: a ConnectionError after connectTimeout (the ready check), a TimeoutError after commandTimeout", async () => {
   const peer = await startPeer("silent");
   try {
-    const r = connect("127.0.0.1", peer.port, { commandTimeout: 200 });
+    const connecting = Date.now();
+    assert.throws(
+      () => connect("127.0.0.1", peer.port, { connectTimeout: 200 }),
+      (e: unknown) => e instanceof ConnectionError && /no answer within 200 ms/.test(e.message),
+    );
+    assert.ok(Date.now() - connecting >= 150);
+    const r = connect("127.0.0.1", peer.port, { commandTimeout: 200, ...NO_CHECK });
     const started = Date.now();
     assert.throws(() => r.ping(), TimeoutError);
     assert.ok(Date.now() - started >= 150);

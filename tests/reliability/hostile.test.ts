@@ -8,17 +8,19 @@ import process from "node:process";
 import { afterAll, test } from "../harness/shim.ts";
 import { startPeer } from "../harness/peer.ts";
 import { startRedis } from "../harness/server.ts";
-import { connect, connectPool, ProtocolError, TimeoutError } from "../../mod.ts";
+import { connect, ConnectionError, connectPool, ProtocolError, TimeoutError } from "../../mod.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A peer is not Redis: without this the ready check's PING, not the command under test, would get its reply. */
+const NO_CHECK = { readyCheck: false } as const;
 
 test("the client: a reply for which no command waits is never handed to the next command", async () => {
   const peer = await startPeer("surplus");
   try {
-    const r = connect("127.0.0.1", peer.port);
+    const r = connect("127.0.0.1", peer.port, NO_CHECK);
     for (let i = 0; i < 3; i++) {
       assert.equal(r.send("PING"), "OK");
       await sleep(120); // the surplus reply arrives while nothing is pending
@@ -31,7 +33,7 @@ test("the client: a reply for which no command waits is never handed to the next
 
 test("the pool: a reply for which no command waits is never handed to the next command", async () => {
   const peer = await startPeer("surplus");
-  const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1 });
+  const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, ...NO_CHECK });
   try {
     for (let i = 0; i < 3; i++) {
       assert.equal(await pool.send("PING"), "OK");
@@ -46,14 +48,14 @@ test("the pool: a reply for which no command waits is never handed to the next c
 test("a peer that dribbles a byte every 100 ms does not defeat commandTimeout (client and pool)", async () => {
   const peer = await startPeer("dribble");
   try {
-    const r = connect("127.0.0.1", peer.port, { commandTimeout: 300 });
+    const r = connect("127.0.0.1", peer.port, { commandTimeout: 300, ...NO_CHECK });
     let started = Date.now();
     assert.throws(() => r.ping(), TimeoutError);
     let took = Date.now() - started;
     assert.ok(took >= 250 && took < 650, `client: ${took} ms`);
     r.close();
 
-    const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, commandTimeout: 300 });
+    const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, commandTimeout: 300, ...NO_CHECK });
     await pool.send("CLIENT", "ID").catch(() => {}); // times out, and the connection is dropped
     while (pool.connected === 0) await sleep(5); // a new one
     started = Date.now();
@@ -89,13 +91,13 @@ for (const [name, says] of HOSTILE) {
     try {
       const before = rss();
       let started = Date.now();
-      const r = connect("127.0.0.1", peer.port, { commandTimeout: 10_000 });
+      const r = connect("127.0.0.1", peer.port, { commandTimeout: 10_000, ...NO_CHECK });
       assert.throws(() => r.get("k"), (e: unknown) => e instanceof ProtocolError && says.test(e.message));
       r.close();
       const client = Date.now() - started;
 
       started = Date.now();
-      const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, commandTimeout: 10_000 });
+      const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, commandTimeout: 10_000, ...NO_CHECK });
       await assert.rejects(pool.get("k"), (e: unknown) => e instanceof ProtocolError && says.test(e.message));
       await pool.close();
       const pooled = Date.now() - started;
@@ -116,3 +118,28 @@ for (const [name, says] of HOSTILE) {
     await pool.close();
   });
 }
+
+test("a hostile reply to the ready check: connect is a ProtocolError saying why, and a pool's commands a ConnectionError that says it", async () => {
+  for (const [name, says] of HOSTILE) {
+    const peer = await startPeer(`reply:${name}`);
+    try {
+      assert.throws(
+        () => connect("127.0.0.1", peer.port, { connectTimeout: 10_000 }),
+        (e: unknown) => e instanceof ProtocolError && says.test(e.message),
+        name,
+      );
+      // The pool never counts the connection as up: its commands wait out offlineTimeout, told why.
+      const pool = connectPool({
+        host: "127.0.0.1",
+        port: peer.port,
+        size: 1,
+        offlineTimeout: 300,
+        reconnectMaxDelay: 50,
+      });
+      await assert.rejects(pool.get("k"), (e: unknown) => e instanceof ConnectionError && says.test(e.message), name);
+      await pool.close();
+    } finally {
+      peer.stop();
+    }
+  }
+});

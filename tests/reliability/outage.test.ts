@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { freePort, startRedis } from "../harness/server.ts";
-import { ConnectionError, connectPool } from "../../mod.ts";
+import { connect, ConnectionError, connectPool, ReplyError } from "../../mod.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
@@ -76,4 +76,59 @@ test("commands issued right after connectPool() wait for the first connection in
     "1",
   ]);
   await pool.close();
+});
+
+/**
+ * A server that restarts with data reads it before it serves, answering every command LOADING meanwhile (1-2 s
+ * here: 6,000 keys, each read 100 µs late, the server answering between keys).
+ */
+async function loadingServer() {
+  const loader = await startRedis({
+    args: ["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"],
+  });
+  loader.cli("DEBUG", "POPULATE", "6000", "k", "16");
+  loader.cli("SAVE");
+  return loader;
+}
+
+test("a server loading its data after a restart: the pool's commands wait for it (the ready check), none fails with LOADING", async () => {
+  await using loader = await loadingServer();
+  const pool = connectPool({
+    host: loader.host,
+    port: loader.port,
+    size: 2,
+    reconnectMaxDelay: 50,
+    offlineTimeout: 30_000,
+  });
+  const errors: string[] = [];
+  pool.on("error", ({ error }) => errors.push(error.message));
+  assert.equal(await pool.get("k:1"), "value:1".padEnd(16, "\0"));
+  await loader.restart({ loading: true });
+  while (pool.connected > 0) await sleep(1);
+  assert.match(loader.cli("PING"), /^LOADING/, "the server still loads when the commands are issued");
+  const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => pool.get(`k:${i}`)));
+  assert.deepEqual(replies, Array.from({ length: 100 }, (_, i) => `value:${i}`.padEnd(16, "\0")));
+  assert.equal(loader.cli("PING"), "PONG");
+  // Loading is not a failure: the only error events are the restart's.
+  assert.ok(errors.every((m) => !/LOADING/.test(m)), errors.join("; "));
+  await pool.close();
+});
+
+test("the synchronous client waits for a loading server within connectTimeout, else a ConnectionError says LOADING; readyCheck: false leaves the LOADING replies to the caller", async () => {
+  await using loader = await loadingServer();
+  await loader.restart({ loading: true });
+  const unchecked = connect(loader.host, loader.port, { readyCheck: false });
+  assert.throws(() => unchecked.get("k:1"), (e) => e instanceof ReplyError && /^LOADING/.test(e.message));
+  unchecked.close();
+  const started = Date.now();
+  assert.throws(
+    () => connect(loader.host, loader.port, { connectTimeout: 200 }),
+    (e) => e instanceof ConnectionError && /still loading its data \(LOADING\) after 200 ms/.test(e.message),
+  );
+  assert.ok(Date.now() - started < 1000, `${Date.now() - started} ms`);
+  assert.match(loader.cli("PING"), /^LOADING/, "the server still loads when the client connects");
+  const patient = connect(loader.host, loader.port);
+  assert.equal(loader.cli("PING"), "PONG", "connect returned once the data was read");
+  assert.equal(patient.get("k:5999"), "value:5999".padEnd(16, "\0"));
+  patient.close();
 });

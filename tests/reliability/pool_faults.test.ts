@@ -216,7 +216,14 @@ test("close() with work stuck on the server: in-flight commands reject with Clos
 test("a peer that answers garbage rejects with ProtocolError; one that hangs up, with ConnectionError", async () => {
   const garbage = await startPeer("garbage");
   try {
-    const pool = connectPool({ host: "127.0.0.1", port: garbage.port, size: 1, reconnectMaxDelay: 20 });
+    // Not Redis: its garbage must answer the PING under test, not the ready check's.
+    const pool = connectPool({
+      host: "127.0.0.1",
+      port: garbage.port,
+      size: 1,
+      reconnectMaxDelay: 20,
+      readyCheck: false,
+    });
     await assert.rejects(pool.ping(), (e: unknown) => e instanceof ProtocolError && e instanceof ConnectionError);
     await pool.close();
   } finally {
