@@ -438,9 +438,17 @@ static void note_subscriptions(cpipe_connection *c, int kind, uint32_t count) {
 
 /* ---- replies ---------------------------------------------------------------------------- */
 
-/* Whether an encoded reply is the error a server reading its data answers. */
-static int is_loading(const uint8_t *reply, size_t len) {
-    return len >= 5 + 8 && reply[0] == '-' && memcmp(reply + 5, "LOADING ", 8) == 0;
+/* Whether an encoded reply is an error whose text begins with `prefix`. */
+static int is_error(const uint8_t *reply, size_t len, const char *prefix) {
+    size_t n = strlen(prefix);
+    return len >= 5 + n && reply[0] == '-' && memcmp(reply + 5, prefix, n) == 0;
+}
+
+/* Whether an encoded reply is an error a server sends as it accepts a
+ * connection it will not serve, and then hangs up: the first reply, whatever
+ * was asked. */
+static int is_refusal(const uint8_t *reply, size_t len) {
+    return is_error(reply, len, "ERR max number of clients reached") || is_error(reply, len, "DENIED ");
 }
 
 /* Gives the whole reply in the encoder to whom it answers: a handshake
@@ -461,15 +469,16 @@ static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     if (!to_call && (is_push || (subscribed && kind != 0))) {
         rc = cpipe_record_push(out, c->index, reply, len);
     } else if (c->state == CPIPE_CONN_REPLAYING) {
-        /* The ready check's own answer decides nothing but LOADING: a proxy
-         * without PING, or a user not allowed it, is still served. */
+        /* The ready check's own answer decides nothing but LOADING and a
+         * refusal: a proxy without PING, or a user not allowed it (or not
+         * logged in), is still served. */
         int check = c->ready_check && c->replay_left == 1;
-        if (check && is_loading(reply, len)) {
+        if (check && is_error(reply, len, "LOADING ")) {
             /* Why nothing is up yet, for whoever asks meanwhile. */
             if (!c->loading) snprintf(c->errstr, sizeof c->errstr, "the server is loading its data (LOADING)");
             c->loading = 1;
             c->probe_at = now + LOADING_PROBE_MS;
-        } else if (reply[0] == '-' && !check) {
+        } else if (reply[0] == '-' && (!check || is_refusal(reply, len))) {
             fail_handshake(c, out);
             return -1;
         } else if (--c->replay_left == 0) {

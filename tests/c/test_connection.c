@@ -875,6 +875,19 @@ static void test_ready_check(void) {
     cpipe_buffer_release(&out);
     cpipe_connection_free(&c);
 
+    /* A server that will not serve says why as it accepts, then hangs up: that
+     * answer fails the connect, saying it, and is not taken for READY. */
+    reset_server();
+    CHECK(cpipe_connection_init(&c, 5, &s, &fake_transport, 0) == 0);
+    cpipe_connection_dial(&c, 0, &out);
+    cpipe_connection_io(&c, POLLOUT, 8, 1, &out);
+    say("-ERR max number of clients reached\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 2, &out);
+    CHECK(c.state == CPIPE_CONN_IDLE && c.status == CPIPE_ERR_HANDSHAKE);
+    CHECK(contains(c.errstr, strlen(c.errstr), "max number of clients reached"));
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
+
     /* Still loading at the connect timeout: a failure that says so; the staged call never left. */
     reset_server();
     CHECK(cpipe_connection_init(&c, 5, &s, &fake_transport, 1) == 0);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
 import { startPeer } from "../harness/peer.ts";
-import { connect, ConnectionError, ProtocolError, ReplyError, TimeoutError } from "../../mod.ts";
+import { connect, ConnectionError, connectPool, ProtocolError, ReplyError, TimeoutError } from "../../mod.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
@@ -116,4 +116,23 @@ test("a 512 MB value round-trips; one byte more is refused by the server with it
   );
   assert.equal(r.ping(), "PONG");
   r.close();
+});
+
+test("a server that refuses the connection as it accepts it (maxclients): connect says why, and so does the pool's offline wait", async () => {
+  await using full = await startRedis({ args: ["--maxclients", "1"] });
+  const holder = connect(full.host, full.port);
+  try {
+    assert.throws(
+      () => connect(full.host, full.port),
+      (e: unknown) => e instanceof ConnectionError && /max number of clients reached/.test(e.message),
+    );
+    const pool = connectPool({ host: full.host, port: full.port, size: 1, offlineTimeout: 300, reconnectMaxDelay: 50 });
+    await assert.rejects(
+      pool.get("k"),
+      (e: unknown) => e instanceof ConnectionError && /max number of clients reached/.test(e.message),
+    );
+    await pool.close();
+  } finally {
+    holder.close();
+  }
 });
