@@ -150,8 +150,9 @@ export type Redirect =
 
 /**
  * The redirection or transient refusal in an error reply: MOVED and ASK (slot, address), TRYAGAIN (a
- * multi-key command during a slot's migration) and CLUSTERDOWN (the cluster is failing over); null for any
- * other reply.
+ * multi-key command during a slot's migration), CLUSTERDOWN (the cluster is failing over) and LOADING (a replica
+ * reading the data of a full resync; a command it refuses so never ran, and the retry goes to the master); null for
+ * any other reply.
  */
 export function redirectOf(reply: Reply): Redirect | null {
   if (!(reply instanceof ReplyError)) return null;
@@ -165,7 +166,7 @@ export function redirectOf(reply: Reply): Redirect | null {
     if (!Number.isInteger(slot) || address === null) return null;
     return { kind: code === "MOVED" ? "moved" : "ask", slot, address };
   }
-  if (code === "TRYAGAIN" || code === "CLUSTERDOWN") return RETRY;
+  if (code === "TRYAGAIN" || code === "CLUSTERDOWN" || code === "LOADING") return RETRY;
   return null;
 }
 

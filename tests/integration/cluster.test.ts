@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { runChild } from "../harness/child.ts";
-import { freePort, type RedisCluster, startCluster } from "../harness/server.ts";
+import { freePort, type RedisCluster, runCli, startCluster } from "../harness/server.ts";
 import { ClosedError, ConnectionError, CpipeError, type Reply, ReplyError } from "../../mod.ts";
 import { type ClusterPool, connectCluster, connectClusterPool, slotOf } from "../../cluster.ts";
 
@@ -310,6 +310,33 @@ test("cluster: readFrom replica reads from the master while the replica is down"
   assert(Date.now() - started < 500, `20 reads took ${Date.now() - started} ms`);
   await replica.restart();
   await cluster.waitHealthy();
+});
+
+test("cluster: a replica that loads its data (as after a full resync) answers LOADING: its reads go to the master, none fails (pool and client)", async () => {
+  await using pool = await connectClusterPool({ nodes: seeds(), readFrom: "replica" });
+  const keys = Array.from({ length: 3000 }, (_, i) => `{loading}:${i}`);
+  await Promise.all(keys.map((k) => pool.set(k, "v")));
+  const reader = pool.nodeFor("get", keys[0]!), writer = pool.nodeFor("set", keys[0]!, "v");
+  const replica = cluster.nodes.find((n) => `${n.host}:${n.port}` === reader)!;
+  const master = cluster.nodes.find((n) => `${n.host}:${n.port}` === writer)!;
+  for (let i = 0; i < 100 && replica.cli("DBSIZE") !== master.cli("DBSIZE"); i++) await sleep(20);
+  const sync = connectCluster({ nodes: seeds(), readFrom: "replica" });
+  assert.equal(sync.get(keys[1]!), "v", "the synchronous client's connection to the replica is up");
+  // Reading each key 300 µs late, answering between keys: ~1 s of LOADING on the connections already up.
+  replica.cli("CONFIG", "SET", "key-load-delay", "300");
+  replica.cli("CONFIG", "SET", "loading-process-events-interval-bytes", "1024");
+  const reload = runCli(["-h", replica.host, "-p", String(replica.port), "DEBUG", "RELOAD"]);
+  try {
+    while (!/^LOADING/.test(replica.cli("PING"))) await sleep(5);
+    assert.deepEqual(sync.get(keys[2]!), "v");
+    assert.deepEqual(await Promise.all(keys.slice(0, 200).map((k) => pool.get(k))), Array(200).fill("v"));
+    assert.match(replica.cli("PING"), /^LOADING/, "the replica still loads when the reads are answered");
+    assert(pool.stats.retried > 0, "a read was refused and sent again");
+  } finally {
+    await reload;
+    replica.cli("CONFIG", "SET", "key-load-delay", "0");
+    sync.close();
+  }
 });
 
 /**
