@@ -3,16 +3,24 @@
  * runs for 6 s; at 2 s the server is stopped, and started again 1 s later on the same port. Counts the calls that
  * failed and the latency of all calls (a call waiting in an offline queue counts from its issue to its answer), for
  * each client with its default options, one client at a time against the same server.
+ * R2 (`--keys 2000000`): the same with data, as a server with persistence restarts: the server holds that many keys
+ * (DEBUG POPULATE, 64-byte values, saved), reads them again after each restart, and answers every command LOADING
+ * meanwhile (2-3 s here); the run lasts 9 s.
  *
- *   node_modules/.bin/bun bench/restart.ts     cpipe's pool, Bun's RedisClient, ioredis, node-redis under Bun
- *   node_modules/.bin/deno run -A bench/restart.ts   cpipe's pool, ioredis, node-redis under Deno
+ *   node_modules/.bin/bun bench/restart.ts [--keys N]     cpipe's pool, Bun's RedisClient, ioredis, node-redis under Bun
+ *   node_modules/.bin/deno run -A bench/restart.ts [--keys N]   cpipe's pool, ioredis, node-redis under Deno
  */
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { connectPool } from "../mod.ts";
 import { startRedis } from "../tests/harness/server.ts";
 
-const RUN_MS = 6000;
+const args = "Deno" in globalThis
+  ? (globalThis as unknown as { Deno: { args: string[] } }).Deno.args
+  : (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+const keysAt = args.indexOf("--keys");
+const KEYS = keysAt >= 0 ? Number(args[keysAt + 1]) : 0;
+const RUN_MS = KEYS > 0 ? 9000 : 6000;
 const DOWN_AT_MS = 2000;
 const DOWN_FOR_MS = 1000;
 const PER_TICK = 5;
@@ -27,6 +35,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const isBun = "Bun" in globalThis;
 const server = await startRedis();
 const url = `redis://${server.host}:${server.port}`;
+if (KEYS > 0) {
+  server.cli("DEBUG", "POPULATE", String(KEYS), "restart", "64");
+  server.cli("SAVE");
+}
 
 const subjects: (() => Promise<Subject>)[] = [
   async () => {
@@ -67,11 +79,14 @@ function percentile(sorted: number[], p: number): number {
 }
 
 console.log(
-  `R1: ${PER_TICK} GETs every ms for ${RUN_MS / 1000} s; the server stopped at ${DOWN_AT_MS / 1000} s ` +
-    `and started again ${DOWN_FOR_MS / 1000} s later (redis-server on ${server.port})`,
+  `${KEYS > 0 ? "R2" : "R1"}: ${PER_TICK} GETs every ms for ${RUN_MS / 1000} s; the server stopped at ` +
+    `${DOWN_AT_MS / 1000} s and started again ${DOWN_FOR_MS / 1000} s later (redis-server on ${server.port})` +
+    (KEYS > 0 ? `, reading ${KEYS.toLocaleString("en-US")} keys again` : ""),
 );
 console.log("| client | calls | failed | p50 ms | p99 ms | max ms | unsettled 5 s after the end |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+/** How long each restart took to answer PING (reading the data, with --keys). */
+const loading: number[] = [];
 for (const make of subjects) {
   const subject = await make();
   const latencies: number[] = [];
@@ -81,7 +96,9 @@ for (const make of subjects) {
     await sleep(DOWN_AT_MS);
     await server.stop();
     await sleep(DOWN_FOR_MS);
+    const back = performance.now();
     await server.restart();
+    loading.push(performance.now() - back);
   })();
   while (performance.now() - started < RUN_MS) {
     for (let i = 0; i < PER_TICK; i++) {
@@ -107,4 +124,7 @@ for (const make of subjects) {
   );
   await subject.close();
 }
+console.log(
+  `The server answered PING ${loading.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")} after each start.`,
+);
 await server[Symbol.asyncDispose]();
