@@ -362,8 +362,9 @@ static void transport_ready(cpipe_connection *c, int64_t now, cpipe_buffer *out)
 int cpipe_connection_accepts(const cpipe_connection *c, int64_t now, int waiting_ok) {
     switch (c->state) {
     case CPIPE_CONN_READY:
-    case CPIPE_CONN_DIALING:
-    case CPIPE_CONN_REPLAYING: return 1;
+    case CPIPE_CONN_DIALING: return 1;
+    /* A server that is loading its data may take long: as one that is down. */
+    case CPIPE_CONN_REPLAYING: return waiting_ok || !c->loading;
     case CPIPE_CONN_BACKOFF: return waiting_ok || c->retry_at <= now;
     case CPIPE_CONN_IDLE: return 1;
     default: return 0;

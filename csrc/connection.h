@@ -149,7 +149,8 @@ void cpipe_connection_dial(cpipe_connection *c, int64_t now, cpipe_buffer *out);
 void cpipe_connection_dial_soon(cpipe_connection *c, int reconnect);
 
 /* Whether calls submitted now would be taken: up, on the way up, or about
- * to dial (`waiting_ok`: also while backing off). */
+ * to dial (`waiting_ok`: also while backing off, or while the server loads
+ * its data). */
 int cpipe_connection_accepts(const cpipe_connection *c, int64_t now, int waiting_ok);
 
 /* Takes packed commands (already measured: `count` commands, `resp_size`

@@ -132,3 +132,25 @@ test("the synchronous client waits for a loading server within connectTimeout, e
   assert.equal(patient.get("k:5999"), "value:5999".padEnd(16, "\0"));
   patient.close();
 });
+
+test("offlineQueue: false fails fast while the server loads its data: a ConnectionError that says so, never sent", async () => {
+  await using loader = await loadingServer();
+  const pool = connectPool({
+    host: loader.host,
+    port: loader.port,
+    size: 2,
+    reconnectMaxDelay: 50,
+    offlineQueue: false,
+  });
+  assert.equal(await pool.get("k:1"), "value:1".padEnd(16, "\0"));
+  await loader.restart({ loading: true });
+  await sleep(300); // the connections are back, and told LOADING
+  assert.match(loader.cli("PING"), /^LOADING/);
+  const started = Date.now();
+  await assert.rejects(
+    pool.get("k:1"),
+    (e: unknown) => e instanceof ConnectionError && e.unsent && /loading its data \(LOADING\)/.test(e.message),
+  );
+  assert.ok(Date.now() - started < 100, `${Date.now() - started} ms`);
+  await pool.close();
+});
