@@ -130,6 +130,7 @@ int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_setti
         }
     }
     c->ready_check = s->ready_check;
+    c->reconnect_on_readonly = s->reconnect_on_readonly;
     if (c->ready_check) {
         if (cpipe_buffer_append(&c->replay, PING, sizeof PING - 1) != 0) {
             cpipe_connection_free(c);
@@ -153,6 +154,7 @@ static void disconnect(cpipe_connection *c) {
     c->replay_left = 0;
     c->loading = 0;
     c->probe_at = 0;
+    c->read_only = 0;
     c->subscriptions = 0;
     c->shard_subscriptions = 0;
     cpipe_buffer_release(&c->enc.encoded);
@@ -498,6 +500,7 @@ static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
          * command whole (no permission, wrong arguments). */
         int partial = oldest->replies > 1 && !(want != 0 && reply[0] == '-');
         rc = cpipe_record_reply(out, c->index, oldest->id, partial, reply, len);
+        if (c->reconnect_on_readonly && is_error(reply, len, "READONLY ")) c->read_only = 1;
         if (rc == 0) {
             if (partial) {
                 oldest->replies--;
@@ -524,6 +527,12 @@ static int take_replies(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
         if (take_reply(c, now, out) != 0) return -1;
     if (rc < 0) {
         cpipe_connection_fail(c, rc, why, out);
+        return -1;
+    }
+    if (c->read_only) {
+        /* A failover made this server a replica, and a name that moved to
+         * the new master is only read again by a new dial. */
+        cpipe_connection_fail(c, CPIPE_ERR_CONN, "the server answered READONLY (a replica now): reconnecting", out);
         return -1;
     }
     return 0;

@@ -90,6 +90,7 @@ typedef struct cpipe_connection {
     cpipe_buffer replay;    /* RESP of the handshake commands */
     size_t replay_count;    /* how many */
     int ready_check;        /* the last of them is a PING that LOADING answers until the server has its data */
+    int reconnect_on_readonly; /* a READONLY reply to a call drops the connection (then it dials again) */
     cpipe_buffer secrets;   /* arguments never to show in a message: u32 len, bytes; repeated */
     cpipe_transport transport;
     short dial_events;     /* DIALING: what the transport waits for */
@@ -109,6 +110,7 @@ typedef struct cpipe_connection {
     int drained;           /* the last read emptied the socket */
     size_t replay_left;    /* handshake replies still to come */
     int loading;           /* REPLAYING: the ready check was answered LOADING */
+    int read_only;         /* READY: a call was answered READONLY; dropped once the replies received are handed out */
     int64_t probe_at;      /* REPLAYING: when to ask again (0: not waiting to) */
     int paused;            /* the owner stopped reading (a slow subscriber): no POLLIN, no command timeout */
     int handed_over;       /* READY: the host reads a shared descriptor of the socket and feeds the bytes (never read here) */

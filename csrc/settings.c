@@ -64,6 +64,7 @@ int cpipe_settings_read(cpipe_settings *s, const uint8_t *buf, size_t len, int s
         case CPIPE_SET_KEEPALIVE: ok = read_int(v, n, 0, INT32_MAX / 1000, &s->keepalive_s) == 0; break;
         case CPIPE_SET_ONLY_UP: ok = read_int(v, n, 0, 1, &s->only_up) == 0; break;
         case CPIPE_SET_READY_CHECK: ok = read_int(v, n, 0, 1, &s->ready_check) == 0; break;
+        case CPIPE_SET_RECONNECT_ON_READONLY: ok = read_int(v, n, 0, 1, &s->reconnect_on_readonly) == 0; break;
         case CPIPE_SET_MAX_REPLY_BYTES:
             ok = n == 4 && cpipe_get_u32(v) > 0;
             if (ok) s->max_reply_bytes = cpipe_get_u32(v);

@@ -21,6 +21,7 @@ typedef struct cpipe_settings {
     int keepalive_s;         /* 0: off */
     int only_up;             /* pool: route -1 never stages on a connection that is not up */
     int ready_check;         /* a PING ends the handshake: not up while the server answers LOADING */
+    int reconnect_on_readonly; /* a READONLY reply drops the connection, which dials again */
     uint32_t max_reply_bytes;
     const uint8_t *handshake; /* packed commands, in the caller's buffer */
     size_t handshake_len;

@@ -134,6 +134,16 @@ export interface ConnectOptions {
    * @example `{ readyCheck: false }`
    */
   readyCheck?: boolean;
+  /**
+   * Whether a `READONLY` reply drops its connection, which then dials the address again (the reply still goes to its
+   * command; the other commands in flight on that connection reject with `ConnectionError`). For a managed service
+   * whose failover moves a DNS name to the new master (ElastiCache, Azure, Memorystore): the old master, made a
+   * replica, keeps the connections open and refuses every write. ioredis users do this with `reconnectOnError`.
+   * Default `false`: a connection to a replica on purpose keeps serving reads.
+   *
+   * @example `{ url: process.env.REDIS_URL, reconnectOnReadOnly: true }`
+   */
+  reconnectOnReadOnly?: boolean;
 }
 
 /** Where to connect, in an options object: a `url`, or `host` and `port`, or a unix socket `path`. */
@@ -298,6 +308,8 @@ export interface ClientSettings {
   readonly maxReplyBytes: number;
   /** A PING ends every handshake, and the connection is not up while the server answers it LOADING. */
   readonly readyCheck: boolean;
+  /** A READONLY reply drops its connection, which dials the address again. */
+  readonly reconnectOnReadOnly: boolean;
   /**
    * Send READONLY after every connect (a cluster replica's connection that serves reads); set by
    * {@linkcode withReadOnly} only.
@@ -565,6 +577,7 @@ const CONNECT_KEYS = new Set<string>([
   "maxReplyBytes",
   "keyPrefix",
   "readyCheck",
+  "reconnectOnReadOnly",
 ]);
 const ADDRESS_KEYS = new Set<string>(["url", "host", "port", "path"]);
 const POOL_KEYS = new Set<string>([
@@ -591,6 +604,7 @@ const PEER_NAMES: Readonly<Record<string, string>> = {
   enableOfflineQueue: "offlineQueue",
   disableOfflineQueue: "offlineQueue",
   enableReadyCheck: "readyCheck",
+  reconnectOnError: "reconnectOnReadOnly",
   connectionTimeout: "connectTimeout",
   socket: "host, port or path",
   family: "host (an IPv6 address picks IPv6)",
@@ -675,6 +689,7 @@ function build(
     keepAlive: keepAlive(opts.keepAlive),
     maxReplyBytes: int("maxReplyBytes", opts.maxReplyBytes, 1, 2 ** 32 - 1, DEFAULTS.maxReplyBytes),
     readyCheck: bool("readyCheck", opts.readyCheck, true),
+    reconnectOnReadOnly: bool("reconnectOnReadOnly", opts.reconnectOnReadOnly, false),
   };
   if (entry === "connectPool") {
     const size = int("size", opts.size, 1, 1024, DEFAULTS.size);

@@ -90,6 +90,7 @@ function writeConnection(w: SettingsWriter, s: ClientSettings): void {
   // The core counts keepalive in seconds; any non-zero wait is at least one.
   w.int(Setting.KEEPALIVE, s.keepAlive === 0 ? 0 : Math.ceil(s.keepAlive / 1000));
   w.int(Setting.READY_CHECK, s.readyCheck ? 1 : 0);
+  if (s.reconnectOnReadOnly) w.int(Setting.RECONNECT_ON_READONLY, 1);
   const handshake = handshakeCommands(s);
   if (handshake.length > 0) {
     const encoder = new CommandEncoder();

@@ -913,6 +913,49 @@ static void test_ready_check(void) {
     cpipe_connection_free(&c);
 }
 
+/* reconnect_on_readonly: a READONLY reply goes to its call, the replies
+ * already received to theirs, then the connection drops (DOWN, BACKOFF) and
+ * the calls still owed fail; without the setting nothing happens. */
+static void test_readonly_reconnect(void) {
+    for (int on = 0; on <= 1; on++) {
+        reset_server();
+        uint8_t cmds[64], calls[24];
+        cpipe_settings s = settings_with(0, NULL, NULL);
+        s.reconnect_on_readonly = on;
+        cpipe_connection c;
+        cpipe_buffer out = {0};
+        CHECK(cpipe_connection_init(&c, 2, &s, &fake_transport, 1) == 0);
+        cpipe_connection_dial(&c, 0, &out);
+        cpipe_connection_io(&c, POLLOUT, 8, 1, &out);
+        CHECK(c.state == CPIPE_CONN_READY);
+        cpipe_buffer_reset(&out);
+        const char *set[] = {"SET", "k", "v"};
+        size_t one = pack(cmds, 3, set);
+        memcpy(cmds + one, cmds, one);
+        memcpy(cmds + 2 * one, cmds, one);
+        call(calls, 1, 1, 0);
+        call(calls + 8, 2, 1, 0);
+        call(calls + 16, 3, 1, 0);
+        CHECK(cpipe_connection_submit(&c, cmds, 3 * one, 3, 3 * 27, calls, 2, &out) == CPIPE_OK);
+        say("-READONLY You can't write against a read only replica.\r\n-READONLY You can't write against a read only replica.\r\n");
+        cpipe_connection_io(&c, POLLIN, 8, 3, &out);
+        record first = record_at(&out, 0), second = record_at(&out, 1);
+        CHECK(first.kind == CPIPE_RECORD_REPLY && first.id == 1 && first.payload[0] == '-');
+        CHECK(second.kind == CPIPE_RECORD_REPLY && second.id == 2);
+        if (on) {
+            record down = record_at(&out, 2), failed = record_at(&out, 3);
+            CHECK(c.state == CPIPE_CONN_BACKOFF && c.read_only == 0);
+            CHECK(down.kind == CPIPE_RECORD_EVENT && down.payload[0] == CPIPE_EVENT_DOWN);
+            CHECK(contains(down.payload, down.len, "answered READONLY"));
+            CHECK(failed.kind == CPIPE_RECORD_FAILURE && failed.id == 3 && failed.flags == 0); /* it was sent */
+        } else {
+            CHECK(c.state == CPIPE_CONN_READY && record_count(&out) == 2 && c.calls.count == 1);
+        }
+        cpipe_buffer_release(&out);
+        cpipe_connection_free(&c);
+    }
+}
+
 int main(void) {
     long long before = cpipe_live_allocations();
     cpipe_alloc_install();
@@ -926,6 +969,7 @@ int main(void) {
     test_failed_write();
     test_resend();
     test_ready_check();
+    test_readonly_reconnect();
     CHECK(cpipe_live_allocations() == before);
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;

@@ -5,6 +5,9 @@
  * when the server died reject (never resent).
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, test } from "../harness/shim.ts";
 import { freePort, startRedis } from "../harness/server.ts";
 import { connect, ConnectionError, connectPool, ReplyError } from "../../mod.ts";
@@ -153,4 +156,39 @@ test("offlineQueue: false fails fast while the server loads its data: a Connecti
   );
   assert.ok(Date.now() - started < 100, `${Date.now() - started} ms`);
   await pool.close();
+});
+
+test("reconnectOnReadOnly: after a failover that moves the address (a socket's link here, a DNS name in production), writes go to the new master", async () => {
+  await using oldMaster = await startRedis();
+  await using newMaster = await startRedis();
+  const dir = mkdtempSync(join(tmpdir(), "cpipe-link-"));
+  const link = join(dir, "redis.sock");
+  symlinkSync(oldMaster.socket, link);
+  const pool = connectPool({ path: link, size: 1, reconnectMaxDelay: 50, reconnectOnReadOnly: true });
+  const stuck = connectPool({ path: link, size: 1 });
+  const client = connect({ path: link, reconnectOnReadOnly: true });
+  try {
+    assert.equal(await pool.set("ro:k", "1"), "OK");
+    assert.equal(await stuck.set("ro:k", "1"), "OK");
+    assert.equal(client.set("ro:k", "1"), "OK");
+    // The failover: the old master follows the new one, and the name moves to the new one.
+    oldMaster.cli("REPLICAOF", "127.0.0.1", String(newMaster.port));
+    rmSync(link);
+    symlinkSync(newMaster.socket, link);
+    const readOnly = (e: unknown) => e instanceof ReplyError && /^READONLY/.test(e.message);
+    await assert.rejects(pool.set("ro:k", "2"), readOnly);
+    assert.equal(await pool.set("ro:k", "3"), "OK");
+    assert.throws(() => client.set("ro:k", "4"), readOnly);
+    assert.equal(client.set("ro:k", "5"), "OK");
+    assert.equal(newMaster.cli("GET", "ro:k"), "5");
+    // Without the option the connection stays with the replica.
+    for (let i = 0; i < 3; i++) await assert.rejects(stuck.set("ro:k", "6"), readOnly);
+  } finally {
+    // A master with a replica waits for it before it exits (shutdown-timeout): none, so both stop at once.
+    oldMaster.cli("REPLICAOF", "NO", "ONE");
+    client.close();
+    await pool.close();
+    await stuck.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

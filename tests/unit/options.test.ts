@@ -313,6 +313,7 @@ test("connect() with no address and no REDIS_URL: 127.0.0.1:6379 and every defau
     keepAlive: 15_000,
     maxReplyBytes: 512 * 1024 * 1024,
     readyCheck: true,
+    reconnectOnReadOnly: false,
   });
   assert.ok(Object.isFrozen(s) && Object.isFrozen(s.address));
   const p = withEnv(NO_ENV, () => poolSettings());
@@ -455,6 +456,8 @@ const ERRORS: Array<[label: string, fn: () => unknown, why: RegExp]> = [
   ["peer name 2", pool({ enableOfflineQueue: false }), /did you mean offlineQueue\?/],
   ["peer name 3", call({ enableReadyCheck: false }), /did you mean readyCheck\?/],
   ["readyCheck", call({ readyCheck: "no" }), /readyCheck must be/],
+  ["peer name 4", pool({ reconnectOnError: () => true }), /did you mean reconnectOnReadOnly\?/],
+  ["reconnectOnReadOnly", call({ reconnectOnReadOnly: 1 }), /reconnectOnReadOnly must be/],
   ["far off", call({ zzzzzz: 1 }), /unknown option "zzzzzz" for connect\(\)$/],
   ["pool-only", call({ size: 2 }), /size is an option of connectPool\(\), not of connect\(\)/],
   ["pool typo", pool({ sise: 2 }), /unknown option "sise" for connectPool\(\); did you mean size\?/],
