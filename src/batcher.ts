@@ -107,6 +107,8 @@ export interface BatchOwner {
    * (the offline queue), false when they fail now.
    */
   offline(): boolean;
+  /** `host:port` or the socket's path, for the errors of commands no connection took. */
+  readonly address: string;
 }
 
 export class Batcher {
@@ -350,7 +352,11 @@ export class Batcher {
       if (rc === Status.ERR_BUSY) return false;
       // Every shared connection is down, waiting to reconnect: wait for one (in order, the rest behind it).
       if (rc === Status.ERR_CONN && route === -1 && this.#owner.offline()) return false;
-      const error = errorFromStatus(rc, this.errstr(handle), undefined, true); // refused: nothing was sent
+      // Refused: nothing was sent. Which server was out of reach, as a dropped connection's error says.
+      const why = rc === Status.ERR_CONN && route === -1
+        ? `${this.#owner.address}: ${this.errstr(handle)}`
+        : this.errstr(handle);
+      const error = errorFromStatus(rc, why, undefined, true);
       if (pin !== null) pin.failure ??= error;
       this.queued -= count;
       segment.sent = to;

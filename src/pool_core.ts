@@ -127,6 +127,7 @@ export class PoolCore {
       fail: (id, error, connection) => dispatcher.fail(id, error, connection),
       exclusive: (route) => this.#exclusive(route),
       offline: () => this.#offline(),
+      address: this.address,
     });
     this.#batcher.attach(handle);
     this.#batcher.onSchedule = () => {

@@ -152,7 +152,10 @@ test("offlineQueue: false fails fast while the server loads its data: a Connecti
   const started = Date.now();
   await assert.rejects(
     pool.get("k:1"),
-    (e: unknown) => e instanceof ConnectionError && e.unsent && /loading its data \(LOADING\)/.test(e.message),
+    (e: unknown) =>
+      e instanceof ConnectionError && e.unsent &&
+      e.message ===
+        `cpipe: ${loader.host}:${loader.port}: no connection is up: the server is loading its data (LOADING)`,
   );
   assert.ok(Date.now() - started < 100, `${Date.now() - started} ms`);
   await pool.close();
