@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, test } from "../harness/shim.ts";
-import { freePort, startRedis } from "../harness/server.ts";
-import { connect, ConnectionError, connectPool, ReplyError } from "../../mod.ts";
+import { freePort, type RedisServer, startRedis } from "../harness/server.ts";
+import { connect, ConnectionError, connectPool, type Pool, type PoolOptions, ReplyError } from "../../mod.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
@@ -94,15 +94,14 @@ async function loadingServer() {
   return loader;
 }
 
+/** A pool of 2 on `server` that redials within 50 ms, with `options`. */
+function poolOn(server: RedisServer, options: PoolOptions): Pool {
+  return connectPool({ host: server.host, port: server.port, size: 2, reconnectMaxDelay: 50, ...options });
+}
+
 test("a server loading its data after a restart: the pool's commands wait for it (the ready check), none fails with LOADING", async () => {
   await using loader = await loadingServer();
-  const pool = connectPool({
-    host: loader.host,
-    port: loader.port,
-    size: 2,
-    reconnectMaxDelay: 50,
-    offlineTimeout: 30_000,
-  });
+  const pool = poolOn(loader, { offlineTimeout: 30_000 });
   const errors: string[] = [];
   pool.on("error", ({ error }) => errors.push(error.message));
   assert.equal(await pool.get("k:1"), "value:1".padEnd(16, "\0"));
@@ -138,13 +137,7 @@ test("the synchronous client waits for a loading server within connectTimeout, e
 
 test("offlineQueue: false fails fast while the server loads its data: a ConnectionError that says so, never sent", async () => {
   await using loader = await loadingServer();
-  const pool = connectPool({
-    host: loader.host,
-    port: loader.port,
-    size: 2,
-    reconnectMaxDelay: 50,
-    offlineQueue: false,
-  });
+  const pool = poolOn(loader, { offlineQueue: false });
   assert.equal(await pool.get("k:1"), "value:1".padEnd(16, "\0"));
   await loader.restart({ loading: true });
   await sleep(300); // the connections are back, and told LOADING
