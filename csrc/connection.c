@@ -672,20 +672,25 @@ static int probe_again(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     return write_some(c, now, out);
 }
 
+/* The next due time of a connection that a dial or a timer may just have
+ * failed: its redial in BACKOFF, none when IDLE (its owner dials). */
+static int64_t due_after_failure(const cpipe_connection *c) {
+    return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
+}
+
 int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     char why[160];
     switch (c->state) {
     case CPIPE_CONN_BACKOFF:
         if (now < c->retry_at) return c->retry_at;
         cpipe_connection_dial(c, now, out);
-        return c->state == CPIPE_CONN_DIALING ? c->deadline : c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
+        return c->state == CPIPE_CONN_DIALING ? c->deadline : due_after_failure(c);
     case CPIPE_CONN_DIALING:
     case CPIPE_CONN_REPLAYING:
         if (c->deadline == 0 || now < c->deadline) {
-            if (c->probe_at == 0) return c->deadline;
-            if (now >= c->probe_at && probe_again(c, now, out) != 0) return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
-            if (c->probe_at != 0 && (c->deadline == 0 || c->probe_at < c->deadline)) return c->probe_at;
-            return c->deadline;
+            if (c->probe_at != 0 && now >= c->probe_at && probe_again(c, now, out) != 0) return due_after_failure(c);
+            /* The sooner of the next ready check (once answered LOADING) and the deadline. */
+            return c->probe_at != 0 && (c->deadline == 0 || c->probe_at < c->deadline) ? c->probe_at : c->deadline;
         }
         if (c->loading) {
             snprintf(why, sizeof why, "cannot connect: the server was still loading its data (LOADING) after %d ms",
@@ -699,7 +704,7 @@ int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *
                          : "");
         }
         cpipe_connection_fail(c, CPIPE_ERR_CONN, why, out);
-        return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
+        return due_after_failure(c);
     case CPIPE_CONN_READY: {
         /* A blocking command may wait on the server for ever: only its own
          * timeout applies, and the calls behind it wait with it. Once it is
@@ -715,7 +720,7 @@ int64_t cpipe_connection_timers(cpipe_connection *c, int64_t now, cpipe_buffer *
         if (now < due) return due;
         snprintf(why, sizeof why, "no reply within %d ms", c->command_timeout_ms);
         cpipe_connection_fail(c, CPIPE_ERR_TIMEOUT, why, out);
-        return c->state == CPIPE_CONN_BACKOFF ? c->retry_at : 0;
+        return due_after_failure(c);
     }
     default: return 0;
     }

@@ -105,12 +105,12 @@
 #define CPIPE_SET_KEEPALIVE 11        /* i32 s, 0: no TCP keepalive */
 #define CPIPE_SET_ONLY_UP 12          /* i32 0/1 (pool): route -1 takes only connections that are up; with none,
                                          CPIPE_ERR_CONN, and the host keeps the commands (its offline queue) */
-#define CPIPE_SET_RECONNECT_ON_READONLY 14 /* i32 0/1, default 0: a reply READONLY to a call (the server became a
-                                         replica: a failover that moved a DNS name) drops the connection once the
-                                         replies already received are handed out, and it dials the name again */
 #define CPIPE_SET_READY_CHECK 13      /* i32 0/1, default 0: a PING ends every handshake, and a connection is not up
                                          while the server answers it LOADING (a restarted server reading its data);
                                          asked again every 100 ms, within the connect timeout */
+#define CPIPE_SET_RECONNECT_ON_READONLY 14 /* i32 0/1, default 0: a reply READONLY to a call (the server became a
+                                         replica: a failover that moved a DNS name) drops the connection once the
+                                         replies already received are handed out, and it dials the name again */
 /* TLS (numbered apart from the keys above, which other features extend). A
  * certificate that fails to parse or verify fails the dial (CPIPE_ERR_CONN)
  * with the reason in words; key material never appears in a message. */

@@ -31,10 +31,10 @@ export type Listener<K extends keyof ConnectionEvents> = (event: ConnectionEvent
 
 type Listeners = { [K in keyof ConnectionEvents]: Listener<K>[] };
 
-/** The listeners of one client or pool. */
 /** Every event's name. */
 export const EVENT_TYPES: readonly (keyof ConnectionEvents)[] = ["ready", "error", "reconnecting", "close", "gap"];
 
+/** The listeners of one client or pool. */
 export class Emitter {
   #listeners: Listeners = { ready: [], error: [], reconnecting: [], close: [], gap: [] };
 

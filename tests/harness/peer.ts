@@ -10,6 +10,12 @@ export interface Peer {
 /** How the peer misbehaves: see peer.mjs. */
 export type PeerMode = "garbage" | "silent" | "close" | "partial" | "surplus" | "dribble" | `reply:${string}`;
 
+/**
+ * A client's options for a peer: it is not Redis, so no ready check, or the check's PING, not the command under
+ * test, would get the reply the peer misbehaves with.
+ */
+export const PEER_OPTIONS = { readyCheck: false } as const;
+
 export function startPeer(mode: PeerMode): Promise<Peer> {
   const script = fileURLToPath(new URL("./peer.mjs", import.meta.url));
   const child = spawn("node", [script, mode], { stdio: ["ignore", "pipe", "inherit"] });

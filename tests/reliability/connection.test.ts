@@ -2,14 +2,11 @@
 import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
-import { startPeer } from "../harness/peer.ts";
+import { PEER_OPTIONS, startPeer } from "../harness/peer.ts";
 import { connect, ConnectionError, connectPool, ProtocolError, ReplyError, TimeoutError } from "../../mod.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
-
-/** A peer is not Redis: without this the ready check's PING, not the command under test, would get its reply. */
-const NO_CHECK = { readyCheck: false } as const;
 
 test("a server restart while idle: the next call reconnects by itself, no error", async () => {
   const r = connect(server.host, server.port);
@@ -44,7 +41,7 @@ test("a peer that answers garbage is a ProtocolError, a ConnectionError too: at 
       () => connect("127.0.0.1", peer.port),
       (e: unknown) => e instanceof ProtocolError && e instanceof ConnectionError,
     );
-    const r = connect("127.0.0.1", peer.port, NO_CHECK);
+    const r = connect("127.0.0.1", peer.port, PEER_OPTIONS);
     assert.throws(() => r.ping(), (e: unknown) => e instanceof ProtocolError && e instanceof ConnectionError);
     r.close();
   } finally {
@@ -55,7 +52,7 @@ test("a peer that answers garbage is a ProtocolError, a ConnectionError too: at 
 test("a reply cut short by EOF is a ConnectionError, not a hang", async () => {
   const peer = await startPeer("partial");
   try {
-    const r = connect("127.0.0.1", peer.port, NO_CHECK);
+    const r = connect("127.0.0.1", peer.port, PEER_OPTIONS);
     assert.throws(() => r.get("k"), (e: unknown) => e instanceof ConnectionError && /closed/.test(e.message));
     r.close();
   } finally {
@@ -72,7 +69,7 @@ test("a peer that never answers: a ConnectionError after connectTimeout (the rea
       (e: unknown) => e instanceof ConnectionError && /no answer within 200 ms/.test(e.message),
     );
     assert.ok(Date.now() - connecting >= 150);
-    const r = connect("127.0.0.1", peer.port, { commandTimeout: 200, ...NO_CHECK });
+    const r = connect("127.0.0.1", peer.port, { commandTimeout: 200, ...PEER_OPTIONS });
     const started = Date.now();
     assert.throws(() => r.ping(), TimeoutError);
     assert.ok(Date.now() - started >= 150);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { afterAll, test } from "../harness/shim.ts";
-import { startPeer } from "../harness/peer.ts";
+import { PEER_OPTIONS, startPeer } from "../harness/peer.ts";
 import { startRedis } from "../harness/server.ts";
 import { connect, ConnectionError, connectPool, ProtocolError, TimeoutError } from "../../mod.ts";
 
@@ -14,13 +14,11 @@ const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** A peer is not Redis: without this the ready check's PING, not the command under test, would get its reply. */
-const NO_CHECK = { readyCheck: false } as const;
 
 test("the client: a reply for which no command waits is never handed to the next command", async () => {
   const peer = await startPeer("surplus");
   try {
-    const r = connect("127.0.0.1", peer.port, NO_CHECK);
+    const r = connect("127.0.0.1", peer.port, PEER_OPTIONS);
     for (let i = 0; i < 3; i++) {
       assert.equal(r.send("PING"), "OK");
       await sleep(120); // the surplus reply arrives while nothing is pending
@@ -33,7 +31,7 @@ test("the client: a reply for which no command waits is never handed to the next
 
 test("the pool: a reply for which no command waits is never handed to the next command", async () => {
   const peer = await startPeer("surplus");
-  const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, ...NO_CHECK });
+  const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, ...PEER_OPTIONS });
   try {
     for (let i = 0; i < 3; i++) {
       assert.equal(await pool.send("PING"), "OK");
@@ -48,14 +46,14 @@ test("the pool: a reply for which no command waits is never handed to the next c
 test("a peer that dribbles a byte every 100 ms does not defeat commandTimeout (client and pool)", async () => {
   const peer = await startPeer("dribble");
   try {
-    const r = connect("127.0.0.1", peer.port, { commandTimeout: 300, ...NO_CHECK });
+    const r = connect("127.0.0.1", peer.port, { commandTimeout: 300, ...PEER_OPTIONS });
     let started = Date.now();
     assert.throws(() => r.ping(), TimeoutError);
     let took = Date.now() - started;
     assert.ok(took >= 250 && took < 650, `client: ${took} ms`);
     r.close();
 
-    const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, commandTimeout: 300, ...NO_CHECK });
+    const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, commandTimeout: 300, ...PEER_OPTIONS });
     await pool.send("CLIENT", "ID").catch(() => {}); // times out, and the connection is dropped
     while (pool.connected === 0) await sleep(5); // a new one
     started = Date.now();
@@ -91,13 +89,19 @@ for (const [name, says] of HOSTILE) {
     try {
       const before = rss();
       let started = Date.now();
-      const r = connect("127.0.0.1", peer.port, { commandTimeout: 10_000, ...NO_CHECK });
+      const r = connect("127.0.0.1", peer.port, { commandTimeout: 10_000, ...PEER_OPTIONS });
       assert.throws(() => r.get("k"), (e: unknown) => e instanceof ProtocolError && says.test(e.message));
       r.close();
       const client = Date.now() - started;
 
       started = Date.now();
-      const pool = connectPool({ host: "127.0.0.1", port: peer.port, size: 1, commandTimeout: 10_000, ...NO_CHECK });
+      const pool = connectPool({
+        host: "127.0.0.1",
+        port: peer.port,
+        size: 1,
+        commandTimeout: 10_000,
+        ...PEER_OPTIONS,
+      });
       await assert.rejects(pool.get("k"), (e: unknown) => e instanceof ProtocolError && says.test(e.message));
       await pool.close();
       const pooled = Date.now() - started;

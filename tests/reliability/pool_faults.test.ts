@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { afterAll, test } from "../harness/shim.ts";
 import { startRedis } from "../harness/server.ts";
 import { sleep, until } from "../harness/wait.ts";
-import { startPeer } from "../harness/peer.ts";
+import { PEER_OPTIONS, startPeer } from "../harness/peer.ts";
 import { ClosedError, ConnectionError, connectPool, ProtocolError, ReplyError, TimeoutError } from "../../mod.ts";
 
 const server = await startRedis();
@@ -216,13 +216,12 @@ test("close() with work stuck on the server: in-flight commands reject with Clos
 test("a peer that answers garbage rejects with ProtocolError; one that hangs up, with ConnectionError", async () => {
   const garbage = await startPeer("garbage");
   try {
-    // Not Redis: its garbage must answer the PING under test, not the ready check's.
     const pool = connectPool({
       host: "127.0.0.1",
       port: garbage.port,
       size: 1,
       reconnectMaxDelay: 20,
-      readyCheck: false,
+      ...PEER_OPTIONS,
     });
     await assert.rejects(pool.ping(), (e: unknown) => e instanceof ProtocolError && e instanceof ConnectionError);
     await pool.close();
