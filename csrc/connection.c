@@ -155,6 +155,7 @@ static void disconnect(cpipe_connection *c) {
     c->loading = 0;
     c->probe_at = 0;
     c->read_only = 0;
+    c->retiring = 0;
     c->subscriptions = 0;
     c->shard_subscriptions = 0;
     cpipe_buffer_release(&c->enc.encoded);
@@ -320,6 +321,7 @@ void cpipe_connection_dial_soon(cpipe_connection *c, int reconnect) {
 
 static void become_ready(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     c->state = CPIPE_CONN_READY;
+    c->ready_at = now;
     c->loading = 0;
     c->probe_at = 0;
     c->backoff_ms = BACKOFF_FIRST_MS;
@@ -363,7 +365,7 @@ static void transport_ready(cpipe_connection *c, int64_t now, cpipe_buffer *out)
 
 int cpipe_connection_accepts(const cpipe_connection *c, int64_t now, int waiting_ok) {
     switch (c->state) {
-    case CPIPE_CONN_READY:
+    case CPIPE_CONN_READY: return waiting_ok || !c->retiring;
     case CPIPE_CONN_DIALING: return 1;
     /* A server that is loading its data may take long: as one that is down. */
     case CPIPE_CONN_REPLAYING: return waiting_ok || !c->loading;
@@ -519,6 +521,11 @@ static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     return 0;
 }
 
+static void retire_now(cpipe_connection *c, cpipe_buffer *out) {
+    cpipe_connection_fail(c, CPIPE_ERR_CONN, "another connection to this address was answered READONLY (a replica "
+                          "now): reconnecting", out);
+}
+
 /* Hands out every whole reply already received. 0, or -1 when the connection failed. */
 static int take_replies(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     char why[CPIPE_ERRSTR_LEN];
@@ -532,10 +539,21 @@ static int take_replies(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     if (c->read_only) {
         /* A failover made this server a replica, and a name that moved to
          * the new master is only read again by a new dial. */
+        if (!c->retiring) c->read_only_drops++; /* a retiring one is known to be stale */
         cpipe_connection_fail(c, CPIPE_ERR_CONN, "the server answered READONLY (a replica now): reconnecting", out);
         return -1;
     }
+    if (c->retiring && c->calls.count == 0) {
+        retire_now(c, out);
+        return -1;
+    }
     return 0;
+}
+
+void cpipe_connection_retire(cpipe_connection *c, cpipe_buffer *out) {
+    if (c->state != CPIPE_CONN_READY) return;
+    c->retiring = 1;
+    if (c->calls.count == 0) retire_now(c, out);
 }
 
 /* Reads once: 2 when a whole read's worth came (more may wait), 1 when

@@ -111,6 +111,9 @@ typedef struct cpipe_connection {
     size_t replay_left;    /* handshake replies still to come */
     int loading;           /* REPLAYING: the ready check was answered LOADING */
     int read_only;         /* READY: a call was answered READONLY; dropped once the replies received are handed out */
+    uint32_t read_only_drops; /* drops for a READONLY answer, ever: tells an owner to retire the others */
+    int retiring;          /* READY: takes no new shared commands, and drops once it owes nothing (cpipe_connection_retire) */
+    int64_t ready_at;      /* READY: since when (ms) */
     int64_t probe_at;      /* REPLAYING: when to ask again (0: not waiting to) */
     int paused;            /* the owner stopped reading (a slow subscriber): no POLLIN, no command timeout */
     int handed_over;       /* READY: the host reads a shared descriptor of the socket and feeds the bytes (never read here) */
@@ -143,6 +146,12 @@ int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_setti
 /* Closes the socket and frees everything, without records. */
 void cpipe_connection_free(cpipe_connection *c);
 
+/* Makes a READY connection that another one to its address found stale
+ * (answered READONLY: the name has moved) drop once the calls it owes are
+ * answered (at once when it owes none), and dial again; meanwhile it takes
+ * no shared commands (cpipe_connection_accepts). */
+void cpipe_connection_retire(cpipe_connection *c, cpipe_buffer *out);
+
 /* Starts dialing now (from IDLE or BACKOFF). */
 void cpipe_connection_dial(cpipe_connection *c, int64_t now, cpipe_buffer *out);
 
@@ -151,8 +160,8 @@ void cpipe_connection_dial(cpipe_connection *c, int64_t now, cpipe_buffer *out);
 void cpipe_connection_dial_soon(cpipe_connection *c, int reconnect);
 
 /* Whether calls submitted now would be taken: up, on the way up, or about
- * to dial (`waiting_ok`: also while backing off, or while the server loads
- * its data). */
+ * to dial (`waiting_ok`: also while backing off, while the server loads its
+ * data, or while retiring). */
 int cpipe_connection_accepts(const cpipe_connection *c, int64_t now, int waiting_ok);
 
 /* Takes packed commands (already measured: `count` commands, `resp_size`

@@ -92,6 +92,7 @@ typedef struct pool_member {
     /* A submit needing the session was refused: its holder's state is gone,
      * so every later submit is refused too, until it is acquired again. */
     int session_lost;
+    unsigned read_only_seen; /* the pool's read_only_epoch when it was last compared with it */
     atomic_size_t pushes_held; /* bytes of its push records in the queue (not under `lock`) */
 
     /* Bytes the host fed and set aside for the I/O thread to parse
@@ -129,6 +130,13 @@ struct cpipe_pool {
     size_t in_flight;   /* calls submitted whose last record was not drained */
     int notified;       /* a byte went to the host since the queue was last emptied */
     char last_error[CPIPE_ERRSTR_LEN];
+    /* The last connection dropped for a READONLY answer: its address, and
+     * when. The shared connections to that address up before then are
+     * retired (retire_if_stale). The epoch counts such drops (not under qlock). */
+    atomic_uint read_only_epoch;
+    char read_only_host[CPIPE_MAX_HOST_LEN + 1];
+    int read_only_port;
+    int64_t read_only_at;
 
     /* notify[0] is the host's end, notify[1] the I/O thread's. */
     redisFD notify[2];
@@ -194,6 +202,35 @@ static void note_failure(cpipe_pool *p, const cpipe_connection *c) {
     cpipe_mutex_unlock(&p->qlock);
 }
 
+/* Remembers that a connection dropped for a READONLY answer: a failover
+ * moved its address to another server, and every other shared connection to
+ * it is stale. Called by whichever thread saw it, the member's lock held. */
+static void note_read_only(cpipe_pool *p, pool_member *m, int64_t now) {
+    cpipe_mutex_lock(&p->qlock);
+    memcpy(p->read_only_host, m->conn.host, sizeof p->read_only_host);
+    p->read_only_port = m->conn.port;
+    p->read_only_at = now;
+    m->read_only_seen = atomic_fetch_add(&p->read_only_epoch, 1) + 1;
+    cpipe_mutex_unlock(&p->qlock);
+}
+
+/* Retires a shared connection that was up, to the address a READONLY drop
+ * named, before that drop (the member's lock held): a quiet pool's other
+ * connections would each be refused a write before redialing. Returns
+ * whether it did. */
+static int retire_if_stale(cpipe_pool *p, pool_member *m, cpipe_buffer *out) {
+    unsigned epoch = atomic_load(&p->read_only_epoch);
+    if (m->read_only_seen == epoch) return 0;
+    m->read_only_seen = epoch;
+    if (m->role != CPIPE_ROLE_SHARED || m->conn.state != CPIPE_CONN_READY || m->conn.retiring) return 0;
+    cpipe_mutex_lock(&p->qlock);
+    int stale = m->conn.port == p->read_only_port && strcmp(m->conn.host, p->read_only_host) == 0 &&
+                m->conn.ready_at < p->read_only_at;
+    cpipe_mutex_unlock(&p->qlock);
+    if (stale) cpipe_connection_retire(&m->conn, out);
+    return stale;
+}
+
 /* Parses bytes the host read from a handed-over member's socket (its lock
  * held) and publishes their records at once, before the lock is let go: no
  * later chunk's records, parsed by the other thread, may overtake them.
@@ -201,10 +238,12 @@ static void note_failure(cpipe_pool *p, const cpipe_connection *c) {
  * connection failed. */
 static int feed_member(cpipe_pool *p, pool_member *m, const uint8_t *data, size_t len, int quiet) {
     cpipe_buffer out = {0};
-    uint32_t failures = m->conn.failures;
-    cpipe_connection_feed(&m->conn, data, len, cpipe_now_ms(), &out);
+    uint32_t failures = m->conn.failures, read_only_drops = m->conn.read_only_drops;
+    int64_t now = cpipe_now_ms();
+    cpipe_connection_feed(&m->conn, data, len, now, &out);
     int failed = m->conn.failures != failures;
     if (failed) note_failure(p, &m->conn);
+    if (m->conn.read_only_drops != read_only_drops) note_read_only(p, m, now);
     publish_to(p, &out, quiet);
     cpipe_buffer_release(&out);
     return failed;
@@ -338,6 +377,7 @@ static void io_main(void *arg) {
             if (m->used) {
                 if (m->aside_on) (void)parse_aside(p, m, PUSH_HOLD_MAX, 0);
                 uint32_t failures = m->conn.failures;
+                (void)retire_if_stale(p, m, &out);
                 int64_t due = cpipe_connection_timers(&m->conn, now, &out);
                 if (m->conn.failures != failures) note_failure(p, &m->conn);
                 /* A submit to a handed-over connection does not wake this
@@ -415,10 +455,11 @@ static void io_main(void *arg) {
             /* The host may have closed the connection since the poll set was
              * made; a socket opened since then gets its turn next time. */
             if (revents != 0 && m->used && (redisFD)cpipe_connection_fd(&m->conn) == p->pfds[k].fd) {
-                uint32_t failures = m->conn.failures;
+                uint32_t failures = m->conn.failures, read_only_drops = m->conn.read_only_drops;
                 int loading = m->conn.loading;
                 cpipe_connection_io(&m->conn, revents, READS_PER_TURN, now, &out);
                 if (m->conn.failures != failures || m->conn.loading != loading) note_failure(p, &m->conn);
+                if (m->conn.read_only_drops != read_only_drops) note_read_only(p, m, now);
                 finish_return(m, &out);
             }
             cpipe_mutex_unlock(&m->lock);
@@ -678,7 +719,7 @@ CPIPE_API int32_t cpipe_pool_feed(cpipe_pool *p, int32_t connection, int32_t fd,
  * the fewest calls owed (an idle one at once); else one on its way up
  * (unless `only_up`: the host then keeps the batch until one is up). -1
  * when none takes it. */
-static int pick_shared(cpipe_pool *p, int64_t now) {
+static int pick_shared(cpipe_pool *p, int64_t now, cpipe_buffer *out) {
     int count = atomic_load(&p->count);
     int best = -1, fallback = -1;
     size_t best_load = SIZE_MAX, fallback_load = SIZE_MAX;
@@ -687,7 +728,11 @@ static int pick_shared(cpipe_pool *p, int64_t now) {
         pool_member *m = p->members[i];
         cpipe_mutex_lock(&m->lock);
         int shared = m->used && m->role == CPIPE_ROLE_SHARED;
-        int ready = shared && m->conn.state == CPIPE_CONN_READY;
+        if (shared && retire_if_stale(p, m, out) && m->conn.state != CPIPE_CONN_READY) {
+            note_failure(p, &m->conn);
+            wake_io(p); /* it redials after its backoff: the thread's timer */
+        }
+        int ready = shared && m->conn.state == CPIPE_CONN_READY && !m->conn.retiring;
         int accepts = shared && !p->only_up && cpipe_connection_accepts(&m->conn, now, 0);
         size_t load = m->conn.calls.count;
         cpipe_mutex_unlock(&m->lock);
@@ -731,7 +776,7 @@ CPIPE_API int32_t cpipe_pool_submit(cpipe_pool *p, const uint8_t *cmds, int32_t 
     cpipe_buffer out = {0};
     int64_t now = cpipe_now_ms();
     for (int attempt = 0; attempt < 3; attempt++) {
-        int i = route >= 0 ? route : pick_shared(p, now);
+        int i = route >= 0 ? route : pick_shared(p, now, &out);
         if (i < 0) break;
         pool_member *m = p->members[i];
         cpipe_mutex_lock(&m->lock);

@@ -136,7 +136,8 @@ export interface ConnectOptions {
   readyCheck?: boolean;
   /**
    * Whether a `READONLY` reply drops its connection, which then dials the address again (the reply still goes to its
-   * command; the other commands in flight on that connection reject with `ConnectionError`). For a managed service
+   * command; the other commands in flight on that connection reject with `ConnectionError`); a pool's other
+   * connections to the address dial again too, each once its commands in flight are answered. For a managed service
    * whose failover moves a DNS name to the new master (ElastiCache, Azure, Memorystore): the old master, made a
    * replica, keeps the connections open and refuses every write. ioredis users do this with `reconnectOnError`.
    * Default `false`: a connection to a replica on purpose keeps serving reads.

@@ -913,6 +913,14 @@ static void test_ready_check(void) {
     cpipe_connection_free(&c);
 }
 
+/* Dials at 0 and is up at 1 (no handshake); its records are dropped. */
+static void bring_up(cpipe_connection *c, cpipe_buffer *out) {
+    cpipe_connection_dial(c, 0, out);
+    cpipe_connection_io(c, POLLOUT, 8, 1, out);
+    CHECK(c->state == CPIPE_CONN_READY && c->ready_at == 1);
+    cpipe_buffer_reset(out);
+}
+
 /* reconnect_on_readonly: a READONLY reply goes to its call, the replies
  * already received to theirs, then the connection drops (DOWN, BACKOFF) and
  * the calls still owed fail; without the setting nothing happens. */
@@ -925,10 +933,7 @@ static void test_readonly_reconnect(void) {
         cpipe_connection c;
         cpipe_buffer out = {0};
         CHECK(cpipe_connection_init(&c, 2, &s, &fake_transport, 1) == 0);
-        cpipe_connection_dial(&c, 0, &out);
-        cpipe_connection_io(&c, POLLOUT, 8, 1, &out);
-        CHECK(c.state == CPIPE_CONN_READY);
-        cpipe_buffer_reset(&out);
+        bring_up(&c, &out);
         const char *set[] = {"SET", "k", "v"};
         size_t one = pack(cmds, 3, set);
         memcpy(cmds + one, cmds, one);
@@ -956,6 +961,48 @@ static void test_readonly_reconnect(void) {
     }
 }
 
+/* cpipe_connection_retire: an idle connection drops at once; one that owes
+ * a call takes no shared commands, hands out its reply, then drops; a
+ * READONLY answer meanwhile drops it as such, not counted as news (mode 2). */
+static void test_retire(void) {
+    cpipe_settings s = settings_with(0, NULL, NULL);
+    s.reconnect_on_readonly = 1;
+    for (int mode = 0; mode <= 2; mode++) {
+        int owing = mode > 0;
+        reset_server();
+        uint8_t cmds[64], calls[8];
+        cpipe_connection c;
+        cpipe_buffer out = {0};
+        CHECK(cpipe_connection_init(&c, 2, &s, &fake_transport, 1) == 0);
+        cpipe_connection_retire(&c, &out); /* not up: nothing to retire */
+        CHECK(c.state == CPIPE_CONN_IDLE && !c.retiring && record_count(&out) == 0);
+        bring_up(&c, &out);
+        if (owing) {
+            const char *set[] = {"SET", "k", "v"};
+            size_t one = pack(cmds, 3, set);
+            call(calls, 1, 1, 0);
+            CHECK(cpipe_connection_submit(&c, cmds, one, 1, 27, calls, 2, &out) == CPIPE_OK);
+        }
+        cpipe_connection_retire(&c, &out);
+        if (owing) {
+            CHECK(c.state == CPIPE_CONN_READY && c.retiring && record_count(&out) == 0);
+            CHECK(!cpipe_connection_accepts(&c, 3, 0) && cpipe_connection_accepts(&c, 3, 1));
+            say(mode == 1 ? "+OK\r\n" : "-READONLY You can't write against a read only replica.\r\n");
+            cpipe_connection_io(&c, POLLIN, 8, 3, &out);
+            record reply = record_at(&out, 0);
+            CHECK(reply.kind == CPIPE_RECORD_REPLY && reply.id == 1 && reply.payload[0] == (mode == 1 ? '+' : '-'));
+        }
+        record down = record_at(&out, owing);
+        CHECK(c.state == CPIPE_CONN_BACKOFF && !c.retiring && c.read_only_drops == 0);
+        CHECK(record_count(&out) == owing + 1);
+        CHECK(down.kind == CPIPE_RECORD_EVENT && down.payload[0] == CPIPE_EVENT_DOWN);
+        CHECK(contains(down.payload, down.len,
+                       mode == 2 ? "the server answered READONLY" : "another connection to this address was answered READONLY"));
+        cpipe_buffer_release(&out);
+        cpipe_connection_free(&c);
+    }
+}
+
 int main(void) {
     long long before = cpipe_live_allocations();
     cpipe_alloc_install();
@@ -970,6 +1017,7 @@ int main(void) {
     test_resend();
     test_ready_check();
     test_readonly_reconnect();
+    test_retire();
     CHECK(cpipe_live_allocations() == before);
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;

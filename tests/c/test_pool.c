@@ -825,6 +825,32 @@ static void test_command_timeout(void) {
     cpipe_pool_free(p);
 }
 
+/* reconnect_on_readonly in a pool: the first READONLY answer drops its
+ * connection, and the other shared connections to the address, up since
+ * before, are retired with it (idle: at once), each with its own message;
+ * all come up again. */
+static void test_read_only_retires_siblings(void) {
+    reset();
+    pool_settings(sock_path, 0, 3, 0, 2000, 1000, NULL);
+    settings_int(&cfg, CPIPE_SET_RECONNECT_ON_READONLY, 1);
+    cpipe_pool *p = pool_from(&cfg);
+    for (int i = 0; i < 3; i++) CHECK(await_event(p, i, CPIPE_EVENT_UP, 1, 3000) != NULL);
+    admin("REPLICAOF", "127.0.0.1", "1", NULL); /* a replica of no one: it refuses writes */
+    batch_add(&b, 1, "SET", "c:ro", "1");
+    int32_t first = submit(p, &b, -1);
+    CHECK(first >= 0 && collect(p, 1, 3000) == 0 && res.tag[1] == '-');
+    for (int i = 0; i < 3; i++) {
+        const event *down = await_event(p, i, CPIPE_EVENT_DOWN, 1, 3000);
+        const char *why = i == first ? "the server answered READONLY" : "another connection to this address";
+        CHECK(down != NULL && strstr(down->message, why) != NULL);
+    }
+    admin("REPLICAOF", "NO", "ONE", NULL);
+    for (int i = 0; i < 3; i++) CHECK(await_event(p, i, CPIPE_EVENT_UP, 2, 3000) != NULL);
+    CHECK(count_events(-1, CPIPE_EVENT_DOWN) == 3);
+    batch_add(&b, 2, "SET", "c:ro", "2");
+    CHECK(submit(p, &b, -1) >= 0 && collect(p, 2, 3000) == 0 && res.tag[2] == '+');
+    cpipe_pool_free(p);
+}
 
 /* ---- a connection whose socket the host reads (cpipe_pool_hand_over) ------------------------ */
 
@@ -1201,6 +1227,7 @@ int main(void) {
     if (getenv("CPIPE_TEST_SOCKET") != NULL) {
         test_live();
         test_command_timeout();
+        test_read_only_retires_siblings();
         test_hand_over();
         test_passwords();
 #ifdef CPIPE_FAULT_INJECTION

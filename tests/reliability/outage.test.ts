@@ -163,10 +163,15 @@ test("reconnectOnReadOnly: after a failover that moves the address (a socket's l
   const pool = connectPool({ path: link, size: 1, reconnectMaxDelay: 50, reconnectOnReadOnly: true });
   const stuck = connectPool({ path: link, size: 1 });
   const client = connect({ path: link, reconnectOnReadOnly: true });
+  // A quiet pool of several: its connections are each handed one write at a time.
+  const quiet = connectPool({ path: link, size: 4, reconnectMaxDelay: 50, reconnectOnReadOnly: true });
   try {
     assert.equal(await pool.set("ro:k", "1"), "OK");
     assert.equal(await stuck.set("ro:k", "1"), "OK");
     assert.equal(client.set("ro:k", "1"), "OK");
+    await quiet.set("ro:q", "0");
+    await sleep(100); // all four are up
+    for (let i = 0; i < 8; i++) assert.equal(await quiet.set("ro:q", String(i)), "OK");
     // The failover: the old master follows the new one, and the name moves to the new one.
     oldMaster.cli("REPLICAOF", "127.0.0.1", String(newMaster.port));
     rmSync(link);
@@ -177,6 +182,10 @@ test("reconnectOnReadOnly: after a failover that moves the address (a socket's l
     assert.throws(() => client.set("ro:k", "4"), readOnly);
     assert.equal(client.set("ro:k", "5"), "OK");
     assert.equal(newMaster.cli("GET", "ro:k"), "5");
+    // The first READONLY retires the other three too: no later write goes to the old master.
+    await assert.rejects(quiet.set("ro:q", "a"), readOnly);
+    for (let i = 0; i < 8; i++) assert.equal(await quiet.set("ro:q", String(i)), "OK");
+    assert.equal(newMaster.cli("GET", "ro:q"), "7");
     // Without the option the connection stays with the replica.
     for (let i = 0; i < 3; i++) await assert.rejects(stuck.set("ro:k", "6"), readOnly);
   } finally {
@@ -185,6 +194,7 @@ test("reconnectOnReadOnly: after a failover that moves the address (a socket's l
     client.close();
     await pool.close();
     await stuck.close();
+    await quiet.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
