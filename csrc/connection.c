@@ -129,6 +129,7 @@ int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_setti
             return -1;
         }
     }
+    c->replay_lenient = s->handshake_lenient <= count ? s->handshake_lenient : count;
     c->ready_check = s->ready_check;
     c->reconnect_on_readonly = s->reconnect_on_readonly;
     if (c->ready_check) {
@@ -476,14 +477,17 @@ static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     } else if (c->state == CPIPE_CONN_REPLAYING) {
         /* The ready check's own answer decides nothing but LOADING and a
          * refusal: a proxy without PING, or a user not allowed it (or not
-         * logged in), is still served. */
+         * logged in), is still served. Nor do the lenient commands' (CLIENT
+         * SETINFO, unknown before Redis 7.2). */
         int check = c->ready_check && c->replay_left == 1;
+        size_t before_check = c->replay_left - (c->ready_check ? 1 : 0);
+        int lenient = check || (before_check > 0 && before_check <= c->replay_lenient);
         if (check && is_error(reply, len, "LOADING ")) {
             /* Why nothing is up yet, for whoever asks meanwhile. */
             if (!c->loading) snprintf(c->errstr, sizeof c->errstr, "the server is loading its data (LOADING)");
             c->loading = 1;
             c->probe_at = now + LOADING_PROBE_MS;
-        } else if (reply[0] == '-' && (!check || is_refusal(reply, len))) {
+        } else if (reply[0] == '-' && (!lenient || is_refusal(reply, len))) {
             fail_handshake(c, out);
             return -1;
         } else if (--c->replay_left == 0) {

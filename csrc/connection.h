@@ -89,6 +89,7 @@ typedef struct cpipe_connection {
     cpipe_socket_options socket_options;
     cpipe_buffer replay;    /* RESP of the handshake commands */
     size_t replay_count;    /* how many */
+    size_t replay_lenient;  /* the last of them (before the ready check) whose error replies are ignored */
     int ready_check;        /* the last of them is a PING that LOADING answers until the server has its data */
     int reconnect_on_readonly; /* a READONLY reply to a call drops the connection (then it dials again) */
     cpipe_buffer secrets;   /* arguments never to show in a message: u32 len, bytes; repeated */

@@ -77,7 +77,7 @@
 #define CPIPE_API __attribute__((visibility("default")))
 #endif
 
-#define CPIPE_ABI_VERSION 11
+#define CPIPE_ABI_VERSION 12
 
 /* Status codes. */
 #define CPIPE_OK 0
@@ -111,6 +111,9 @@
 #define CPIPE_SET_RECONNECT_ON_READONLY 14 /* i32 0/1, default 0: a reply READONLY to a call (the server became a
                                          replica: a failover that moved a DNS name) drops the connection once the
                                          replies already received are handed out, and it dials the name again */
+#define CPIPE_SET_HANDSHAKE_LENIENT 15 /* i32, default 0: the last N commands of CPIPE_SET_HANDSHAKE may be refused
+                                         (their error replies are ignored): CLIENT SETINFO, which servers before 7.2,
+                                         and users without the permission, refuse */
 /* TLS (numbered apart from the keys above, which other features extend). A
  * certificate that fails to parse or verify fails the dial (CPIPE_ERR_CONN)
  * with the reason in words; key material never appears in a message. */

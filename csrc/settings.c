@@ -43,6 +43,7 @@ int cpipe_settings_read(cpipe_settings *s, const uint8_t *buf, size_t len, int s
         pos += n;
         int ok = 0;
         size_t count = 0, resp_size = 0;
+        int lenient = 0;
         int pool_only = key == CPIPE_SET_RECONNECT_MAX || key == CPIPE_SET_MAX_IN_FLIGHT || key == CPIPE_SET_SHARED ||
                         key == CPIPE_SET_EXCLUSIVE || key == CPIPE_SET_ONLY_UP;
         if (pool_only && scope != CPIPE_SETTINGS_POOL) return refuse(why, cap, "only a pool takes it", key);
@@ -97,11 +98,18 @@ int cpipe_settings_read(cpipe_settings *s, const uint8_t *buf, size_t len, int s
             ok = cpipe_commands_measure(v, n, &count, &resp_size) == 0;
             s->handshake = v;
             s->handshake_len = n;
+            s->handshake_count = count;
+            break;
+        case CPIPE_SET_HANDSHAKE_LENIENT:
+            ok = read_int(v, n, 0, INT32_MAX, &lenient) == 0;
+            s->handshake_lenient = (size_t)lenient;
             break;
         default: return refuse(why, cap, "unknown key", key);
         }
         if (!ok) return refuse(why, cap, "invalid value", key);
     }
+    if (s->handshake_lenient > s->handshake_count)
+        return refuse(why, cap, "more lenient commands than the handshake has", CPIPE_SET_HANDSHAKE_LENIENT);
     if ((s->tls_cert_len > 0) != (s->tls_key_len > 0))
         return refuse(why, cap, "a TLS certificate needs its key", CPIPE_SET_TLS_KEY);
     return 0;

@@ -25,6 +25,8 @@ typedef struct cpipe_settings {
     uint32_t max_reply_bytes;
     const uint8_t *handshake; /* packed commands, in the caller's buffer */
     size_t handshake_len;
+    size_t handshake_count;   /* how many */
+    size_t handshake_lenient; /* its last commands whose error replies are ignored */
     /* TLS (tls.h): the entries point into the caller's buffer, as the handshake does. */
     int tls;                  /* 0: plain */
     int tls_verify;           /* 1 (default): the server's certificate must verify */

@@ -5,7 +5,7 @@
  */
 
 /** `CPIPE_ABI_VERSION`: the ABI this TypeScript expects; `cpipe_abi_version()` must match. */
-export const ABI_VERSION = 11;
+export const ABI_VERSION = 12;
 
 /** Status codes (`CPIPE_OK`, `CPIPE_ERR_*`). */
 export const Status = {
@@ -37,6 +37,7 @@ export const Setting = {
   ONLY_UP: 12,
   READY_CHECK: 13,
   RECONNECT_ON_READONLY: 14,
+  HANDSHAKE_LENIENT: 15,
   TLS: 20,
   TLS_CA: 21,
   TLS_CERT: 22,

@@ -16,6 +16,7 @@ import {
   parseUrl,
   type RedisUrl,
 } from "./url.ts";
+import { VERSION } from "./version.ts";
 
 export { type Address, maskUrl, parseRedisUrl, type RedisUrl } from "./url.ts";
 
@@ -129,7 +130,8 @@ export interface ConnectOptions {
    * ends the handshake after every connect, and while the server answers it `LOADING` (as it would answer every
    * command) the connection asks again every 100 ms instead, within `connectTimeout`. A pool's commands meanwhile
    * wait in its offline queue; the synchronous client's `connect` waits. Default `true` (ioredis'
-   * `enableReadyCheck`); `false` saves the PING's round trip on each connect.
+   * `enableReadyCheck`); `false`, with `clientInfo: false` and no other handshake command (`password`, `db`,
+   * `name`…), saves the handshake's round trip on each connect.
    *
    * @example `{ readyCheck: false }`
    */
@@ -145,6 +147,22 @@ export interface ConnectOptions {
    * @example `{ url: process.env.REDIS_URL, reconnectOnReadOnly: true }`
    */
   reconnectOnReadOnly?: boolean;
+  /**
+   * Whether every connection names this library to the server after it connects (`CLIENT SETINFO lib-name cpipe`
+   * and `lib-ver`, sent with the other handshake commands, no round trip of its own), so that `CLIENT LIST` shows
+   * which program holds it, as Redis asks of client libraries. A server before 7.2, or a user not allowed the
+   * command, refuses it, and the refusal is ignored. Default `true`.
+   *
+   * @example `{ clientInfo: false }`
+   */
+  clientInfo?: boolean;
+  /**
+   * A suffix for the library name that `clientInfo` reports, as Redis suggests for a library built on this one:
+   * `lib-name cpipe(<tag>)`. Printable ASCII without spaces or parentheses.
+   *
+   * @example `{ clientInfoTag: "my-queue_v1.2" }`
+   */
+  clientInfoTag?: string;
 }
 
 /** Where to connect, in an options object: a `url`, or `host` and `port`, or a unix socket `path`. */
@@ -311,6 +329,8 @@ export interface ClientSettings {
   readonly readyCheck: boolean;
   /** A READONLY reply drops its connection, which dials the address again. */
   readonly reconnectOnReadOnly: boolean;
+  /** The `lib-name` every connection reports with CLIENT SETINFO (with this version as `lib-ver`), or `null`. */
+  readonly libName: string | null;
   /**
    * Send READONLY after every connect (a cluster replica's connection that serves reads); set by
    * {@linkcode withReadOnly} only.
@@ -522,7 +542,15 @@ export function handshakeCommands(settings: ClientSettings & { readonly clientCa
   // Client-side caching: the server remembers what this connection reads and pushes invalidations for it.
   if (settings.clientCache) commands.push(["CLIENT", "TRACKING", "ON"]);
   if (settings.readOnly === true) commands.push(["READONLY"]);
+  // Last: the core ignores their refusals (CPIPE_SET_HANDSHAKE_LENIENT counts them).
+  commands.push(...clientInfoCommands(settings));
   return commands;
+}
+
+/** The commands that name this library to the server, which may refuse them (before Redis 7.2): none, or two. */
+export function clientInfoCommands(settings: ClientSettings): string[][] {
+  if (settings.libName === null) return [];
+  return [["CLIENT", "SETINFO", "LIB-NAME", settings.libName], ["CLIENT", "SETINFO", "LIB-VER", VERSION]];
 }
 
 /**
@@ -579,6 +607,8 @@ const CONNECT_KEYS = new Set<string>([
   "keyPrefix",
   "readyCheck",
   "reconnectOnReadOnly",
+  "clientInfo",
+  "clientInfoTag",
 ]);
 const ADDRESS_KEYS = new Set<string>(["url", "host", "port", "path"]);
 const POOL_KEYS = new Set<string>([
@@ -606,6 +636,7 @@ const PEER_NAMES: Readonly<Record<string, string>> = {
   disableOfflineQueue: "offlineQueue",
   enableReadyCheck: "readyCheck",
   reconnectOnError: "reconnectOnReadOnly",
+  disableClientInfo: "clientInfo",
   connectionTimeout: "connectTimeout",
   socket: "host, port or path",
   family: "host (an IPv6 address picks IPv6)",
@@ -691,6 +722,7 @@ function build(
     maxReplyBytes: int("maxReplyBytes", opts.maxReplyBytes, 1, 2 ** 32 - 1, DEFAULTS.maxReplyBytes),
     readyCheck: bool("readyCheck", opts.readyCheck, true),
     reconnectOnReadOnly: bool("reconnectOnReadOnly", opts.reconnectOnReadOnly, false),
+    libName: libName(opts.clientInfo, opts.clientInfoTag),
   };
   if (entry === "connectPool") {
     const size = int("size", opts.size, 1, 1024, DEFAULTS.size);
@@ -819,6 +851,16 @@ function clientName(value: unknown): string | null {
     throw new TypeError(`cpipe: name must be printable ASCII without spaces, not ${show(value)}`);
   }
   return value;
+}
+
+function libName(clientInfo: unknown, tag: unknown): string | null {
+  if (tag !== undefined && (typeof tag !== "string" || !/^[!-'*-~]+$/.test(tag))) {
+    throw new TypeError(
+      `cpipe: clientInfoTag must be printable ASCII without spaces or parentheses, not ${show(tag)}`,
+    );
+  }
+  if (!bool("clientInfo", clientInfo, true)) return null;
+  return tag === undefined ? "cpipe" : `cpipe(${tag})`;
 }
 
 export function keyPrefixOption(value: unknown): string | null {

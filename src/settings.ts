@@ -6,7 +6,13 @@
  */
 import { Setting } from "../ffi/abi.ts";
 import { CommandEncoder } from "./encoder.ts";
-import { type ClientSettings, handshakeCommands, type PoolSettings, type TlsSettings } from "./options.ts";
+import {
+  clientInfoCommands,
+  type ClientSettings,
+  handshakeCommands,
+  type PoolSettings,
+  type TlsSettings,
+} from "./options.ts";
 import { runtimeRoots } from "./tls_roots.ts";
 
 const utf8 = new TextEncoder();
@@ -96,6 +102,7 @@ function writeConnection(w: SettingsWriter, s: ClientSettings): void {
     const encoder = new CommandEncoder();
     for (const [name, ...args] of handshake) encoder.add(name!, args);
     w.bytes(Setting.HANDSHAKE, encoder.bytes.subarray(0, encoder.length));
+    w.int(Setting.HANDSHAKE_LENIENT, clientInfoCommands(s).length);
   }
 }
 

@@ -913,6 +913,48 @@ static void test_ready_check(void) {
     cpipe_connection_free(&c);
 }
 
+/* The lenient handshake commands (CLIENT SETINFO, which a server before 7.2
+ * refuses) may be refused, the others not; a refusal at accept still fails
+ * the connect, whichever command it seems to answer. */
+static void test_lenient_handshake(void) {
+    static const struct {
+        int with_auth;
+        const char *answer;
+        const char *fails; /* the failure's words, or NULL: up */
+    } cases[] = {
+        {1, "+OK\r\n-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n+PONG\r\n", NULL},
+        {0, "-NOPERM User alice has no permissions to run the 'client|setinfo' command\r\n+PONG\r\n", NULL},
+        {1, "-WRONGPASS invalid username-password pair\r\n", "WRONGPASS"},
+        {0, "-ERR max number of clients reached\r\n", "max number of clients reached"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        reset_server();
+        uint8_t space[128];
+        const char *auth[] = {"AUTH", "pw-secret"};
+        const char *setinfo[] = {"CLIENT", "SETINFO", "LIB-NAME", "cpipe"};
+        cpipe_settings s = settings_with(cases[i].with_auth ? 2 : 4, cases[i].with_auth ? auth : setinfo, space);
+        if (cases[i].with_auth) s.handshake_len += pack(space + s.handshake_len, 4, setinfo);
+        s.handshake_lenient = 1;
+        s.ready_check = 1;
+        cpipe_connection c;
+        cpipe_buffer out = {0};
+        CHECK(cpipe_connection_init(&c, 5, &s, &fake_transport, 0) == 0);
+        cpipe_connection_dial(&c, 0, &out);
+        cpipe_connection_io(&c, POLLOUT, 8, 1, &out);
+        CHECK(c.state == CPIPE_CONN_REPLAYING && contains(server.wrote, server.wrote_len, "SETINFO"));
+        say(cases[i].answer);
+        cpipe_connection_io(&c, POLLIN, 8, 2, &out);
+        if (cases[i].fails == NULL) {
+            CHECK(c.state == CPIPE_CONN_READY);
+        } else {
+            CHECK(c.state == CPIPE_CONN_IDLE && c.status == CPIPE_ERR_HANDSHAKE);
+            CHECK(contains(c.errstr, strlen(c.errstr), cases[i].fails));
+        }
+        cpipe_buffer_release(&out);
+        cpipe_connection_free(&c);
+    }
+}
+
 /* Dials at 0 and is up at 1 (no handshake); its records are dropped. */
 static void bring_up(cpipe_connection *c, cpipe_buffer *out) {
     cpipe_connection_dial(c, 0, out);
@@ -1016,6 +1058,7 @@ int main(void) {
     test_failed_write();
     test_resend();
     test_ready_check();
+    test_lenient_handshake();
     test_readonly_reconnect();
     test_retire();
     CHECK(cpipe_live_allocations() == before);

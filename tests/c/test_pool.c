@@ -300,6 +300,7 @@ static void test_settings(void) {
         {CPIPE_SET_EXCLUSIVE, -1},     {CPIPE_SET_EXCLUSIVE, 1025},    {CPIPE_SET_RECONNECT_MAX, 0},
         {CPIPE_SET_MAX_IN_FLIGHT, 0},  {CPIPE_SET_MAX_IN_FLIGHT, (1 << 26) + 1}, {CPIPE_SET_PORT, 70000},
         {CPIPE_SET_CONNECT_TIMEOUT, -1}, {CPIPE_SET_COMMAND_TIMEOUT, -1}, {CPIPE_SET_MAX_REPLY_BYTES, 0},
+        {CPIPE_SET_HANDSHAKE_LENIENT, -1}, {CPIPE_SET_HANDSHAKE_LENIENT, 1}, /* more than the handshake (none) has */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         pool_settings("127.0.0.1", 1, 1, 0, 100, 10, NULL);
@@ -313,6 +314,14 @@ static void test_settings(void) {
     /* Valid at the limits. */
     pool_settings("127.0.0.1", 1, 1, 0, 100, 1 << 26, NULL);
     CHECK(!pool_refused(&cfg));
+    static batch setinfo;
+    batch_reset(&setinfo);
+    batch_add(&setinfo, 0, "CLIENT", "SETINFO", "LIB-NAME", "cpipe");
+    for (int lenient = 0; lenient <= 2; lenient++) {
+        pool_settings("127.0.0.1", 1, 1, 0, 100, 10, &setinfo);
+        settings_int(&cfg, CPIPE_SET_HANDSHAKE_LENIENT, lenient);
+        CHECK(pool_refused(&cfg) == (lenient > 1));
+    }
 
     /* A connection added takes a connection's keys only. */
     cpipe_pool *p = pool_from(pool_settings("127.0.0.1", 1, 1, 0, 100, 10, NULL));

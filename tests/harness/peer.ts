@@ -11,10 +11,10 @@ export interface Peer {
 export type PeerMode = "garbage" | "silent" | "close" | "partial" | "surplus" | "dribble" | `reply:${string}`;
 
 /**
- * A client's options for a peer: it is not Redis, so no ready check, or the check's PING, not the command under
- * test, would get the reply the peer misbehaves with.
+ * A client's options for a peer: it is not Redis, so no handshake (the ready check's PING, CLIENT SETINFO), or a
+ * handshake command, not the command under test, would get the reply the peer misbehaves with.
  */
-export const PEER_OPTIONS = { readyCheck: false } as const;
+export const PEER_OPTIONS = { readyCheck: false, clientInfo: false } as const;
 
 export function startPeer(mode: PeerMode): Promise<Peer> {
   const script = fileURLToPath(new URL("./peer.mjs", import.meta.url));

@@ -12,6 +12,7 @@ import {
   ReplyError,
   TimeoutError,
 } from "../../mod.ts";
+import { VERSION } from "../../src/version.ts";
 
 const server = await startRedis();
 afterAll(() => server[Symbol.asyncDispose]());
@@ -330,6 +331,36 @@ test("a command whose reconnect's AUTH is refused never ran: ConnectionError wit
   } finally {
     server.cli("ACL", "DELUSER", "rotated");
   }
+});
+
+test("every connection names the library (CLIENT SETINFO), and a server that refuses it (before 7.2) serves all the same", async () => {
+  const version = /redis_version:(\d+)\.(\d+)/.exec(server.cli("INFO", "server"))!;
+  const knowsSetinfo = Number(version[1]) * 100 + Number(version[2]) >= 702;
+  const refusals = () => Number(/errorstat_ERR:count=(\d+)/.exec(server.cli("INFO", "errorstats"))?.[1] ?? 0);
+  // lib-name and lib-ver of every connection of this name, from CLIENT LIST.
+  const named = (name: string) =>
+    server.cli("CLIENT", "LIST").split("\n").filter((line) => line.includes(` name=${name} `))
+      .map((line) => /lib-name=(\S*) lib-ver=(\S*)/.exec(line)?.slice(1).join(" ") ?? "");
+  let before = refusals();
+  const r = connect(server.host, server.port, { name: "setinfo-c", clientInfoTag: "jobs_v2" });
+  const pool = connectPool({ host: server.host, port: server.port, size: 3, name: "setinfo-p" });
+  assert.equal(r.ping(), "PONG");
+  assert.equal(await pool.ping(), "PONG");
+  while (pool.connected < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+  if (knowsSetinfo) {
+    assert.deepEqual(named("setinfo-c"), [`cpipe(jobs_v2) ${VERSION}`]);
+    assert.deepEqual(named("setinfo-p"), Array(3).fill(`cpipe ${VERSION}`));
+  } else {
+    assert.equal(refusals() - before, 2 * 4, "each connection's two CLIENT SETINFO refused");
+  }
+  r.close();
+  await pool.close();
+  before = refusals();
+  const quiet = connect(server.host, server.port, { name: "setinfo-q", clientInfo: false });
+  assert.equal(quiet.ping(), "PONG");
+  if (knowsSetinfo) assert.deepEqual(named("setinfo-q"), [" "]);
+  assert.equal(refusals(), before, "nothing sent that the server refused");
+  quiet.close();
 });
 
 test("SELECT and CLIENT SETNAME apply, and survive a reconnect", () => {

@@ -4,6 +4,7 @@
  * assumed.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { inspect } from "node:util";
 import { RedisClient } from "@redis/client";
 import ioredisUtils from "ioredis/built/utils/index.js";
@@ -23,6 +24,7 @@ import {
   type RedisUrl,
 } from "../../src/options.ts";
 import { maskUrl } from "../../src/url.ts";
+import { VERSION } from "../../src/version.ts";
 import type { ConnectOptions as OldConnectOptions } from "../../src/types.ts";
 
 /** A password no message may ever contain. */
@@ -314,6 +316,7 @@ test("connect() with no address and no REDIS_URL: 127.0.0.1:6379 and every defau
     maxReplyBytes: 512 * 1024 * 1024,
     readyCheck: true,
     reconnectOnReadOnly: false,
+    libName: "cpipe",
   });
   assert.ok(Object.isFrozen(s) && Object.isFrozen(s.address));
   const p = withEnv(NO_ENV, () => poolSettings());
@@ -458,6 +461,12 @@ const ERRORS: Array<[label: string, fn: () => unknown, why: RegExp]> = [
   ["readyCheck", call({ readyCheck: "no" }), /readyCheck must be/],
   ["peer name 4", pool({ reconnectOnError: () => true }), /did you mean reconnectOnReadOnly\?/],
   ["reconnectOnReadOnly", call({ reconnectOnReadOnly: 1 }), /reconnectOnReadOnly must be/],
+  ["peer name 5", call({ disableClientInfo: true }), /did you mean clientInfo\?/],
+  ["clientInfo", call({ clientInfo: "yes" }), /clientInfo must be true or false/],
+  ["clientInfoTag space", call({ clientInfoTag: "my app" }), /clientInfoTag must be printable ASCII without spaces/],
+  ["clientInfoTag paren", call({ clientInfoTag: "a(b)" }), /without spaces or parentheses, not "a\(b\)"/],
+  ["clientInfoTag type", pool({ clientInfoTag: 1 }), /clientInfoTag must be/],
+  ["clientInfoTag empty", pool({ clientInfoTag: "" }), /clientInfoTag must be/],
   ["far off", call({ zzzzzz: 1 }), /unknown option "zzzzzz" for connect\(\)$/],
   ["pool-only", call({ size: 2 }), /size is an option of connectPool\(\), not of connect\(\)/],
   ["pool typo", pool({ sise: 2 }), /unknown option "sise" for connectPool\(\); did you mean size\?/],
@@ -629,7 +638,7 @@ test("printing settings shows neither the password nor the TLS key", () => {
 // ---- what the engine calls ------------------------------------------------------------------------------------
 
 test("handshakeCommands: HELLO carries AUTH and SETNAME with protocol 3; AUTH, SELECT, CLIENT SETNAME with 2", () => {
-  const h = (o: ConnectOptions) => handshakeCommands(clientSettings("h", 1, o));
+  const h = (o: ConnectOptions) => handshakeCommands(clientSettings("h", 1, { clientInfo: false, ...o }));
   assert.deepEqual(h({}), []);
   assert.deepEqual(h({ db: 0 }), []);
   assert.deepEqual(h({ password: "pw" }), [["AUTH", "pw"]]);
@@ -645,16 +654,33 @@ test("handshakeCommands: HELLO carries AUTH and SETNAME with protocol 3; AUTH, S
     ["SELECT", "2"],
   ]);
   assert.deepEqual(h({ protocol: 3, username: "alice", password: "pw" }), [["HELLO", "3", "AUTH", "alice", "pw"]]);
-  assert.deepEqual(handshakeCommands(clientSettings("redis://:pw@h/3?protocol=3&name=n")), [
+  assert.deepEqual(handshakeCommands(clientSettings("redis://:pw@h/3?protocol=3&name=n", { clientInfo: false })), [
     ["HELLO", "3", "AUTH", "default", "pw", "SETNAME", "n"],
     ["SELECT", "3"],
   ]);
   // An empty name is no name (CLIENT SETNAME "" would only clear it).
   assert.deepEqual(h({ name: "" }), []);
   // The caller owns the arrays.
-  const s = clientSettings("h", 1, { password: "pw" });
+  const s = clientSettings("h", 1, { password: "pw", clientInfo: false });
   handshakeCommands(s)[0]!.push("x");
   assert.deepEqual(handshakeCommands(s), [["AUTH", "pw"]]);
+});
+
+test("handshakeCommands: CLIENT SETINFO names the library and its version last, by default", () => {
+  const setinfo = (
+    name: string,
+  ) => [["CLIENT", "SETINFO", "LIB-NAME", name], ["CLIENT", "SETINFO", "LIB-VER", VERSION]];
+  assert.deepEqual(handshakeCommands(clientSettings("h", 1)), setinfo("cpipe"));
+  assert.deepEqual(handshakeCommands(clientSettings("h", 1, { db: 2, clientInfoTag: "jobs_v2" })), [
+    ["SELECT", "2"],
+    ...setinfo("cpipe(jobs_v2)"),
+  ]);
+  assert.deepEqual(handshakeCommands(clientSettings("h", 1, { clientInfo: false, clientInfoTag: "x" })), []);
+  // The version it reports is the package's.
+  for (const file of ["package.json", "deno.json"]) {
+    const manifest = JSON.parse(readFileSync(new URL(`../../${file}`, import.meta.url), "utf8"));
+    assert.equal(manifest.version, VERSION, file);
+  }
 });
 
 test("describeAddress: host:port, [v6]:port, or the socket path", () => {
