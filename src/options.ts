@@ -626,6 +626,17 @@ const POOL_KEYS = new Set<string>([
 const CACHE_KEYS = new Set<string>(["maxEntries", "maxBytes", "ttl"]);
 const TLS_KEYS = new Set<string>(["ca", "cert", "key", "servername", "rejectUnauthorized"]);
 
+/** Options of node-redis, ioredis and Bun for what cpipe always does, and why none is needed. */
+const PEER_BUILT_IN: Readonly<Record<string, string>> = {
+  lazyConnect: "connectPool() returns at once and dials in the background (connect() dials before it returns)",
+  enableAutoPipelining: "the commands of one tick always leave together",
+  autoResubscribe: "subscriptions are always made again after a reconnect",
+  noDelay: "TCP_NODELAY is always on",
+};
+
+/** What the peers' reconnection options (a strategy, a count of retries, on or off) are in cpipe. */
+const REDIAL = "reconnectMaxDelay (cpipe redials with a delay that doubles up to it, until close())";
+
 /** Option names of node-redis, ioredis and Bun that mean one of ours, so that a migrating user is told which. */
 const PEER_NAMES: Readonly<Record<string, string>> = {
   database: "db",
@@ -638,6 +649,13 @@ const PEER_NAMES: Readonly<Record<string, string>> = {
   reconnectOnError: "reconnectOnReadOnly",
   disableClientInfo: "clientInfo",
   connectionTimeout: "connectTimeout",
+  retryStrategy: REDIAL,
+  reconnectStrategy: REDIAL,
+  maxRetries: REDIAL,
+  autoReconnect: REDIAL,
+  maxRetriesPerRequest: "offlineTimeout (how long a command waits for a connection to come up)",
+  commandsQueueMaxLength: "maxQueued",
+  pingInterval: "keepAlive (TCP keepalive keeps an idle connection open)",
   socket: "host, port or path",
   family: "host (an IPv6 address picks IPv6)",
 };
@@ -748,7 +766,7 @@ function build(
   return Object.freeze(settings) as unknown as PoolSettings;
 }
 
-/** The `clientCache` option: off, on with the defaults, or bounds of one's own. */
+/** Refuses a name no entry knows, naming what the user may have meant. */
 function checkNames(entry: Entry, opts: Record<string, unknown>, addressInOptions: boolean): void {
   for (const key of Object.keys(opts)) {
     if (CONNECT_KEYS.has(key)) continue;
@@ -763,6 +781,9 @@ function checkNames(entry: Entry, opts: Record<string, unknown>, addressInOption
     if (POOL_KEYS.has(key)) {
       if (entry === "connectPool" || !defined) continue;
       throw new TypeError(`cpipe: ${key} is an option of connectPool(), not of connect()`);
+    }
+    if (key in PEER_BUILT_IN) {
+      throw new TypeError(`cpipe: unknown option "${key}" for ${entry}(): none is needed, ${PEER_BUILT_IN[key]}`);
     }
     const known = [...CONNECT_KEYS, ...ADDRESS_KEYS, ...(entry === "connectPool" ? POOL_KEYS : [])];
     const hint = key in PEER_NAMES ? PEER_NAMES[key] : nearest(key, known);
@@ -910,6 +931,7 @@ function keepAlive(value: unknown): number {
   return value;
 }
 
+/** The `clientCache` option: off, on with the defaults, or bounds of one's own. */
 function clientCache(value: unknown): ClientCacheSettings | null {
   if (value === undefined || value === false) return null;
   const given = value === true ? {} : value;

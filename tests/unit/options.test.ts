@@ -462,6 +462,18 @@ const ERRORS: Array<[label: string, fn: () => unknown, why: RegExp]> = [
   ["peer name 4", pool({ reconnectOnError: () => true }), /did you mean reconnectOnReadOnly\?/],
   ["reconnectOnReadOnly", call({ reconnectOnReadOnly: 1 }), /reconnectOnReadOnly must be/],
   ["peer name 5", call({ disableClientInfo: true }), /did you mean clientInfo\?/],
+  ["peer name 6", pool({ retryStrategy: () => 100 }), /did you mean reconnectMaxDelay \(cpipe redials with a delay/],
+  ["peer name 7", pool({ maxRetriesPerRequest: 3 }), /did you mean offlineTimeout \(how long a command waits/],
+  [
+    "built in",
+    pool({ lazyConnect: true }),
+    /"lazyConnect" for connectPool\(\): none is needed, connectPool\(\) returns/,
+  ],
+  [
+    "built in 2",
+    call({ enableAutoPipelining: true }),
+    /none is needed, the commands of one tick always leave together$/,
+  ],
   ["clientInfo", call({ clientInfo: "yes" }), /clientInfo must be true or false/],
   ["clientInfoTag space", call({ clientInfoTag: "my app" }), /clientInfoTag must be printable ASCII without spaces/],
   ["clientInfoTag paren", call({ clientInfoTag: "a(b)" }), /without spaces or parentheses, not "a\(b\)"/],
