@@ -216,8 +216,9 @@ static void note_read_only(cpipe_pool *p, pool_member *m, int64_t now) {
 
 /* Retires a shared connection that was up, to the address a READONLY drop
  * named, before that drop (the member's lock held): a quiet pool's other
- * connections would each be refused a write before redialing. Returns
- * whether it did. */
+ * connections would each be refused a write before redialing. Up in the
+ * same millisecond counts as before (a needless redial at worst; the
+ * dropped one itself has seen this drop). Returns whether it did. */
 static int retire_if_stale(cpipe_pool *p, pool_member *m, cpipe_buffer *out) {
     unsigned epoch = atomic_load(&p->read_only_epoch);
     if (m->read_only_seen == epoch) return 0;
@@ -225,7 +226,7 @@ static int retire_if_stale(cpipe_pool *p, pool_member *m, cpipe_buffer *out) {
     if (m->role != CPIPE_ROLE_SHARED || m->conn.state != CPIPE_CONN_READY || m->conn.retiring) return 0;
     cpipe_mutex_lock(&p->qlock);
     int stale = m->conn.port == p->read_only_port && strcmp(m->conn.host, p->read_only_host) == 0 &&
-                m->conn.ready_at < p->read_only_at;
+                m->conn.ready_at <= p->read_only_at;
     cpipe_mutex_unlock(&p->qlock);
     if (stale) cpipe_connection_retire(&m->conn, out);
     return stale;
