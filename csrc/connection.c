@@ -507,6 +507,7 @@ static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
         int partial = oldest->replies > 1 && !(want != 0 && reply[0] == '-');
         rc = cpipe_record_reply(out, c->index, oldest->id, partial, reply, len);
         if (c->reconnect_on_readonly && is_error(reply, len, "READONLY ")) c->read_only = 1;
+        if (is_error(reply, len, "LOADING ")) c->loading_replies++;
         if (rc == 0) {
             if (partial) {
                 oldest->replies--;
@@ -526,8 +527,7 @@ static int take_reply(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
 }
 
 static void retire_now(cpipe_connection *c, cpipe_buffer *out) {
-    cpipe_connection_fail(c, CPIPE_ERR_CONN, "another connection to this address was answered READONLY (a replica "
-                          "now): reconnecting", out);
+    cpipe_connection_fail(c, CPIPE_ERR_CONN, c->retire_why, out);
 }
 
 /* Hands out every whole reply already received. 0, or -1 when the connection failed. */
@@ -554,9 +554,10 @@ static int take_replies(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     return 0;
 }
 
-void cpipe_connection_retire(cpipe_connection *c, cpipe_buffer *out) {
-    if (c->state != CPIPE_CONN_READY) return;
+void cpipe_connection_retire(cpipe_connection *c, const char *why, cpipe_buffer *out) {
+    if (c->state != CPIPE_CONN_READY || c->retiring) return;
     c->retiring = 1;
+    c->retire_why = why;
     if (c->calls.count == 0) retire_now(c, out);
 }
 

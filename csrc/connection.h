@@ -113,7 +113,9 @@ typedef struct cpipe_connection {
     int loading;           /* REPLAYING: the ready check was answered LOADING */
     int read_only;         /* READY: a call was answered READONLY; dropped once the replies received are handed out */
     uint32_t read_only_drops; /* drops for a READONLY answer, ever: tells an owner to retire the others */
+    uint32_t loading_replies; /* calls answered LOADING, ever: tells an owner the server is reading its data */
     int retiring;          /* READY: takes no new shared commands, and drops once it owes nothing (cpipe_connection_retire) */
+    const char *retire_why; /* retiring: the reason its drop gives (a static string) */
     int64_t ready_at;      /* READY: since when (ms) */
     int64_t probe_at;      /* REPLAYING: when to ask again (0: not waiting to) */
     int paused;            /* the owner stopped reading (a slow subscriber): no POLLIN, no command timeout */
@@ -147,11 +149,13 @@ int cpipe_connection_init(cpipe_connection *c, uint16_t index, const cpipe_setti
 /* Closes the socket and frees everything, without records. */
 void cpipe_connection_free(cpipe_connection *c);
 
-/* Makes a READY connection that another one to its address found stale
- * (answered READONLY: the name has moved) drop once the calls it owes are
- * answered (at once when it owes none), and dial again; meanwhile it takes
- * no shared commands (cpipe_connection_accepts). */
-void cpipe_connection_retire(cpipe_connection *c, cpipe_buffer *out);
+/* Makes a READY connection found stale (its address answered READONLY: the
+ * name has moved; or LOADING: the server reads its data, which the ready
+ * check of a new connection waits for) drop once the calls it owes are
+ * answered (at once when it owes none), `why` (a static string) its drop's
+ * reason, and dial again; meanwhile it takes no shared commands
+ * (cpipe_connection_accepts). */
+void cpipe_connection_retire(cpipe_connection *c, const char *why, cpipe_buffer *out);
 
 /* Starts dialing now (from IDLE or BACKOFF). */
 void cpipe_connection_dial(cpipe_connection *c, int64_t now, cpipe_buffer *out);

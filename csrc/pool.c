@@ -92,7 +92,7 @@ typedef struct pool_member {
     /* A submit needing the session was refused: its holder's state is gone,
      * so every later submit is refused too, until it is acquired again. */
     int session_lost;
-    unsigned read_only_seen; /* the pool's read_only_epoch when it was last compared with it */
+    unsigned stale_seen; /* the pool's stale_epoch when it was last compared with it */
     atomic_size_t pushes_held; /* bytes of its push records in the queue (not under `lock`) */
 
     /* Bytes the host fed and set aside for the I/O thread to parse
@@ -130,13 +130,15 @@ struct cpipe_pool {
     size_t in_flight;   /* calls submitted whose last record was not drained */
     int notified;       /* a byte went to the host since the queue was last emptied */
     char last_error[CPIPE_ERRSTR_LEN];
-    /* The last connection dropped for a READONLY answer: its address, and
-     * when. The shared connections to that address up before then are
-     * retired (retire_if_stale). The epoch counts such drops (not under qlock). */
-    atomic_uint read_only_epoch;
-    char read_only_host[CPIPE_MAX_HOST_LEN + 1];
-    int read_only_port;
-    int64_t read_only_at;
+    /* The last address found stale (a connection dropped for a READONLY
+     * answer, or answered LOADING), when, and why (a static string). The
+     * shared connections to it up before then are retired
+     * (retire_if_stale). The epoch counts such findings (not under qlock). */
+    atomic_uint stale_epoch;
+    char stale_host[CPIPE_MAX_HOST_LEN + 1];
+    int stale_port;
+    int64_t stale_at;
+    const char *stale_why;
 
     /* notify[0] is the host's end, notify[1] the I/O thread's. */
     redisFD notify[2];
@@ -202,33 +204,57 @@ static void note_failure(cpipe_pool *p, const cpipe_connection *c) {
     cpipe_mutex_unlock(&p->qlock);
 }
 
-/* Remembers that a connection dropped for a READONLY answer: a failover
- * moved its address to another server, and every other shared connection to
- * it is stale. Called by whichever thread saw it, the member's lock held. */
-static void note_read_only(cpipe_pool *p, pool_member *m, int64_t now) {
+static const char READ_ONLY_WHY[] = "another connection to this address was answered READONLY (a replica now): "
+                                    "reconnecting";
+static const char LOADING_WHY[] = "the server is loading its data (LOADING): reconnecting to wait for it";
+
+/* Remembers that a member's address is stale: every other shared connection
+ * to it, up since before now, is retired too. Called by whichever thread
+ * saw it, the member's lock held. */
+static void note_stale(cpipe_pool *p, pool_member *m, int64_t now, const char *why) {
     cpipe_mutex_lock(&p->qlock);
-    memcpy(p->read_only_host, m->conn.host, sizeof p->read_only_host);
-    p->read_only_port = m->conn.port;
-    p->read_only_at = now;
-    m->read_only_seen = atomic_fetch_add(&p->read_only_epoch, 1) + 1;
+    memcpy(p->stale_host, m->conn.host, sizeof p->stale_host);
+    p->stale_port = m->conn.port;
+    p->stale_at = now;
+    p->stale_why = why;
+    m->stale_seen = atomic_fetch_add(&p->stale_epoch, 1) + 1;
     cpipe_mutex_unlock(&p->qlock);
 }
 
-/* Retires a shared connection that was up, to the address a READONLY drop
- * named, before that drop (the member's lock held): a quiet pool's other
- * connections would each be refused a write before redialing. Up in the
- * same millisecond counts as before (a needless redial at worst; the
- * dropped one itself has seen this drop). Returns whether it did. */
+/* After a member's connection read replies (its lock held): a drop for a
+ * READONLY answer (reconnect_on_readonly: a failover moved the name) makes
+ * the others to its address stale; so does a LOADING answer on a shared
+ * connection with the ready check (a server reading its data after DEBUG
+ * RELOAD or a replica's full resync refuses everything for seconds, while a
+ * new connection's ready check waits for it), which retires this one too, so
+ * that the pool's commands wait in the offline queue instead of failing. */
+static void note_replies(cpipe_pool *p, pool_member *m, uint32_t read_only_drops, uint32_t loading_replies,
+                         int64_t now, cpipe_buffer *out) {
+    if (m->conn.read_only_drops != read_only_drops) {
+        note_stale(p, m, now, READ_ONLY_WHY);
+    } else if (m->conn.loading_replies != loading_replies && m->role == CPIPE_ROLE_SHARED && m->conn.ready_check &&
+               m->conn.state == CPIPE_CONN_READY && !m->conn.retiring) {
+        cpipe_connection_retire(&m->conn, LOADING_WHY, out);
+        note_stale(p, m, now, LOADING_WHY);
+    }
+}
+
+/* Retires a shared connection that was up, to the address last found stale,
+ * before that (the member's lock held): a quiet pool's other connections
+ * would each be refused a command before redialing. Up in the same
+ * millisecond counts as before (a needless redial at worst; the member that
+ * found it has seen it). Returns whether it did. */
 static int retire_if_stale(cpipe_pool *p, pool_member *m, cpipe_buffer *out) {
-    unsigned epoch = atomic_load(&p->read_only_epoch);
-    if (m->read_only_seen == epoch) return 0;
-    m->read_only_seen = epoch;
+    unsigned epoch = atomic_load(&p->stale_epoch);
+    if (m->stale_seen == epoch) return 0;
+    m->stale_seen = epoch;
     if (m->role != CPIPE_ROLE_SHARED || m->conn.state != CPIPE_CONN_READY || m->conn.retiring) return 0;
     cpipe_mutex_lock(&p->qlock);
-    int stale = m->conn.port == p->read_only_port && strcmp(m->conn.host, p->read_only_host) == 0 &&
-                m->conn.ready_at <= p->read_only_at;
+    int stale = m->conn.port == p->stale_port && strcmp(m->conn.host, p->stale_host) == 0 &&
+                m->conn.ready_at <= p->stale_at;
+    const char *why = p->stale_why;
     cpipe_mutex_unlock(&p->qlock);
-    if (stale) cpipe_connection_retire(&m->conn, out);
+    if (stale) cpipe_connection_retire(&m->conn, why, out);
     return stale;
 }
 
@@ -240,11 +266,12 @@ static int retire_if_stale(cpipe_pool *p, pool_member *m, cpipe_buffer *out) {
 static int feed_member(cpipe_pool *p, pool_member *m, const uint8_t *data, size_t len, int quiet) {
     cpipe_buffer out = {0};
     uint32_t failures = m->conn.failures, read_only_drops = m->conn.read_only_drops;
+    uint32_t loading_replies = m->conn.loading_replies;
     int64_t now = cpipe_now_ms();
     cpipe_connection_feed(&m->conn, data, len, now, &out);
+    note_replies(p, m, read_only_drops, loading_replies, now, &out);
     int failed = m->conn.failures != failures;
     if (failed) note_failure(p, &m->conn);
-    if (m->conn.read_only_drops != read_only_drops) note_read_only(p, m, now);
     publish_to(p, &out, quiet);
     cpipe_buffer_release(&out);
     return failed;
@@ -457,10 +484,11 @@ static void io_main(void *arg) {
              * made; a socket opened since then gets its turn next time. */
             if (revents != 0 && m->used && (redisFD)cpipe_connection_fd(&m->conn) == p->pfds[k].fd) {
                 uint32_t failures = m->conn.failures, read_only_drops = m->conn.read_only_drops;
+                uint32_t loading_replies = m->conn.loading_replies;
                 int loading = m->conn.loading;
                 cpipe_connection_io(&m->conn, revents, READS_PER_TURN, now, &out);
+                note_replies(p, m, read_only_drops, loading_replies, now, &out);
                 if (m->conn.failures != failures || m->conn.loading != loading) note_failure(p, &m->conn);
-                if (m->conn.read_only_drops != read_only_drops) note_read_only(p, m, now);
                 finish_return(m, &out);
             }
             cpipe_mutex_unlock(&m->lock);

@@ -1007,6 +1007,7 @@ static void test_readonly_reconnect(void) {
  * a call takes no shared commands, hands out its reply, then drops; a
  * READONLY answer meanwhile drops it as such, not counted as news (mode 2). */
 static void test_retire(void) {
+    static const char RETIRED[] = "retired: another connection to this address was answered READONLY";
     cpipe_settings s = settings_with(0, NULL, NULL);
     s.reconnect_on_readonly = 1;
     for (int mode = 0; mode <= 2; mode++) {
@@ -1016,7 +1017,7 @@ static void test_retire(void) {
         cpipe_connection c;
         cpipe_buffer out = {0};
         CHECK(cpipe_connection_init(&c, 2, &s, &fake_transport, 1) == 0);
-        cpipe_connection_retire(&c, &out); /* not up: nothing to retire */
+        cpipe_connection_retire(&c, RETIRED, &out); /* not up: nothing to retire */
         CHECK(c.state == CPIPE_CONN_IDLE && !c.retiring && record_count(&out) == 0);
         bring_up(&c, &out);
         if (owing) {
@@ -1025,7 +1026,7 @@ static void test_retire(void) {
             call(calls, 1, 1, 0);
             CHECK(cpipe_connection_submit(&c, cmds, one, 1, 27, calls, 2, &out) == CPIPE_OK);
         }
-        cpipe_connection_retire(&c, &out);
+        cpipe_connection_retire(&c, RETIRED, &out);
         if (owing) {
             CHECK(c.state == CPIPE_CONN_READY && c.retiring && record_count(&out) == 0);
             CHECK(!cpipe_connection_accepts(&c, 3, 0) && cpipe_connection_accepts(&c, 3, 1));
@@ -1043,6 +1044,26 @@ static void test_retire(void) {
         cpipe_buffer_release(&out);
         cpipe_connection_free(&c);
     }
+
+    /* A LOADING answer is counted for the owner (which may retire the
+     * connection), and goes to its call; the connection stays up. */
+    reset_server();
+    uint8_t cmds[64], calls[8];
+    cpipe_connection c;
+    cpipe_buffer out = {0};
+    CHECK(cpipe_connection_init(&c, 2, &s, &fake_transport, 1) == 0);
+    bring_up(&c, &out);
+    const char *get[] = {"GET", "k"};
+    size_t one = pack(cmds, 2, get);
+    call(calls, 1, 1, 0);
+    CHECK(cpipe_connection_submit(&c, cmds, one, 1, 22, calls, 2, &out) == CPIPE_OK);
+    say("-LOADING Redis is loading the dataset in memory\r\n");
+    cpipe_connection_io(&c, POLLIN, 8, 3, &out);
+    record reply = record_at(&out, 0);
+    CHECK(reply.kind == CPIPE_RECORD_REPLY && reply.id == 1 && reply.payload[0] == '-');
+    CHECK(c.loading_replies == 1 && c.state == CPIPE_CONN_READY && record_count(&out) == 1);
+    cpipe_buffer_release(&out);
+    cpipe_connection_free(&c);
 }
 
 int main(void) {

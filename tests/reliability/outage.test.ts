@@ -116,6 +116,27 @@ test("a server loading its data after a restart: the pool's commands wait for it
   await pool.close();
 });
 
+test("a server that reads its data again under open connections (DEBUG RELOAD, as a replica's full resync): the pool's commands wait for it", async () => {
+  await using loader = await loadingServer();
+  const pool = poolOn(loader, { offlineTimeout: 30_000 });
+  const admin = poolOn(loader, { size: 1 });
+  const value = (i: number) => `value:${i}`.padEnd(16, "\0");
+  assert.equal(await pool.get("k:1"), value(1));
+  await sleep(50); // both connections up
+  const reload = admin.send("DEBUG", "RELOAD");
+  while (!/^LOADING/.test(loader.cli("PING"))) await sleep(5);
+  // Sent before the pool knew: answered, or refused with LOADING.
+  for (const r of await Promise.allSettled([pool.get("k:2"), pool.get("k:3")])) {
+    assert.ok(r.status === "fulfilled" || (r.reason instanceof ReplyError && /^LOADING/.test(r.reason.message)));
+  }
+  assert.match(loader.cli("PING"), /^LOADING/, "the server still loads when the commands are issued");
+  const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => pool.get(`k:${i}`)));
+  assert.deepEqual(replies, Array.from({ length: 100 }, (_, i) => value(i)));
+  assert.equal(await reload, "OK");
+  await admin.close();
+  await pool.close();
+});
+
 test("the synchronous client waits for a loading server within connectTimeout, else a ConnectionError says LOADING; readyCheck: false leaves the LOADING replies to the caller", async () => {
   await using loader = await loadingServer();
   await loader.restart({ loading: true });
