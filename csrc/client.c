@@ -163,6 +163,7 @@ static int32_t transfer(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, 
         c->unreturned += count;
     }
     size_t owed_before = k->calls.count, room = (size_t)out_cap - CPIPE_HEADER_SIZE;
+    uint32_t loading_replies = k->loading_replies;
     int64_t spin_until = 0;
     while (busy(c) && cpipe_buffer_live(&c->records) < room) {
         int64_t now = cpipe_now_ms();
@@ -181,6 +182,9 @@ static int32_t transfer(cpipe_client *c, const uint8_t *cmds, int32_t cmds_len, 
         }
         wait_and_progress(c);
     }
+    /* The next call then waits for the data in the ready check (within the
+     * connect timeout) instead of being refused too. */
+    (void)cpipe_connection_retire_if_loading(k, loading_replies, &c->records);
     hand_out(c, out, out_cap);
     return CPIPE_OK;
 }

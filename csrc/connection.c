@@ -554,6 +554,14 @@ static int take_replies(cpipe_connection *c, int64_t now, cpipe_buffer *out) {
     return 0;
 }
 
+const char CPIPE_LOADING_WHY[] = "the server is loading its data (LOADING): reconnecting to wait for it";
+
+int cpipe_connection_retire_if_loading(cpipe_connection *c, uint32_t before, cpipe_buffer *out) {
+    if (c->loading_replies == before || !c->ready_check || c->state != CPIPE_CONN_READY || c->retiring) return 0;
+    cpipe_connection_retire(c, CPIPE_LOADING_WHY, out);
+    return 1;
+}
+
 void cpipe_connection_retire(cpipe_connection *c, const char *why, cpipe_buffer *out) {
     if (c->state != CPIPE_CONN_READY || c->retiring) return;
     c->retiring = 1;

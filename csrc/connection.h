@@ -157,6 +157,15 @@ void cpipe_connection_free(cpipe_connection *c);
  * (cpipe_connection_accepts). */
 void cpipe_connection_retire(cpipe_connection *c, const char *why, cpipe_buffer *out);
 
+/* Retires a READY connection with the ready check that was answered LOADING
+ * since its loading_replies read `before` (a server reading its data again:
+ * DEBUG RELOAD, a replica's full resync), so that it redials and its ready
+ * check waits for the data. Returns whether it did. */
+int cpipe_connection_retire_if_loading(cpipe_connection *c, uint32_t before, cpipe_buffer *out);
+
+/* The reason such a connection's drop gives. */
+extern const char CPIPE_LOADING_WHY[];
+
 /* Starts dialing now (from IDLE or BACKOFF). */
 void cpipe_connection_dial(cpipe_connection *c, int64_t now, cpipe_buffer *out);
 

@@ -206,7 +206,6 @@ static void note_failure(cpipe_pool *p, const cpipe_connection *c) {
 
 static const char READ_ONLY_WHY[] = "another connection to this address was answered READONLY (a replica now): "
                                     "reconnecting";
-static const char LOADING_WHY[] = "the server is loading its data (LOADING): reconnecting to wait for it";
 
 /* Remembers that a member's address is stale: every other shared connection
  * to it, up since before now, is retired too. Called by whichever thread
@@ -232,10 +231,8 @@ static void note_replies(cpipe_pool *p, pool_member *m, uint32_t read_only_drops
                          int64_t now, cpipe_buffer *out) {
     if (m->conn.read_only_drops != read_only_drops) {
         note_stale(p, m, now, READ_ONLY_WHY);
-    } else if (m->conn.loading_replies != loading_replies && m->role == CPIPE_ROLE_SHARED && m->conn.ready_check &&
-               m->conn.state == CPIPE_CONN_READY && !m->conn.retiring) {
-        cpipe_connection_retire(&m->conn, LOADING_WHY, out);
-        note_stale(p, m, now, LOADING_WHY);
+    } else if (m->role == CPIPE_ROLE_SHARED && cpipe_connection_retire_if_loading(&m->conn, loading_replies, out)) {
+        note_stale(p, m, now, CPIPE_LOADING_WHY);
     }
 }
 

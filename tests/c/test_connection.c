@@ -1062,6 +1062,15 @@ static void test_retire(void) {
     record reply = record_at(&out, 0);
     CHECK(reply.kind == CPIPE_RECORD_REPLY && reply.id == 1 && reply.payload[0] == '-');
     CHECK(c.loading_replies == 1 && c.state == CPIPE_CONN_READY && record_count(&out) == 1);
+    /* Retired for it only with the ready check (which then waits for the data), and only once. */
+    CHECK(!cpipe_connection_retire_if_loading(&c, 0, &out) && c.state == CPIPE_CONN_READY);
+    c.ready_check = 1;
+    CHECK(!cpipe_connection_retire_if_loading(&c, 1, &out) && c.state == CPIPE_CONN_READY);
+    CHECK(cpipe_connection_retire_if_loading(&c, 0, &out) && c.state == CPIPE_CONN_BACKOFF);
+    record down = record_at(&out, 1);
+    CHECK(down.kind == CPIPE_RECORD_EVENT && down.payload[0] == CPIPE_EVENT_DOWN);
+    CHECK(contains(down.payload, down.len, CPIPE_LOADING_WHY));
+    CHECK(!cpipe_connection_retire_if_loading(&c, 0, &out));
     cpipe_buffer_release(&out);
     cpipe_connection_free(&c);
 }

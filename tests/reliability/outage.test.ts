@@ -133,6 +133,16 @@ test("a server that reads its data again under open connections (DEBUG RELOAD, a
   const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => pool.get(`k:${i}`)));
   assert.deepEqual(replies, Array.from({ length: 100 }, (_, i) => value(i)));
   assert.equal(await reload, "OK");
+  // The synchronous client: the call the server refused rejects; the next one waits for the data (connectTimeout).
+  const client = connect(loader.host, loader.port);
+  assert.equal(client.get("k:1"), value(1));
+  const again = admin.send("DEBUG", "RELOAD");
+  while (!/^LOADING/.test(loader.cli("PING"))) await sleep(5);
+  assert.throws(() => client.get("k:2"), (e) => e instanceof ReplyError && /^LOADING/.test(e.message));
+  assert.equal(client.get("k:3"), value(3));
+  assert.equal(loader.cli("PING"), "PONG");
+  assert.equal(await again, "OK");
+  client.close();
   await admin.close();
   await pool.close();
 });
