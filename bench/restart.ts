@@ -10,14 +10,13 @@
  *   node_modules/.bin/bun bench/restart.ts [--keys N]     cpipe's pool, Bun's RedisClient, ioredis, node-redis under Bun
  *   node_modules/.bin/deno run -A bench/restart.ts [--keys N]   cpipe's pool, ioredis, node-redis under Deno
  */
+import process from "node:process";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { connectPool } from "../mod.ts";
 import { startRedis } from "../tests/harness/server.ts";
 
-const args = "Deno" in globalThis
-  ? (globalThis as unknown as { Deno: { args: string[] } }).Deno.args
-  : (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+const args = process.argv.slice(2);
 const keysAt = args.indexOf("--keys");
 const KEYS = keysAt >= 0 ? Number(args[keysAt + 1]) : 0;
 const RUN_MS = KEYS > 0 ? 9000 : 6000;

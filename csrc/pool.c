@@ -220,20 +220,36 @@ static void note_stale(cpipe_pool *p, pool_member *m, int64_t now, const char *w
     cpipe_mutex_unlock(&p->qlock);
 }
 
-/* After a member's connection read replies (its lock held): a drop for a
- * READONLY answer (reconnect_on_readonly: a failover moved the name) makes
- * the others to its address stale; so does a LOADING answer on a shared
- * connection with the ready check (a server reading its data after DEBUG
- * RELOAD or a replica's full resync refuses everything for seconds, while a
- * new connection's ready check waits for it), which retires this one too, so
- * that the pool's commands wait in the offline queue instead of failing. */
-static void note_replies(cpipe_pool *p, pool_member *m, uint32_t read_only_drops, uint32_t loading_replies,
-                         int64_t now, cpipe_buffer *out) {
-    if (m->conn.read_only_drops != read_only_drops) {
+/* What a member's connection had counted before it read (its lock held),
+ * for after_read to see what the read changed. */
+typedef struct read_marks {
+    uint32_t failures, read_only_drops, loading_replies;
+    int loading;
+} read_marks;
+
+static read_marks marks_of(const cpipe_connection *c) {
+    return (read_marks){c->failures, c->read_only_drops, c->loading_replies, c->loading};
+}
+
+/* After a member's connection read (its lock held): a drop for a READONLY
+ * answer (reconnect_on_readonly: a failover moved the name) makes the others
+ * to its address stale; so does a LOADING answer on a shared connection with
+ * the ready check (a server reading its data after DEBUG RELOAD or a
+ * replica's full resync refuses everything for seconds, while a new
+ * connection's ready check waits for it), which retires this one too, so
+ * that the pool's commands wait in the offline queue instead of failing. A
+ * failure, or a change of loading, is remembered for submits that find none
+ * up. Returns whether the connection failed. */
+static int after_read(cpipe_pool *p, pool_member *m, read_marks before, int64_t now, cpipe_buffer *out) {
+    if (m->conn.read_only_drops != before.read_only_drops) {
         note_stale(p, m, now, READ_ONLY_WHY);
-    } else if (m->role == CPIPE_ROLE_SHARED && cpipe_connection_retire_if_loading(&m->conn, loading_replies, out)) {
+    } else if (m->role == CPIPE_ROLE_SHARED &&
+               cpipe_connection_retire_if_loading(&m->conn, before.loading_replies, out)) {
         note_stale(p, m, now, CPIPE_LOADING_WHY);
     }
+    int failed = m->conn.failures != before.failures;
+    if (failed || m->conn.loading != before.loading) note_failure(p, &m->conn);
+    return failed;
 }
 
 /* Retires a shared connection that was up, to the address last found stale,
@@ -262,13 +278,10 @@ static int retire_if_stale(cpipe_pool *p, pool_member *m, cpipe_buffer *out) {
  * connection failed. */
 static int feed_member(cpipe_pool *p, pool_member *m, const uint8_t *data, size_t len, int quiet) {
     cpipe_buffer out = {0};
-    uint32_t failures = m->conn.failures, read_only_drops = m->conn.read_only_drops;
-    uint32_t loading_replies = m->conn.loading_replies;
+    read_marks before = marks_of(&m->conn);
     int64_t now = cpipe_now_ms();
     cpipe_connection_feed(&m->conn, data, len, now, &out);
-    note_replies(p, m, read_only_drops, loading_replies, now, &out);
-    int failed = m->conn.failures != failures;
-    if (failed) note_failure(p, &m->conn);
+    int failed = after_read(p, m, before, now, &out);
     publish_to(p, &out, quiet);
     cpipe_buffer_release(&out);
     return failed;
@@ -480,12 +493,9 @@ static void io_main(void *arg) {
             /* The host may have closed the connection since the poll set was
              * made; a socket opened since then gets its turn next time. */
             if (revents != 0 && m->used && (redisFD)cpipe_connection_fd(&m->conn) == p->pfds[k].fd) {
-                uint32_t failures = m->conn.failures, read_only_drops = m->conn.read_only_drops;
-                uint32_t loading_replies = m->conn.loading_replies;
-                int loading = m->conn.loading;
+                read_marks before = marks_of(&m->conn);
                 cpipe_connection_io(&m->conn, revents, READS_PER_TURN, now, &out);
-                note_replies(p, m, read_only_drops, loading_replies, now, &out);
-                if (m->conn.failures != failures || m->conn.loading != loading) note_failure(p, &m->conn);
+                (void)after_read(p, m, before, now, &out);
                 finish_return(m, &out);
             }
             cpipe_mutex_unlock(&m->lock);
